@@ -1,0 +1,231 @@
+"""Colours: a light/dark LUT pair with its reference intensities, and the registry of them.
+
+A colour lives in a folder ``<name>/`` holding ``color.json`` and two ``.cube`` files::
+
+    {
+      "format": 1,
+      "name": "copper",                 # must equal the folder name
+      "display_name": "Copper",
+      "swatch": "#b4532a",              # target colour, sRGB hex
+      "light": {"lut": "light.cube", "intensity": 0.62},
+      "dark":  {"lut": "dark.cube",  "intensity": 0.16}
+    }
+
+``intensity`` is the hair intensity of the reference image the LUT was tuned on, as
+:func:`hairfx.intensity.hair_intensity` computes it; ``light.intensity`` must exceed
+``dark.intensity``. A ``recipe.toml`` beside them (see ``tools/``) is optional.
+
+Colours are looked up by name in the bundled palette (the top-level ``luts/`` folder,
+installed as ``hairfx.luts``), in the folders listed in the ``HAIRFX_LUT_PATH``
+environment variable (``os.pathsep``-separated), and in folders added with
+:func:`add_lut_dir`. Later folders override earlier ones for the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, LutFormatError, UnknownColorError
+from .intensity import blend_weight
+from .lut import LUT3D, read_cube, write_cube
+
+__all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True, eq=False)
+class Color:
+    """A recolouring target: two LUTs tuned on a light and a dark reference image.
+
+    ``light`` and ``dark`` have the same size and the unit domain. ``weight(I)`` gives the
+    blend weight for a frame whose hair intensity is ``I``; ``blended(w)`` the table
+    ``(1 - w) * dark + w * light``.
+    """
+
+    name: str
+    display_name: str
+    swatch: str
+    light: LUT3D
+    dark: LUT3D
+    light_intensity: float
+    dark_intensity: float
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not _HEX.match(self.swatch):
+            raise InputError(f"colour {self.name!r}: swatch must be '#RRGGBB', got {self.swatch!r}")
+        if not 0.0 <= self.dark_intensity < self.light_intensity <= 1.0:
+            raise InputError(
+                f"colour {self.name!r}: need 0 <= dark intensity < light intensity <= 1, "
+                f"got dark {self.dark_intensity}, light {self.light_intensity}"
+            )
+        light, dark = self.light.to_unit_domain(), self.dark.to_unit_domain()
+        if light.size != dark.size:
+            raise InputError(f"colour {self.name!r}: light LUT is {light.size}^3 but dark LUT is {dark.size}^3")
+        object.__setattr__(self, "light", light)
+        object.__setattr__(self, "dark", dark)
+
+    @property
+    def size(self) -> int:
+        return self.light.size
+
+    def weight(self, intensity: float) -> float:
+        """Blend weight ``w`` in ``[0, 1]`` for a hair intensity (0: dark LUT, 1: light LUT)."""
+        return blend_weight(intensity, self.dark_intensity, self.light_intensity)
+
+    def blended(self, w: float) -> np.ndarray:
+        """The table ``(1 - w) * dark + w * light``, float32 ``(N, N, N, 3)`` indexed ``[r, g, b]``."""
+        w = np.float32(w)
+        return (np.float32(1.0) - w) * self.dark.table + w * self.light.table
+
+    def swatch_rgb(self) -> tuple[int, int, int]:
+        return tuple(int(self.swatch[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def load_color(folder: str | os.PathLike) -> Color:
+    """Load the colour stored in ``folder`` (see the module docstring for the format)."""
+    folder = Path(folder)
+    meta_path = folder / "color.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LutFormatError(f"{folder}: not a colour folder (no color.json)") from None
+    except json.JSONDecodeError as exc:
+        raise LutFormatError(f"{meta_path}, line {exc.lineno}: invalid JSON: {exc.msg}") from None
+
+    def need(obj, key, kind, where="color.json"):
+        if not isinstance(obj, dict) or key not in obj:
+            raise LutFormatError(f"{meta_path}: missing {key!r} in {where}")
+        value = obj[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind):
+            raise LutFormatError(f"{meta_path}: {key!r} must be {kind.__name__}, got {value!r}")
+        return value
+
+    if meta.get("format", FORMAT_VERSION) != FORMAT_VERSION:
+        raise LutFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (this hairfx reads {FORMAT_VERSION})")
+    name = need(meta, "name", str)
+    parts = {}
+    for side in ("light", "dark"):
+        entry = need(meta, side, dict)
+        lut_file = folder / need(entry, "lut", str, side)
+        parts[side] = (read_cube(lut_file), need(entry, "intensity", float, side))
+    try:
+        return Color(
+            name=name,
+            display_name=str(meta.get("display_name", name)),
+            swatch=need(meta, "swatch", str),
+            light=parts["light"][0],
+            dark=parts["dark"][0],
+            light_intensity=parts["light"][1],
+            dark_intensity=parts["dark"][1],
+            path=folder,
+        )
+    except InputError as exc:
+        raise LutFormatError(f"{meta_path}: {exc}") from None
+
+
+def save_color(color: Color, folder: str | os.PathLike) -> Path:
+    """Write ``color`` to ``folder`` (created if needed) as ``color.json``, ``light.cube``
+    and ``dark.cube``. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_cube(color.light, folder / "light.cube")
+    write_cube(color.dark, folder / "dark.cube")
+    meta = {
+        "format": FORMAT_VERSION,
+        "name": color.name,
+        "display_name": color.display_name,
+        "swatch": color.swatch.lower(),
+        "light": {"lut": "light.cube", "intensity": round(float(color.light_intensity), 6)},
+        "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
+    }
+    (folder / "color.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+_extra_dirs: list[Path] = []
+_cache: dict[Path, tuple[float, Color]] = {}
+_lock = threading.Lock()
+
+
+def _bundled_dir() -> Path | None:
+    try:
+        root = resources.files("hairfx.luts")
+    except ModuleNotFoundError:  # pragma: no cover - broken install
+        return None
+    path = Path(str(root))
+    return path if path.is_dir() else None
+
+
+def add_lut_dir(path: str | os.PathLike) -> None:
+    """Add a folder of colour folders to search (it overrides earlier ones on a name clash)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"LUT folder does not exist or is not a folder: {path}")
+    with _lock:
+        if path not in _extra_dirs:
+            _extra_dirs.append(path)
+
+
+def lut_dirs() -> list[Path]:
+    """The folders searched for colours, lowest priority first."""
+    dirs = [d for d in [_bundled_dir()] if d is not None]
+    env = os.environ.get("HAIRFX_LUT_PATH", "")
+    dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    dirs += list(_extra_dirs)
+    return dirs
+
+
+def _index() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in lut_dirs():
+        if not d.is_dir():
+            continue
+        for sub in sorted(d.iterdir()):
+            if (sub / "color.json").is_file():
+                found[sub.name] = sub
+    return found
+
+
+def colors() -> list[str]:
+    """Names of all colours available, sorted."""
+    return sorted(_index())
+
+
+def get_color(name: "str | Color") -> Color:
+    """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
+
+    Colour folders are loaded once and cached (reloaded when ``color.json`` changes).
+    An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
+    """
+    if isinstance(name, Color):
+        return name
+    if not isinstance(name, str):
+        raise InputError(f"color must be a colour name or a Color, got {type(name).__name__}")
+    key = name.strip().lower()
+    folder = _index().get(key)
+    if folder is None:
+        valid = ", ".join(colors()) or "(none: no colour folders found)"
+        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid}")
+    stamp = max(f.stat().st_mtime for f in folder.iterdir())
+    with _lock:
+        hit = _cache.get(folder)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+    color = load_color(folder)
+    with _lock:
+        _cache[folder] = (stamp, color)
+    return color

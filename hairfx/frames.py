@@ -1,0 +1,125 @@
+"""Validation and conversion of frames and masks at the public boundary.
+
+The one convention: frames are ``H x W x 3`` ``uint8`` RGB numpy arrays, masks are
+``H x W`` ``float32`` in ``[0, 1]``. PIL images are accepted and converted. Anything
+else raises :class:`~hairfx.errors.InputError` naming what was given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["as_frame", "as_mask", "resize_mask", "mask_bbox", "MAX_SIDE"]
+
+#: Largest frame side accepted (pixels). Bigger inputs are almost certainly a mistake
+#: (a 16K frame is 800 MB of float work) and are refused before any allocation.
+MAX_SIDE = 16384
+
+
+def _describe(x) -> str:
+    if isinstance(x, np.ndarray):
+        return f"{x.shape} {x.dtype}"
+    return type(x).__name__
+
+
+def as_frame(frame, *, name: str = "frame") -> np.ndarray:
+    """Return ``frame`` as a C-contiguous ``H x W x 3`` ``uint8`` RGB array.
+
+    Accepts such an array or a PIL image in mode ``RGB`` (other PIL modes are
+    refused, like grayscale or RGBA arrays, because silently dropping alpha or
+    inventing colour would lose information the caller may care about).
+
+    >>> as_frame(np.zeros((2, 3, 3), np.uint8)).shape
+    (2, 3, 3)
+    """
+    try:  # PIL is a dependency, but keep the import local to the conversion
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(frame, Image.Image):
+        if frame.mode != "RGB":
+            raise InputError(
+                f"{name} must be an RGB image, got a PIL image in mode {frame.mode!r}; "
+                f"convert it first, e.g. image.convert('RGB')"
+            )
+        frame = np.asarray(frame)
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"{name} must be an HxWx3 uint8 RGB numpy array or PIL image, got {_describe(frame)}")
+    if frame.ndim == 2:
+        raise InputError(
+            f"{name} must be HxWx3 uint8 RGB, got grayscale {_describe(frame)}; "
+            f"stack it to 3 channels (np.dstack([g, g, g])) if that is what you mean"
+        )
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        hint = " (RGBA? drop or composite the alpha first)" if frame.ndim == 3 and frame.shape[2] == 4 else ""
+        raise InputError(f"{name} must be HxWx3 uint8 RGB, got {_describe(frame)}{hint}")
+    if frame.dtype != np.uint8:
+        raise InputError(f"{name} must be HxWx3 uint8 RGB, got {_describe(frame)}; scale and cast to uint8 first")
+    h, w = frame.shape[:2]
+    if h == 0 or w == 0:
+        raise InputError(f"{name} is empty: shape {frame.shape}")
+    if h > MAX_SIDE or w > MAX_SIDE:
+        raise InputError(f"{name} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
+    return np.ascontiguousarray(frame)
+
+
+def as_mask(mask, *, name: str = "mask") -> np.ndarray:
+    """Return ``mask`` as a C-contiguous ``H x W`` ``float32`` array in ``[0, 1]``.
+
+    Accepts float arrays in ``[0, 1]`` (any float dtype), ``uint8`` arrays (0..255,
+    scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in
+    mode ``L``. NaNs and values outside ``[0, 1]`` are refused.
+    """
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(mask, Image.Image):
+        if mask.mode not in ("L", "1"):
+            raise InputError(f"{name} must be a single-channel image (mode 'L'), got PIL mode {mask.mode!r}")
+        mask = np.asarray(mask.convert("L"))
+    if not isinstance(mask, np.ndarray):
+        raise InputError(f"{name} must be an HxW float32 array in [0, 1], got {_describe(mask)}")
+    if mask.ndim == 3 and mask.shape[2] == 1:
+        mask = mask[:, :, 0]
+    if mask.ndim != 2:
+        raise InputError(f"{name} must be HxW (single channel), got {_describe(mask)}")
+    if mask.shape[0] == 0 or mask.shape[1] == 0:
+        raise InputError(f"{name} is empty: shape {mask.shape}")
+    if mask.shape[0] > MAX_SIDE or mask.shape[1] > MAX_SIDE:
+        raise InputError(f"{name} is {mask.shape[1]}x{mask.shape[0]}, larger than {MAX_SIDE} px per side")
+    if mask.dtype == np.bool_:
+        return mask.astype(np.float32)
+    if mask.dtype == np.uint8:
+        return mask.astype(np.float32) * np.float32(1.0 / 255.0)
+    if not np.issubdtype(mask.dtype, np.floating):
+        raise InputError(f"{name} must be float in [0, 1], uint8 or bool, got {_describe(mask)}")
+    mask = np.ascontiguousarray(mask, dtype=np.float32)
+    lo, hi = float(mask.min()), float(mask.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise InputError(f"{name} contains NaN or infinite values")
+    if lo < 0.0 or hi > 1.0:
+        raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
+    return mask
+
+
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an ``H x W`` float32 mask to ``height x width`` (bilinear, pixel centres aligned)."""
+    if mask.shape == (height, width):
+        return mask
+    import cv2
+
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` bounding the pixels where ``mask > 0`` (end-exclusive), or
+    ``None`` when the mask is all zero."""
+    nz = mask > 0
+    rows = np.flatnonzero(nz.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(nz[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1

@@ -1,0 +1,61 @@
+"""Hair intensity and the light/dark blend weight (section 6 of the paper).
+
+Definition, used everywhere in hairfx (engine, renderers, authoring tool):
+
+* **luma** ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'`` (Rec. 709 coefficients) applied to the
+  **sRGB-encoded** (gamma, not linear) channel values scaled to ``[0, 1]``;
+* **hair intensity** ``I = sum(m * Y') / sum(m)`` over the frame, where ``m`` is the soft
+  hair mask resized to the frame. It lies in ``[0, 1]``.
+* A frame has **no hair** when ``sum(m)`` is below :data:`MIN_HAIR_WEIGHT` (less than one
+  fully-covered pixel); its intensity is ``None`` and the frame is left unchanged.
+
+The blend weight is ``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)`` and the blended
+LUT ``(1 - w) * dark + w * light``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .frames import mask_bbox
+
+__all__ = ["LUMA_WEIGHTS", "MIN_HAIR_WEIGHT", "luma", "hair_intensity", "blend_weight"]
+
+#: Rec. 709 luma coefficients for R', G', B'.
+LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
+#: Total mask weight (in pixels) below which a frame is considered to have no hair.
+MIN_HAIR_WEIGHT = 1.0
+
+
+def luma(frame: np.ndarray) -> np.ndarray:
+    """Rec. 709 luma of an ``H x W x 3`` uint8 RGB frame, float32 in ``[0, 1]``."""
+    w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
+    return frame.astype(np.float32) @ w
+
+
+def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
+    """Mean luma of ``frame`` under the soft ``mask`` (both at the same ``H x W``), or
+    ``None`` when the mask covers no hair.
+
+    >>> f = np.full((2, 2, 3), 255, np.uint8); hair_intensity(f, np.ones((2, 2), np.float32))
+    1.0
+    """
+    box = mask_bbox(mask)
+    if box is None:
+        return None
+    # Only the bounding box of the mask contributes; skip the rest of the frame.
+    y0, y1, x0, x1 = box
+    m = mask[y0:y1, x0:x1].astype(np.float64)
+    total = float(m.sum())
+    if total < MIN_HAIR_WEIGHT:
+        return None
+    y = luma(frame[y0:y1, x0:x1])
+    return float(np.clip((m * y).sum() / total, 0.0, 1.0))
+
+
+def blend_weight(intensity: float, dark_intensity: float, light_intensity: float) -> float:
+    """``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)``: 0 selects the dark LUT, 1 the light one."""
+    if light_intensity <= dark_intensity:
+        raise ValueError(f"light intensity {light_intensity} must exceed dark intensity {dark_intensity}")
+    w = (float(intensity) - dark_intensity) / (light_intensity - dark_intensity)
+    return float(min(1.0, max(0.0, w)))

@@ -1,0 +1,304 @@
+"""3D LUTs: the :class:`LUT3D` table, ``.cube`` read and write, and trilinear sampling.
+
+The ``.cube`` format is the Adobe / Resolve one: optional ``TITLE``, ``LUT_3D_SIZE N``,
+optional ``DOMAIN_MIN`` / ``DOMAIN_MAX``, then ``N**3`` lines of ``R G B`` output values
+with **red varying fastest**, then green, then blue. In memory a table is indexed
+``table[r, g, b, channel]`` (the colour-science convention); the one place where the file
+order is reshaped is :func:`_table_from_rows` / :func:`_rows_from_table`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, LutFormatError
+
+__all__ = [
+    "LUT3D",
+    "read_cube",
+    "write_cube",
+    "sample_trilinear",
+    "sample_tetrahedral",
+    "MIN_SIZE",
+    "MAX_SIZE",
+]
+
+#: Smallest and largest LUT_3D_SIZE accepted. 256**3 entries is already 200 MB of float32.
+MIN_SIZE = 2
+MAX_SIZE = 256
+# A .cube line is at most a few dozen characters; anything far beyond what MAX_SIZE needs
+# is refused before reading it.
+_MAX_FILE_BYTES = MAX_SIZE**3 * 64 + 65536
+
+
+@dataclass(frozen=True, eq=False)
+class LUT3D:
+    """A 3D colour lookup table.
+
+    Attributes:
+        table: ``float32`` array of shape ``(N, N, N, 3)`` indexed ``[r, g, b]``; entry
+            ``table[i, j, k]`` is the output for input ``domain_min + (i, j, k) / (N - 1) *
+            (domain_max - domain_min)``.
+        title: free text stored in the file's ``TITLE``.
+        domain_min, domain_max: per-channel input domain (``(0, 0, 0)`` and ``(1, 1, 1)``
+            for all LUTs hairfx writes).
+
+    >>> LUT3D.identity(2).table[1, 0, 0].tolist()
+    [1.0, 0.0, 0.0]
+    """
+
+    table: np.ndarray
+    title: str = ""
+    domain_min: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    domain_max: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        t = np.asarray(self.table)
+        if t.ndim != 4 or t.shape[3] != 3 or not (t.shape[0] == t.shape[1] == t.shape[2]):
+            raise InputError(f"LUT table must have shape (N, N, N, 3), got {t.shape}")
+        if not MIN_SIZE <= t.shape[0] <= MAX_SIZE:
+            raise InputError(f"LUT size must be in {MIN_SIZE}..{MAX_SIZE}, got {t.shape[0]}")
+        t = np.ascontiguousarray(t, dtype=np.float32)
+        if not np.isfinite(t).all():
+            raise InputError("LUT table contains NaN or infinite values")
+        t.setflags(write=False)
+        object.__setattr__(self, "table", t)
+        dmin = tuple(float(v) for v in self.domain_min)
+        dmax = tuple(float(v) for v in self.domain_max)
+        if len(dmin) != 3 or len(dmax) != 3 or any(hi <= lo for lo, hi in zip(dmin, dmax)):
+            raise InputError(f"LUT domain must have DOMAIN_MIN < DOMAIN_MAX per channel, got {dmin} .. {dmax}")
+        object.__setattr__(self, "domain_min", dmin)
+        object.__setattr__(self, "domain_max", dmax)
+
+    @property
+    def size(self) -> int:
+        """The number of grid points per axis (``LUT_3D_SIZE``)."""
+        return int(self.table.shape[0])
+
+    @property
+    def has_unit_domain(self) -> bool:
+        return self.domain_min == (0.0, 0.0, 0.0) and self.domain_max == (1.0, 1.0, 1.0)
+
+    @classmethod
+    def identity(cls, size: int = 33, *, title: str = "identity") -> "LUT3D":
+        """The identity LUT of ``size`` points per axis."""
+        if not MIN_SIZE <= int(size) <= MAX_SIZE:
+            raise InputError(f"LUT size must be in {MIN_SIZE}..{MAX_SIZE}, got {size}")
+        axis = np.linspace(0.0, 1.0, int(size), dtype=np.float32)
+        r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
+        return cls(np.stack([r, g, b], axis=-1), title=title)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray:
+        """Apply the LUT (trilinear) to float RGB values of shape ``(..., 3)``; returns float32."""
+        return sample_trilinear(self.to_unit_domain().table, rgb)
+
+    def to_unit_domain(self) -> "LUT3D":
+        """This LUT re-expressed on the domain ``[0, 1]`` (itself when already there).
+
+        Frames are display-referred sRGB in ``[0, 1]``. A LUT written for another domain
+        is honoured by resampling it on a ``[0, 1]`` grid of the same size: inputs below or
+        above its domain take the value at the domain's edge, as the ``.cube`` spec says.
+        """
+        if self.has_unit_domain:
+            return self
+        axis = np.linspace(0.0, 1.0, self.size, dtype=np.float32)
+        r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
+        grid = np.stack([r, g, b], axis=-1)
+        lo = np.asarray(self.domain_min, np.float32)
+        hi = np.asarray(self.domain_max, np.float32)
+        coords = np.clip((grid - lo) / (hi - lo), 0.0, 1.0)
+        return LUT3D(sample_trilinear(self.table, coords), title=self.title)
+
+
+def _table_from_rows(rows: np.ndarray, size: int) -> np.ndarray:
+    # File order is red fastest, then green, then blue: reshaping the (N**3, 3) rows to
+    # (N, N, N, 3) gives [b, g, r]; transpose to the in-memory [r, g, b].
+    return np.ascontiguousarray(rows.reshape(size, size, size, 3).transpose(2, 1, 0, 3))
+
+
+def _rows_from_table(table: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(table.transpose(2, 1, 0, 3)).reshape(-1, 3)
+
+
+def read_cube(path: str | os.PathLike) -> LUT3D:
+    """Read a ``.cube`` 3D LUT (Adobe / Resolve layout).
+
+    Raises :class:`~hairfx.errors.LutFormatError` naming the file and line for anything
+    malformed: unknown keywords, a missing or out-of-range ``LUT_3D_SIZE`` (checked before
+    any table memory is allocated), 1D LUTs, wrong number of values on a line, non-numeric
+    or non-finite values, or a wrong number of table rows. A file larger than any valid
+    LUT could be is refused without being read.
+    """
+    path = Path(path)
+    try:
+        nbytes = path.stat().st_size
+    except FileNotFoundError:
+        raise FileNotFoundError(f"LUT file not found: {path}") from None
+    if nbytes > _MAX_FILE_BYTES:
+        raise LutFormatError(f"{path}: file is {nbytes} bytes, larger than any {MAX_SIZE}^3 LUT; refusing to read it")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LutFormatError(f"{path}: not a text .cube file ({exc.reason} at byte {exc.start})") from None
+
+    def fail(lineno: int, msg: str) -> LutFormatError:
+        return LutFormatError(f"{path}, line {lineno}: {msg}")
+
+    title = ""
+    size = None
+    dmin, dmax = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    data_start = None  # index into `lines` of the first table row
+    lines = text.splitlines()
+    for i, raw in enumerate(lines):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key = line.split(None, 1)[0]
+        if key[0].isdigit() or key[0] in "+-.":
+            data_start = i
+            break
+        rest = line[len(key):].strip()
+        lineno = i + 1
+        if key == "TITLE":
+            title = rest.strip('"')
+        elif key == "LUT_3D_SIZE":
+            try:
+                size = int(rest)
+            except ValueError:
+                raise fail(lineno, f"LUT_3D_SIZE must be an integer, got {rest!r}") from None
+            if not MIN_SIZE <= size <= MAX_SIZE:
+                raise fail(lineno, f"LUT_3D_SIZE {size} is outside the supported range {MIN_SIZE}..{MAX_SIZE}")
+        elif key == "LUT_1D_SIZE":
+            raise fail(lineno, "1D LUTs (LUT_1D_SIZE) are not supported; hairfx needs a 3D LUT (LUT_3D_SIZE)")
+        elif key in ("DOMAIN_MIN", "DOMAIN_MAX"):
+            try:
+                vals = tuple(float(v) for v in rest.split())
+            except ValueError:
+                raise fail(lineno, f"{key} needs three numbers, got {rest!r}") from None
+            if len(vals) != 3 or not all(np.isfinite(vals)):
+                raise fail(lineno, f"{key} needs three finite numbers, got {rest!r}")
+            if key == "DOMAIN_MIN":
+                dmin = vals
+            else:
+                dmax = vals
+        elif key == "LUT_3D_INPUT_RANGE":
+            try:
+                lo, hi = (float(v) for v in rest.split())
+            except ValueError:
+                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two numbers, got {rest!r}") from None
+            dmin, dmax = (lo,) * 3, (hi,) * 3
+        else:
+            raise fail(lineno, f"unknown keyword {key!r}")
+    if size is None:
+        raise LutFormatError(f"{path}: no LUT_3D_SIZE line before the table; not a 3D .cube LUT")
+    if any(hi <= lo for lo, hi in zip(dmin, dmax)):
+        raise LutFormatError(f"{path}: DOMAIN_MIN {dmin} must be below DOMAIN_MAX {dmax} on every channel")
+    expected = size**3
+    if data_start is None:
+        raise LutFormatError(f"{path}: LUT_3D_SIZE is {size} but the file has no table rows (expected {expected})")
+
+    body = [(i + 1, ln.split("#", 1)[0]) for i, ln in enumerate(lines[data_start:], start=data_start)]
+    body = [(n, ln) for n, ln in body if ln.strip()]
+    if len(body) != expected:
+        where = body[expected][0] if len(body) > expected else (body[-1][0] if body else data_start + 1)
+        raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(body)}")
+    flat = " ".join(ln for _, ln in body).split()
+    rows = None
+    if len(flat) == expected * 3:
+        try:
+            rows = np.array(flat, dtype=np.float64).reshape(expected, 3)
+        except ValueError:
+            rows = None
+    if rows is None or not np.isfinite(rows).all():
+        for n, ln in body:  # slow path, only to name the offending line
+            parts = ln.split()
+            if len(parts) != 3:
+                raise fail(n, f"expected 3 values (R G B), got {len(parts)}: {ln.strip()!r}")
+            try:
+                vals = [float(p) for p in parts]
+            except ValueError:
+                raise fail(n, f"not a number in {ln.strip()!r}") from None
+            if not all(np.isfinite(vals)):
+                raise fail(n, f"non-finite value in {ln.strip()!r}")
+        raise fail(data_start + 1, "malformed table")  # pragma: no cover - the scan above finds it
+    return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
+
+
+def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Path:
+    """Write ``lut`` as a ``.cube`` file that colour-science, ffmpeg's ``lut3d`` and
+    Resolve read. Returns the path written."""
+    if not isinstance(lut, LUT3D):
+        raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
+    path = Path(path)
+    header = []
+    if lut.title:
+        header.append(f'TITLE "{lut.title.replace(chr(34), chr(39))}"')
+    header.append(f"LUT_3D_SIZE {lut.size}")
+    if not lut.has_unit_domain:
+        header.append("DOMAIN_MIN " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_min))
+        header.append("DOMAIN_MAX " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_max))
+    rows = _rows_from_table(lut.table.astype(np.float64))
+    body = "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in rows.tolist())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(header) + "\n" + body + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _cell(table: np.ndarray, rgb: np.ndarray):
+    n = table.shape[0]
+    x = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0) * np.float32(n - 1)
+    i0 = np.minimum(np.floor(x).astype(np.intp), n - 2)
+    f = x - i0.astype(np.float32)
+    return i0, f
+
+
+def sample_trilinear(table: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Sample a ``(N, N, N, 3)`` table indexed ``[r, g, b]`` at float RGB in ``[0, 1]``
+    (shape ``(..., 3)``, clamped) with trilinear interpolation. Returns float32 ``(..., 3)``.
+
+    This is the reference the renderers are tested against; it is written for clarity,
+    not speed.
+    """
+    table = np.asarray(table, dtype=np.float32)
+    i0, f = _cell(table, rgb)
+    r0, g0, b0 = i0[..., 0], i0[..., 1], i0[..., 2]
+    fr, fg, fb = f[..., 0:1], f[..., 1:2], f[..., 2:3]
+    out = 0.0
+    for dr, wr in ((0, 1 - fr), (1, fr)):
+        for dg, wg in ((0, 1 - fg), (1, fg)):
+            for db, wb in ((0, 1 - fb), (1, fb)):
+                out = out + wr * wg * wb * table[r0 + dr, g0 + dg, b0 + db]
+    return np.asarray(out, dtype=np.float32)
+
+
+def sample_tetrahedral(table: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Like :func:`sample_trilinear` but with tetrahedral interpolation (4 corners per
+    sample, exact on the grey axis, the interpolation Resolve and ffmpeg's ``tetrahedral``
+    mode use)."""
+    table = np.asarray(table, dtype=np.float32)
+    i0, f = _cell(table, rgb)
+    r0, g0, b0 = i0[..., 0], i0[..., 1], i0[..., 2]
+    fr, fg, fb = f[..., 0:1], f[..., 1:2], f[..., 2:3]
+
+    def c(dr, dg, db):
+        return table[r0 + dr, g0 + dg, b0 + db]
+
+    c000, c111 = c(0, 0, 0), c(1, 1, 1)
+    out = np.empty(np.broadcast_shapes(fr.shape[:-1] + (3,), c000.shape), np.float32)
+    # The six tetrahedra of the unit cube, chosen by the order of the fractions.
+    cases = [
+        ((fr > fg) & (fg > fb), lambda: (1 - fr) * c000 + (fr - fg) * c(1, 0, 0) + (fg - fb) * c(1, 1, 0) + fb * c111),
+        ((fr > fg) & (fg <= fb) & (fr > fb), lambda: (1 - fr) * c000 + (fr - fb) * c(1, 0, 0) + (fb - fg) * c(1, 0, 1) + fg * c111),
+        ((fr > fg) & (fr <= fb), lambda: (1 - fb) * c000 + (fb - fr) * c(0, 0, 1) + (fr - fg) * c(1, 0, 1) + fg * c111),
+        ((fr <= fg) & (fb > fg), lambda: (1 - fb) * c000 + (fb - fg) * c(0, 0, 1) + (fg - fr) * c(0, 1, 1) + fr * c111),
+        ((fr <= fg) & (fb <= fg) & (fb > fr), lambda: (1 - fg) * c000 + (fg - fb) * c(0, 1, 0) + (fb - fr) * c(0, 1, 1) + fr * c111),
+        ((fr <= fg) & (fb <= fr), lambda: (1 - fg) * c000 + (fg - fr) * c(0, 1, 0) + (fr - fb) * c(1, 1, 0) + fb * c111),
+    ]
+    for cond, value in cases:
+        np.copyto(out, value(), where=cond)
+    return out

@@ -1,0 +1,269 @@
+"""``recolor()`` for one image and :class:`RecolorSession` for video.
+
+Both tie together the three parts of the pipeline: the hair mask (given by the caller or
+predicted by the hair-mask model), the colour (a light/dark LUT pair) and a renderer
+(``"gl"``: OpenGL shaders on a headless context; ``"cpu"``: numpy; ``"auto"``: GL when a
+context can be made, else the CPU renderer with one warning).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+
+from .colors import Color, get_color
+from .errors import InputError, RendererUnavailable
+from .frames import as_frame, as_mask, resize_mask
+from .render_cpu import INTERPOLATIONS, CpuRenderer
+
+__all__ = ["recolor", "RecolorSession", "make_renderer", "RENDERERS"]
+
+RENDERERS = ("auto", "gl", "cpu")
+#: Largest relative difference between the aspect ratios of a mask and its frame; a mask
+#: of another shape would put the colour in the wrong place once stretched to the frame.
+ASPECT_TOLERANCE = 0.02
+
+_fallback_warned = False
+_gl_unavailable: str | None = None  # reason, once "auto" has failed to make a context
+_state_lock = threading.Lock()
+_local = threading.local()  # per-thread cached renderers (a GL context belongs to a thread)
+
+
+def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
+    """A new renderer: ``"gl"``, ``"cpu"`` or ``"auto"`` (GL, else CPU with one warning).
+
+    ``"gl"`` raises :class:`~hairfx.errors.RendererUnavailable` when no OpenGL context can
+    be made; ``"auto"`` then falls back to the CPU renderer and warns once per process.
+    """
+    global _fallback_warned, _gl_unavailable
+    if renderer not in RENDERERS:
+        raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    if interpolation not in INTERPOLATIONS:
+        raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    if renderer == "cpu":
+        return CpuRenderer(interpolation=interpolation)
+    if renderer == "auto" and _gl_unavailable is not None:
+        return CpuRenderer(interpolation=interpolation)
+    from .render_gl import GLRenderer
+
+    try:
+        return GLRenderer(interpolation=interpolation)
+    except RendererUnavailable as exc:
+        if renderer == "gl":
+            raise
+        with _state_lock:
+            _gl_unavailable = str(exc)
+            warn = not _fallback_warned
+            _fallback_warned = True
+        if warn:
+            warnings.warn(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})", RuntimeWarning, stacklevel=3)
+        return CpuRenderer(interpolation=interpolation)
+
+
+def _cached_renderer(renderer: str, interpolation: str):
+    cache = getattr(_local, "renderers", None)
+    if cache is None:
+        cache = _local.renderers = {}
+    key = (renderer, interpolation)
+    r = cache.get(key)
+    if r is None:
+        r = cache[key] = make_renderer(renderer, interpolation=interpolation)
+    return r
+
+
+def _check_strength(strength) -> float:
+    try:
+        s = float(strength)
+    except (TypeError, ValueError):
+        raise InputError(f"strength must be a number in [0, 1], got {strength!r}") from None
+    if not 0.0 <= s <= 1.0:
+        raise InputError(f"strength must be in [0, 1], got {s}")
+    return s
+
+
+def _mask_for(frame: np.ndarray, mask) -> np.ndarray:
+    """Validate ``mask`` and resize it to the frame (bilinear)."""
+    m = as_mask(mask)
+    fh, fw = frame.shape[:2]
+    mh, mw = m.shape
+    if (mh, mw) != (fh, fw):
+        ratio_f, ratio_m = fw / fh, mw / mh
+        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE:
+            raise InputError(
+                f"mask is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
+                "so stretching the mask would misplace the hair; pass a mask with the frame's shape"
+            )
+        m = resize_mask(m, fh, fw)
+    return m
+
+
+def _predict_mask(frame: np.ndarray, model: str) -> np.ndarray:
+    from .segmenter import get_segmenter  # torch is imported only when a mask is needed
+
+    return get_segmenter(model).predict(frame)
+
+
+def _to_output(out: np.ndarray, like):
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return out
+    return Image.fromarray(out, "RGB") if isinstance(like, Image.Image) else out
+
+
+def recolor(
+    frame,
+    color: "str | Color",
+    *,
+    mask=None,
+    strength: float = 1.0,
+    renderer: str = "auto",
+    interpolation: str = "trilinear",
+    model: str = "small",
+):
+    """Recolour the hair in ``frame``.
+
+    Args:
+        frame: ``H x W x 3`` ``uint8`` RGB array, or an RGB PIL image.
+        color: a colour name (see :func:`hairfx.colors`), a ``'#RRGGBB'`` hex colour, or a
+            :class:`~hairfx.colors.Color`.
+        mask: soft hair mask, ``H x W`` float in ``[0, 1]`` (uint8 0..255, bool and PIL ``L``
+            images accepted), any size with the frame's aspect ratio (resized bilinearly).
+            ``None`` runs the hair-mask model (``model``).
+        strength: ``0`` leaves the frame unchanged, ``1`` applies the full effect.
+        renderer: ``"auto"``, ``"gl"`` or ``"cpu"``.
+        interpolation: LUT interpolation, ``"trilinear"`` or ``"tetrahedral"``.
+        model: hair-mask model used when ``mask`` is ``None``: ``"small"`` or ``"full"``.
+
+    Returns:
+        A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask
+        covers no hair comes back unchanged (as a copy).
+
+    >>> out = recolor(frame, "copper", mask=mask)  # doctest: +SKIP
+    """
+    arr = as_frame(frame)
+    col = get_color(color)
+    s = _check_strength(strength)
+    m = _mask_for(arr, mask) if mask is not None else _predict_mask(arr, model)
+    out = _cached_renderer(renderer, interpolation).render(arr, m, col, strength=s).frame
+    return _to_output(out, frame)
+
+
+class RecolorSession:
+    """Recolours a video frame by frame, carrying state between frames.
+
+    The state is explicit and inspectable:
+
+    * :attr:`intensity`: the smoothed hair intensity (an exponential moving average with
+      ``smoothing`` as the weight of the past), so the light/dark blend does not flicker;
+    * the renderer's GL resources (textures, framebuffers), made once and reused;
+    * the previous mask, fed back to the hair-mask model when masks are not given
+      (:attr:`segmenter_session`).
+
+    A scene cut detected by the mask model, or :meth:`reset`, starts afresh.
+
+    >>> with RecolorSession("copper") as session:                     # doctest: +SKIP
+    ...     for frame in frames:
+    ...         out = session.process(frame)
+    """
+
+    def __init__(
+        self,
+        color: "str | Color",
+        *,
+        strength: float = 1.0,
+        renderer: str = "auto",
+        interpolation: str = "trilinear",
+        model: str = "small",
+        smoothing: float = 0.85,
+    ):
+        self.color = color
+        self.strength = strength
+        if not 0.0 <= float(smoothing) < 1.0:
+            raise InputError(f"smoothing must be in [0, 1), got {smoothing}")
+        self.smoothing = float(smoothing)
+        self.model = model
+        self.renderer = make_renderer(renderer, interpolation=interpolation)
+        self.intensity: float | None = None
+        self.segmenter_session = None
+        self.last_mask: np.ndarray | None = None
+        self.last_raw_intensity: float | None = None
+        self.last_weight: float | None = None
+
+    # colour and strength can change between frames
+    @property
+    def color(self) -> Color:
+        return self._color
+
+    @color.setter
+    def color(self, value) -> None:
+        self._color = get_color(value)
+
+    @property
+    def strength(self) -> float:
+        return self._strength
+
+    @strength.setter
+    def strength(self, value) -> None:
+        self._strength = _check_strength(value)
+
+    def _smooth(self, raw: float) -> float:
+        self.last_raw_intensity = raw
+        if self.intensity is None:
+            self.intensity = raw
+        else:
+            a = self.smoothing
+            self.intensity = a * self.intensity + (1.0 - a) * raw
+        return self.intensity
+
+    def mask(self, frame, mask=None) -> np.ndarray:
+        """The mask used for ``frame``: ``mask`` resized to it, or the model's prediction
+        with the previous mask as prior. A scene cut found by the model resets the smoothed
+        intensity too."""
+        arr = as_frame(frame)
+        if mask is not None:
+            return _mask_for(arr, mask)
+        if self.segmenter_session is None:
+            from .segmenter import get_segmenter
+
+            self.segmenter_session = get_segmenter(self.model).session()
+        m = self.segmenter_session.process(arr)
+        if getattr(self.segmenter_session, "was_reset", False):
+            self.intensity = None
+        return m
+
+    def process(self, frame, mask=None):
+        """Recolour one frame (same conventions as :func:`recolor`); returns the new frame."""
+        if self.renderer is None:
+            raise InputError("this RecolorSession has been closed")
+        arr = as_frame(frame)
+        m = self.mask(arr, mask)
+        self.last_mask = m
+        result = self.renderer.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
+        self.last_weight = result.weight
+        return _to_output(result.frame, frame)
+
+    def reset(self) -> None:
+        """Forget the smoothed intensity and the previous mask (call on a scene change)."""
+        self.intensity = None
+        self.last_raw_intensity = None
+        self.last_mask = None
+        if self.segmenter_session is not None:
+            self.segmenter_session.reset()
+
+    def close(self) -> None:
+        """Release the renderer's resources. The session cannot process frames afterwards."""
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+        if self.segmenter_session is not None:
+            self.segmenter_session.close()
+            self.segmenter_session = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

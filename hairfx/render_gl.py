@@ -1,0 +1,313 @@
+"""The OpenGL renderer: the CPU renderer's math in shaders, on a headless moderngl context.
+
+* A standalone context (EGL by default, so no display is needed); failing to make one
+  raises :class:`~hairfx.errors.RendererUnavailable`.
+* The light and dark LUTs are pre-blended with the frame's weight (``N**3`` multiply-adds)
+  and uploaded into one 3D ``RGB32F`` texture (clamp-to-edge, linear filtering, sampled with
+  the half-texel correction ``c * (N - 1) / N + 0.5 / N``). On llvmpipe one 3D lookup per
+  pixel instead of two halves the shading time; the upload is skipped when the colour
+  and weight did not change.
+* The hair intensity is reduced on the GPU: a pass sums ``m * Y'`` and ``m`` over
+  16 x 16 blocks into a small float target, and the few hundred partial sums are added up
+  on the CPU in float64.
+* Only the mask's bounding box is uploaded, shaded and read back (on llvmpipe, shading
+  fewer pixels matters more than the LUT lookups). Textures and framebuffers are sized to
+  the largest box seen and reused from frame to frame.
+
+A GL context belongs to the thread that made it: use one renderer from one thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from .colors import Color
+from .errors import RendererUnavailable
+from .frames import mask_bbox
+from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT
+from .render_cpu import INTERPOLATIONS, RenderResult
+
+__all__ = ["GLRenderer", "create_context"]
+
+_BLOCK = 16  # side of the block each fragment of the intensity pass sums
+
+_VERTEX = """
+#version 330
+void main() {
+    // one triangle that covers the viewport
+    vec2 p = vec2(float((gl_VertexID & 1) << 2), float((gl_VertexID & 2) << 1)) - 1.0;
+    gl_Position = vec4(p, 0.0, 1.0);
+}
+"""
+
+_INTENSITY = f"""
+#version 330
+uniform sampler2D frame_tex;
+uniform sampler2D mask_tex;
+uniform ivec2 size;  // size of the box being reduced
+out vec2 sums;       // (sum m * Y', sum m) over one block
+const vec3 LUMA = vec3({LUMA_WEIGHTS[0]}, {LUMA_WEIGHTS[1]}, {LUMA_WEIGHTS[2]});
+void main() {{
+    ivec2 origin = ivec2(gl_FragCoord.xy) * {_BLOCK};
+    vec2 acc = vec2(0.0);
+    for (int dy = 0; dy < {_BLOCK}; ++dy) {{
+        int y = origin.y + dy;
+        if (y >= size.y) break;
+        for (int dx = 0; dx < {_BLOCK}; ++dx) {{
+            int x = origin.x + dx;
+            if (x >= size.x) break;
+            float m = texelFetch(mask_tex, ivec2(x, y), 0).r;
+            float l = dot(texelFetch(frame_tex, ivec2(x, y), 0).rgb, LUMA);
+            acc += vec2(m * l, m);
+        }}
+    }}
+    sums = acc;
+}}
+"""
+
+_RECOLOR = """
+#version 330
+uniform sampler2D frame_tex;
+uniform sampler2D mask_tex;
+uniform sampler3D lut_tex;  // (1 - w) * dark + w * light
+uniform float strength;
+uniform float lut_size;
+out vec4 color;
+
+#ifndef TETRAHEDRAL
+vec3 lookup(vec3 c) {
+    // half-texel correction: grid point i sits at the centre of texel i
+    vec3 uvw = c * ((lut_size - 1.0) / lut_size) + 0.5 / lut_size;
+    return texture(lut_tex, uvw).rgb;
+}
+
+#else
+vec3 fetch2(ivec3 i) {
+    return texelFetch(lut_tex, i, 0).rgb;
+}
+
+vec3 lookup(vec3 c) {
+    float n1 = lut_size - 1.0;
+    vec3 x = clamp(c, 0.0, 1.0) * n1;
+    vec3 i0 = min(floor(x), vec3(n1 - 1.0));
+    vec3 f = x - i0;
+    ivec3 b = ivec3(i0);
+    vec3 c000 = fetch2(b), c111 = fetch2(b + ivec3(1, 1, 1));
+    if (f.r > f.g) {
+        if (f.g > f.b) return (1.0 - f.r) * c000 + (f.r - f.g) * fetch2(b + ivec3(1, 0, 0)) + (f.g - f.b) * fetch2(b + ivec3(1, 1, 0)) + f.b * c111;
+        if (f.r > f.b) return (1.0 - f.r) * c000 + (f.r - f.b) * fetch2(b + ivec3(1, 0, 0)) + (f.b - f.g) * fetch2(b + ivec3(1, 0, 1)) + f.g * c111;
+        return (1.0 - f.b) * c000 + (f.b - f.r) * fetch2(b + ivec3(0, 0, 1)) + (f.r - f.g) * fetch2(b + ivec3(1, 0, 1)) + f.g * c111;
+    }
+    if (f.b > f.g) return (1.0 - f.b) * c000 + (f.b - f.g) * fetch2(b + ivec3(0, 0, 1)) + (f.g - f.r) * fetch2(b + ivec3(0, 1, 1)) + f.r * c111;
+    if (f.b > f.r) return (1.0 - f.g) * c000 + (f.g - f.b) * fetch2(b + ivec3(0, 1, 0)) + (f.b - f.r) * fetch2(b + ivec3(0, 1, 1)) + f.r * c111;
+    return (1.0 - f.g) * c000 + (f.g - f.r) * fetch2(b + ivec3(0, 1, 0)) + (f.r - f.b) * fetch2(b + ivec3(1, 1, 0)) + f.b * c111;
+}
+#endif
+
+void main() {
+    ivec2 p = ivec2(gl_FragCoord.xy);
+    vec3 f = texelFetch(frame_tex, p, 0).rgb;
+    float m = texelFetch(mask_tex, p, 0).r;
+    vec3 out_rgb = f;  // m == 0 leaves the pixel exactly as it was
+    if (m > 0.0) {
+        vec3 lut = lookup(f);
+        out_rgb = clamp(f + strength * m * (lut - f), 0.0, 1.0);
+    }
+    color = vec4(out_rgb, 1.0);
+}
+"""
+
+_context_lock = threading.Lock()
+
+
+def create_context(backend: str | None = "egl"):
+    """A standalone moderngl context (OpenGL 3.3 core or later) without a window.
+
+    Raises :class:`~hairfx.errors.RendererUnavailable` with the reason when none can be
+    made (moderngl missing, no EGL/GL driver, too old a GL version).
+    """
+    try:
+        import moderngl
+    except ImportError as exc:  # pragma: no cover - moderngl is a dependency
+        raise RendererUnavailable(f"the GL renderer needs moderngl: {exc}") from exc
+    try:
+        with _context_lock:
+            if backend:
+                return moderngl.create_standalone_context(require=330, backend=backend)
+            return moderngl.create_standalone_context(require=330)
+    except Exception as exc:  # moderngl raises plain Exceptions for driver problems
+        raise RendererUnavailable(
+            f"could not create an OpenGL 3.3 context (backend={backend!r}): {exc}. "
+            "Install an EGL/OpenGL driver (on Debian/Ubuntu: libegl1 libgl1-mesa-dri) "
+            "or use renderer='cpu'."
+        ) from exc
+
+
+class GLRenderer:
+    """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
+
+    >>> with GLRenderer() as r:                                       # doctest: +SKIP
+    ...     out, intensity, weight = r.render(frame, mask, get_color("copper"))
+    """
+
+    name = "gl"
+
+    def __init__(self, *, interpolation: str = "trilinear", context=None, backend: str | None = "egl"):
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+        self.interpolation = interpolation
+        self._own_ctx = context is None
+        self.ctx = create_context(backend) if context is None else context
+        import moderngl
+
+        self._mgl = moderngl
+        try:
+            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+            # One program per interpolation: llvmpipe evaluates both sides of a branch on a
+            # uniform, so a runtime switch would cost the tetrahedral fetches every time.
+            source = _RECOLOR
+            if interpolation == "tetrahedral":
+                source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
+            self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
+        except Exception as exc:
+            self.close()
+            raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
+        self._vao_sum = self.ctx.vertex_array(self._prog_sum, [])
+        self._vao = self.ctx.vertex_array(self._prog, [])
+        for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
+            self._prog[name].value = unit
+        for name, unit in (("frame_tex", 0), ("mask_tex", 1)):
+            self._prog_sum[name].value = unit
+        self._cap = (0, 0)
+        self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = None
+        self._lut_tex = None
+        self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
+
+    # -- resources ------------------------------------------------------------------
+    def _ensure_capacity(self, w: int, h: int) -> None:
+        cw, ch = self._cap
+        if w <= cw and h <= ch:
+            return
+        cw, ch = max(w, cw), max(h, ch)
+        for obj in (self._frame_tex, self._mask_tex, self._fbo, self._sum_fbo):
+            if obj is not None:
+                obj.release()
+        ctx = self.ctx
+        self._frame_tex = ctx.texture((cw, ch), 3, dtype="f1")
+        self._mask_tex = ctx.texture((cw, ch), 1, dtype="f4")
+        for tex in (self._frame_tex, self._mask_tex):
+            tex.filter = (self._mgl.NEAREST, self._mgl.NEAREST)
+        self._fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((cw, ch), 4, dtype="f1")])
+        sw, sh = -(-cw // _BLOCK), -(-ch // _BLOCK)
+        self._sum_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 2, dtype="f4")])
+        self._cap = (cw, ch)
+
+    def _upload_lut(self, color: Color, weight: float) -> None:
+        key = (id(color), color, weight)
+        if self._lut_key == key:
+            return
+        n = color.size
+        if self._lut_tex is None or self._lut_tex.size != (n, n, n):
+            if self._lut_tex is not None:
+                self._lut_tex.release()
+            self._lut_tex = self.ctx.texture3d((n, n, n), 3, dtype="f4")
+            self._lut_tex.filter = (self._mgl.LINEAR, self._mgl.LINEAR)
+            self._lut_tex.repeat_x = self._lut_tex.repeat_y = self._lut_tex.repeat_z = False  # clamp to edge
+        # GL's x axis is red: texels (x=r, y=g, z=b) in memory order r fastest.
+        self._lut_tex.write(np.ascontiguousarray(color.blended(weight).transpose(2, 1, 0, 3)))
+        self._lut_key = key
+
+    # -- rendering ------------------------------------------------------------------
+    def _upload(self, frame: np.ndarray, mask: np.ndarray, box) -> tuple[int, int]:
+        y0, y1, x0, x1 = box
+        w, h = x1 - x0, y1 - y0
+        self._ensure_capacity(w, h)
+        vp = (0, 0, w, h)
+        self._frame_tex.write(np.ascontiguousarray(frame[y0:y1, x0:x1]), viewport=vp, alignment=1)
+        self._mask_tex.write(np.ascontiguousarray(mask[y0:y1, x0:x1]), viewport=vp, alignment=1)
+        return w, h
+
+    def _reduce(self, w: int, h: int) -> tuple[float, float]:
+        sw, sh = -(-w // _BLOCK), -(-h // _BLOCK)
+        self._sum_fbo.use()
+        self.ctx.viewport = (0, 0, sw, sh)
+        self._prog_sum["size"].value = (w, h)
+        self._frame_tex.use(0)
+        self._mask_tex.use(1)
+        self._vao_sum.render(self._mgl.TRIANGLES, vertices=3)
+        sums = np.frombuffer(self._sum_fbo.read(viewport=(0, 0, sw, sh), components=2, dtype="f4"), np.float32)
+        sums = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
+        return float(sums[0]), float(sums[1])
+
+    def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
+        """Hair intensity of ``frame`` under ``mask``, reduced on the GPU."""
+        box = mask_bbox(mask)
+        if box is None:
+            return None
+        w, h = self._upload(frame, mask, box)
+        return self._intensity(w, h)
+
+    def _intensity(self, w: int, h: int) -> float | None:
+        weighted, total = self._reduce(w, h)
+        if total < MIN_HAIR_WEIGHT:
+            return None
+        return float(min(1.0, max(0.0, weighted / total)))
+
+    def render(
+        self,
+        frame: np.ndarray,
+        mask: np.ndarray,
+        color: Color,
+        *,
+        strength: float = 1.0,
+        intensity_filter: Callable[[float], float] | None = None,
+    ) -> RenderResult:
+        """Recolour ``frame`` under ``mask`` (frame size, float32); see :class:`CpuRenderer`."""
+        if self.ctx is None:
+            raise RendererUnavailable("this GLRenderer has been closed")
+        out = frame.copy()
+        box = mask_bbox(mask)
+        if box is None:
+            return RenderResult(out, None, None)
+        w, h = self._upload(frame, mask, box)
+        intensity = self._intensity(w, h)
+        if intensity is None:
+            return RenderResult(out, None, None)
+        used = intensity_filter(intensity) if intensity_filter is not None else intensity
+        weight = color.weight(used)
+        self._upload_lut(color, weight)
+        prog = self._prog
+        prog["strength"].value = float(strength)
+        prog["lut_size"].value = float(color.size)
+        self._fbo.use()
+        self.ctx.viewport = (0, 0, w, h)
+        self._frame_tex.use(0)
+        self._mask_tex.use(1)
+        self._lut_tex.use(2)
+        self._vao.render(self._mgl.TRIANGLES, vertices=3)
+        data = self._fbo.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        y0, y1, x0, x1 = box
+        out[y0:y1, x0:x1] = np.frombuffer(data, np.uint8).reshape(h, w, 3)
+        return RenderResult(out, intensity, weight)
+
+    def close(self) -> None:
+        """Release every GL object (and the context, when the renderer made it)."""
+        self._lut_key = None
+        for name in ("_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_prog", "_prog_sum"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.release()
+                setattr(self, name, None)
+        if self._own_ctx and getattr(self, "ctx", None) is not None:
+            self.ctx.release()
+        self.ctx = None
+        self._cap = (0, 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
