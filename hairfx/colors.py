@@ -28,7 +28,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -162,12 +162,17 @@ _lock = threading.Lock()
 
 
 def _bundled_dir() -> Path | None:
+    """The bundled palette: ``hairfx.luts`` once installed, ``luts/`` in a source checkout."""
     try:
-        root = resources.files("hairfx.luts")
-    except ModuleNotFoundError:  # pragma: no cover - broken install
-        return None
-    path = Path(str(root))
-    return path if path.is_dir() else None
+        spec = importlib.util.find_spec("hairfx.luts")
+    except ModuleNotFoundError:
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    locations.append(Path(__file__).resolve().parents[1] / "luts")
+    for loc in locations:
+        if Path(loc).is_dir():
+            return Path(loc)
+    return None
 
 
 def add_lut_dir(path: str | os.PathLike) -> None:
@@ -216,6 +221,10 @@ def get_color(name: "str | Color") -> Color:
     if not isinstance(name, str):
         raise InputError(f"color must be a colour name or a Color, got {type(name).__name__}")
     key = name.strip().lower()
+    if key.startswith("#"):  # any '#RRGGBB': a pair synthesised for it (hairfx.synth)
+        from .synth import color_from_hex
+
+        return color_from_hex(key)
     folder = _index().get(key)
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"

@@ -1,0 +1,310 @@
+"""Colour effects for authoring hair LUTs, and OkLab conversions they work in.
+
+An *effect* is a pure function of colour: it maps ``(..., 3)`` float sRGB values in
+``[0, 1]`` (encoded, like the frames) to new ones. A list of effects, applied in order to
+the grid points of an identity LUT, *bakes* a LUT (:func:`bake_lut`). Recipes
+(``luts/<name>/recipe.toml``, see ``tools/``) are such lists, one for the light and one
+for the dark reference.
+
+Effects work in OkLab (Ottosson 2020), where lightness ``L`` and the chroma plane
+``(a, b)`` are nearly perceptually uniform, so "keep the texture, change the colour"
+becomes "remap ``L`` smoothly, replace ``(a, b)``". Results are brought back into the
+sRGB gamut by lowering chroma at constant lightness and hue, never by clipping channels
+independently (which shifts hue).
+
+The effects, with their parameters (defaults in brackets):
+
+``colorize``  target (``'#RRGGBB'``), amount [1.0], lightness [1.0], contrast [1.0]
+    Moves the hair toward ``target``: the hair's mean lightness (taken from the reference
+    intensity the LUT is tuned for) is carried ``lightness`` of the way to the target's
+    by a smooth tone curve whose slope there is ``contrast`` (1 keeps the hair's strand
+    to strand contrast), and the chroma plane is blended ``amount`` of the way to the
+    target's hue and chroma, scaled down toward black and white.
+``hue_shift``  degrees
+``saturation``  factor (chroma multiplier)
+``lightness_curve``  points (``[[in, out], ...]`` on OkLab L; (0, 0) and (1, 1) are implied)
+``contrast``  amount, pivot [the hair's mean lightness]
+``tint``  color (``'#RRGGBB'``), amount [0.2] (adds the colour's chroma)
+
+>>> lut = bake_lut([{"effect": "saturation", "factor": 0.0}], size=5, source_intensity=0.5)
+>>> bool(abs(lut.table[4, 0, 0] - lut.table[4, 0, 0].mean()).max() < 0.02)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .lut import LUT3D
+
+__all__ = [
+    "EFFECTS",
+    "srgb_to_oklab",
+    "oklab_to_srgb",
+    "hex_to_rgb",
+    "parse_hex",
+    "validate_effects",
+    "apply_effects",
+    "bake_lut",
+    "reference_lightness",
+]
+
+_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+# OkLab matrices (Ottosson, "A perceptual color space for image processing", 2020).
+_M1 = np.array(
+    [[0.4122214708, 0.5363325363, 0.0514459929],
+     [0.2119034982, 0.6806995451, 0.1073969566],
+     [0.0883024619, 0.2817188376, 0.6299787005]]
+)
+_M2 = np.array(
+    [[0.2104542553, 0.7936177850, -0.0040720468],
+     [1.9779984951, -2.4285922050, 0.4505937099],
+     [0.0259040371, 0.7827717662, -0.8086757660]]
+)
+_M1_INV = np.linalg.inv(_M1)
+_M2_INV = np.linalg.inv(_M2)
+
+
+def _decode(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((np.maximum(v, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(v: np.ndarray) -> np.ndarray:
+    v = np.clip(v, 0.0, 1.0)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.maximum(v, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
+    """OkLab ``(L, a, b)`` of encoded sRGB values in ``[0, 1]``, shape ``(..., 3)``, float64."""
+    lms = _decode(rgb) @ _M1.T
+    return np.cbrt(lms) @ _M2.T
+
+
+def _oklab_to_linear(lab: np.ndarray) -> np.ndarray:
+    return (np.asarray(lab, np.float64) @ _M2_INV.T) ** 3 @ _M1_INV.T
+
+
+def oklab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """Encoded sRGB in ``[0, 1]`` of OkLab values, mapped into gamut by reducing chroma at
+    constant ``L`` and hue (16 bisection steps), float64 ``(..., 3)``."""
+    lab = np.asarray(lab, np.float64)
+    L = np.clip(lab[..., :1], 0.0, 1.0)
+    ab = lab[..., 1:]
+    eps = 1e-6
+
+    def inside(s):
+        lin = _oklab_to_linear(np.concatenate([L, ab * s], -1))
+        return np.all((lin >= -eps) & (lin <= 1 + eps), -1, keepdims=True)
+
+    ok = inside(np.ones_like(L))
+    lo, hi = np.zeros_like(L), np.ones_like(L)
+    if not ok.all():
+        for _ in range(16):
+            mid = 0.5 * (lo + hi)
+            good = inside(mid)
+            lo = np.where(good, mid, lo)
+            hi = np.where(good, hi, mid)
+    scale = np.where(ok, 1.0, lo)
+    return _encode(_oklab_to_linear(np.concatenate([L, ab * scale], -1)))
+
+
+def parse_hex(value: Any, *, what: str = "colour") -> str:
+    """``value`` as a lower-case ``'#rrggbb'`` string, or :class:`InputError` naming it."""
+    if not isinstance(value, str) or not _HEX.match(value.strip()):
+        raise InputError(f"{what} must be a hex colour like '#7a2e8c', got {value!r}")
+    return value.strip().lower()
+
+
+def hex_to_rgb(value: str) -> np.ndarray:
+    """``'#rrggbb'`` as float64 sRGB in ``[0, 1]``."""
+    h = parse_hex(value)
+    return np.array([int(h[i : i + 2], 16) for i in (1, 3, 5)], np.float64) / 255.0
+
+
+def reference_lightness(intensity: float) -> float:
+    """OkLab L of the grey whose Rec. 709 luma is ``intensity``: the lightness a LUT's
+    reference hair is taken to have (luma of a grey equals its channel value)."""
+    return float(srgb_to_oklab(np.full(3, float(intensity)))[0])
+
+
+# --- the effects: each takes OkLab (N, 3) and a context, returns OkLab (N, 3) ---------
+
+
+def _tone(L: np.ndarray, pivot: float, target: float, slope: float) -> np.ndarray:
+    """Smooth monotone curve with f(0)=0, f(1)=1, f(pivot)=target and f'(pivot)=slope.
+
+    Power laws either side of the pivot: ``target * (L/pivot)**k`` below and
+    ``1 - (1-target) * ((1-L)/(1-pivot))**k2`` above, with k, k2 matching the slope.
+    """
+    pivot = min(max(pivot, 1e-3), 1 - 1e-3)
+    target = min(max(target, 1e-3), 1 - 1e-3)
+    k = slope * pivot / target
+    k2 = slope * (1 - pivot) / (1 - target)
+    Lc = np.clip(L, 0.0, 1.0)
+    below = target * (Lc / pivot) ** k
+    above = 1 - (1 - target) * ((1 - Lc) / (1 - pivot)) ** k2
+    return np.where(Lc <= pivot, below, above)
+
+
+def _chroma_envelope(L: np.ndarray, peak: float) -> np.ndarray:
+    """1 at lightness ``peak``, falling smoothly to 0 at black and at white."""
+    peak = min(max(peak, 0.05), 0.95)
+    Lc = np.clip(L, 0.0, 1.0)
+    return np.where(Lc <= peak, (Lc / peak) ** 0.75, ((1 - Lc) / (1 - peak)) ** 0.75)
+
+
+def _colorize(lab, ctx, target, amount=1.0, lightness=1.0, contrast=1.0):
+    t = srgb_to_oklab(hex_to_rgb(target))
+    src = ctx["source_lightness"]
+    dst = src + float(lightness) * (t[0] - src)
+    L = _tone(lab[:, 0], src, dst, float(contrast))
+    ab_t = t[1:] * _chroma_envelope(L, dst)[:, None] * (dst / max(t[0], 1e-3)) ** 0.25
+    ab = (1 - float(amount)) * lab[:, 1:] + float(amount) * ab_t
+    return np.column_stack([L, ab])
+
+
+def _hue_shift(lab, ctx, degrees):
+    c, s = math.cos(math.radians(float(degrees))), math.sin(math.radians(float(degrees)))
+    a, b = lab[:, 1], lab[:, 2]
+    return np.column_stack([lab[:, 0], c * a - s * b, s * a + c * b])
+
+
+def _saturation(lab, ctx, factor):
+    return np.column_stack([lab[:, 0], lab[:, 1:] * float(factor)])
+
+
+def _monotone_cubic(x: np.ndarray, y: np.ndarray, q: np.ndarray) -> np.ndarray:
+    # Fritsch-Carlson monotone cubic Hermite interpolation.
+    h = np.diff(x)
+    d = np.diff(y) / h
+    m = np.zeros_like(x)
+    m[1:-1] = np.where(d[:-1] * d[1:] > 0, (d[:-1] + d[1:]) / 2, 0.0)
+    m[0], m[-1] = d[0], d[-1]
+    for i in range(len(d)):
+        if d[i] == 0:
+            m[i] = m[i + 1] = 0.0
+        else:
+            a, b = m[i] / d[i], m[i + 1] / d[i]
+            r = a * a + b * b
+            if r > 9:
+                t = 3 / math.sqrt(r)
+                m[i], m[i + 1] = t * a * d[i], t * b * d[i]
+    i = np.clip(np.searchsorted(x, q, side="right") - 1, 0, len(x) - 2)
+    t = (q - x[i]) / h[i]
+    h00, h10, h01, h11 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+    return h00 * y[i] + h10 * h[i] * m[i] + h01 * y[i + 1] + h11 * h[i] * m[i + 1]
+
+
+def _lightness_curve(lab, ctx, points):
+    pts = sorted({0.0: 0.0, 1.0: 1.0, **{float(p[0]): float(p[1]) for p in points}}.items())
+    x = np.array([p[0] for p in pts])
+    y = np.array([p[1] for p in pts])
+    L = _monotone_cubic(x, y, np.clip(lab[:, 0], 0.0, 1.0))
+    return np.column_stack([L, lab[:, 1:]])
+
+
+def _contrast(lab, ctx, amount, pivot=None):
+    p = ctx["source_lightness"] if pivot is None else float(pivot)
+    return np.column_stack([p + (lab[:, 0] - p) * float(amount), lab[:, 1:]])
+
+
+def _tint(lab, ctx, color, amount=0.2):
+    t = srgb_to_oklab(hex_to_rgb(color))
+    return np.column_stack([lab[:, 0], lab[:, 1:] + float(amount) * t[1:]])
+
+
+def _check_points(value, where):
+    ok = isinstance(value, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in p)
+        for p in value
+    )
+    xs = [p[0] for p in value] if ok else []
+    if not ok or len(set(xs)) != len(xs) or not value:
+        raise InputError(f"{where}: points must be a non-empty list of distinct [in, out] pairs in [0, 1], got {value!r}")
+    pts = sorted(value)
+    ys = [0.0] + [p[1] for p in pts] + [1.0]
+    if any(b < a for a, b in zip(ys, ys[1:])):
+        raise InputError(f"{where}: lightness curve must be non-decreasing (it would invert the hair's texture), got {value!r}")
+
+
+def _number(lo, hi):
+    def check(value, where):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            raise InputError(f"{where} must be a number in [{lo}, {hi}], got {value!r}")
+    return check
+
+
+def _hexcheck(value, where):
+    parse_hex(value, what=where)
+
+
+#: name -> (function, {parameter: (validator, required)})
+EFFECTS = {
+    "colorize": (_colorize, {"target": (_hexcheck, True), "amount": (_number(0, 1), False),
+                             "lightness": (_number(-0.5, 1.5), False), "contrast": (_number(0.1, 4), False)}),
+    "hue_shift": (_hue_shift, {"degrees": (_number(-360, 360), True)}),
+    "saturation": (_saturation, {"factor": (_number(0, 4), True)}),
+    "lightness_curve": (_lightness_curve, {"points": (_check_points, True)}),
+    "contrast": (_contrast, {"amount": (_number(0.1, 4), True), "pivot": (_number(0, 1), False)}),
+    "tint": (_tint, {"color": (_hexcheck, True), "amount": (_number(0, 2), False)}),
+}
+
+
+def validate_effects(effects: Any, *, where: str = "effects") -> list[dict]:
+    """Check a list of effect tables (``{"effect": name, **params}``) and return it as
+    plain dicts; :class:`InputError` names the entry, the effect or parameter at fault
+    and the valid choices."""
+    if not isinstance(effects, (list, tuple)):
+        raise InputError(f"{where} must be a list of effect tables, got {type(effects).__name__}")
+    out = []
+    for i, entry in enumerate(effects):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, dict) or "effect" not in entry:
+            raise InputError(f"{at} must be a table with an 'effect' key, got {entry!r}")
+        name = entry["effect"]
+        if name not in EFFECTS:
+            raise InputError(f"{at}: unknown effect {name!r}; valid effects: {', '.join(sorted(EFFECTS))}")
+        params = EFFECTS[name][1]
+        for key, value in entry.items():
+            if key == "effect":
+                continue
+            if key not in params:
+                raise InputError(f"{at} ({name}): unknown parameter {key!r}; valid: {', '.join(params)}")
+            params[key][0](value, f"{at} ({name}) {key}")
+        missing = [k for k, (_, req) in params.items() if req and k not in entry]
+        if missing:
+            raise InputError(f"{at} ({name}): missing parameter {', '.join(missing)}")
+        out.append(dict(entry))
+    return out
+
+
+def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: float) -> np.ndarray:
+    """Apply ``effects`` in order to float sRGB ``rgb`` (``(..., 3)`` in ``[0, 1]``).
+
+    ``source_intensity`` is the hair intensity of the reference the effects are tuned
+    for (see :mod:`hairfx.intensity`); effects that act "around the hair" pivot on it.
+    Returns float64 sRGB in ``[0, 1]`` of the same shape.
+    """
+    effects = validate_effects(effects)
+    if not 0.0 < float(source_intensity) < 1.0:
+        raise InputError(f"source intensity must lie in (0, 1), got {source_intensity!r}")
+    shape = np.shape(rgb)
+    lab = srgb_to_oklab(np.asarray(rgb, np.float64).reshape(-1, 3))
+    ctx = {"source_lightness": reference_lightness(source_intensity)}
+    for entry in effects:
+        fn = EFFECTS[entry["effect"]][0]
+        lab = fn(lab, ctx, **{k: v for k, v in entry.items() if k != "effect"})
+    return oklab_to_srgb(lab).reshape(shape)
+
+
+def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, title: str = "") -> LUT3D:
+    """The ``size``-point LUT of ``effects`` (see :func:`apply_effects`). Deterministic."""
+    grid = LUT3D.identity(size).table.astype(np.float64)
+    return LUT3D(apply_effects(grid, effects, source_intensity=source_intensity).astype(np.float32), title=title)

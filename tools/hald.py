@@ -1,0 +1,110 @@
+"""Hald CLUT images: an identity to grade in any photo editor, and back to a 3D LUT.
+
+Convention (the one of ffmpeg's ``haldclut`` filter and of ImageMagick's ``hald:``): a
+level-``L`` Hald image is ``L**3`` pixels square and holds a LUT of ``N = L**2`` points
+per axis. Read in scanline order (left to right, top to bottom), pixel ``i`` is the
+output for the grid point ``(r, g, b)`` with ``i = r + g*N + b*N*N``: **red varies
+fastest**, exactly the row order of a ``.cube`` file. The one reshape between the two
+is in :func:`table_from_hald` / :func:`hald_from_table`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hairfx.errors import InputError, LutFormatError
+from hairfx.lut import LUT3D, sample_trilinear
+
+__all__ = ["MIN_LEVEL", "MAX_LEVEL", "hald_from_table", "table_from_hald", "identity_hald", "read_hald", "write_hald"]
+
+MIN_LEVEL = 2
+MAX_LEVEL = 16  # 4096 x 4096 pixels, a 256-point LUT
+
+
+def _check_level(level) -> int:
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not MIN_LEVEL <= level <= MAX_LEVEL:
+        raise InputError(f"Hald level must be an integer in {MIN_LEVEL}..{MAX_LEVEL}, got {level!r}")
+    return int(level)
+
+
+def hald_from_table(table: np.ndarray) -> np.ndarray:
+    """An ``(N, N, N, 3)`` table indexed ``[r, g, b]`` (N a square, L**2) as the
+    ``L**3 x L**3 x 3`` float Hald image."""
+    n = table.shape[0]
+    level = int(round(n ** 0.5))
+    if level * level != n:
+        raise InputError(f"a Hald image needs a LUT size that is a square (4, 9, 16, ...), got {n}")
+    side = level**3
+    # [r, g, b] -> [b, g, r] so that the flattened order has red fastest.
+    return np.ascontiguousarray(table.transpose(2, 1, 0, 3)).reshape(side, side, 3)
+
+
+def table_from_hald(image: np.ndarray, *, name: str = "Hald image") -> np.ndarray:
+    """The ``(N, N, N, 3)`` table (indexed ``[r, g, b]``) held by a Hald image."""
+    h, w = image.shape[:2]
+    level = round(h ** (1 / 3))
+    if h != w or level**3 != h or not MIN_LEVEL <= level <= MAX_LEVEL:
+        sizes = ", ".join(f"{l**3}x{l**3}" for l in range(MIN_LEVEL, 9))
+        raise LutFormatError(
+            f"{name} is {w}x{h}, not a Hald CLUT: it must be square with a side of level**3 "
+            f"pixels ({sizes}, ...); export a fresh identity with hald-export and edit it without resizing or cropping"
+        )
+    n = level * level
+    return np.ascontiguousarray(image.reshape(n, n, n, 3).transpose(2, 1, 0, 3))
+
+
+def identity_hald(level: int = 8) -> np.ndarray:
+    """The identity Hald image of ``level`` as float values in [0, 1]."""
+    level = _check_level(level)
+    return hald_from_table(LUT3D.identity(level * level).table.astype(np.float64))
+
+
+def write_hald(path: str | os.PathLike, image: np.ndarray, *, depth: int = 16) -> Path:
+    """Write a float Hald image as an 8- or 16-bit PNG (or TIFF)."""
+    import cv2
+
+    if depth not in (8, 16):
+        raise InputError(f"depth must be 8 or 16, got {depth!r}")
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        raise InputError(f"write the Hald image as .png or .tif (lossless), got {path.name!r}")
+    top = 255 if depth == 8 else 65535
+    data = np.round(np.clip(image, 0, 1) * top).astype(np.uint8 if depth == 8 else np.uint16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(data[:, :, ::-1])):
+        raise InputError(f"could not write {path}")
+    return path
+
+
+def read_hald(path: str | os.PathLike) -> LUT3D:
+    """The LUT held by an edited Hald image file (8- or 16-bit RGB; alpha is ignored)."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Hald image not found: {path}")
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        raise LutFormatError(f"{path}: JPEG is lossy and blurs the Hald grid; export the edited Hald as PNG or TIFF")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise LutFormatError(f"{path}: not an image OpenCV can read")
+    if img.ndim == 2:
+        img = np.dstack([img, img, img])
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    top = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype)
+    if top is None:
+        raise LutFormatError(f"{path}: expected an 8- or 16-bit image, got {img.dtype}")
+    rgb = img[:, :, ::-1].astype(np.float32) / np.float32(top)
+    return LUT3D(table_from_hald(rgb, name=str(path)), title=path.stem)
+
+
+def resample(lut: LUT3D, size: int) -> LUT3D:
+    """``lut`` evaluated (trilinear) on a ``size``-point grid."""
+    if size == lut.size:
+        return lut
+    grid = LUT3D.identity(size).table
+    return LUT3D(sample_trilinear(lut.table, grid), title=lut.title)

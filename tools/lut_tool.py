@@ -1,0 +1,256 @@
+"""hairfx-lut: author the light/dark LUT pairs hairfx recolours hair with.
+
+The workflow of the paper (section 6): pick a light-hair and a dark-hair reference photo,
+measure their hair intensity (``intensity``), grade each (in a photo editor through a
+Hald image, ``hald-export`` / ``hald-import``; on the photo itself, ``fit``; or with a
+recipe of effects, ``bake``), and ship the pair with its intensities as a colour folder.
+``new`` synthesises a pair for any hex colour, ``preview`` draws a contact sheet and
+``report`` measures the whole palette.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hairfx.errors import HairfxError
+
+__all__ = ["main", "build_parser"]
+
+
+def _cmd_intensity(args) -> int:
+    from hairfx.intensity import hair_intensity
+
+    from ._common import mask_or_model, read_rgb
+
+    rgb = read_rgb(args.image)
+    mask = mask_or_model(rgb, args.mask)
+    value = hair_intensity(rgb, mask)
+    if value is None:
+        raise _input_error(f"{args.mask or 'the predicted mask'} covers no hair in {args.image}")
+    print(f"{value:.6f}")
+    return 0
+
+
+def _input_error(msg):
+    from hairfx.errors import InputError
+
+    return InputError(msg)
+
+
+def _cmd_hald_export(args) -> int:
+    from .hald import identity_hald, write_hald
+
+    path = write_hald(args.output, identity_hald(args.level), depth=args.depth)
+    n = args.level**2
+    print(f"wrote {path}: identity Hald level {args.level} ({args.level**3}x{args.level**3} px, a {n}^3 LUT), "
+          f"{args.depth}-bit")
+    return 0
+
+
+def _cmd_hald_import(args) -> int:
+    from hairfx.lut import write_cube
+
+    from .hald import read_hald, resample
+
+    lut = read_hald(args.image)
+    size = lut.size if args.size is None else args.size
+    lut = resample(lut, size)
+    write_cube(lut, args.output, decimals=args.decimals)
+    print(f"wrote {args.output}: {size}^3 LUT from {args.image}")
+    return 0
+
+
+def _cmd_fit(args) -> int:
+    from hairfx.lut import write_cube
+
+    from ._common import mask_or_model, read_rgb
+    from .fit import fit_lut, fit_report
+
+    before, after = read_rgb(args.before), read_rgb(args.after)
+    if before.shape != after.shape:
+        raise _input_error(
+            f"--before {args.before} is {before.shape[1]}x{before.shape[0]} but --after {args.after} is "
+            f"{after.shape[1]}x{after.shape[0]}; edit the photo without resizing or cropping it"
+        )
+    mask = mask_or_model(before, args.mask)
+    lut = fit_lut(before, after, mask, size=args.size, grid=args.grid, smoothness=args.smoothness)
+    write_cube(lut, args.output, decimals=args.decimals)
+    rep = fit_report(lut, before, after, mask)
+    print(f"wrote {args.output}: {args.size}^3 LUT fitted on {rep['pixels']} hair pixels")
+    print(f"fit error on the hair: RMS {rep['rms_8bit']:.2f}/255, CIEDE2000 mean {rep['de2000_mean']:.2f}, "
+          f"95th percentile {rep['de2000_p95']:.2f}")
+    return 0
+
+
+def _cmd_bake(args) -> int:
+    from .recipe import bake_recipe
+
+    out = bake_recipe(args.recipe, args.output)
+    print(f"baked {args.recipe} -> {out}")
+    return 0
+
+
+def _cmd_new(args) -> int:
+    from hairfx.colors import _NAME
+    from hairfx.effects import parse_hex
+    from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, SIZE, synth_effects
+
+    from .recipe import bake_recipe, recipe_text
+
+    swatch = parse_hex(args.target, what="--target")
+    if not _NAME.match(args.name):
+        raise _input_error(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
+    out = Path(args.output) / args.name
+    if (out / "recipe.toml").exists() and not args.force:
+        raise _input_error(f"{out} already has a recipe; pass --force to replace it")
+    effects = synth_effects(swatch)
+    text = recipe_text(args.name, args.display_name or args.name.replace("_", " ").replace("-", " ").title(), swatch,
+                       (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
+                       description=f"Synthesised by `hairfx-lut new {args.name} --target '{swatch}'`.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.toml").write_text(text, encoding="utf-8")
+    bake_recipe(out / "recipe.toml", out)
+    print(f"wrote {out}: light and dark LUTs bringing hair to {swatch} (recipe.toml beside them)")
+    return 0
+
+
+def _cmd_preview(args) -> int:
+    from hairfx.colors import load_color
+
+    from ._common import read_mask, read_rgb, reference, references_dir, write_rgb
+    from .preview import contact_sheet
+
+    color = load_color(args.color) if Path(args.color).is_dir() else args.color
+    subjects = []
+    for name in ("light", "medium", "dark"):
+        rgb, mask, _ = reference(name, args.references)
+        subjects.append((f"ref {name}", rgb, mask))
+    for image in args.extra or []:
+        rgb = read_rgb(image)
+        mask_path = Path(image).with_name(Path(image).stem + "_mask.png")
+        if not mask_path.exists():  # the shared data set layout: images/NAME.jpg, masks/NAME.png
+            mask_path = Path(image).parent.parent / "masks" / (Path(image).stem + ".png")
+        subjects.append((Path(image).stem, rgb, read_mask(mask_path, rgb.shape[:2])))
+    if args.data:
+        from .palette_report import pick_subjects
+
+        for label, rgb, mask in pick_subjects(args.data, args.subjects):
+            subjects.append((label, rgb, mask))
+    write_rgb(args.output, contact_sheet(color, subjects))
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .palette_report import main as report_main
+
+    argv = ["--data", str(args.data), "--subjects", str(args.subjects)]
+    if args.markdown:
+        argv += ["--markdown", str(args.markdown)]
+    for c in args.colors or []:
+        argv += ["--color", c]
+    return report_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hairfx-lut", description=__doc__.splitlines()[0],
+                                     epilog="Run 'hairfx-lut COMMAND --help' for each command.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("intensity", help="hair intensity of a reference photo, as the engine computes it",
+                       description="Print the hair intensity (mask-weighted mean Rec. 709 luma of the sRGB values) "
+                                   "of IMAGE, exactly as the engine computes it per frame.")
+    p.add_argument("image", help="the photo")
+    p.add_argument("--mask", help="hair mask image (255 = hair); default: the hair-mask model's prediction")
+    p.set_defaults(run=_cmd_intensity)
+
+    p = sub.add_parser("hald-export", help="write an identity Hald CLUT image to grade in any editor",
+                       description="Write an identity Hald CLUT (ffmpeg haldclut convention). Grade it in your photo "
+                                   "editor with the adjustments you tuned on a reference photo, save it losslessly "
+                                   "at the same size, and turn it into a .cube with hald-import.")
+    p.add_argument("--level", type=int, default=8, help="Hald level L: an L^3 x L^3 image, an (L^2)^3 LUT (default 8)")
+    p.add_argument("--depth", type=int, choices=(8, 16), default=16, help="bits per channel (default 16)")
+    p.add_argument("-o", "--output", required=True, help="output .png or .tif")
+    p.set_defaults(run=_cmd_hald_export)
+
+    p = sub.add_parser("hald-import", help="turn an edited Hald CLUT image into a .cube LUT",
+                       description="Read an edited Hald CLUT image (8- or 16-bit PNG/TIFF) and write it as a .cube.")
+    p.add_argument("image", help="the edited Hald image")
+    p.add_argument("-o", "--output", required=True, help="output .cube")
+    p.add_argument("--size", type=int, help="resample to this LUT_3D_SIZE (default: the Hald's own, L^2)")
+    p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
+    p.set_defaults(run=_cmd_hald_import)
+
+    p = sub.add_parser("fit", help="fit a smooth LUT from a reference photo and its edited version",
+                       description="Fit a smooth 3D LUT that maps the hair pixels of --before to those of --after "
+                                   "(the same photo graded in any editor), regularised so colours absent from the "
+                                   "hair get a smooth extension of the edit, and print the fit error.")
+    p.add_argument("--before", required=True, help="the reference photo")
+    p.add_argument("--after", required=True, help="the same photo, edited (same size)")
+    p.add_argument("--mask", help="hair mask image (255 = hair); default: the hair-mask model's prediction")
+    p.add_argument("-o", "--output", required=True, help="output .cube")
+    p.add_argument("--size", type=int, default=33, help="LUT_3D_SIZE written (default 33)")
+    p.add_argument("--grid", type=int, default=17, help="grid the fit is solved on (default 17)")
+    p.add_argument("--smoothness", type=float, default=0.05, help="weight of the smoothness term (default 0.05)")
+    p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
+    p.set_defaults(run=_cmd_fit)
+
+    p = sub.add_parser("bake", help="bake a recipe of effects into a colour folder",
+                       description="Bake RECIPE (TOML: effects for the light and the dark LUT) into a colour folder "
+                                   "(light.cube, dark.cube, color.json, recipe.toml). Deterministic. Effects: "
+                                   "colorize, hue_shift, saturation, lightness_curve, contrast, tint.")
+    p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
+    p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
+    p.set_defaults(run=_cmd_bake)
+
+    p = sub.add_parser("new", help="synthesise a colour for any hex target",
+                       description="Synthesise a light/dark LUT pair that brings light and dark hair to --target "
+                                   "in OkLab, keeping the hair's texture, and write it with its recipe.")
+    p.add_argument("name", help="colour name (folder name)")
+    p.add_argument("--target", required=True, help="target colour '#RRGGBB'")
+    p.add_argument("--display-name", help="human-readable name (default: from NAME)")
+    p.add_argument("-o", "--output", default="luts", help="folder of colour folders (default luts)")
+    p.add_argument("--force", action="store_true", help="replace an existing colour of that name")
+    p.set_defaults(run=_cmd_new)
+
+    p = sub.add_parser("preview", help="contact sheet of a colour on light to dark hair",
+                       description="Draw a contact sheet of a colour on the light and dark references and on "
+                                   "subjects from light to dark hair, with their hair intensities.")
+    p.add_argument("color", help="a colour folder (luts/NAME) or a colour name or '#RRGGBB'")
+    p.add_argument("-o", "--output", required=True, help="output image (.png)")
+    p.add_argument("--references", help="reference images folder (default: the repository's reference_images/)")
+    p.add_argument("--data", help="also show subjects from this dataset split (images/ + masks/), "
+                                  "e.g. ../shared/data/celeb1k/test")
+    p.add_argument("--subjects", type=int, default=5, help="how many dataset subjects, light to dark (default 5)")
+    p.add_argument("--extra", nargs="*", help="more photos, each with NAME_mask.png beside it or ../masks/NAME.png")
+    p.set_defaults(run=_cmd_preview)
+
+    p = sub.add_parser("report", help="palette quality report (hue spread, CIEDE2000, texture)",
+                       description="Measure every colour over subjects from very light to very dark hair against a "
+                                   "flat luminance-weighted tint and a single LUT; print a markdown table.")
+    p.add_argument("--data", default="../shared/data/celeb1k/test", help="dataset split with images/ and masks/")
+    p.add_argument("--subjects", type=int, default=12, help="subjects spanning the intensity range (default 12)")
+    p.add_argument("--markdown", help="also write the report to this markdown file")
+    p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
+    p.set_defaults(run=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (HairfxError, FileNotFoundError) as exc:
+        print(f"hairfx-lut {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hairfx-lut {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Recipes: the effects of a colour's light and dark LUT, written as TOML, baked to a folder.
+
+A recipe (``luts/<name>/recipe.toml``)::
+
+    name = "copper"                 # folder name: lower case, digits, - and _
+    display_name = "Copper"
+    swatch = "#b4532a"              # the colour the hair should read as
+    size = 33                       # LUT_3D_SIZE (optional, 33)
+
+    [light]
+    intensity = 0.546235            # hair intensity of the light reference image
+    [[light.effects]]
+    effect = "colorize"
+    target = "#b4532a"
+
+    [dark]
+    intensity = 0.165912
+    [[dark.effects]]
+    effect = "colorize"
+    target = "#b4532a"
+    lightness = 0.9
+
+Baking evaluates the effects (:mod:`hairfx.effects`) on the LUT grid: the same recipe
+always gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hairfx.colors import _NAME, Color, save_color
+from hairfx.effects import bake_lut, parse_hex, validate_effects
+from hairfx.errors import InputError
+from hairfx.lut import MAX_SIZE, MIN_SIZE, write_cube
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = ["load_recipe", "bake_recipe", "recipe_text", "DECIMALS"]
+
+#: Decimals written per .cube value (keeps a 33^3 file near 0.9 MB).
+DECIMALS = 5
+_KEYS = {"name", "display_name", "swatch", "size", "light", "dark", "description"}
+
+
+def load_recipe(path: str | os.PathLike) -> dict:
+    """Read and check a recipe; :class:`InputError` names the file and what is wrong."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "recipe.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"recipe not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}") from None
+    unknown = set(data) - _KEYS
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(_KEYS))}")
+    for key in ("name", "swatch", "light", "dark"):
+        if key not in data:
+            raise InputError(f"{path}: missing {key!r}")
+    if not isinstance(data["name"], str) or not _NAME.match(data["name"]):
+        raise InputError(f"{path}: name must be lower case letters, digits, '-' or '_', got {data['name']!r}")
+    data["swatch"] = parse_hex(data["swatch"], what=f"{path}: swatch")
+    size = data.setdefault("size", 33)
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise InputError(f"{path}: size must be an integer in {MIN_SIZE}..{MAX_SIZE}, got {size!r}")
+    for side in ("light", "dark"):
+        part = data[side]
+        if not isinstance(part, dict):
+            raise InputError(f"{path}: [{side}] must be a table")
+        extra = set(part) - {"intensity", "effects", "reference"}
+        if extra:
+            raise InputError(f"{path}: [{side}] has unknown key(s) {', '.join(sorted(extra))}; valid: intensity, effects, reference")
+        i = part.get("intensity")
+        if isinstance(i, bool) or not isinstance(i, (int, float)) or not 0 < i < 1:
+            raise InputError(f"{path}: [{side}] intensity must be a number in (0, 1), got {i!r}")
+        part["effects"] = validate_effects(part.get("effects", []), where=f"{path}: {side}.effects")
+    if not data["dark"]["intensity"] < data["light"]["intensity"]:
+        raise InputError(f"{path}: dark intensity {data['dark']['intensity']} must be below light {data['light']['intensity']}")
+    return data
+
+
+def color_from_recipe(recipe: dict) -> Color:
+    name = recipe["name"]
+    luts = {
+        side: bake_lut(recipe[side]["effects"], size=recipe["size"], source_intensity=recipe[side]["intensity"],
+                       title=f"hairfx {name} {side}")
+        for side in ("light", "dark")
+    }
+    return Color(
+        name=name,
+        display_name=recipe.get("display_name", name),
+        swatch=recipe["swatch"],
+        light=luts["light"],
+        dark=luts["dark"],
+        light_intensity=float(recipe["light"]["intensity"]),
+        dark_intensity=float(recipe["dark"]["intensity"]),
+    )
+
+
+def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
+    """Bake the recipe at ``recipe_path`` into the colour folder ``out_dir`` (light.cube,
+    dark.cube, color.json; the recipe is copied beside them unless it is already there)."""
+    recipe_path = Path(recipe_path)
+    if recipe_path.is_dir():
+        recipe_path = recipe_path / "recipe.toml"
+    recipe = load_recipe(recipe_path)
+    out_dir = Path(out_dir)
+    if out_dir.name != recipe["name"]:
+        raise InputError(f"output folder {out_dir} must be named after the colour, {recipe['name']!r}")
+    color = color_from_recipe(recipe)
+    save_color(color, out_dir)
+    # save_color writes 6 decimals; 5 keep a 33^3 table near 0.86 MB, well below 1 MB.
+    write_cube(color.light, out_dir / "light.cube", decimals=DECIMALS)
+    write_cube(color.dark, out_dir / "dark.cube", decimals=DECIMALS)
+    target = out_dir / "recipe.toml"
+    if not target.exists() or not os.path.samefile(target, recipe_path):
+        target.write_text(recipe_path.read_text(encoding="utf-8"), encoding="utf-8")
+    return out_dir
+
+
+def recipe_text(name: str, display_name: str, swatch: str, light: tuple[float, list], dark: tuple[float, list],
+                *, size: int = 33, description: str = "") -> str:
+    """A recipe as TOML text (what ``new`` writes beside the LUTs)."""
+    lines = []
+    if description:
+        lines += [f"# {line}" for line in description.splitlines()] + [""]
+    lines += [f'name = "{name}"', f'display_name = "{display_name}"', f'swatch = "{swatch}"', f"size = {size}"]
+    for side, (intensity, effects) in (("light", light), ("dark", dark)):
+        lines += ["", f"[{side}]", f"intensity = {intensity}"]
+        for e in effects:
+            lines += ["", f"[[{side}.effects]]"]
+            for k, v in e.items():
+                lines.append(f"{k} = {_toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
