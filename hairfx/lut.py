@@ -173,7 +173,9 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
             if not MIN_SIZE <= size <= MAX_SIZE:
                 raise fail(lineno, f"LUT_3D_SIZE {size} is outside the supported range {MIN_SIZE}..{MAX_SIZE}")
         elif key == "LUT_1D_SIZE":
-            raise fail(lineno, "1D LUTs (LUT_1D_SIZE) are not supported; hairfx needs a 3D LUT (LUT_3D_SIZE)")
+            raise fail(
+                lineno, "1D LUTs and 1D shapers (LUT_1D_SIZE) are not supported; hairfx needs a plain 3D LUT (LUT_3D_SIZE)"
+            )
         elif key in ("DOMAIN_MIN", "DOMAIN_MAX"):
             try:
                 vals = tuple(float(v) for v in rest.split())
@@ -185,6 +187,8 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
                 dmin = vals
             else:
                 dmax = vals
+        elif key == "LUT_1D_INPUT_RANGE":
+            pass  # the range of a 1D shaper table; with no LUT_1D_SIZE there is none to apply
         elif key == "LUT_3D_INPUT_RANGE":
             try:
                 lo, hi = (float(v) for v in rest.split())
@@ -206,20 +210,19 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     if len(body) != expected:
         where = body[expected][0] if len(body) > expected else (body[-1][0] if body else data_start + 1)
         raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(body)}")
-    flat = " ".join(ln for _, ln in body).split()
+    parts = [ln.split() for _, ln in body]
     rows = None
-    if len(flat) == expected * 3:
+    if all(len(p) == 3 for p in parts):
         try:
-            rows = np.array(flat, dtype=np.float64).reshape(expected, 3)
+            rows = np.array(parts, dtype=np.float64)
         except ValueError:
             rows = None
     if rows is None or not np.isfinite(rows).all():
-        for n, ln in body:  # slow path, only to name the offending line
-            parts = ln.split()
-            if len(parts) != 3:
-                raise fail(n, f"expected 3 values (R G B), got {len(parts)}: {ln.strip()!r}")
+        for (n, ln), p in zip(body, parts):  # slow path, only to name the offending line
+            if len(p) != 3:
+                raise fail(n, f"expected 3 values (R G B), got {len(p)}: {ln.strip()!r}")
             try:
-                vals = [float(p) for p in parts]
+                vals = [float(v) for v in p]
             except ValueError:
                 raise fail(n, f"not a number in {ln.strip()!r}") from None
             if not all(np.isfinite(vals)):

@@ -1,0 +1,123 @@
+"""``hairfx bench``: milliseconds per frame for recolouring, GL and CPU renderers, against
+colour-science's ``LUT3D.apply`` on the same frame as the baseline.
+
+The frame is a real portrait cropped to 16:9 and resized to 1280x720 and 1920x1080, with
+its hand-annotated hair mask (the fraction of the frame it covers is printed). By default
+the portrait is CelebAMask-HQ test image 28479 from ``../shared/data`` when that folder is
+present (hair covers about 23% of the frame), else the project's dark reference image.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["run_bench", "load_portrait"]
+
+SIZES = ((1280, 720), (1920, 1080))
+_REPO = Path(__file__).resolve().parents[1]
+_DEFAULT_DATA = "celeb1k/test/images/28479.jpg"
+
+
+def _default_portrait() -> tuple[Path, Path]:
+    for root in (Path.cwd() / ".." / "shared" / "data", _REPO.parent / "shared" / "data"):
+        img = root / _DEFAULT_DATA
+        if img.is_file():
+            return img, img.parent.parent / "masks" / (img.stem + ".png")
+    ref = _REPO / "reference_images"
+    return ref / "dark.png", ref / "dark_mask.png"
+
+
+def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait and its mask cropped to ``size``'s aspect ratio and resized to it."""
+    import cv2
+
+    from .errors import InputError
+
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    m = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
+    if bgr is None or m is None:
+        raise InputError(f"could not read the benchmark portrait {image} or its mask {mask}")
+    w, h = size
+    ih, iw = bgr.shape[:2]
+    if iw / ih > w / h:  # too wide: crop the sides
+        cw = int(round(ih * w / h))
+        x0, y0, ch = (iw - cw) // 2, 0, ih
+    else:  # too tall: keep the top part, where the hair is
+        ch = int(round(iw * h / w))
+        x0, y0, cw = 0, (ih - ch) // 3, iw
+    crop = lambda a: a[y0 : y0 + ch, x0 : x0 + cw]  # noqa: E731
+    frame = cv2.cvtColor(cv2.resize(crop(bgr), size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    soft = cv2.resize(crop(m), size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+    return np.ascontiguousarray(frame), soft
+
+
+def _time(fn, repeat: int) -> tuple[float, float]:
+    fn()
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    times.sort()
+    return statistics.median(times), times[int(0.9 * (len(times) - 1))]
+
+
+def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True, image=None, mask=None, out=print) -> dict:
+    """Run the benchmark, print a table with ``out`` and return the figures."""
+    import colour
+
+    from .colors import get_color
+    from .errors import RendererUnavailable
+    from .render_cpu import CpuRenderer
+
+    col = get_color(color)
+    image, mask = (Path(image), Path(mask)) if image else _default_portrait()
+    renderers = {"cpu": CpuRenderer()}
+    try:
+        from .render_gl import GLRenderer
+
+        renderers["gl"] = GLRenderer()
+        gl_info = renderers["gl"].ctx.info.get("GL_RENDERER", "?")
+    except RendererUnavailable as exc:
+        gl_info = f"unavailable ({exc})"
+    out(f"machine: {platform.machine()}, {_cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}")
+    out(f"GL: {gl_info}")
+    out(f"portrait: {image}  colour: {col.name}  LUT {col.size}^3  repeats: {repeat} (median / p90 ms)")
+    results: dict = {}
+    header = f"{'size':>10} {'hair':>6} {'renderer':>22} {'median ms':>10} {'p90 ms':>8} {'vs baseline':>12}"
+    out(header)
+    out("-" * len(header))
+    for size in SIZES:
+        frame, m = load_portrait(image, mask, size)
+        coverage = float((m > 0.5).mean())
+        base_ms = None
+        if baseline:
+            lut = colour.LUT3D(col.blended(0.5))
+            rgb = frame.astype(np.float32) / 255.0
+            t0 = time.perf_counter()
+            lut.apply(rgb)
+            base_ms = (time.perf_counter() - t0) * 1000.0
+        row = {"coverage": coverage, "baseline_ms": base_ms}
+        for name, r in renderers.items():
+            med, p90 = _time(lambda: r.render(frame, m, col), repeat)
+            row[name] = (med, p90)
+            ratio = f"{base_ms / med:10.0f}x" if base_ms else ""
+            out(f"{size[0]}x{size[1]:<5} {coverage:6.1%} {name:>22} {med:10.2f} {p90:8.2f} {ratio:>12}")
+        if base_ms is not None:
+            out(f"{size[0]}x{size[1]:<5} {coverage:6.1%} {'colour LUT3D.apply':>22} {base_ms:10.1f} {'(1 run)':>8} {'1x':>12}")
+        results[size] = row
+    for r in renderers.values():
+        r.close()
+    return results
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

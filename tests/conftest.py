@@ -1,0 +1,85 @@
+"""Shared fixtures: tolerances, tiny colours, one GL context for every GL test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hairfx.colors import Color
+from hairfx.lut import LUT3D
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+#: Largest per-channel difference (8-bit levels) allowed between two implementations of the
+#: same math (GL vs CPU, CPU vs ffmpeg): one level, from float rounding at .5 boundaries.
+TOL_LEVELS = 1
+#: Largest difference between float table values that should be equal after a .cube round
+#: trip written with 6 decimals.
+TOL_CUBE = 5e-7
+
+
+def graded(size: int, gain, gamma: float) -> LUT3D:
+    """A smooth, clearly non-identity LUT: ``clip(gain * x ** gamma, 0, 1)`` per channel."""
+    ident = LUT3D.identity(size).table
+    return LUT3D(np.clip(np.asarray(gain, np.float32) * ident**gamma, 0.0, 1.0).astype(np.float32))
+
+
+@pytest.fixture
+def copperish() -> Color:
+    """A made-up warm colour: strong enough that every hair pixel changes."""
+    return Color(
+        name="copperish",
+        display_name="Copperish",
+        swatch="#b4532a",
+        light=graded(17, (1.0, 0.62, 0.42), 1.3),
+        dark=graded(17, (1.6, 0.9, 0.6), 0.7),
+        light_intensity=0.6,
+        dark_intensity=0.2,
+    )
+
+
+@pytest.fixture
+def identity_color() -> Color:
+    ident = LUT3D.identity(9)
+    return Color("ident", "Identity", "#808080", ident, ident, 0.7, 0.1)
+
+
+@pytest.fixture
+def portrait() -> tuple[np.ndarray, np.ndarray]:
+    """A real photo and its hair mask, from the project's reference images."""
+    import cv2
+
+    img = cv2.imread(str(REPO / "reference_images" / "dark.png"), cv2.IMREAD_COLOR)
+    m = cv2.imread(str(REPO / "reference_images" / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
+    if img is None or m is None:
+        pytest.fail("reference_images/dark.png and dark_mask.png are part of the project and must exist")
+    # a soft edge, like a model's mask
+    soft = cv2.GaussianBlur(m.astype(np.float32) / 255.0, (0, 0), 2.0)
+    soft[soft < 1.0 / 255.0] = 0.0
+    return np.ascontiguousarray(img[:, :, ::-1]), soft
+
+
+@pytest.fixture(scope="session")
+def gl_context():
+    """One GL context for all GL tests; skip them, with the reason, where none can be made."""
+    from hairfx.errors import RendererUnavailable
+    from hairfx.render_gl import create_context
+
+    try:
+        ctx = create_context()
+    except RendererUnavailable as exc:
+        pytest.skip(f"no OpenGL context: {exc}")
+    yield ctx
+    ctx.release()
+
+
+@pytest.fixture
+def ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("ffmpeg is not installed")
+    return exe

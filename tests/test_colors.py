@@ -1,0 +1,97 @@
+"""hairfx.colors: the colour folder format, the registry, user LUT folders."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import hairfx
+from hairfx.colors import Color, get_color, load_color, save_color
+from hairfx.errors import InputError, LutFormatError, UnknownColorError
+
+
+def test_save_load_round_trip(tmp_path, copperish):
+    folder = save_color(copperish, tmp_path / "copperish")
+    meta = json.loads((folder / "color.json").read_text())
+    assert meta["light"] == {"lut": "light.cube", "intensity": 0.6}
+    back = load_color(folder)
+    assert (back.name, back.swatch, back.size) == ("copperish", "#b4532a", 17)
+    np.testing.assert_allclose(back.light.table, copperish.light.table, atol=5e-7)
+    np.testing.assert_allclose(back.dark.table, copperish.dark.table, atol=5e-7)
+
+
+def test_blend_is_linear_between_dark_and_light(copperish):
+    np.testing.assert_array_equal(copperish.blended(0.0), copperish.dark.table)
+    np.testing.assert_array_equal(copperish.blended(1.0), copperish.light.table)
+    mid = 0.5 * (copperish.dark.table + copperish.light.table)
+    np.testing.assert_allclose(copperish.blended(0.5), mid, atol=1e-7)
+    assert copperish.weight(0.2) == 0.0 and copperish.weight(0.6) == 1.0 and copperish.weight(0.4) == pytest.approx(0.5)
+
+
+def test_user_lut_folder(tmp_path, copperish, monkeypatch):
+    save_color(copperish, tmp_path / "copperish")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    assert "copperish" in hairfx.colors()
+    assert get_color("Copperish").path == tmp_path / "copperish"
+
+
+def test_add_lut_dir(tmp_path, copperish, monkeypatch):
+    import importlib
+
+    colors_mod = importlib.import_module("hairfx.colors")  # hairfx.colors is also a function
+    monkeypatch.setattr(colors_mod, "_extra_dirs", [])
+    save_color(copperish, tmp_path / "copperish")
+    hairfx.add_lut_dir(tmp_path)
+    assert get_color("copperish").swatch == "#b4532a"
+    with pytest.raises(InputError, match="does not exist"):
+        hairfx.add_lut_dir(tmp_path / "missing")
+
+
+def test_unknown_colour_lists_valid_names(tmp_path, copperish, monkeypatch):
+    save_color(copperish, tmp_path / "copperish")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    with pytest.raises(UnknownColorError, match=r"unknown colour 'chartreuse'; valid colours: .*copperish") as err:
+        get_color("chartreuse")
+    assert isinstance(err.value, KeyError)
+
+
+def test_bundled_palette_has_starter_colours():
+    names = hairfx.colors()
+    for name in ("copper", "platinum", "blue"):
+        assert name in names
+        c = get_color(name)
+        assert c.dark_intensity < c.light_intensity and c.size >= 17
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m.pop("swatch"), "missing 'swatch'"),
+        (lambda m: m.update(swatch="orange"), "swatch must be '#RRGGBB'"),
+        (lambda m: m["light"].update(intensity="high"), "'intensity' must be float"),
+        (lambda m: m["light"].update(intensity=0.1), "dark intensity < light intensity"),
+        (lambda m: m["dark"].update(lut="nope.cube"), "nope.cube"),
+        (lambda m: m.update(format=9), "unsupported format 9"),
+    ],
+)
+def test_malformed_colour_folder(tmp_path, copperish, edit, message):
+    folder = save_color(copperish, tmp_path / "c")
+    meta = json.loads((folder / "color.json").read_text())
+    edit(meta)
+    (folder / "color.json").write_text(json.dumps(meta))
+    with pytest.raises((LutFormatError, FileNotFoundError), match=message):
+        load_color(folder)
+
+
+def test_invalid_json_names_line(tmp_path, copperish):
+    folder = save_color(copperish, tmp_path / "c")
+    (folder / "color.json").write_text('{\n"name": "c",\n oops\n}')
+    with pytest.raises(LutFormatError, match=r"color.json, line 3: invalid JSON"):
+        load_color(folder)
+
+
+def test_mismatched_lut_sizes(copperish):
+    with pytest.raises(InputError, match="light LUT is 17\\^3 but dark LUT is 9\\^3"):
+        Color("x", "X", "#000000", copperish.light, hairfx.LUT3D.identity(9), 0.6, 0.2)

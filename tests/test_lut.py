@@ -1,0 +1,190 @@
+"""hairfx.lut: .cube read/write against colour-science's reader, sampling, bad files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import TOL_CUBE, graded
+from hairfx.errors import InputError, LutFormatError
+from hairfx.lut import LUT3D, MAX_SIZE, read_cube, sample_tetrahedral, sample_trilinear, write_cube
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # colour-science warns about optional matplotlib
+    import colour
+
+COLOUR_RESOURCES = Path(colour.__file__).parent / "io" / "luts" / "tests" / "resources"
+COLOUR_CUBES = sorted(COLOUR_RESOURCES.glob("*_cube/*.cube"))
+
+
+def test_identity_known_values():
+    t = LUT3D.identity(3).table
+    assert t.shape == (3, 3, 3, 3) and t.dtype == np.float32
+    # table[r, g, b] is the output for input (r, g, b) / (N - 1)
+    np.testing.assert_array_equal(t[2, 1, 0], [1.0, 0.5, 0.0])
+    np.testing.assert_array_equal(t[0, 0, 2], [0.0, 0.0, 1.0])
+
+
+def test_write_read_round_trip(tmp_path):
+    lut = graded(7, (0.9, 0.7, 1.1), 0.8)
+    path = write_cube(LUT3D(lut.table, title="round trip"), tmp_path / "a.cube")
+    back = read_cube(path)
+    assert back.size == 7 and back.title == "round trip" and back.has_unit_domain
+    np.testing.assert_allclose(back.table, lut.table, atol=TOL_CUBE)
+
+
+def test_red_varies_fastest_in_file(tmp_path):
+    path = write_cube(LUT3D.identity(2), tmp_path / "i.cube")
+    rows = [ln for ln in path.read_text().splitlines() if ln[:1].isdigit()]
+    # Adobe/Resolve order: red fastest, then green, then blue
+    assert rows[:3] == ["0.000000 0.000000 0.000000", "1.000000 0.000000 0.000000", "0.000000 1.000000 0.000000"]
+
+
+def test_colour_science_reads_what_we_write(tmp_path):
+    lut = graded(9, (1.0, 0.5, 0.25), 1.2)
+    path = write_cube(lut, tmp_path / "g.cube")
+    theirs = colour.read_LUT(str(path))
+    assert isinstance(theirs, colour.LUT3D)
+    np.testing.assert_allclose(theirs.table, lut.table, atol=TOL_CUBE)
+
+
+def test_domain_round_trip_and_colour_agrees(tmp_path):
+    lut = LUT3D(graded(5, 1.0, 1.0).table, domain_min=(-0.1, 0.0, 0.0), domain_max=(1.5, 2.0, 3.0))
+    path = write_cube(lut, tmp_path / "d.cube")
+    back = read_cube(path)
+    assert back.domain_min == pytest.approx((-0.1, 0.0, 0.0)) and back.domain_max == pytest.approx((1.5, 2.0, 3.0))
+    theirs = colour.read_LUT(str(path))
+    np.testing.assert_allclose(theirs.domain, [back.domain_min, back.domain_max], atol=1e-6)
+
+
+@pytest.mark.parametrize("path", COLOUR_CUBES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_agrees_with_colour_science_resources(path):
+    theirs = colour.read_LUT(str(path))
+    if isinstance(theirs, colour.LUT3D):
+        ours = read_cube(path)
+        np.testing.assert_allclose(ours.table, theirs.table, atol=1e-6)
+        np.testing.assert_allclose([ours.domain_min, ours.domain_max], theirs.domain, atol=1e-6)
+    else:  # 1D LUTs and 1D shaper + 3D sequences are refused, naming the line
+        with pytest.raises(LutFormatError, match=rf"{path.name}, line \d+: 1D LUTs"):
+            read_cube(path)
+
+
+def test_non_unit_domain_is_honoured(tmp_path):
+    # Grid point i of a LUT over [0, 2] sits at input 2 * i / (N - 1); a table holding those
+    # values is the identity there, so on [0, 1] frames it must leave values unchanged
+    # (the table of a [0, 1] LUT would double them).
+    ident = LUT3D.identity(9).table * 2.0
+    lut = LUT3D(ident, domain_min=(0, 0, 0), domain_max=(2, 2, 2))
+    x = np.array([[0.25, 0.5, 0.75]], np.float32)
+    np.testing.assert_allclose(lut.apply(x), x, atol=1e-5)
+    np.testing.assert_allclose(LUT3D(ident).apply(x), 2 * x, atol=1e-5)
+    # colour-science applies the same LUT identically
+    theirs = colour.LUT3D(ident, domain=np.array([[0, 0, 0], [2, 2, 2]]))
+    np.testing.assert_allclose(lut.apply(x), theirs.apply(x), atol=1e-5)
+
+
+def test_trilinear_and_tetrahedral_match_colour_science():
+    rng = np.random.default_rng(1)
+    table = rng.random((6, 6, 6, 3), dtype=np.float32)
+    x = rng.random((500, 3), dtype=np.float32)
+    lut = colour.LUT3D(table)
+    np.testing.assert_allclose(sample_trilinear(table, x), lut.apply(x), atol=1e-5)
+    tetra = lut.apply(x, interpolator=colour.algebra.table_interpolation_tetrahedral)
+    np.testing.assert_allclose(sample_tetrahedral(table, x), tetra, atol=1e-5)
+
+
+def test_sampling_is_exact_on_grid_points():
+    table = graded(5, (0.3, 0.6, 0.9), 2.0).table
+    idx = np.array([[0, 1, 4], [3, 3, 3]])
+    x = idx / 4.0
+    np.testing.assert_allclose(sample_trilinear(table, x), table[idx[:, 0], idx[:, 1], idx[:, 2]], atol=1e-6)
+
+
+# -- bad files ----------------------------------------------------------------------------
+def _cube(tmp_path, text, name="bad.cube"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_bad_value_names_file_and_line(tmp_path):
+    rows = ["0 0 0", "1 0 0", "0 1 0", "1 x 0", "0 0 1", "1 0 1", "0 1 1", "1 1 1"]
+    p = _cube(tmp_path, "TITLE \"t\"\nLUT_3D_SIZE 2\n" + "\n".join(rows) + "\n")
+    with pytest.raises(LutFormatError, match=r"bad\.cube, line 6: not a number"):
+        read_cube(p)
+
+
+def test_wrong_value_count_on_a_line(tmp_path):
+    rows = ["0 0 0", "1 0 0", "0 1 0", "1 1", "0 0 1", "1 0 1", "0 1 1", "1 1 1 1"]
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "\n".join(rows) + "\n")
+    with pytest.raises(LutFormatError, match=r"line 5: expected 3 values"):
+        read_cube(p)
+
+
+def test_wrong_row_count(tmp_path):
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "0 0 0\n" * 7)
+    with pytest.raises(LutFormatError, match="needs 8 table rows, the file has 7"):
+        read_cube(p)
+
+
+def test_non_finite_value(tmp_path):
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "0 0 0\n" * 7 + "nan 0 0\n")
+    with pytest.raises(LutFormatError, match="line 9: non-finite"):
+        read_cube(p)
+
+
+@pytest.mark.parametrize("size", [1, 257, 100000])
+def test_size_out_of_range_refused_before_reading_table(tmp_path, size):
+    # Only the header: a real allocation of 100000**3 entries would fail loudly on its own.
+    p = _cube(tmp_path, f"LUT_3D_SIZE {size}\n0 0 0\n")
+    with pytest.raises(LutFormatError, match=rf"line 1: LUT_3D_SIZE {size} is outside the supported range 2\.\.{MAX_SIZE}"):
+        read_cube(p)
+
+
+def test_huge_file_refused_without_reading(tmp_path):
+    p = tmp_path / "huge.cube"
+    with open(p, "wb") as f:  # a sparse file: large on paper, nothing written
+        f.truncate(MAX_SIZE**3 * 64 + 10**6)
+    with pytest.raises(LutFormatError, match="larger than any"):
+        read_cube(p)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0 0 0\n", "no LUT_3D_SIZE"),
+        ("LUT_3D_SIZE two\n", "line 1: LUT_3D_SIZE must be an integer"),
+        ("LUT_3D_SIZE 2\n", "has no table rows"),
+        ("LUT_3D_SIZE 2\nFOO 1\n", "line 2: unknown keyword 'FOO'"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN 0 0\n", "line 2: DOMAIN_MIN needs three"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN 1 1 1\nDOMAIN_MAX 0 0 0\n" + "0 0 0\n" * 8, "must be below DOMAIN_MAX"),
+        ("LUT_1D_SIZE 4\n", "line 1: 1D LUTs"),
+    ],
+)
+def test_malformed_headers(tmp_path, text, message):
+    with pytest.raises(LutFormatError, match=message):
+        read_cube(_cube(tmp_path, text))
+
+
+def test_binary_file(tmp_path):
+    p = tmp_path / "bin.cube"
+    p.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(LutFormatError, match="bin.cube: not a text .cube file"):
+        read_cube(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.cube"):
+        read_cube(tmp_path / "nope.cube")
+
+
+def test_table_validation():
+    with pytest.raises(InputError, match=r"shape \(N, N, N, 3\)"):
+        LUT3D(np.zeros((4, 4, 3, 3), np.float32))
+    with pytest.raises(InputError, match="NaN"):
+        LUT3D(np.full((2, 2, 2, 3), np.nan, np.float32))
+    with pytest.raises(InputError, match="size must be in 2..256"):
+        LUT3D.identity(1)

@@ -1,0 +1,198 @@
+"""The public API: recolor() and RecolorSession, input checking, renderer choice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import hairfx
+from conftest import REPO, TOL_LEVELS
+from hairfx.errors import InputError, RendererUnavailable, UnknownColorError
+
+
+def test_recolor_changes_only_hair(portrait):
+    frame, mask = portrait
+    out = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    assert out.shape == frame.shape and out.dtype == np.uint8 and out is not frame
+    np.testing.assert_array_equal(out[mask == 0], frame[mask == 0])
+    assert np.abs(out[mask > 0.5].astype(int) - frame[mask > 0.5]).mean() > 5
+
+
+@pytest.mark.gl
+def test_auto_and_gl_agree_with_cpu(gl_context, portrait):
+    frame, mask = portrait
+    cpu = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    gl = hairfx.recolor(frame, "copper", mask=mask, renderer="gl")
+    assert np.abs(cpu.astype(int) - gl).max() <= TOL_LEVELS
+
+
+def test_pil_in_pil_out(portrait):
+    frame, mask = portrait
+    out = hairfx.recolor(Image.fromarray(frame), "copper", mask=Image.fromarray((mask * 255).astype(np.uint8)), renderer="cpu")
+    assert isinstance(out, Image.Image) and out.size == (frame.shape[1], frame.shape[0]) and out.mode == "RGB"
+
+
+def test_low_resolution_mask_is_resized(portrait):
+    import cv2
+
+    frame, mask = portrait
+    h, w = mask.shape
+    small = cv2.resize(mask, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    out = hairfx.recolor(frame, "copper", mask=small, renderer="cpu")
+    expected = hairfx.recolor(frame, "copper", mask=cv2.resize(small, (w, h)), renderer="cpu")
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_no_hair_comes_back_unchanged(portrait):
+    frame, _ = portrait
+    out = hairfx.recolor(frame, "copper", mask=np.zeros(frame.shape[:2], np.float32), renderer="cpu")
+    np.testing.assert_array_equal(out, frame)
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (np.zeros((8, 8), np.uint8), r"grayscale \(8, 8\) uint8"),
+        (np.zeros((8, 8, 4), np.uint8), r"got \(8, 8, 4\) uint8 \(RGBA\?"),
+        (np.zeros((8, 8, 3), np.float32), r"got \(8, 8, 3\) float32"),
+        (np.zeros((0, 8, 3), np.uint8), "empty"),
+        (np.zeros((8, 20000, 3), np.uint8), "larger than the 16384"),
+        ([[1, 2, 3]], "got list"),
+        (Image.new("RGBA", (4, 4)), "mode 'RGBA'"),
+        (Image.new("L", (4, 4)), "mode 'L'"),
+    ],
+)
+def test_bad_frames(frame, message):
+    with pytest.raises(InputError, match=message):
+        hairfx.recolor(frame, "copper", mask=np.ones((8, 8), np.float32), renderer="cpu")
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (np.ones((8, 8, 3), np.float32), r"mask must be HxW \(single channel\), got \(8, 8, 3\)"),
+        (np.full((8, 8), 2.0, np.float32), r"values must lie in \[0, 1\], got range \[2, 2\]"),
+        (np.full((8, 8), np.nan, np.float32), "NaN"),
+        (np.ones((8, 8), np.int64), "got \\(8, 8\\) int64"),
+        (np.ones((8, 16), np.float32), "aspect ratios differ"),
+        (np.ones((0, 8), np.float32), "empty"),
+    ],
+)
+def test_bad_masks(mask, message):
+    with pytest.raises(InputError, match=message):
+        hairfx.recolor(np.zeros((8, 8, 3), np.uint8), "copper", mask=mask, renderer="cpu")
+
+
+def test_bad_options():
+    frame, mask = np.zeros((8, 8, 3), np.uint8), np.ones((8, 8), np.float32)
+    with pytest.raises(UnknownColorError, match="unknown colour 'mauvish'; valid colours: .*copper"):
+        hairfx.recolor(frame, "mauvish", mask=mask)
+    with pytest.raises(InputError, match=r"strength must be in \[0, 1\], got 1.5"):
+        hairfx.recolor(frame, "copper", mask=mask, strength=1.5)
+    with pytest.raises(InputError, match="renderer must be one of auto, gl, cpu, got 'vulkan'"):
+        hairfx.recolor(frame, "copper", mask=mask, renderer="vulkan")
+    with pytest.raises(InputError, match="interpolation must be one of"):
+        hairfx.recolor(frame, "copper", mask=mask, interpolation="cubic")
+
+
+def test_inputs_are_not_modified(portrait):
+    frame, mask = portrait
+    f0, m0 = frame.copy(), mask.copy()
+    hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    np.testing.assert_array_equal(frame, f0)
+    np.testing.assert_array_equal(mask, m0)
+
+
+_NO_GL_SCRIPT = """
+import warnings, numpy as np, hairfx
+frame = np.full((16, 16, 3), 90, np.uint8); mask = np.ones((16, 16), np.float32)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    a = hairfx.recolor(frame, "copper", mask=mask)           # auto: falls back, warns once
+    b = hairfx.recolor(frame, "copper", mask=mask, renderer="auto")
+    s = hairfx.RecolorSession("copper")                      # no second warning either
+print("warnings", sum("OpenGL unavailable" in str(w.message) for w in caught))
+print("renderer", s.renderer.name)
+print("changed", bool((a != frame).any()), bool((a == b).all()))
+try:
+    hairfx.recolor(frame, "copper", mask=mask, renderer="gl")
+except hairfx.RendererUnavailable as exc:
+    print("gl error", type(exc).__name__)
+"""
+
+
+def test_without_opengl_auto_falls_back_once_and_gl_fails_loudly():
+    # A real failure, not a mock: point libglvnd's EGL at no vendor library at all.
+    env = dict(os.environ, __EGL_VENDOR_LIBRARY_FILENAMES=os.devnull, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", _NO_GL_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "warnings 1" in out.stdout
+    assert "renderer cpu" in out.stdout
+    assert "changed True True" in out.stdout
+    assert "gl error RendererUnavailable" in out.stdout
+
+
+# -- the video session --------------------------------------------------------------------
+def _frames(portrait, n, brightness):
+    frame, mask = portrait
+    for k in range(n):
+        f = np.clip(frame.astype(np.int16) + brightness[k % len(brightness)], 0, 255).astype(np.uint8)
+        yield f, mask
+
+
+def test_session_smooths_intensity(portrait):
+    with hairfx.RecolorSession("copper", renderer="cpu", smoothing=0.8) as s:
+        raws, smooth = [], []
+        for f, m in _frames(portrait, 12, [0, 60]):  # intensity jumps every frame
+            s.process(f, mask=m)
+            raws.append(s.last_raw_intensity)
+            smooth.append(s.intensity)
+    jumps_raw = np.abs(np.diff(raws[4:])).mean()
+    jumps_smooth = np.abs(np.diff(smooth[4:])).mean()
+    assert jumps_smooth < 0.3 * jumps_raw
+    assert min(raws) < smooth[-1] < max(raws)
+
+
+def test_session_first_frame_matches_recolor_and_reset_forgets(portrait):
+    frame, mask = portrait
+    single = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        np.testing.assert_array_equal(s.process(frame, mask=mask), single)
+        s.process(np.clip(frame.astype(int) + 80, 0, 255).astype(np.uint8), mask=mask)
+        assert s.intensity != pytest.approx(s.last_raw_intensity)
+        s.reset()
+        assert s.intensity is None
+        np.testing.assert_array_equal(s.process(frame, mask=mask), single)
+
+
+def test_session_colour_and_strength_can_change(portrait):
+    frame, mask = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        s.color = "blue"
+        s.strength = 0.0
+        np.testing.assert_array_equal(s.process(frame, mask=mask), frame)
+        with pytest.raises(UnknownColorError):
+            s.color = "nope"
+        with pytest.raises(InputError):
+            s.strength = -1
+    with pytest.raises(InputError, match="closed"):
+        s.process(frame, mask=mask)
+
+
+@pytest.mark.gl
+def test_session_gl_reuses_renderer(gl_context, portrait):
+    frame, mask = portrait
+    with hairfx.RecolorSession("copper", renderer="gl") as s:
+        renderer = s.renderer
+        for _ in range(3):
+            s.process(frame, mask=mask)
+        assert s.renderer is renderer and renderer.name == "gl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert s.renderer is None

@@ -1,0 +1,217 @@
+"""The CPU and GL renderers: against ffmpeg's lut3d, against each other, and the blend."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import TOL_LEVELS, graded
+from hairfx.colors import Color
+from hairfx.lut import LUT3D, sample_tetrahedral, sample_trilinear, write_cube
+from hairfx.render_cpu import CpuRenderer
+from hairfx.render_gl import GLRenderer
+
+
+@pytest.fixture
+def gl(gl_context):
+    r = GLRenderer(context=gl_context)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def gl_tetra(gl_context):
+    r = GLRenderer(context=gl_context, interpolation="tetrahedral")
+    yield r
+    r.close()
+
+
+def _max_diff(a, b) -> int:
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max())
+
+
+def _full_mask(frame):
+    return np.ones(frame.shape[:2], np.float32)
+
+
+def test_cpu_matches_ffmpeg_lut3d_on_a_real_photo(tmp_path, ffmpeg, portrait, copperish):
+    """Independent oracle: ffmpeg's lut3d filter (trilinear) applied to the whole photo."""
+    import cv2
+
+    frame, _ = portrait
+    # Intensity of the whole frame decides the blend; write the blended table ffmpeg will use.
+    res = CpuRenderer().render(frame, _full_mask(frame), copperish)
+    write_cube(LUT3D(copperish.blended(res.weight)), tmp_path / "blend.cube", decimals=7)
+    cv2.imwrite(str(tmp_path / "in.png"), frame[:, :, ::-1])
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-y", "-i", str(tmp_path / "in.png"),
+         "-vf", f"lut3d=file={tmp_path / 'blend.cube'}:interp=trilinear", str(tmp_path / "out.png")],
+        check=True,
+    )  # fmt: skip
+    theirs = cv2.imread(str(tmp_path / "out.png"))[:, :, ::-1]
+    assert theirs.shape == frame.shape
+    assert _max_diff(res.frame, theirs) <= TOL_LEVELS
+    assert _max_diff(res.frame, frame) > 20  # the LUT really changed the photo
+
+
+@pytest.mark.parametrize("interp", ["trilinear", "tetrahedral"])
+def test_cpu_matches_reference_sampler(portrait, copperish, interp):
+    frame, mask = portrait
+    res = CpuRenderer(interpolation=interp).render(frame, mask, copperish, strength=0.8)
+    sampler = sample_trilinear if interp == "trilinear" else sample_tetrahedral
+    f = frame.astype(np.float64)
+    lut = sampler(copperish.blended(res.weight), frame / 255.0).astype(np.float64) * 255.0
+    expected = np.clip(np.floor(f + 0.8 * mask[..., None] * (lut - f) + 0.5), 0, 255)
+    assert _max_diff(res.frame, expected.astype(np.uint8)) <= TOL_LEVELS
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("strength", [1.0, 0.35])
+def test_gl_equals_cpu(gl, portrait, copperish, strength):
+    frame, mask = portrait
+    a = CpuRenderer().render(frame, mask, copperish, strength=strength)
+    b = gl.render(frame, mask, copperish, strength=strength)
+    assert b.intensity == pytest.approx(a.intensity, abs=1e-5)
+    assert b.weight == pytest.approx(a.weight, abs=1e-4)
+    assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+    assert _max_diff(a.frame, frame) > 20
+
+
+@pytest.mark.gl
+def test_gl_equals_cpu_tetrahedral(gl_tetra, portrait, copperish):
+    frame, mask = portrait
+    a = CpuRenderer(interpolation="tetrahedral").render(frame, mask, copperish)
+    b = gl_tetra.render(frame, mask, copperish)
+    assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+
+
+@pytest.mark.gl
+def test_gl_equals_cpu_on_every_colour_value(gl, copperish):
+    """All 2**24 colours would be slow; a 4096x64 frame of random colours covers the cube."""
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (64, 4096, 3), dtype=np.uint8)
+    mask = rng.random((64, 4096), dtype=np.float32)
+    a = CpuRenderer().render(frame, mask, copperish)
+    b = gl.render(frame, mask, copperish)
+    assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+
+
+@pytest.mark.gl
+def test_gl_reuses_objects_across_frame_sizes(gl, copperish):
+    rng = np.random.default_rng(3)
+    textures = []
+    for h, w in [(40, 60), (200, 120), (30, 30), (200, 120)]:
+        frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        mask = np.zeros((h, w), np.float32)
+        mask[h // 4 : h // 2, w // 3 :] = 0.7
+        a = CpuRenderer().render(frame, mask, copperish)
+        b = gl.render(frame, mask, copperish)
+        assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+        textures.append(gl._frame_tex)
+    # sized to the largest mask box seen (80x50), and not reallocated for smaller ones
+    assert gl._cap == (80, 50)
+    assert textures[1] is textures[2] is textures[3]
+
+
+def _renderers(gl_context):
+    return [CpuRenderer(), GLRenderer(context=gl_context)]
+
+
+@pytest.mark.gl
+def test_identity_pair_leaves_frame_unchanged(gl_context, portrait, identity_color):
+    frame, mask = portrait
+    for r in _renderers(gl_context):
+        out = r.render(frame, mask, identity_color).frame
+        np.testing.assert_array_equal(out, frame, err_msg=r.name)
+
+
+@pytest.mark.gl
+def test_pixels_outside_mask_are_bit_identical(gl_context, portrait, copperish):
+    frame, mask = portrait
+    outside = mask == 0
+    assert outside.any() and (~outside).any()
+    for r in _renderers(gl_context):
+        out = r.render(frame, mask, copperish).frame
+        np.testing.assert_array_equal(out[outside], frame[outside], err_msg=r.name)
+        assert (out[~outside] != frame[~outside]).any()
+
+
+@pytest.mark.gl
+def test_no_hair_returns_frame_unchanged(gl_context, portrait, copperish):
+    frame, _ = portrait
+    for mask in (np.zeros(frame.shape[:2], np.float32), np.full(frame.shape[:2], 1e-7, np.float32)):
+        for r in _renderers(gl_context):
+            res = r.render(frame, mask, copperish)
+            np.testing.assert_array_equal(res.frame, frame)
+            assert res.intensity is None and res.weight is None
+            assert res.frame is not frame
+
+
+@pytest.mark.gl
+def test_strength_zero_is_identity(gl_context, portrait, copperish):
+    frame, mask = portrait
+    for r in _renderers(gl_context):
+        np.testing.assert_array_equal(r.render(frame, mask, copperish, strength=0.0).frame, frame)
+
+
+# -- blending by intensity ---------------------------------------------------------------
+def _flat(level: int, n: int = 8) -> np.ndarray:
+    return np.full((n, n, 3), level, np.uint8)
+
+
+def _solid_lut(rgb) -> LUT3D:
+    return LUT3D(np.broadcast_to(np.asarray(rgb, np.float32), (2, 2, 2, 3)).copy())
+
+
+@pytest.fixture
+def two_tone() -> Color:
+    """Dark LUT maps everything to red, light LUT to blue: the output shows the weight."""
+    return Color("two", "Two", "#ff00ff", light=_solid_lut((0, 0, 1)), dark=_solid_lut((1, 0, 0)),
+                 light_intensity=0.8, dark_intensity=0.2)  # fmt: skip
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize(
+    "level, weight",
+    [
+        (0, 0.0),  # beyond the dark reference: clamped to the dark LUT
+        (51, 0.0),  # at the dark reference (I = 0.2)
+        (127, (127 / 255 - 0.2) / 0.6),  # between: linear
+        (204, 1.0),  # at the light reference (I = 0.8)
+        (255, 1.0),  # beyond the light reference: clamped
+    ],
+)
+def test_weight_at_between_and_beyond_references(gl_context, two_tone, level, weight):
+    frame = _flat(level)
+    mask = np.ones((8, 8), np.float32)
+    for r in _renderers(gl_context):
+        res = r.render(frame, mask, two_tone)
+        assert res.intensity == pytest.approx(level / 255, abs=1e-6)
+        assert res.weight == pytest.approx(weight, abs=1e-6)
+        expected = np.round(255 * np.array([1 - weight, 0, weight]))
+        assert np.abs(res.frame[0, 0].astype(int) - expected).max() <= TOL_LEVELS, r.name
+
+
+@pytest.mark.gl
+def test_intensity_is_mask_weighted_mean_luma(gl_context):
+    frame = np.zeros((4, 4, 3), np.uint8)
+    frame[:, :2] = (255, 0, 0)  # luma 0.2126
+    frame[:, 2:] = (0, 0, 255)  # luma 0.0722
+    mask = np.zeros((4, 4), np.float32)
+    mask[:, 1] = 1.0
+    mask[:, 2] = 0.5
+    expected = (0.2126 * 1.0 + 0.0722 * 0.5) / 1.5
+    for r in _renderers(gl_context):
+        assert r.measure(frame, mask) == pytest.approx(expected, abs=1e-6), r.name
+
+
+def test_intensity_filter_sets_the_weight(two_tone):
+    frame, mask = _flat(0), np.ones((8, 8), np.float32)
+    res = CpuRenderer().render(frame, mask, two_tone, intensity_filter=lambda i: 0.5)
+    assert res.intensity == 0.0 and res.weight == pytest.approx(0.5)
+
+
+def test_graded_helper_is_not_identity():
+    assert np.abs(graded(5, (1.0, 0.5, 0.5), 1.0).table - LUT3D.identity(5).table).max() > 0.4

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up hairfx on a fresh Debian/Ubuntu machine: system packages (ffmpeg, Mesa's EGL/GL for
+# the headless GL renderer, the libraries OpenCV's GUI needs), then a virtual environment in
+# .venv with the CPU build of PyTorch and hairfx installed from this checkout.
+#
+#   bash tools/setup_env.sh              # plain install (what users and CI get)
+#   bash tools/setup_env.sh --editable   # editable install, for working on hairfx itself
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+editable=""
+[ "${1:-}" = "--editable" ] && editable="-e"
+
+missing=()
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
+have_lib 'libEGL.so.1 ' || missing+=(libegl1)
+have_lib 'libEGL_mesa.so.0 ' || missing+=(libegl-mesa0)
+[ -e /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so ] || [ -e /usr/lib/aarch64-linux-gnu/dri/swrast_dri.so ] \
+    || missing+=(libgl1-mesa-dri)
+have_lib 'libGL.so.1 ' || missing+=(libgl1)
+have_lib 'libglib-2.0.so.0 ' || missing+=(libglib2.0-0)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing system packages: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# The CPU build of PyTorch first, pinned: hairfx's own requirement (torch>=2.2) is then
+# already satisfied and pip does not pull a CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q $editable ".[test]"
+echo "hairfx installed in .venv: try  .venv/bin/hairfx colors"
