@@ -1,0 +1,406 @@
+"""Live hair recolouring from a webcam or a video file, with hairfx.
+
+    python examples/webcam_recolor.py                         # camera 0, in a window
+    python examples/webcam_recolor.py --camera 1 --color platinum
+    python examples/webcam_recolor.py --input clip.mp4        # a file, played at its frame rate
+    python examples/webcam_recolor.py --input clip.mp4 --output out.mp4 --frames 60   # no window
+    python examples/webcam_recolor.py --input clip.mp4 --bench --size 1280x720        # speed figures
+
+Keys in the window:
+    c / x      next / previous colour          + / -   strength up / down
+    m          mask view                       b       side by side (original | recoloured)
+    o          effect off (original feed)      s       save a snapshot (PNG)
+    q / Esc    quit
+
+Capture runs on its own thread. From a camera only the latest frame is kept, so one slow
+frame never builds a backlog; from a file in headless or bench mode every frame is
+processed in order. The overlay shows frames per second and the milliseconds of each
+stage: capture (decode + colour conversion, on the capture thread), mask (the hair-mask
+model, fed its previous mask), render (the LUT recolouring) and display (composing the
+picture shown or written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing chatter
+
+import cv2
+import numpy as np
+
+import hairfx
+
+MODES = ("effect", "mask", "side", "off")
+WINDOW = "hairfx"
+#: A camera that delivers nothing for this long is treated as gone.
+CAMERA_TIMEOUT_S = 3.0
+
+
+class Capture:
+    """Reads frames on a background thread.
+
+    ``latest=True`` keeps only the newest frame (a live camera: never fall behind);
+    ``latest=False`` hands over every frame in order (a file processed offline).
+    ``pace=True`` plays a file at its own frame rate. ``size`` resizes frames to ``(w, h)``.
+    """
+
+    def __init__(self, source, *, latest: bool, pace: bool = False, size=None, camera_size=None):
+        self.is_camera = isinstance(source, int)
+        if self.is_camera:
+            cap = cv2.VideoCapture(source)
+            if not cap.isOpened():
+                raise hairfx.CameraError(
+                    f"could not open camera {source}: no such camera, or another program is using it "
+                    "(try another index with --camera, or a file with --input)"
+                )
+            cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+            if camera_size is not None:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, camera_size[0])
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, camera_size[1])
+        else:
+            if not Path(source).is_file():
+                raise hairfx.CameraError(f"video file not found: {source!r}")
+            cap = cv2.VideoCapture(str(source))
+            if not cap.isOpened():
+                raise hairfx.CameraError(f"could not open {source!r} as a video")
+        self.source = source
+        self.fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self._cap = cap
+        self._size = size
+        self._latest = latest
+        self._pace = pace and not self.is_camera
+        self._queue: queue.Queue = queue.Queue(maxsize=1 if latest else 4)
+        self._stop = threading.Event()
+        self.error: str | None = None
+        self.capture_ms = 0.0
+        self._thread = threading.Thread(target=self._run, name="hairfx-capture", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        if self._latest:
+            try:
+                self._queue.get_nowait()  # drop the frame nobody took yet
+            except queue.Empty:
+                pass
+            self._queue.put_nowait(item)
+            return
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        period = 1.0 / self.fps
+        next_t = time.perf_counter()
+        last_ok = time.perf_counter()
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            ok, bgr = self._cap.read()
+            if not ok:
+                if not self.is_camera:
+                    break  # end of the file
+                if time.perf_counter() - last_ok > CAMERA_TIMEOUT_S:
+                    self.error = f"camera {self.source} stopped delivering frames (unplugged or taken by another program?)"
+                    break
+                time.sleep(0.01)
+                continue
+            last_ok = time.perf_counter()
+            if self._size is not None and (bgr.shape[1], bgr.shape[0]) != self._size:
+                bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            self.capture_ms = (time.perf_counter() - t0) * 1000.0
+            if self._pace:
+                next_t += period
+                delay = next_t - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                else:
+                    next_t = time.perf_counter()
+            self._put((rgb, self.capture_ms))
+        self._put(None)
+
+    def get(self):
+        """``(rgb_frame, capture_ms)``, or ``None`` at the end of a file. Raises
+        :class:`hairfx.CameraError` when the camera went away."""
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if self.error is not None:
+                    raise hairfx.CameraError(self.error) from None
+                if not self._thread.is_alive():
+                    return None
+                continue
+            if item is None and self.error is not None:
+                raise hairfx.CameraError(self.error)
+            return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self._cap.release()
+
+
+class Stats:
+    """Exponential moving averages of the frame rate and stage times (milliseconds)."""
+
+    def __init__(self, alpha: float = 0.1):
+        self.alpha = alpha
+        self.ms: dict[str, float] = {}
+        self.fps = 0.0
+        self._last: float | None = None
+        self.totals: dict[str, float] = {}
+        self.frames = 0
+
+    def add(self, **stages: float) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            inst = 1.0 / max(now - self._last, 1e-6)
+            self.fps = inst if self.fps == 0 else self.fps + self.alpha * (inst - self.fps)
+        self._last = now
+        self.frames += 1
+        for k, v in stages.items():
+            self.ms[k] = v if k not in self.ms else self.ms[k] + self.alpha * (v - self.ms[k])
+            self.totals[k] = self.totals.get(k, 0.0) + v
+
+
+def mask_view(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The frame dimmed, with the hair mask in green."""
+    out = (frame >> 1).astype(np.uint8)
+    g = out[:, :, 1].astype(np.float32) + mask * 160.0
+    out[:, :, 1] = np.minimum(g, 255.0).astype(np.uint8)
+    return out
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Both frames at half size next to each other, on a canvas of the frame's size."""
+    h, w = left.shape[:2]
+    hw, hh = w // 2, h // 2
+    canvas = np.zeros_like(left)
+    y = (h - hh) // 2
+    canvas[y : y + hh, :hw] = cv2.resize(left, (hw, hh), interpolation=cv2.INTER_AREA)
+    canvas[y : y + hh, hw : 2 * hw] = cv2.resize(right, (hw, hh), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def draw_overlay(bgr: np.ndarray, lines: list[str]) -> None:
+    y = 24
+    for text in lines:
+        cv2.putText(bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        y += 24
+
+
+class App:
+    def __init__(self, args, palette: list[str]):
+        self.args = args
+        self.palette = palette
+        self.color_index = palette.index(args.color)
+        self.mode = "effect"
+        self.session = hairfx.RecolorSession(
+            args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing
+        )
+        self.stats = Stats()
+        self.last_display: np.ndarray | None = None
+
+    def step(self, frame: np.ndarray, capture_ms: float, *, overlay: bool) -> np.ndarray:
+        """Mask, recolour and compose one frame; returns the BGR picture to show or write."""
+        t0 = time.perf_counter()
+        mask = self.session.mask(frame) if self.mode != "off" else None
+        t1 = time.perf_counter()
+        out = self.session.process(frame, mask=mask) if mask is not None else frame
+        t2 = time.perf_counter()
+        if self.mode == "mask":
+            shown = mask_view(frame, mask)
+        elif self.mode == "side":
+            shown = side_by_side(frame, out)
+        else:
+            shown = out
+        bgr = cv2.cvtColor(shown, cv2.COLOR_RGB2BGR)
+        if overlay:
+            s, ms = self.stats, self.stats.ms
+            draw_overlay(
+                bgr,
+                [
+                    f"{s.fps:5.1f} FPS   capture {ms.get('capture', 0):4.1f} ms  mask {ms.get('mask', 0):4.1f} ms  "
+                    f"render {ms.get('render', 0):4.1f} ms  display {ms.get('display', 0):4.1f} ms",
+                    f"{self.session.color.display_name}  strength {self.session.strength:.1f}  view {self.mode}",
+                ],
+            )
+        t3 = time.perf_counter()
+        self.stats.add(
+            capture=capture_ms, mask=(t1 - t0) * 1e3, render=(t2 - t1) * 1e3, display=(t3 - t2) * 1e3
+        )
+        self.last_display = bgr
+        return bgr
+
+    def key(self, k: int) -> bool:
+        """Handle a key press; returns False to quit."""
+        if k in (ord("q"), 27):
+            return False
+        if k in (ord("c"), ord("x")):
+            self.color_index = (self.color_index + (1 if k == ord("c") else -1)) % len(self.palette)
+            self.session.color = self.palette[self.color_index]
+        elif k in (ord("+"), ord("=")):
+            self.session.strength = min(1.0, round(self.session.strength + 0.1, 2))
+        elif k in (ord("-"), ord("_")):
+            self.session.strength = max(0.0, round(self.session.strength - 0.1, 2))
+        elif k == ord("m"):
+            self.mode = "effect" if self.mode == "mask" else "mask"
+        elif k == ord("b"):
+            self.mode = "effect" if self.mode == "side" else "side"
+        elif k == ord("o"):
+            self.mode = "effect" if self.mode == "off" else "off"
+        elif k == ord("s") and self.last_display is not None:
+            folder = Path(self.args.snapshot_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / time.strftime("hairfx_snapshot_%Y%m%d_%H%M%S.png")
+            cv2.imwrite(str(path), self.last_display)
+            print(f"saved {path}")
+        return True
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Live hair recolouring from a webcam or a video file.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
+    src.add_argument("--input", "-i", help="a video file instead of a camera")
+    p.add_argument("--output", "-o", help="headless: write the recoloured frames to this video file (no window)")
+    p.add_argument("--frames", type=int, help="stop after N frames")
+    p.add_argument("--bench", action="store_true", help="headless speed run over --input; prints per-stage figures")
+    p.add_argument("--size", type=_size, help="resize frames to WIDTHxHEIGHT (a camera is asked for this size)")
+    p.add_argument("--color", "-c", help="starting colour (default: the first of `hairfx colors`)")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
+    p.add_argument("--model", choices=("small", "full"), default="small")
+    p.add_argument("--smoothing", type=float, default=0.85, help="intensity smoothing, weight of the past (0..<1)")
+    p.add_argument("--overlay", action="store_true", help="headless: draw the FPS overlay into the output too")
+    p.add_argument("--snapshot-dir", default=".", help="where the s key saves snapshots (default: here)")
+    args = p.parse_args(argv)
+    if (args.output or args.bench) and not args.input:
+        p.error("--output and --bench need --input FILE")
+    if args.frames is not None and args.frames < 1:
+        p.error("--frames must be at least 1")
+    return args
+
+
+def run_headless(app: App, cap: Capture, args) -> int:
+    writer = None
+    n = 0
+    start = time.perf_counter()
+    try:
+        while args.frames is None or n < args.frames:
+            item = cap.get()
+            if item is None:
+                break
+            frame, capture_ms = item
+            bgr = app.step(frame, capture_ms, overlay=args.overlay or args.bench)
+            if args.output:
+                if writer is None:
+                    h, w = bgr.shape[:2]
+                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), cap.fps, (w, h))
+                    if not writer.isOpened():
+                        raise hairfx.HairfxError(f"could not open {args.output!r} for writing")
+                writer.write(bgr)
+            n += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    elapsed = time.perf_counter() - start
+    if n == 0:
+        raise hairfx.CameraError(f"no frames could be read from {args.input!r}")
+    if args.bench:
+        t = app.stats.totals
+        h, w = frame.shape[:2]
+        print(f"webcam path, {w}x{h}, {n} frames, renderer {app.session.renderer.name}, model {args.model}")
+        print(f"  end to end     {n / elapsed:6.1f} FPS   ({elapsed / n * 1e3:5.1f} ms per frame)")
+        for k in ("capture", "mask", "render", "display"):
+            print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
+    elif args.output:
+        print(f"wrote {args.output}: {n} frames")
+    return 0
+
+
+def run_window(app: App, cap: Capture) -> int:
+    try:
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+    except cv2.error:
+        raise hairfx.HairfxError("cannot open a window (no display?); use --output OUT.mp4 for headless mode") from None
+    print(__doc__.split("Keys in the window:")[1].split("Capture runs")[0].rstrip())
+    try:
+        while True:
+            item = cap.get()
+            if item is None:
+                break
+            frame, capture_ms = item
+            cv2.imshow(WINDOW, app.step(frame, capture_ms, overlay=True))
+            k = cv2.waitKey(1) & 0xFF
+            if k != 255 and not app.key(k):
+                break
+            if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                break
+    finally:
+        cv2.destroyAllWindows()
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
+    cap = app = None
+    try:
+        palette = hairfx.colors()
+        if not palette:
+            raise hairfx.HairfxError("no colours installed (see `hairfx colors`)")
+        if args.color is None:
+            args.color = "copper" if "copper" in palette else palette[0]
+        elif args.color not in palette:
+            hairfx.get_color(args.color)  # raises with the list of valid names for unknown names
+            palette = palette + [args.color]
+        headless = bool(args.output or args.bench)
+        source = args.input if args.input else args.camera
+        app = App(args, palette)
+        cap = Capture(
+            source,
+            latest=not headless,
+            pace=not headless,
+            size=args.size,
+            camera_size=args.size or (1280, 720),
+        )
+        return run_headless(app, cap, args) if headless else run_window(app, cap)
+    except hairfx.HairfxError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if cap is not None:
+            cap.close()
+        if app is not None:
+            app.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,710 @@
+"""Video files: reading, writing (with the source's audio), colour schedules and ombre.
+
+* :class:`VideoReader` decodes a file into RGB frames (OpenCV); :func:`probe` reads its
+  size, exact frame rate, frame count and whether it has audio (ffprobe when present).
+* :class:`VideoWriter` pipes RGB frames into ``ffmpeg`` (H.264, the source's audio copied
+  with ``-c:a copy``), or, when ffmpeg is absent, writes with ``cv2.VideoWriter`` without
+  audio and warns once.
+* :func:`parse_color_schedule` turns ``"copper:0-5,violet:5-"`` (seconds) into a
+  :class:`ColorSchedule`. At each switch the new colour **cross-fades in over**
+  :data:`FADE_SECONDS` **starting at the switch time**, so every frame before a switch is
+  exactly the plain render of the old colour; ``fade=0`` gives a hard switch. Times no
+  segment covers leave the hair unchanged (and fade to and from it the same way).
+* :func:`ombre_weights` maps a hair mask to a roots-to-tips weight: 0 at the scalp line,
+  1 at the tips. The scalp line is the top edge of the hair in each column (smoothed
+  across columns), so the gradient follows the curve of the head instead of running
+  straight across the frame; distances are measured downwards from it and divided by the
+  height of the whole hair region. The ramp runs from :data:`OMBRE_START` to
+  :data:`OMBRE_END` of that height with a smoothstep, so roots and tips keep their pure
+  colours.
+
+Both the cross-fade and the ombre render the frame once per colour with the engine's
+renderer (same mask, same smoothed intensity) and mix the two results,
+``a + t * (b - a)`` rounded to nearest, so the recolouring math stays the engine's and
+pixels outside the mask are copied bit for bit.
+
+:class:`VideoRecolorer` is the per-frame object behind ``hairfx video``;
+:func:`recolor_video` runs it over a whole file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .colors import Color, get_color
+from .errors import HairfxError, InputError
+from .frames import as_frame, mask_bbox
+from .recolor import RecolorSession
+
+__all__ = [
+    "VideoInfo",
+    "probe",
+    "VideoReader",
+    "VideoWriter",
+    "ColorSchedule",
+    "parse_color_schedule",
+    "parse_ombre",
+    "ombre_weights",
+    "mix",
+    "VideoRecolorer",
+    "recolor_video",
+    "FADE_SECONDS",
+    "OMBRE_START",
+    "OMBRE_END",
+]
+
+#: Length of the cross-fade at a colour switch, in seconds (starts at the switch time).
+FADE_SECONDS = 0.25
+#: Fractions of the hair height (from the scalp line) where the ombre ramp starts and ends.
+OMBRE_START = 0.2
+OMBRE_END = 0.8
+#: Mask value above which a pixel counts as hair when finding the scalp line.
+OMBRE_THRESHOLD = 0.5
+
+
+# --------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds: ``fps`` is exact (``Fraction``), ``frames`` may be ``None``
+    when the container does not say."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None
+    has_audio: bool
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.frames is None else self.frames / float(self.fps)
+
+
+def _ffmpeg() -> str | None:
+    return shutil.which("ffmpeg")
+
+
+def _ffprobe() -> str | None:
+    return shutil.which("ffprobe")
+
+
+def _fraction(text: str) -> Fraction | None:
+    try:
+        f = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return f if f > 0 else None
+
+
+def probe(path: "str | os.PathLike") -> VideoInfo:
+    """Size, frame rate, frame count and audio presence of a video file.
+
+    Raises :class:`~hairfx.errors.InputError` when the file is missing or not a video.
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"video file not found: {str(p)!r}")
+    cap = cv2.VideoCapture(str(p))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"could not open {str(p)!r} as a video")
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        cv_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        cv_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    finally:
+        cap.release()
+    if width <= 0 or height <= 0:
+        raise InputError(f"{str(p)!r} has no video stream")
+    fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
+    frames = cv_frames if cv_frames > 0 else None
+    has_audio = False
+    exe = _ffprobe()
+    if exe is not None:
+        out = subprocess.run(
+            [exe, "-v", "error", "-show_entries", "stream=codec_type,r_frame_rate,nb_frames", "-of", "csv=p=0", str(p)],
+            capture_output=True,
+            text=True,
+        )
+        for line in out.stdout.splitlines():
+            parts = line.strip().split(",")
+            if parts[0] == "audio":
+                has_audio = True
+            elif parts[0] == "video" and len(parts) >= 2:
+                fps = _fraction(parts[1]) or fps
+                if len(parts) >= 3 and parts[2].isdigit():
+                    frames = int(parts[2])
+    if fps is None:
+        raise InputError(f"{str(p)!r} does not state its frame rate")
+    return VideoInfo(p, width, height, fps, frames, has_audio)
+
+
+class VideoReader:
+    """Decodes a video file into ``H x W x 3`` ``uint8`` RGB frames.
+
+    >>> with VideoReader("clip.mp4") as reader:                     # doctest: +SKIP
+    ...     for frame in reader:
+    ...         ...
+    """
+
+    def __init__(self, path: "str | os.PathLike"):
+        import cv2
+
+        self.info = probe(path)
+        self._cv2 = cv2
+        self._cap = cv2.VideoCapture(str(self.info.path))
+        if not self._cap.isOpened():  # pragma: no cover - probe opened it a moment ago
+            raise InputError(f"could not open {str(self.info.path)!r} as a video")
+
+    def read(self) -> np.ndarray | None:
+        """The next frame, or ``None`` at the end of the file."""
+        if self._cap is None:
+            raise InputError("this VideoReader has been closed")
+        ok, bgr = self._cap.read()
+        if not ok:
+            return None
+        return self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VideoWriter:
+    """Writes RGB frames to a video file at an exact frame rate.
+
+    With ffmpeg on the ``PATH``: H.264 (``crf`` quality, yuv420p, or yuv444p for odd
+    sizes so the size is kept exactly) and, when ``audio_from`` names a file with audio,
+    its audio stream copied unchanged. Without ffmpeg: ``cv2.VideoWriter`` (MPEG-4 part 2)
+    and no audio, with a warning. :attr:`audio` says whether audio is being written.
+    """
+
+    def __init__(
+        self,
+        path: "str | os.PathLike",
+        *,
+        width: int,
+        height: int,
+        fps: "Fraction | float",
+        audio_from: "str | os.PathLike | None" = None,
+        crf: int = 18,
+        preset: str = "veryfast",
+        use_ffmpeg: bool | None = None,
+    ):
+        self.path = Path(path)
+        self.width, self.height = int(width), int(height)
+        if self.width <= 0 or self.height <= 0:
+            raise InputError(f"video size must be positive, got {width}x{height}")
+        self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
+        if self.fps <= 0:
+            raise InputError(f"frame rate must be positive, got {fps}")
+        if not self.path.parent.is_dir():
+            raise InputError(f"cannot write {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
+        self.frames = 0
+        self._proc = None
+        self._cv = None
+        exe = _ffmpeg() if use_ffmpeg is not False else None
+        if use_ffmpeg and exe is None:
+            raise HairfxError("ffmpeg was requested but is not on the PATH")
+        want_audio = audio_from is not None and probe(audio_from).has_audio
+        if exe is None:
+            if want_audio:
+                warnings.warn(
+                    "hairfx: ffmpeg not found, writing the video without its audio track", RuntimeWarning, stacklevel=2
+                )
+            self._open_cv2()
+            self.audio = False
+        else:
+            self._open_ffmpeg(exe, audio_from if want_audio else None, crf, preset)
+            self.audio = want_audio
+
+    def _open_ffmpeg(self, exe: str, audio_from, crf: int, preset: str) -> None:
+        w, h = self.width, self.height
+        pix = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
+        cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "pipe:0"]
+        if audio_from is not None:
+            cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a?", "-c:a", "copy"]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", pix]
+        cmd += ["-fps_mode", "passthrough", "-movflags", "+faststart", str(self.path)]
+        self._log = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def _open_cv2(self) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        self._cv = cv2.VideoWriter(
+            str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(self.fps), (self.width, self.height)
+        )
+        if not self._cv.isOpened():
+            raise InputError(f"OpenCV could not open {str(self.path)!r} for writing")
+
+    def _ffmpeg_error(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace").strip()[-2000:]
+
+    def write(self, frame) -> None:
+        """Append one ``H x W x 3`` ``uint8`` RGB frame of the writer's size."""
+        arr = as_frame(frame)
+        if arr.shape[:2] != (self.height, self.width):
+            raise InputError(f"frame is {arr.shape[1]}x{arr.shape[0]} but the video is {self.width}x{self.height}")
+        if self._proc is not None:
+            try:
+                self._proc.stdin.write(arr.tobytes())
+            except (BrokenPipeError, OSError):
+                self._proc.wait()
+                raise HairfxError(f"ffmpeg stopped while writing {str(self.path)!r}: {self._ffmpeg_error()}") from None
+        elif self._cv is not None:
+            self._cv.write(self._cv2.cvtColor(arr, self._cv2.COLOR_RGB2BGR))
+        else:
+            raise InputError("this VideoWriter has been closed")
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file (waits for ffmpeg). Raises when ffmpeg failed."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+            rc = proc.wait()
+            msg = self._ffmpeg_error()
+            self._log.close()
+            if rc != 0:
+                raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
+        if self._cv is not None:
+            self._cv.release()
+            self._cv = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ------------------------------------------------------------------ colour schedules
+
+_SEGMENT = re.compile(r"^\s*([^:\s]+)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
+
+
+@dataclass(frozen=True)
+class _Segment:
+    color: Color
+    start: float
+    end: float  # math.inf when open-ended
+
+
+class ColorSchedule:
+    """Which colour applies at each time, with cross-fades at the switches.
+
+    :meth:`at` returns ``(old, new, t)``: the frame is the render of ``old`` mixed towards
+    the render of ``new`` by ``t`` in ``[0, 1)`` (``new`` alone when ``t`` is 0 and ``old``
+    is ``new``). ``None`` stands for "hair left unchanged".
+    """
+
+    def __init__(self, segments: list[_Segment], *, fade: float = FADE_SECONDS):
+        fade = float(fade)
+        if not (fade >= 0.0 and math.isfinite(fade)):
+            raise InputError(f"fade must be a number of seconds >= 0, got {fade}")
+        self.segments = sorted(segments, key=lambda s: s.start)
+        self.fade = fade
+        # times where the colour changes, with the colour in effect just before each
+        self._switches: list[tuple[float, Color | None]] = []
+        bounds = sorted({s.start for s in self.segments} | {s.end for s in self.segments if math.isfinite(s.end)})
+        for b in bounds:
+            if b <= 0.0:
+                continue
+            old = next((s.color for s in self.segments if s.start < b <= s.end), None)
+            if old is not self.color_at(b):
+                self._switches.append((b, old))
+
+    def color_at(self, t: float) -> Color | None:
+        """The colour in effect at ``t`` seconds, ignoring fades."""
+        for s in self.segments:
+            if s.start <= t < s.end:
+                return s.color
+        return None
+
+    def at(self, t: float) -> tuple[Color | None, Color | None, float]:
+        """``(old, new, mix)`` for time ``t`` in seconds."""
+        new = self.color_at(t)
+        if self.fade > 0.0:
+            for when, old in reversed(self._switches):
+                if when <= t:
+                    if t - when < self.fade and old is not new:
+                        return old, new, (t - when) / self.fade
+                    break
+        return new, new, 0.0
+
+    @property
+    def colors(self) -> list[Color]:
+        seen: list[Color] = []
+        for s in self.segments:
+            if s.color not in seen:
+                seen.append(s.color)
+        return seen
+
+
+def parse_color_schedule(spec: "str | Color", *, fade: float = FADE_SECONDS) -> ColorSchedule:
+    """Parse a colour schedule: ``"copper"`` (the whole clip) or comma-separated
+    ``NAME:START-END`` segments in seconds, ``END`` left empty for "to the end"
+    (``"copper:0-5,violet:5-"``). Segments may leave gaps (hair unchanged there) but must
+    not overlap. Unknown colours raise :class:`~hairfx.errors.UnknownColorError`.
+
+    >>> parse_color_schedule("copper:0-5,violet:5-").color_at(6).name  # doctest: +SKIP
+    'violet'
+    """
+    if isinstance(spec, Color):
+        return ColorSchedule([_Segment(spec, 0.0, math.inf)], fade=fade)
+    if not isinstance(spec, str) or not spec.strip():
+        raise InputError(f"colour schedule must be a non-empty string like 'copper:0-5,violet:5-', got {spec!r}")
+    parts = spec.split(",")
+    segments: list[_Segment] = []
+    cache: dict[str, Color] = {}
+    for part in parts:
+        m = _SEGMENT.match(part)
+        if m is None:
+            raise InputError(
+                f"malformed colour segment {part.strip()!r} in {spec!r}: expected NAME or NAME:START-END "
+                "in seconds, e.g. 'copper:0-5,violet:5-'"
+            )
+        name, a, b = m.group(1), m.group(2), m.group(3)
+        if a is None:
+            if len(parts) > 1:
+                raise InputError(f"colour {name!r} in {spec!r} needs a time range (NAME:START-END) when several are given")
+            start, end = 0.0, math.inf
+        else:
+            try:
+                start = float(a) if a else 0.0
+                end = float(b) if b else math.inf
+            except ValueError:
+                raise InputError(f"malformed time range in {part.strip()!r}: times are seconds like 2.5") from None
+            if not end > start:
+                raise InputError(f"colour segment {part.strip()!r}: the end ({b}) must come after the start ({a or 0})")
+        if name not in cache:
+            cache[name] = get_color(name)
+        segments.append(_Segment(cache[name], start, end))
+    ordered = sorted(segments, key=lambda s: s.start)
+    for x, y in zip(ordered, ordered[1:]):
+        if y.start < x.end:
+            raise InputError(
+                f"colour segments overlap in {spec!r}: {x.color.name} runs {x.start:g}-{x.end:g} s "
+                f"and {y.color.name} starts at {y.start:g} s"
+            )
+    return ColorSchedule(segments, fade=fade)
+
+
+def parse_ombre(spec: str) -> tuple[Color, Color]:
+    """``"copper,platinum"`` -> the (roots, tips) colours."""
+    if not isinstance(spec, str):
+        raise InputError(f"ombre must be 'ROOTS,TIPS' (two colour names), got {spec!r}")
+    names = [n.strip() for n in spec.split(",")]
+    if len(names) != 2 or not all(names):
+        raise InputError(f"ombre must be 'ROOTS,TIPS' (two colour names), e.g. 'copper,platinum', got {spec!r}")
+    return get_color(names[0]), get_color(names[1])
+
+
+# ------------------------------------------------------------------------ compositing
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    np.clip(x, 0.0, 1.0, out=x)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def ombre_weights(
+    mask: np.ndarray,
+    *,
+    start: float = OMBRE_START,
+    end: float = OMBRE_END,
+    threshold: float = OMBRE_THRESHOLD,
+) -> np.ndarray:
+    """Roots-to-tips weight for an ``H x W`` float32 hair mask: ``H x W`` float32, 0 at the
+    roots and 1 at the tips (0 everywhere when the mask has no hair).
+
+    The scalp line ``top(x)`` is the first row with ``mask >= threshold`` in column ``x``,
+    filled in across columns without hair and smoothed; a pixel's depth is
+    ``(y - top(x)) / H_hair`` with ``H_hair`` the height of the hair region, and the weight
+    is a smoothstep from ``start`` to ``end`` of that depth.
+
+    >>> m = np.zeros((10, 4), np.float32); m[2:10] = 1
+    >>> w = ombre_weights(m); float(w[2, 0]), float(w[9, 0])
+    (0.0, 1.0)
+    """
+    if not 0.0 <= start < end <= 1.0:
+        raise InputError(f"ombre needs 0 <= start < end <= 1, got start {start}, end {end}")
+    h, w = mask.shape
+    out = np.zeros((h, w), np.float32)
+    hair = mask >= threshold
+    cols = np.flatnonzero(hair.any(axis=0))
+    if cols.size == 0:
+        return out
+    top = np.argmax(hair[:, cols], axis=0).astype(np.float32)
+    bottom = (h - 1 - np.argmax(hair[::-1, cols], axis=0)).astype(np.float32)
+    x = np.arange(w, dtype=np.float32)
+    top_all = np.interp(x, cols.astype(np.float32), top).astype(np.float32)
+    k = max(1, (int(cols[-1] - cols[0]) // 12) | 1)  # smooth the scalp line over ~1/12 of the hair width
+    if k > 1:
+        pad = np.pad(top_all, k // 2, mode="edge")
+        top_all = np.convolve(pad, np.ones(k, np.float32) / k, mode="valid").astype(np.float32)
+    height = max(1.0, float(bottom.max() - top.min()))
+    box = mask_bbox(mask)
+    y0, y1, x0, x1 = box
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+    depth = (ys - top_all[None, x0:x1]) / np.float32(height)
+    depth -= np.float32(start)
+    depth *= np.float32(1.0 / (end - start))
+    out[y0:y1, x0:x1] = _smoothstep(depth)
+    return out
+
+
+def mix(a: np.ndarray, b: np.ndarray, t, *, mask: np.ndarray | None = None) -> np.ndarray:
+    """``round(a + t * (b - a))`` for two uint8 frames and a scalar or ``H x W`` weight.
+
+    Where ``a == b`` the result is ``a`` exactly. With ``mask``, only its bounding box is
+    computed (the renders agree outside it) and ``a`` is copied elsewhere.
+    """
+    if np.isscalar(t):
+        if t <= 0.0:
+            return a.copy()
+    out = a.copy()
+    box = mask_bbox(mask) if mask is not None else (0, a.shape[0], 0, a.shape[1])
+    if box is None:
+        return out
+    y0, y1, x0, x1 = box
+    fa = a[y0:y1, x0:x1].astype(np.float32)
+    d = b[y0:y1, x0:x1].astype(np.float32)
+    d -= fa
+    if np.isscalar(t):
+        d *= np.float32(t)
+    else:
+        d *= np.asarray(t, np.float32)[y0:y1, x0:x1, None]
+    fa += d
+    fa += 0.5
+    np.clip(fa, 0.0, 255.0, out=fa)
+    out[y0:y1, x0:x1] = fa.astype(np.uint8)
+    return out
+
+
+class VideoRecolorer:
+    """Recolours video frames with a colour schedule or an ombre, carrying state across
+    frames through a :class:`~hairfx.recolor.RecolorSession` (previous-mask feedback to the
+    hair-mask model, reset on scene cuts, smoothed intensity).
+
+    Exactly one of ``color`` (a name, a :class:`Color` or a schedule string) and
+    ``ombre`` (``(roots, tips)`` colours or ``"roots,tips"``) is given.
+
+    >>> with VideoRecolorer(color="copper:0-5,violet:5-") as rv:      # doctest: +SKIP
+    ...     out = rv.process(frame, t=i / fps)
+    """
+
+    def __init__(
+        self,
+        *,
+        color=None,
+        ombre=None,
+        strength: float = 1.0,
+        renderer: str = "auto",
+        interpolation: str = "trilinear",
+        model: str = "small",
+        smoothing: float = 0.85,
+        fade: float = FADE_SECONDS,
+    ):
+        if (color is None) == (ombre is None):
+            raise InputError("give either a colour (schedule) or an ombre, not both and not neither")
+        if ombre is not None:
+            roots, tips = parse_ombre(ombre) if isinstance(ombre, str) else (get_color(ombre[0]), get_color(ombre[1]))
+            self.schedule = None
+            self.ombre = (roots, tips)
+            first = roots
+        else:
+            self.schedule = parse_color_schedule(color, fade=fade)
+            self.ombre = None
+            first = self.schedule.segments[0].color
+        self.session = RecolorSession(
+            first,
+            strength=strength,
+            renderer=renderer,
+            interpolation=interpolation,
+            model=model,
+            smoothing=smoothing,
+        )
+        self.last_mask: np.ndarray | None = None
+
+    def _render(self, frame: np.ndarray, mask: np.ndarray, colors: list[Color | None]) -> list[np.ndarray]:
+        """One render per colour, sharing a single smoothed intensity update."""
+        s = self.session
+        results: dict[int, np.ndarray] = {}
+        smoothed = False
+
+        def used(raw: float) -> float:
+            return s.intensity if s.intensity is not None else raw
+
+        for c in colors:
+            if c is None or id(c) in results:
+                continue
+            f = used if smoothed else s._smooth
+            results[id(c)] = s.renderer.render(frame, mask, c, strength=s.strength, intensity_filter=f).frame
+            smoothed = True
+        return [frame if c is None else results[id(c)] for c in colors]
+
+    def process(self, frame, t: float = 0.0, mask=None) -> np.ndarray:
+        """Recolour one RGB frame shown at ``t`` seconds; ``mask`` as in
+        :meth:`RecolorSession.process` (``None``: the hair-mask model)."""
+        if self.session.renderer is None:
+            raise InputError("this VideoRecolorer has been closed")
+        arr = as_frame(frame)
+        m = self.session.mask(arr, mask)
+        self.last_mask = m
+        if self.ombre is not None:
+            roots, tips = self._render(arr, m, list(self.ombre))
+            return mix(roots, tips, ombre_weights(m), mask=m)
+        old, new, k = self.schedule.at(float(t))
+        if old is new:
+            return arr.copy() if new is None else self._render(arr, m, [new])[0]
+        a, b = self._render(arr, m, [old, new])
+        return mix(a, b, k, mask=m)
+
+    def reset(self) -> None:
+        self.session.reset()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ------------------------------------------------------------------------- whole files
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+
+    def __init__(self, total: int | None, *, stream=None, enabled: bool = True):
+        self.total, self.stream, self.enabled = total, stream or sys.stderr, enabled
+        self.start = self._last = time.perf_counter()
+        self.done = 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if self.enabled and (now - self._last >= 0.1 or self.done == self.total):
+            self._last = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        rate = self.done / max(now - self.start, 1e-9)
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            bar = "#" * int(frac * 30)
+            eta = (self.total - self.done) / rate if rate > 0 else 0.0
+            line = f"\r[{bar:<30}] {frac:4.0%} {self.done}/{self.total} frames  {rate:5.1f} fps  ETA {eta:4.0f} s"
+        else:
+            line = f"\r{self.done} frames  {rate:5.1f} fps"
+        self.stream.write(line)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self._draw(time.perf_counter())
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def recolor_video(
+    src: "str | os.PathLike",
+    dst: "str | os.PathLike",
+    *,
+    color=None,
+    ombre=None,
+    strength: float = 1.0,
+    renderer: str = "auto",
+    interpolation: str = "trilinear",
+    model: str = "small",
+    smoothing: float = 0.85,
+    fade: float = FADE_SECONDS,
+    masks: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    max_frames: int | None = None,
+    progress: bool = True,
+    keep_audio: bool = True,
+) -> VideoInfo:
+    """Recolour every frame of ``src`` into ``dst``, keeping its size, frame count, frame
+    rate and (with ffmpeg) its audio. ``color``/``ombre`` as in :class:`VideoRecolorer`;
+    ``masks(i, frame)`` supplies masks instead of the model. Returns the output's
+    :class:`VideoInfo`.
+
+    >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
+    """
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, got {max_frames}")
+    if Path(src).resolve() == Path(dst).resolve():
+        raise InputError(f"output {str(dst)!r} would overwrite the input")
+    with VideoReader(src) as reader:
+        info = reader.info
+        total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
+        with VideoRecolorer(
+            color=color,
+            ombre=ombre,
+            strength=strength,
+            renderer=renderer,
+            interpolation=interpolation,
+            model=model,
+            smoothing=smoothing,
+            fade=fade,
+        ) as rv:
+            writer = VideoWriter(
+                dst,
+                width=info.width,
+                height=info.height,
+                fps=info.fps,
+                audio_from=info.path if keep_audio and max_frames is None else None,
+            )
+            bar = _Progress(total, enabled=progress)
+            try:
+                for i, frame in enumerate(reader):
+                    if max_frames is not None and i >= max_frames:
+                        break
+                    mask = masks(i, frame) if masks is not None else None
+                    writer.write(rv.process(frame, t=i / float(info.fps), mask=mask))
+                    bar.update()
+            finally:
+                writer.close()
+                bar.finish()
+    if writer.frames == 0:
+        raise InputError(f"{str(src)!r} holds no decodable frames")
+    return VideoInfo(Path(dst), info.width, info.height, info.fps, writer.frames, writer.audio)
