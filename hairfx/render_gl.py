@@ -7,12 +7,14 @@
   the half-texel correction ``c * (N - 1) / N + 0.5 / N``). On llvmpipe one 3D lookup per
   pixel instead of two halves the shading time; the upload is skipped when the colour
   and weight did not change.
-* The hair intensity is reduced on the GPU: a pass sums ``m * Y'`` and ``m`` over
-  16 x 16 blocks into a small float target, and the few hundred partial sums are added up
-  on the CPU in float64.
-* Only the mask's bounding box is uploaded, shaded and read back (on llvmpipe, shading
-  fewer pixels matters more than the LUT lookups). Textures and framebuffers are sized to
-  the largest box seen and reused from frame to frame.
+* Only the mask's bounding box is uploaded and read back, and inside it only the 32 x 32
+  tiles the mask touches are shaded with the LUT (one instanced quad per tile); the other
+  tiles get a plain copy. On llvmpipe shading fewer pixels matters more than the lookups.
+* The hair intensity is reduced on the GPU over the same tiles: a pass sums ``m * Y'`` and
+  ``m`` over 8 x 8 blocks into a float target 1/64 the size, whose partial sums the CPU adds
+  up in float64.
+* Textures, framebuffers and buffers are sized to the largest box seen and reused from
+  frame to frame.
 
 A GL context belongs to the thread that made it: use one renderer from one thread.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from .colors import Color
@@ -32,14 +35,19 @@ from .render_cpu import INTERPOLATIONS, RenderResult
 
 __all__ = ["GLRenderer", "create_context"]
 
-_BLOCK = 16  # side of the block each fragment of the intensity pass sums
+_TILE = 32  # side of the tiles that are shaded or skipped as a whole
+_BLOCK = 8  # side of the block each fragment of the intensity pass sums (divides _TILE)
 
 _VERTEX = """
 #version 330
+in ivec2 tile;        // per instance: the tile's column and row
+uniform vec2 target;  // size of the viewport, in its own pixels
+uniform float tile_px;  // side of a tile, in the viewport's pixels
 void main() {
-    // one triangle that covers the viewport
-    vec2 p = vec2(float((gl_VertexID & 1) << 2), float((gl_VertexID & 2) << 1)) - 1.0;
-    gl_Position = vec4(p, 0.0, 1.0);
+    // a triangle strip over one tile; the viewport clips tiles at the box's edge
+    vec2 corner = vec2(float(gl_VertexID & 1), float((gl_VertexID >> 1) & 1));
+    vec2 p = (vec2(tile) + corner) * tile_px;
+    gl_Position = vec4(p / target * 2.0 - 1.0, 0.0, 1.0);
 }
 """
 
@@ -52,13 +60,10 @@ out vec2 sums;       // (sum m * Y', sum m) over one block
 const vec3 LUMA = vec3({LUMA_WEIGHTS[0]}, {LUMA_WEIGHTS[1]}, {LUMA_WEIGHTS[2]});
 void main() {{
     ivec2 origin = ivec2(gl_FragCoord.xy) * {_BLOCK};
+    ivec2 stop = min(origin + {_BLOCK}, size);
     vec2 acc = vec2(0.0);
-    for (int dy = 0; dy < {_BLOCK}; ++dy) {{
-        int y = origin.y + dy;
-        if (y >= size.y) break;
-        for (int dx = 0; dx < {_BLOCK}; ++dx) {{
-            int x = origin.x + dx;
-            if (x >= size.x) break;
+    for (int y = origin.y; y < stop.y; ++y) {{
+        for (int x = origin.x; x < stop.x; ++x) {{
             float m = texelFetch(mask_tex, ivec2(x, y), 0).r;
             float l = dot(texelFetch(frame_tex, ivec2(x, y), 0).rgb, LUMA);
             acc += vec2(m * l, m);
@@ -66,6 +71,15 @@ void main() {{
     }}
     sums = acc;
 }}
+"""
+
+_COPY = """
+#version 330
+uniform sampler2D frame_tex;
+out vec4 color;
+void main() {
+    color = vec4(texelFetch(frame_tex, ivec2(gl_FragCoord.xy), 0).rgb, 1.0);
+}
 """
 
 _RECOLOR = """
@@ -164,27 +178,28 @@ class GLRenderer:
         import moderngl
 
         self._mgl = moderngl
+        self._cap = (0, 0)
+        self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = None
+        self._lut_tex = None
+        self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
+        self._tiles_on = self._tiles_off = None
+        self._vao_sum = self._vao = self._vao_copy = None
         try:
-            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
             # One program per interpolation: llvmpipe evaluates both sides of a branch on a
             # uniform, so a runtime switch would cost the tetrahedral fetches every time.
             source = _RECOLOR
             if interpolation == "tetrahedral":
                 source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
             self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
+            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+            self._prog_copy = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_COPY)
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        self._vao_sum = self.ctx.vertex_array(self._prog_sum, [])
-        self._vao = self.ctx.vertex_array(self._prog, [])
-        for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
-            self._prog[name].value = unit
-        for name, unit in (("frame_tex", 0), ("mask_tex", 1)):
-            self._prog_sum[name].value = unit
-        self._cap = (0, 0)
-        self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = None
-        self._lut_tex = None
-        self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
+        for prog in (self._prog, self._prog_sum, self._prog_copy):
+            for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
+                if name in prog:
+                    prog[name].value = unit
 
     # -- resources ------------------------------------------------------------------
     def _ensure_capacity(self, w: int, h: int) -> None:
@@ -192,7 +207,8 @@ class GLRenderer:
         if w <= cw and h <= ch:
             return
         cw, ch = max(w, cw), max(h, ch)
-        for obj in (self._frame_tex, self._mask_tex, self._fbo, self._sum_fbo):
+        for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_vao_copy", "_tiles_on", "_tiles_off"):
+            obj = getattr(self, name)
             if obj is not None:
                 obj.release()
         ctx = self.ctx
@@ -203,6 +219,12 @@ class GLRenderer:
         self._fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((cw, ch), 4, dtype="f1")])
         sw, sh = -(-cw // _BLOCK), -(-ch // _BLOCK)
         self._sum_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 2, dtype="f4")])
+        max_tiles = -(-cw // _TILE) * -(-ch // _TILE)
+        self._tiles_on = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
+        self._tiles_off = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
+        self._vao = ctx.vertex_array(self._prog, [(self._tiles_on, "2i/i", "tile")])
+        self._vao_sum = ctx.vertex_array(self._prog_sum, [(self._tiles_on, "2i/i", "tile")])
+        self._vao_copy = ctx.vertex_array(self._prog_copy, [(self._tiles_off, "2i/i", "tile")])
         self._cap = (cw, ch)
 
     def _upload_lut(self, color: Color, weight: float) -> None:
@@ -221,23 +243,42 @@ class GLRenderer:
         self._lut_key = key
 
     # -- rendering ------------------------------------------------------------------
-    def _upload(self, frame: np.ndarray, mask: np.ndarray, box) -> tuple[int, int]:
+    def _upload(self, frame: np.ndarray, mask: np.ndarray, box) -> tuple[int, int, int]:
+        """Upload the box of frame and mask and the lists of tiles the mask does and does
+        not touch. Returns the box's width, height and the number of touched tiles."""
         y0, y1, x0, x1 = box
         w, h = x1 - x0, y1 - y0
         self._ensure_capacity(w, h)
         vp = (0, 0, w, h)
+        m = mask[y0:y1, x0:x1]
         self._frame_tex.write(np.ascontiguousarray(frame[y0:y1, x0:x1]), viewport=vp, alignment=1)
-        self._mask_tex.write(np.ascontiguousarray(mask[y0:y1, x0:x1]), viewport=vp, alignment=1)
-        return w, h
+        self._mask_tex.write(np.ascontiguousarray(m), viewport=vp, alignment=1)
+        # A tile is touched when its mean mask is above 0 (the mask is never negative); pad
+        # the box to whole tiles so that the area average lines up with the tile grid.
+        th, tw = -(-h // _TILE), -(-w // _TILE)
+        padded = cv2.copyMakeBorder(m, 0, th * _TILE - h, 0, tw * _TILE - w, cv2.BORDER_CONSTANT, value=0)
+        touched = cv2.resize(padded, (tw, th), interpolation=cv2.INTER_AREA) > 0
+        ty, tx = np.nonzero(touched)
+        self._n_on = len(ty)
+        self._tiles_on.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
+        ty, tx = np.nonzero(~touched)
+        self._n_off = len(ty)
+        if self._n_off:
+            self._tiles_off.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
+        return w, h, self._n_on
 
     def _reduce(self, w: int, h: int) -> tuple[float, float]:
         sw, sh = -(-w // _BLOCK), -(-h // _BLOCK)
         self._sum_fbo.use()
         self.ctx.viewport = (0, 0, sw, sh)
-        self._prog_sum["size"].value = (w, h)
+        self._sum_fbo.clear(0.0, 0.0, 0.0, 0.0, viewport=(0, 0, sw, sh))
+        prog = self._prog_sum
+        prog["size"].value = (w, h)
+        prog["target"].value = (float(sw), float(sh))
+        prog["tile_px"].value = float(_TILE // _BLOCK)
         self._frame_tex.use(0)
         self._mask_tex.use(1)
-        self._vao_sum.render(self._mgl.TRIANGLES, vertices=3)
+        self._vao_sum.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_on)
         sums = np.frombuffer(self._sum_fbo.read(viewport=(0, 0, sw, sh), components=2, dtype="f4"), np.float32)
         sums = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
         return float(sums[0]), float(sums[1])
@@ -247,7 +288,7 @@ class GLRenderer:
         box = mask_bbox(mask)
         if box is None:
             return None
-        w, h = self._upload(frame, mask, box)
+        w, h, _ = self._upload(frame, mask, box)
         return self._intensity(w, h)
 
     def _intensity(self, w: int, h: int) -> float | None:
@@ -272,22 +313,26 @@ class GLRenderer:
         box = mask_bbox(mask)
         if box is None:
             return RenderResult(out, None, None)
-        w, h = self._upload(frame, mask, box)
+        w, h, _ = self._upload(frame, mask, box)
         intensity = self._intensity(w, h)
         if intensity is None:
             return RenderResult(out, None, None)
         used = intensity_filter(intensity) if intensity_filter is not None else intensity
         weight = color.weight(used)
         self._upload_lut(color, weight)
-        prog = self._prog
-        prog["strength"].value = float(strength)
-        prog["lut_size"].value = float(color.size)
         self._fbo.use()
         self.ctx.viewport = (0, 0, w, h)
         self._frame_tex.use(0)
         self._mask_tex.use(1)
         self._lut_tex.use(2)
-        self._vao.render(self._mgl.TRIANGLES, vertices=3)
+        for prog in (self._prog, self._prog_copy):
+            prog["target"].value = (float(w), float(h))
+            prog["tile_px"].value = float(_TILE)
+        self._prog["strength"].value = float(strength)
+        self._prog["lut_size"].value = float(color.size)
+        self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_on)
+        if self._n_off:
+            self._vao_copy.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_off)
         data = self._fbo.read(viewport=(0, 0, w, h), components=3, alignment=1)
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] = np.frombuffer(data, np.uint8).reshape(h, w, 3)
@@ -296,7 +341,10 @@ class GLRenderer:
     def close(self) -> None:
         """Release every GL object (and the context, when the renderer made it)."""
         self._lut_key = None
-        for name in ("_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_prog", "_prog_sum"):
+        for name in (
+            "_vao", "_vao_sum", "_vao_copy", "_tiles_on", "_tiles_off", "_lut_tex", "_frame_tex",
+            "_mask_tex", "_fbo", "_sum_fbo", "_prog", "_prog_sum", "_prog_copy",
+        ):  # fmt: skip
             obj = getattr(self, name, None)
             if obj is not None:
                 obj.release()

@@ -215,3 +215,19 @@ def test_intensity_filter_sets_the_weight(two_tone):
 
 def test_graded_helper_is_not_identity():
     assert np.abs(graded(5, (1.0, 0.5, 0.5), 1.0).table - LUT3D.identity(5).table).max() > 0.4
+
+
+@pytest.mark.gl
+def test_gl_sparse_mask_every_touched_tile_is_shaded(gl, copperish):
+    """Single hair pixels on tile corners and edges: the GL renderer shades only the tiles
+    the mask touches, so each lone pixel must still be recoloured, and nothing else."""
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    mask = np.zeros((150, 170), np.float32)
+    for y, x in [(5, 7), (31, 31), (32, 32), (63, 64), (95, 127), (96, 128), (149, 169), (100, 3)]:
+        mask[y, x] = 1.0
+    a = CpuRenderer().render(frame, mask, copperish)
+    b = gl.render(frame, mask, copperish)
+    assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+    np.testing.assert_array_equal(b.frame[mask == 0], frame[mask == 0])
+    assert (b.frame[mask > 0] != frame[mask > 0]).any(axis=1).all()
