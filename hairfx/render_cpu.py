@@ -22,7 +22,7 @@ import numpy as np
 
 from .colors import Color
 from .frames import mask_bbox
-from .intensity import hair_intensity
+from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
 __all__ = ["CpuRenderer", "RenderResult", "INTERPOLATIONS"]
@@ -140,17 +140,23 @@ class CpuRenderer:
         used for the blend (a video session smooths it). Returns a :class:`RenderResult`."""
         out = frame.copy()
         box = mask_bbox(mask)
-        intensity = hair_intensity(frame, mask) if box is not None else None
-        if intensity is None:
+        if box is None:
             return RenderResult(out, None, None)
-        used = intensity_filter(intensity) if intensity_filter is not None else intensity
-        weight = color.weight(used)
         y0, y1, x0, x1 = box
-        m = mask[y0:y1, x0:x1]
+        m = mask[y0:y1, x0:x1].ravel()
         crop = frame[y0:y1, x0:x1].copy()  # contiguous, so the reshape below is a view
         flat = crop.reshape(-1, 3)
-        sel = np.flatnonzero(m.ravel() > 0)
+        sel = np.flatnonzero(m > 0)
         px = flat[sel]
+        m_sel = m[sel]
+        # hair_intensity() restricted to the pixels it weights: the same sum, less work
+        total = float(m_sel.sum(dtype=np.float64))
+        if total < MIN_HAIR_WEIGHT:
+            return RenderResult(out, None, None)
+        luma_w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
+        intensity = float(np.clip(np.dot(m_sel, px.astype(np.float32) @ luma_w) / total, 0.0, 1.0))
+        used = intensity_filter(intensity) if intensity_filter is not None else intensity
+        weight = color.weight(used)
         table = color.blended(weight)
         lut = np.empty(px.shape, np.float32)
         if self.interpolation == "tetrahedral":
@@ -162,7 +168,7 @@ class CpuRenderer:
         # out = f + strength * m * (LUT(f) - f), rounded to nearest
         f = px.astype(np.float32)
         lut -= f
-        lut *= (m.ravel()[sel] * np.float32(strength))[:, None]
+        lut *= (m_sel * np.float32(strength))[:, None]
         lut += f
         lut += 0.5
         np.clip(lut, 0.0, 255.0, out=lut)
