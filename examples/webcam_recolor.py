@@ -204,7 +204,8 @@ class App:
     def __init__(self, args, palette: list[str]):
         self.args = args
         self.palette = palette
-        self.color_index = palette.index(args.color)
+        self.color_index = palette.index(args.color) if args.color in palette else 0
+        args.color = palette[self.color_index] if args.color is None else args.color
         self.mode = "effect"
         self.session = hairfx.RecolorSession(
             args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing

@@ -315,7 +315,7 @@ class VideoWriter:
 
 # ------------------------------------------------------------------ colour schedules
 
-_SEGMENT = re.compile(r"^\s*([^:\s]+)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
+_SEGMENT = re.compile(r"^\s*(#?[A-Za-z0-9_-]+)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,342 @@
+"""hairfx.video and ``hairfx video``: files, colour schedules, ombre, temporal state.
+
+The hair masks come from a stub segmenter (a fixed soft ellipse) so these tests check the
+video plumbing and compositing, not the model, and run in seconds without its weights.
+Frames are a real clip from ../shared/data/videos, cut short and scaled down.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+
+import hairfx
+from hairfx.cli import main
+from hairfx.errors import InputError, UnknownColorError
+from hairfx.video import (
+    ColorSchedule,
+    VideoReader,
+    VideoRecolorer,
+    VideoWriter,
+    mix,
+    ombre_weights,
+    parse_color_schedule,
+    parse_ombre,
+    probe,
+    recolor_video,
+)
+
+from conftest import DATA
+
+CLIP = DATA / "videos" / "liveportrait_source_s32.mp4"  # 1280x720, 30 fps, with audio
+SMALL = (320, 180)
+N_FRAMES = 12  # 0.4 s at 30 fps
+
+
+def ellipse_mask(h: int, w: int) -> np.ndarray:
+    """A soft ellipse over the upper middle of the frame, standing in for a hair mask."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = ((xx - w / 2) / (w * 0.22)) ** 2 + ((yy - h * 0.35) / (h * 0.3)) ** 2
+    return np.clip((1.2 - r) * 2.0, 0.0, 1.0).astype(np.float32)
+
+
+class StubSession:
+    def process(self, frame):
+        return ellipse_mask(*frame.shape[:2])
+
+    def reset(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class StubSegmenter:
+    def predict(self, frame, prior=None):
+        return ellipse_mask(*frame.shape[:2])
+
+    def session(self, **options):
+        return StubSession()
+
+
+@pytest.fixture
+def stub_segmenter(monkeypatch):
+    import hairfx.segmenter
+
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name="small": StubSegmenter())
+
+
+@pytest.fixture(scope="module")
+def clip_frames() -> list[np.ndarray]:
+    if not CLIP.is_file():
+        pytest.skip(f"test clip {CLIP} not found (the shared data folder sits beside the repository)")
+    cap = cv2.VideoCapture(str(CLIP))
+    frames = []
+    while len(frames) < N_FRAMES:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(cv2.resize(bgr, SMALL, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory) -> object:
+    """The first 0.4 s of the real clip at 320x180, with its audio (needs ffmpeg)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        pytest.skip("ffmpeg is not installed")
+    if not CLIP.is_file():
+        pytest.skip(f"test clip {CLIP} not found (the shared data folder sits beside the repository)")
+    out = tmp_path_factory.mktemp("clip") / "short.mp4"
+    subprocess.run(
+        [exe, "-v", "error", "-y", "-i", str(CLIP), "-frames:v", str(N_FRAMES), "-t", "0.4", "-vf", f"scale={SMALL[0]}:{SMALL[1]}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)],
+        check=True,
+    )
+    return out
+
+
+def plain_renders(frames, color, masks):
+    """The reference: a plain single-colour RecolorSession over the same frames and masks."""
+    with hairfx.RecolorSession(color, renderer="cpu") as s:
+        return [s.process(f, mask=m) for f, m in zip(frames, masks)]
+
+
+# --------------------------------------------------------------------- schedules
+
+
+def test_schedule_single_colour_covers_everything():
+    s = parse_color_schedule("copper")
+    assert s.color_at(0.0).name == "copper" and s.color_at(1e6).name == "copper"
+    assert s.at(3.0) == (s.color_at(3.0), s.color_at(3.0), 0.0)
+
+
+def test_schedule_switch_with_cross_fade_after_the_switch():
+    s = parse_color_schedule("copper:0-5,violet:5-", fade=0.5)
+    copper, violet = s.color_at(1.0), s.color_at(6.0)
+    assert (copper.name, violet.name) == ("copper", "violet")
+    assert s.at(4.999) == (copper, copper, 0.0)  # before the switch: the plain old colour
+    old, new, k = s.at(5.25)
+    assert (old, new) == (copper, violet) and k == pytest.approx(0.5)
+    assert s.at(5.5) == (violet, violet, 0.0)
+
+
+def test_schedule_hard_switch_and_gaps():
+    s = parse_color_schedule("copper:1-2,violet:3-", fade=0)
+    assert s.at(0.5) == (None, None, 0.0)
+    assert s.at(1.0)[1].name == "copper"
+    assert s.at(2.5) == (None, None, 0.0)
+    assert s.at(3.0)[1].name == "violet"
+    faded = parse_color_schedule("copper:1-2", fade=0.2)
+    old, new, k = faded.at(2.1)  # fading out into the gap
+    assert old.name == "copper" and new is None and k == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("copper:0-5,violet", "needs a time range"),
+        ("copper:5-2", "must come after"),
+        ("copper:a-b", "expected NAME"),
+        ("copper:0-5,violet:4-", "overlap"),
+        ("copper:0-1.2.3", "malformed time"),
+        ("", "non-empty"),
+        ("copper;violet", "expected NAME"),
+    ],
+)
+def test_schedule_malformed_specs_say_why(spec, words):
+    with pytest.raises(InputError, match=words):
+        parse_color_schedule(spec)
+
+
+def test_schedule_unknown_colour_lists_names():
+    with pytest.raises(UnknownColorError, match="copper"):
+        parse_color_schedule("copper:0-1,nosuchcolour:1-")
+
+
+def test_schedule_rejects_negative_fade():
+    with pytest.raises(InputError, match="fade"):
+        ColorSchedule([], fade=-1)
+
+
+def test_parse_ombre():
+    roots, tips = parse_ombre("copper, platinum")
+    assert (roots.name, tips.name) == ("copper", "platinum")
+    for bad in ("copper", "copper,platinum,violet", "copper,", 3):
+        with pytest.raises(InputError, match="ROOTS,TIPS"):
+            parse_ombre(bad)
+
+
+# ------------------------------------------------------------------- compositing
+
+
+def test_ombre_weights_run_roots_to_tips():
+    m = np.zeros((100, 60), np.float32)
+    m[20:90, 10:50] = 1.0
+    w = ombre_weights(m)
+    assert w.dtype == np.float32 and w.shape == m.shape
+    col = w[20:90, 30]
+    assert col[0] == 0.0 and col[-1] == 1.0
+    assert np.all(np.diff(col) >= 0)  # never lighter towards the roots
+    assert np.all(w[:20] == 0)
+    assert not ombre_weights(np.zeros((8, 8), np.float32)).any()
+
+
+def test_ombre_follows_the_scalp_line():
+    # a dome: the hair starts lower at the sides, so the ramp starts lower there too
+    m = np.zeros((100, 100), np.float32)
+    for x in range(100):
+        top = 20 + int(abs(x - 50) * 0.6)
+        m[top:95, x] = 1.0
+    w = ombre_weights(m)
+    assert w[45, 50] > w[45, 10]
+
+
+def test_mix_is_exact_where_inputs_agree():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(mix(a, a.copy(), rng.random((16, 16)).astype(np.float32)), a)
+    b = np.full_like(a, 200)
+    assert np.array_equal(mix(a, b, 0.0), a) and np.array_equal(mix(a, b, 1.0), b)
+
+
+def test_time_varying_colour_changes_only_what_it_should(clip_frames):
+    masks = [ellipse_mask(*f.shape[:2]) for f in clip_frames]
+    fps = 30.0
+    switch = 6 / fps  # the 7th frame
+    fade = 3 / fps
+    spec = f"copper:0-{switch},violet:{switch}-"
+    with VideoRecolorer(color=spec, renderer="cpu", fade=fade) as rv:
+        outs = [rv.process(f, t=i / fps, mask=m) for i, (f, m) in enumerate(zip(clip_frames, masks))]
+    copper = plain_renders(clip_frames, "copper", masks)
+    violet = plain_renders(clip_frames, "violet", masks)
+    for i, (f, m, out) in enumerate(zip(clip_frames, masks, outs)):
+        outside = m == 0
+        assert np.array_equal(out[outside], f[outside]), f"frame {i}: pixels outside the mask changed"
+        t = i / fps
+        if t <= switch:  # before (and at) the switch: exactly the plain copper render
+            assert np.array_equal(out, copper[i]), f"frame {i}"
+        elif t >= switch + fade - 1e-9:
+            assert np.array_equal(out, violet[i]), f"frame {i}"
+        else:  # in the fade: between the two, and different from both
+            lo = np.minimum(copper[i], violet[i]).astype(int) - 1
+            hi = np.maximum(copper[i], violet[i]).astype(int) + 1
+            assert np.all((out >= lo) & (out <= hi))
+            assert not np.array_equal(out, copper[i]) and not np.array_equal(out, violet[i])
+
+
+def test_ombre_changes_only_the_hair(clip_frames):
+    frames = clip_frames[:3]
+    masks = [ellipse_mask(*f.shape[:2]) for f in frames]
+    with VideoRecolorer(ombre="copper,platinum", renderer="cpu") as rv:
+        outs = [rv.process(f, mask=m) for f, m in zip(frames, masks)]
+    copper = plain_renders(frames, "copper", masks)
+    platinum = plain_renders(frames, "platinum", masks)
+    for f, m, out, c, p in zip(frames, masks, outs, copper, platinum):
+        assert np.array_equal(out[m == 0], f[m == 0])
+        w = ombre_weights(m)
+        roots, tips = (m > 0) & (w == 0), (m > 0) & (w == 1)
+        assert roots.any() and tips.any()
+        assert np.array_equal(out[roots], c[roots])
+        assert np.array_equal(out[tips], p[tips])
+
+
+def test_recolorer_needs_exactly_one_of_colour_and_ombre():
+    with pytest.raises(InputError, match="either"):
+        VideoRecolorer()
+    with pytest.raises(InputError, match="either"):
+        VideoRecolorer(color="copper", ombre="copper,platinum")
+
+
+# ------------------------------------------------------------------------- files
+
+
+def test_probe_and_reader(short_clip):
+    info = probe(short_clip)
+    assert (info.width, info.height, info.fps, info.frames, info.has_audio) == (*SMALL, 30, N_FRAMES, True)
+    with VideoReader(short_clip) as r:
+        frames = list(r)
+    assert len(frames) == N_FRAMES and frames[0].shape == (SMALL[1], SMALL[0], 3)
+
+
+def test_probe_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        probe(tmp_path / "nothing.mp4")
+
+
+def test_recolor_video_keeps_count_rate_and_audio(short_clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    info = recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False,
+                         masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    got = probe(out)
+    assert (got.width, got.height, got.fps, got.frames, got.has_audio) == (*SMALL, 30, N_FRAMES, True)
+    assert info.frames == N_FRAMES and info.has_audio
+
+
+def test_writer_without_ffmpeg_warns_and_drops_audio(short_clip, tmp_path, monkeypatch):
+    import hairfx.video
+
+    monkeypatch.setattr(hairfx.video, "_ffmpeg", lambda: None)
+    out = tmp_path / "cv.mp4"
+    with pytest.warns(RuntimeWarning, match="without its audio"):
+        info = recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False,
+                             masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert info.frames == N_FRAMES and not info.has_audio
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == N_FRAMES
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(30.0)
+    cap.release()
+
+
+def test_writer_checks_frames(tmp_path):
+    with VideoWriter(tmp_path / "w.mp4", width=32, height=16, fps=30, use_ffmpeg=False) as w:
+        with pytest.raises(InputError, match="32x16"):
+            w.write(np.zeros((8, 8, 3), np.uint8))
+        w.write(np.zeros((16, 32, 3), np.uint8))
+    with pytest.raises(InputError, match="does not exist"):
+        VideoWriter(tmp_path / "no" / "w.mp4", width=32, height=16, fps=30)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_video_keeps_count_and_rate(short_clip, tmp_path, stub_segmenter, capsys):
+    out = tmp_path / "cli.mp4"
+    rc = main(["video", str(short_clip), "--color", "copper:0-0.2,violet:0.2-", "-o", str(out), "--renderer", "cpu"])
+    assert rc == 0
+    got = probe(out)
+    assert (got.width, got.height, got.fps, got.frames, got.has_audio) == (*SMALL, 30, N_FRAMES, True)
+    err = capsys.readouterr().err
+    assert f"{N_FRAMES}/{N_FRAMES} frames" in err  # the progress bar, on stderr
+
+
+def test_cli_video_ombre(short_clip, tmp_path, stub_segmenter):
+    out = tmp_path / "ombre.mp4"
+    assert main(["video", str(short_clip), "--ombre", "copper,platinum", "-o", str(out), "-q", "--frames", "4"]) == 0
+    assert probe(out).frames == 4
+
+
+def test_cli_video_bad_schedule_is_a_clear_error(short_clip, tmp_path, stub_segmenter, capsys):
+    rc = main(["video", str(short_clip), "--color", "copper:3-1", "-o", str(tmp_path / "x.mp4")])
+    assert rc == 2
+    assert "must come after" in capsys.readouterr().err
+
+
+def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    src = tmp_path / "ntsc.mp4"
+    with VideoWriter(src, width=64, height=48, fps=Fraction(30000, 1001)) as w:
+        for i in range(5):
+            w.write(np.full((48, 64, 3), i * 40, np.uint8))
+    info = probe(src)
+    assert info.fps == Fraction(30000, 1001) and info.frames == 5
+    assert math.isclose(info.duration, 5 * 1001 / 30000)

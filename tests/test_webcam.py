@@ -1,0 +1,171 @@
+"""examples/webcam_recolor.py: headless and bench modes on a real clip, keys, camera errors.
+
+Masks come from a stub segmenter (see test_video.py) so no model weights are needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DATA, REPO
+from test_video import StubSegmenter, stub_segmenter  # noqa: F401 - the fixture is used by name
+
+SCRIPT = REPO / "examples" / "webcam_recolor.py"
+CLIP = DATA / "videos" / "terryky_gl2facemesh_sample_video.mp4"  # 320x320, 30 fps
+
+
+@pytest.fixture(scope="module")
+def webcam():
+    spec = importlib.util.spec_from_file_location("webcam_recolor", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def clip():
+    if not CLIP.is_file():
+        pytest.skip(f"test clip {CLIP} not found (the shared data folder sits beside the repository)")
+    return CLIP
+
+
+def read_all(path):
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return frames
+
+
+def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, stub_segmenter):
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "6", "--renderer", "cpu"]) == 0
+    frames = read_all(out)
+    assert len(frames) == 6
+    assert frames[0].shape == (320, 320, 3)
+
+
+def test_headless_resizes_and_recolours(webcam, clip, tmp_path, stub_segmenter):
+    out = tmp_path / "small.mp4"
+    argv = ["--input", str(clip), "--output", str(out), "--frames", "3", "--size", "160x120", "--color", "blue"]
+    assert webcam.main(argv) == 0
+    frames = read_all(out)
+    assert len(frames) == 3 and frames[0].shape == (120, 160, 3)
+    # the first frame of the clip, resized the same way, differs only where the mask is
+    cap = cv2.VideoCapture(str(clip))
+    ok, src = cap.read()
+    cap.release()
+    src = cv2.resize(src, (160, 120), interpolation=cv2.INTER_AREA)
+    from test_video import ellipse_mask
+
+    m = ellipse_mask(120, 160)
+    diff = np.abs(frames[0].astype(int) - src.astype(int)).max(axis=2)
+    # lossy encoding blurs the picture a little; the hair region changes far more
+    assert diff[m > 0.9].mean() > 4 * diff[m == 0].mean()
+
+
+def test_bench_prints_per_stage_figures(webcam, clip, stub_segmenter, capsys):
+    assert webcam.main(["--input", str(clip), "--bench", "--frames", "4", "--renderer", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "FPS" in out
+    for stage in ("capture", "mask", "render", "display"):
+        assert stage in out
+
+
+def test_keys_change_colour_strength_and_view(webcam, clip, stub_segmenter):
+    args = webcam.parse_args(["--input", str(clip), "--output", "unused.mp4", "--renderer", "cpu", "--color", "copper"])
+    app = webcam.App(args, ["copper", "violet", "blue"])
+    try:
+        frame = np.full((64, 64, 3), 90, np.uint8)
+        app.key(ord("c"))
+        assert app.session.color.name == "violet"
+        app.key(ord("x"))
+        app.key(ord("x"))
+        assert app.session.color.name == "blue"
+        app.key(ord("-"))
+        assert app.session.strength == pytest.approx(0.9)
+        for k, mode in ((ord("m"), "mask"), (ord("b"), "side"), (ord("o"), "off"), (ord("o"), "effect")):
+            app.key(k)
+            assert app.mode == mode
+            assert app.step(frame, 0.0, overlay=True).shape == frame.shape
+        assert app.key(ord("q")) is False
+    finally:
+        app.close()
+
+
+def test_snapshot_key_saves_a_png(webcam, clip, tmp_path, stub_segmenter):
+    args = webcam.parse_args(["--input", str(clip), "--output", "x.mp4", "--renderer", "cpu", "--color", "copper", "--snapshot-dir", str(tmp_path)])
+    app = webcam.App(args, ["copper"])
+    try:
+        app.step(np.full((32, 48, 3), 100, np.uint8), 0.0, overlay=False)
+        app.key(ord("s"))
+    finally:
+        app.close()
+    saved = list(tmp_path.glob("hairfx_snapshot_*.png"))
+    assert len(saved) == 1 and cv2.imread(str(saved[0])).shape == (32, 48, 3)
+
+
+def test_missing_camera_is_a_clear_error():
+    # a separate process: the real exit code and stderr, and proof there is no traceback
+    import hairfx
+
+    env = {**os.environ, "PYTHONPATH": str(Path(hairfx.__file__).resolve().parents[1])}  # the hairfx under test
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--camera", "97"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 2
+    assert "could not open camera 97" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_input_file_is_a_clear_error(webcam, tmp_path, capsys):
+    assert webcam.main(["--input", str(tmp_path / "none.mp4"), "--output", str(tmp_path / "o.mp4")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
+    import hairfx
+
+    class DeadCamera:
+        def __init__(self, *a):
+            self.reads = 0
+
+        def isOpened(self):
+            return True
+
+        def set(self, *a):
+            return True
+
+        def get(self, *a):
+            return 30.0
+
+        def read(self):
+            self.reads += 1
+            if self.reads <= 2:
+                return True, np.zeros((8, 8, 3), np.uint8)
+            return False, None
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", DeadCamera)
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
+    cap = webcam.Capture(0, latest=True)
+    try:
+        with pytest.raises(hairfx.CameraError, match="stopped delivering"):
+            for _ in range(100):
+                cap.get()
+    finally:
+        cap.close()
