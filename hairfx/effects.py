@@ -1,4 +1,4 @@
-"""Colour effects for authoring hair LUTs, and OkLab conversions they work in.
+"""Colour effects for authoring hair LUTs, and the CIELAB conversions they work in.
 
 An *effect* is a pure function of colour: it maps ``(..., 3)`` float sRGB values in
 ``[0, 1]`` (encoded, like the frames) to new ones. A list of effects, applied in order to
@@ -6,9 +6,12 @@ the grid points of an identity LUT, *bakes* a LUT (:func:`bake_lut`). Recipes
 (``luts/<name>/recipe.toml``, see ``tools/``) are such lists, one for the light and one
 for the dark reference.
 
-Effects work in OkLab (Ottosson 2020), where lightness ``L`` and the chroma plane
-``(a, b)`` are nearly perceptually uniform, so "keep the texture, change the colour"
-becomes "remap ``L`` smoothly, replace ``(a, b)``". Results are brought back into the
+Effects work in CIELAB (D65, values divided by 100 so ``L`` lies in ``[0, 1]``), where
+lightness ``L`` and the chroma plane ``(a, b)`` are roughly perceptually uniform, so "keep
+the texture, change the colour" becomes "remap ``L`` smoothly, replace ``(a, b)``".
+CIELAB rather than OkLab because hue is then constant in the space colour differences
+(CIEDE2000) and the palette report measure in; OkLab's hue lines for blue bend by over
+10 degrees of CIELAB hue between light and dark hair. Results are brought back into the
 sRGB gamut by lowering chroma at constant lightness and hue, never by clipping channels
 independently (which shifts hue).
 
@@ -22,7 +25,7 @@ The effects, with their parameters (defaults in brackets):
     target's hue and chroma, scaled down toward black and white.
 ``hue_shift``  degrees
 ``saturation``  factor (chroma multiplier)
-``lightness_curve``  points (``[[in, out], ...]`` on OkLab L; (0, 0) and (1, 1) are implied)
+``lightness_curve``  points (``[[in, out], ...]`` on L*/100; (0, 0) and (1, 1) are implied)
 ``contrast``  amount, pivot [the hair's mean lightness]
 ``tint``  color (``'#RRGGBB'``), amount [0.2] (adds the colour's chroma)
 
@@ -44,8 +47,8 @@ from .lut import LUT3D
 
 __all__ = [
     "EFFECTS",
-    "srgb_to_oklab",
-    "oklab_to_srgb",
+    "srgb_to_lab",
+    "lab_to_srgb",
     "hex_to_rgb",
     "parse_hex",
     "validate_effects",
@@ -56,19 +59,15 @@ __all__ = [
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
-# OkLab matrices (Ottosson, "A perceptual color space for image processing", 2020).
-_M1 = np.array(
-    [[0.4122214708, 0.5363325363, 0.0514459929],
-     [0.2119034982, 0.6806995451, 0.1073969566],
-     [0.0883024619, 0.2817188376, 0.6299787005]]
+# sRGB (D65) linear RGB -> CIE XYZ, IEC 61966-2-1, and the D65 white point (xy 0.3127, 0.3290).
+_RGB_TO_XYZ = np.array(
+    [[0.4124, 0.3576, 0.1805],
+     [0.2126, 0.7152, 0.0722],
+     [0.0193, 0.1192, 0.9505]]
 )
-_M2 = np.array(
-    [[0.2104542553, 0.7936177850, -0.0040720468],
-     [1.9779984951, -2.4285922050, 0.4505937099],
-     [0.0259040371, 0.7827717662, -0.8086757660]]
-)
-_M1_INV = np.linalg.inv(_M1)
-_M2_INV = np.linalg.inv(_M2)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE = np.array([0.3127 / 0.3290, 1.0, (1 - 0.3127 - 0.3290) / 0.3290])
+_EPS, _KAPPA = 216 / 24389, 24389 / 27
 
 
 def _decode(v: np.ndarray) -> np.ndarray:
@@ -81,26 +80,32 @@ def _encode(v: np.ndarray) -> np.ndarray:
     return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.maximum(v, 0.0031308) ** (1 / 2.4) - 0.055)
 
 
-def srgb_to_oklab(rgb: np.ndarray) -> np.ndarray:
-    """OkLab ``(L, a, b)`` of encoded sRGB values in ``[0, 1]``, shape ``(..., 3)``, float64."""
-    lms = _decode(rgb) @ _M1.T
-    return np.cbrt(lms) @ _M2.T
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (D65) of encoded sRGB in ``[0, 1]``, **divided by 100** (``L`` in ``[0, 1]``),
+    shape ``(..., 3)``, float64."""
+    xyz = (_decode(rgb) @ _RGB_TO_XYZ.T) / _WHITE
+    f = np.where(xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16) / 116)
+    return np.stack([1.16 * f[..., 1] - 0.16, 5.0 * (f[..., 0] - f[..., 1]), 2.0 * (f[..., 1] - f[..., 2])], -1)
 
 
-def _oklab_to_linear(lab: np.ndarray) -> np.ndarray:
-    return (np.asarray(lab, np.float64) @ _M2_INV.T) ** 3 @ _M1_INV.T
+def _lab_to_linear(lab: np.ndarray) -> np.ndarray:
+    lab = np.asarray(lab, np.float64)
+    fy = (lab[..., 0] + 0.16) / 1.16
+    f = np.stack([fy + lab[..., 1] / 5.0, fy, fy - lab[..., 2] / 2.0], -1)
+    xyz = np.where(f**3 > _EPS, f**3, (116 * f - 16) / _KAPPA) * _WHITE
+    return xyz @ _XYZ_TO_RGB.T
 
 
-def oklab_to_srgb(lab: np.ndarray) -> np.ndarray:
-    """Encoded sRGB in ``[0, 1]`` of OkLab values, mapped into gamut by reducing chroma at
-    constant ``L`` and hue (16 bisection steps), float64 ``(..., 3)``."""
+def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
+    """Encoded sRGB in ``[0, 1]`` of (scaled) CIELAB values, mapped into gamut by reducing
+    chroma at constant ``L`` and hue (16 bisection steps), float64 ``(..., 3)``."""
     lab = np.asarray(lab, np.float64)
     L = np.clip(lab[..., :1], 0.0, 1.0)
     ab = lab[..., 1:]
     eps = 1e-6
 
     def inside(s):
-        lin = _oklab_to_linear(np.concatenate([L, ab * s], -1))
+        lin = _lab_to_linear(np.concatenate([L, ab * s], -1))
         return np.all((lin >= -eps) & (lin <= 1 + eps), -1, keepdims=True)
 
     ok = inside(np.ones_like(L))
@@ -112,7 +117,7 @@ def oklab_to_srgb(lab: np.ndarray) -> np.ndarray:
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
     scale = np.where(ok, 1.0, lo)
-    return _encode(_oklab_to_linear(np.concatenate([L, ab * scale], -1)))
+    return _encode(_lab_to_linear(np.concatenate([L, ab * scale], -1)))
 
 
 def parse_hex(value: Any, *, what: str = "colour") -> str:
@@ -129,12 +134,12 @@ def hex_to_rgb(value: str) -> np.ndarray:
 
 
 def reference_lightness(intensity: float) -> float:
-    """OkLab L of the grey whose Rec. 709 luma is ``intensity``: the lightness a LUT's
+    """CIELAB L*/100 of the grey whose Rec. 709 luma is ``intensity``: the lightness a LUT's
     reference hair is taken to have (luma of a grey equals its channel value)."""
-    return float(srgb_to_oklab(np.full(3, float(intensity)))[0])
+    return float(srgb_to_lab(np.full(3, float(intensity)))[0])
 
 
-# --- the effects: each takes OkLab (N, 3) and a context, returns OkLab (N, 3) ---------
+# --- the effects: each takes scaled CIELAB (N, 3) and a context, returns the same ----
 
 
 def _tone(L: np.ndarray, pivot: float, target: float, slope: float) -> np.ndarray:
@@ -161,7 +166,7 @@ def _chroma_envelope(L: np.ndarray, peak: float) -> np.ndarray:
 
 
 def _colorize(lab, ctx, target, amount=1.0, lightness=1.0, contrast=1.0):
-    t = srgb_to_oklab(hex_to_rgb(target))
+    t = srgb_to_lab(hex_to_rgb(target))
     src = ctx["source_lightness"]
     dst = src + float(lightness) * (t[0] - src)
     L = _tone(lab[:, 0], src, dst, float(contrast))
@@ -216,7 +221,7 @@ def _contrast(lab, ctx, amount, pivot=None):
 
 
 def _tint(lab, ctx, color, amount=0.2):
-    t = srgb_to_oklab(hex_to_rgb(color))
+    t = srgb_to_lab(hex_to_rgb(color))
     return np.column_stack([lab[:, 0], lab[:, 1:] + float(amount) * t[1:]])
 
 
@@ -296,12 +301,12 @@ def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: flo
     if not 0.0 < float(source_intensity) < 1.0:
         raise InputError(f"source intensity must lie in (0, 1), got {source_intensity!r}")
     shape = np.shape(rgb)
-    lab = srgb_to_oklab(np.asarray(rgb, np.float64).reshape(-1, 3))
+    lab = srgb_to_lab(np.asarray(rgb, np.float64).reshape(-1, 3))
     ctx = {"source_lightness": reference_lightness(source_intensity)}
     for entry in effects:
         fn = EFFECTS[entry["effect"]][0]
         lab = fn(lab, ctx, **{k: v for k, v in entry.items() if k != "effect"})
-    return oklab_to_srgb(lab).reshape(shape)
+    return lab_to_srgb(lab).reshape(shape)
 
 
 def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, title: str = "") -> LUT3D:

@@ -1,7 +1,7 @@
 """A :class:`~hairfx.colors.Color` for any hex colour, synthesised without an artist.
 
 ``color_from_hex('#7a2e8c')`` bakes a light and a dark LUT that bring hair of the light
-and of the dark reference intensity to the target colour in OkLab: the hair's mean
+and of the dark reference intensity to the target colour in CIELAB: the hair's mean
 lightness is carried to the target's by a smooth tone curve that keeps strand-to-strand
 contrast, and its chroma plane is replaced by the target's hue and chroma (see the
 ``colorize`` effect in :mod:`hairfx.effects`). The result is cached per colour.

@@ -25,7 +25,7 @@ __all__ = ["fit_lut", "fit_report", "SMOOTHNESS", "RIDGE", "GRID"]
 
 #: Default weights, relative to the total hair weight (see the module docstring).
 SMOOTHNESS = 0.05
-RIDGE = 1e-4
+RIDGE = 1e-6
 GRID = 17
 #: Hair pixels with a mask value at least this count as samples.
 MASK_MIN = 0.5
@@ -84,14 +84,8 @@ def _d2t(d, axis, n):
     return out
 
 
-def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: int = 33, grid: int = GRID,
-            smoothness: float = SMOOTHNESS, ridge: float = RIDGE, iterations: int = 400) -> LUT3D:
-    """Fit a LUT mapping ``before`` to ``after`` (H x W x 3 uint8 RGB, same size) on the
-    pixels where ``mask`` (H x W float32) is at least 0.5. Returns a ``size``-point LUT."""
-    if not 4 <= grid <= 65:
-        raise InputError(f"fit grid must be in 4..65, got {grid}")
-    rgb, target, w = _samples(before, after, mask)
-    n = grid
+def _solve(rgb, target, w, n, smoothness, ridge, iterations, x0=None):
+    """Preconditioned conjugate gradients for the edit ``T - identity`` on an n-point grid."""
     idx, wts = _weights(rgb, n)
     total = float(w.sum())
     lam, mu = smoothness * total / n**3 * 10, ridge * total / n**3
@@ -100,7 +94,7 @@ def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: in
     def A(x):  # samples <- grid
         return np.einsum("pk,pkc->pc", wts, x[idx])
 
-    def At(y):  # grid <- samples (weighted)
+    def At(y):  # grid <- samples
         out = np.zeros((n**3, 3))
         for k in range(8):
             for c in range(3):
@@ -117,26 +111,62 @@ def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: in
     def normal(x):
         return At(w[:, None] * A(x)) + lam * smooth(x) + mu * x
 
-    # Solve for the edit D = T - identity (smooth(identity) == 0 on the grid).
+    # Jacobi preconditioner: the diagonal of the normal matrix.
+    diag = np.zeros(n**3)
+    for k in range(8):
+        diag += np.bincount(idx[:, k], weights=w * wts[:, k] ** 2, minlength=n**3)
+    d1 = np.full(n, 6.0)
+    d1[[0, -1]], d1[[1, -2]] = 1.0, 5.0
+    dsm = d1[:, None, None] + d1[None, :, None] + d1[None, None, :]
+    diag = (diag + lam * dsm.reshape(-1) + mu)[:, None]
+
+    # smooth(identity) == 0 on the grid, so solving for the edit needs no extra term.
     rhs = At(w[:, None] * (target - A(ident)))
-    x = np.zeros_like(rhs)
+    x = np.zeros_like(rhs) if x0 is None else x0.copy()
     r = rhs - normal(x)
-    p = r.copy()
-    rs = (r * r).sum(0)
-    tol = 1e-12 * max(float((rhs * rhs).sum()), 1e-30)
+    z = r / diag
+    p = z.copy()
+    rz = (r * z).sum(0)
+    tol = 1e-14 * max(float((rhs * rhs).sum()), 1e-30)
     for _ in range(iterations):
-        if rs.sum() <= tol:
+        if float((r * r).sum()) <= tol:
             break
         ap = normal(p)
-        alpha = rs / np.maximum((p * ap).sum(0), 1e-30)
+        alpha = rz / np.maximum((p * ap).sum(0), 1e-30)
         x += alpha * p
         r -= alpha * ap
-        rs_new = (r * r).sum(0)
-        p = r + (rs_new / np.maximum(rs, 1e-30)) * p
-        rs = rs_new
-    table = np.clip(ident + x, 0.0, 1.0).reshape(n, n, n, 3).astype(np.float32)
+        z = r / diag
+        rz_new = (r * z).sum(0)
+        p = z + (rz_new / np.maximum(rz, 1e-30)) * p
+        rz = rz_new
+    return x
+
+
+def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: int = 33, grid: int = GRID,
+            smoothness: float = SMOOTHNESS, ridge: float = RIDGE, iterations: int = 150) -> LUT3D:
+    """Fit a LUT mapping ``before`` to ``after`` (H x W x 3 uint8 RGB, same size) on the
+    pixels where ``mask`` (H x W float32) is at least 0.5. Returns a ``size``-point LUT.
+
+    Solved coarse to fine (5, 9, ... points up to ``grid``), each level starting from the
+    previous one's solution, so the edit reaches colours far from any hair pixel.
+    """
+    if not 4 <= grid <= 65:
+        raise InputError(f"fit grid must be in 4..65, got {grid}")
+    rgb, target, w = _samples(before, after, mask)
+    levels = [grid]
+    while levels[-1] > 5:
+        levels.append((levels[-1] + 1) // 2)
+    x = None
+    for n in reversed(levels):
+        if x is not None:
+            prev = round(len(x) ** (1 / 3))
+            x = sample_trilinear(x.reshape(prev, prev, prev, 3).astype(np.float32),
+                                 LUT3D.identity(n).table).reshape(-1, 3).astype(np.float64)
+        x = _solve(rgb, target, w, n, smoothness, ridge, iterations, x)
+    ident = LUT3D.identity(grid).table.astype(np.float64)
+    table = np.clip(ident + x.reshape(grid, grid, grid, 3), 0.0, 1.0).astype(np.float32)
     coarse = LUT3D(table, title="fitted")
-    if size == n:
+    if size == grid:
         return coarse
     return LUT3D(sample_trilinear(coarse.table, LUT3D.identity(size).table), title="fitted")
 

@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("new", help="synthesise a colour for any hex target",
                        description="Synthesise a light/dark LUT pair that brings light and dark hair to --target "
-                                   "in OkLab, keeping the hair's texture, and write it with its recipe.")
+                                   "in CIELAB, keeping the hair's texture, and write it with its recipe.")
     p.add_argument("name", help="colour name (folder name)")
     p.add_argument("--target", required=True, help="target colour '#RRGGBB'")
     p.add_argument("--display-name", help="human-readable name (default: from NAME)")

@@ -1,0 +1,85 @@
+"""Tests of hairfx.effects: the colour effects recipes are made of."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hairfx.effects import EFFECTS, apply_effects, bake_lut, lab_to_srgb, srgb_to_lab, validate_effects
+from hairfx.errors import InputError
+
+#: Round trip sRGB -> CIELAB -> sRGB of in-gamut colours.
+ROUNDTRIP_TOL = 1e-9
+
+
+def test_lab_known_values():
+    # Golden values: CIELAB (D65) of sRGB white, black and pure red, as colour-science
+    # 0.4.7 computes them (XYZ_to_Lab(sRGB_to_XYZ(...))), divided by 100.
+    lab = srgb_to_lab(np.array([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(lab[0], [1.0, 0.0, 0.0], atol=1e-4)
+    np.testing.assert_allclose(lab[1], [0.0, 0.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(lab[2], [0.532329, 0.801112, 0.672237], atol=1e-5)
+
+
+def test_lab_roundtrip():
+    x = np.random.default_rng(0).random((500, 3))
+    np.testing.assert_allclose(lab_to_srgb(srgb_to_lab(x)), x, atol=ROUNDTRIP_TOL)
+
+
+def test_out_of_gamut_keeps_hue():
+    lab = np.array([[0.5, 1.5, -1.5]])  # far outside sRGB
+    rgb = lab_to_srgb(lab)
+    back = srgb_to_lab(rgb)
+    assert np.all((rgb >= 0) & (rgb <= 1))
+    assert abs(np.arctan2(back[0, 2], back[0, 1]) - np.arctan2(-1.5, 1.5)) < 1e-3
+    assert abs(back[0, 0] - 0.5) < 1e-3
+
+
+def test_empty_effect_list_is_identity():
+    lut = bake_lut([], size=5, source_intensity=0.4)
+    np.testing.assert_allclose(lut.table, np.asarray(bake_lut([], size=5, source_intensity=0.2).table), atol=0)
+    from hairfx.lut import LUT3D
+
+    np.testing.assert_allclose(lut.table, LUT3D.identity(5).table, atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", [
+    {"effect": "colorize", "target": "#7a2e8c"},
+    {"effect": "hue_shift", "degrees": 30},
+    {"effect": "saturation", "factor": 1.5},
+    {"effect": "lightness_curve", "points": [[0.3, 0.4], [0.7, 0.75]]},
+    {"effect": "contrast", "amount": 1.3},
+    {"effect": "tint", "color": "#ff8800", "amount": 0.3},
+])
+def test_every_effect_bakes_in_range(entry):
+    lut = bake_lut([entry], size=5, source_intensity=0.3)
+    assert lut.table.min() >= 0 and lut.table.max() <= 1
+
+
+def test_all_effects_are_tested():
+    assert set(EFFECTS) == {"colorize", "hue_shift", "saturation", "lightness_curve", "contrast", "tint"}
+
+
+def test_hue_shift_known_value():
+    red = np.array([[0.8, 0.2, 0.2]])
+    out = apply_effects(red, [{"effect": "hue_shift", "degrees": 90}], source_intensity=0.5)
+    h0 = np.degrees(np.arctan2(*srgb_to_lab(red)[0, [2, 1]]))
+    h1 = np.degrees(np.arctan2(*srgb_to_lab(out)[0, [2, 1]]))
+    assert (h1 - h0) % 360 == pytest.approx(90, abs=1.0)
+
+
+@pytest.mark.parametrize("effects,message", [
+    ([{"effect": "glow"}], "unknown effect 'glow'; valid effects: colorize, contrast"),
+    ([{"degrees": 3}], "must be a table with an 'effect' key"),
+    ([{"effect": "tint", "color": "red"}], "hex colour like '#7a2e8c', got 'red'"),
+    ([{"effect": "lightness_curve", "points": [[0.2, 0.8], [0.6, 0.3]]}], "non-decreasing"),
+    ({"effect": "tint"}, "must be a list of effect tables"),
+])
+def test_bad_effects(effects, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        validate_effects(effects)
+
+
+def test_bad_source_intensity():
+    with pytest.raises(InputError, match="source intensity"):
+        apply_effects(np.zeros((1, 3)), [], source_intensity=1.5)

@@ -1,0 +1,312 @@
+"""Tests of the LUT authoring tool (tools/, installed as hairfx.tools)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from hairfx.errors import InputError, LutFormatError
+from hairfx.lut import LUT3D, read_cube, sample_trilinear, sample_tetrahedral
+from tools import lut_tool
+from tools.fit import fit_lut
+from tools.hald import identity_hald, read_hald, table_from_hald, write_hald
+from tools.recipe import bake_recipe, load_recipe
+
+# Tolerances, in one place.
+HALD16_TOL = 1.0 / 65535 + 1e-6  # 16-bit quantisation of the identity
+FFMPEG_TOL = 1.0  # 8-bit levels: ffmpeg's integer haldclut vs our float sampling, rounded
+FIT_TOL = 0.02  # fitted vs known LUT, on the grid points the samples cover
+
+REPO = Path(__file__).resolve().parents[1]
+
+RECIPE = """\
+name = "{name}"
+display_name = "Test"
+swatch = "#b4532a"
+size = 9
+
+[light]
+intensity = 0.55
+[[light.effects]]
+effect = "colorize"
+target = "#b4532a"
+contrast = 1.2
+[[light.effects]]
+effect = "hue_shift"
+degrees = 5
+
+[dark]
+intensity = 0.17
+[[dark.effects]]
+effect = "colorize"
+target = "#b4532a"
+lightness = 0.9
+[[dark.effects]]
+effect = "{dark_effect}"
+{dark_param}
+"""
+
+
+def write_recipe(folder: Path, name="test", dark_effect="saturation", dark_param="factor = 1.1") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.toml"
+    path.write_text(RECIPE.format(name=name, dark_effect=dark_effect, dark_param=dark_param), encoding="utf-8")
+    return path
+
+
+def known_transform(rgb: np.ndarray) -> np.ndarray:
+    """A smooth colour edit with cross-channel terms (golden LUT for the fit and Hald tests)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.clip(np.stack([r**0.8 * 0.9 + 0.1 * g, 0.15 + 0.7 * g * (0.6 + 0.4 * b), 0.8 * b + 0.1], -1), 0, 1)
+
+
+# --- Hald -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_hald_export_import_is_identity(tmp_path, depth):
+    path = tmp_path / "identity.png"
+    assert lut_tool.main(["hald-export", "--level", "4", "--depth", str(depth), "-o", str(path)]) == 0
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img.shape == (64, 64, 3)
+    lut = read_hald(path)
+    assert lut.size == 16
+    tol = HALD16_TOL if depth == 16 else 0.5 / 255 + 1e-6
+    np.testing.assert_allclose(lut.table, LUT3D.identity(16).table, atol=tol)
+
+
+def test_hald_import_cli_writes_cube(tmp_path):
+    hald = tmp_path / "id.png"
+    write_hald(hald, identity_hald(3), depth=16)
+    out = tmp_path / "out.cube"
+    assert lut_tool.main(["hald-import", str(hald), "-o", str(out)]) == 0
+    np.testing.assert_allclose(read_cube(out).table, LUT3D.identity(9).table, atol=HALD16_TOL + 1e-6)
+
+
+def test_hald_red_varies_fastest():
+    # Pixel 1 of a level-2 Hald (4-point LUT) is the grid point r=1, g=0, b=0.
+    h = identity_hald(2)
+    np.testing.assert_allclose(h[0, 1], [1 / 3, 0, 0])
+    np.testing.assert_allclose(h[0, 4], [0, 1 / 3, 0])  # i = 4 = g * N
+    np.testing.assert_allclose(table_from_hald(h)[2, 1, 3], [2 / 3, 1 / 3, 1])
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed; the haldclut oracle needs it")
+@pytest.mark.parametrize("interp,sample", [("trilinear", sample_trilinear), ("tetrahedral", sample_tetrahedral)])
+def test_hald_import_agrees_with_ffmpeg_haldclut(tmp_path, interp, sample):
+    graded = known_transform(identity_hald(4))
+    write_hald(tmp_path / "graded.png", graded, depth=8)
+    img = np.random.default_rng(0).integers(0, 256, (24, 32, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "in.png"), img[:, :, ::-1])
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(tmp_path / "in.png"), "-i", str(tmp_path / "graded.png"),
+         "-filter_complex", f"[0][1]haldclut=interp={interp}", "-frames:v", "1", str(tmp_path / "out.png")],
+        check=True, timeout=60,
+    )
+    theirs = cv2.imread(str(tmp_path / "out.png"))[:, :, ::-1].astype(np.float64)
+    ours = np.round(sample(read_hald(tmp_path / "graded.png").table, img.astype(np.float32) / 255) * 255)
+    assert np.abs(theirs - ours).max() <= FFMPEG_TOL
+
+
+def test_hald_of_wrong_size_is_refused(tmp_path):
+    bad = tmp_path / "bad.png"
+    cv2.imwrite(str(bad), np.zeros((60, 64, 3), np.uint8))
+    with pytest.raises(LutFormatError, match=r"bad.png is 64x60, not a Hald CLUT"):
+        read_hald(bad)
+    cv2.imwrite(str(bad), np.zeros((100, 100, 3), np.uint8))
+    with pytest.raises(LutFormatError, match="level\\*\\*3"):
+        read_hald(bad)
+    assert lut_tool.main(["hald-import", str(bad), "-o", str(tmp_path / "x.cube")]) == 2
+
+
+def test_hald_export_bad_level():
+    with pytest.raises(InputError, match="Hald level"):
+        identity_hald(1)
+
+
+# --- fit ------------------------------------------------------------------------------
+
+
+def synthetic_pair(n=96):
+    """A 'photo' whose colours cover the cube, and the same photo through known_transform."""
+    rng = np.random.default_rng(1)
+    before = rng.integers(0, 256, (n, n, 3), np.uint8)
+    after = np.round(known_transform(before / 255.0) * 255).astype(np.uint8)
+    return before, after
+
+
+def test_fit_recovers_known_lut():
+    before, after = synthetic_pair()
+    lut = fit_lut(before, after, np.ones(before.shape[:2], np.float32), size=9, grid=9, smoothness=1e-3)
+    truth = known_transform(LUT3D.identity(9).table.astype(np.float64))
+    assert np.abs(lut.table - truth).max() < FIT_TOL * 2
+    assert np.abs(lut.table - truth).mean() < FIT_TOL / 2
+
+
+def test_fit_extends_smoothly_outside_the_hair_colours():
+    # Hair samples only in dark colours; the edit (a brightening) extends to light ones
+    # smoothly instead of snapping back to identity.
+    rng = np.random.default_rng(2)
+    before = rng.integers(0, 110, (64, 64, 3), np.uint8)
+    after = np.clip(before.astype(int) + 40, 0, 255).astype(np.uint8)
+    lut = fit_lut(before, after, np.ones((64, 64), np.float32), size=9)
+    mid = lut.table[6, 6, 6] - LUT3D.identity(9).table[6, 6, 6]  # input 0.75 grey, far from any sample
+    assert (mid > 0.05).all()
+    assert np.isfinite(lut.table).all()
+
+
+def test_fit_cli_reports_error(tmp_path, capsys):
+    before, after = synthetic_pair(48)
+    cv2.imwrite(str(tmp_path / "b.png"), before[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "a.png"), after[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((48, 48), 255, np.uint8))
+    rc = lut_tool.main(["fit", "--before", str(tmp_path / "b.png"), "--after", str(tmp_path / "a.png"),
+                        "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "f.cube"), "--size", "9", "--grid", "9"])
+    assert rc == 0
+    assert "CIEDE2000 mean" in capsys.readouterr().out
+    assert read_cube(tmp_path / "f.cube").size == 9
+
+
+def test_fit_before_after_of_different_sizes(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((10, 12, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 14, 3), np.uint8))
+    rc = lut_tool.main(["fit", "--before", str(tmp_path / "b.png"), "--after", str(tmp_path / "a.png"),
+                        "--mask", str(tmp_path / "b.png"), "-o", str(tmp_path / "f.cube")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "12x10" in err and "14x10" in err
+    with pytest.raises(InputError, match="same photo at the same size"):
+        fit_lut(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8), np.ones((4, 4), np.float32))
+
+
+def test_fit_empty_mask():
+    before, after = synthetic_pair(16)
+    with pytest.raises(InputError, match="mask selects no hair"):
+        fit_lut(before, after, np.zeros((16, 16), np.float32))
+
+
+# --- recipes and bake ------------------------------------------------------------------
+
+
+def test_bake_is_deterministic(tmp_path):
+    recipe = write_recipe(tmp_path / "src")
+    a = bake_recipe(recipe, tmp_path / "a" / "test")
+    b = bake_recipe(recipe, tmp_path / "b" / "test")
+    for f in ("light.cube", "dark.cube", "color.json", "recipe.toml"):
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+    from hairfx.colors import load_color
+
+    color = load_color(a)
+    assert (color.light_intensity, color.dark_intensity, color.size) == (0.55, 0.17, 9)
+
+
+def test_bake_cli(tmp_path):
+    recipe = write_recipe(tmp_path / "test")
+    assert lut_tool.main(["bake", str(recipe), "-o", str(tmp_path / "test")]) == 0
+    assert (tmp_path / "test" / "light.cube").is_file()
+
+
+def test_unknown_effect_in_recipe(tmp_path):
+    recipe = write_recipe(tmp_path, dark_effect="sparkle", dark_param="amount = 1")
+    with pytest.raises(InputError, match=r"dark.effects\[1\]: unknown effect 'sparkle'; valid effects: colorize"):
+        load_recipe(recipe)
+
+
+def test_unknown_parameter_and_bad_value_in_recipe(tmp_path):
+    with pytest.raises(InputError, match="unknown parameter 'factr'"):
+        load_recipe(write_recipe(tmp_path, dark_param="factr = 1.1"))
+    with pytest.raises(InputError, match="missing parameter factor"):
+        load_recipe(write_recipe(tmp_path, dark_param=""))
+    with pytest.raises(InputError, match=r"factor must be a number in \[0, 4\], got 9"):
+        load_recipe(write_recipe(tmp_path, dark_param="factor = 9"))
+
+
+def test_bake_output_folder_must_match_name(tmp_path):
+    recipe = write_recipe(tmp_path / "src")
+    with pytest.raises(InputError, match="must be named after the colour"):
+        bake_recipe(recipe, tmp_path / "other")
+
+
+# --- new, intensity, preview ----------------------------------------------------------
+
+
+def test_new_invalid_hex(tmp_path, capsys):
+    assert lut_tool.main(["new", "x", "--target", "#12345g", "-o", str(tmp_path)]) == 2
+    assert "--target must be a hex colour like '#7a2e8c', got '#12345g'" in capsys.readouterr().err
+
+
+def test_new_writes_a_loadable_colour(tmp_path):
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path)]) == 0
+    from hairfx.colors import load_color
+
+    color = load_color(tmp_path / "plum")
+    assert color.swatch == "#7a2e8c" and color.size == 33
+    assert load_recipe(tmp_path / "plum")["swatch"] == "#7a2e8c"
+
+
+def test_intensity_matches_the_engine(tmp_path, capsys):
+    from hairfx.intensity import hair_intensity
+
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:, :4] = (200, 100, 50)
+    rgb[:, 4:] = (20, 20, 20)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, 2:6] = 255
+    cv2.imwrite(str(tmp_path / "i.png"), rgb[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    assert lut_tool.main(["intensity", str(tmp_path / "i.png"), "--mask", str(tmp_path / "m.png")]) == 0
+    printed = float(capsys.readouterr().out)
+    assert printed == pytest.approx(hair_intensity(rgb, mask / np.float32(255)), abs=1e-6)
+
+
+def test_intensity_empty_mask(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "i.png"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "m.png"), np.zeros((8, 8), np.uint8))
+    assert lut_tool.main(["intensity", str(tmp_path / "i.png"), "--mask", str(tmp_path / "m.png")]) == 2
+    assert "covers no hair" in capsys.readouterr().err
+
+
+def test_reference_intensities_are_current():
+    import json
+
+    from hairfx.intensity import hair_intensity
+    from tools._common import read_mask, read_rgb
+
+    recorded = json.loads((REPO / "reference_images" / "intensities.json").read_text())
+    for name, value in recorded.items():
+        rgb = read_rgb(REPO / "reference_images" / f"{name}.png")
+        mask = read_mask(REPO / "reference_images" / f"{name}_mask.png", rgb.shape[:2])
+        assert hair_intensity(rgb, mask) == pytest.approx(value, abs=1e-6), name
+
+
+def test_preview_writes_a_sheet(tmp_path):
+    out = tmp_path / "sheet.png"
+    assert lut_tool.main(["preview", str(REPO / "luts" / "copper"), "-o", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet is not None and sheet.shape[0] > 200
+
+
+@pytest.mark.parametrize("command", ["intensity", "hald-export", "hald-import", "fit", "bake", "new", "preview", "report"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        lut_tool.main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: hairfx-lut " + command in capsys.readouterr().out
+
+
+def test_palette_recipes_rebake_to_the_shipped_luts(tmp_path):
+    # Every shipped colour is reproducible from the recipe beside it.
+    from tools.recipe import color_from_recipe
+
+    folders = sorted(p for p in (REPO / "luts").iterdir() if (p / "recipe.toml").is_file())
+    assert len(folders) >= 12
+    for folder in folders[:2]:  # two are enough to catch drift; baking all takes longer
+        color = color_from_recipe(load_recipe(folder))
+        np.testing.assert_allclose(color.light.table, read_cube(folder / "light.cube").table, atol=1e-5)
+        np.testing.assert_allclose(color.dark.table, read_cube(folder / "dark.cube").table, atol=1e-5)
