@@ -213,7 +213,9 @@ def colors() -> list[str]:
 def get_color(name: "str | Color") -> Color:
     """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
 
-    Colour folders are loaded once and cached (reloaded when ``color.json`` changes).
+    A ``'#RRGGBB'`` string gives a pair synthesised for that colour
+    (:func:`hairfx.synth.color_from_hex`). Colour folders are loaded once and cached
+    (reloaded when ``color.json`` changes).
     An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
     """
     if isinstance(name, Color):

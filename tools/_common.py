@@ -102,7 +102,6 @@ def apply_color(frame: np.ndarray, color, mask: np.ndarray, *, strength: float =
         return recolor(frame, color, mask=mask, strength=strength, renderer="cpu")
     from hairfx.colors import get_color
     from hairfx.intensity import hair_intensity
-    from hairfx.lut import sample_trilinear
 
     color = get_color(color)
     intensity = hair_intensity(frame, mask)

@@ -15,9 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-from hairfx.errors import HairfxError
+from hairfx.errors import HairfxError, InputError
 
 __all__ = ["main", "build_parser"]
+
+#: Dataset split used for subjects by preview and report (relative to the repository root).
+DEFAULT_DATA = "../shared/data/celeb1k/test"
 
 
 def _cmd_intensity(args) -> int:
@@ -29,15 +32,9 @@ def _cmd_intensity(args) -> int:
     mask = mask_or_model(rgb, args.mask)
     value = hair_intensity(rgb, mask)
     if value is None:
-        raise _input_error(f"{args.mask or 'the predicted mask'} covers no hair in {args.image}")
+        raise InputError(f"{args.mask or 'the predicted mask'} covers no hair in {args.image}")
     print(f"{value:.6f}")
     return 0
-
-
-def _input_error(msg):
-    from hairfx.errors import InputError
-
-    return InputError(msg)
 
 
 def _cmd_hald_export(args) -> int:
@@ -71,7 +68,7 @@ def _cmd_fit(args) -> int:
 
     before, after = read_rgb(args.before), read_rgb(args.after)
     if before.shape != after.shape:
-        raise _input_error(
+        raise InputError(
             f"--before {args.before} is {before.shape[1]}x{before.shape[0]} but --after {args.after} is "
             f"{after.shape[1]}x{after.shape[0]}; edit the photo without resizing or cropping it"
         )
@@ -102,10 +99,10 @@ def _cmd_new(args) -> int:
 
     swatch = parse_hex(args.target, what="--target")
     if not _NAME.match(args.name):
-        raise _input_error(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
+        raise InputError(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
     out = Path(args.output) / args.name
     if (out / "recipe.toml").exists() and not args.force:
-        raise _input_error(f"{out} already has a recipe; pass --force to replace it")
+        raise InputError(f"{out} already has a recipe; pass --force to replace it")
     effects = synth_effects(swatch)
     text = recipe_text(args.name, args.display_name or args.name.replace("_", " ").replace("-", " ").title(), swatch,
                        (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
@@ -134,10 +131,13 @@ def _cmd_preview(args) -> int:
         if not mask_path.exists():  # the shared data set layout: images/NAME.jpg, masks/NAME.png
             mask_path = Path(image).parent.parent / "masks" / (Path(image).stem + ".png")
         subjects.append((Path(image).stem, rgb, read_mask(mask_path, rgb.shape[:2])))
-    if args.data:
+    data = args.data
+    if data == "auto":  # the shared dataset beside the repository, when there is one
+        data = DEFAULT_DATA if Path(DEFAULT_DATA).is_dir() else None
+    if data and data != "none":
         from .palette_report import pick_subjects
 
-        for label, rgb, mask in pick_subjects(args.data, args.subjects):
+        for label, rgb, mask in pick_subjects(data, args.subjects):
             subjects.append((label, rgb, mask))
     write_rgb(args.output, contact_sheet(color, subjects))
     print(f"wrote {args.output}")
@@ -222,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("color", help="a colour folder (luts/NAME) or a colour name or '#RRGGBB'")
     p.add_argument("-o", "--output", required=True, help="output image (.png)")
     p.add_argument("--references", help="reference images folder (default: the repository's reference_images/)")
-    p.add_argument("--data", help="also show subjects from this dataset split (images/ + masks/), "
-                                  "e.g. ../shared/data/celeb1k/test")
+    p.add_argument("--data", default="auto",
+                   help="also show subjects from this dataset split (images/ + masks/), light to dark hair; "
+                        f"default: {DEFAULT_DATA} when it exists; 'none' for the reference images only")
     p.add_argument("--subjects", type=int, default=5, help="how many dataset subjects, light to dark (default 5)")
     p.add_argument("--extra", nargs="*", help="more photos, each with NAME_mask.png beside it or ../masks/NAME.png")
     p.set_defaults(run=_cmd_preview)
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="palette quality report (hue spread, CIEDE2000, texture)",
                        description="Measure every colour over subjects from very light to very dark hair against a "
                                    "flat luminance-weighted tint and a single LUT; print a markdown table.")
-    p.add_argument("--data", default="../shared/data/celeb1k/test", help="dataset split with images/ and masks/")
+    p.add_argument("--data", default=DEFAULT_DATA, help=f"dataset split with images/ and masks/ (default {DEFAULT_DATA})")
     p.add_argument("--subjects", type=int, default=12, help="subjects spanning the intensity range (default 12)")
     p.add_argument("--markdown", help="also write the report to this markdown file")
     p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
