@@ -28,6 +28,8 @@ The effects, with their parameters (defaults in brackets):
 ``lightness_curve``  points (``[[in, out], ...]`` on L*/100; (0, 0) and (1, 1) are implied)
 ``contrast``  amount, pivot [the hair's mean lightness]
 ``tint``  color (``'#RRGGBB'``), amount [0.2] (adds the colour's chroma)
+``lut``  file (a ``.cube``, e.g. from ``hairfx-lut hald-import`` or ``fit``; relative to
+    the recipe), amount [1.0]: an artist's grade made in another tool, as one step
 
 >>> lut = bake_lut([{"effect": "saturation", "factor": 0.0}], size=5, source_intensity=0.5)
 >>> bool(abs(lut.table[4, 0, 0] - lut.table[4, 0, 0].mean()).max() < 0.02)
@@ -225,6 +227,25 @@ def _tint(lab, ctx, color, amount=0.2):
     return np.column_stack([lab[:, 0], lab[:, 1:] + float(amount) * t[1:]])
 
 
+def _lut(lab, ctx, file, amount=1.0):
+    from pathlib import Path
+
+    from .lut import read_cube, sample_trilinear
+
+    path = Path(file)
+    if not path.is_absolute():
+        path = Path(ctx.get("base_dir") or ".") / path
+    table = read_cube(path).to_unit_domain().table
+    rgb = lab_to_srgb(lab)
+    out = sample_trilinear(table, rgb.astype(np.float32)).astype(np.float64)
+    return srgb_to_lab(np.clip(rgb + float(amount) * (out - rgb), 0.0, 1.0))
+
+
+def _check_file(value, where):
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where} must be the path of a .cube file, got {value!r}")
+
+
 def _check_points(value, where):
     ok = isinstance(value, (list, tuple)) and all(
         isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in p)
@@ -259,6 +280,7 @@ EFFECTS = {
     "lightness_curve": (_lightness_curve, {"points": (_check_points, True)}),
     "contrast": (_contrast, {"amount": (_number(0.1, 4), True), "pivot": (_number(0, 1), False)}),
     "tint": (_tint, {"color": (_hexcheck, True), "amount": (_number(0, 2), False)}),
+    "lut": (_lut, {"file": (_check_file, True), "amount": (_number(0, 1), False)}),
 }
 
 
@@ -290,7 +312,8 @@ def validate_effects(effects: Any, *, where: str = "effects") -> list[dict]:
     return out
 
 
-def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: float) -> np.ndarray:
+def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: float,
+                  base_dir: str | None = None) -> np.ndarray:
     """Apply ``effects`` in order to float sRGB ``rgb`` (``(..., 3)`` in ``[0, 1]``).
 
     ``source_intensity`` is the hair intensity of the reference the effects are tuned
@@ -302,14 +325,16 @@ def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: flo
         raise InputError(f"source intensity must lie in (0, 1), got {source_intensity!r}")
     shape = np.shape(rgb)
     lab = srgb_to_lab(np.asarray(rgb, np.float64).reshape(-1, 3))
-    ctx = {"source_lightness": reference_lightness(source_intensity)}
+    ctx = {"source_lightness": reference_lightness(source_intensity), "base_dir": base_dir}
     for entry in effects:
         fn = EFFECTS[entry["effect"]][0]
         lab = fn(lab, ctx, **{k: v for k, v in entry.items() if k != "effect"})
     return lab_to_srgb(lab).reshape(shape)
 
 
-def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, title: str = "") -> LUT3D:
+def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, title: str = "",
+             base_dir: str | None = None) -> LUT3D:
     """The ``size``-point LUT of ``effects`` (see :func:`apply_effects`). Deterministic."""
     grid = LUT3D.identity(size).table.astype(np.float64)
-    return LUT3D(apply_effects(grid, effects, source_intensity=source_intensity).astype(np.float32), title=title)
+    out = apply_effects(grid, effects, source_intensity=source_intensity, base_dir=base_dir)
+    return LUT3D(out.astype(np.float32), title=title)

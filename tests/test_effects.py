@@ -57,7 +57,17 @@ def test_every_effect_bakes_in_range(entry):
 
 
 def test_all_effects_are_tested():
-    assert set(EFFECTS) == {"colorize", "hue_shift", "saturation", "lightness_curve", "contrast", "tint"}
+    assert set(EFFECTS) == {"colorize", "hue_shift", "saturation", "lightness_curve", "contrast", "tint", "lut"}
+
+
+def test_lut_effect_applies_a_cube(tmp_path):
+    from hairfx.lut import LUT3D, write_cube
+
+    table = np.clip(LUT3D.identity(5).table * 0.5, 0, 1)  # halves every channel
+    write_cube(LUT3D(table), tmp_path / "half.cube")
+    out = apply_effects(np.array([[0.8, 0.4, 0.2]]), [{"effect": "lut", "file": "half.cube"}],
+                        source_intensity=0.5, base_dir=str(tmp_path))
+    np.testing.assert_allclose(out, [[0.4, 0.2, 0.1]], atol=1e-5)
 
 
 def test_hue_shift_known_value():

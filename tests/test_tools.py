@@ -310,3 +310,37 @@ def test_palette_recipes_rebake_to_the_shipped_luts(tmp_path):
         color = color_from_recipe(load_recipe(folder))
         np.testing.assert_allclose(color.light.table, read_cube(folder / "light.cube").table, atol=1e-5)
         np.testing.assert_allclose(color.dark.table, read_cube(folder / "dark.cube").table, atol=1e-5)
+
+
+def test_artist_workflow_from_two_graded_halds(tmp_path):
+    # Export an identity Hald, "grade" it as an editor would (one grade per reference),
+    # import both, reference them from a recipe and bake a colour folder the engine loads.
+    from hairfx.colors import load_color
+
+    assert lut_tool.main(["hald-export", "--level", "3", "-o", str(tmp_path / "identity.png")]) == 0
+    ident = cv2.imread(str(tmp_path / "identity.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1] / 65535.0
+    src = tmp_path / "src"
+    src.mkdir()
+    for side, gain in (("light", 0.9), ("dark", 1.4)):
+        graded = np.clip(ident * np.array([gain, 0.8, 0.6]), 0, 1)
+        write_hald(tmp_path / f"{side}.png", graded, depth=16)
+        assert lut_tool.main(["hald-import", str(tmp_path / f"{side}.png"), "-o", str(src / f"{side}_grade.cube")]) == 0
+    (src / "recipe.toml").write_text(
+        'name = "mine"\nswatch = "#a05030"\nsize = 9\n'
+        '[light]\nintensity = 0.55\n[[light.effects]]\neffect = "lut"\nfile = "light_grade.cube"\n'
+        '[dark]\nintensity = 0.17\n[[dark.effects]]\neffect = "lut"\nfile = "dark_grade.cube"\n',
+        encoding="utf-8",
+    )
+    assert lut_tool.main(["bake", str(src / "recipe.toml"), "-o", str(tmp_path / "luts" / "mine")]) == 0
+    color = load_color(tmp_path / "luts" / "mine")
+    np.testing.assert_allclose(color.dark.table[8, 8, 8], [1.0, 0.8, 0.6], atol=2e-3)
+    np.testing.assert_allclose(color.light.table[8, 8, 8], [0.9, 0.8, 0.6], atol=2e-3)
+    # The baked folder is self-contained: it rebakes from its own copy of the recipe.
+    assert (tmp_path / "luts" / "mine" / "light_grade.cube").is_file()
+    assert lut_tool.main(["bake", str(tmp_path / "luts" / "mine"), "-o", str(tmp_path / "again" / "mine")]) == 0
+
+
+def test_recipe_lut_named_like_an_output_is_refused(tmp_path):
+    recipe = write_recipe(tmp_path, dark_effect="lut", dark_param='file = "dark.cube"')
+    with pytest.raises(InputError, match="would be overwritten by the baked dark.cube"):
+        load_recipe(recipe)

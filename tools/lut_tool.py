@@ -6,6 +6,20 @@ Hald image, ``hald-export`` / ``hald-import``; on the photo itself, ``fit``; or 
 recipe of effects, ``bake``), and ship the pair with its intensities as a colour folder.
 ``new`` synthesises a pair for any hex colour, ``preview`` draws a contact sheet and
 ``report`` measures the whole palette.
+
+From two reference photos to a shipped colour::
+
+    hairfx-lut intensity light.png --mask light_mask.png        # -> 0.546235
+    hairfx-lut intensity dark.png --mask dark_mask.png          # -> 0.165912
+    hairfx-lut hald-export --level 8 -o identity.png
+    # grade identity.png in your editor with the look tuned on each photo -> light.png, dark.png
+    hairfx-lut hald-import light.png -o mine/light_grade.cube --size 33
+    hairfx-lut hald-import dark.png -o mine/dark_grade.cube --size 33
+    #   (or: hairfx-lut fit --before light.png --after light_edited.png --mask light_mask.png -o ...)
+    # mine/recipe.toml: name, swatch, [light] intensity + a "lut" effect with file = "light_grade.cube",
+    #                   [dark] likewise (see tools/recipe.py)
+    hairfx-lut bake mine/recipe.toml -o luts/mine
+    hairfx-lut preview luts/mine -o sheet.png
 """
 
 from __future__ import annotations
@@ -201,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bake", help="bake a recipe of effects into a colour folder",
                        description="Bake RECIPE (TOML: effects for the light and the dark LUT) into a colour folder "
                                    "(light.cube, dark.cube, color.json, recipe.toml). Deterministic. Effects: "
-                                   "colorize, hue_shift, saturation, lightness_curve, contrast, tint.")
+                                   "colorize, hue_shift, saturation, lightness_curve, contrast, tint, lut (a .cube from "
+                                   "hald-import or fit).")
     p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
     p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
     p.set_defaults(run=_cmd_bake)

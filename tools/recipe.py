@@ -21,12 +21,18 @@ A recipe (``luts/<name>/recipe.toml``)::
     lightness = 0.9
 
 Baking evaluates the effects (:mod:`hairfx.effects`) on the LUT grid: the same recipe
-always gives byte-identical files.
+always gives byte-identical files. A grade made elsewhere (a Hald CLUT edited in a photo
+editor, or a LUT fitted on an edited reference photo) enters as a ``lut`` effect::
+
+    [[light.effects]]
+    effect = "lut"
+    file = "light_grade.cube"       # relative to the recipe
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from hairfx.colors import _NAME, Color, save_color
@@ -43,6 +49,7 @@ __all__ = ["load_recipe", "bake_recipe", "recipe_text", "DECIMALS"]
 
 #: Decimals written per .cube value (keeps a 33^3 file near 0.9 MB).
 DECIMALS = 5
+_OUTPUTS = {"light.cube", "dark.cube", "color.json", "recipe.toml"}
 _KEYS = {"name", "display_name", "swatch", "size", "light", "dark", "description"}
 
 
@@ -80,6 +87,11 @@ def load_recipe(path: str | os.PathLike) -> dict:
         if isinstance(i, bool) or not isinstance(i, (int, float)) or not 0 < i < 1:
             raise InputError(f"{path}: [{side}] intensity must be a number in (0, 1), got {i!r}")
         part["effects"] = validate_effects(part.get("effects", []), where=f"{path}: {side}.effects")
+        for entry in part["effects"]:
+            if entry["effect"] == "lut" and Path(entry["file"]).name in _OUTPUTS:
+                raise InputError(f"{path}: [{side}] lut file {entry['file']!r} would be overwritten by the baked "
+                                 f"{Path(entry['file']).name}; rename it, e.g. {side}_grade.cube")
+    data["base_dir"] = str(path.parent)
     if not data["dark"]["intensity"] < data["light"]["intensity"]:
         raise InputError(f"{path}: dark intensity {data['dark']['intensity']} must be below light {data['light']['intensity']}")
     return data
@@ -89,7 +101,7 @@ def color_from_recipe(recipe: dict) -> Color:
     name = recipe["name"]
     luts = {
         side: bake_lut(recipe[side]["effects"], size=recipe["size"], source_intensity=recipe[side]["intensity"],
-                       title=f"hairfx {name} {side}")
+                       title=f"hairfx {name} {side}", base_dir=recipe.get("base_dir"))
         for side in ("light", "dark")
     }
     return Color(
@@ -121,6 +133,13 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
         target.write_text(recipe_path.read_text(encoding="utf-8"), encoding="utf-8")
+        # Grades the recipe refers to by relative path travel with it.
+        for side in ("light", "dark"):
+            for entry in recipe[side]["effects"]:
+                if entry["effect"] == "lut" and not Path(entry["file"]).is_absolute():
+                    dest = out_dir / entry["file"]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(recipe_path.parent / entry["file"], dest)
     return out_dir
 
 
