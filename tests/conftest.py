@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,11 @@ from hairfx.lut import LUT3D
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+
+# The authoring tool's tests import `tools` from the checkout. Appended, not prepended, so
+# that `hairfx` itself still comes from the installed package when one is installed.
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))
 
 #: Largest per-channel difference (8-bit levels) allowed between two implementations of the
 #: same math (GL vs CPU, CPU vs ffmpeg): one level, from float rounding at .5 boundaries.
