@@ -8,8 +8,8 @@
   pixel instead of two halves the shading time; the upload is skipped when the colour
   and weight did not change.
 * Only the mask's bounding box is uploaded and read back, and inside it only the 32 x 32
-  tiles the mask touches are shaded with the LUT (one instanced quad per tile); the other
-  tiles get a plain copy. On llvmpipe shading fewer pixels matters more than the lookups.
+  tiles the mask touches are shaded (one instanced quad per tile) and copied into the
+  output. On llvmpipe shading fewer pixels matters more than the LUT lookups.
 * The hair intensity is reduced on the GPU over the same tiles: a pass sums ``m * Y'`` and
   ``m`` over 8 x 8 blocks into a float target 1/64 the size, whose partial sums the CPU adds
   up in float64.
@@ -55,31 +55,23 @@ _INTENSITY = f"""
 #version 330
 uniform sampler2D frame_tex;
 uniform sampler2D mask_tex;
-uniform ivec2 size;  // size of the box being reduced
-out vec2 sums;       // (sum m * Y', sum m) over one block
+out vec2 sums;  // (sum m * Y', sum m) over one block
 const vec3 LUMA = vec3({LUMA_WEIGHTS[0]}, {LUMA_WEIGHTS[1]}, {LUMA_WEIGHTS[2]});
 void main() {{
+    // Blocks never cross a tile, and the mask is uploaded zero-padded to whole tiles, so
+    // the loops have constant bounds (the compiler unrolls them) and need no edge test.
     ivec2 origin = ivec2(gl_FragCoord.xy) * {_BLOCK};
-    ivec2 stop = min(origin + {_BLOCK}, size);
     vec2 acc = vec2(0.0);
-    for (int y = origin.y; y < stop.y; ++y) {{
-        for (int x = origin.x; x < stop.x; ++x) {{
-            float m = texelFetch(mask_tex, ivec2(x, y), 0).r;
-            float l = dot(texelFetch(frame_tex, ivec2(x, y), 0).rgb, LUMA);
+    for (int dy = 0; dy < {_BLOCK}; ++dy) {{
+        for (int dx = 0; dx < {_BLOCK}; ++dx) {{
+            ivec2 p = origin + ivec2(dx, dy);
+            float m = texelFetch(mask_tex, p, 0).r;
+            float l = dot(texelFetch(frame_tex, p, 0).rgb, LUMA);
             acc += vec2(m * l, m);
         }}
     }}
     sums = acc;
 }}
-"""
-
-_COPY = """
-#version 330
-uniform sampler2D frame_tex;
-out vec4 color;
-void main() {
-    color = vec4(texelFetch(frame_tex, ivec2(gl_FragCoord.xy), 0).rgb, 1.0);
-}
 """
 
 _RECOLOR = """
@@ -160,6 +152,20 @@ def create_context(backend: str | None = "egl"):
         ) from exc
 
 
+def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
+    """Copy the ``touched`` tiles of ``src`` into ``dst`` (same shape), a run of adjacent
+    tiles in a tile row at a time; untouched tiles in the framebuffer hold stale pixels."""
+    padded = np.zeros((touched.shape[0], touched.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = touched
+    edges = np.diff(padded, axis=1)
+    for ty, row in enumerate(edges):
+        starts, ends = np.flatnonzero(row == 1), np.flatnonzero(row == -1)
+        if starts.size:
+            ys = slice(ty * _TILE, (ty + 1) * _TILE)
+            for a, b in zip(starts, ends):
+                dst[ys, a * _TILE : b * _TILE] = src[ys, a * _TILE : b * _TILE]
+
+
 class GLRenderer:
     """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
 
@@ -182,8 +188,9 @@ class GLRenderer:
         self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = None
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
-        self._tiles_on = self._tiles_off = None
-        self._vao_sum = self._vao = self._vao_copy = None
+        self._tiles = None
+        self._touched = np.zeros((0, 0), bool)
+        self._vao_sum = self._vao = None
         try:
             # One program per interpolation: llvmpipe evaluates both sides of a branch on a
             # uniform, so a runtime switch would cost the tetrahedral fetches every time.
@@ -192,11 +199,10 @@ class GLRenderer:
                 source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
             self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
             self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
-            self._prog_copy = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_COPY)
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        for prog in (self._prog, self._prog_sum, self._prog_copy):
+        for prog in (self._prog, self._prog_sum):
             for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
                 if name in prog:
                     prog[name].value = unit
@@ -206,13 +212,16 @@ class GLRenderer:
         cw, ch = self._cap
         if w <= cw and h <= ch:
             return
-        cw, ch = max(w, cw), max(h, ch)
-        for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_vao_copy", "_tiles_on", "_tiles_off"):
+        # whole tiles, so that the zero-padded mask of a box always fits
+        cw, ch = max(-(-w // _TILE) * _TILE, cw), max(-(-h // _TILE) * _TILE, ch)
+        for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_tiles"):
             obj = getattr(self, name)
             if obj is not None:
                 obj.release()
         ctx = self.ctx
-        self._frame_tex = ctx.texture((cw, ch), 3, dtype="f1")
+        # RGBA, not RGB: llvmpipe uploads and reads back 4-byte texels several times faster,
+        # more than paying for the conversion on the CPU.
+        self._frame_tex = ctx.texture((cw, ch), 4, dtype="f1")
         self._mask_tex = ctx.texture((cw, ch), 1, dtype="f4")
         for tex in (self._frame_tex, self._mask_tex):
             tex.filter = (self._mgl.NEAREST, self._mgl.NEAREST)
@@ -220,11 +229,9 @@ class GLRenderer:
         sw, sh = -(-cw // _BLOCK), -(-ch // _BLOCK)
         self._sum_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 2, dtype="f4")])
         max_tiles = -(-cw // _TILE) * -(-ch // _TILE)
-        self._tiles_on = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
-        self._tiles_off = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
-        self._vao = ctx.vertex_array(self._prog, [(self._tiles_on, "2i/i", "tile")])
-        self._vao_sum = ctx.vertex_array(self._prog_sum, [(self._tiles_on, "2i/i", "tile")])
-        self._vao_copy = ctx.vertex_array(self._prog_copy, [(self._tiles_off, "2i/i", "tile")])
+        self._tiles = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
+        self._vao = ctx.vertex_array(self._prog, [(self._tiles, "2i/i", "tile")])
+        self._vao_sum = ctx.vertex_array(self._prog_sum, [(self._tiles, "2i/i", "tile")])
         self._cap = (cw, ch)
 
     def _upload_lut(self, color: Color, weight: float) -> None:
@@ -249,22 +256,17 @@ class GLRenderer:
         y0, y1, x0, x1 = box
         w, h = x1 - x0, y1 - y0
         self._ensure_capacity(w, h)
-        vp = (0, 0, w, h)
         m = mask[y0:y1, x0:x1]
-        self._frame_tex.write(np.ascontiguousarray(frame[y0:y1, x0:x1]), viewport=vp, alignment=1)
-        self._mask_tex.write(np.ascontiguousarray(m), viewport=vp, alignment=1)
-        # A tile is touched when its mean mask is above 0 (the mask is never negative); pad
-        # the box to whole tiles so that the area average lines up with the tile grid.
+        self._frame_tex.write(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA), viewport=(0, 0, w, h), alignment=1)
         th, tw = -(-h // _TILE), -(-w // _TILE)
         padded = cv2.copyMakeBorder(m, 0, th * _TILE - h, 0, tw * _TILE - w, cv2.BORDER_CONSTANT, value=0)
+        self._mask_tex.write(padded, viewport=(0, 0, tw * _TILE, th * _TILE), alignment=1)
+        # A tile is touched when its mean mask is above 0 (the mask is never negative).
         touched = cv2.resize(padded, (tw, th), interpolation=cv2.INTER_AREA) > 0
         ty, tx = np.nonzero(touched)
+        self._touched = touched
         self._n_on = len(ty)
-        self._tiles_on.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
-        ty, tx = np.nonzero(~touched)
-        self._n_off = len(ty)
-        if self._n_off:
-            self._tiles_off.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
+        self._tiles.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
         return w, h, self._n_on
 
     def _reduce(self, w: int, h: int) -> tuple[float, float]:
@@ -273,7 +275,6 @@ class GLRenderer:
         self.ctx.viewport = (0, 0, sw, sh)
         self._sum_fbo.clear(0.0, 0.0, 0.0, 0.0, viewport=(0, 0, sw, sh))
         prog = self._prog_sum
-        prog["size"].value = (w, h)
         prog["target"].value = (float(sw), float(sh))
         prog["tile_px"].value = float(_TILE // _BLOCK)
         self._frame_tex.use(0)
@@ -325,25 +326,24 @@ class GLRenderer:
         self._frame_tex.use(0)
         self._mask_tex.use(1)
         self._lut_tex.use(2)
-        for prog in (self._prog, self._prog_copy):
-            prog["target"].value = (float(w), float(h))
-            prog["tile_px"].value = float(_TILE)
+        prog = self._prog
+        prog["target"].value = (float(w), float(h))
+        prog["tile_px"].value = float(_TILE)
         self._prog["strength"].value = float(strength)
         self._prog["lut_size"].value = float(color.size)
         self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_on)
-        if self._n_off:
-            self._vao_copy.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_off)
-        data = self._fbo.read(viewport=(0, 0, w, h), components=3, alignment=1)
+        data = self._fbo.read(viewport=(0, 0, w, h), components=4, alignment=1)
         y0, y1, x0, x1 = box
-        out[y0:y1, x0:x1] = np.frombuffer(data, np.uint8).reshape(h, w, 3)
+        rgb = cv2.cvtColor(np.frombuffer(data, np.uint8).reshape(h, w, 4), cv2.COLOR_RGBA2RGB)
+        _copy_tiles(rgb, out[y0:y1, x0:x1], self._touched)
         return RenderResult(out, intensity, weight)
 
     def close(self) -> None:
         """Release every GL object (and the context, when the renderer made it)."""
         self._lut_key = None
         for name in (
-            "_vao", "_vao_sum", "_vao_copy", "_tiles_on", "_tiles_off", "_lut_tex", "_frame_tex",
-            "_mask_tex", "_fbo", "_sum_fbo", "_prog", "_prog_sum", "_prog_copy",
+            "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo",
+            "_prog", "_prog_sum",
         ):  # fmt: skip
             obj = getattr(self, name, None)
             if obj is not None:

@@ -110,8 +110,9 @@ def test_gl_reuses_objects_across_frame_sizes(gl, copperish):
         b = gl.render(frame, mask, copperish)
         assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
         textures.append(gl._frame_tex)
-    # sized to the largest mask box seen (80x50), and not reallocated for smaller ones
-    assert gl._cap == (80, 50)
+    # sized to the largest mask box seen (80x50) rounded up to whole 32-pixel tiles, and
+    # not reallocated for smaller ones
+    assert gl._cap == (96, 64)
     assert textures[1] is textures[2] is textures[3]
 
 
