@@ -21,7 +21,6 @@ from typing import Callable
 import numpy as np
 
 from .colors import Color
-from .frames import mask_bbox
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
@@ -56,17 +55,21 @@ def _trilinear_tables(n: int):
 class _TrilinearKernel:
     """Fast trilinear lookup for uint8 pixels.
 
-    The red axis is resolved first for all 256 red input values (a ``(3, 256, N, N)``
-    table, cheap to build per frame), leaving a bilinear lookup in green/blue per pixel:
-    four scalar gathers per channel on planar arrays, which numpy does quickly and
-    without the GIL, so large pixel sets are split across threads.
+    The red axis is resolved first for all 256 red input values (a planar
+    ``(3, 256 * N * N)`` table), leaving a bilinear lookup in green/blue per pixel: four
+    scalar gathers per channel on planar arrays, which numpy does quickly and without the
+    GIL, so large pixel sets are split across threads. Resolving red is linear in the
+    table, so it is done once per colour for the dark LUT and for ``light - dark``; a
+    frame's blend is then one multiply-add over that table.
     """
 
     def __init__(self, n: int):
         self.n = n
         self.i0, self.f = _trilinear_tables(n)
+        self._cache: tuple | None = None  # (colour, dark resolved, light - dark resolved)
+        self._buf: np.ndarray | None = None
 
-    def red_resolved(self, table: np.ndarray) -> np.ndarray:
+    def _resolve(self, table: np.ndarray) -> np.ndarray:
         planar = np.ascontiguousarray(table.transpose(3, 0, 1, 2))  # (3, r, g, b)
         lo, hi = planar[:, self.i0], planar[:, self.i0 + 1]
         hi -= lo
@@ -74,8 +77,21 @@ class _TrilinearKernel:
         lo += hi
         return lo.reshape(3, -1)
 
-    def lookup(self, tr: np.ndarray, px: np.ndarray, out: np.ndarray) -> None:
-        """``out[:, c] = LUT(px)[c] * 255`` for ``px`` an ``(P, 3)`` uint8 array."""
+    def red_resolved(self, color: Color, weight: float) -> np.ndarray:
+        """The colour's table blended at ``weight``, red resolved: ``(3, 256 * N * N)``."""
+        if self._cache is None or self._cache[0] is not color:
+            dark = self._resolve(color.dark.table)
+            diff = self._resolve(color.light.table) - dark
+            self._cache = (color, dark, diff)
+            self._buf = np.empty_like(dark)
+        _, dark, diff = self._cache
+        np.multiply(diff, np.float32(weight), out=self._buf)
+        self._buf += dark
+        return self._buf
+
+    def apply(self, tr: np.ndarray, px: np.ndarray, ms: np.ndarray, out: np.ndarray) -> None:
+        """``out = px + ms * (LUT(px) * 255 - px)`` rounded, for ``px`` an ``(P, 3)`` uint8
+        array, ``ms`` the ``(P,)`` mask times strength and ``out`` an ``(P, 3)`` uint8 array."""
         n, i0, f = self.n, self.i0, self.f
         r, g, b = px[:, 0], px[:, 1], px[:, 2]
         base = r.astype(np.int32) * (n * n)
@@ -94,9 +110,20 @@ class _TrilinearKernel:
             c10 += c11
             c10 -= c00
             c10 *= fg
-            c00 += c10
-            c00 *= 255.0
-            out[:, c] = c00
+            c00 += c10  # LUT(px)[c] in [0, 1]
+            _compose(px[:, c], c00, ms, out[:, c])
+
+
+def _compose(f8: np.ndarray, lut01: np.ndarray, ms: np.ndarray, out8: np.ndarray) -> None:
+    """``out8 = round(f + ms * (lut * 255 - f))`` clipped to 0..255; ``lut01`` is scratch."""
+    f = f8.astype(np.float32)
+    lut01 *= np.float32(255.0)
+    lut01 -= f
+    lut01 *= ms
+    lut01 += f
+    lut01 += np.float32(0.5)
+    np.clip(lut01, 0.0, 255.0, out=lut01)
+    out8[:] = lut01
 
 
 class CpuRenderer:
@@ -138,42 +165,31 @@ class CpuRenderer:
         """Recolour ``frame`` (``H x W x 3`` uint8) under ``mask`` (``H x W`` float32 at frame
         size, already validated). ``intensity_filter`` maps the measured intensity to the one
         used for the blend (a video session smooths it). Returns a :class:`RenderResult`."""
+        frame = np.ascontiguousarray(frame)
         out = frame.copy()
-        box = mask_bbox(mask)
-        if box is None:
-            return RenderResult(out, None, None)
-        y0, y1, x0, x1 = box
-        m = mask[y0:y1, x0:x1].ravel()
-        crop = frame[y0:y1, x0:x1].copy()  # contiguous, so the reshape below is a view
-        flat = crop.reshape(-1, 3)
-        sel = np.flatnonzero(m > 0)
-        px = flat[sel]
-        m_sel = m[sel]
+        mflat = np.ascontiguousarray(mask).reshape(-1)
+        sel = np.flatnonzero(mflat > 0)
+        m_sel = mflat[sel]
         # hair_intensity() restricted to the pixels it weights: the same sum, less work
         total = float(m_sel.sum(dtype=np.float64))
         if total < MIN_HAIR_WEIGHT:
             return RenderResult(out, None, None)
+        px = frame.reshape(-1, 3)[sel]
         luma_w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
-        intensity = float(np.clip(np.dot(m_sel, px.astype(np.float32) @ luma_w) / total, 0.0, 1.0))
+        intensity = float(np.clip(np.dot(m_sel, px @ luma_w) / total, 0.0, 1.0))
         used = intensity_filter(intensity) if intensity_filter is not None else intensity
         weight = color.weight(used)
-        table = color.blended(weight)
-        lut = np.empty(px.shape, np.float32)
+        ms = m_sel * np.float32(strength)
+        res = np.empty_like(px)
         if self.interpolation == "tetrahedral":
-            lut[:] = sample_tetrahedral(table, px.astype(np.float32) * np.float32(1 / 255.0)) * np.float32(255.0)
+            lut = sample_tetrahedral(color.blended(weight), px.astype(np.float32) * np.float32(1 / 255.0))
+            for c in range(3):
+                _compose(px[:, c], lut[:, c].copy(), ms, res[:, c])
         else:
-            kernel = self._kernel(table.shape[0])
-            tr = kernel.red_resolved(table)
-            self._parallel(lambda a, b: kernel.lookup(tr, px[a:b], lut[a:b]), len(px))
-        # out = f + strength * m * (LUT(f) - f), rounded to nearest
-        f = px.astype(np.float32)
-        lut -= f
-        lut *= (m_sel * np.float32(strength))[:, None]
-        lut += f
-        lut += 0.5
-        np.clip(lut, 0.0, 255.0, out=lut)
-        flat[sel] = lut.astype(np.uint8)
-        out[y0:y1, x0:x1] = crop
+            kernel = self._kernel(color.size)
+            tr = kernel.red_resolved(color, weight)
+            self._parallel(lambda a, b: kernel.apply(tr, px[a:b], ms[a:b], res[a:b]), len(px))
+        out.reshape(-1, 3)[sel] = res
         return RenderResult(out, intensity, weight)
 
     def _parallel(self, fn, total: int) -> None:
