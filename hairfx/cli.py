@@ -46,6 +46,125 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _read_rgb(path: str):
+    import cv2
+
+    from .errors import InputError
+
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"could not read an image from {path!r}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _read_mask(path: str):
+    import cv2
+
+    from .errors import InputError
+
+    m = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if m is None:
+        raise InputError(f"could not read a mask from {path!r}")
+    if m.ndim == 3:
+        raise InputError(f"mask {path!r} has {m.shape[2]} channels; expected a single-channel (grayscale) image")
+    if m.dtype == "uint16":
+        return m.astype("float32") / 65535.0
+    return m
+
+
+def _write_rgb(path: str, rgb) -> None:
+    import cv2
+
+    from .errors import InputError
+
+    try:
+        ok = cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error as exc:
+        raise InputError(f"could not write {path!r}: {exc}") from None
+    if not ok:
+        raise InputError(f"could not write {path!r} (unknown extension or unwritable folder)")
+
+
+@command
+def _add_recolor(sub) -> None:
+    p = sub.add_parser("recolor", help="recolour the hair in an image")
+    p.add_argument("input", metavar="IN", help="input image (any format OpenCV reads)")
+    p.add_argument("--color", "-c", required=True, help="colour name (see `hairfx colors`) or '#RRGGBB'")
+    p.add_argument("-o", "--output", required=True, help="output image path")
+    p.add_argument("--mask", help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
+    p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
+    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
+    p.add_argument("--interpolation", choices=("trilinear", "tetrahedral"), default="trilinear")
+    p.add_argument("--model", choices=("small", "full"), default="small", help="mask model when --mask is not given")
+
+    def run(args) -> int:
+        from . import recolor
+
+        frame = _read_rgb(args.input)
+        mask = _read_mask(args.mask) if args.mask else None
+        out = recolor(
+            frame,
+            args.color,
+            mask=mask,
+            strength=args.strength,
+            renderer=args.renderer,
+            interpolation=args.interpolation,
+            model=args.model,
+        )
+        _write_rgb(args.output, out)
+        print(f"wrote {args.output}")
+        return 0
+
+    p.set_defaults(run=run)
+
+
+@command
+def _add_colors(sub) -> None:
+    p = sub.add_parser("colors", help="list the available colours")
+    p.add_argument("--verbose", "-v", action="store_true", help="also show swatch, LUT size, intensities, folder")
+
+    def run(args) -> int:
+        from .colors import colors, get_color
+
+        names = colors()
+        if not names:
+            print("no colours found; add a folder with HAIRFX_LUT_PATH", file=sys.stderr)
+            return 1
+        for name in names:
+            if args.verbose:
+                c = get_color(name)
+                print(
+                    f"{name:16} {c.display_name:18} {c.swatch}  {c.size}^3  "
+                    f"dark I={c.dark_intensity:.3f}  light I={c.light_intensity:.3f}  {c.path}"
+                )
+            else:
+                print(name)
+        return 0
+
+    p.set_defaults(run=run)
+
+
+@command
+def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="time recolouring (GL and CPU) against colour-science's LUT3D.apply")
+    p.add_argument("--color", default="copper")
+    p.add_argument("--repeat", type=int, default=30, help="timed frames per size and renderer")
+    p.add_argument("--no-baseline", action="store_true", help="skip the slow colour-science baseline")
+    p.add_argument("--image", help="portrait to use (default: see `hairfx.bench`)")
+    p.add_argument("--mask", help="its hair mask (required with --image)")
+
+    def run(args) -> int:
+        from .bench import run_bench
+        from .errors import InputError
+
+        if bool(args.image) != bool(args.mask):
+            raise InputError("--image and --mask go together")
+        run_bench(color=args.color, repeat=max(1, args.repeat), baseline=not args.no_baseline, image=args.image, mask=args.mask)
+        return 0
+
+    p.set_defaults(run=run)
+
+
 @command
 def _add_video(sub) -> None:
     p = sub.add_parser(
@@ -100,5 +219,95 @@ def _add_video(sub) -> None:
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+@command
+def _add_mask(sub) -> None:
+    p = sub.add_parser("mask", help="write a hair mask PNG (255 = hair) for each input image")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
+    p.add_argument("--model", default="small", help="small (256x256, default) or full (512x512)")
+    p.set_defaults(run=_run_mask)
+
+
+def _run_mask(args) -> int:
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from .errors import InputError
+    from .segmenter import get_segmenter
+
+    files = []
+    for item in args.inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(f for f in path.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(f"input {item} is neither a file nor a folder")
+    if not files:
+        raise InputError(f"no images found in {', '.join(args.inputs)}")
+    seg = get_segmenter(args.model)  # loaded once for the whole batch
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for f in files:
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"could not read an image from {str(f)!r}")
+        mask = seg.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        stem, k = f.stem, 1
+        while stem in used:
+            stem, k = f"{f.stem}_{k}", k + 1
+        used.add(stem)
+        target = out / f"{stem}.png"
+        if not cv2.imwrite(str(target), np.round(mask * 255).astype(np.uint8)):
+            raise InputError(f"cannot write {target}")
+    print(f"wrote {len(files)} mask(s) to {out}")
+    return 0
+
+
+@command
+def _add_train(sub) -> None:
+    from .training import cli_args
+
+    p = sub.add_parser("train", help="train the hair-mask network (or --export a checkpoint into the package)")
+    cli_args.train(p)
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from .training.train import run
+
+    return run(args)
+
+
+@command
+def _add_evaluate(sub) -> None:
+    from .training import cli_args
+
+    p = sub.add_parser("evaluate", help="IoU, boundary F and flicker of the shipped hair-mask models")
+    cli_args.evaluate(p)
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from .training.evaluate import run
+
+    return run(args)
+
+
+@command
+def _add_bench_mask(sub) -> None:
+    from .training import cli_args
+
+    p = sub.add_parser("bench-mask", help="time hair-mask inference, frame in to mask out")
+    cli_args.bench(p)
+    p.set_defaults(run=_run_bench_mask)
+
+
+def _run_bench_mask(args) -> int:
+    from .training.bench import run
+
+    return run(args)
