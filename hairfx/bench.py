@@ -70,7 +70,11 @@ def _time(fn, repeat: int) -> tuple[float, float]:
 
 def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True, image=None, mask=None, out=print) -> dict:
     """Run the benchmark, print a table with ``out`` and return the figures."""
-    import colour
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # colour-science: optional matplotlib is missing
+        import colour
 
     from .colors import get_color
     from .errors import RendererUnavailable

@@ -1,0 +1,63 @@
+"""The hairfx console script: recolor, colors, bench, and its error reporting."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import hairfx
+from conftest import REPO
+from hairfx.cli import main
+
+REF = REPO / "reference_images"
+
+
+def test_recolor_with_mask_file(tmp_path, capsys):
+    out = tmp_path / "out.png"
+    rc = main(["recolor", str(REF / "dark.png"), "--color", "copper", "--mask", str(REF / "dark_mask.png"),
+               "-o", str(out), "--renderer", "cpu"])  # fmt: skip
+    assert rc == 0 and out.is_file()
+    got = cv2.imread(str(out))[:, :, ::-1]
+    frame = cv2.imread(str(REF / "dark.png"))[:, :, ::-1].copy()
+    mask = cv2.imread(str(REF / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
+    np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", mask=mask, renderer="cpu"))
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_colors_lists_the_palette(capsys):
+    assert main(["colors"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed == hairfx.colors() and "copper" in listed
+    assert main(["colors", "-v"]) == 0
+    assert "#b4532a" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--color", "mauvish"], "unknown colour 'mauvish'; valid colours:"),
+        (["--color", "copper", "--strength", "3"], "strength must be in [0, 1]"),
+        (["--color", "#12345"], "'#12345'"),
+    ],
+)
+def test_recolor_errors_are_reported_not_raised(tmp_path, capsys, args, message):
+    rc = main(["recolor", str(REF / "dark.png"), "--mask", str(REF / "dark_mask.png"), "-o", str(tmp_path / "o.png"), *args])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx recolor: error:") and message in err
+
+
+def test_unreadable_input_and_colour_mask(tmp_path, capsys):
+    assert main(["recolor", str(tmp_path / "missing.png"), "--color", "copper", "-o", str(tmp_path / "o.png")]) == 2
+    assert "could not read an image" in capsys.readouterr().err
+    assert main(["recolor", str(REF / "dark.png"), "--color", "copper", "--mask", str(REF / "dark.png"),
+                 "-o", str(tmp_path / "o.png")]) == 2  # fmt: skip
+    assert "expected a single-channel" in capsys.readouterr().err
+
+
+def test_bench_prints_a_table(capsys):
+    assert main(["bench", "--repeat", "2", "--no-baseline", "--image", str(REF / "light.png"),
+                 "--mask", str(REF / "light_mask.png")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "1280x720" in out and "1920x1080" in out and " cpu " in out
