@@ -229,8 +229,9 @@ class RecolorSession:
             from .segmenter import get_segmenter
 
             self.segmenter_session = get_segmenter(self.model).session()
+        resets = self.segmenter_session.resets
         m = self.segmenter_session.process(arr)
-        if getattr(self.segmenter_session, "was_reset", False):
+        if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale
             self.intensity = None
         return m
 
