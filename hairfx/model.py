@@ -1,0 +1,207 @@
+"""The hair-mask network: a 4-channel hourglass after Tkachenka et al. (2019).
+
+Input: ``N x 4 x S x S`` float32, channels ``R, G, B, prior`` where RGB is scaled to
+``[0, 1]`` and the prior is the previous frame's hair probability in ``[0, 1]``
+(all zeros for "no prior"). Output: ``N x 1 x S x S`` hair *logits* (apply a sigmoid
+for the probability). ``S`` must be a multiple of :attr:`HairNet.stride`.
+
+The design follows sections 2-5 of the paper:
+
+* a large-kernel stem (7x7, stride 4) on the full-resolution input, cheap because it
+  has only four input channels;
+* aggressive downsampling (one stride-2 stage per level, down to 1/32 or 1/64) with
+  U-Net skip connections restoring low-level features on the way up;
+* residual bottlenecks squeezed 16x (E-Net/ResNet style, with dilation at the lowest
+  levels for context);
+* a few DenseNet-style layers at full input resolution on top of the upsampled coarse
+  features plus the raw input, to refine edges. They predict a residual that is added
+  to the upsampled coarse logits, so the coarse head alone is already a valid mask.
+
+No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["HairNetConfig", "HairNet", "PRESETS", "build_model"]
+
+
+@dataclass(frozen=True)
+class HairNetConfig:
+    """Hyper-parameters of one preset.
+
+    ``widths[0]`` is the stem width at 1/4 resolution; each further width adds one
+    stride-2 level. ``depths`` gives the number of encoder bottlenecks per level.
+    """
+
+    input_size: int
+    widths: tuple[int, ...]
+    depths: tuple[int, ...]
+    squeeze: int = 16
+    min_mid: int = 8
+    head_channels: int = 4
+    dense_growth: int = 4
+    dense_layers: int = 1
+    dilated_levels: int = 1
+
+
+#: Table-1-style presets: the same family at 256x256 ("small") and 512x512 ("full").
+#: The full preset adds one level so its lowest level sees the same fraction of the
+#: frame; its other levels have the small preset's shapes, so it can start from the
+#: small preset's weights (see :func:`transfer_weights`).
+PRESETS: dict[str, HairNetConfig] = {
+    "small": HairNetConfig(input_size=256, widths=(16, 32, 64, 128), depths=(1, 2, 2, 3)),
+    "full": HairNetConfig(
+        input_size=512, widths=(16, 32, 64, 128, 128), depths=(1, 2, 2, 3, 2), dilated_levels=2
+    ),
+}
+
+
+def _conv_bn(cin: int, cout: int, k: int, *, stride: int = 1, dilation: int = 1, act: bool = True) -> nn.Sequential:
+    pad = dilation * (k - 1) // 2
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class Bottleneck(nn.Module):
+    """Residual bottleneck squeezed by ``squeeze`` (1x1 down, 3x3 dilated, 1x1 up)."""
+
+    def __init__(self, channels: int, *, squeeze: int, min_mid: int, dilation: int = 1):
+        super().__init__()
+        mid = max(channels // squeeze, min_mid)
+        self.body = nn.Sequential(
+            _conv_bn(channels, mid, 1),
+            _conv_bn(mid, mid, 3, dilation=dilation),
+            _conv_bn(mid, channels, 1, act=False),
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x + self.body(x))
+
+
+class DenseRefine(nn.Module):
+    """DenseNet-style layers at full resolution: each sees all earlier feature maps."""
+
+    def __init__(self, cin: int, *, growth: int, layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList()
+        c = cin
+        for _ in range(layers):
+            self.layers.append(nn.Sequential(nn.Conv2d(c, growth, 3, padding=1), nn.ReLU(inplace=True)))
+            c += growth
+        # The last layer sees every earlier map and emits the logits directly: one less
+        # full-resolution tensor than a separate 1x1 output layer.
+        self.out = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], dim=1)
+        return self.out(x)
+
+
+class HairNet(nn.Module):
+    """Hourglass segmentation network with a previous-mask input channel.
+
+    >>> net = HairNet(PRESETS["small"]).eval()
+    >>> net(torch.zeros(1, 4, 256, 256)).shape
+    torch.Size([1, 1, 256, 256])
+    """
+
+    in_channels = 4
+
+    def __init__(self, config: HairNetConfig):
+        super().__init__()
+        self.config = config
+        w = config.widths
+        kw = dict(squeeze=config.squeeze, min_mid=config.min_mid)
+        self.stride = 4 * 2 ** (len(w) - 1)
+        self.stem = _conv_bn(self.in_channels, w[0], 7, stride=4)
+        self.encoders = nn.ModuleList()
+        for i, (c, n) in enumerate(zip(w, config.depths)):
+            down = nn.Identity() if i == 0 else _conv_bn(w[i - 1], c, 3, stride=2)
+            deep = i >= len(w) - config.dilated_levels
+            dil = [2 ** (j + 1) if deep else 1 for j in range(n)]
+            self.encoders.append(nn.Sequential(down, *[Bottleneck(c, dilation=d, **kw) for d in dil]))
+        # Decoder, deepest level first: project to the skip's width, upsample, add, refine.
+        self.projections = nn.ModuleList(_conv_bn(w[i], w[i - 1], 1) for i in range(len(w) - 1, 0, -1))
+        self.decoders = nn.ModuleList(Bottleneck(w[i - 1], **kw) for i in range(len(w) - 1, 0, -1))
+        self.head = nn.Conv2d(w[0], config.head_channels, 1)
+        self.coarse = nn.Conv2d(config.head_channels, 1, 1)
+        self.refine = DenseRefine(
+            config.head_channels + self.in_channels, growth=config.dense_growth, layers=config.dense_layers
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        feats = []
+        y = self.stem(x)
+        for enc in self.encoders:
+            y = enc(y)
+            feats.append(y)
+        y = feats.pop()
+        for proj, dec in zip(self.projections, self.decoders):
+            skip = feats.pop()
+            y = F.interpolate(proj(y), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            y = dec(y + skip)
+        h = F.relu(self.head(y))
+        if self.training:  # deep supervision of the coarse 1/4-resolution head
+            self.aux_logits = self.coarse(h)
+        h = F.interpolate(h, size=size, mode="bilinear", align_corners=False)
+        return self.refine(torch.cat([h, x], dim=1))
+
+
+def build_model(name: str) -> HairNet:
+    """A freshly initialised network for preset ``name`` ("small" or "full")."""
+    return HairNet(PRESETS[name])
+
+
+def fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every ``Conv2d -> BatchNorm2d`` pair into the convolution (in place; eval only)."""
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module._modules.items())
+        for (name_a, a), (name_b, b) in zip(children, children[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                scale = b.weight / torch.sqrt(b.running_var + b.eps)
+                a.weight = nn.Parameter((a.weight * scale[:, None, None, None]).detach())
+                bias = a.bias if a.bias is not None else torch.zeros_like(b.running_mean)
+                a.bias = nn.Parameter(((bias - b.running_mean) * scale + b.bias).detach())
+                module._modules[name_b] = nn.Identity()
+    return model
+
+
+def transfer_weights(source: dict, target: HairNet) -> int:
+    """Copy every tensor of state dict ``source`` whose name and shape fit ``target``.
+
+    Decoder stages are matched from the shallowest level up, so a network with one
+    more level (the full preset) takes all of a smaller one's (the small preset's)
+    weights except those of its extra level. Returns the number of tensors copied.
+    """
+    src_levels = 1 + max(int(k.split(".")[1]) for k in source if k.startswith("projections."))
+    shift = len(target.config.widths) - 1 - src_levels
+    own = target.state_dict()
+    copied = 0
+    for key, value in source.items():
+        parts = key.split(".")
+        if parts[0] in ("projections", "decoders"):
+            parts[1] = str(int(parts[1]) + shift)
+        name = ".".join(parts)
+        if name in own and own[name].shape == value.shape:
+            own[name].copy_(value)
+            copied += 1
+    return copied
+
+
+__all__ += ["fuse_batchnorm", "transfer_weights"]

@@ -1,0 +1,5 @@
+"""Training, evaluation and benchmarking of the hair-mask network.
+
+Not imported by the runtime API: :mod:`hairfx.segmenter` needs only the shipped weights.
+Entry points: ``hairfx train``, ``hairfx evaluate`` and ``hairfx bench-mask``.
+"""

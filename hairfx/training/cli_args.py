@@ -1,0 +1,53 @@
+"""Command-line options of ``hairfx train``, ``evaluate`` and ``bench-mask``.
+
+Kept apart from the commands themselves so that building the parser imports no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["train", "evaluate", "bench"]
+
+_MODELS = ("small", "full")
+
+
+def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--model", choices=_MODELS, default="small", help="preset to train (default small)")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
+    p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
+    p.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget (default 90)")
+    p.add_argument("--max-wall-minutes", type=float, default=None,
+                   help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default 16 small, 8 full)")
+    p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (default 4e-3)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--init", type=Path, metavar="CKPT", default=None,
+                   help="start from CKPT's weights where shapes fit (e.g. full from small)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument(
+        "--export", type=Path, metavar="CKPT", default=None,
+        help="do not train: write CKPT's weights into the package and record their SHA-256",
+    )
+    return p
+
+
+def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
+    p.add_argument("--model", choices=_MODELS, action="append", default=None,
+                   help="preset(s) to evaluate (repeatable; default both)")
+    p.add_argument("--max-frames", type=int, default=150, help="frames per video clip (default 150)")
+    p.add_argument("--limit", type=int, default=None, help="images per split (default all)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    return p
+
+
+def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--model", choices=_MODELS, action="append", default=None,
+                   help="preset(s) to time (repeatable; default both)")
+    p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
+    p.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    return p

@@ -1,0 +1,311 @@
+"""Datasets and augmentations for training the hair-mask network.
+
+A pair folder holds ``images/NAME.jpg`` and ``masks/NAME.png`` (255 = hair). Images are
+decoded once, resized so their longest side is ``cache_side`` and kept in a pickle
+under the run folder, so the training loop never decodes a JPEG.
+
+Every training sample is made in one pass of cheap OpenCV operations (see
+:func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
+crop), an occasional thin-plate-spline warp, hair recolouring (blond, red, grey, any
+dyed hue) inside the labelled hair, global colour jitter, and a previous-mask prior
+drawn from the paper's three cases: empty, a small affine warp of the truth, or a
+large or wrong warp the network must learn to discard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "Pair",
+    "list_pairs",
+    "load_pairs",
+    "split_train_val",
+    "letterbox_params",
+    "make_sample",
+    "tps_warp_maps",
+    "recolor_hair",
+]
+
+
+@dataclass
+class Pair:
+    name: str
+    image: np.ndarray  # H x W x 3 uint8 RGB
+    mask: np.ndarray  # H x W uint8, 255 = hair
+
+
+def list_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
+    """``(name, image_path, mask_path)`` for every image of ``folder`` that has a mask."""
+    folder = Path(folder)
+    out = []
+    for img in sorted((folder / "images").glob("*.jpg")):
+        mask = folder / "masks" / (img.stem + ".png")
+        if mask.exists():
+            out.append((f"{folder.parent.name}/{folder.name}/{img.stem}", img, mask))
+    return out
+
+
+def _read_pair(name: str, img_path: Path, mask_path: Path, side: int | None) -> Pair:
+    img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    if img is None or mask is None:
+        raise FileNotFoundError(f"cannot read {img_path} or {mask_path}")
+    if mask.shape != img.shape[:2]:
+        mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if side is not None:
+        scale = side / max(img.shape[:2])
+        if scale < 1.0:
+            size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    return Pair(name, img, mask)
+
+
+def load_pairs(folders: list[Path], *, side: int | None = None, cache: Path | None = None) -> list[Pair]:
+    """Decode every pair of ``folders`` (optionally resized to longest side ``side``), cached."""
+    if cache is not None and cache.exists():
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    pairs = [_read_pair(*entry, side) for folder in folders for entry in list_pairs(folder)]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(pairs, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(cache)
+    return pairs
+
+
+def split_train_val(pairs: list[Pair], fraction: float = 0.1) -> tuple[list[Pair], list[Pair]]:
+    """Deterministic hold-out by a hash of the name (stable across runs and machines)."""
+    train, val = [], []
+    for p in pairs:
+        h = int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (val if h < fraction else train).append(p)
+    return train, val
+
+
+def letterbox_params(h: int, w: int, size: int) -> tuple[float, int, int, int, int]:
+    """Scale and placement that fit ``h x w`` centred inside ``size x size``, aspect kept.
+
+    Returns ``(scale, new_h, new_w, top, left)``.
+    """
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return scale, nh, nw, (size - nh) // 2, (size - nw) // 2
+
+
+# ----------------------------------------------------------------------------- warps
+
+
+def _affine(h: int, w: int, canvas: int, scale: float, angle: float, flip: bool, shift: tuple[float, float]):
+    """2x3 matrix taking image pixels to a ``canvas``-square letterbox, then jittered."""
+    base = canvas / max(h, w) * scale
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, base)
+    if flip:
+        m[0, :] *= -1
+        m[0, 2] += w * base  # keep the flipped image where the unflipped one was
+    # move the image centre to the canvas centre plus the shift
+    cx, cy = m @ np.array([w / 2.0, h / 2.0, 1.0])
+    m[0, 2] += canvas / 2.0 + shift[0] * canvas - cx
+    m[1, 2] += canvas / 2.0 + shift[1] * canvas - cy
+    return m
+
+
+def _tps_kernel(r2: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = r2 * np.log(r2)
+    return np.nan_to_num(k)
+
+
+def tps_warp_maps(size: int, rng: np.random.Generator, *, strength: float = 0.05, grid: int = 3, coarse: int = 24):
+    """``map_x, map_y`` for :func:`cv2.remap`: a random thin-plate-spline warp of a square.
+
+    Control points on a ``grid x grid`` lattice move by up to ``strength * size``; the
+    spline is solved exactly, evaluated on a coarse lattice and upsampled (it is smooth).
+    """
+    t = np.linspace(0.0, 1.0, grid)
+    src = np.stack(np.meshgrid(t, t), -1).reshape(-1, 2)
+    dst = src + rng.uniform(-strength, strength, src.shape)
+    n = len(src)
+    # Solve for the map dst -> src (backward mapping, as remap wants).
+    k = _tps_kernel(((dst[:, None, :] - dst[None, :, :]) ** 2).sum(-1))
+    p = np.hstack([np.ones((n, 1)), dst])
+    a = np.zeros((n + 3, n + 3))
+    a[:n, :n], a[:n, n:], a[n:, :n] = k, p, p.T
+    b = np.zeros((n + 3, 2))
+    b[:n] = src
+    coef = np.linalg.solve(a + 1e-8 * np.eye(n + 3), b)
+    g = np.linspace(0.0, 1.0, coarse)
+    q = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    kq = _tps_kernel(((q[:, None, :] - dst[None, :, :]) ** 2).sum(-1))
+    out = kq @ coef[:n] + np.hstack([np.ones((len(q), 1)), q]) @ coef[n:]
+    out = (out * (size - 1)).reshape(coarse, coarse, 2)
+    # Bilinear upsampling with the corners aligned (the lattice spans the first to the
+    # last pixel centre), as two small matrix products: exact for affine warps.
+    up = _align_corners_matrix(size, coarse)
+    mx = (up @ out[..., 0] @ up.T).astype(np.float32)
+    my = (up @ out[..., 1] @ up.T).astype(np.float32)
+    return mx, my
+
+
+def _align_corners_matrix(size: int, coarse: int) -> np.ndarray:
+    pos = np.linspace(0.0, coarse - 1.0, size)
+    lo = np.minimum(np.floor(pos).astype(int), coarse - 2)
+    frac = pos - lo
+    m = np.zeros((size, coarse))
+    m[np.arange(size), lo] = 1.0 - frac
+    m[np.arange(size), lo + 1] = frac
+    return m
+
+
+# ----------------------------------------------------------------------------- colour
+
+
+def recolor_hair(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Recolour the hair of float32 RGB ``img`` (in [0, 1]) to blond, red, grey or a dyed hue.
+
+    ``mask`` is the float hair mask in [0, 1]; the edit is blended through a softened
+    copy so it fades out at the boundary like real hair does.
+    """
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # H in degrees, S and V in [0, 1]
+    hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    kind = rng.choice(["blond", "red", "grey", "dyed", "dark"])
+    if kind == "blond":
+        hue = np.full_like(hue, rng.uniform(30, 50))
+        sat = sat * rng.uniform(0.3, 0.7) + rng.uniform(0.15, 0.35)
+        val = val * rng.uniform(1.4, 2.4) + rng.uniform(0.15, 0.35)
+    elif kind == "red":
+        hue = np.full_like(hue, rng.uniform(0, 25))
+        sat = sat * rng.uniform(0.6, 1.0) + rng.uniform(0.3, 0.6)
+        val = val * rng.uniform(1.1, 1.8) + rng.uniform(0.05, 0.2)
+    elif kind == "grey":
+        sat = sat * rng.uniform(0.0, 0.2)
+        val = val * rng.uniform(1.2, 2.2) + rng.uniform(0.15, 0.4)
+    elif kind == "dyed":
+        hue = np.full_like(hue, rng.uniform(0, 360))
+        sat = sat * rng.uniform(0.5, 1.0) + rng.uniform(0.3, 0.7)
+        val = val * rng.uniform(1.1, 2.0) + rng.uniform(0.05, 0.3)
+    else:  # dark / black
+        val = val * rng.uniform(0.3, 0.7)
+    rec = cv2.cvtColor(np.dstack([hue, np.clip(sat, 0, 1), np.clip(val, 0, 1)]).astype(np.float32), cv2.COLOR_HSV2RGB)
+    soft = cv2.GaussianBlur(mask, (0, 0), 1.2)[..., None]
+    return img * (1.0 - soft) + rec * soft
+
+
+def _jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.3:  # global hue rotation (white balance, tinted light)
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-15, 15)) % 360
+        img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    gray = img.mean(axis=2, keepdims=True)
+    if rng.random() < 0.05:
+        img = np.repeat(gray, 3, axis=2)
+    else:
+        img = gray + (img - gray) * rng.uniform(0.6, 1.4)
+    img = img * rng.uniform(0.65, 1.35) + rng.uniform(-0.12, 0.12)
+    img = img * rng.uniform(0.92, 1.08, size=3).astype(np.float32)  # per-channel gain
+    if rng.random() < 0.15:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < 0.2:
+        img = img + rng.normal(0, rng.uniform(0.01, 0.04), img.shape).astype(np.float32)
+    return np.clip(img, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- prior
+
+
+def _warp_mask(mask: np.ndarray, rng: np.random.Generator, *, rot: float, scale: float, shift: float) -> np.ndarray:
+    s = mask.shape[0]
+    m = cv2.getRotationMatrix2D(
+        (s / 2 + rng.uniform(-0.2, 0.2) * s, s / 2 + rng.uniform(-0.2, 0.2) * s),
+        rng.uniform(-rot, rot),
+        float(np.exp(rng.uniform(-scale, scale))),
+    )
+    m[:, 2] += rng.uniform(-shift, shift, 2) * s
+    return cv2.warpAffine(mask, m, (s, s), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def make_prior(mask: np.ndarray, rng: np.random.Generator, other: np.ndarray | None = None) -> np.ndarray:
+    """A previous-frame mask for the float ground truth ``mask`` (the paper's three cases)."""
+    u = rng.random()
+    if u < 0.35:  # empty: first frame, or someone just entered the view
+        return np.zeros_like(mask)
+    if u < 0.8:  # small warp: the previous frame of a moving head
+        prior = _warp_mask(mask, rng, rot=6.0, scale=0.06, shift=0.04)
+        r = int(rng.integers(0, 4))
+        if r:
+            kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+            prior = cv2.dilate(prior, kernel) if rng.random() < 0.5 else cv2.erode(prior, kernel)
+    elif other is not None and rng.random() < 0.5:  # wrong: someone else's hair
+        prior = _warp_mask(other, rng, rot=20.0, scale=0.3, shift=0.2)
+    else:  # large warp: a scene cut or a fast move the net must discard
+        prior = _warp_mask(mask, rng, rot=45.0, scale=0.5, shift=0.35)
+    sigma = rng.uniform(0.5, 3.0)
+    prior = cv2.GaussianBlur(prior, (0, 0), sigma)
+    return np.clip(prior * rng.uniform(0.75, 1.0), 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- sample
+
+
+def make_sample(
+    pair: Pair,
+    rng: np.random.Generator,
+    *,
+    canvas: int,
+    crop: int | None = None,
+    other: Pair | None = None,
+    augment: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One training input ``4 x crop x crop`` float32 and target ``crop x crop`` float32.
+
+    The image is letterboxed into a ``canvas`` square as at inference (zero padding),
+    with random scale, rotation, flip and shift when ``augment``; ``crop`` (default
+    ``canvas``) takes a random window of that canvas to make training cheaper while
+    keeping the object scale of the preset.
+    """
+    crop = crop or canvas
+    h, w = pair.mask.shape
+    if augment:
+        m = _affine(
+            h, w, canvas,
+            scale=float(np.exp(rng.uniform(np.log(0.7), np.log(1.35)))),
+            angle=rng.uniform(-15, 15) if rng.random() < 0.5 else 0.0,
+            flip=rng.random() < 0.5,
+            shift=(rng.uniform(-0.12, 0.12), rng.uniform(-0.12, 0.12)),
+        )
+    else:
+        m = _affine(h, w, canvas, 1.0, 0.0, False, (0.0, 0.0))
+    if crop < canvas:
+        ox, oy = (rng.integers(0, canvas - crop + 1, 2) if augment else ((canvas - crop) // 2,) * 2)
+        m[0, 2] -= ox
+        m[1, 2] -= oy
+    img = cv2.warpAffine(pair.image, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
+    mask = cv2.warpAffine(pair.mask, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
+    if augment and rng.random() < 0.3:
+        mx, my = tps_warp_maps(crop, rng)
+        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderValue=0)
+        mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderValue=0)
+    img = img.astype(np.float32) * np.float32(1 / 255)
+    mask = mask.astype(np.float32) * np.float32(1 / 255)
+    if augment:
+        if rng.random() < 0.35:
+            img = recolor_hair(img, mask, rng)
+        img = _jitter(img, rng)
+        other_mask = None
+        if other is not None:
+            other_mask = cv2.resize(other.mask, (crop, crop), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        prior = make_prior(mask, rng, other_mask)
+    else:
+        prior = np.zeros_like(mask)
+    x = np.concatenate([img.transpose(2, 0, 1), prior[None]], axis=0)
+    return np.ascontiguousarray(x, dtype=np.float32), mask

@@ -1,0 +1,192 @@
+"""Evaluate the shipped hair-mask models: IoU, boundary F and temporal stability.
+
+    hairfx evaluate --data ../shared/data            # both presets, prints tables
+
+* **IoU**: per image at threshold 0.5, the mask predicted at the image's own size
+  with an empty prior, averaged over figaro1k/test and celeb1k/test.
+* **Boundary F** (DAVIS protocol, Perazzi et al. 2016): boundary pixels of prediction
+  and label are matched within ``ceil(0.008 * image diagonal)`` pixels; F is the
+  harmonic mean of the boundary precision and recall, averaged per image.
+* **Flicker**: on each clip of ``videos/``, the mean absolute change of the soft mask
+  between consecutive frames (0-1 scale, lower is steadier), without the prior (every
+  frame independent), with the raw prior fed back, and with :class:`SegmenterSession`
+  (prior plus scene-cut / wrong-prior resets). Mean mask coverage is listed beside it
+  so an empty mask cannot pass for a steady one.
+
+Everything goes through the public :class:`~hairfx.segmenter.Segmenter`, so the
+numbers include letterboxing and resizing, exactly what a caller gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from . import cli_args
+from .data import list_pairs
+
+__all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "flicker", "run", "main"]
+
+SPLITS = ("figaro1k/test", "celeb1k/test")
+BOUND_TH = 0.008  # DAVIS: boundary tolerance as a fraction of the image diagonal
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """IoU of two boolean masks (1.0 when both are empty)."""
+    union = np.count_nonzero(pred | gt)
+    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+
+
+def seg2bmap(seg: np.ndarray) -> np.ndarray:
+    """Boundary map of a boolean mask, as DAVIS's ``seg2bmap`` at the mask's own size.
+
+    A pixel is on the boundary when it differs from its right, bottom or bottom-right
+    neighbour (the last row and column compare against background).
+    """
+    seg = seg.astype(bool)
+    e = np.zeros_like(seg)
+    s = np.zeros_like(seg)
+    se = np.zeros_like(seg)
+    e[:, :-1] = seg[:, 1:]
+    s[:-1, :] = seg[1:, :]
+    se[:-1, :-1] = seg[1:, 1:]
+    b = (seg ^ e) | (seg ^ s) | (seg ^ se)
+    b[-1, :] = seg[-1, :] ^ e[-1, :]
+    b[:, -1] = seg[:, -1] ^ s[:, -1]
+    b[-1, -1] = False
+    return b
+
+
+def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> float:
+    """DAVIS boundary F-measure of boolean masks ``pred`` and ``gt``."""
+    r = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*gt.shape))
+    fg, gb = seg2bmap(pred), seg2bmap(gt)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    fg_dil = cv2.dilate(fg.astype(np.uint8), disk) > 0
+    gt_dil = cv2.dilate(gb.astype(np.uint8), disk) > 0
+    n_fg, n_gt = np.count_nonzero(fg), np.count_nonzero(gb)
+    if n_fg == 0 and n_gt == 0:
+        return 1.0
+    if n_fg == 0 or n_gt == 0:
+        return 0.0
+    precision = np.count_nonzero(fg & gt_dil) / n_fg
+    recall = np.count_nonzero(gb & fg_dil) / n_gt
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def evaluate_split(seg, folder: Path, limit: int | None = None) -> dict:
+    """Mean IoU and boundary F of ``seg`` (empty prior) on one pair folder."""
+    pairs = list_pairs(folder)[:limit]
+    if not pairs:
+        raise FileNotFoundError(f"no image/mask pairs in {folder}")
+    ious, bfs = [], []
+    for _, img_path, mask_path in pairs:
+        rgb = cv2.cvtColor(cv2.imread(str(img_path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if gt.shape != rgb.shape[:2]:
+            gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        pred = seg.predict(rgb) > 0.5
+        gt = gt > 127
+        ious.append(iou(pred, gt))
+        bfs.append(boundary_f(pred, gt))
+    return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs))}
+
+
+def _frames(path: Path, max_frames: int):
+    cap = cv2.VideoCapture(str(path))
+    try:
+        for _ in range(max_frames):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+def _mean_change(masks: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks[:-1])])) if len(masks) > 1 else 0.0
+
+
+def flicker(seg, clip: Path, max_frames: int) -> dict:
+    """Mean absolute frame-to-frame mask change on ``clip`` in three modes."""
+    frames = list(_frames(clip, max_frames))
+    free = [seg.predict(f) for f in frames]
+    fed, prev = [], None
+    for f in frames:
+        prev = seg.predict(f, prior=prev)
+        fed.append(prev)
+    with seg.session() as sess:
+        sessioned = [sess.process(f) for f in frames]
+        resets = sess.resets
+    return {
+        "frames": len(frames),
+        "no_prior": _mean_change(free),
+        "prior": _mean_change(fed),
+        "session": _mean_change(sessioned),
+        "resets": resets,
+        "coverage_no_prior": float(np.mean([m.mean() for m in free])),
+        "coverage_session": float(np.mean([m.mean() for m in sessioned])),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..segmenter import Segmenter
+
+    torch.set_num_threads(args.threads)
+    models = args.model or ["small", "full"]
+    results: dict = {}
+    for name in models:
+        seg = Segmenter(name)
+        t0 = time.time()
+        res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
+        clips = sorted((args.data / "videos").glob("*.mp4"))
+        res["videos"] = {c.stem: flicker(seg, c, args.max_frames) for c in clips}
+        res["seconds"] = round(time.time() - t0, 1)
+        results[name] = res
+    _print_tables(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def _print_tables(results: dict) -> None:
+    print("\nSingle frame, empty prior (IoU at 0.5 per image; DAVIS boundary F)\n")
+    print("| model | figaro1k/test IoU | figaro1k/test BF | celeb1k/test IoU | celeb1k/test BF |")
+    print("|---|---|---|---|---|")
+    for name, res in results.items():
+        f, c = res[SPLITS[0]], res[SPLITS[1]]
+        print(f"| {name} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
+    print("\nFlicker: mean |mask(t) - mask(t-1)| (lower is steadier); coverage = mean mask value\n")
+    print("| model | clip | frames | no prior | raw prior | session | session resets | coverage (no prior / session) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, res in results.items():
+        for clip, v in res["videos"].items():
+            print(
+                f"| {name} | {clip} | {v['frames']} | {v['no_prior']:.4f} | {v['prior']:.4f} | {v['session']:.4f} | "
+                f"{v['resets']} | {v['coverage_no_prior']:.3f} / {v['coverage_session']:.3f} |"
+            )
+        vids = res["videos"].values()
+        if vids:
+            steadier = sum(v["session"] < v["no_prior"] for v in vids)
+            print(
+                f"| {name} | **mean** | | {np.mean([v['no_prior'] for v in vids]):.4f} | "
+                f"{np.mean([v['prior'] for v in vids]):.4f} | {np.mean([v['session'] for v in vids]):.4f} | "
+                f"steadier with session on {steadier}/{len(vids)} clips | |"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(cli_args.evaluate(argparse.ArgumentParser(prog="hairfx evaluate")).parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

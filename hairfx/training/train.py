@@ -1,0 +1,293 @@
+"""Train the hair-mask network on the CPU, on a wall-clock budget, with checkpoints.
+
+    python -m hairfx.training.train --model small --minutes 80 --data ../shared/data --out runs/small
+    python -m hairfx.training.train --model small --out runs/small --resume     # continue
+    python -m hairfx.training.train --model small --export runs/small/best.pt  # ship it
+
+(``hairfx train`` takes the same options.) Data: figaro1k/train and celeb1k/train for
+training; a fixed 10 % of figaro1k/train plus celeb1k/val are held out for validation.
+The learning rate follows a warm-up then a cosine over the *time* budget, so a run
+ends on time whatever the machine's speed. ``last.pt`` is written every few minutes
+(model, optimiser, elapsed time) and ``best.pt`` whenever the validation IoU improves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import WeightsError
+from ..model import PRESETS, HairNet, build_model, transfer_weights
+from . import cli_args
+from .data import Pair, load_pairs, make_sample, split_train_val
+
+__all__ = ["train", "export_weights", "hair_loss", "validate", "build_parser", "main"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: Side of each preset's training crops, taken from its full inference canvas (256 or
+#: 512), so objects have the scale they have at inference while a step costs less.
+TRAIN_CROP = {"small": 224, "full": 320}
+CACHE_SIDE = {"small": 320, "full": 576}
+MAX_STEP_S = 20.0
+
+
+def hair_loss(logits: torch.Tensor, target: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
+    """Boundary-weighted BCE + soft Jaccard (IoU) loss, plus a coarse-head BCE if given.
+
+    ``logits`` and ``target`` are ``N x 1 x H x W``; pixels within 3 px of the labelled
+    boundary weigh 5x in the BCE, so edges are not drowned out by easy interiors.
+    """
+    with torch.no_grad():
+        dil = F.max_pool2d(target, 7, stride=1, padding=3)
+        ero = -F.max_pool2d(-target, 7, stride=1, padding=3)
+        weight = 1.0 + 4.0 * (dil - ero)
+    bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight, reduction="sum") / weight.sum()
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum(dim=(1, 2, 3))
+    union = (prob + target - prob * target).sum(dim=(1, 2, 3))
+    jaccard = 1.0 - ((inter + 1.0) / (union + 1.0)).mean()
+    loss = bce + jaccard
+    if aux is not None:
+        small = F.adaptive_avg_pool2d(target, aux.shape[-2:])
+        loss = loss + 0.4 * F.binary_cross_entropy_with_logits(aux, small)
+    return loss
+
+
+def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, crop: int):
+    xs, ys = [], []
+    for _ in range(n):
+        i, j = rng.integers(0, len(pairs), 2)
+        x, y = make_sample(pairs[i], rng, canvas=canvas, crop=crop, other=pairs[j])
+        xs.append(x)
+        ys.append(y)
+    return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))[:, None]
+
+
+@torch.inference_mode()
+def validate(model: HairNet, pairs: list[Pair], canvas: int) -> float:
+    """Mean per-image IoU (threshold 0.5, empty prior) on letterboxed ``pairs``."""
+    model.eval()
+    rng = np.random.default_rng(0)
+    ious = []
+    for p in pairs:
+        x, y = make_sample(p, rng, canvas=canvas, augment=False)
+        pred = model(torch.from_numpy(x)[None])[0, 0].numpy() > 0
+        gt = y > 0.5
+        union = np.logical_or(pred, gt).sum()
+        ious.append(1.0 if union == 0 else np.logical_and(pred, gt).sum() / union)
+    model.train()
+    return float(np.mean(ious))
+
+
+def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
+    if frac < warm:
+        return peak * frac / warm
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (frac - warm) / (1 - warm)))))
+
+
+def train(
+    *,
+    model_name: str,
+    data: Path,
+    out: Path,
+    minutes: float,
+    batch: int,
+    lr: float,
+    threads: int,
+    resume: bool,
+    max_wall_minutes: float | None = None,
+    init: Path | None = None,
+    ckpt_minutes: float = 3.0,
+    val_minutes: float = 6.0,
+    max_pairs: int | None = None,
+    seed: int = 0,
+    log=print,
+) -> dict:
+    """Train preset ``model_name`` for ``minutes`` of wall time; returns a summary dict."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    canvas, crop = PRESETS[model_name].input_size, TRAIN_CROP[model_name]
+    t0 = time.time()
+    train_dirs = [data / "figaro1k" / "train", data / "celeb1k" / "train"]
+    for d in train_dirs + [data / "celeb1k" / "val"]:
+        if not (d / "images").is_dir():
+            raise FileNotFoundError(f"training data folder {d} not found (give --data)")
+    cache = None if max_pairs else out.parent / f"cache_train_{CACHE_SIDE[model_name]}.pkl"
+    pairs = load_pairs(train_dirs, side=CACHE_SIDE[model_name], cache=cache)
+    vcache = None if max_pairs else out.parent / f"cache_val_{CACHE_SIDE[model_name]}.pkl"
+    celeb_val = load_pairs([data / "celeb1k" / "val"], side=CACHE_SIDE[model_name], cache=vcache)
+    train_pairs, figaro_val = [], []
+    for p in pairs:
+        (figaro_val if p.name.startswith("figaro1k") else train_pairs).append(p)
+    figaro_train, figaro_val = split_train_val(figaro_val)
+    train_pairs += figaro_train
+    val_pairs = figaro_val + celeb_val
+    if max_pairs:
+        train_pairs, val_pairs = train_pairs[:max_pairs], val_pairs[: max(1, max_pairs // 2)]
+    log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
+
+    # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
+    model = build_model(model_name).to(memory_format=torch.channels_last)
+    if init is not None and not (resume and (out / "last.pt").exists()):
+        src = torch.load(init, map_location="cpu", weights_only=True)
+        n = transfer_weights(src.get("model", src), model)
+        log(f"initialised {n} of {len(model.state_dict())} tensors from {init}")
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
+    # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
+    # schedule; "wall" is real time, bounded separately by max_wall_minutes.
+    state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
+    last = out / "last.pt"
+    if resume and last.exists():
+        ck = torch.load(last, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
+        log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} min")
+    rng = np.random.default_rng(seed + state["step"])
+    budget = minutes * 60.0
+    wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
+    tick = time.time()
+    last_ckpt = last_val = last_log = time.time()
+    model.train()
+    losses: list[float] = []
+    seen = 0
+
+    def save_last():
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "preset": model_name, **state}, last)
+
+    while True:
+        now = time.time()
+        state["elapsed"] += min(now - tick, MAX_STEP_S)
+        state["wall"] += now - tick
+        tick = now
+        frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
+        if frac >= 1.0:
+            break
+        for g in opt.param_groups:
+            g["lr"] = _lr(frac, lr)
+        x, y = _batch(train_pairs, rng, batch, canvas, crop)
+        x = x.contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        loss = hair_loss(logits, y, model.aux_logits)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] += 1
+        seen += batch
+        losses.append(loss.item())
+        now = time.time()
+        if now - last_log > 30 or state["step"] == 1:
+            log(
+                f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:.0f} min  "
+                f"loss {np.mean(losses[-50:]):.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
+                f"{seen / (now - last_log):.1f} img/s",
+            )
+            last_log, seen = now, 0
+        if now - last_val > val_minutes * 60:
+            iou = validate(model, val_pairs, canvas)
+            state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+            tag = ""
+            if iou > state["best_iou"]:
+                state["best_iou"] = iou
+                torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                tag = " (best)"
+            log(f"val IoU {iou:.4f}{tag}")
+            last_val = time.time()
+        if now - last_ckpt > ckpt_minutes * 60:
+            save_last()
+            last_ckpt = time.time()
+    iou = validate(model, val_pairs, canvas)
+    state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+    torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "final.pt")
+    if iou > state["best_iou"]:
+        state["best_iou"] = iou
+        torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "best.pt")
+    save_last()
+    log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
+    return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": losses[0] if losses else None, "last_loss": float(np.mean(losses[-5:])) if losses else None}
+
+
+def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
+    """Write ``weights_dir/<model>.pt`` (a plain state dict) and its SHA-256 into weights.json."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if ck.get("preset", model_name) != model_name:
+        raise ValueError(f"{checkpoint} holds the {ck['preset']!r} preset, not {model_name!r}")
+    model = build_model(model_name)
+    try:
+        model.load_state_dict(ck["model"])  # proves the state dict matches the architecture
+    except RuntimeError as exc:
+        raise WeightsError(f"{checkpoint} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    path = weights_dir / f"{model_name}.pt"
+    torch.save(state, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    index_path = weights_dir / "weights.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index[model_name] = {
+        "file": path.name,
+        "sha256": digest,
+        "bytes": path.stat().st_size,
+        "parameters": sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k),
+        "input_size": PRESETS[model_name].input_size,
+        "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
+    }
+    onnx_path = weights_dir / f"{model_name}.onnx"
+    try:
+        export_onnx(model, onnx_path)
+        index[model_name]["onnx_sha256"] = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+        index[model_name]["onnx_bytes"] = onnx_path.stat().st_size
+    except ImportError as exc:  # the onnx package is needed at export time only
+        onnx_path.unlink(missing_ok=True)  # never leave an ONNX file that disagrees with the .pt
+        print(f"note: no ONNX export ({exc}); `pip install onnx` to ship the OpenCV DNN backend")
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return index[model_name]
+
+
+def export_onnx(model: HairNet, path: Path) -> None:
+    """Export ``model`` (BatchNorm folded, eval mode) to ONNX for OpenCV's DNN module."""
+    import copy
+
+    import onnx  # noqa: F401 - fail early with ImportError when the package is missing
+
+    from ..model import fuse_batchnorm
+
+    net = fuse_batchnorm(copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format))
+    side = net.config.input_size
+    x = torch.zeros(1, 4, side, side)
+    torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=13, input_names=["input"],
+                      output_names=["logits"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return cli_args.train(argparse.ArgumentParser(prog="hairfx train", description=__doc__.splitlines()[0]))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.export is not None:
+        info = export_weights(args.export, args.model)
+        print(f"exported {args.model}: {info}")
+        return 0
+    out = args.out or Path("runs") / args.model
+    batch = args.batch or (16 if args.model == "small" else 8)
+    train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=batch,
+          lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init, log=lambda s: print(s, flush=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Training pieces: augmentations, loss, a short run that learns, export, metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from hairfx.model import build_model
+from hairfx.training.data import Pair, letterbox_params, make_prior, make_sample, recolor_hair, tps_warp_maps
+from hairfx.training.evaluate import boundary_f, iou, seg2bmap
+from hairfx.training.train import export_weights, hair_loss, train
+
+
+def _blob_pair(seed: int, h: int = 48, w: int = 64) -> Pair:
+    """A synthetic photo: a dark textured 'hair' ellipse on a light noisy background."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2 + int(rng.integers(-6, 7)), h // 3), (w // 3, h // 4), 0, 0, 360, 255, -1)
+    img = rng.integers(150, 230, (h, w, 3)).astype(np.uint8)
+    hair = rng.integers(20, 70, (h, w, 3)).astype(np.uint8)
+    img[mask > 0] = hair[mask > 0]
+    return Pair(f"synthetic/{seed}", img, mask)
+
+
+@pytest.fixture(scope="module")
+def blobs() -> list[Pair]:
+    return [_blob_pair(i) for i in range(6)]
+
+
+def test_letterbox_keeps_aspect():
+    scale, nh, nw, top, left = letterbox_params(480, 640, 256)
+    assert (nh, nw, top, left) == (192, 256, 32, 0)
+    assert scale == pytest.approx(0.4)
+
+
+def test_make_sample_shapes_and_ranges(blobs):
+    rng = np.random.default_rng(0)
+    for p in blobs:
+        x, y = make_sample(p, rng, canvas=64, other=blobs[0])
+        assert x.shape == (4, 64, 64) and x.dtype == np.float32
+        assert y.shape == (64, 64) and y.dtype == np.float32
+        assert 0.0 <= x.min() and x.max() <= 1.0 and 0.0 <= y.min() and y.max() <= 1.0
+    x, _ = make_sample(blobs[0], rng, canvas=64, crop=32)
+    assert x.shape == (4, 32, 32)
+
+
+def test_unaugmented_sample_is_a_letterbox_with_empty_prior(blobs):
+    x, y = make_sample(blobs[0], np.random.default_rng(0), canvas=64, augment=False)
+    assert np.all(x[3] == 0)
+    # 48x64 fits as 48x64 centred in 64x64: 8 rows of padding above and below
+    assert np.all(x[:3, :7] == 0) and np.all(x[:3, -7:] == 0)
+    assert x[:3, 10:54].max() > 0
+
+
+def test_prior_cases_cover_empty_and_nonempty():
+    mask = np.zeros((64, 64), np.float32)
+    mask[10:40, 10:50] = 1.0
+    rng = np.random.default_rng(0)
+    sums = [make_prior(mask, rng).sum() for _ in range(60)]
+    assert any(s == 0 for s in sums) and any(s > 100 for s in sums)
+
+
+def test_tps_with_zero_strength_is_identity():
+    mx, my = tps_warp_maps(32, np.random.default_rng(0), strength=0.0)
+    gx, gy = np.meshgrid(np.arange(32, dtype=np.float32), np.arange(32, dtype=np.float32))
+    assert np.abs(mx - gx).max() < 1e-3 and np.abs(my - gy).max() < 1e-3
+
+
+def test_recolor_changes_only_hair(blobs):
+    p = blobs[0]
+    img = p.image.astype(np.float32) / 255
+    out = recolor_hair(img, p.mask.astype(np.float32) / 255, np.random.default_rng(3))
+    far = cv2.dilate(p.mask, np.ones((9, 9), np.uint8)) == 0
+    assert np.allclose(out[far], img[far], atol=1e-3)
+
+
+def test_loss_prefers_the_truth():
+    target = torch.zeros(2, 1, 32, 32)
+    target[:, :, 8:24, 8:24] = 1.0
+    good = (target * 2 - 1) * 8
+    bad = -good
+    assert hair_loss(good, target) < 0.1 < hair_loss(bad, target)
+
+
+def test_a_few_steps_lower_the_loss(blobs):
+    torch.manual_seed(0)
+    net = build_model("small").train()
+    rng = np.random.default_rng(0)
+    xs, ys = zip(*(make_sample(p, rng, canvas=64, augment=False) for p in blobs[:4]))
+    x, y = torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))[:, None]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        loss = hair_loss(net(x), y, net.aux_logits)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+def _write_folder(root: Path, split: str, pairs: list[Pair]) -> None:
+    (root / split / "images").mkdir(parents=True)
+    (root / split / "masks").mkdir(parents=True)
+    for p in pairs:
+        name = p.name.split("/")[-1]
+        cv2.imwrite(str(root / split / "images" / f"{name}.jpg"), cv2.cvtColor(p.image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(root / split / "masks" / f"{name}.png"), p.mask)
+
+
+def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
+    from hairfx.segmenter import Segmenter
+
+    data = tmp_path / "data"
+    for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
+        _write_folder(data, split, blobs)
+    out = tmp_path / "run"
+    summary = train(model_name="small", data=data, out=out, minutes=0.03, batch=2, lr=3e-3, threads=1,
+                    resume=False, max_pairs=4, log=lambda s: None)
+    assert summary["steps"] >= 1
+    assert (out / "last.pt").exists() and (out / "best.pt").exists()
+    info = export_weights(out / "best.pt", "small", tmp_path / "weights")
+    assert len(info["sha256"]) == 64
+    seg = Segmenter("small", weights_dir=tmp_path / "weights")
+    mask = seg.predict(blobs[0].image)
+    assert mask.shape == blobs[0].mask.shape
+
+
+def test_metrics_known_values():
+    a = np.zeros((40, 40), bool)
+    a[10:30, 10:30] = True
+    b = np.zeros_like(a)
+    b[10:30, 20:40] = True
+    assert iou(a, a) == 1.0 and iou(a, ~a) == 0.0
+    assert iou(a, b) == pytest.approx(200 / 600)  # 20x10 overlap, 20x30 union
+    assert boundary_f(a, a) == 1.0
+    assert boundary_f(a, np.zeros_like(a)) == 0.0
+    assert boundary_f(np.zeros_like(a), np.zeros_like(a)) == 1.0
+    bmap = seg2bmap(a)
+    assert bmap.sum() > 0 and not bmap[20, 20]  # boundary only, interior untouched
+    shifted = np.roll(a, 1, axis=1)  # within the 1 px tolerance of a 40x40 image
+    assert boundary_f(a, shifted) == pytest.approx(1.0)
