@@ -1,0 +1,373 @@
+"""Hair-mask inference: letterbox preprocessing, verified weights, and video sessions.
+
+Frames are ``H x W x 3`` ``uint8`` RGB; masks are ``H x W`` ``float32`` in ``[0, 1]`` at
+frame size, with exact zeros where the probability is below 1/255 (renderers use
+``mask > 0`` as their region).
+
+The network sees a square canvas: the frame is scaled so its longest side fits the
+preset's input size and centred on zero (black) padding, so the aspect ratio is kept
+(stretching would squash heads differently for every camera). A prior mask is
+letterboxed identically, and the output is cropped back and resized to the frame.
+
+>>> seg = get_segmenter("small")
+>>> mask = seg.predict(np.zeros((480, 640, 3), np.uint8))
+>>> mask.shape, mask.dtype
+((480, 640), dtype('float32'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError, WeightsError
+from .frames import as_frame, as_mask
+
+__all__ = ["Segmenter", "SegmenterSession", "get_segmenter", "MODEL_NAMES", "BACKENDS", "WEIGHTS_DIR", "letterbox"]
+
+#: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
+MODEL_NAMES = ("small", "full")
+
+#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module
+#: (the faster on a loaded multi-core CPU, see the model card); "torch" runs the
+#: PyTorch weights; "auto" picks "opencv" when the ONNX file is shipped.
+BACKENDS = ("auto", "opencv", "torch")
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: Frames with a side shorter than this are refused (there is nothing to segment).
+MIN_SIDE = 4
+
+#: Probabilities below this are set to exactly 0.
+ZERO_BELOW = 1.0 / 255.0
+
+
+def _check_name(name: str) -> None:
+    if name not in MODEL_NAMES:
+        raise InputError(f"unknown model {name!r}; valid names are: {', '.join(MODEL_NAMES)}")
+
+
+def _train_hint(name: str) -> str:
+    return (
+        f"train it with `hairfx train --model {name}` and ship it with "
+        f"`hairfx train --model {name} --export runs/{name}/best.pt`"
+    )
+
+
+def _verified_bytes(name: str, suffix: str, key: str, weights_dir: Path | None) -> tuple[Path, bytes]:
+    """Bytes of ``<weights_dir>/<name><suffix>`` after checking the SHA-256 under ``key``."""
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    path = folder / f"{name}{suffix}"
+    index_path = folder / "weights.json"
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} is missing; {_train_hint(name)}")
+    try:
+        expected = str(json.loads(index_path.read_text())[name][key]).lower()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"no SHA-256 recorded for {path} in {index_path} ({exc!r}); {_train_hint(name)}") from None
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise WeightsError(
+            f"weights file {path} fails its checksum: SHA-256 {actual} but {index_path.name} records "
+            f"{expected}; the file is corrupt or was replaced. Reinstall hairfx or {_train_hint(name)}"
+        )
+    return path, data
+
+
+def load_state_dict(name: str, weights_dir: Path | None = None) -> dict:
+    """The verified state dict of preset ``name``.
+
+    Reads ``<weights_dir>/<name>.pt``, checks its SHA-256 against ``weights.json`` and
+    unpickles it with ``torch.load(weights_only=True)``. Any problem raises
+    :class:`~hairfx.errors.WeightsError` naming the file.
+    """
+    import torch
+
+    _check_name(name)
+    path, data = _verified_bytes(name, ".pt", "sha256", weights_dir)
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means unusable weights
+        raise WeightsError(f"weights file {path} cannot be loaded: {exc}") from None
+
+
+def _onnx_available(name: str, weights_dir: Path | None) -> bool:
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    try:
+        return (folder / f"{name}.onnx").is_file() and "onnx_sha256" in json.loads((folder / "weights.json").read_text())[name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def letterbox(h: int, w: int, size: int) -> tuple[int, int, int, int]:
+    """``(new_h, new_w, top, left)`` placing an ``h x w`` image centred in a ``size`` square."""
+    scale = size / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    return nh, nw, (size - nh) // 2, (size - nw) // 2
+
+
+def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    if img.shape[1] == w and img.shape[0] == h:
+        return img
+    shrink = w < img.shape[1] or h < img.shape[0]
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+class Segmenter:
+    """A loaded hair-mask network (one preset). Thread-compatible, not thread-safe.
+
+    ``backend`` is one of :data:`BACKENDS`. ``threads`` sets the runtime's thread
+    count (process-wide, for torch or OpenCV) when given. Weights are verified against
+    the SHA-256 recorded in ``weights.json`` before they are loaded.
+
+    >>> seg = Segmenter("small")
+    >>> seg.predict(np.zeros((64, 48, 3), np.uint8)).shape
+    (64, 48)
+    """
+
+    def __init__(
+        self,
+        name: str = "small",
+        *,
+        backend: str = "auto",
+        weights_dir: Path | None = None,
+        threads: int | None = None,
+    ):
+        from .model import PRESETS
+
+        _check_name(name)
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
+        if backend == "auto":
+            backend = "opencv" if _onnx_available(name, weights_dir) else "torch"
+        self.name = name
+        self.backend = backend
+        self.input_size = PRESETS[name].input_size
+        if backend == "opencv":
+            path, data = _verified_bytes(name, ".onnx", "onnx_sha256", weights_dir)
+            if threads is not None:
+                cv2.setNumThreads(int(threads))
+            try:
+                self._dnn = cv2.dnn.readNetFromONNX(np.frombuffer(data, np.uint8))
+            except cv2.error as exc:
+                raise WeightsError(f"weights file {path} cannot be loaded by OpenCV DNN: {exc}") from None
+            self._net = None
+            self._canvas = np.zeros((1, 4, self.input_size, self.input_size), np.float32)
+        else:
+            import torch
+
+            from .model import HairNet, fuse_batchnorm
+
+            if threads is not None:
+                torch.set_num_threads(int(threads))
+            state = load_state_dict(name, weights_dir)
+            net = HairNet(PRESETS[name])
+            try:
+                net.load_state_dict(state)
+            except RuntimeError as exc:
+                raise WeightsError(f"weights for {name!r} do not match the network: {exc}") from None
+            net.eval()
+            fuse_batchnorm(net)
+            self._net = net.to(memory_format=torch.channels_last)
+            self._torch = torch
+            self._canvas = np.zeros((1, self.input_size, self.input_size, 4), np.float32)
+
+    def _forward(self, frame_small: np.ndarray, top: int, left: int, prior_canvas: np.ndarray | None) -> np.ndarray:
+        """Logits-to-probability on the letterboxed canvas, ``S x S`` float32."""
+        nh, nw = frame_small.shape[:2]
+        canvas = self._canvas
+        canvas.fill(0.0)
+        scale = np.float32(1.0 / 255.0)
+        if self._net is None:  # OpenCV DNN: planar N x C x H x W
+            np.multiply(frame_small.transpose(2, 0, 1), scale, out=canvas[0, :3, top : top + nh, left : left + nw],
+                        casting="unsafe")
+            if prior_canvas is not None:
+                canvas[0, 3] = prior_canvas
+            self._dnn.setInput(canvas)
+            logits = np.clip(self._dnn.forward()[0, 0], -30.0, 30.0)
+            return 1.0 / (1.0 + np.exp(-logits))
+        torch = self._torch
+        np.multiply(frame_small, scale, out=canvas[0, top : top + nh, left : left + nw, :3], casting="unsafe")
+        if prior_canvas is not None:
+            canvas[0, :, :, 3] = prior_canvas
+        # An N x H x W x C buffer seen as N x C x H x W is already channels_last: no copy.
+        x = torch.from_numpy(canvas).permute(0, 3, 1, 2)
+        with torch.inference_mode():
+            return torch.sigmoid(self._net(x))[0, 0].numpy()
+
+    # -- core -----------------------------------------------------------------------
+
+    def _infer(self, frame: np.ndarray, prior_canvas: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Run on a validated frame; returns ``(canvas_probability, mask_at_frame_size)``.
+
+        ``prior_canvas`` is ``S x S`` in canvas coordinates (or None for no prior).
+        """
+        h, w = frame.shape[:2]
+        nh, nw, top, left = letterbox(h, w, self.input_size)
+        prob = self._forward(_resize(frame, nw, nh), top, left, prior_canvas)
+        prob_canvas = prob.copy()
+        prob_canvas[prob_canvas < ZERO_BELOW] = 0.0
+        mask = _resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h)
+        mask[mask < ZERO_BELOW] = 0.0
+        return prob_canvas, mask
+
+    def _prior_to_canvas(self, prior: np.ndarray) -> np.ndarray:
+        h, w = prior.shape
+        s = self.input_size
+        nh, nw, top, left = letterbox(h, w, s)
+        out = np.zeros((s, s), np.float32)
+        out[top : top + nh, left : left + nw] = _resize(prior, nw, nh)
+        return out
+
+    def _check_frame(self, frame) -> np.ndarray:
+        frame = as_frame(frame)
+        if min(frame.shape[:2]) < MIN_SIDE:
+            raise InputError(f"frame is {frame.shape[1]}x{frame.shape[0]}, smaller than {MIN_SIDE} px per side")
+        return frame
+
+    # -- public ---------------------------------------------------------------------
+
+    def predict(self, frame, prior=None) -> np.ndarray:
+        """Hair probability for one ``H x W x 3`` uint8 RGB frame, ``H x W`` float32 in [0, 1].
+
+        ``prior`` is the previous frame's mask at frame size (``H x W``), or None for a
+        fresh start. Values below 1/255 are exactly 0.
+        """
+        frame = self._check_frame(frame)
+        prior_canvas = None
+        if prior is not None:
+            prior = as_mask(prior, name="prior")
+            if prior.shape != frame.shape[:2]:
+                raise InputError(f"prior must be at frame size {frame.shape[:2]}, got {prior.shape}")
+            prior_canvas = self._prior_to_canvas(prior)
+        return self._infer(frame, prior_canvas)[1]
+
+    def session(self, **options) -> "SegmenterSession":
+        """A :class:`SegmenterSession` for a video stream (options as its constructor)."""
+        return SegmenterSession(self, **options)
+
+    def __repr__(self) -> str:
+        return f"Segmenter({self.name!r}, backend={self.backend!r}, input_size={self.input_size})"
+
+
+def _thumb(frame: np.ndarray) -> np.ndarray:
+    return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (16, 16), interpolation=cv2.INTER_AREA).astype(
+        np.float32
+    ) * np.float32(1.0 / 255.0)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a > 0.5, b > 0.5
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+class SegmenterSession:
+    """Masks for consecutive video frames, feeding each mask back as the next prior.
+
+    The prior is dropped (a fresh start, as for the first frame) when:
+
+    * **scene cut**: the mean absolute difference between 16x16 grey thumbnails of
+      this and the previous frame exceeds ``cut_threshold`` (on a 0-1 scale), or the
+      frame size changes;
+    * **prior clearly wrong**: the prediction made with the prior agrees poorly with
+      the prior itself (IoU below ``trust_iou``, the network rejected most of it), or,
+      every ``check_every`` frames, poorly with a second prediction made without the
+      prior (the prior would otherwise be propagating a mistake). In both cases the
+      frame is re-run without the prior and that result is used. The periodic check
+      costs one extra inference per ``check_every`` frames.
+
+    >>> with get_segmenter("small").session() as sess:
+    ...     masks = [sess.process(f) for f in frames]  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        segmenter: Segmenter,
+        *,
+        cut_threshold: float = 0.12,
+        trust_iou: float = 0.3,
+        check_every: int = 15,
+    ):
+        self.segmenter = segmenter
+        self.cut_threshold = float(cut_threshold)
+        self.trust_iou = float(trust_iou)
+        self.check_every = int(check_every)
+        self.resets = 0
+        self._closed = False
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next frame starts with an empty prior."""
+        self._prior: np.ndarray | None = None
+        self._thumb: np.ndarray | None = None
+        self._shape: tuple[int, int] | None = None
+        self._count = 0
+
+    @property
+    def previous_mask_canvas(self) -> np.ndarray | None:
+        """The prior the next frame will get, in the network's letterboxed canvas, or None."""
+        return self._prior
+
+    def process(self, frame) -> np.ndarray:
+        """The ``H x W`` float32 hair mask of the next ``frame`` of the stream."""
+        if self._closed:
+            raise InputError("this SegmenterSession is closed")
+        seg = self.segmenter
+        frame = seg._check_frame(frame)
+        thumb = _thumb(frame)
+        prior = self._prior
+        if prior is not None and (
+            frame.shape[:2] != self._shape or float(np.abs(thumb - self._thumb).mean()) > self.cut_threshold
+        ):
+            prior = None
+            self.resets += 1
+        canvas, mask = seg._infer(frame, prior)
+        if prior is not None:
+            self._count += 1
+            wrong = _iou(canvas, prior) < self.trust_iou
+            if not wrong and self.check_every > 0 and self._count % self.check_every == 0:
+                free_canvas, free_mask = seg._infer(frame, None)
+                wrong = _iou(canvas, free_canvas) < 0.5
+                if wrong:
+                    canvas, mask = free_canvas, free_mask
+            elif wrong:
+                canvas, mask = seg._infer(frame, None)
+            if wrong:
+                self.resets += 1
+        self._prior, self._thumb, self._shape = canvas, thumb, frame.shape[:2]
+        return mask
+
+    def close(self) -> None:
+        self.reset()
+        self._closed = True
+
+    def __enter__(self) -> "SegmenterSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_CACHE: dict[str, Segmenter] = {}
+_LOCK = threading.Lock()
+
+
+def get_segmenter(name: str = "small") -> Segmenter:
+    """The shared :class:`Segmenter` for preset ``name`` (weights are loaded once).
+
+    Unknown names raise :class:`~hairfx.errors.InputError` listing the valid ones.
+    """
+    _check_name(name)
+    with _LOCK:
+        seg = _CACHE.get(name)
+        if seg is None:
+            seg = _CACHE[name] = Segmenter(name)
+        return seg

@@ -1,0 +1,235 @@
+"""Segmenter API: shapes, priors, sessions, verified weights, bad frames, the mask CLI."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from hairfx.errors import InputError, WeightsError
+from hairfx.frames import MAX_SIDE
+from hairfx.segmenter import BACKENDS, MODEL_NAMES, WEIGHTS_DIR, Segmenter, SegmenterSession, get_segmenter, letterbox
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: Largest difference between the OpenCV DNN (ONNX) and torch masks: float32 rounding
+#: through ~40 layers, far below one 8-bit level.
+BACKEND_ATOL = 1e-4
+#: A shipped model must reach at least this IoU on a clear real portrait (a modest bar:
+#: a broken pipeline, e.g. BGR/RGB or letterbox mix-ups, scores far below it).
+PLAUSIBLE_IOU = 0.5
+
+
+@pytest.fixture(scope="module")
+def seg() -> Segmenter:
+    return get_segmenter("small")
+
+
+def _portrait(h: int = 120, w: int = 90) -> np.ndarray:
+    """A synthetic head: dark 'hair' cap over a skin-toned face on a pale wall."""
+    img = np.full((h, w, 3), (200, 205, 210), np.uint8)
+    cv2.ellipse(img, (w // 2, h // 2), (w // 3, h // 2 - 10), 0, 0, 360, (40, 30, 25), -1)
+    cv2.ellipse(img, (w // 2, h // 2 + 12), (w // 4, h // 3), 0, 0, 360, (205, 160, 135), -1)
+    return img
+
+
+def test_registry_and_cache():
+    assert MODEL_NAMES == ("small", "full")
+    assert get_segmenter("small") is get_segmenter("small")
+    assert get_segmenter() is get_segmenter("small")
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(InputError, match="small, full"):
+        get_segmenter("huge")
+
+
+@pytest.mark.parametrize("shape", [(120, 90), (90, 160), (8, 8), (257, 255), (31, 400)])
+def test_predict_shape_dtype_range(seg, shape):
+    frame = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    mask = seg.predict(frame)
+    assert mask.shape == shape and mask.dtype == np.float32
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
+    nonzero = mask[mask > 0]
+    assert nonzero.size == 0 or nonzero.min() >= 1.0 / 255.0  # exact-zero background
+
+
+def test_pil_image_accepted(seg):
+    frame = _portrait()
+    assert np.array_equal(seg.predict(Image.fromarray(frame)), seg.predict(frame))
+
+
+def test_empty_versus_supplied_prior(seg):
+    frame = _portrait()
+    empty = seg.predict(frame)
+    assert np.array_equal(empty, seg.predict(frame, prior=np.zeros(frame.shape[:2], np.float32)))
+    full = seg.predict(frame, prior=np.ones(frame.shape[:2], np.float32))
+    assert not np.array_equal(empty, full)
+
+
+def test_prior_must_match_the_frame(seg):
+    frame = _portrait()
+    with pytest.raises(InputError, match="prior"):
+        seg.predict(frame, prior=np.zeros((10, 10), np.float32))
+    with pytest.raises(InputError):
+        seg.predict(frame, prior=np.full(frame.shape[:2], 2.0, np.float32))
+
+
+def test_prior_is_letterboxed_like_the_frame(seg):
+    nh, nw, top, left = letterbox(100, 200, seg.input_size)
+    assert (nh, nw, top, left) == (128, 256, 64, 0)
+    canvas = seg._prior_to_canvas(np.ones((100, 200), np.float32))
+    assert canvas[top : top + nh, left : left + nw].min() == 1.0
+    assert canvas[:top].max() == 0.0 and canvas[top + nh :].max() == 0.0
+
+
+@pytest.mark.parametrize(
+    "frame, match",
+    [
+        (np.zeros((32, 32), np.uint8), "grayscale"),
+        (np.zeros((32, 32, 4), np.uint8), "RGBA"),
+        (np.zeros((32, 32, 3), np.float32), "uint8"),
+        (np.zeros((32, 32, 3), np.uint16), "uint8"),
+        (np.zeros((0, 32, 3), np.uint8), "empty"),
+        (np.zeros((2, 2, 3), np.uint8), "smaller"),
+        (np.zeros((MAX_SIDE + 1, 1, 3), np.uint8), "larger"),
+        ([[0, 0, 0]], "numpy"),
+        (Image.new("L", (8, 8)), "mode"),
+    ],
+)
+def test_bad_frames_raise_input_error(seg, frame, match):
+    with pytest.raises(InputError, match=match):
+        seg.predict(frame)
+    with seg.session() as sess, pytest.raises(InputError):
+        sess.process(frame)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_onnx_export_matches_torch(name):
+    frame = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    prior = np.zeros((150, 200), np.float32)
+    prior[20:90, 40:160] = 0.8
+    ref = Segmenter(name, backend="torch")
+    dnn = Segmenter(name, backend="opencv")
+    for p in (None, prior):
+        a, b = ref.predict(frame, prior=p), dnn.predict(frame, prior=p)
+        assert np.abs(a - b).max() < BACKEND_ATOL
+
+
+def test_auto_backend_prefers_the_shipped_onnx():
+    assert BACKENDS == ("auto", "opencv", "torch")
+    assert get_segmenter("small").backend == "opencv"
+    with pytest.raises(InputError, match="auto, opencv, torch"):
+        Segmenter("small", backend="tflite")
+
+
+def _copy_weights(tmp_path: Path) -> Path:
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for name in ("small.pt", "small.onnx", "weights.json"):
+        shutil.copy(WEIGHTS_DIR / name, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("suffix, backend", [(".pt", "torch"), (".onnx", "opencv")])
+def test_corrupt_weights_fail_their_checksum(tmp_path, suffix, backend):
+    folder = _copy_weights(tmp_path)
+    path = folder / f"small{suffix}"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=f"small{suffix} fails its checksum"):
+        Segmenter("small", weights_dir=folder, backend=backend)
+
+
+def test_missing_weights_say_how_to_train(tmp_path):
+    folder = _copy_weights(tmp_path)
+    (folder / "small.pt").unlink()
+    (folder / "small.onnx").unlink()
+    with pytest.raises(WeightsError, match="hairfx train --model small"):
+        Segmenter("small", weights_dir=folder)
+
+
+def test_unrecorded_weights_are_refused(tmp_path):
+    folder = _copy_weights(tmp_path)
+    (folder / "weights.json").write_text("{}")
+    with pytest.raises(WeightsError, match="SHA-256"):
+        Segmenter("small", weights_dir=folder)
+
+
+def test_session_feeds_back_and_resets(seg):
+    frame = _portrait()
+    with seg.session() as sess:
+        assert isinstance(sess, SegmenterSession)
+        first = sess.process(frame)
+        assert sess.previous_mask_canvas is not None
+        assert np.array_equal(first, seg.predict(frame))  # the first frame has no prior
+        second = sess.process(frame)
+        assert second.shape == frame.shape[:2]
+        before = sess.resets
+        sess.process(255 - frame)  # a scene cut: everything changes at once
+        assert sess.resets == before + 1
+        sess.reset()
+        assert sess.previous_mask_canvas is None
+        assert np.array_equal(sess.process(frame), first)
+    with pytest.raises(InputError, match="closed"):
+        sess.process(frame)
+
+
+def test_session_resets_when_frame_size_changes(seg):
+    with seg.session() as sess:
+        sess.process(_portrait(120, 90))
+        sess.process(_portrait(120, 90))
+        before = sess.resets
+        out = sess.process(_portrait(100, 100))
+        assert out.shape == (100, 100) and sess.resets == before + 1
+
+
+def _real_pairs(split: str, n: int):
+    folder = DATA / split
+    if not (folder / "images").is_dir():
+        pytest.skip(f"{folder} not available")
+    for img_path in sorted((folder / "images").glob("*.jpg"))[:n]:
+        rgb = cv2.cvtColor(cv2.imread(str(img_path)), cv2.COLOR_BGR2RGB)
+        gt = cv2.imread(str(folder / "masks" / f"{img_path.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127
+        yield rgb, gt
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_shipped_model_gives_a_plausible_mask_on_real_photos(name):
+    seg = get_segmenter(name)
+    ious = []
+    for rgb, gt in _real_pairs("celeb1k/test", 3):
+        pred = seg.predict(rgb) > 0.5
+        ious.append((pred & gt).sum() / max(1, (pred | gt).sum()))
+    assert np.mean(ious) > PLAUSIBLE_IOU, ious
+
+
+def test_mask_cli_writes_one_png_per_image(tmp_path):
+    from hairfx.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.jpg"), _portrait(120, 90))
+    cv2.imwrite(str(src / "b.png"), _portrait(64, 80))
+    (src / "notes.txt").write_text("not an image")
+    single = tmp_path / "c.jpg"
+    cv2.imwrite(str(single), _portrait(50, 50))
+    out = tmp_path / "out"
+    assert main(["mask", str(src), str(single), "-o", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a.png", "b.png", "c.png"]
+    mask = cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (64, 80) and mask.dtype == np.uint8
+
+
+def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):
+    from hairfx.cli import main
+
+    assert main(["mask", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")]) == 2
+    cv2.imwrite(str(tmp_path / "a.jpg"), _portrait())
+    assert main(["mask", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "o"), "--model", "huge"]) == 2
+    assert "small, full" in capsys.readouterr().err
