@@ -1,7 +1,7 @@
 """hairfx.video and ``hairfx video``: files, colour schedules, ombre, temporal state.
 
-The hair masks come from a stub segmenter (a fixed soft ellipse) so these tests check the
-video plumbing and compositing, not the model, and run in seconds without its weights.
+Compositing tests pass explicit masks (a fixed soft ellipse), so they check the video
+plumbing and compositing exactly; the CLI tests run the shipped small hair-mask model.
 Frames are a real clip from ../shared/data/videos, cut short and scaled down.
 """
 
@@ -46,30 +46,12 @@ def ellipse_mask(h: int, w: int) -> np.ndarray:
     return np.clip((1.2 - r) * 2.0, 0.0, 1.0).astype(np.float32)
 
 
-class StubSession:
-    def process(self, frame):
-        return ellipse_mask(*frame.shape[:2])
-
-    def reset(self):
-        pass
-
-    def close(self):
-        pass
-
-
-class StubSegmenter:
-    def predict(self, frame, prior=None):
-        return ellipse_mask(*frame.shape[:2])
-
-    def session(self, **options):
-        return StubSession()
-
-
 @pytest.fixture
-def stub_segmenter(monkeypatch):
-    import hairfx.segmenter
+def hair_model():
+    """The shipped small hair-mask model (the CLI and the example load it themselves)."""
+    from hairfx.segmenter import get_segmenter
 
-    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name="small": StubSegmenter())
+    return get_segmenter("small")
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +290,7 @@ def test_writer_checks_frames(tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_video_keeps_count_and_rate(short_clip, tmp_path, stub_segmenter, capsys):
+def test_cli_video_keeps_count_and_rate(short_clip, tmp_path, hair_model, capsys):
     out = tmp_path / "cli.mp4"
     rc = main(["video", str(short_clip), "--color", "copper:0-0.2,violet:0.2-", "-o", str(out), "--renderer", "cpu"])
     assert rc == 0
@@ -318,13 +300,13 @@ def test_cli_video_keeps_count_and_rate(short_clip, tmp_path, stub_segmenter, ca
     assert f"{N_FRAMES}/{N_FRAMES} frames" in err  # the progress bar, on stderr
 
 
-def test_cli_video_ombre(short_clip, tmp_path, stub_segmenter):
+def test_cli_video_ombre(short_clip, tmp_path, hair_model):
     out = tmp_path / "ombre.mp4"
     assert main(["video", str(short_clip), "--ombre", "copper,platinum", "-o", str(out), "-q", "--frames", "4"]) == 0
     assert probe(out).frames == 4
 
 
-def test_cli_video_bad_schedule_is_a_clear_error(short_clip, tmp_path, stub_segmenter, capsys):
+def test_cli_video_bad_schedule_is_a_clear_error(short_clip, tmp_path, hair_model, capsys):
     rc = main(["video", str(short_clip), "--color", "copper:3-1", "-o", str(tmp_path / "x.mp4")])
     assert rc == 2
     assert "must come after" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """examples/webcam_recolor.py: headless and bench modes on a real clip, keys, camera errors.
 
-Masks come from a stub segmenter (see test_video.py) so no model weights are needed.
+Masks come from the shipped small hair-mask model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, REPO
-from test_video import StubSegmenter, stub_segmenter  # noqa: F401 - the fixture is used by name
+from test_video import hair_model  # noqa: F401 - the fixture is used by name
 
 SCRIPT = REPO / "examples" / "webcam_recolor.py"
 CLIP = DATA / "videos" / "terryky_gl2facemesh_sample_video.mp4"  # 320x320, 30 fps
@@ -49,7 +49,7 @@ def read_all(path):
     return frames
 
 
-def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, stub_segmenter):
+def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, hair_model):
     out = tmp_path / "out.mp4"
     assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "6", "--renderer", "cpu"]) == 0
     frames = read_all(out)
@@ -57,7 +57,7 @@ def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, stub_segmen
     assert frames[0].shape == (320, 320, 3)
 
 
-def test_headless_resizes_and_recolours(webcam, clip, tmp_path, stub_segmenter):
+def test_headless_resizes_and_recolours(webcam, clip, tmp_path, hair_model):
     out = tmp_path / "small.mp4"
     argv = ["--input", str(clip), "--output", str(out), "--frames", "3", "--size", "160x120", "--color", "blue"]
     assert webcam.main(argv) == 0
@@ -68,15 +68,14 @@ def test_headless_resizes_and_recolours(webcam, clip, tmp_path, stub_segmenter):
     ok, src = cap.read()
     cap.release()
     src = cv2.resize(src, (160, 120), interpolation=cv2.INTER_AREA)
-    from test_video import ellipse_mask
-
-    m = ellipse_mask(120, 160)
+    m = hair_model.predict(cv2.cvtColor(src, cv2.COLOR_BGR2RGB))  # the first frame has no prior
+    assert (m > 0.9).sum() > 100, "the model should find hair in this clip"
     diff = np.abs(frames[0].astype(int) - src.astype(int)).max(axis=2)
     # lossy encoding blurs the picture a little; the hair region changes far more
     assert diff[m > 0.9].mean() > 4 * diff[m == 0].mean()
 
 
-def test_bench_prints_per_stage_figures(webcam, clip, stub_segmenter, capsys):
+def test_bench_prints_per_stage_figures(webcam, clip, hair_model, capsys):
     assert webcam.main(["--input", str(clip), "--bench", "--frames", "4", "--renderer", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "FPS" in out
@@ -84,7 +83,7 @@ def test_bench_prints_per_stage_figures(webcam, clip, stub_segmenter, capsys):
         assert stage in out
 
 
-def test_keys_change_colour_strength_and_view(webcam, clip, stub_segmenter):
+def test_keys_change_colour_strength_and_view(webcam, clip, hair_model):
     args = webcam.parse_args(["--input", str(clip), "--output", "unused.mp4", "--renderer", "cpu", "--color", "copper"])
     app = webcam.App(args, ["copper", "violet", "blue"])
     try:
@@ -105,7 +104,7 @@ def test_keys_change_colour_strength_and_view(webcam, clip, stub_segmenter):
         app.close()
 
 
-def test_snapshot_key_saves_a_png(webcam, clip, tmp_path, stub_segmenter):
+def test_snapshot_key_saves_a_png(webcam, clip, tmp_path, hair_model):
     args = webcam.parse_args(["--input", str(clip), "--output", "x.mp4", "--renderer", "cpu", "--color", "copper", "--snapshot-dir", str(tmp_path)])
     app = webcam.App(args, ["copper"])
     try:
