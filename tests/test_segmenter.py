@@ -233,3 +233,33 @@ def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "a.jpg"), _portrait())
     assert main(["mask", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "o"), "--model", "huge"]) == 2
     assert "small, full" in capsys.readouterr().err
+
+
+class _StubSegmenter:
+    """Stands in for a network that never sees hair, to drive the session's checks."""
+
+    input_size = 16
+
+    def _check_frame(self, frame):
+        return frame
+
+    def _infer(self, frame, prior, *, keep_canvas=False):
+        self.priors.append(prior)
+        s = self.input_size
+        return np.zeros((s, s), np.float32), np.zeros(frame.shape[:2], np.float32)
+
+
+def test_session_drops_a_prior_the_network_rejects():
+    stub = _StubSegmenter()
+    stub.priors = []
+    frame = _portrait()
+    sess = SegmenterSession(stub)
+    sess.process(frame)
+    sess._prior = np.ones((16, 16), np.float32)  # a prior covering everything
+    sess.process(frame)
+    assert sess.resets == 1
+    assert stub.priors[-1] is None  # the frame was re-run without the prior
+    sess._prior = np.zeros((16, 16), np.float32)
+    sess._prior[:2, :2] = 1.0  # a rejected prior too small to matter: kept
+    sess.process(frame)
+    assert sess.resets == 1

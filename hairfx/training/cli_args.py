@@ -47,6 +47,8 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=_MODELS, action="append", default=None,
                    help="preset(s) to time (repeatable; default both)")
+    p.add_argument("--backend", choices=("opencv", "torch"), action="append", default=None,
+                   help="runtime(s) to time (repeatable; default both)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     p.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
