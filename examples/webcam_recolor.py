@@ -296,7 +296,7 @@ def parse_args(argv):
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
     p.add_argument("--model", choices=("small", "full"), default="small")
-    p.add_argument("--smoothing", type=float, default=0.85, help="intensity smoothing, weight of the past (0..<1)")
+    p.add_argument("--smoothing", type=float, default=0.0, help="intensity smoothing, weight of the past (0..<1; default 0: off)")
     p.add_argument("--overlay", action="store_true", help="headless: draw the FPS overlay into the output too")
     p.add_argument("--snapshot-dir", default=".", help="where the s key saves snapshots (default: here)")
     args = p.parse_args(argv)

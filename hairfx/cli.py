@@ -185,7 +185,7 @@ def _add_video(sub) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
     p.add_argument("--model", choices=("small", "full"), default="small", help="hair-mask model")
-    p.add_argument("--smoothing", type=float, default=0.85, help="weight of the past in the intensity EMA, 0..<1")
+    p.add_argument("--smoothing", type=float, default=0.0, help="weight of the past in the intensity EMA, 0..<1 (default 0: off)")
     p.add_argument("--frames", type=int, help="only the first N frames (the audio is then dropped)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio track")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -21,6 +21,12 @@ from .render_cpu import INTERPOLATIONS, CpuRenderer
 __all__ = ["recolor", "RecolorSession", "make_renderer", "RENDERERS"]
 
 RENDERERS = ("auto", "gl", "cpu")
+#: Default weight of the past in the intensity EMA of :class:`RecolorSession`. Off: measured
+#: on the eight test clips (examples/VIDEO_REPORT.md), every amount of smoothing (0.5, 0.7,
+#: 0.85, or a dead band) made the recoloured hair's colour change more from frame to frame,
+#: because the light/dark blend already compensates frame by frame for the intensity
+#: changes a lagging estimate would miss. Raise it for sources whose masks are noisy.
+DEFAULT_SMOOTHING = 0.0
 #: Largest relative difference between the aspect ratios of a mask and its frame; a mask
 #: of another shape would put the colour in the wrong place once stretched to the frame.
 ASPECT_TOLERANCE = 0.02
@@ -156,8 +162,9 @@ class RecolorSession:
 
     The state is explicit and inspectable:
 
-    * :attr:`intensity`: the smoothed hair intensity (an exponential moving average with
-      ``smoothing`` as the weight of the past), so the light/dark blend does not flicker;
+    * :attr:`intensity`: the hair intensity the blend uses, an exponential moving average
+      with ``smoothing`` as the weight of the past (default :data:`DEFAULT_SMOOTHING`, off:
+      see there why), and :attr:`last_raw_intensity`, the frame's own;
     * the renderer's GL resources (textures, framebuffers), made once and reused;
     * the previous mask, fed back to the hair-mask model when masks are not given
       (:attr:`segmenter_session`).
@@ -177,7 +184,7 @@ class RecolorSession:
         renderer: str = "auto",
         interpolation: str = "trilinear",
         model: str = "small",
-        smoothing: float = 0.85,
+        smoothing: float = DEFAULT_SMOOTHING,
     ):
         self.color = color
         self.strength = strength

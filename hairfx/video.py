@@ -538,7 +538,7 @@ class VideoRecolorer:
         renderer: str = "auto",
         interpolation: str = "trilinear",
         model: str = "small",
-        smoothing: float = 0.85,
+        smoothing: float = 0.0,
         fade: float = FADE_SECONDS,
     ):
         if (color is None) == (ombre is None):
@@ -656,7 +656,7 @@ def recolor_video(
     renderer: str = "auto",
     interpolation: str = "trilinear",
     model: str = "small",
-    smoothing: float = 0.85,
+    smoothing: float = 0.0,
     fade: float = FADE_SECONDS,
     masks: Callable[[int, np.ndarray], np.ndarray] | None = None,
     max_frames: int | None = None,

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--color", default="copper")
     p.add_argument("--model", default="small")
     p.add_argument("--weights-dir", type=Path, help="load the model from this folder instead of the package")
-    p.add_argument("--smoothing", type=float, default=0.85)
+    p.add_argument("--smoothing", type=float, default=0.0, help="intensity EMA in the 'on' run (default 0: off)")
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)

@@ -162,7 +162,7 @@ def test_session_smooths_intensity(portrait):
 def test_session_first_frame_matches_recolor_and_reset_forgets(portrait):
     frame, mask = portrait
     single = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
-    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+    with hairfx.RecolorSession("copper", renderer="cpu", smoothing=0.8) as s:
         np.testing.assert_array_equal(s.process(frame, mask=mask), single)
         s.process(np.clip(frame.astype(int) + 80, 0, 255).astype(np.uint8), mask=mask)
         assert s.intensity != pytest.approx(s.last_raw_intensity)
@@ -196,3 +196,13 @@ def test_session_gl_reuses_renderer(gl_context, portrait):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert s.renderer is None
+
+
+def test_session_default_follows_the_frame_intensity(portrait):
+    frame, mask = portrait
+    brighter = np.clip(frame.astype(int) + 80, 0, 255).astype(np.uint8)
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        s.process(frame, mask=mask)
+        out = s.process(brighter, mask=mask)
+        assert s.intensity == s.last_raw_intensity
+    np.testing.assert_array_equal(out, hairfx.recolor(brighter, "copper", mask=mask, renderer="cpu"))
