@@ -9,6 +9,10 @@ preset's input size and centred on zero (black) padding, so the aspect ratio is 
 (stretching would squash heads differently for every camera). A prior mask is
 letterboxed identically, and the output is cropped back and resized to the frame.
 
+Two runtimes give the same masks (see :data:`BACKENDS`): OpenCV's DNN module on the
+shipped ONNX export, and PyTorch on the shipped state dict. Every weights file is
+checked against the SHA-256 recorded in ``weights/weights.json`` before it is loaded.
+
 >>> seg = get_segmenter("small")
 >>> mask = seg.predict(np.zeros((480, 640, 3), np.uint8))
 >>> mask.shape, mask.dtype
@@ -272,9 +276,13 @@ class Segmenter:
             prior_canvas = self._prior_to_canvas(prior)
         return self._infer(frame, prior_canvas)[1]
 
-    def session(self, **options) -> "SegmenterSession":
-        """A :class:`SegmenterSession` for a video stream (options as its constructor)."""
-        return SegmenterSession(self, **options)
+    def session(
+        self, *, cut_threshold: float = 0.12, confirm: float = 0.3, min_area: float = 0.02, check_every: int = 15
+    ) -> "SegmenterSession":
+        """A :class:`SegmenterSession` for a video stream (the options are documented there)."""
+        return SegmenterSession(
+            self, cut_threshold=cut_threshold, confirm=confirm, min_area=min_area, check_every=check_every
+        )
 
     def __repr__(self) -> str:
         return f"Segmenter({self.name!r}, backend={self.backend!r}, input_size={self.input_size})"
