@@ -18,7 +18,7 @@ from .errors import InputError, RendererUnavailable
 from .frames import as_frame, as_mask, resize_mask
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
-__all__ = ["recolor", "RecolorSession", "make_renderer", "RENDERERS"]
+__all__ = ["recolor", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
 
 RENDERERS = ("auto", "gl", "cpu")
 #: Default weight of the past in the intensity EMA of :class:`RecolorSession`. Off: measured
@@ -27,6 +27,18 @@ RENDERERS = ("auto", "gl", "cpu")
 #: because the light/dark blend already compensates frame by frame for the intensity
 #: changes a lagging estimate would miss. Raise it for sources whose masks are noisy.
 DEFAULT_SMOOTHING = 0.0
+#: The hair-mask model's probability ``p`` becomes the recolouring weight through a smoothstep
+#: from ``MASK_RAMP[0]`` to ``MASK_RAMP[1]``. Low-confidence background (which would tint walls
+#: and sky, and make the GL renderer shade nearly the whole frame) drops to exactly 0,
+#: confident hair goes to 1, and the edges stay soft; the weight crosses 0.5 where ``p``
+#: does (to 8-bit precision), so what counts as hair is unchanged. Masks given by the caller are used as is.
+MASK_RAMP = (0.25, 0.75)
+_x = np.arange(256, dtype=np.float64) / 255.0
+_t = np.clip((_x - MASK_RAMP[0]) / (MASK_RAMP[1] - MASK_RAMP[0]), 0.0, 1.0)
+_ALPHA_TABLE = (_t * _t * (3.0 - 2.0 * _t)).astype(np.float32)
+_ALPHA_TABLE[_ALPHA_TABLE < 1.0 / 255.0] = 0.0  # no weights too small to change a pixel,
+_ALPHA_TABLE[_ALPHA_TABLE > 254.0 / 255.0] = 1.0  # nor ones that fall short of full by less
+del _x, _t
 #: Largest relative difference between the aspect ratios of a mask and its frame; a mask
 #: of another shape would put the colour in the wrong place once stretched to the frame.
 ASPECT_TOLERANCE = 0.02
@@ -105,10 +117,19 @@ def _mask_for(frame: np.ndarray, mask) -> np.ndarray:
     return m
 
 
+def hair_alpha(probability: np.ndarray) -> np.ndarray:
+    """The recolouring weight for a hair probability map (see :data:`MASK_RAMP`):
+    ``H x W`` float32 in ``[0, 1]`` in, the same shape out, in steps of 1/255."""
+    import cv2
+
+    # cv2 rounds and saturates to 8 bits and applies the 256-entry table in one pass each
+    return cv2.LUT(cv2.convertScaleAbs(probability, alpha=255.0), _ALPHA_TABLE)
+
+
 def _predict_mask(frame: np.ndarray, model: str) -> np.ndarray:
     from .segmenter import get_segmenter  # torch is imported only when a mask is needed
 
-    return get_segmenter(model).predict(frame)
+    return hair_alpha(get_segmenter(model).predict(frame))
 
 
 def _to_output(out: np.ndarray, like):
@@ -227,7 +248,7 @@ class RecolorSession:
 
     def mask(self, frame, mask=None) -> np.ndarray:
         """The mask used for ``frame``: ``mask`` resized to it, or the model's prediction
-        with the previous mask as prior. A scene cut found by the model resets the smoothed
+        with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by the model resets the smoothed
         intensity too."""
         arr = as_frame(frame)
         if mask is not None:
@@ -237,7 +258,7 @@ class RecolorSession:
 
             self.segmenter_session = get_segmenter(self.model).session()
         resets = self.segmenter_session.resets
-        m = self.segmenter_session.process(arr)
+        m = hair_alpha(self.segmenter_session.process(arr))
         if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale
             self.intensity = None
         return m

@@ -78,11 +78,11 @@ def _flicker(masks: list[np.ndarray], outs: list[np.ndarray]) -> tuple[float, fl
 
 def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: float, renderer: str) -> dict:
     """``{"off": (mask, colour), "on": (mask, colour)}`` flicker for one clip's frames."""
-    from .recolor import RecolorSession
+    from .recolor import RecolorSession, hair_alpha  # the masks the renderer gets
 
     result = {}
     # off: no prior, no smoothing
-    masks = [segmenter.predict(f) for f in frames]
+    masks = [hair_alpha(segmenter.predict(f)) for f in frames]
     with RecolorSession(color, renderer=renderer, smoothing=0.0) as s:
         outs = [s.process(f, mask=m) for f, m in zip(frames, masks)]
     result["off"] = _flicker(masks, outs)
@@ -92,7 +92,7 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
         outs = []
         resets = getattr(seg, "resets", 0)
         for f in frames:
-            m = seg.process(f)
+            m = hair_alpha(seg.process(f))
             now = getattr(seg, "resets", 0)
             if now != resets or getattr(seg, "was_reset", False):
                 s.intensity = None  # a new scene: start the smoothing afresh

@@ -206,3 +206,16 @@ def test_session_default_follows_the_frame_intensity(portrait):
         out = s.process(brighter, mask=mask)
         assert s.intensity == s.last_raw_intensity
     np.testing.assert_array_equal(out, hairfx.recolor(brighter, "copper", mask=mask, renderer="cpu"))
+
+
+def test_hair_alpha_ramp():
+    from hairfx.recolor import MASK_RAMP, hair_alpha
+
+    p = np.array([[0.0, 0.1, MASK_RAMP[0], 0.5, MASK_RAMP[1], 0.9, 1.0]], np.float32)
+    a = hair_alpha(p)
+    assert a.dtype == np.float32 and a.shape == p.shape
+    np.testing.assert_array_equal(a[0, [0, 1, 2]], 0.0)  # low confidence: exactly untouched
+    np.testing.assert_array_equal(a[0, [4, 5, 6]], 1.0)
+    assert abs(a[0, 3] - 0.5) < 0.01  # the hair / not-hair decision stays at p = 0.5
+    ramp = hair_alpha(np.linspace(0, 1, 1001, dtype=np.float32)[None])
+    assert (np.diff(ramp) >= 0).all()
