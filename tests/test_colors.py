@@ -95,3 +95,18 @@ def test_invalid_json_names_line(tmp_path, copperish):
 def test_mismatched_lut_sizes(copperish):
     with pytest.raises(InputError, match="light LUT is 17\\^3 but dark LUT is 9\\^3"):
         Color("x", "X", "#000000", copperish.light, hairfx.LUT3D.identity(9), 0.6, 0.2)
+
+
+def test_bundled_palette_location_matches_the_install():
+    """Installed (CI installs without -e): the palette ships inside the package as
+    hairfx/luts; run from a source checkout: the top-level luts/ folder."""
+    import importlib
+    from pathlib import Path
+
+    from conftest import REPO
+
+    colors_mod = importlib.import_module("hairfx.colors")
+    package = Path(hairfx.__file__).resolve().parent
+    expected = REPO / "luts" if package == REPO / "hairfx" else package / "luts"
+    assert colors_mod._bundled_dir().resolve() == expected.resolve()
+    assert (expected / "copper" / "color.json").is_file()
