@@ -38,10 +38,11 @@ __all__ = ["Segmenter", "SegmenterSession", "get_segmenter", "MODEL_NAMES", "BAC
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
 
-#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module
-#: (the faster on a loaded multi-core CPU, see the model card); "torch" runs the
-#: PyTorch weights; "auto" picks "opencv" when the ONNX file is shipped.
+#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module;
+#: "torch" runs the PyTorch weights; "auto" picks per preset the one that measured
+#: faster end to end on a 2-core CPU (see the model card's speed table).
 BACKENDS = ("auto", "opencv", "torch")
+_AUTO_BACKEND = {"small": "opencv", "full": "torch"}
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -172,7 +173,7 @@ class Segmenter:
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
         if backend == "auto":
-            backend = "opencv" if _onnx_available(name, weights_dir) else "torch"
+            backend = _AUTO_BACKEND[name] if _onnx_available(name, weights_dir) else "torch"
         self.name = name
         self.backend = backend
         self.input_size = PRESETS[name].input_size
