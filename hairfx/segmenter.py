@@ -278,7 +278,7 @@ class Segmenter:
         return self._infer(frame, prior_canvas)[1]
 
     def session(
-        self, *, cut_threshold: float = 0.12, confirm: float = 0.3, min_area: float = 0.02, check_every: int = 15
+        self, *, cut_threshold: float = 0.12, confirm: float = 0.3, min_area: float = 0.02, check_every: int = 0
     ) -> "SegmenterSession":
         """A :class:`SegmenterSession` for a video stream (the options are documented there)."""
         return SegmenterSession(
@@ -318,7 +318,11 @@ class SegmenterSession:
       less than ``confirm`` of the prediction made with it, again over more than
       ``min_area`` of the canvas (the prior would otherwise keep propagating a
       mistake). The frame is then re-run without the prior and that result is used.
-      The periodic check costs one extra inference per ``check_every`` frames.
+      The periodic check costs one extra inference per ``check_every`` frames. It is
+      off by default (``check_every=0``): on the eight test clips its resets, each a
+      jump back to the prior-free mask, made the small model's masks less steady
+      (mean frame-to-frame change 0.48% of full range without it, 0.60% with it every
+      15 frames, 0.59% with no prior at all).
 
     Both tests are on areas, not IoU alone, so small or thin hair regions (where IoU
     swings with a few pixels) do not cause resets, which would themselves flicker.
@@ -335,7 +339,7 @@ class SegmenterSession:
         cut_threshold: float = 0.12,
         confirm: float = 0.3,
         min_area: float = 0.02,
-        check_every: int = 15,
+        check_every: int = 0,
     ):
         self.segmenter = segmenter
         self.cut_threshold = float(cut_threshold)
