@@ -46,45 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _read_rgb(path: str):
-    import cv2
-
-    from .errors import InputError
-
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"could not read an image from {path!r}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _read_mask(path: str):
-    import cv2
-
-    from .errors import InputError
-
-    m = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if m is None:
-        raise InputError(f"could not read a mask from {path!r}")
-    if m.ndim == 3:
-        raise InputError(f"mask {path!r} has {m.shape[2]} channels; expected a single-channel (grayscale) image")
-    if m.dtype == "uint16":
-        return m.astype("float32") / 65535.0
-    return m
-
-
-def _write_rgb(path: str, rgb) -> None:
-    import cv2
-
-    from .errors import InputError
-
-    try:
-        ok = cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    except cv2.error as exc:
-        raise InputError(f"could not write {path!r}: {exc}") from None
-    if not ok:
-        raise InputError(f"could not write {path!r} (unknown extension or unwritable folder)")
-
-
 @command
 def _add_recolor(sub) -> None:
     p = sub.add_parser("recolor", help="recolour the hair in an image")
@@ -99,9 +60,10 @@ def _add_recolor(sub) -> None:
 
     def run(args) -> int:
         from . import recolor
+        from .imagefiles import read_mask, read_rgb, write_rgb
 
-        frame = _read_rgb(args.input)
-        mask = _read_mask(args.mask) if args.mask else None
+        frame = read_rgb(args.input)
+        mask = read_mask(args.mask) if args.mask else None
         out = recolor(
             frame,
             args.color,
@@ -111,7 +73,7 @@ def _add_recolor(sub) -> None:
             interpolation=args.interpolation,
             model=args.model,
         )
-        _write_rgb(args.output, out)
+        write_rgb(args.output, out)
         print(f"wrote {args.output}")
         return 0
 

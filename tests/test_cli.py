@@ -50,7 +50,7 @@ def test_recolor_errors_are_reported_not_raised(tmp_path, capsys, args, message)
 
 def test_unreadable_input_and_colour_mask(tmp_path, capsys):
     assert main(["recolor", str(tmp_path / "missing.png"), "--color", "copper", "-o", str(tmp_path / "o.png")]) == 2
-    assert "could not read an image" in capsys.readouterr().err
+    assert "image not found" in capsys.readouterr().err
     assert main(["recolor", str(REF / "dark.png"), "--color", "copper", "--mask", str(REF / "dark.png"),
                  "-o", str(tmp_path / "o.png")]) == 2  # fmt: skip
     assert "expected a single-channel" in capsys.readouterr().err

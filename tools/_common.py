@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from hairfx.errors import InputError
-from hairfx.frames import as_frame, as_mask
+from hairfx.frames import as_mask
+from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
 
 __all__ = [
     "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model",
@@ -19,59 +20,15 @@ __all__ = [
 _REPO_REFERENCES = Path(__file__).resolve().parents[1] / "reference_images"
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as an H x W x 3 uint8 RGB array (8-bit; alpha is refused)."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise InputError(f"{path}: not an image OpenCV can read")
-    if img.dtype != np.uint8:
-        raise InputError(f"{path}: expected an 8-bit image, got {img.dtype}")
-    if img.ndim == 2:
-        img = np.dstack([img, img, img])
-    elif img.shape[2] == 4:
-        raise InputError(f"{path}: has an alpha channel; flatten it to RGB first")
-    return as_frame(np.ascontiguousarray(img[:, :, ::-1]), name=str(path))
-
-
-def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    import cv2
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1])):
-        raise InputError(f"could not write image {path} (unknown extension?)")
-    return path
-
-
-def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A single-channel mask image (255 = hair) as H x W float32 in [0, 1]; with ``shape``
-    it must match that image size."""
-    import cv2
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"mask not found: {path}")
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if m is None:
-        raise InputError(f"{path}: not an image OpenCV can read")
-    mask = as_mask(m, name=str(path))
-    if shape is not None and mask.shape != tuple(shape):
-        raise InputError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is {shape[1]}x{shape[0]}")
-    return mask
-
-
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
     """The mask from ``mask_path``, or the hair-mask model's prediction when it is None."""
     if mask_path is not None:
         return read_mask(mask_path, rgb.shape[:2])
-    from hairfx.segmenter import get_segmenter  # raises WeightsError while no weights exist
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
 
-    return as_mask(get_segmenter("small").predict(rgb), name="predicted mask")
+    # exactly the mask recolor(frame, color) uses when it is given none
+    return as_mask(hair_alpha(get_segmenter("small").predict(rgb)), name="predicted mask")
 
 
 def references_dir(path: str | os.PathLike | None = None) -> Path:
