@@ -197,6 +197,7 @@ def _run_mask(args) -> int:
     import numpy as np
 
     from .errors import InputError
+    from .imagefiles import read_rgb
     from .segmenter import get_segmenter
 
     files = []
@@ -215,10 +216,7 @@ def _run_mask(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     for f in files:
-        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputError(f"could not read an image from {str(f)!r}")
-        mask = seg.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        mask = seg.predict(read_rgb(f))  # the same rules as `hairfx recolor`
         stem, k = f.stem, 1
         while stem in used:
             stem, k = f"{f.stem}_{k}", k + 1

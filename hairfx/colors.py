@@ -114,13 +114,22 @@ def load_color(folder: str | os.PathLike) -> Color:
             raise LutFormatError(f"{meta_path}: {key!r} must be {kind.__name__}, got {value!r}")
         return value
 
+    if not isinstance(meta, dict):
+        raise LutFormatError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format", FORMAT_VERSION) != FORMAT_VERSION:
         raise LutFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (this hairfx reads {FORMAT_VERSION})")
     name = need(meta, "name", str)
+    if name != folder.name or not _NAME.match(name):
+        raise LutFormatError(
+            f"{meta_path}: name {name!r} must equal the folder name {folder.name!r} "
+            "(lower-case letters, digits, '-' and '_')"
+        )
     parts = {}
     for side in ("light", "dark"):
         entry = need(meta, side, dict)
         lut_file = folder / need(entry, "lut", str, side)
+        if not lut_file.is_file():
+            raise LutFormatError(f"{meta_path}: the {side} LUT {lut_file.name!r} does not exist in {folder}")
         parts[side] = (read_cube(lut_file), need(entry, "intensity", float, side))
     try:
         return Color(

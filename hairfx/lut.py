@@ -131,7 +131,7 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     malformed: unknown keywords, a missing or out-of-range ``LUT_3D_SIZE`` (checked before
     any table memory is allocated), 1D LUTs, wrong number of values on a line, non-numeric
     or non-finite values, or a wrong number of table rows. A file larger than any valid
-    LUT could be is refused without being read.
+    LUT could be, or far larger than its ``LUT_3D_SIZE`` needs, is refused unparsed.
     """
     path = Path(path)
     try:
@@ -151,21 +151,27 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     title = ""
     size = None
     dmin, dmax = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    data_start = None  # index into `lines` of the first table row
-    lines = text.splitlines()
-    for i, raw in enumerate(lines):
+    pos, lineno = 0, 0  # the header is read line by line; the table in one go below
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        raw = text[pos:end]
+        stripped = raw.strip()
+        if stripped.startswith("TITLE"):  # before comment stripping: a title may hold '#'
+            lineno += 1
+            pos = end + 1
+            title = stripped[5:].strip().strip('"')
+            continue
         line = raw.split("#", 1)[0].strip()
+        if line and (line[0].isdigit() or line[0] in "+-."):
+            break  # the first table row
+        lineno += 1
+        pos = end + 1
         if not line:
             continue
         key = line.split(None, 1)[0]
-        if key[0].isdigit() or key[0] in "+-.":
-            data_start = i
-            break
         rest = line[len(key):].strip()
-        lineno = i + 1
-        if key == "TITLE":
-            title = rest.strip('"')
-        elif key == "LUT_3D_SIZE":
+        if key == "LUT_3D_SIZE":
             try:
                 size = int(rest)
             except ValueError:
@@ -202,33 +208,59 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     if any(hi <= lo for lo, hi in zip(dmin, dmax)):
         raise LutFormatError(f"{path}: DOMAIN_MIN {dmin} must be below DOMAIN_MAX {dmax} on every channel")
     expected = size**3
-    if data_start is None:
+    body = text[pos:]
+    if not body.strip():
         raise LutFormatError(f"{path}: LUT_3D_SIZE is {size} but the file has no table rows (expected {expected})")
-
-    body = [(i + 1, ln.split("#", 1)[0]) for i, ln in enumerate(lines[data_start:], start=data_start)]
-    body = [(n, ln) for n, ln in body if ln.strip()]
-    if len(body) != expected:
-        where = body[expected][0] if len(body) > expected else (body[-1][0] if body else data_start + 1)
-        raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(body)}")
-    parts = [ln.split() for _, ln in body]
-    rows = None
-    if all(len(p) == 3 for p in parts):
-        try:
-            rows = np.array(parts, dtype=np.float64)
-        except ValueError:
-            rows = None
-    if rows is None or not np.isfinite(rows).all():
-        for (n, ln), p in zip(body, parts):  # slow path, only to name the offending line
-            if len(p) != 3:
-                raise fail(n, f"expected 3 values (R G B), got {len(p)}: {ln.strip()!r}")
-            try:
-                vals = [float(v) for v in p]
-            except ValueError:
-                raise fail(n, f"not a number in {ln.strip()!r}") from None
-            if not all(np.isfinite(vals)):
-                raise fail(n, f"non-finite value in {ln.strip()!r}")
-        raise fail(data_start + 1, "malformed table")  # pragma: no cover - the scan above finds it
+    if len(body) > expected * _MAX_ROW_CHARS + 65536:
+        raise LutFormatError(
+            f"{path}: the table is {len(body)} characters, far more than LUT_3D_SIZE {size} needs; refusing to parse it"
+        )
+    rows = _parse_rows(body) if "#" not in body else None
+    if rows is None or rows.shape != (expected, 3) or not np.isfinite(rows).all():
+        _explain_rows(body, lineno + 1, expected, size, fail)  # raises, naming the line
     return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
+
+
+# At most this many characters per table row on average (three numbers with a dozen digits).
+_MAX_ROW_CHARS = 64
+
+
+def _parse_rows(body: str) -> np.ndarray | None:
+    """The table rows as an ``(M, 3)`` float64 array, or None when any row is malformed
+    (numpy's C parser: no per-row Python objects, so a 256^3 table stays affordable)."""
+    import io
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty-looking input warns; the caller checks
+            rows = np.loadtxt(io.StringIO(body), dtype=np.float64, ndmin=2)
+    except ValueError:
+        return None
+    return rows if rows.ndim == 2 and rows.shape[1] == 3 else None
+
+
+def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail) -> None:
+    """Find and raise the error in a table that did not parse: slow, only for the message."""
+    rows = []
+    for n, ln in enumerate(body.splitlines(), start=first_lineno):
+        ln = ln.split("#", 1)[0]
+        if ln.strip():
+            rows.append((n, ln))
+    for n, ln in rows[:expected]:
+        parts = ln.split()
+        if len(parts) != 3:
+            raise fail(n, f"expected 3 values (R G B), got {len(parts)}: {ln.strip()!r}")
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            raise fail(n, f"not a number in {ln.strip()!r}") from None
+        if not all(np.isfinite(vals)):
+            raise fail(n, f"non-finite value in {ln.strip()!r}")
+    if len(rows) != expected:
+        where = rows[expected][0] if len(rows) > expected else (rows[-1][0] if rows else first_lineno)
+        raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(rows)}")
+    raise fail(first_lineno, "malformed table")  # pragma: no cover - one of the checks above fires
 
 
 def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Path:
@@ -237,6 +269,8 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     if not isinstance(lut, LUT3D):
         raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
     path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
     header = []
     if lut.title:
         header.append(f'TITLE "{lut.title.replace(chr(34), chr(39))}"')

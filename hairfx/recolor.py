@@ -209,9 +209,17 @@ class RecolorSession:
     ):
         self.color = color
         self.strength = strength
-        if not 0.0 <= float(smoothing) < 1.0:
+        try:
+            smoothing = float(smoothing)
+        except (TypeError, ValueError):
+            raise InputError(f"smoothing must be a number in [0, 1), got {smoothing!r}") from None
+        if not 0.0 <= smoothing < 1.0:
             raise InputError(f"smoothing must be in [0, 1), got {smoothing}")
-        self.smoothing = float(smoothing)
+        self.smoothing = smoothing
+        from .segmenter import MODEL_NAMES  # no torch import: the names are plain data
+
+        if model not in MODEL_NAMES:
+            raise InputError(f"unknown model {model!r}; valid models are: {', '.join(MODEL_NAMES)}")
         self.model = model
         self.renderer = make_renderer(renderer, interpolation=interpolation)
         self.intensity: float | None = None
@@ -278,6 +286,7 @@ class RecolorSession:
         """Forget the smoothed intensity and the previous mask (call on a scene change)."""
         self.intensity = None
         self.last_raw_intensity = None
+        self.last_weight = None
         self.last_mask = None
         if self.segmenter_session is not None:
             self.segmenter_session.reset()

@@ -185,7 +185,7 @@ class GLRenderer:
 
         self._mgl = moderngl
         self._cap = (0, 0)
-        self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = None
+        self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
         self._tiles = None
@@ -214,7 +214,8 @@ class GLRenderer:
             return
         # whole tiles, so that the zero-padded mask of a box always fits
         cw, ch = max(-(-w // _TILE) * _TILE, cw), max(-(-h // _TILE) * _TILE, ch)
-        for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_vao", "_vao_sum", "_tiles"):
+        # moderngl's Framebuffer.release() leaves its renderbuffers alive: release them too
+        for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb", "_vao", "_vao_sum", "_tiles"):
             obj = getattr(self, name)
             if obj is not None:
                 obj.release()
@@ -225,9 +226,11 @@ class GLRenderer:
         self._mask_tex = ctx.texture((cw, ch), 1, dtype="f4")
         for tex in (self._frame_tex, self._mask_tex):
             tex.filter = (self._mgl.NEAREST, self._mgl.NEAREST)
-        self._fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((cw, ch), 4, dtype="f1")])
+        self._rb = ctx.renderbuffer((cw, ch), 4, dtype="f1")
+        self._fbo = ctx.framebuffer(color_attachments=[self._rb])
         sw, sh = -(-cw // _BLOCK), -(-ch // _BLOCK)
-        self._sum_fbo = ctx.framebuffer(color_attachments=[ctx.renderbuffer((sw, sh), 2, dtype="f4")])
+        self._sum_rb = ctx.renderbuffer((sw, sh), 2, dtype="f4")
+        self._sum_fbo = ctx.framebuffer(color_attachments=[self._sum_rb])
         max_tiles = -(-cw // _TILE) * -(-ch // _TILE)
         self._tiles = ctx.buffer(reserve=max_tiles * 8, dynamic=True)
         self._vao = ctx.vertex_array(self._prog, [(self._tiles, "2i/i", "tile")])
@@ -342,7 +345,7 @@ class GLRenderer:
         """Release every GL object (and the context, when the renderer made it)."""
         self._lut_key = None
         for name in (
-            "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo",
+            "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",
         ):  # fmt: skip
             obj = getattr(self, name, None)

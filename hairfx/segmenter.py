@@ -148,7 +148,8 @@ def _zero_small(prob: np.ndarray) -> np.ndarray:
 
 
 class Segmenter:
-    """A loaded hair-mask network (one preset). Thread-compatible, not thread-safe.
+    """A loaded hair-mask network (one preset). Thread-safe: the network and its input
+    buffer are shared, so calls from several threads run one at a time.
 
     ``backend`` is one of :data:`BACKENDS`. ``threads`` sets the runtime's thread
     count (process-wide, for torch or OpenCV) when given. Weights are verified against
@@ -176,6 +177,7 @@ class Segmenter:
             backend = _AUTO_BACKEND[name] if _onnx_available(name, weights_dir) else "torch"
         self.name = name
         self.backend = backend
+        self._forward_lock = threading.Lock()
         self.input_size = PRESETS[name].input_size
         if backend == "opencv":
             path, data = _verified_bytes(name, ".onnx", "onnx_sha256", weights_dir)
@@ -208,6 +210,12 @@ class Segmenter:
 
     def _forward(self, frame_small: np.ndarray, top: int, left: int, prior_canvas: np.ndarray | None) -> np.ndarray:
         """Logits-to-probability on the letterboxed canvas, ``S x S`` float32."""
+        # get_segmenter() hands one instance to every caller; the canvas and the OpenCV
+        # network are not reentrant.
+        with self._forward_lock:
+            return self._forward_locked(frame_small, top, left, prior_canvas)
+
+    def _forward_locked(self, frame_small, top, left, prior_canvas) -> np.ndarray:
         nh, nw = frame_small.shape[:2]
         canvas = self._canvas
         canvas.fill(0.0)

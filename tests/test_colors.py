@@ -72,21 +72,29 @@ def test_bundled_palette_has_starter_colours():
         (lambda m: m.update(swatch="orange"), "swatch must be '#RRGGBB'"),
         (lambda m: m["light"].update(intensity="high"), "'intensity' must be float"),
         (lambda m: m["light"].update(intensity=0.1), "dark intensity < light intensity"),
-        (lambda m: m["dark"].update(lut="nope.cube"), "nope.cube"),
+        (lambda m: m["dark"].update(lut="nope.cube"), "the dark LUT 'nope.cube' does not exist"),
+        (lambda m: m.update(name="copper"), "name 'copper' must equal the folder name 'copperish'"),
         (lambda m: m.update(format=9), "unsupported format 9"),
     ],
 )
 def test_malformed_colour_folder(tmp_path, copperish, edit, message):
-    folder = save_color(copperish, tmp_path / "c")
+    folder = save_color(copperish, tmp_path / "copperish")
     meta = json.loads((folder / "color.json").read_text())
     edit(meta)
     (folder / "color.json").write_text(json.dumps(meta))
-    with pytest.raises((LutFormatError, FileNotFoundError), match=message):
+    with pytest.raises(LutFormatError, match=message):
+        load_color(folder)
+
+
+def test_json_that_is_not_an_object(tmp_path, copperish):
+    folder = save_color(copperish, tmp_path / "copperish")
+    (folder / "color.json").write_text("[]")
+    with pytest.raises(LutFormatError, match="expected a JSON object, got list"):
         load_color(folder)
 
 
 def test_invalid_json_names_line(tmp_path, copperish):
-    folder = save_color(copperish, tmp_path / "c")
+    folder = save_color(copperish, tmp_path / "copperish")
     (folder / "color.json").write_text('{\n"name": "c",\n oops\n}')
     with pytest.raises(LutFormatError, match=r"color.json, line 3: invalid JSON"):
         load_color(folder)

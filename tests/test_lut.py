@@ -188,3 +188,26 @@ def test_table_validation():
         LUT3D(np.full((2, 2, 2, 3), np.nan, np.float32))
     with pytest.raises(InputError, match="size must be in 2..256"):
         LUT3D.identity(1)
+
+
+def test_title_may_contain_a_hash(tmp_path):
+    back = read_cube(write_cube(LUT3D(LUT3D.identity(2).table, title="Copper #2 warm"), tmp_path / "t.cube"))
+    assert back.title == "Copper #2 warm"
+
+
+def test_table_far_larger_than_declared_is_refused_unparsed(tmp_path):
+    p = tmp_path / "big.cube"
+    p.write_text("LUT_3D_SIZE 2\n" + "0.5 0.5 0.5\n" * 20000)
+    with pytest.raises(LutFormatError, match="far more than LUT_3D_SIZE 2 needs"):
+        read_cube(p)
+
+
+def test_write_into_missing_folder(tmp_path):
+    with pytest.raises(InputError, match="folder .*nope does not exist"):
+        write_cube(LUT3D.identity(2), tmp_path / "nope" / "x.cube")
+
+
+def test_large_lut_reads_back(tmp_path):
+    lut = graded(65, (0.9, 0.8, 1.0), 1.1)
+    back = read_cube(write_cube(lut, tmp_path / "big.cube"))
+    np.testing.assert_allclose(back.table, lut.table, atol=TOL_CUBE)

@@ -219,3 +219,10 @@ def test_hair_alpha_ramp():
     assert abs(a[0, 3] - 0.5) < 0.01  # the hair / not-hair decision stays at p = 0.5
     ramp = hair_alpha(np.linspace(0, 1, 1001, dtype=np.float32)[None])
     assert (np.diff(ramp) >= 0).all()
+
+
+def test_session_checks_its_options_up_front():
+    with pytest.raises(InputError, match="smoothing must be a number"):
+        hairfx.RecolorSession("copper", renderer="cpu", smoothing="abc")
+    with pytest.raises(InputError, match="unknown model 'huge'; valid models are: small, full"):
+        hairfx.RecolorSession("copper", renderer="cpu", model="huge")

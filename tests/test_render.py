@@ -232,3 +232,25 @@ def test_gl_sparse_mask_every_touched_tile_is_shaded(gl, copperish):
     assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
     np.testing.assert_array_equal(b.frame[mask == 0], frame[mask == 0])
     assert (b.frame[mask > 0] != frame[mask > 0]).any(axis=1).all()
+
+
+@pytest.mark.gl
+def test_gl_releases_its_objects(gl_context, copperish):
+    """Growing the box and closing must free the old GL objects, renderbuffers included
+    (moderngl does not release a framebuffer's attachments with it)."""
+    import ctypes
+
+    try:
+        libgl = ctypes.CDLL("libGL.so.1")
+    except OSError:
+        pytest.skip("libGL.so.1 not loadable to query object names")
+    r = GLRenderer(context=gl_context)
+    r.render(np.zeros((40, 40, 3), np.uint8), np.ones((40, 40), np.float32), copperish)
+    old = [r._rb.glo, r._sum_rb.glo]
+    old_tex = r._frame_tex.glo
+    r.render(np.zeros((300, 300, 3), np.uint8), np.ones((300, 300), np.float32), copperish)
+    current = [r._rb.glo, r._sum_rb.glo]
+    assert [bool(libgl.glIsRenderbuffer(g)) for g in old] == [False, False]
+    assert not libgl.glIsTexture(old_tex)
+    r.close()
+    assert [bool(libgl.glIsRenderbuffer(g)) for g in current] == [False, False]

@@ -263,3 +263,30 @@ def test_session_drops_a_prior_the_network_rejects():
     sess._prior[:2, :2] = 1.0  # a rejected prior too small to matter: kept
     sess.process(frame)
     assert sess.resets == 1
+
+
+def test_shared_segmenter_is_safe_across_threads():
+    """get_segmenter() hands one instance to every thread (recolor() from worker threads)."""
+    import threading
+
+    import cv2
+
+    from hairfx.segmenter import get_segmenter
+
+    seg = get_segmenter("small")
+    root = Path(__file__).resolve().parents[1] / "reference_images"
+    frames = [cv2.imread(str(root / f"{n}.png"))[:, :, ::-1].copy() for n in ("dark", "light")]
+    expected = [seg.predict(f) for f in frames]
+    wrong = []
+
+    def work(i):
+        for _ in range(6):
+            if np.abs(seg.predict(frames[i]) - expected[i]).max() > 1e-5:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

@@ -20,6 +20,7 @@ have_lib 'libEGL_mesa.so.0 ' || missing+=(libegl-mesa0)
     || missing+=(libgl1-mesa-dri)
 have_lib 'libGL.so.1 ' || missing+=(libgl1)
 have_lib 'libglib-2.0.so.0 ' || missing+=(libglib2.0-0)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing system packages: ${missing[*]}"
     sudo=""
@@ -30,8 +31,9 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# The CPU build of PyTorch first, pinned: hairfx's own requirement (torch>=2.2) is then
-# already satisfied and pip does not pull a CUDA build.
-.venv/bin/python -m pip install -q torch==2.13.0
+# PyTorch first, pinned: hairfx's own requirement (torch>=2.2) is then already satisfied and
+# pip pulls nothing more. Where pip's configuration provides the CPU wheel, this is the CPU
+# build; elsewhere set HAIRFX_TORCH_INDEX to PyTorch's CPU wheel index to avoid a CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0 ${HAIRFX_TORCH_INDEX:+--index-url "$HAIRFX_TORCH_INDEX"}
 .venv/bin/python -m pip install -q $editable ".[test]"
 echo "hairfx installed in .venv: try  .venv/bin/hairfx colors"
