@@ -27,7 +27,6 @@ __all__ = [
     "list_pairs",
     "load_pairs",
     "split_train_val",
-    "letterbox_params",
     "make_sample",
     "tps_warp_maps",
     "recolor_hair",
@@ -91,16 +90,6 @@ def split_train_val(pairs: list[Pair], fraction: float = 0.1) -> tuple[list[Pair
         h = int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (val if h < fraction else train).append(p)
     return train, val
-
-
-def letterbox_params(h: int, w: int, size: int) -> tuple[float, int, int, int, int]:
-    """Scale and placement that fit ``h x w`` centred inside ``size x size``, aspect kept.
-
-    Returns ``(scale, new_h, new_w, top, left)``.
-    """
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    return scale, nh, nw, (size - nh) // 2, (size - nw) // 2
 
 
 # ----------------------------------------------------------------------------- warps
