@@ -40,7 +40,7 @@ from .lut import LUT3D, read_cube, write_cube
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
+HEX_SWATCH = re.compile(r"^#[0-9a-fA-F]{6}$")  # "#rrggbb"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -63,7 +63,7 @@ class Color:
     path: Path | None = None
 
     def __post_init__(self) -> None:
-        if not _HEX.match(self.swatch):
+        if not HEX_SWATCH.match(self.swatch):
             raise InputError(f"colour {self.name!r}: swatch must be '#RRGGBB', got {self.swatch!r}")
         if not 0.0 <= self.dark_intensity < self.light_intensity <= 1.0:
             raise InputError(

@@ -39,11 +39,11 @@ True
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 
+from .colors import HEX_SWATCH
 from .errors import InputError
 from .lut import LUT3D
 
@@ -58,8 +58,6 @@ __all__ = [
     "bake_lut",
     "reference_lightness",
 ]
-
-_HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 # sRGB (D65) linear RGB -> CIE XYZ, IEC 61966-2-1, and the D65 white point (xy 0.3127, 0.3290).
 _RGB_TO_XYZ = np.array(
@@ -124,7 +122,7 @@ def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
 
 def parse_hex(value: Any, *, what: str = "colour") -> str:
     """``value`` as a lower-case ``'#rrggbb'`` string, or :class:`InputError` naming it."""
-    if not isinstance(value, str) or not _HEX.match(value.strip()):
+    if not isinstance(value, str) or not HEX_SWATCH.match(value.strip()):
         raise InputError(f"{what} must be a hex colour like '#7a2e8c', got {value!r}")
     return value.strip().lower()
 

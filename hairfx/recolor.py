@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from .frames import as_frame, as_mask, resize_mask
@@ -178,7 +179,7 @@ def recolor(
     return _to_output(out, frame)
 
 
-class RecolorSession:
+class RecolorSession(Closeable):
     """Recolours a video frame by frame, carrying state between frames.
 
     The state is explicit and inspectable:
@@ -299,9 +300,3 @@ class RecolorSession:
         if self.segmenter_session is not None:
             self.segmenter_session.close()
             self.segmenter_session = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._closeable import Closeable
 from .colors import Color
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
@@ -126,7 +127,7 @@ def _compose(f8: np.ndarray, lut01: np.ndarray, ms: np.ndarray, out8: np.ndarray
     out8[:] = lut01
 
 
-class CpuRenderer:
+class CpuRenderer(Closeable):
     """Recolours frames on the CPU with numpy. Same interface and math as the GL renderer.
 
     >>> r = CpuRenderer()
@@ -207,9 +208,3 @@ class CpuRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

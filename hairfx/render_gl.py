@@ -27,6 +27,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ._closeable import Closeable
 from .colors import Color
 from .errors import RendererUnavailable
 from .frames import mask_bbox
@@ -166,7 +167,7 @@ def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
                 dst[ys, a * _TILE : b * _TILE] = src[ys, a * _TILE : b * _TILE]
 
 
-class GLRenderer:
+class GLRenderer(Closeable):
     """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
 
     >>> with GLRenderer() as r:                                       # doctest: +SKIP
@@ -356,9 +357,3 @@ class GLRenderer:
             self.ctx.release()
         self.ctx = None
         self._cap = (0, 0)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import as_frame, as_mask
 
@@ -311,7 +312,7 @@ def _disagreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return confirmed, np.count_nonzero(a ^ b) / a.size
 
 
-class SegmenterSession:
+class SegmenterSession(Closeable):
     """Masks for consecutive video frames, feeding each mask back as the next prior.
 
     The prior is dropped (a fresh start, as for the first frame) when:
@@ -405,11 +406,6 @@ class SegmenterSession:
         self.reset()
         self._closed = True
 
-    def __enter__(self) -> "SegmenterSession":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 _CACHE: dict[str, Segmenter] = {}

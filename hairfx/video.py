@@ -45,6 +45,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
 from .frames import as_frame, mask_bbox
@@ -54,6 +55,7 @@ __all__ = [
     "VideoInfo",
     "probe",
     "VideoReader",
+    "read_frames",
     "VideoWriter",
     "ColorSchedule",
     "parse_color_schedule",
@@ -156,7 +158,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     return VideoInfo(p, width, height, fps, frames, has_audio)
 
 
-class VideoReader:
+class VideoReader(Closeable):
     """Decodes a video file into ``H x W x 3`` ``uint8`` RGB frames.
 
     >>> with VideoReader("clip.mp4") as reader:                     # doctest: +SKIP
@@ -191,14 +193,26 @@ class VideoReader:
             self._cap.release()
             self._cap = None
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+def read_frames(path: "str | os.PathLike", limit: int, max_side: int | None = None) -> list[np.ndarray]:
+    """Up to ``limit`` RGB frames of ``path``, shrunk (area filter) so neither side exceeds
+    ``max_side`` when one is given. For evaluations that need a clip in memory."""
+    import cv2
+
+    out = []
+    with VideoReader(path) as reader:
+        for frame in reader:
+            if len(out) >= limit:
+                break
+            h, w = frame.shape[:2]
+            scale = max_side / max(h, w) if max_side else 1.0
+            if scale < 1.0:
+                frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            out.append(frame)
+    return out
 
 
-class VideoWriter:
+class VideoWriter(Closeable):
     """Writes RGB frames to a video file at an exact frame rate.
 
     With ffmpeg on the ``PATH``: H.264 (``crf`` quality, yuv420p, or yuv444p for odd
@@ -306,11 +320,6 @@ class VideoWriter:
             self._cv.release()
             self._cv = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # ------------------------------------------------------------------ colour schedules
@@ -517,7 +526,7 @@ def mix(a: np.ndarray, b: np.ndarray, t, *, mask: np.ndarray | None = None) -> n
     return out
 
 
-class VideoRecolorer:
+class VideoRecolorer(Closeable):
     """Recolours video frames with a colour schedule or an ombre, carrying state across
     frames through a :class:`~hairfx.recolor.RecolorSession` (previous-mask feedback to the
     hair-mask model, reset on scene cuts, smoothed intensity).
@@ -602,11 +611,6 @@ class VideoRecolorer:
     def close(self) -> None:
         self.session.close()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # ------------------------------------------------------------------------- whole files

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .video import read_frames
 
 __all__ = ["evaluate_clip", "main"]
 
@@ -42,24 +43,6 @@ def _default_data() -> Path:
         if (root / "videos").is_dir():
             return root
     return _REPO.parent / "shared" / "data"
-
-
-def _frames(path: Path, limit: int, side: int) -> list[np.ndarray]:
-    import cv2
-
-    from .video import VideoReader
-
-    out = []
-    with VideoReader(path) as reader:
-        for frame in reader:
-            h, w = frame.shape[:2]
-            scale = side / max(h, w)
-            if scale < 1.0:
-                frame = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-            out.append(frame)
-            if len(out) >= limit:
-                break
-    return out
 
 
 def _hair_mean(frame: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -128,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'clip':<36} {'mask off':>9} {'mask on':>9} {'colour off':>11} {'colour on':>10}")
     start = time.perf_counter()
     for clip in clips:
-        frames = _frames(clip, args.frames, args.side)
+        frames = read_frames(clip, args.frames, args.side)
         r = evaluate_clip(frames, seg, color, smoothing=args.smoothing, renderer=args.renderer)
         rows.append((clip.stem, len(frames), r))
         print(f"{clip.stem:<36} {r['off'][0]:9.3f} {r['on'][0]:9.3f} {r['off'][1]:11.3f} {r['on'][1]:10.3f}", flush=True)

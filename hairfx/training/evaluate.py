@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..video import read_frames
 from . import cli_args
 from .data import list_pairs
 
@@ -98,25 +99,13 @@ def evaluate_split(seg, folder: Path, limit: int | None = None) -> dict:
     return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs))}
 
 
-def _frames(path: Path, max_frames: int):
-    cap = cv2.VideoCapture(str(path))
-    try:
-        for _ in range(max_frames):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    finally:
-        cap.release()
-
-
 def _mean_change(masks: list[np.ndarray]) -> float:
     return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks[:-1])])) if len(masks) > 1 else 0.0
 
 
 def flicker(seg, clip: Path, max_frames: int) -> dict:
     """Mean absolute frame-to-frame mask change on ``clip`` in three modes."""
-    frames = list(_frames(clip, max_frames))
+    frames = read_frames(clip, max_frames)
     free = [seg.predict(f) for f in frames]
     fed, prev = [], None
     for f in frames:
