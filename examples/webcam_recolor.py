@@ -35,6 +35,14 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing 
 import cv2
 import numpy as np
 
+# pip's OpenCV points Qt at a font folder it does not ship (set when cv2 is imported), and Qt
+# then warns on every window: use the system's fonts instead when that folder is missing.
+if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
+    for _fonts in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
+        if os.path.isdir(_fonts):
+            os.environ["QT_QPA_FONTDIR"] = _fonts
+            break
+
 import hairfx
 
 MODES = ("effect", "mask", "side", "off")
@@ -264,7 +272,11 @@ class App:
         elif k == ord("s") and self.last_display is not None:
             folder = Path(self.args.snapshot_dir)
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / time.strftime("hairfx_snapshot_%Y%m%d_%H%M%S.png")
+            stem = time.strftime("hairfx_snapshot_%Y%m%d_%H%M%S")
+            path, n = folder / f"{stem}.png", 1
+            while path.exists():  # several snapshots within one second
+                n += 1
+                path = folder / f"{stem}_{n}.png"
             cv2.imwrite(str(path), self.last_display)
             print(f"saved {path}")
         return True
@@ -344,11 +356,33 @@ def run_headless(app: App, cap: Capture, args) -> int:
     return 0
 
 
-def run_window(app: App, cap: Capture) -> int:
+_WINDOW_PROBE = "import cv2; cv2.namedWindow('hairfx-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+
+
+def check_window() -> None:
+    """Raise a clear error if this process cannot open a window.
+
+    OpenCV's GUI backend (Qt) aborts the whole process when there is no usable display,
+    so opening a window is tried first in a short-lived child process.
+    """
+    import subprocess
+
     try:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    except cv2.error:
-        raise hairfx.HairfxError("cannot open a window (no display?); use --output OUT.mp4 for headless mode") from None
+        r = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise hairfx.HairfxError("opening a window timed out (is the display responding?)") from None
+    if r.returncode != 0:
+        lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "display" in ln.lower()), lines[0] if lines else f"exit code {r.returncode}")
+        display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        where = f"display {display!r}" if display else "no display (DISPLAY is not set)"
+        raise hairfx.HairfxError(
+            f"cannot open a window on {where}: {why}; use --output OUT.mp4 or --bench to run without a window"
+        )
+
+
+def run_window(app: App, cap: Capture) -> int:
+    cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
     print(__doc__.split("Keys in the window:")[1].split("Capture runs")[0].rstrip())
     try:
         while True:
@@ -382,7 +416,6 @@ def main(argv=None) -> int:
             palette = palette + [args.color]
         headless = bool(args.output or args.bench)
         source = args.input if args.input else args.camera
-        app = App(args, palette)
         cap = Capture(
             source,
             latest=not headless,
@@ -390,6 +423,9 @@ def main(argv=None) -> int:
             size=args.size,
             camera_size=args.size or (1280, 720),
         )
+        if not headless:
+            check_window()  # before loading the model: fail fast, and never let Qt abort
+        app = App(args, palette)
         return run_headless(app, cap, args) if headless else run_window(app, cap)
     except hairfx.HairfxError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)

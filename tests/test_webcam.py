@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -127,6 +129,58 @@ def test_missing_camera_is_a_clear_error():
     assert r.returncode == 2
     assert "could not open camera 97" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _script_env(**extra) -> dict:
+    import hairfx
+
+    env = {**os.environ, "PYTHONPATH": str(Path(hairfx.__file__).resolve().parents[1]), **extra}  # the hairfx under test
+    return env
+
+
+def test_no_display_is_a_clear_error_not_an_abort(clip):
+    # OpenCV's Qt backend aborts the process when it cannot reach a display
+    env = {k: v for k, v in _script_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--input", str(clip)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 2, r.stderr
+    assert "cannot open a window" in r.stderr and "--output" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+# Drives the real window on a virtual X server: waits for it, focuses it, then types keys
+# one second apart (OpenCV's Qt backend keeps only the last key between two frames).
+_DRIVER = r"""
+"$PY" "$SCRIPT" --input "$CLIP" --renderer cpu --snapshot-dir "$SNAPS" &
+pid=$!
+wid=$(timeout 90 xdotool search --sync --name '^hairfx$' | head -1)
+sleep 2
+xdotool windowfocus --sync "$wid"
+for k in s m s q; do xdotool key "$k"; sleep 1; done
+wait "$pid"
+"""
+
+
+@pytest.mark.skipif(not (shutil.which("xvfb-run") and shutil.which("xdotool")), reason="needs xvfb-run and xdotool")
+def test_window_under_a_virtual_display_takes_keys(clip, tmp_path, hair_model):
+    snaps = tmp_path / "snaps"
+    env = _script_env(PY=sys.executable, SCRIPT=str(SCRIPT), CLIP=str(clip), SNAPS=str(snaps))
+    start = time.monotonic()
+    r = subprocess.run(
+        ["xvfb-run", "-a", "bash", "-c", _DRIVER], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0, r.stdout + r.stderr
+    saved = sorted(snaps.glob("hairfx_snapshot_*.png"), key=lambda p: p.stat().st_mtime)
+    assert len(saved) == 2, r.stdout  # two snapshots, even within one second
+    effect, mask_view = (cv2.imread(str(p)) for p in saved)
+    assert effect.shape == mask_view.shape == (320, 320, 3)
+    # the mask view dims the frame to half and paints the hair green: blue halves, green does not
+    assert mask_view[:, :, 0].mean() < 0.65 * effect[:, :, 0].mean()
+    assert (mask_view[:, :, 1].astype(int) - mask_view[:, :, 2]).max() > 100
+    assert "QFontDatabase" not in r.stderr  # Qt found the system's fonts
+    assert elapsed < 45, "q should quit long before the clip's 56 s have played"
 
 
 def test_missing_input_file_is_a_clear_error(webcam, tmp_path, capsys):
