@@ -407,7 +407,6 @@ class SegmenterSession(Closeable):
         self._closed = True
 
 
-
 _CACHE: dict[str, Segmenter] = {}
 _LOCK = threading.Lock()
 

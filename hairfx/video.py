@@ -321,7 +321,6 @@ class VideoWriter(Closeable):
             self._cv = None
 
 
-
 # ------------------------------------------------------------------ colour schedules
 
 _SEGMENT = re.compile(r"^\s*(#?[A-Za-z0-9_-]+)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
@@ -610,7 +609,6 @@ class VideoRecolorer(Closeable):
 
     def close(self) -> None:
         self.session.close()
-
 
 
 # ------------------------------------------------------------------------- whole files
