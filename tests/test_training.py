@@ -13,7 +13,7 @@ from hairfx.model import build_model
 from hairfx.segmenter import letterbox
 from hairfx.training.data import Pair, make_prior, make_sample, recolor_hair, tps_warp_maps
 from hairfx.training.evaluate import boundary_f, iou, seg2bmap
-from hairfx.training.train import export_weights, hair_loss, train
+from hairfx.training.train import export_weights, hair_loss, pick_device, train
 
 
 def _blob_pair(seed: int, h: int = 48, w: int = 64) -> Pair:
@@ -129,6 +129,33 @@ def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
     seg = Segmenter("small", weights_dir=tmp_path / "weights")
     mask = seg.predict(blobs[0].image)
     assert mask.shape == blobs[0].mask.shape
+
+
+def test_train_with_sample_workers_and_resume(tmp_path, blobs):
+    """The GPU machine's data path (worker processes making batches) on the CPU, then a resume."""
+    data = tmp_path / "data"
+    for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
+        _write_folder(data, split, blobs)
+    out, lines = tmp_path / "run", []
+    kw = dict(model_name="small", data=data, out=out, batch=2, lr=3e-3, threads=1, max_pairs=4, device="cpu")
+    first = train(minutes=0.05, resume=False, workers=1, log=lines.append, **kw)
+    assert first["steps"] >= 1
+    assert any(line.startswith("device: cpu") and "1 sample worker" in line for line in lines)
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in ck["model"].values())
+    second = train(minutes=0.1, resume=True, workers=0, log=lines.append, **kw)
+    assert any(line.startswith("resumed from") for line in lines)
+    assert second["steps"] > first["steps"]
+
+
+def test_device_choice():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            pick_device("cuda")
 
 
 def test_metrics_known_values():

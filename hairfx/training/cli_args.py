@@ -20,7 +20,12 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget (default 90)")
     p.add_argument("--max-wall-minutes", type=float, default=None,
                    help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default 16 small, 8 full)")
+    p.add_argument("--batch", type=int, default=None,
+                   help="batch size (default 16 small, 8 full on the CPU; 64 and 32 on a GPU)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes making augmented samples (default 0 on the CPU, spare cores up to 8 on a GPU)")
     p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (default 4e-3)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,

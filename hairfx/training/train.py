@@ -1,4 +1,4 @@
-"""Train the hair-mask network on the CPU, on a wall-clock budget, with checkpoints.
+"""Train the hair-mask network on a wall-clock budget, with checkpoints (CPU or CUDA GPU).
 
     python -m hairfx.training.train --model small --minutes 80 --data ../shared/data --out runs/small
     python -m hairfx.training.train --model small --out runs/small --resume     # continue
@@ -9,6 +9,12 @@ training; a fixed 10 % of figaro1k/train plus celeb1k/val are held out for valid
 The learning rate follows a warm-up then a cosine over the *time* budget, so a run
 ends on time whatever the machine's speed. ``last.pt`` is written every few minutes
 (model, optimiser, elapsed time) and ``best.pt`` whenever the validation IoU improves.
+
+``--device auto`` (the default) trains on a CUDA GPU when PyTorch sees one, else on the
+CPU. On a GPU the augmented samples are made by ``--workers`` processes (default: one per
+spare CPU core, up to 8) so the GPU is not left waiting, and batches are larger; on the
+CPU they are made in the training process, which keeps a 2-core machine's cores for the
+network. Checkpoints always hold CPU tensors, so they load anywhere.
 """
 
 from __future__ import annotations
@@ -37,6 +43,27 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 TRAIN_CROP = {"small": 224, "full": 320}
 CACHE_SIDE = {"small": 320, "full": 576}
 MAX_STEP_S = 20.0
+#: Default batch size per preset and device type: small steps on a CPU, larger ones on a GPU.
+DEFAULT_BATCH = {("small", "cpu"): 16, ("full", "cpu"): 8, ("small", "cuda"): 64, ("full", "cuda"): 32}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when PyTorch sees a GPU, else the CPU. ``"cuda"`` without a GPU raises."""
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r}; valid devices are: {', '.join(DEVICES)}")
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda was asked for, but PyTorch sees no CUDA GPU (a CPU-only build?)")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def default_workers(device: torch.device) -> int:
+    """Sample-making processes: none on the CPU (the cores train), spare cores on a GPU."""
+    import os
+
+    return 0 if device.type == "cpu" else max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 def hair_loss(logits: torch.Tensor, target: torch.Tensor, aux: torch.Tensor | None = None) -> torch.Tensor:
@@ -71,15 +98,44 @@ def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, cro
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))[:, None]
 
 
+class _Batches(torch.utils.data.IterableDataset):
+    """Endless augmented batches; each worker process draws from its own random stream."""
+
+    def __init__(self, pairs: list[Pair], seed: int, n: int, canvas: int, crop: int):
+        self.pairs, self.seed, self.n, self.canvas, self.crop = pairs, seed, n, canvas, crop
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, info.id if info else 0])
+        while True:
+            yield _batch(self.pairs, rng, self.n, self.canvas, self.crop)
+
+
+def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, workers: int, pin: bool):
+    """Iterator of ``(x, y)`` CPU batches, made here (``workers=0``) or by worker processes."""
+    data = _Batches(pairs, seed, n, canvas, crop)
+    if workers <= 0:
+        return iter(data)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=4, persistent_workers=True
+    )
+    return iter(loader)
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
 @torch.inference_mode()
 def validate(model: HairNet, pairs: list[Pair], canvas: int) -> float:
     """Mean per-image IoU (threshold 0.5, empty prior) on letterboxed ``pairs``."""
     model.eval()
+    device = next(model.parameters()).device
     rng = np.random.default_rng(0)
     ious = []
     for p in pairs:
         x, y = make_sample(p, rng, canvas=canvas, augment=False)
-        pred = model(torch.from_numpy(x)[None])[0, 0].numpy() > 0
+        pred = model(torch.from_numpy(x)[None].to(device))[0, 0].cpu().numpy() > 0
         gt = y > 0.5
         union = np.logical_or(pred, gt).sum()
         ious.append(1.0 if union == 0 else np.logical_and(pred, gt).sum() / union)
@@ -99,21 +155,34 @@ def train(
     data: Path,
     out: Path,
     minutes: float,
-    batch: int,
+    batch: int | None,
     lr: float,
     threads: int,
     resume: bool,
     max_wall_minutes: float | None = None,
     init: Path | None = None,
+    device: str = "auto",
+    workers: int | None = None,
     ckpt_minutes: float = 3.0,
     val_minutes: float = 6.0,
     max_pairs: int | None = None,
     seed: int = 0,
     log=print,
 ) -> dict:
-    """Train preset ``model_name`` for ``minutes`` of wall time; returns a summary dict."""
+    """Train preset ``model_name`` for ``minutes`` of wall time; returns a summary dict.
+
+    ``batch=None`` takes :data:`DEFAULT_BATCH` for the device; ``workers=None`` takes
+    :func:`default_workers`.
+    """
+    dev = pick_device(device)
+    workers = default_workers(dev) if workers is None else int(workers)
+    batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     out.mkdir(parents=True, exist_ok=True)
     canvas, crop = PRESETS[model_name].input_size, TRAIN_CROP[model_name]
     t0 = time.time()
@@ -134,6 +203,8 @@ def train(
     if max_pairs:
         train_pairs, val_pairs = train_pairs[:max_pairs], val_pairs[: max(1, max_pairs // 2)]
     log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {threads} threads"
+    log(f"device: {where}; batch {batch}; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
 
     # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
     model = build_model(model_name).to(memory_format=torch.channels_last)
@@ -141,6 +212,7 @@ def train(
         src = torch.load(init, map_location="cpu", weights_only=True)
         n = transfer_weights(src.get("model", src), model)
         log(f"initialised {n} of {len(model.state_dict())} tensors from {init}")
+    model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
     # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
@@ -148,12 +220,11 @@ def train(
     state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
     last = out / "last.pt"
     if resume and last.exists():
-        ck = torch.load(last, map_location="cpu", weights_only=True)
+        ck = torch.load(last, map_location=dev, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
         log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} min")
-    rng = np.random.default_rng(seed + state["step"])
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
     tick = time.time()
@@ -163,7 +234,9 @@ def train(
     seen = 0
 
     def save_last():
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "preset": model_name, **state}, last)
+        torch.save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name, **state}, last)
+
+    batches = _batches(train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda")
 
     while True:
         now = time.time()
@@ -175,8 +248,9 @@ def train(
             break
         for g in opt.param_groups:
             g["lr"] = _lr(frac, lr)
-        x, y = _batch(train_pairs, rng, batch, canvas, crop)
-        x = x.contiguous(memory_format=torch.channels_last)
+        x, y = next(batches)
+        x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(dev, non_blocking=True)
         logits = model(x)
         loss = hair_loss(logits, y, model.aux_logits)
         opt.zero_grad(set_to_none=True)
@@ -199,7 +273,7 @@ def train(
             tag = ""
             if iou > state["best_iou"]:
                 state["best_iou"] = iou
-                torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
                 tag = " (best)"
             log(f"val IoU {iou:.4f}{tag}")
             last_val = time.time()
@@ -208,10 +282,10 @@ def train(
             last_ckpt = time.time()
     iou = validate(model, val_pairs, canvas)
     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-    torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "final.pt")
+    torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
     if iou > state["best_iou"]:
         state["best_iou"] = iou
-        torch.save({"model": model.state_dict(), "preset": model_name, "val_iou": iou}, out / "best.pt")
+        torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
     save_last()
     log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
     return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": losses[0] if losses else None, "last_loss": float(np.mean(losses[-5:])) if losses else None}
@@ -279,9 +353,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"exported {args.model}: {info}")
         return 0
     out = args.out or Path("runs") / args.model
-    batch = args.batch or (16 if args.model == "small" else 8)
-    train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=batch,
-          lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init, log=lambda s: print(s, flush=True))
+    train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
+          lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
+          device=args.device, workers=args.workers, log=lambda s: print(s, flush=True))
     return 0
 
 
