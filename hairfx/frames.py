@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["as_frame", "as_mask", "resize_mask", "mask_bbox", "MAX_SIDE"]
+__all__ = ["as_frame", "as_mask", "resize_mask", "mask_bbox", "ramp_table", "apply_ramp", "MAX_SIDE"]
 
 #: Largest frame side accepted (pixels). Bigger inputs are almost certainly a mistake
 #: (a 16K frame is 800 MB of float work) and are refused before any allocation.
@@ -123,3 +123,25 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     cols = np.flatnonzero(nz[rows[0] : rows[-1] + 1].any(axis=0))
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def ramp_table(lo: float, hi: float) -> np.ndarray:
+    """256-entry ``float32`` table of a smoothstep from ``lo`` to ``hi`` over ``i / 255``.
+
+    Values that would change an 8-bit pixel by less than one level snap to exactly 0 or 1.
+    The smoothstep crosses 0.5 where its input does when the ramp is centred on 0.5.
+    """
+    x = np.arange(256, dtype=np.float64) / 255.0
+    t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    table = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    table[table < 1.0 / 255.0] = 0.0
+    table[table > 254.0 / 255.0] = 1.0
+    return table
+
+
+def apply_ramp(probability: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``table`` (from :func:`ramp_table`) applied to a float32 map in ``[0, 1]``, in steps of 1/255."""
+    import cv2
+
+    # cv2 rounds and saturates to 8 bits and applies the 256-entry table in one pass each
+    return cv2.LUT(cv2.convertScaleAbs(probability, alpha=255.0), table)

@@ -16,7 +16,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
-from .frames import as_frame, as_mask, resize_mask
+from .frames import apply_ramp, as_frame, as_mask, ramp_table, resize_mask
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
 __all__ = ["recolor", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
@@ -34,12 +34,7 @@ DEFAULT_SMOOTHING = 0.0
 #: confident hair goes to 1, and the edges stay soft; the weight crosses 0.5 where ``p``
 #: does (to 8-bit precision), so what counts as hair is unchanged. Masks given by the caller are used as is.
 MASK_RAMP = (0.25, 0.75)
-_x = np.arange(256, dtype=np.float64) / 255.0
-_t = np.clip((_x - MASK_RAMP[0]) / (MASK_RAMP[1] - MASK_RAMP[0]), 0.0, 1.0)
-_ALPHA_TABLE = (_t * _t * (3.0 - 2.0 * _t)).astype(np.float32)
-_ALPHA_TABLE[_ALPHA_TABLE < 1.0 / 255.0] = 0.0  # no weights too small to change a pixel,
-_ALPHA_TABLE[_ALPHA_TABLE > 254.0 / 255.0] = 1.0  # nor ones that fall short of full by less
-del _x, _t
+_ALPHA_TABLE = ramp_table(*MASK_RAMP)
 #: Largest relative difference between the aspect ratios of a mask and its frame; a mask
 #: of another shape would put the colour in the wrong place once stretched to the frame.
 ASPECT_TOLERANCE = 0.02
@@ -121,10 +116,7 @@ def _mask_for(frame: np.ndarray, mask) -> np.ndarray:
 def hair_alpha(probability: np.ndarray) -> np.ndarray:
     """The recolouring weight for a hair probability map (see :data:`MASK_RAMP`):
     ``H x W`` float32 in ``[0, 1]`` in, the same shape out, in steps of 1/255."""
-    import cv2
-
-    # cv2 rounds and saturates to 8 bits and applies the 256-entry table in one pass each
-    return cv2.LUT(cv2.convertScaleAbs(probability, alpha=255.0), _ALPHA_TABLE)
+    return apply_ramp(probability, _ALPHA_TABLE)
 
 
 def _predict_mask(frame: np.ndarray, model: str) -> np.ndarray:

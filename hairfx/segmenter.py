@@ -32,9 +32,9 @@ import numpy as np
 
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
-from .frames import as_frame, as_mask
+from .frames import apply_ramp, as_frame, as_mask, ramp_table
 
-__all__ = ["Segmenter", "SegmenterSession", "get_segmenter", "MODEL_NAMES", "BACKENDS", "WEIGHTS_DIR", "letterbox"]
+__all__ = ["Segmenter", "SegmenterSession", "get_segmenter", "MODEL_NAMES", "BACKENDS", "WEIGHTS_DIR", "PRIOR_RAMP", "letterbox"]
 
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
@@ -52,6 +52,15 @@ MIN_SIDE = 4
 
 #: Probabilities below this are set to exactly 0.
 ZERO_BELOW = 1.0 / 255.0
+#: A session feeds its previous mask back through a smoothstep from ``PRIOR_RAMP[0]`` to
+#: ``PRIOR_RAMP[1]``: uncertain pixels (weak false positives on hair-coloured backgrounds)
+#: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
+#: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
+#: test clips (150 frames each), mean frame-to-frame mask change in % of full range:
+#: small preset 0.71 with no prior, 0.54 with the raw probabilities fed back (steadier on
+#: 6 of 8 clips), 0.44 with the ramp (8 of 8); full preset 0.63, 0.33 and 0.31 (8 of 8).
+PRIOR_RAMP = (0.25, 0.75)
+_PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 
 
 def _check_name(name: str) -> None:
@@ -313,7 +322,8 @@ def _disagreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 
 
 class SegmenterSession(Closeable):
-    """Masks for consecutive video frames, feeding each mask back as the next prior.
+    """Masks for consecutive video frames, feeding each mask back as the next prior
+    (through the :data:`PRIOR_RAMP` smoothstep).
 
     The prior is dropped (a fresh start, as for the first frame) when:
 
@@ -368,7 +378,8 @@ class SegmenterSession(Closeable):
 
     @property
     def previous_mask_canvas(self) -> np.ndarray | None:
-        """The prior the next frame will get, in the network's letterboxed canvas, or None."""
+        """The prior the next frame will get (the last mask through :data:`PRIOR_RAMP`), in
+        the network's letterboxed canvas, or None."""
         return self._prior
 
     def process(self, frame) -> np.ndarray:
@@ -399,7 +410,7 @@ class SegmenterSession(Closeable):
                     canvas, mask = free_canvas, free_mask
             if wrong:
                 self.resets += 1
-        self._prior, self._thumb, self._shape = canvas, thumb, frame.shape[:2]
+        self._prior, self._thumb, self._shape = apply_ramp(canvas, _PRIOR_TABLE), thumb, frame.shape[:2]
         return mask
 
     def close(self) -> None:

@@ -12,7 +12,16 @@ from PIL import Image
 
 from hairfx.errors import InputError, WeightsError
 from hairfx.frames import MAX_SIDE
-from hairfx.segmenter import BACKENDS, MODEL_NAMES, WEIGHTS_DIR, Segmenter, SegmenterSession, get_segmenter, letterbox
+from hairfx.segmenter import (
+    BACKENDS,
+    MODEL_NAMES,
+    PRIOR_RAMP,
+    WEIGHTS_DIR,
+    Segmenter,
+    SegmenterSession,
+    get_segmenter,
+    letterbox,
+)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: Largest difference between the OpenCV DNN (ONNX) and torch masks: float32 rounding
@@ -263,6 +272,31 @@ def test_session_drops_a_prior_the_network_rejects():
     sess._prior[:2, :2] = 1.0  # a rejected prior too small to matter: kept
     sess.process(frame)
     assert sess.resets == 1
+
+
+class _GradientSegmenter(_StubSegmenter):
+    """Returns a left-to-right ramp 0..1 as its canvas output."""
+
+    def _infer(self, frame, prior, *, keep_canvas=False):
+        self.priors.append(prior)
+        s = self.input_size
+        canvas = np.tile(np.linspace(0.0, 1.0, s, dtype=np.float32), (s, 1))
+        return canvas, np.zeros(frame.shape[:2], np.float32)
+
+
+def test_session_feeds_back_the_mask_through_the_prior_ramp():
+    stub = _GradientSegmenter()
+    stub.priors = []
+    frame = _portrait()
+    with SegmenterSession(stub) as sess:
+        sess.process(frame)
+        sess.process(frame)
+    fed, out = stub.priors[1][0], np.linspace(0.0, 1.0, 16)
+    lo, hi = PRIOR_RAMP
+    assert np.all(fed[out < lo] == 0.0) and np.all(fed[out > hi] == 1.0)  # doubts dropped, hair confirmed
+    assert np.all(np.diff(fed) >= 0)  # order kept
+    mid = (out > lo + 0.05) & (out < hi - 0.05)
+    assert np.all(np.sign(fed[mid] - 0.5) == np.sign(out[mid] - 0.5))  # the 0.5 boundary stays put
 
 
 def test_shared_segmenter_is_safe_across_threads():
