@@ -10,6 +10,7 @@ accepted too); masks are ``H x W`` ``float32`` in ``[0, 1]``.
 from .colors import Color, add_lut_dir, colors, get_color, load_color, lut_dirs, save_color
 from .errors import (
     CameraError,
+    DeviceUnavailable,
     HairfxError,
     InputError,
     LutFormatError,
@@ -46,4 +47,5 @@ __all__ = [
     "RendererUnavailable",
     "WeightsError",
     "CameraError",
+    "DeviceUnavailable",
 ]

@@ -16,6 +16,7 @@ __all__ = [
     "RendererUnavailable",
     "WeightsError",
     "CameraError",
+    "DeviceUnavailable",
 ]
 
 
@@ -48,3 +49,7 @@ class WeightsError(HairfxError, RuntimeError):
 
 class CameraError(HairfxError, RuntimeError):
     """A camera or video source could not be opened or stopped delivering frames."""
+
+
+class DeviceUnavailable(HairfxError, RuntimeError):
+    """The device asked for (a CUDA GPU for training) is not there."""

@@ -143,7 +143,8 @@ def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     assert any(line.startswith("device: cpu") and "1 sample worker" in line for line in lines)
     ck = torch.load(out / "last.pt", weights_only=True)
     assert all(v.device.type == "cpu" for v in ck["model"].values())
-    second = train(minutes=0.1, resume=True, workers=0, log=lines.append, **kw)
+    elapsed_min = ck["elapsed"] / 60.0  # the budget the first run used, however slow its steps
+    second = train(minutes=elapsed_min + 0.05, resume=True, workers=0, log=lines.append, **kw)
     assert any(line.startswith("resumed from") for line in lines)
     assert second["steps"] > first["steps"]
 

@@ -14,12 +14,15 @@ ends on time whatever the machine's speed. ``last.pt`` is written every few minu
 CPU. On a GPU the augmented samples are made by ``--workers`` processes (default: one per
 spare CPU core, up to 8) so the GPU is not left waiting, and batches are larger; on the
 CPU they are made in the training process, which keeps a 2-core machine's cores for the
-network. Checkpoints always hold CPU tensors, so they load anywhere.
+network. ``best.pt`` and ``final.pt`` hold CPU tensors and ``--resume`` maps ``last.pt``
+to the CPU before moving it, so every checkpoint loads on any machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import hashlib
 import json
 import math
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import WeightsError
+from ..errors import DeviceUnavailable, InputError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .data import Pair, load_pairs, make_sample, split_train_val
@@ -51,10 +54,13 @@ DEVICES = ("auto", "cpu", "cuda")
 def pick_device(name: str = "auto") -> torch.device:
     """``"auto"``: CUDA when PyTorch sees a GPU, else the CPU. ``"cuda"`` without a GPU raises."""
     if name not in DEVICES:
-        raise ValueError(f"unknown device {name!r}; valid devices are: {', '.join(DEVICES)}")
+        raise InputError(f"unknown device {name!r}; valid devices are: {', '.join(DEVICES)}")
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for, but PyTorch sees no CUDA GPU (a CPU-only build?)")
+            raise DeviceUnavailable(
+                f"--device cuda was asked for, but PyTorch {torch.__version__} sees no CUDA GPU"
+                + (" (a CPU-only build)" if torch.version.cuda is None else "")
+            )
         return torch.device("cuda")
     return torch.device("cpu")
 
@@ -99,27 +105,49 @@ def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, cro
 
 
 class _Batches(torch.utils.data.IterableDataset):
-    """Endless augmented batches; each worker process draws from its own random stream."""
+    """Endless augmented batches; each worker process draws from its own random stream.
 
-    def __init__(self, pairs: list[Pair], seed: int, n: int, canvas: int, crop: int):
+    Worker batches travel as ``uint8`` (a quarter of the shared memory of float32; frames
+    reach the network as 8-bit values at inference too) and are scaled back on arrival.
+    """
+
+    def __init__(self, pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, as_uint8: bool):
         self.pairs, self.seed, self.n, self.canvas, self.crop = pairs, seed, n, canvas, crop
+        self.as_uint8 = as_uint8
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            yield _batch(self.pairs, rng, self.n, self.canvas, self.crop)
+            x, y = _batch(self.pairs, rng, self.n, self.canvas, self.crop)
+            if self.as_uint8:
+                x, y = (t.mul(255.0).round_().to(torch.uint8) for t in (x, y))
+            yield x, y
 
 
+@contextlib.contextmanager
 def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, workers: int, pin: bool):
-    """Iterator of ``(x, y)`` CPU batches, made here (``workers=0``) or by worker processes."""
-    data = _Batches(pairs, seed, n, canvas, crop)
+    """Iterator of float32 ``(x, y)`` CPU batches, made here (``workers=0``) or by worker
+    processes, which are shut down on leaving the ``with`` block."""
     if workers <= 0:
-        return iter(data)
+        yield iter(_Batches(pairs, seed, n, canvas, crop, as_uint8=False))
+        return
+    import cv2
+
+    # One process per core already: the workers (forked from here) inherit a single-threaded
+    # OpenCV. Set before the fork: changing OpenCV's thread pool inside a forked child hangs.
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     loader = torch.utils.data.DataLoader(
-        data, batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=4, persistent_workers=True
+        _Batches(pairs, seed, n, canvas, crop, as_uint8=True),
+        batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=2,
     )
-    return iter(loader)
+    it = iter(loader)
+    try:
+        yield ((x.float().div_(255.0), y.float().div_(255.0)) for x, y in it)
+    finally:
+        getattr(it, "_shutdown_workers", lambda: None)()  # stop the workers now, even on an error
+        cv2.setNumThreads(cv_threads)
 
 
 def _cpu_state(model: torch.nn.Module) -> dict:
@@ -220,7 +248,9 @@ def train(
     state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
     last = out / "last.pt"
     if resume and last.exists():
-        ck = torch.load(last, map_location=dev, weights_only=True)
+        # via the CPU: load_state_dict moves the optimiser's moments to the model's device
+        # and keeps AdamW's step counters on the CPU, where it reads them every step
+        ck = torch.load(last, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
@@ -230,56 +260,58 @@ def train(
     tick = time.time()
     last_ckpt = last_val = last_log = time.time()
     model.train()
-    losses: list[float] = []
+    recent: collections.deque = collections.deque(maxlen=50)  # the last steps' losses, for the log
+    first_loss = None
     seen = 0
 
     def save_last():
         torch.save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name, **state}, last)
 
-    batches = _batches(train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda")
-
-    while True:
-        now = time.time()
-        state["elapsed"] += min(now - tick, MAX_STEP_S)
-        state["wall"] += now - tick
-        tick = now
-        frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
-        if frac >= 1.0:
-            break
-        for g in opt.param_groups:
-            g["lr"] = _lr(frac, lr)
-        x, y = next(batches)
-        x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        y = y.to(dev, non_blocking=True)
-        logits = model(x)
-        loss = hair_loss(logits, y, model.aux_logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["step"] += 1
-        seen += batch
-        losses.append(loss.item())
-        now = time.time()
-        if now - last_log > 30 or state["step"] == 1:
-            log(
-                f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:.0f} min  "
-                f"loss {np.mean(losses[-50:]):.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
-                f"{seen / (now - last_log):.1f} img/s",
-            )
-            last_log, seen = now, 0
-        if now - last_val > val_minutes * 60:
-            iou = validate(model, val_pairs, canvas)
-            state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-            tag = ""
-            if iou > state["best_iou"]:
-                state["best_iou"] = iou
-                torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
-                tag = " (best)"
-            log(f"val IoU {iou:.4f}{tag}")
-            last_val = time.time()
-        if now - last_ckpt > ckpt_minutes * 60:
-            save_last()
-            last_ckpt = time.time()
+    with _batches(train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda") as batches:
+        while True:
+            now = time.time()
+            state["elapsed"] += min(now - tick, MAX_STEP_S)
+            state["wall"] += now - tick
+            tick = now
+            frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
+            if frac >= 1.0:
+                break
+            for g in opt.param_groups:
+                g["lr"] = _lr(frac, lr)
+            x, y = next(batches)
+            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(dev, non_blocking=True)
+            logits = model(x)
+            loss = hair_loss(logits, y, model.aux_logits)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state["step"] += 1
+            seen += batch
+            recent.append(loss.detach())  # no GPU sync per step; read when logging
+            if first_loss is None:
+                first_loss = loss.item()
+            now = time.time()
+            if now - last_log > 30 or state["step"] == 1:
+                log(
+                    f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:.0f} min  "
+                    f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
+                    f"{seen / (now - last_log):.1f} img/s",
+                )
+                last_log, seen = now, 0
+            if now - last_val > val_minutes * 60:
+                iou = validate(model, val_pairs, canvas)
+                state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+                tag = ""
+                if iou > state["best_iou"]:
+                    state["best_iou"] = iou
+                    torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                    tag = " (best)"
+                log(f"val IoU {iou:.4f}{tag}")
+                last_val = time.time()
+            if now - last_ckpt > ckpt_minutes * 60:
+                save_last()
+                last_ckpt = time.time()
     iou = validate(model, val_pairs, canvas)
     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
     torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
@@ -288,7 +320,7 @@ def train(
         torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
     save_last()
     log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
-    return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": losses[0] if losses else None, "last_loss": float(np.mean(losses[-5:])) if losses else None}
+    return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
 
 
 def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
