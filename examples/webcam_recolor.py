@@ -373,7 +373,7 @@ def check_window() -> None:
         raise hairfx.HairfxError("opening a window timed out (is the display responding?)") from None
     if r.returncode != 0:
         lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
-        why = next((ln for ln in lines if "display" in ln.lower()), lines[0] if lines else f"exit code {r.returncode}")
+        why = next((ln for ln in lines if "display" in ln.lower()), lines[-1] if lines else f"exit code {r.returncode}")
         display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         where = f"display {display!r}" if display else "no display (DISPLAY is not set)"
         raise hairfx.HairfxError(
@@ -424,7 +424,7 @@ def main(argv=None) -> int:
             camera_size=args.size or (1280, 720),
         )
         if not headless:
-            check_window()  # before loading the model: fail fast, and never let Qt abort
+            check_window()  # fail fast with a message; Qt itself would abort the process
         app = App(args, palette)
         return run_headless(app, cap, args) if headless else run_window(app, cap)
     except hairfx.HairfxError as exc:

@@ -131,6 +131,8 @@ def ramp_table(lo: float, hi: float) -> np.ndarray:
     Values that would change an 8-bit pixel by less than one level snap to exactly 0 or 1.
     The smoothstep crosses 0.5 where its input does when the ramp is centred on 0.5.
     """
+    if not 0.0 <= lo < hi <= 1.0:
+        raise InputError(f"a ramp needs 0 <= lo < hi <= 1, got lo={lo}, hi={hi}")
     x = np.arange(256, dtype=np.float64) / 255.0
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     table = (t * t * (3.0 - 2.0 * t)).astype(np.float32)

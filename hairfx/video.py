@@ -201,9 +201,7 @@ def read_frames(path: "str | os.PathLike", limit: int, max_side: int | None = No
 
     out = []
     with VideoReader(path) as reader:
-        for frame in reader:
-            if len(out) >= limit:
-                break
+        while len(out) < limit and (frame := reader.read()) is not None:
             h, w = frame.shape[:2]
             scale = max_side / max(h, w) if max_side else 1.0
             if scale < 1.0:
