@@ -57,6 +57,8 @@ def _add_recolor(sub) -> None:
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
     p.add_argument("--interpolation", choices=("trilinear", "tetrahedral"), default="trilinear")
     p.add_argument("--model", choices=("small", "full"), default="small", help="mask model when --mask is not given")
+    p.add_argument("--tta", action="store_true",
+                   help="better model mask from four passes (mirrored, zoomed out), four times slower")
 
     def run(args) -> int:
         from . import recolor
@@ -72,6 +74,7 @@ def _add_recolor(sub) -> None:
             renderer=args.renderer,
             interpolation=args.interpolation,
             model=args.model,
+            tta=args.tta,
         )
         write_rgb(args.output, out)
         print(f"wrote {args.output}")
@@ -187,6 +190,8 @@ def _add_mask(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
     p.add_argument("--model", default="small", help="small (256x256, default) or full (512x512)")
+    p.add_argument("--tta", action="store_true",
+                   help="average four passes (mirrored, zoomed out): better masks, four times slower")
     p.set_defaults(run=_run_mask)
 
 
@@ -216,7 +221,7 @@ def _run_mask(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     for f in files:
-        mask = seg.predict(read_rgb(f))  # the same rules as `hairfx recolor`
+        mask = seg.predict(read_rgb(f), tta=args.tta)  # the same rules as `hairfx recolor`
         stem, k = f.stem, 1
         while stem in used:
             stem, k = f"{f.stem}_{k}", k + 1

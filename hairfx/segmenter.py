@@ -34,7 +34,17 @@ from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, as_mask, ramp_table
 
-__all__ = ["Segmenter", "SegmenterSession", "get_segmenter", "MODEL_NAMES", "BACKENDS", "WEIGHTS_DIR", "PRIOR_RAMP", "letterbox"]
+__all__ = [
+    "Segmenter",
+    "SegmenterSession",
+    "get_segmenter",
+    "MODEL_NAMES",
+    "BACKENDS",
+    "WEIGHTS_DIR",
+    "PRIOR_RAMP",
+    "TTA_ZOOM",
+    "letterbox",
+]
 
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
@@ -52,6 +62,9 @@ MIN_SIDE = 4
 
 #: Probabilities below this are set to exactly 0.
 ZERO_BELOW = 1.0 / 255.0
+#: ``predict(..., tta=True)`` also runs the frame zoomed out: this fraction of its height
+#: and width is added as black padding on each side (1/8: the content at 80 % of its size).
+TTA_ZOOM = 0.125
 #: A session feeds its previous mask back through a smoothstep from ``PRIOR_RAMP[0]`` to
 #: ``PRIOR_RAMP[1]``: uncertain pixels (weak false positives on hair-coloured backgrounds)
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
@@ -280,20 +293,45 @@ class Segmenter:
 
     # -- public ---------------------------------------------------------------------
 
-    def predict(self, frame, prior=None) -> np.ndarray:
+    def predict(self, frame, prior=None, *, tta: bool = False) -> np.ndarray:
         """Hair probability for one ``H x W x 3`` uint8 RGB frame, ``H x W`` float32 in [0, 1].
 
         ``prior`` is the previous frame's mask at frame size (``H x W``), or None for a
         fresh start. Values below 1/255 are exactly 0.
+
+        ``tta=True`` (test-time augmentation, for photos rather than live video) averages
+        four passes: the frame as is, mirrored, and both zoomed out by padding
+        :data:`TTA_ZOOM` of each side with black. Four times the work; on the validation
+        images it raised the mean IoU by about 0.015 (see the model card).
         """
         frame = self._check_frame(frame)
-        prior_canvas = None
         if prior is not None:
             prior = as_mask(prior, name="prior")
             if prior.shape != frame.shape[:2]:
                 raise InputError(f"prior must be at frame size {frame.shape[:2]}, got {prior.shape}")
-            prior_canvas = self._prior_to_canvas(prior)
+        if tta:
+            return self._predict_tta(frame, prior)
+        prior_canvas = None if prior is None else self._prior_to_canvas(prior)
         return self._infer(frame, prior_canvas)[1]
+
+    def _predict_tta(self, frame: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
+        h, w = frame.shape[:2]
+        ph, pw = round(h * TTA_ZOOM), round(w * TTA_ZOOM)
+        total = np.zeros((h, w), np.float32)
+        for mirror in (False, True):
+            f = np.ascontiguousarray(frame[:, ::-1]) if mirror else frame
+            p = None if prior is None else (np.ascontiguousarray(prior[:, ::-1]) if mirror else prior)
+            for zoom in (False, True):
+                if zoom:
+                    f_in = cv2.copyMakeBorder(f, ph, ph, pw, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+                    p_in = None if p is None else cv2.copyMakeBorder(p, ph, ph, pw, pw, cv2.BORDER_CONSTANT, value=0)
+                else:
+                    f_in, p_in = f, p
+                m = self._infer(f_in, None if p_in is None else self._prior_to_canvas(p_in))[1]
+                if zoom:
+                    m = m[ph : ph + h, pw : pw + w]
+                total += m[:, ::-1] if mirror else m
+        return _zero_small(total * np.float32(0.25))
 
     def session(
         self, *, cut_threshold: float = 0.12, confirm: float = 0.3, min_area: float = 0.02, check_every: int = 0

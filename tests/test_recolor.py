@@ -226,3 +226,16 @@ def test_session_checks_its_options_up_front():
         hairfx.RecolorSession("copper", renderer="cpu", smoothing="abc")
     with pytest.raises(InputError, match="unknown model 'huge'; valid models are: small, full"):
         hairfx.RecolorSession("copper", renderer="cpu", model="huge")
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_model_mask_is_the_segmenters_through_the_ramp(portrait, tta):
+    """recolor() without a mask = recolor() with the segmenter's mask through hair_alpha."""
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+
+    frame, _ = portrait
+    got = hairfx.recolor(frame, "copper", renderer="cpu", tta=tta)
+    mask = hair_alpha(get_segmenter("small").predict(frame, tta=tta))
+    assert np.array_equal(got, hairfx.recolor(frame, "copper", mask=mask, renderer="cpu"))
+    assert np.any(got != frame)

@@ -16,6 +16,7 @@ from hairfx.segmenter import (
     BACKENDS,
     MODEL_NAMES,
     PRIOR_RAMP,
+    TTA_ZOOM,
     WEIGHTS_DIR,
     Segmenter,
     SegmenterSession,
@@ -77,6 +78,40 @@ def test_empty_versus_supplied_prior(seg):
     assert np.array_equal(empty, seg.predict(frame, prior=np.zeros(frame.shape[:2], np.float32)))
     full = seg.predict(frame, prior=np.ones(frame.shape[:2], np.float32))
     assert not np.array_equal(empty, full)
+
+
+def _zoomed_out(seg, frame, prior=None):
+    """The zoomed-out pass of tta, built by hand: pad TTA_ZOOM of each side, predict, crop."""
+    h, w = frame.shape[:2]
+    ph, pw = round(h * TTA_ZOOM), round(w * TTA_ZOOM)
+    big = np.zeros((h + 2 * ph, w + 2 * pw, 3), np.uint8)
+    big[ph : ph + h, pw : pw + w] = frame
+    big_prior = None
+    if prior is not None:
+        big_prior = np.zeros(big.shape[:2], np.float32)
+        big_prior[ph : ph + h, pw : pw + w] = prior
+    return seg.predict(big, prior=big_prior)[ph : ph + h, pw : pw + w]
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_tta_is_the_mean_of_four_passes(seg, with_prior):
+    frame = _portrait(100, 76)
+    prior = np.zeros(frame.shape[:2], np.float32)
+    prior[10:50, 15:60] = 1.0
+    prior = prior if with_prior else None
+    mirrored = np.ascontiguousarray(frame[:, ::-1])
+    m_prior = None if prior is None else np.ascontiguousarray(prior[:, ::-1])
+    passes = [
+        seg.predict(frame, prior=prior),
+        seg.predict(mirrored, prior=m_prior)[:, ::-1],
+        _zoomed_out(seg, frame, prior),
+        _zoomed_out(seg, mirrored, m_prior)[:, ::-1],
+    ]
+    expected = np.mean(passes, axis=0)
+    expected[expected < 1.0 / 255.0] = 0.0
+    got = seg.predict(frame, prior=prior, tta=True)
+    assert got.shape == frame.shape[:2] and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_prior_must_match_the_frame(seg):
@@ -210,11 +245,13 @@ def _real_pairs(split: str, n: int):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_shipped_model_gives_a_plausible_mask_on_real_photos(name):
     seg = get_segmenter(name)
-    ious = []
+    ious, tta_ious = [], []
     for rgb, gt in _real_pairs("celeb1k/test", 3):
-        pred = seg.predict(rgb) > 0.5
-        ious.append((pred & gt).sum() / max(1, (pred | gt).sum()))
+        for out, kw in ((ious, {}), (tta_ious, {"tta": True})):
+            pred = seg.predict(rgb, **kw) > 0.5
+            out.append((pred & gt).sum() / max(1, (pred | gt).sum()))
     assert np.mean(ious) > PLAUSIBLE_IOU, ious
+    assert np.mean(tta_ious) > PLAUSIBLE_IOU, tta_ious
 
 
 def test_mask_cli_writes_one_png_per_image(tmp_path):
@@ -233,6 +270,18 @@ def test_mask_cli_writes_one_png_per_image(tmp_path):
     assert written == ["a.png", "b.png", "c.png"]
     mask = cv2.imread(str(out / "b.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == (64, 80) and mask.dtype == np.uint8
+
+
+def test_mask_cli_tta_writes_the_four_pass_mask(tmp_path):
+    from hairfx.cli import main
+    from hairfx.imagefiles import read_rgb
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), _portrait(120, 90))
+    assert main(["mask", str(src), "-o", str(tmp_path / "out"), "--tta"]) == 0
+    written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
+    expected = np.round(get_segmenter("small").predict(read_rgb(src), tta=True) * 255).astype(np.uint8)
+    assert np.array_equal(written, expected)
 
 
 def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):

@@ -3,7 +3,8 @@
     hairfx evaluate --data ../shared/data            # both presets, prints tables
 
 * **IoU**: per image at threshold 0.5, the mask predicted at the image's own size
-  with an empty prior, averaged over figaro1k/test and celeb1k/test.
+  with an empty prior, averaged over figaro1k/test and celeb1k/test. With ``--tta`` the
+  same is also scored for the four-pass ``predict(tta=True)`` (mirrored, zoomed out).
 * **Boundary F** (DAVIS protocol, Perazzi et al. 2016): boundary pixels of prediction
   and label are matched within ``ceil(0.008 * image diagonal)`` pixels; F is the
   harmonic mean of the boundary precision and recall, averaged per image.
@@ -81,8 +82,8 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def evaluate_split(seg, folder: Path, limit: int | None = None) -> dict:
-    """Mean IoU and boundary F of ``seg`` (empty prior) on one pair folder."""
+def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = False) -> dict:
+    """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder."""
     pairs = list_pairs(folder)[:limit]
     if not pairs:
         raise FileNotFoundError(f"no image/mask pairs in {folder}")
@@ -92,7 +93,7 @@ def evaluate_split(seg, folder: Path, limit: int | None = None) -> dict:
         gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
         if gt.shape != rgb.shape[:2]:
             gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-        pred = seg.predict(rgb) > 0.5
+        pred = seg.predict(rgb, tta=tta) > 0.5
         gt = gt > 127
         ious.append(iou(pred, gt))
         bfs.append(boundary_f(pred, gt))
@@ -137,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         seg = Segmenter(name)
         t0 = time.time()
         res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
+        if args.tta:
+            res["tta"] = {split: evaluate_split(seg, args.data / split, args.limit, tta=True) for split in SPLITS}
         clips = sorted((args.data / "videos").glob("*.mp4"))
         res["videos"] = {c.stem: flicker(seg, c, args.max_frames) for c in clips}
         res["seconds"] = round(time.time() - t0, 1)
@@ -152,8 +155,10 @@ def _print_tables(results: dict) -> None:
     print("| model | figaro1k/test IoU | figaro1k/test BF | celeb1k/test IoU | celeb1k/test BF |")
     print("|---|---|---|---|---|")
     for name, res in results.items():
-        f, c = res[SPLITS[0]], res[SPLITS[1]]
-        print(f"| {name} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
+        rows = [(name, res)] + ([(f"{name}, tta (4 passes)", res["tta"])] if "tta" in res else [])
+        for label, r in rows:
+            f, c = r[SPLITS[0]], r[SPLITS[1]]
+            print(f"| {label} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
     print("\nFlicker: mean |mask(t) - mask(t-1)| (lower is steadier); coverage = mean mask value\n")
     print("| model | clip | frames | no prior | raw prior | session | session resets | coverage (no prior / session) |")
     print("|---|---|---|---|---|---|---|---|")
