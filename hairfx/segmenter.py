@@ -378,8 +378,9 @@ class SegmenterSession(Closeable):
       The periodic check costs one extra inference per ``check_every`` frames. It is
       off by default (``check_every=0``): on the eight test clips its resets, each a
       jump back to the prior-free mask, made the small model's masks less steady
-      (mean frame-to-frame change 0.48% of full range without it, 0.60% with it every
-      15 frames, 0.59% with no prior at all).
+      (measured with the earlier weights, before the prior ramp: mean frame-to-frame
+      change 0.48% of full range without it, 0.60% with it every 15 frames, 0.59% with
+      no prior at all).
 
     Both tests are on areas, not IoU alone, so small or thin hair regions (where IoU
     swings with a few pixels) do not cause resets, which would themselves flicker.
