@@ -273,7 +273,7 @@ class Segmenter:
         h, w = frame.shape[:2]
         nh, nw, top, left = letterbox(h, w, self.input_size)
         prob = self._forward(_resize(frame, nw, nh), top, left, prior_canvas)
-        prob_canvas = _zero_small(prob.copy()) if keep_canvas else None
+        prob_canvas = prob if keep_canvas else None  # a fresh array from _forward, not a buffer
         mask = _zero_small(_resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h))
         return prob_canvas, mask
 
