@@ -44,6 +44,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
             break
 
 import hairfx
+from hairfx.recolor import DEFAULT_SMOOTHING
 
 MODES = ("effect", "mask", "side", "off")
 WINDOW = "hairfx"
@@ -308,7 +309,9 @@ def parse_args(argv):
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
     p.add_argument("--model", choices=("small", "full"), default="small")
-    p.add_argument("--smoothing", type=float, default=0.0, help="intensity smoothing, weight of the past (0..<1; default 0: off)")
+    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+                   help="intensity smoothing, weight of the past (0..<1; default "
+                   f"{DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--overlay", action="store_true", help="headless: draw the FPS overlay into the output too")
     p.add_argument("--snapshot-dir", default=".", help="where the s key saves snapshots (default: here)")
     args = p.parse_args(argv)

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from .errors import HairfxError
+from .recolor import DEFAULT_SMOOTHING  # loaded with the package anyway
 
 __all__ = ["main"]
 
@@ -150,7 +151,8 @@ def _add_video(sub) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
     p.add_argument("--model", choices=("small", "full"), default="small", help="hair-mask model")
-    p.add_argument("--smoothing", type=float, default=0.0, help="weight of the past in the intensity EMA, 0..<1 (default 0: off)")
+    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+                   help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--frames", type=int, help="only the first N frames (the audio is then dropped)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio track")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

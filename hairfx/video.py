@@ -49,7 +49,7 @@ from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
 from .frames import as_frame, mask_bbox
-from .recolor import RecolorSession
+from .recolor import DEFAULT_SMOOTHING, RecolorSession
 
 __all__ = [
     "VideoInfo",
@@ -544,7 +544,7 @@ class VideoRecolorer(Closeable):
         renderer: str = "auto",
         interpolation: str = "trilinear",
         model: str = "small",
-        smoothing: float = 0.0,
+        smoothing: float = DEFAULT_SMOOTHING,
         fade: float = FADE_SECONDS,
     ):
         if (color is None) == (ombre is None):
@@ -656,7 +656,7 @@ def recolor_video(
     renderer: str = "auto",
     interpolation: str = "trilinear",
     model: str = "small",
-    smoothing: float = 0.0,
+    smoothing: float = DEFAULT_SMOOTHING,
     fade: float = FADE_SECONDS,
     masks: Callable[[int, np.ndarray], np.ndarray] | None = None,
     max_frames: int | None = None,

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .recolor import DEFAULT_SMOOTHING
 from .video import read_frames
 
 __all__ = ["evaluate_clip", "main"]
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--color", default="copper")
     p.add_argument("--model", default="small")
     p.add_argument("--weights-dir", type=Path, help="load the model from this folder instead of the package")
-    p.add_argument("--smoothing", type=float, default=0.0, help="intensity EMA in the 'on' run (default 0: off)")
+    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+                   help=f"intensity EMA in the 'on' run (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
