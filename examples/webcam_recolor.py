@@ -44,7 +44,8 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
             break
 
 import hairfx
-from hairfx.recolor import DEFAULT_SMOOTHING
+from hairfx.presets import MODEL_NAMES
+from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
 
 MODES = ("effect", "mask", "side", "off")
 WINDOW = "hairfx"
@@ -307,8 +308,8 @@ def parse_args(argv):
     p.add_argument("--size", type=_size, help="resize frames to WIDTHxHEIGHT (a camera is asked for this size)")
     p.add_argument("--color", "-c", help="starting colour (default: the first of `hairfx colors`)")
     p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
-    p.add_argument("--model", choices=("small", "full"), default="small")
+    p.add_argument("--renderer", choices=RENDERERS, default="auto")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help="intensity smoothing, weight of the past (0..<1; default "
                    f"{DEFAULT_SMOOTHING:g}; 0 is off)")

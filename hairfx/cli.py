@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from .errors import HairfxError
-from .recolor import DEFAULT_SMOOTHING  # loaded with the package anyway
+from .presets import MODEL_NAMES
+from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 
 __all__ = ["main"]
 
@@ -55,9 +56,9 @@ def _add_recolor(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="output image path")
     p.add_argument("--mask", help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
-    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
+    p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--interpolation", choices=("trilinear", "tetrahedral"), default="trilinear")
-    p.add_argument("--model", choices=("small", "full"), default="small", help="mask model when --mask is not given")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, zoomed out), four times slower")
 
@@ -149,8 +150,8 @@ def _add_video(sub) -> None:
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")
     p.add_argument("--fade", type=float, default=None, help="cross-fade at colour switches, seconds (default 0.25; 0 = hard switch)")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
-    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto")
-    p.add_argument("--model", choices=("small", "full"), default="small", help="hair-mask model")
+    p.add_argument("--renderer", choices=RENDERERS, default="auto")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small", help="hair-mask model")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--frames", type=int, help="only the first N frames (the audio is then dropped)")

@@ -17,6 +17,7 @@ from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from .frames import apply_ramp, as_frame, as_mask, ramp_table, resize_mask
+from .presets import MODEL_NAMES
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
 __all__ = ["recolor", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
@@ -212,8 +213,6 @@ class RecolorSession(Closeable):
         if not 0.0 <= smoothing < 1.0:
             raise InputError(f"smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = smoothing
-        from .segmenter import MODEL_NAMES  # no torch import: the names are plain data
-
         if model not in MODEL_NAMES:
             raise InputError(f"unknown model {model!r}; valid models are: {', '.join(MODEL_NAMES)}")
         self.model = model

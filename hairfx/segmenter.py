@@ -33,6 +33,7 @@ import numpy as np
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, as_mask, ramp_table
+from .presets import BACKENDS, MODEL_NAMES
 
 __all__ = [
     "Segmenter",
@@ -46,13 +47,6 @@ __all__ = [
     "letterbox",
 ]
 
-#: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
-MODEL_NAMES = ("small", "full")
-
-#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module;
-#: "torch" runs the PyTorch weights; "auto" picks per preset the one that measured
-#: faster end to end on a 2-core CPU (see the model card's speed table).
-BACKENDS = ("auto", "opencv", "torch")
 _AUTO_BACKEND = {"small": "opencv", "full": "torch"}
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

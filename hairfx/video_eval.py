@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .recolor import DEFAULT_SMOOTHING
+from .presets import MODEL_NAMES
+from .recolor import DEFAULT_SMOOTHING, RENDERERS
 from .video import read_frames
 
 __all__ = ["evaluate_clip", "main"]
@@ -93,11 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--side", type=int, default=480, help="scale clips so the longer side is at most this (default 480)")
     p.add_argument("--color", default="copper")
-    p.add_argument("--model", default="small")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small")
     p.add_argument("--weights-dir", type=Path, help="load the model from this folder instead of the package")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"intensity EMA in the 'on' run (default {DEFAULT_SMOOTHING:g}; 0 is off)")
-    p.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="cpu")
+    p.add_argument("--renderer", choices=RENDERERS, default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
     data = args.data or _default_data()

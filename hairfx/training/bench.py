@@ -18,6 +18,7 @@ import time
 import cv2
 import numpy as np
 
+from ..presets import MASK_BACKENDS, MODEL_NAMES
 from . import cli_args
 
 __all__ = ["bench_model", "run", "main"]
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
-    for name in args.model or ["small", "full"]:
-        for backend in args.backend or ["opencv", "torch"]:
+    for name in args.model or MODEL_NAMES:
+        for backend in args.backend or MASK_BACKENDS:
             r = bench_model(name, backend, (w, h), args.frames, args.threads)
             print(f"| {name} | {backend} | {r['input']}x{r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)

@@ -8,13 +8,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..presets import MASK_BACKENDS, MODEL_NAMES
+
 __all__ = ["train", "evaluate", "bench"]
 
-_MODELS = ("small", "full")
+#: Where ``hairfx train`` can run (``train.pick_device`` resolves "auto").
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--model", choices=_MODELS, default="small", help="preset to train (default small)")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small", help="preset to train (default small)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
     p.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget (default 90)")
@@ -22,7 +25,7 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
     p.add_argument("--batch", type=int, default=None,
                    help="batch size (default 16 small, 8 full on the CPU; 64 and 32 on a GPU)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes making augmented samples (default 0 on the CPU, spare cores up to 8 on a GPU)")
@@ -40,7 +43,7 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
-    p.add_argument("--model", choices=_MODELS, action="append", default=None,
+    p.add_argument("--model", choices=MODEL_NAMES, action="append", default=None,
                    help="preset(s) to evaluate (repeatable; default both)")
     p.add_argument("--max-frames", type=int, default=150, help="frames per video clip (default 150)")
     p.add_argument("--limit", type=int, default=None, help="images per split (default all)")
@@ -51,9 +54,9 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--model", choices=_MODELS, action="append", default=None,
+    p.add_argument("--model", choices=MODEL_NAMES, action="append", default=None,
                    help="preset(s) to time (repeatable; default both)")
-    p.add_argument("--backend", choices=("opencv", "torch"), action="append", default=None,
+    p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
                    help="runtime(s) to time (repeatable; default both)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     p.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")

@@ -29,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..presets import MODEL_NAMES
 from ..video import read_frames
 from . import cli_args
 from .data import list_pairs
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ..segmenter import Segmenter
 
     torch.set_num_threads(args.threads)
-    models = args.model or ["small", "full"]
+    models = args.model or list(MODEL_NAMES)
     results: dict = {}
     for name in models:
         seg = Segmenter(name)

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from ..errors import DeviceUnavailable, InputError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
+from .cli_args import DEVICES
 from .data import Pair, load_pairs, make_sample, split_train_val
 
 __all__ = ["train", "export_weights", "hair_loss", "validate", "build_parser", "main"]
@@ -48,7 +49,6 @@ CACHE_SIDE = {"small": 320, "full": 576}
 MAX_STEP_S = 20.0
 #: Default batch size per preset and device type: small steps on a CPU, larger ones on a GPU.
 DEFAULT_BATCH = {("small", "cpu"): 16, ("full", "cpu"): 8, ("small", "cuda"): 64, ("full", "cuda"): 32}
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def pick_device(name: str = "auto") -> torch.device:

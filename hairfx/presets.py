@@ -1,0 +1,20 @@
+"""Names of the mask-model presets and runtimes, importable without OpenCV or PyTorch.
+
+Argument parsers (``hairfx``, the webcam example, the training commands) take their
+choices from here, so ``--help`` stays instant and the names are written once.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS"]
+
+#: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
+MODEL_NAMES = ("small", "full")
+
+#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module;
+#: "torch" runs the PyTorch weights; "auto" picks per preset the one that measured
+#: faster end to end on a 2-core CPU (see the model card's speed table).
+BACKENDS = ("auto", "opencv", "torch")
+
+#: The concrete runtimes (every backend but "auto").
+MASK_BACKENDS = BACKENDS[1:]
