@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -173,3 +174,43 @@ def test_metrics_known_values():
     assert bmap.sum() > 0 and not bmap[20, 20]  # boundary only, interior untouched
     shifted = np.roll(a, 1, axis=1)  # within the 1 px tolerance of a 40x40 image
     assert boundary_f(a, shifted) == pytest.approx(1.0)
+
+
+def _eval_tree(root: Path) -> Path:
+    """A data tree shaped like ../shared/data: two splits of reference photos, one short clip."""
+    repo = Path(__file__).resolve().parents[1] / "reference_images"
+    for split in ("figaro1k/test", "celeb1k/test"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for name in ("dark", "light"):
+            img = cv2.imread(str(repo / f"{name}.png"), cv2.IMREAD_COLOR)
+            cv2.imwrite(str(root / split / "images" / f"{name}.jpg"), img)
+            cv2.imwrite(str(root / split / "masks" / f"{name}.png"), cv2.imread(str(repo / f"{name}_mask.png")))
+    (root / "videos").mkdir()
+    img = cv2.resize(cv2.imread(str(repo / "dark.png"), cv2.IMREAD_COLOR), (160, 120))
+    w = cv2.VideoWriter(str(root / "videos" / "pan.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for i in range(6):  # the head slides right, two pixels a frame
+        w.write(np.roll(img, 2 * i, axis=1))
+    w.release()
+    return root
+
+
+def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys):
+    from hairfx.training.evaluate import main as evaluate_main
+
+    data = _eval_tree(tmp_path / "data")
+    out = tmp_path / "eval.json"
+    assert evaluate_main(["--data", str(data), "--model", "small", "--check-every", "2",
+                          "--max-frames", "6", "--threads", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    res = json.loads(out.read_text())["small"]
+    for split in ("figaro1k/test", "celeb1k/test"):
+        assert res[split]["n"] == 2
+        assert 0.5 < res[split]["iou"] <= 1.0  # the shipped model on real hair photos
+        assert f"| small | {res['figaro1k/test']['iou']:.3f} |" in printed
+    clip = res["videos"]["pan"]
+    assert clip["frames"] == 6
+    assert clip["no_prior"] > 0.0  # the head moves, so the mask must change
+    assert {"checked", "resets_checked"} <= clip.keys()
+    assert "re-checking its prior every 2 frames" in printed
+    assert f"| small | pan | {clip['session']:.4f} | {clip['resets']} | {clip['checked']:.4f} |" in printed

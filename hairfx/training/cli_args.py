@@ -48,6 +48,8 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=150, help="frames per video clip (default 150)")
     p.add_argument("--limit", type=int, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
+    p.add_argument("--check-every", type=int, default=0, metavar="N",
+                   help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     return p

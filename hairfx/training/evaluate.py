@@ -12,7 +12,9 @@
   between consecutive frames (0-1 scale, lower is steadier), without the prior (every
   frame independent), with the raw prior fed back, and with :class:`SegmenterSession`
   (prior plus scene-cut / wrong-prior resets). Mean mask coverage is listed beside it
-  so an empty mask cannot pass for a steady one.
+  so an empty mask cannot pass for a steady one. With ``--check-every N`` a fourth mode,
+  the session re-checking its prior every N frames (``session(check_every=N)``), is
+  scored too.
 
 Everything goes through the public :class:`~hairfx.segmenter.Segmenter`, so the
 numbers include letterboxing and resizing, exactly what a caller gets.
@@ -105,8 +107,9 @@ def _mean_change(masks: list[np.ndarray]) -> float:
     return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks[:-1])])) if len(masks) > 1 else 0.0
 
 
-def flicker(seg, clip: Path, max_frames: int) -> dict:
-    """Mean absolute frame-to-frame mask change on ``clip`` in three modes."""
+def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
+    """Mean absolute frame-to-frame mask change on ``clip`` in three modes (four with
+    ``check_every`` > 0: the session re-checking its prior every that many frames)."""
     frames = read_frames(clip, max_frames)
     free = [seg.predict(f) for f in frames]
     fed, prev = [], None
@@ -116,7 +119,12 @@ def flicker(seg, clip: Path, max_frames: int) -> dict:
     with seg.session() as sess:
         sessioned = [sess.process(f) for f in frames]
         resets = sess.resets
+    checked = {}
+    if check_every > 0:
+        with seg.session(check_every=check_every) as sess:
+            checked = {"checked": _mean_change([sess.process(f) for f in frames]), "resets_checked": sess.resets}
     return {
+        **checked,
         "frames": len(frames),
         "no_prior": _mean_change(free),
         "prior": _mean_change(fed),
@@ -142,16 +150,16 @@ def run(args: argparse.Namespace) -> int:
         if args.tta:
             res["tta"] = {split: evaluate_split(seg, args.data / split, args.limit, tta=True) for split in SPLITS}
         clips = sorted((args.data / "videos").glob("*.mp4"))
-        res["videos"] = {c.stem: flicker(seg, c, args.max_frames) for c in clips}
+        res["videos"] = {c.stem: flicker(seg, c, args.max_frames, args.check_every) for c in clips}
         res["seconds"] = round(time.time() - t0, 1)
         results[name] = res
-    _print_tables(results)
+    _print_tables(results, args.check_every)
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 
-def _print_tables(results: dict) -> None:
+def _print_tables(results: dict, check_every: int = 0) -> None:
     print("\nSingle frame, empty prior (IoU at 0.5 per image; DAVIS boundary F)\n")
     print("| model | figaro1k/test IoU | figaro1k/test BF | celeb1k/test IoU | celeb1k/test BF |")
     print("|---|---|---|---|---|")
@@ -176,6 +184,21 @@ def _print_tables(results: dict) -> None:
                 f"| {name} | **mean** | | {np.mean([v['no_prior'] for v in vids]):.4f} | "
                 f"{np.mean([v['prior'] for v in vids]):.4f} | {np.mean([v['session'] for v in vids]):.4f} | "
                 f"steadier with session on {steadier}/{len(vids)} clips | |"
+            )
+    if check_every <= 0:
+        return
+    print(f"\nSession re-checking its prior every {check_every} frames (session(check_every={check_every}))\n")
+    print("| model | clip | session | resets | session, re-checked | resets |")
+    print("|---|---|---|---|---|---|")
+    for name, res in results.items():
+        vids = res["videos"]
+        for clip, v in vids.items():
+            print(f"| {name} | {clip} | {v['session']:.4f} | {v['resets']} | {v['checked']:.4f} | {v['resets_checked']} |")
+        if vids:
+            print(
+                f"| {name} | **mean** | {np.mean([v['session'] for v in vids.values()]):.4f} | "
+                f"{sum(v['resets'] for v in vids.values())} | {np.mean([v['checked'] for v in vids.values()]):.4f} | "
+                f"{sum(v['resets_checked'] for v in vids.values())} |"
             )
 
 
