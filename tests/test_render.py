@@ -254,3 +254,19 @@ def test_gl_releases_its_objects(gl_context, copperish):
     assert not libgl.glIsTexture(old_tex)
     r.close()
     assert [bool(libgl.glIsRenderbuffer(g)) for g in current] == [False, False]
+
+
+@pytest.mark.parametrize("mask_dtype", [np.float32, np.float64])
+def test_hair_intensity_matches_the_float64_definition(portrait, mask_dtype):
+    from hairfx.intensity import LUMA_WEIGHTS, hair_intensity
+
+    frame, soft = portrait
+    rng = np.random.default_rng(7)
+    mask = (soft * rng.uniform(0.2, 1.0, soft.shape)).astype(mask_dtype)
+    y = frame.astype(np.float64) @ np.array(LUMA_WEIGHTS) / 255.0
+    expected = (mask.astype(np.float64) * y).sum() / mask.astype(np.float64).sum()
+    assert hair_intensity(frame, mask) == pytest.approx(expected, abs=1e-6)
+    # a strided view (every other column) is read as such, not as its memory
+    assert hair_intensity(frame[:, ::2], mask[:, ::2]) == pytest.approx(
+        (mask[:, ::2] * y[:, ::2]).sum() / mask[:, ::2].sum(), abs=1e-6
+    )
