@@ -306,7 +306,7 @@ def parse_args(argv):
     p.add_argument("--frames", type=int, help="stop after N frames")
     p.add_argument("--bench", action="store_true", help="headless speed run over --input; prints per-stage figures")
     p.add_argument("--size", type=_size, help="resize frames to WIDTHxHEIGHT (a camera is asked for this size)")
-    p.add_argument("--color", "-c", help="starting colour (default: the first of `hairfx colors`)")
+    p.add_argument("--color", "-c", help="starting colour (default: copper, else the first of `hairfx colors`)")
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small")

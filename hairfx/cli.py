@@ -13,6 +13,7 @@ import sys
 from .errors import HairfxError
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
+from .render_cpu import INTERPOLATIONS
 
 __all__ = ["main"]
 
@@ -57,7 +58,7 @@ def _add_recolor(sub) -> None:
     p.add_argument("--mask", help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
-    p.add_argument("--interpolation", choices=("trilinear", "tetrahedral"), default="trilinear")
+    p.add_argument("--interpolation", choices=INTERPOLATIONS, default="trilinear")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, zoomed out), four times slower")
@@ -192,7 +193,7 @@ def _add_mask(sub) -> None:
     p = sub.add_parser("mask", help="write a hair mask PNG (255 = hair) for each input image")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
-    p.add_argument("--model", default="small", help="small (256x256, default) or full (512x512)")
+    p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
                    help="average four passes (mirrored, zoomed out): better masks, four times slower")
     p.set_defaults(run=_run_mask)

@@ -7,8 +7,8 @@ A colour lives in a folder ``<name>/`` holding ``color.json`` and two ``.cube`` 
       "name": "copper",                 # must equal the folder name
       "display_name": "Copper",
       "swatch": "#b4532a",              # target colour, sRGB hex
-      "light": {"lut": "light.cube", "intensity": 0.62},
-      "dark":  {"lut": "dark.cube",  "intensity": 0.16}
+      "light": {"lut": "light.cube", "intensity": 0.546235},
+      "dark":  {"lut": "dark.cube",  "intensity": 0.165912}
     }
 
 ``intensity`` is the hair intensity of the reference image the LUT was tuned on, as

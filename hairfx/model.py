@@ -13,9 +13,10 @@ The design follows sections 2-5 of the paper:
   U-Net skip connections restoring low-level features on the way up;
 * residual bottlenecks squeezed 16x (E-Net/ResNet style, with dilation at the lowest
   levels for context);
-* a few DenseNet-style layers at full input resolution on top of the upsampled coarse
-  features plus the raw input, to refine edges. They predict a residual that is added
-  to the upsampled coarse logits, so the coarse head alone is already a valid mask.
+* a few DenseNet-style layers at full input resolution on the upsampled decoder
+  features concatenated with the raw 4-channel input, to refine edges; the last of them
+  emits the logits. (A 1x1 coarse head at 1/4 resolution is trained alongside, as deep
+  supervision, and is not used at inference.)
 
 No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`.
 """
