@@ -15,9 +15,9 @@ LUT ``(1 - w) * dark + w * light``.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from .errors import InputError
 from .frames import mask_bbox
 
 __all__ = ["LUMA_WEIGHTS", "MIN_HAIR_WEIGHT", "luma", "hair_intensity", "blend_weight"]
@@ -41,6 +41,13 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
     >>> f = np.full((2, 2, 3), 255, np.uint8); hair_intensity(f, np.ones((2, 2), np.float32))
     1.0
     """
+    import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
+
+    frame, mask = np.asarray(frame), np.asarray(mask)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"hair_intensity needs an H x W x 3 RGB frame, got shape {frame.shape}")
+    if mask.shape != frame.shape[:2]:
+        raise InputError(f"hair_intensity needs the mask at the frame's size {frame.shape[:2]}, got {mask.shape}")
     box = mask_bbox(mask)
     if box is None:
         return None

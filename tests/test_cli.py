@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -61,3 +64,10 @@ def test_bench_prints_a_table(capsys):
                  "--mask", str(REF / "light_mask.png")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "1280x720" in out and "1920x1080" in out and " cpu " in out
+
+
+def test_cli_and_package_import_neither_opencv_nor_torch():
+    """`hairfx --help` stays instant: the heavy libraries load inside the commands."""
+    code = "import sys, hairfx, hairfx.cli, hairfx.presets; print('cv2' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]

@@ -270,3 +270,16 @@ def test_hair_intensity_matches_the_float64_definition(portrait, mask_dtype):
     assert hair_intensity(frame[:, ::2], mask[:, ::2]) == pytest.approx(
         (mask[:, ::2] * y[:, ::2]).sum() / mask[:, ::2].sum(), abs=1e-6
     )
+
+
+def test_hair_intensity_refuses_mismatched_inputs(portrait):
+    from hairfx.errors import InputError
+    from hairfx.intensity import hair_intensity
+
+    frame, soft = portrait
+    with pytest.raises(InputError, match="H x W x 3"):
+        hair_intensity(frame[:, :, 0], soft)  # grayscale
+    with pytest.raises(InputError, match="H x W x 3"):
+        hair_intensity(np.dstack([frame, frame[:, :, :1]]), soft)  # RGBA
+    with pytest.raises(InputError, match="frame's size"):
+        hair_intensity(frame, soft[:-1])

@@ -189,15 +189,25 @@ def _eval_tree(root: Path) -> Path:
     (root / "videos").mkdir()
     img = cv2.resize(cv2.imread(str(repo / "dark.png"), cv2.IMREAD_COLOR), (160, 120))
     w = cv2.VideoWriter(str(root / "videos" / "pan.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    assert w.isOpened(), "OpenCV cannot write mp4v here"
     for i in range(6):  # the head slides right, two pixels a frame
         w.write(np.roll(img, 2 * i, axis=1))
     w.release()
     return root
 
 
-def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys):
+def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeypatch):
+    from hairfx.segmenter import Segmenter
     from hairfx.training.evaluate import main as evaluate_main
 
+    opened = []  # the check_every of every session the command opens
+    real_session = Segmenter.session
+
+    def spy(self, **kw):
+        opened.append(kw.get("check_every", 0))
+        return real_session(self, **kw)
+
+    monkeypatch.setattr(Segmenter, "session", spy)
     data = _eval_tree(tmp_path / "data")
     out = tmp_path / "eval.json"
     assert evaluate_main(["--data", str(data), "--model", "small", "--check-every", "2",
@@ -207,10 +217,19 @@ def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys):
     for split in ("figaro1k/test", "celeb1k/test"):
         assert res[split]["n"] == 2
         assert 0.5 < res[split]["iou"] <= 1.0  # the shipped model on real hair photos
-        assert f"| small | {res['figaro1k/test']['iou']:.3f} |" in printed
+        assert f" {res[split]['iou']:.3f} | {res[split]['boundary_f']:.3f} |" in printed
     clip = res["videos"]["pan"]
     assert clip["frames"] == 6
     assert clip["no_prior"] > 0.0  # the head moves, so the mask must change
+    assert opened == [0, 2]  # the plain session, then one re-checking every 2 frames
     assert {"checked", "resets_checked"} <= clip.keys()
     assert "re-checking its prior every 2 frames" in printed
     assert f"| small | pan | {clip['session']:.4f} | {clip['resets']} | {clip['checked']:.4f} |" in printed
+
+
+def test_evaluate_refuses_a_negative_check_interval(capsys):
+    from hairfx.training.evaluate import main as evaluate_main
+
+    with pytest.raises(SystemExit):
+        evaluate_main(["--check-every", "-3"])
+    assert "expected a whole number >= 0, got '-3'" in capsys.readouterr().err

@@ -16,6 +16,16 @@ __all__ = ["train", "evaluate", "bench"]
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def _non_negative(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
 def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="preset to train (default small)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
@@ -48,7 +58,7 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=150, help="frames per video clip (default 150)")
     p.add_argument("--limit", type=int, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
-    p.add_argument("--check-every", type=int, default=0, metavar="N",
+    p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")

@@ -124,7 +124,6 @@ def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
         with seg.session(check_every=check_every) as sess:
             checked = {"checked": _mean_change([sess.process(f) for f in frames]), "resets_checked": sess.resets}
     return {
-        **checked,
         "frames": len(frames),
         "no_prior": _mean_change(free),
         "prior": _mean_change(fed),
@@ -132,6 +131,7 @@ def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
         "resets": resets,
         "coverage_no_prior": float(np.mean([m.mean() for m in free])),
         "coverage_session": float(np.mean([m.mean() for m in sessioned])),
+        **checked,
     }
 
 
