@@ -289,8 +289,11 @@ def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):
 
     assert main(["mask", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")]) == 2
     cv2.imwrite(str(tmp_path / "a.jpg"), _portrait())
-    assert main(["mask", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "o"), "--model", "huge"]) == 2
-    assert "small, full" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused while parsing, before any model loads
+        main(["mask", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "o"), "--model", "huge"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and "huge" in err and "small" in err and "full" in err
 
 
 class _StubSegmenter:
