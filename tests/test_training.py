@@ -120,10 +120,11 @@ def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
     data = tmp_path / "data"
     for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
         _write_folder(data, split, blobs)
-    out = tmp_path / "run"
+    out, lines = tmp_path / "run", []
     summary = train(model_name="small", data=data, out=out, minutes=0.03, batch=2, lr=3e-3, threads=1,
-                    resume=False, max_pairs=4, log=lambda s: None)
+                    resume=False, max_pairs=4, crop=64, log=lines.append)
     assert summary["steps"] >= 1
+    assert any("batch 2 of 64x64 crops" in line for line in lines)
     assert (out / "last.pt").exists() and (out / "best.pt").exists()
     info = export_weights(out / "best.pt", "small", tmp_path / "weights")
     assert len(info["sha256"]) == 64
@@ -148,6 +149,17 @@ def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     second = train(minutes=elapsed_min + 0.05, resume=True, workers=0, log=lines.append, **kw)
     assert any(line.startswith("resumed from") for line in lines)
     assert second["steps"] > first["steps"]
+
+
+@pytest.mark.parametrize("crop", [48, 288, 16])
+def test_train_refuses_a_crop_the_network_cannot_take(tmp_path, crop):
+    """Crops must be whole multiples of the stride (32 for small) and fit the 256 canvas;
+    refused before any data is read."""
+    from hairfx.errors import InputError
+
+    with pytest.raises(InputError, match=f"training crop {crop} does not fit the small preset: it must be a multiple of 32"):
+        train(model_name="small", data=tmp_path / "absent", out=tmp_path / "run", minutes=0.01, batch=2,
+              lr=1e-3, threads=1, resume=False, crop=crop, log=lambda s: None)
 
 
 def test_device_choice():

@@ -35,6 +35,8 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
     p.add_argument("--batch", type=int, default=None,
                    help="batch size (default 16 small, 8 full on the CPU; 64 and 32 on a GPU)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="side of the square training crops (default 224 small, 320 full; at most the input size)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
     p.add_argument("--workers", type=int, default=None,

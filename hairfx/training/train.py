@@ -195,12 +195,14 @@ def train(
     val_minutes: float = 6.0,
     max_pairs: int | None = None,
     seed: int = 0,
+    crop: int | None = None,
     log=print,
 ) -> dict:
     """Train preset ``model_name`` for ``minutes`` of wall time; returns a summary dict.
 
     ``batch=None`` takes :data:`DEFAULT_BATCH` for the device; ``workers=None`` takes
-    :func:`default_workers`.
+    :func:`default_workers`; ``crop=None`` takes :data:`TRAIN_CROP` (a crop must be a
+    multiple of the network's stride and at most its input size).
     """
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
@@ -212,7 +214,13 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     out.mkdir(parents=True, exist_ok=True)
-    canvas, crop = PRESETS[model_name].input_size, TRAIN_CROP[model_name]
+    canvas, crop = PRESETS[model_name].input_size, crop or TRAIN_CROP[model_name]
+    stride = HairNet(PRESETS[model_name]).stride
+    if not (stride <= crop <= canvas and crop % stride == 0):
+        raise InputError(
+            f"training crop {crop} does not fit the {model_name} preset: it must be a multiple of "
+            f"{stride} between {stride} and {canvas}"
+        )
     t0 = time.time()
     train_dirs = [data / "figaro1k" / "train", data / "celeb1k" / "train"]
     for d in train_dirs + [data / "celeb1k" / "val"]:
@@ -232,7 +240,7 @@ def train(
         train_pairs, val_pairs = train_pairs[:max_pairs], val_pairs[: max(1, max_pairs // 2)]
     log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {threads} threads"
-    log(f"device: {where}; batch {batch}; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
+    log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
 
     # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
     model = build_model(model_name).to(memory_format=torch.channels_last)
@@ -387,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.model
     train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
           lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
-          device=args.device, workers=args.workers, log=lambda s: print(s, flush=True))
+          device=args.device, workers=args.workers, crop=args.crop, log=lambda s: print(s, flush=True))
     return 0
 
 
