@@ -151,7 +151,7 @@ def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     assert second["steps"] > first["steps"]
 
 
-@pytest.mark.parametrize("crop", [48, 288, 16])
+@pytest.mark.parametrize("crop", [0, 48, 288, 16])
 def test_train_refuses_a_crop_the_network_cannot_take(tmp_path, crop):
     """Crops must be whole multiples of the stride (32 for small) and fit the 256 canvas;
     refused before any data is read."""

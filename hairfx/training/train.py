@@ -214,7 +214,8 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     out.mkdir(parents=True, exist_ok=True)
-    canvas, crop = PRESETS[model_name].input_size, crop or TRAIN_CROP[model_name]
+    canvas = PRESETS[model_name].input_size
+    crop = TRAIN_CROP[model_name] if crop is None else int(crop)
     stride = HairNet(PRESETS[model_name]).stride
     if not (stride <= crop <= canvas and crop % stride == 0):
         raise InputError(
