@@ -160,6 +160,7 @@ def test_train_refuses_a_crop_the_network_cannot_take(tmp_path, crop):
     with pytest.raises(InputError, match=f"training crop {crop} does not fit the small preset: it must be a multiple of 32"):
         train(model_name="small", data=tmp_path / "absent", out=tmp_path / "run", minutes=0.01, batch=2,
               lr=1e-3, threads=1, resume=False, crop=crop, log=lambda s: None)
+    assert not (tmp_path / "run").exists()
 
 
 def test_device_choice():

@@ -213,7 +213,6 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    out.mkdir(parents=True, exist_ok=True)
     canvas = PRESETS[model_name].input_size
     crop = TRAIN_CROP[model_name] if crop is None else int(crop)
     stride = HairNet(PRESETS[model_name]).stride
@@ -222,6 +221,7 @@ def train(
             f"training crop {crop} does not fit the {model_name} preset: it must be a multiple of "
             f"{stride} between {stride} and {canvas}"
         )
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     train_dirs = [data / "figaro1k" / "train", data / "celeb1k" / "train"]
     for d in train_dirs + [data / "celeb1k" / "val"]:
