@@ -50,6 +50,11 @@ class HairNetConfig:
     dense_layers: int = 1
     dilated_levels: int = 1
 
+    @property
+    def stride(self) -> int:
+        """Total downsampling: the stride-4 stem, then one stride-2 stage per further width."""
+        return 4 * 2 ** (len(self.widths) - 1)
+
 
 #: Table-1-style presets: the same family at 256x256 ("small") and 512x512 ("full").
 #: The full preset adds one level so its lowest level sees the same fraction of the
@@ -126,7 +131,7 @@ class HairNet(nn.Module):
         self.config = config
         w = config.widths
         kw = dict(squeeze=config.squeeze, min_mid=config.min_mid)
-        self.stride = 4 * 2 ** (len(w) - 1)
+        self.stride = config.stride
         self.stem = _conv_bn(self.in_channels, w[0], 7, stride=4)
         self.encoders = nn.ModuleList()
         for i, (c, n) in enumerate(zip(w, config.depths)):

@@ -213,9 +213,8 @@ def train(
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    canvas = PRESETS[model_name].input_size
+    canvas, stride = PRESETS[model_name].input_size, PRESETS[model_name].stride
     crop = TRAIN_CROP[model_name] if crop is None else int(crop)
-    stride = HairNet(PRESETS[model_name]).stride
     if not (stride <= crop <= canvas and crop % stride == 0):
         raise InputError(
             f"training crop {crop} does not fit the {model_name} preset: it must be a multiple of "
