@@ -29,7 +29,12 @@ MIN_HAIR_WEIGHT = 1.0
 
 
 def luma(frame: np.ndarray) -> np.ndarray:
-    """Rec. 709 luma of an ``H x W x 3`` uint8 RGB frame, float32 in ``[0, 1]``."""
+    """Rec. 709 luma of uint8 RGB values (``... x 3``: a frame or a list of pixels),
+    float32 in ``[0, 1]``.
+
+    >>> luma(np.array([[255, 255, 255], [255, 0, 0]], np.uint8))
+    array([1.    , 0.2126], dtype=float32)
+    """
     w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
     return frame.astype(np.float32) @ w
 
@@ -38,7 +43,7 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
     """Mean luma of ``frame`` under the soft ``mask`` (both at the same ``H x W``), or
     ``None`` when the mask covers no hair.
 
-    >>> f = np.full((2, 2, 3), 255, np.uint8); hair_intensity(f, np.ones((2, 2), np.float32))
+    >>> f = np.full((2, 2, 3), 255, np.uint8); round(hair_intensity(f, np.ones((2, 2), np.float32)), 6)
     1.0
     """
     import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._closeable import Closeable
 from .colors import Color
-from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
+from .intensity import MIN_HAIR_WEIGHT, hair_intensity, luma
 from .lut import sample_tetrahedral
 
 __all__ = ["CpuRenderer", "RenderResult", "INTERPOLATIONS"]
@@ -176,8 +176,7 @@ class CpuRenderer(Closeable):
         if total < MIN_HAIR_WEIGHT:
             return RenderResult(out, None, None)
         px = frame.reshape(-1, 3)[sel]
-        luma_w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
-        intensity = float(np.clip(np.dot(m_sel, px @ luma_w) / total, 0.0, 1.0))
+        intensity = float(np.clip(np.dot(m_sel, luma(px)) / total, 0.0, 1.0))
         used = intensity_filter(intensity) if intensity_filter is not None else intensity
         weight = color.weight(used)
         ms = m_sel * np.float32(strength)
