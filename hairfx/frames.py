@@ -1,8 +1,9 @@
 """Validation and conversion of frames and masks at the public boundary.
 
 The one convention: frames are ``H x W x 3`` ``uint8`` RGB numpy arrays, masks are
-``H x W`` ``float32`` in ``[0, 1]``. PIL images are accepted and converted. Anything
-else raises :class:`~hairfx.errors.InputError` naming what was given.
+``H x W`` ``float32`` in ``[0, 1]`` (``bool`` and ``uint8`` 0..255 masks are converted;
+a ``uint8`` mask holding only 0 and 1 is refused). PIL images are accepted and
+converted. Anything else raises :class:`~hairfx.errors.InputError` naming what was given.
 """
 
 from __future__ import annotations
@@ -70,7 +71,12 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
 
     Accepts float arrays in ``[0, 1]`` (any float dtype), ``uint8`` arrays (0..255,
     scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in
-    mode ``L``. NaNs and values outside ``[0, 1]`` are refused.
+    mode ``L``. NaNs and values outside ``[0, 1]`` are refused, and so is a ``uint8``
+    mask whose largest value is 1: that is a 0/1 label map (``(labels == k).astype(np.uint8)``)
+    that would scale to an invisible 1/255, so pass it as bool or multiply it by 255.
+
+    >>> float(as_mask(np.array([[0, 255]], np.uint8)).max())
+    1.0
     """
     try:
         from PIL import Image
@@ -93,6 +99,11 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     if mask.dtype == np.bool_:
         return mask.astype(np.float32)
     if mask.dtype == np.uint8:
+        if mask.max() == 1:
+            raise InputError(
+                f"{name} is uint8 with values 0..1; uint8 masks are 0..255 - "
+                f"pass a bool or float32 mask, or multiply by 255"
+            )
         return mask.astype(np.float32) * np.float32(1.0 / 255.0)
     if not np.issubdtype(mask.dtype, np.floating):
         raise InputError(f"{name} must be float in [0, 1], uint8 or bool, got {_describe(mask)}")

@@ -1,0 +1,37 @@
+"""hairfx.frames: what the public boundary accepts and refuses as a mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hairfx.errors import InputError
+from hairfx.frames import as_mask
+
+
+def labels() -> np.ndarray:
+    """A tiny label map: class 2 in the top-left corner."""
+    out = np.zeros((4, 5), np.int64)
+    out[:2, :2] = 2
+    return out
+
+
+def test_uint8_zero_one_mask_is_refused():
+    with pytest.raises(InputError, match=r"hair is uint8 with values 0\.\.1; uint8 masks are 0\.\.255.*multiply by 255"):
+        as_mask((labels() == 2).astype(np.uint8), name="hair")
+    with pytest.raises(InputError, match="values 0..1"):
+        as_mask(Image.fromarray((labels() == 2).astype(np.uint8)))  # a PIL 'L' image holding 0/1
+
+
+def test_the_suggested_fixes_are_accepted():
+    want = (labels() == 2).astype(np.float32)
+    np.testing.assert_array_equal(as_mask(labels() == 2), want)
+    np.testing.assert_array_equal(as_mask((labels() == 2).astype(np.uint8) * 255), want)
+    np.testing.assert_array_equal(as_mask(Image.fromarray(labels() == 2)), want)  # PIL mode '1'
+
+
+def test_other_uint8_masks_are_scaled():
+    np.testing.assert_array_equal(as_mask(np.zeros((2, 3), np.uint8)), np.zeros((2, 3), np.float32))
+    m = np.array([[0, 2, 128, 255]], np.uint8)
+    np.testing.assert_array_equal(as_mask(m), m.astype(np.float32) * np.float32(1.0 / 255.0))
