@@ -17,7 +17,57 @@ from .frames import as_frame, as_mask
 __all__ = ["read_rgb", "read_mask", "write_rgb"]
 
 
+#: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
+#: them; MPO is the multi-picture JPEG many phones write). OpenCV's TIFF reader applies the
+#: tag itself for some layouts, so TIFF is left as OpenCV reads it.
+_ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
+
+
+def _orientation(path: Path) -> int:
+    """The EXIF orientation tag (1..8) of an image file, 1 when it has none or it cannot be read."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.format not in _ORIENTED_FORMATS:
+                    return 1
+                if im.format == "PNG" and "exif" not in im.info:
+                    # Pillow decodes the whole PNG looking for an eXIf chunk after the pixel
+                    # data; one before it, where writers put it, is already in ``info``
+                    return 1
+                value = im.getexif().get(0x0112)
+    except Exception:  # Pillow raises many types on files it half understands; OpenCV read it
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """``img`` (``H x W`` or ``H x W x C``) turned upright for an EXIF orientation, as
+    ``PIL.ImageOps.exif_transpose`` does. Rows are y, so ``np.rot90`` turns counter-clockwise."""
+    if orientation == 2:  # FLIP_LEFT_RIGHT
+        img = img[:, ::-1]
+    elif orientation == 3:  # ROTATE_180
+        img = img[::-1, ::-1]
+    elif orientation == 4:  # FLIP_TOP_BOTTOM
+        img = img[::-1]
+    elif orientation == 5:  # TRANSPOSE
+        img = img.swapaxes(0, 1)
+    elif orientation == 6:  # ROTATE_270: 90 degrees clockwise
+        img = np.rot90(img, -1)
+    elif orientation == 7:  # TRANSVERSE
+        img = img.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:  # ROTATE_90: 90 degrees counter-clockwise
+        img = np.rot90(img, 1)
+    return np.ascontiguousarray(img)
+
+
 def _imread(path: Path, kind: str):
+    """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
+    EXIF orientation."""
     import cv2
 
     if not path.is_file():
@@ -25,12 +75,14 @@ def _imread(path: Path, kind: str):
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")
-    return img
+    # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
+    return _apply_orientation(img, _orientation(path))
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An 8-bit image file as an ``H x W x 3`` uint8 RGB array. A grayscale file is
-    expanded to three equal channels; alpha and 16-bit files are refused."""
+    """An 8-bit image file as an ``H x W x 3`` uint8 RGB array, turned upright by its EXIF
+    orientation. A grayscale file is expanded to three equal channels; alpha and 16-bit
+    files are refused."""
     path = Path(path)
     img = _imread(path, "image")
     if img.dtype != np.uint8:
@@ -43,9 +95,10 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A mask file (255 = hair; 8 or 16 bits) as ``H x W`` float32 in ``[0, 1]``. A file
-    with colour channels is refused unless its channels are equal (a grey image saved as
-    RGB). With ``shape`` (``(H, W)``) the mask must have that size."""
+    """A mask file (255 = hair; 8 or 16 bits) as ``H x W`` float32 in ``[0, 1]``, turned
+    upright by its EXIF orientation like :func:`read_rgb`. A file with colour channels is
+    refused unless its channels are equal (a grey image saved as RGB). With ``shape``
+    (``(H, W)``) the mask must have that size."""
     path = Path(path)
     m = _imread(path, "mask")
     if m.ndim == 3:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
 
 from hairfx.errors import InputError
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb
@@ -46,3 +47,95 @@ def test_masks(tmp_path):
         read_mask(tmp_path / "colour.png")
     with pytest.raises(InputError, match="is 3x2 but the image is 4x4"):
         read_mask(tmp_path / "m16.png", (4, 4))
+    cv2.imwrite(str(tmp_path / "labels.png"), np.eye(3, dtype=np.uint8))  # a 0/1 label map
+    with pytest.raises(InputError, match=r"labels\.png is uint8 with values 0\.\.1"):
+        read_mask(tmp_path / "labels.png")
+
+
+# ----------------------------------------------------------------------- EXIF orientation
+
+#: Largest per-channel difference (8-bit levels) between OpenCV's and Pillow's decodes of
+#: the same JPEG (their IDCTs round differently).
+TOL_JPEG_DECODERS = 2
+ORIENTATIONS = range(1, 9)
+
+
+def asymmetric_rgb(h: int = 24, w: int = 40) -> np.ndarray:
+    """Red runs left to right and green top to bottom, so every flip and turn shows."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[..., 0] = xx * 255 // (w - 1)
+    rgb[..., 1] = yy * 255 // (h - 1)
+    rgb[..., 2] = 60
+    return rgb
+
+
+def save_with_orientation(path, array: np.ndarray, orientation: int, **options):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(path, exif=exif, **options)
+    return path
+
+
+def upright(path) -> np.ndarray:
+    """The oracle: Pillow's own reading of the file, turned by ``ImageOps.exif_transpose``."""
+    with Image.open(path) as im:
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def assert_same_jpeg(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= TOL_JPEG_DECODERS
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_png_exif_orientation_matches_pillow(tmp_path, orientation):
+    path = save_with_orientation(tmp_path / "o.png", asymmetric_rgb(), orientation)
+    with Image.open(path) as im:
+        assert im.getexif().get(0x0112) == orientation  # Pillow wrote an eXIf chunk
+    got = read_rgb(path)
+    np.testing.assert_array_equal(got, upright(path))
+    assert got.flags.c_contiguous
+
+
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_jpeg_exif_orientation_matches_pillow(tmp_path, orientation):
+    path = save_with_orientation(tmp_path / "o.jpg", asymmetric_rgb(), orientation, quality=95, subsampling=0)
+    assert_same_jpeg(read_rgb(path), upright(path))
+
+
+def test_mask_exif_orientation(tmp_path):
+    mask = np.zeros((4, 6), np.uint8)
+    mask[0, :2] = 255  # top left
+    path = save_with_orientation(tmp_path / "m.png", mask, 6)  # shown turned 90 degrees clockwise
+    want = np.zeros((6, 4), np.float32)
+    want[:2, -1] = 1.0  # top right
+    np.testing.assert_array_equal(read_mask(path), want)
+    path16 = save_with_orientation(tmp_path / "m16.png", mask.astype(np.uint16) * 257, 6)
+    np.testing.assert_array_equal(read_mask(path16, (6, 4)), want)
+
+
+def test_files_without_orientation_are_unchanged(tmp_path):
+    rgb = asymmetric_rgb()
+    Image.fromarray(rgb).save(tmp_path / "plain.png")
+    np.testing.assert_array_equal(read_rgb(tmp_path / "plain.png"), rgb)
+    save_with_orientation(tmp_path / "one.png", rgb, 1)
+    np.testing.assert_array_equal(read_rgb(tmp_path / "one.png"), rgb)
+    Image.fromarray(rgb).save(tmp_path / "plain.jpg", quality=95, subsampling=0)
+    assert_same_jpeg(read_rgb(tmp_path / "plain.jpg"), upright(tmp_path / "plain.jpg"))
+
+
+def test_tiff_orientation_is_not_applied_twice(tmp_path):
+    # OpenCV's TIFF reader turns this layout upright itself
+    path = save_with_orientation(tmp_path / "o.tif", asymmetric_rgb(), 3)
+    np.testing.assert_array_equal(read_rgb(path), upright(path))
+
+
+def test_unreadable_exif_does_not_stop_reading(tmp_path, monkeypatch):
+    path = save_with_orientation(tmp_path / "o.png", asymmetric_rgb(), 6)
+
+    def broken(*args, **kwargs):
+        raise SyntaxError("not a PNG file")  # what Pillow raises for some damaged files
+
+    monkeypatch.setattr(Image, "open", broken)
+    np.testing.assert_array_equal(read_rgb(path), asymmetric_rgb())
