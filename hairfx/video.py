@@ -29,6 +29,8 @@ pixels outside the mask are copied bit for bit.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import os
 import re
@@ -106,16 +108,67 @@ def _ffprobe() -> str | None:
     return shutil.which("ffprobe")
 
 
-def _fraction(text: str) -> Fraction | None:
+def _fraction(text) -> Fraction | None:
     try:
         f = Fraction(text)
-    except (ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ZeroDivisionError):
         return None
     return f if f > 0 else None
 
 
+_FFMPEG_RELEASE = re.compile(r"ffmpeg version n?(\d+)\.(\d+)")
+
+
+def _ffmpeg_release(version_text: str) -> tuple[int, int] | None:
+    """``(major, minor)`` from ``ffmpeg -version`` output ("ffmpeg version 4.4.2-0ubuntu0.22.04.1",
+    "ffmpeg version n6.0"), or ``None`` when it names no release (git builds: "N-12345-g...").
+
+    >>> _ffmpeg_release("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers")
+    (5, 1)
+    """
+    m = _FFMPEG_RELEASE.match(version_text.strip())
+    return None if m is None else (int(m.group(1)), int(m.group(2)))
+
+
+def _passthrough_option(release: tuple[int, int] | None) -> list[str]:
+    """The option that keeps the input's timestamps: ``-fps_mode`` from FFmpeg 5.1,
+    ``-vsync`` before (it is what 4.x knows). An unknown release is taken to be recent."""
+    if release is not None and release < (5, 1):
+        return ["-vsync", "passthrough"]
+    return ["-fps_mode", "passthrough"]
+
+
+@functools.lru_cache(maxsize=None)
+def _ffmpeg_release_of(exe: str) -> tuple[int, int] | None:
+    """The release of the ffmpeg at ``exe``, asked once per path."""
+    try:
+        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return _ffmpeg_release(out.stdout)
+
+
+def _video_stream(streams: list[dict]) -> dict | None:
+    """The stream a player shows from ffprobe's ``streams``: the first video stream that
+    is not an attached picture (cover art, which comes with a rate of 90000/1)."""
+    for s in streams:
+        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic"):
+            return s
+    return None
+
+
+def _stream_fps(stream: dict) -> Fraction | None:
+    """``avg_frame_rate`` (true to a variable-rate clip's length), else ``r_frame_rate``
+    (the rate its timestamps are counted in); ffprobe writes "0/0" for one it does not know."""
+    return _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate"))
+
+
 def probe(path: "str | os.PathLike") -> VideoInfo:
     """Size, frame rate, frame count and audio presence of a video file.
+
+    With ffprobe, the rate and count are those of the first video stream that is not cover
+    art, and the rate is the average one (``avg_frame_rate``), so a variable-rate clip
+    written at it keeps its length.
 
     Raises :class:`~hairfx.errors.InputError` when the file is missing or not a video.
     """
@@ -140,19 +193,20 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     has_audio = False
     exe = _ffprobe()
     if exe is not None:
+        entries = "stream=codec_type,avg_frame_rate,r_frame_rate,nb_frames:stream_disposition=attached_pic"
         out = subprocess.run(
-            [exe, "-v", "error", "-show_entries", "stream=codec_type,r_frame_rate,nb_frames", "-of", "csv=p=0", str(p)],
-            capture_output=True,
-            text=True,
+            [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
         )
-        for line in out.stdout.splitlines():
-            parts = line.strip().split(",")
-            if parts[0] == "audio":
-                has_audio = True
-            elif parts[0] == "video" and len(parts) >= 2:
-                fps = _fraction(parts[1]) or fps
-                if len(parts) >= 3 and parts[2].isdigit():
-                    frames = int(parts[2])
+        try:
+            streams = json.loads(out.stdout or "{}").get("streams") or []
+        except (ValueError, AttributeError):
+            streams = []
+        has_audio = any(s.get("codec_type") == "audio" for s in streams)
+        video = _video_stream(streams)
+        if video is not None:
+            fps = _stream_fps(video) or fps
+            if str(video.get("nb_frames", "")).isdigit():
+                frames = int(video["nb_frames"])
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
     return VideoInfo(p, width, height, fps, frames, has_audio)
@@ -266,7 +320,8 @@ class VideoWriter(Closeable):
         if audio_from is not None:
             cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a?", "-c:a", "copy"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", pix]
-        cmd += ["-fps_mode", "passthrough", "-movflags", "+faststart", str(self.path)]
+        cmd += _passthrough_option(_ffmpeg_release_of(exe))
+        cmd += ["-movflags", "+faststart", str(self.path)]
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
 

@@ -31,6 +31,7 @@ from hairfx.video import (
     probe,
     recolor_video,
 )
+from hairfx.video import _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _stream_fps, _video_stream
 
 from conftest import DATA
 
@@ -252,6 +253,108 @@ def test_probe_and_reader(short_clip):
 def test_probe_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         probe(tmp_path / "nothing.mp4")
+
+
+def ffmpeg_or_skip() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None or shutil.which("ffprobe") is None:
+        pytest.skip("ffmpeg is not installed")
+    return exe
+
+
+def make_clip(exe: str, out, *args: str) -> None:
+    """Five or more 64x48 test-pattern frames at 30 fps, shaped by ``args``."""
+    subprocess.run(
+        [exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", *args,
+         "-c:v:0", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out)],
+        check=True,
+    )
+
+
+def test_probe_skips_cover_art(tmp_path):
+    exe = ffmpeg_or_skip()
+    cover = tmp_path / "cover.png"
+    cv2.imwrite(str(cover), np.full((16, 16, 3), 200, np.uint8))
+    clip = tmp_path / "cover.mp4"
+    # the cover is listed after the video, with r_frame_rate 90000/1 and no frame count
+    make_clip(exe, clip, "-i", str(cover), "-map", "0:v", "-map", "1:v", "-frames:v:0", "5",
+              "-c:v:1", "png", "-disposition:v:1", "attached_pic")
+    info = probe(clip)
+    assert (info.width, info.height, info.fps, info.frames) == (64, 48, 30, 5)
+
+
+def test_probe_takes_the_average_rate_of_a_variable_rate_clip(tmp_path):
+    exe = ffmpeg_or_skip()
+    clip = tmp_path / "vfr.mp4"
+    # 12 frames at 30 fps with frames 3..8 dropped and their timestamps kept: 0.6 s, so
+    # r_frame_rate stays 30/1 while the average is 20 fps
+    make_clip(exe, clip, "-vf", "select='not(between(n,3,8))'", "-frames:v", "12",
+              *_passthrough_option(_ffmpeg_release_of(exe)))
+    info = probe(clip)
+    assert (info.fps, info.frames) == (20, 12)
+    assert math.isclose(info.duration, 0.6)
+
+
+def test_video_stream_choice_on_ffprobe_json():
+    cover = {"codec_type": "video", "r_frame_rate": "90000/1", "avg_frame_rate": "0/0", "disposition": {"attached_pic": 1}}
+    picture = {"codec_type": "video", "r_frame_rate": "30/1", "avg_frame_rate": "20/1", "nb_frames": "12",
+            "disposition": {"attached_pic": 0}}
+    second = {"codec_type": "video", "r_frame_rate": "25/1", "avg_frame_rate": "25/1"}
+    audio = {"codec_type": "audio", "r_frame_rate": "0/0", "avg_frame_rate": "0/0"}
+    assert _video_stream([cover, audio, picture, second]) is picture
+    assert _video_stream([audio, cover]) is None and _video_stream([]) is None
+    assert _stream_fps(picture) == 20
+    assert _stream_fps({"r_frame_rate": "30000/1001", "avg_frame_rate": "0/0"}) == Fraction(30000, 1001)
+    assert _stream_fps({"r_frame_rate": "24/1"}) == 24
+    assert _stream_fps({"avg_frame_rate": "0/0", "r_frame_rate": "0/0"}) is None
+
+
+@pytest.mark.parametrize(
+    "text, release",
+    [
+        ("ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright (c) 2000-2021 the FFmpeg developers", (4, 4)),
+        ("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers", (5, 1)),
+        ("ffmpeg version 5.0.3 Copyright (c) 2000-2022 the FFmpeg developers", (5, 0)),
+        ("ffmpeg version n6.0 Copyright (c) 2000-2023 the FFmpeg developers", (6, 0)),
+        ("ffmpeg version 7.1 Copyright (c) 2000-2024 the FFmpeg developers\nbuilt with clang", (7, 1)),
+        ("ffmpeg version 6.0-static https://johnvansickle.com/ffmpeg/  Copyright (c) 2000-2023", (6, 0)),
+        ("ffmpeg version N-112345-g1234abcd56 Copyright (c) 2000-2024 the FFmpeg developers", None),
+        ("ffmpeg version 2023-03-05-git-912ac82a3c-full_build-www.gyan.dev Copyright", None),
+        ("", None),
+        ("bash: ffmpeg: command not found", None),
+    ],
+)
+def test_ffmpeg_release_parsing(text, release):
+    assert _ffmpeg_release(text) == release
+
+
+@pytest.mark.parametrize(
+    "release, option",
+    [((4, 4), "-vsync"), ((5, 0), "-vsync"), ((5, 1), "-fps_mode"), ((6, 0), "-fps_mode"), ((10, 0), "-fps_mode"),
+     (None, "-fps_mode")],
+)
+def test_passthrough_option_follows_the_release(release, option):
+    assert _passthrough_option(release) == [option, "passthrough"]
+
+
+def test_writer_uses_vsync_for_ffmpeg_before_5_1(tmp_path, monkeypatch):
+    import hairfx.video
+
+    ffmpeg_or_skip()
+    monkeypatch.setattr(hairfx.video, "_ffmpeg_release_of", lambda exe: (4, 4))
+    commands = []
+    popen = subprocess.Popen
+
+    def recording_popen(cmd, **kwargs):
+        commands.append(cmd)
+        return popen(cmd, **kwargs)
+
+    monkeypatch.setattr(hairfx.video.subprocess, "Popen", recording_popen)
+    with VideoWriter(tmp_path / "old.mp4", width=32, height=16, fps=30) as w:
+        for i in range(3):
+            w.write(np.full((16, 32, 3), i * 60, np.uint8))
+    assert "-vsync" in commands[0] and "-fps_mode" not in commands[0]
+    assert probe(tmp_path / "old.mp4").frames == 3
 
 
 def test_recolor_video_keeps_count_rate_and_audio(short_clip, tmp_path):
