@@ -133,6 +133,93 @@ def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
     assert mask.shape == blobs[0].mask.shape
 
 
+def _checkpoint(path: Path, preset: str, seed: int, plain: bool = False) -> Path:
+    from hairfx.model import build_model
+
+    torch.manual_seed(seed)
+    sd = build_model(preset).state_dict()
+    torch.save(sd if plain else {"model": sd, "preset": preset, "val_iou": 0.5}, path)
+    return path
+
+
+def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
+    from hairfx.errors import InputError
+    from hairfx.segmenter import load_state_dict
+
+    info = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", tmp_path / "w")
+    assert info["val_iou"] is None
+    assert load_state_dict("small", tmp_path / "w").keys() == torch.load(tmp_path / "plain.pt").keys()
+    with pytest.raises(InputError, match="holds the 'full' preset, not 'small'; give --model full"):
+        export_weights(_checkpoint(tmp_path / "full.pt", "full", 0), "small", tmp_path / "w")
+    with pytest.raises(InputError, match="checkpoint not found"):
+        export_weights(tmp_path / "absent.pt", "small", tmp_path / "w")
+
+
+def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):
+    import hairfx.training.train as train_mod
+    from hairfx.segmenter import load_state_dict
+
+    weights = tmp_path / "w"
+    export_weights(_checkpoint(tmp_path / "a.pt", "small", 1), "small", weights)
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+
+    def broken_onnx(model, path):
+        Path(path).write_bytes(b"half an onnx file")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(train_mod, "export_onnx", broken_onnx)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_weights(_checkpoint(tmp_path / "b.pt", "small", 2), "small", weights)
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before  # no temporary files either
+    first = torch.load(tmp_path / "a.pt")["model"]
+    assert all(torch.equal(v, first[k]) for k, v in load_state_dict("small", weights).items())
+
+
+def test_resume_refuses_a_run_of_the_other_preset(tmp_path, blobs):
+    from hairfx.errors import InputError
+
+    data = tmp_path / "data"
+    for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
+        _write_folder(data, split, blobs)
+    (tmp_path / "run").mkdir()
+    torch.save({"model": {}, "opt": {}, "preset": "full"}, tmp_path / "run" / "last.pt")
+    with pytest.raises(InputError, match="is a run of the 'full' preset, not 'small'; give --model full"):
+        train(model_name="small", data=data, out=tmp_path / "run", minutes=0.01, batch=2, lr=1e-3, threads=1,
+              resume=True, max_pairs=4, crop=64, log=lambda s: None)
+
+
+@pytest.mark.parametrize(
+    "command, argv, message",
+    [
+        ("train", ["--minutes", "0"], "expected a number > 0, got '0'"),
+        ("train", ["--minutes", "-5"], "expected a number > 0, got '-5'"),
+        ("train", ["--lr", "nan"], "expected a number > 0, got 'nan'"),
+        ("train", ["--batch", "0"], "expected a whole number >= 1, got '0'"),
+        ("train", ["--threads", "0"], "expected a whole number >= 1, got '0'"),
+        ("train", ["--workers", "-1"], "expected a whole number >= 0, got '-1'"),
+        ("evaluate", ["--limit", "0"], "expected a whole number >= 1, got '0'"),
+        ("bench", ["--frames", "0"], "expected a whole number >= 1, got '0'"),
+    ],
+)
+def test_numeric_options_are_checked_before_anything_runs(command, argv, message, capsys):
+    import argparse
+
+    from hairfx.training import cli_args
+
+    parser = getattr(cli_args, command)(argparse.ArgumentParser(prog=f"hairfx {command}"))
+    with pytest.raises(SystemExit):
+        parser.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_bench_refuses_a_frame_size_it_cannot_time():
+    from hairfx.errors import InputError
+    from hairfx.training.bench import main as bench_main
+
+    with pytest.raises(InputError, match="--size 0x0: each side must be between 4 and 16384 px"):
+        bench_main(["--size", "0x0"])
+
+
 def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     """The GPU machine's data path (worker processes making batches) on the CPU, then a resume."""
     data = tmp_path / "data"

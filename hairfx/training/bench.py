@@ -61,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
         w, h = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise InputError(f"--size must look like 640x480, got {args.size!r}") from None
+    from ..frames import MAX_SIDE
+    from ..segmenter import MIN_SIDE
+
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise InputError(f"--size {args.size}: each side must be between {MIN_SIDE} and {MAX_SIDE} px")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}; "
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")

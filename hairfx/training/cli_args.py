@@ -26,23 +26,43 @@ def _non_negative(text: str) -> int:
     return n
 
 
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = float("nan")
+    if not 0.0 < x < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return x
+
+
 def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="preset to train (default small)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
-    p.add_argument("--minutes", type=float, default=90.0, help="wall-clock budget (default 90)")
-    p.add_argument("--max-wall-minutes", type=float, default=None,
+    p.add_argument("--minutes", type=_positive_float, default=90.0, help="wall-clock budget (default 90)")
+    p.add_argument("--max-wall-minutes", type=_positive_float, default=None,
                    help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--batch", type=_positive, default=None,
                    help="batch size (default 16 small, 8 full on the CPU; 64 and 32 on a GPU)")
-    p.add_argument("--crop", type=int, default=None,
+    p.add_argument("--crop", type=_positive, default=None,
                    help="side of the square training crops (default 224 small, 320 full; at most the input size)")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=_non_negative, default=None,
                    help="processes making augmented samples (default 0 on the CPU, spare cores up to 8 on a GPU)")
-    p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (default 4e-3)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--lr", type=_positive_float, default=4e-3, help="peak learning rate (default 4e-3)")
+    p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,
                    help="start from CKPT's weights where shapes fit (e.g. full from small)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
@@ -57,12 +77,12 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
     p.add_argument("--model", choices=MODEL_NAMES, action="append", default=None,
                    help="preset(s) to evaluate (repeatable; default both)")
-    p.add_argument("--max-frames", type=int, default=150, help="frames per video clip (default 150)")
-    p.add_argument("--limit", type=int, default=None, help="images per split (default all)")
+    p.add_argument("--max-frames", type=_positive, default=150, help="frames per video clip (default 150)")
+    p.add_argument("--limit", type=_positive, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     return p
 
@@ -73,6 +93,6 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
                    help="runtime(s) to time (repeatable; default both)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
-    p.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
+    p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
     return p

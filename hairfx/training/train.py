@@ -150,6 +150,17 @@ def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, worke
         cv2.setNumThreads(cv_threads)
 
 
+def _save(obj, path: Path) -> None:
+    """``torch.save`` through a temporary file and a rename: a run killed while writing
+    leaves the previous checkpoint whole, never a truncated one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        torch.save(obj, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
@@ -204,6 +215,10 @@ def train(
     :func:`default_workers`; ``crop=None`` takes :data:`TRAIN_CROP` (a crop must be a
     multiple of the network's stride and at most its input size).
     """
+    if not 0 < minutes < math.inf:
+        raise InputError(f"the training budget must be a positive number of minutes, got {minutes}")
+    if batch is not None and batch < 1:
+        raise InputError(f"batch size must be at least 1, got {batch}")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
@@ -225,7 +240,7 @@ def train(
     train_dirs = [data / "figaro1k" / "train", data / "celeb1k" / "train"]
     for d in train_dirs + [data / "celeb1k" / "val"]:
         if not (d / "images").is_dir():
-            raise FileNotFoundError(f"training data folder {d} not found (give --data)")
+            raise InputError(f"training data folder {d} not found (give --data)")
     cache = None if max_pairs else out.parent / f"cache_train_{CACHE_SIDE[model_name]}.pkl"
     pairs = load_pairs(train_dirs, side=CACHE_SIDE[model_name], cache=cache)
     vcache = None if max_pairs else out.parent / f"cache_val_{CACHE_SIDE[model_name]}.pkl"
@@ -259,6 +274,8 @@ def train(
         # via the CPU: load_state_dict moves the optimiser's moments to the model's device
         # and keeps AdamW's step counters on the CPU, where it reads them every step
         ck = torch.load(last, map_location="cpu", weights_only=True)
+        if ck.get("preset", model_name) != model_name:
+            raise InputError(f"{last} is a run of the {ck['preset']!r} preset, not {model_name!r}; give --model {ck['preset']}")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
@@ -273,7 +290,7 @@ def train(
     seen = 0
 
     def save_last():
-        torch.save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name, **state}, last)
+        _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name, **state}, last)
 
     with _batches(train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda") as batches:
         while True:
@@ -313,7 +330,7 @@ def train(
                 tag = ""
                 if iou > state["best_iou"]:
                     state["best_iou"] = iou
-                    torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                    _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
                     tag = " (best)"
                 log(f"val IoU {iou:.4f}{tag}")
                 last_val = time.time()
@@ -322,20 +339,37 @@ def train(
                 last_ckpt = time.time()
     iou = validate(model, val_pairs, canvas)
     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-    torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
+    _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
     if iou > state["best_iou"]:
         state["best_iou"] = iou
-        torch.save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
     save_last()
     log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
     return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
 
 
 def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
-    """Write ``weights_dir/<model>.pt`` (a plain state dict) and its SHA-256 into weights.json."""
-    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    """Write ``weights_dir/<model>.pt`` (a plain state dict), its ONNX export when the
+    ``onnx`` package is installed, and their SHA-256 into weights.json.
+
+    ``checkpoint`` is a run's ``best.pt`` / ``final.pt`` / ``last.pt`` or a plain state dict
+    (such as a shipped ``.pt``). Every file is written beside its target first and renamed
+    into place only when all of them are ready, weights.json last, so a failed or
+    interrupted export leaves the previous weights and their checksums as they were.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise InputError(f"checkpoint not found: {checkpoint}")
+    try:
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
+        raise WeightsError(f"{checkpoint} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    if not isinstance(ck, dict):
+        raise WeightsError(f"{checkpoint} holds a {type(ck).__name__}, not a checkpoint or state dict")
+    if "model" not in ck:  # a plain state dict, as shipped
+        ck = {"model": ck}
     if ck.get("preset", model_name) != model_name:
-        raise ValueError(f"{checkpoint} holds the {ck['preset']!r} preset, not {model_name!r}")
+        raise InputError(f"{checkpoint} holds the {ck['preset']!r} preset, not {model_name!r}; give --model {ck['preset']}")
     model = build_model(model_name)
     try:
         model.load_state_dict(ck["model"])  # proves the state dict matches the architecture
@@ -343,29 +377,37 @@ def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHT
         raise WeightsError(f"{checkpoint} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     weights_dir.mkdir(parents=True, exist_ok=True)
-    path = weights_dir / f"{model_name}.pt"
-    torch.save(state, path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    index_path = weights_dir / "weights.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    index[model_name] = {
-        "file": path.name,
-        "sha256": digest,
-        "bytes": path.stat().st_size,
-        "parameters": sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k),
-        "input_size": PRESETS[model_name].input_size,
-        "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
-    }
-    onnx_path = weights_dir / f"{model_name}.onnx"
+    path, onnx_path, index_path = (weights_dir / n for n in (f"{model_name}.pt", f"{model_name}.onnx", "weights.json"))
+    tmp = {p: p.with_name(f".{p.name}.tmp") for p in (path, onnx_path, index_path)}
     try:
-        export_onnx(model, onnx_path)
-        index[model_name]["onnx_sha256"] = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
-        index[model_name]["onnx_bytes"] = onnx_path.stat().st_size
-    except ImportError as exc:  # the onnx package is needed at export time only
-        onnx_path.unlink(missing_ok=True)  # never leave an ONNX file that disagrees with the .pt
-        print(f"note: no ONNX export ({exc}); `pip install onnx` to ship the OpenCV DNN backend")
-    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-    return index[model_name]
+        torch.save(state, tmp[path])
+        data = tmp[path].read_bytes()
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+        entry = index[model_name] = {
+            "file": path.name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "parameters": sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k),
+            "input_size": PRESETS[model_name].input_size,
+            "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
+        }
+        try:
+            export_onnx(model, tmp[onnx_path])
+            onnx_data = tmp[onnx_path].read_bytes()
+            entry["onnx_sha256"], entry["onnx_bytes"] = hashlib.sha256(onnx_data).hexdigest(), len(onnx_data)
+        except ImportError as exc:  # the onnx package is needed at export time only
+            print(f"note: no ONNX export ({exc}); `pip install onnx` to ship the OpenCV DNN backend")
+        tmp[index_path].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+        tmp[path].replace(path)
+        if tmp[onnx_path].exists():
+            tmp[onnx_path].replace(onnx_path)
+        else:
+            onnx_path.unlink(missing_ok=True)  # never leave an ONNX file that disagrees with the .pt
+        tmp[index_path].replace(index_path)
+    finally:
+        for t in tmp.values():
+            t.unlink(missing_ok=True)
+    return entry
 
 
 def export_onnx(model: HairNet, path: Path) -> None:
