@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "HairfxError",
     "InputError",
+    "MissingFileError",
     "LutFormatError",
     "UnknownColorError",
     "RendererUnavailable",
@@ -26,6 +27,10 @@ class HairfxError(Exception):
 
 class InputError(HairfxError, ValueError):
     """A frame, mask or option given by the caller is not what was expected."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """A file hairfx was asked to read does not exist."""
 
 
 class LutFormatError(HairfxError, ValueError):

@@ -9,13 +9,14 @@ order is reshaped is :func:`_table_from_rows` / :func:`_rows_from_table`.
 
 from __future__ import annotations
 
+import codecs
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, LutFormatError
+from .errors import InputError, LutFormatError, MissingFileError
 
 __all__ = [
     "LUT3D",
@@ -69,7 +70,9 @@ class LUT3D:
         object.__setattr__(self, "table", t)
         dmin = tuple(float(v) for v in self.domain_min)
         dmax = tuple(float(v) for v in self.domain_max)
-        if len(dmin) != 3 or len(dmax) != 3 or any(hi <= lo for lo, hi in zip(dmin, dmax)):
+        if len(dmin) != 3 or len(dmax) != 3 or not np.isfinite(dmin + dmax).all():
+            raise InputError(f"LUT domain must be three finite numbers per end, got {dmin} .. {dmax}")
+        if any(hi <= lo for lo, hi in zip(dmin, dmax)):
             raise InputError(f"LUT domain must have DOMAIN_MIN < DOMAIN_MAX per channel, got {dmin} .. {dmax}")
         object.__setattr__(self, "domain_min", dmin)
         object.__setattr__(self, "domain_max", dmax)
@@ -132,41 +135,74 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     any table memory is allocated), 1D LUTs, wrong number of values on a line, non-numeric
     or non-finite values, or a wrong number of table rows. A file larger than any valid
     LUT could be, or far larger than its ``LUT_3D_SIZE`` needs, is refused unparsed.
+    :class:`~hairfx.errors.MissingFileError` when there is no such file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not a .cube LUT file")
     try:
-        nbytes = path.stat().st_size
+        f = open(path, "rb")
     except FileNotFoundError:
-        raise FileNotFoundError(f"LUT file not found: {path}") from None
-    if nbytes > _MAX_FILE_BYTES:
-        raise LutFormatError(f"{path}: file is {nbytes} bytes, larger than any {MAX_SIZE}^3 LUT; refusing to read it")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise LutFormatError(f"{path}: not a text .cube file ({exc.reason} at byte {exc.start})") from None
+        raise MissingFileError(f"LUT file not found: {path}") from None
+    with f:
+        nbytes = os.fstat(f.fileno()).st_size
+        if nbytes > _MAX_FILE_BYTES:
+            raise LutFormatError(
+                f"{path}: file is {nbytes} bytes, larger than any {MAX_SIZE}^3 LUT; refusing to read it"
+            )
+        return _read_cube(f, path, nbytes)
 
+
+def _decode(data: bytes, offset: int, path: Path) -> str:
+    """``data`` (read from byte ``offset`` of the file) as text."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LutFormatError(f"{path}: not a text .cube file ({exc.reason} at byte {offset + exc.start})") from None
+
+
+def _lines(f, path: Path):
+    """``(offset, line)`` for each line of the binary file ``f`` (endings ``\\n``, ``\\r\\n``
+    or ``\\r`` kept), read a block at a time so that the rest of the file stays unread once
+    the caller stops."""
+    offset, buf = 0, b""
+    while True:
+        block = f.read(_BLOCK_BYTES)
+        lines = (buf + block).splitlines(keepends=True)
+        # the last line may go on in the next block (or be a '\r' whose '\n' is there)
+        buf = lines.pop() if block and lines else b""
+        for ln in lines:
+            yield offset, ln
+            offset += len(ln)
+        if not block:
+            return
+        if len(buf) > _MAX_LINE_BYTES:
+            raise LutFormatError(f"{path}: the line at byte {offset} is over {_MAX_LINE_BYTES} bytes; not a .cube file")
+
+
+def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
     def fail(lineno: int, msg: str) -> LutFormatError:
         return LutFormatError(f"{path}, line {lineno}: {msg}")
 
     title = ""
     size = None
     dmin, dmax = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    pos, lineno = 0, 0  # the header is read line by line; the table in one go below
-    while pos < len(text):
-        end = text.find("\n", pos)
-        end = len(text) if end < 0 else end
-        raw = text[pos:end]
+    lineno = 0
+    body_start = None  # byte offset of the first table row; the table is read in one go below
+    for offset, data in _lines(f, path):
+        if offset == 0 and data.startswith(codecs.BOM_UTF8):
+            data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
+        raw = _decode(data, offset, path)
         stripped = raw.strip()
         if stripped.startswith("TITLE"):  # before comment stripping: a title may hold '#'
             lineno += 1
-            pos = end + 1
             title = stripped[5:].strip().strip('"')
             continue
         line = raw.split("#", 1)[0].strip()
         if line and (line[0].isdigit() or line[0] in "+-."):
-            break  # the first table row
+            body_start = offset  # the first table row
+            break
         lineno += 1
-        pos = end + 1
         if not line:
             continue
         key = line.split(None, 1)[0]
@@ -200,6 +236,8 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
                 lo, hi = (float(v) for v in rest.split())
             except ValueError:
                 raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two numbers, got {rest!r}") from None
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two finite numbers, got {rest!r}")
             dmin, dmax = (lo,) * 3, (hi,) * 3
         else:
             raise fail(lineno, f"unknown keyword {key!r}")
@@ -208,39 +246,48 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     if any(hi <= lo for lo, hi in zip(dmin, dmax)):
         raise LutFormatError(f"{path}: DOMAIN_MIN {dmin} must be below DOMAIN_MAX {dmax} on every channel")
     expected = size**3
-    body = text[pos:]
-    if not body.strip():
+    if body_start is None:
         raise LutFormatError(f"{path}: LUT_3D_SIZE is {size} but the file has no table rows (expected {expected})")
-    if len(body) > expected * _MAX_ROW_CHARS + 65536:
+    if nbytes - body_start > expected * _MAX_ROW_CHARS + 65536:
         raise LutFormatError(
-            f"{path}: the table is {len(body)} characters, far more than LUT_3D_SIZE {size} needs; refusing to parse it"
+            f"{path}: the table is {nbytes - body_start} bytes, far more than LUT_3D_SIZE {size} needs; "
+            "refusing to parse it"
         )
-    rows = _parse_rows(body) if "#" not in body else None
+    f.seek(body_start)
+    body = _decode(f.read(), body_start, path)
+    rows, reason = _parse_rows(body)
     if rows is None or rows.shape != (expected, 3) or not np.isfinite(rows).all():
-        _explain_rows(body, lineno + 1, expected, size, fail)  # raises, naming the line
+        _explain_rows(body, lineno + 1, expected, size, fail, path, reason)  # raises, naming the line
     return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
 
 
 # At most this many characters per table row on average (three numbers with a dozen digits).
 _MAX_ROW_CHARS = 64
+# The header is read this many bytes at a time; no line of a .cube file is near as long.
+_BLOCK_BYTES = 65536
+_MAX_LINE_BYTES = 65536
 
 
-def _parse_rows(body: str) -> np.ndarray | None:
-    """The table rows as an ``(M, 3)`` float64 array, or None when any row is malformed
-    (numpy's C parser: no per-row Python objects, so a 256^3 table stays affordable)."""
+def _parse_rows(body: str) -> tuple[np.ndarray | None, str]:
+    """``(rows, "")`` with the table rows as an ``(M, 3)`` float64 array, or ``(None,
+    reason)`` when a row is malformed (numpy's C parser: no per-row Python objects, so a
+    256^3 table stays affordable). ``#`` starts a comment, as in the header."""
     import io
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an empty-looking input warns; the caller checks
-            rows = np.loadtxt(io.StringIO(body), dtype=np.float64, ndmin=2)
-    except ValueError:
-        return None
-    return rows if rows.ndim == 2 and rows.shape[1] == 3 else None
+            # newline=None: '\r\n' and a lone '\r' end a row too, as in the header
+            rows = np.loadtxt(io.StringIO(body, newline=None), dtype=np.float64, ndmin=2, comments="#")
+    except ValueError as exc:
+        return None, str(exc)
+    if rows.ndim != 2 or rows.shape[1] != 3:
+        return None, f"rows of {rows.shape[1]} values, not 3"
+    return rows, ""
 
 
-def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail) -> None:
+def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, path: Path, reason: str) -> None:
     """Find and raise the error in a table that did not parse: slow, only for the message."""
     rows = []
     for n, ln in enumerate(body.splitlines(), start=first_lineno):
@@ -260,7 +307,9 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail) 
     if len(rows) != expected:
         where = rows[expected][0] if len(rows) > expected else (rows[-1][0] if rows else first_lineno)
         raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(rows)}")
-    raise fail(first_lineno, "malformed table")  # pragma: no cover - one of the checks above fires
+    # Python's float() accepts what numpy's parser does not (digit separators, non-ASCII
+    # digits): name what numpy said, whose row numbers count table rows, not file lines.
+    raise LutFormatError(f"{path}: the table starting at line {first_lineno} does not parse: {reason}")
 
 
 def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import TOL_CUBE, graded
-from hairfx.errors import InputError, LutFormatError
+from hairfx.errors import HairfxError, InputError, LutFormatError, MissingFileError
 from hairfx.lut import LUT3D, MAX_SIZE, read_cube, sample_tetrahedral, sample_trilinear, write_cube
 
 with warnings.catch_warnings():
@@ -177,8 +177,15 @@ def test_binary_file(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.cube"):
+    with pytest.raises(MissingFileError, match="nope.cube") as info:
         read_cube(tmp_path / "nope.cube")
+    assert isinstance(info.value, (FileNotFoundError, InputError, HairfxError))
+
+
+def test_folder_instead_of_file(tmp_path):
+    (tmp_path / "x.cube").mkdir()
+    with pytest.raises(InputError, match=r"x\.cube is a folder"):
+        read_cube(tmp_path / "x.cube")
 
 
 def test_table_validation():
@@ -188,6 +195,10 @@ def test_table_validation():
         LUT3D(np.full((2, 2, 2, 3), np.nan, np.float32))
     with pytest.raises(InputError, match="size must be in 2..256"):
         LUT3D.identity(1)
+    table = LUT3D.identity(2).table
+    for lo, hi in [((np.nan, 0, 0), (1, 1, 1)), ((0, 0, 0), (1, np.inf, 1)), ((-np.inf, 0, 0), (1, 1, 1))]:
+        with pytest.raises(InputError, match="finite"):
+            LUT3D(table, domain_min=lo, domain_max=hi)
 
 
 def test_title_may_contain_a_hash(tmp_path):
@@ -199,6 +210,55 @@ def test_table_far_larger_than_declared_is_refused_unparsed(tmp_path):
     p = tmp_path / "big.cube"
     p.write_text("LUT_3D_SIZE 2\n" + "0.5 0.5 0.5\n" * 20000)
     with pytest.raises(LutFormatError, match="far more than LUT_3D_SIZE 2 needs"):
+        read_cube(p)
+
+
+def test_huge_table_is_refused_before_it_is_read(tmp_path):
+    import tracemalloc
+
+    p = tmp_path / "sparse.cube"
+    with open(p, "wb") as f:  # a valid-looking header, then 50 MB of holes: nothing on disk
+        f.write(b"LUT_3D_SIZE 2\n0 0 0\n")
+        f.truncate(50 * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(LutFormatError, match="far more than LUT_3D_SIZE 2 needs"):
+            read_cube(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20  # the header's blocks only, not the 50 MB
+
+
+_ROWS = ["0 0 0", "1 0 0", "0 1 0", "1 1 0", "0 0 1", "1 0 1", "0 1 1", "0.9 0.8 0.7"]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_comments_in_the_table(tmp_path, eol):
+    # Whole-line comments and blank lines between rows, as colour-science reads them.
+    lines = ["LUT_3D_SIZE 2", "# red fastest", *_ROWS[:4], "", "# blue = 1", *_ROWS[4:]]
+    plain = tmp_path / "plain.cube"
+    plain.write_bytes(eol.join(lines).encode() + eol.encode())
+    theirs = colour.read_LUT(str(plain))
+    np.testing.assert_allclose(read_cube(plain).table, theirs.table, atol=1e-7)
+    # A comment after a row's values, which colour-science does not read, is ignored too.
+    lines[-1] += "  # near white"
+    trailing = tmp_path / "trailing.cube"
+    trailing.write_bytes(eol.join(lines).encode() + eol.encode())
+    np.testing.assert_allclose(read_cube(trailing).table, theirs.table, atol=1e-7)
+
+
+def test_table_numpy_cannot_parse_is_explained(tmp_path):
+    # Python's float() reads '1_0' and numpy does not: the message is numpy's, not a made-up line.
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "\n".join(_ROWS[:3] + ["1_0 1 0"] + _ROWS[4:]) + "\n")
+    with pytest.raises(LutFormatError, match=r"bad\.cube: the table starting at line 2 does not parse: .*'1_0'"):
+        read_cube(p)
+
+
+@pytest.mark.parametrize("values", ["nan 1", "0 inf", "-inf 1", "0 nan"])
+def test_non_finite_input_range(tmp_path, values):
+    p = _cube(tmp_path, f"LUT_3D_INPUT_RANGE {values}\nLUT_3D_SIZE 2\n" + "\n".join(_ROWS) + "\n")
+    with pytest.raises(LutFormatError, match=rf"line 1: LUT_3D_INPUT_RANGE needs two finite numbers, got '{values}'"):
         read_cube(p)
 
 
