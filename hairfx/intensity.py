@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .frames import mask_bbox
+from .frames import as_frame, as_mask, mask_bbox
 
 __all__ = ["LUMA_WEIGHTS", "MIN_HAIR_WEIGHT", "luma", "hair_intensity", "blend_weight"]
 
@@ -43,14 +43,17 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
     """Mean luma of ``frame`` under the soft ``mask`` (both at the same ``H x W``), or
     ``None`` when the mask covers no hair.
 
+    ``frame`` is ``H x W x 3`` ``uint8`` RGB, ``mask`` ``H x W`` float in ``[0, 1]`` (or
+    what :func:`~hairfx.frames.as_mask` accepts); anything else raises
+    :class:`~hairfx.errors.InputError`.
+
     >>> f = np.full((2, 2, 3), 255, np.uint8); round(hair_intensity(f, np.ones((2, 2), np.float32)), 6)
     1.0
     """
     import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
 
-    frame, mask = np.asarray(frame), np.asarray(mask)
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise InputError(f"hair_intensity needs an H x W x 3 RGB frame, got shape {frame.shape}")
+    # as_frame and as_mask return valid uint8 frames and float32 masks as they are, uncopied
+    frame, mask = as_frame(frame), as_mask(mask)
     if mask.shape != frame.shape[:2]:
         raise InputError(f"hair_intensity needs the mask at the frame's size {frame.shape[:2]}, got {mask.shape}")
     box = mask_bbox(mask)
@@ -72,6 +75,6 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
 def blend_weight(intensity: float, dark_intensity: float, light_intensity: float) -> float:
     """``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)``: 0 selects the dark LUT, 1 the light one."""
     if light_intensity <= dark_intensity:
-        raise ValueError(f"light intensity {light_intensity} must exceed dark intensity {dark_intensity}")
+        raise InputError(f"light intensity {light_intensity} must exceed dark intensity {dark_intensity}")
     w = (float(intensity) - dark_intensity) / (light_intensity - dark_intensity)
     return float(min(1.0, max(0.0, w)))

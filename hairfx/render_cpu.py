@@ -22,6 +22,7 @@ import numpy as np
 
 from ._closeable import Closeable
 from .colors import Color
+from .errors import InputError
 from .intensity import MIN_HAIR_WEIGHT, hair_intensity, luma
 from .lut import sample_tetrahedral
 
@@ -138,7 +139,7 @@ class CpuRenderer(Closeable):
 
     def __init__(self, *, interpolation: str = "trilinear", threads: int | None = None):
         if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+            raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
         self._threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None

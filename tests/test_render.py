@@ -277,9 +277,65 @@ def test_hair_intensity_refuses_mismatched_inputs(portrait):
     from hairfx.intensity import hair_intensity
 
     frame, soft = portrait
-    with pytest.raises(InputError, match="H x W x 3"):
+    with pytest.raises(InputError, match="HxWx3"):
         hair_intensity(frame[:, :, 0], soft)  # grayscale
-    with pytest.raises(InputError, match="H x W x 3"):
+    with pytest.raises(InputError, match="HxWx3"):
         hair_intensity(np.dstack([frame, frame[:, :, :1]]), soft)  # RGBA
     with pytest.raises(InputError, match="frame's size"):
         hair_intensity(frame, soft[:-1])
+
+
+def test_hair_intensity_refuses_wrong_dtypes(portrait):
+    from hairfx.errors import InputError
+    from hairfx.intensity import hair_intensity
+
+    frame, soft = portrait
+    with pytest.raises(InputError, match=r"uint8 RGB, got \(\d+, \d+, 3\) float32"):
+        hair_intensity(frame.astype(np.float32) / 255.0, soft)  # float in [0, 1], not 0..255
+    with pytest.raises(InputError, match=r"values must lie in \[0, 1\], got range \[0, 255\]"):
+        hair_intensity(frame, soft * 255.0)  # a mask in 0..255 as float
+    with pytest.raises(InputError, match="int64"):
+        hair_intensity(frame, (soft > 0.5).astype(np.int64))
+    # uint8 and bool masks mean what they mean elsewhere in hairfx
+    hard = soft > 0.5
+    assert hair_intensity(frame, hard) == pytest.approx(hair_intensity(frame, hard.astype(np.uint8) * 255), abs=1e-6)
+
+
+def test_blend_weight_refuses_inverted_references():
+    from hairfx.errors import InputError
+    from hairfx.intensity import blend_weight
+
+    assert blend_weight(0.4, 0.2, 0.6) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="light intensity 0.2 must exceed dark intensity 0.6"):
+        blend_weight(0.4, 0.6, 0.2)
+
+
+def test_unknown_interpolation_is_an_input_error():
+    from hairfx.errors import InputError
+
+    with pytest.raises(InputError, match="interpolation must be one of"):
+        CpuRenderer(interpolation="cubic")
+    with pytest.raises(InputError, match="interpolation must be one of"):
+        GLRenderer(interpolation="cubic")  # checked before a context is made
+
+
+@pytest.mark.gl
+def test_gl_refuses_a_box_over_the_texture_size_limit(gl_context, monkeypatch, copperish):
+    """A real context told that its textures stop at 64 pixels (llvmpipe's real limit is
+    far larger, but some drivers' is below a 4K frame's side)."""
+    from hairfx.errors import RendererUnavailable
+
+    monkeypatch.setitem(gl_context.info, "GL_MAX_TEXTURE_SIZE", 64)
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    mask = np.zeros((100, 120), np.float32)
+    with GLRenderer(context=gl_context) as r:
+        mask[10:90, 10:110] = 0.8
+        with pytest.raises(RendererUnavailable, match=r"120x100 frame .* GL_MAX_TEXTURE_SIZE of 64"):
+            r.render(frame, mask, copperish)
+        assert r._cap == (0, 0)  # refused before any texture was made
+        # hair within 64 x 64 pixels, in whole 32-pixel tiles, still renders
+        mask[:] = 0.0
+        mask[20:60, 30:90] = 0.8
+        ours = r.render(frame, mask, copperish)
+        assert _max_diff(ours.frame, CpuRenderer().render(frame, mask, copperish).frame) <= TOL_LEVELS
