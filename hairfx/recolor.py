@@ -3,7 +3,8 @@
 Both tie together the three parts of the pipeline: the hair mask (given by the caller or
 predicted by the hair-mask model), the colour (a light/dark LUT pair) and a renderer
 (``"gl"``: OpenGL shaders on a headless context; ``"cpu"``: numpy; ``"auto"``: GL when a
-context can be made, else the CPU renderer with one warning).
+context can be made, else the CPU renderer with one warning; a frame too large for the GL
+context's textures is also rendered on the CPU under ``"auto"``, also with one warning).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ _ALPHA_TABLE = ramp_table(*MASK_RAMP)
 ASPECT_TOLERANCE = 0.02
 
 _fallback_warned = False
+_large_frame_warned = False
 _gl_unavailable: str | None = None  # reason, once "auto" has failed to make a context
 _state_lock = threading.Lock()
 _local = threading.local()  # per-thread cached renderers (a GL context belongs to a thread)
@@ -75,6 +77,18 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
         if warn:
             warnings.warn(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})", RuntimeWarning, stacklevel=3)
         return CpuRenderer(interpolation=interpolation)
+
+
+def _render_on_cpu_instead(exc: RendererUnavailable) -> None:
+    """Note, with a warning once per process, that "auto" renders a frame the GL renderer
+    refused (one too large for its textures) on the CPU."""
+    global _large_frame_warned
+    with _state_lock:
+        warn = not _large_frame_warned
+        _large_frame_warned = True
+    if warn:
+        msg = f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})"
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
 
 
 def _cached_renderer(renderer: str, interpolation: str):
@@ -171,7 +185,14 @@ def recolor(
     col = get_color(color)
     s = _check_strength(strength)
     m = _mask_for(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
-    out = _cached_renderer(renderer, interpolation).render(arr, m, col, strength=s).frame
+    r = _cached_renderer(renderer, interpolation)
+    try:
+        out = r.render(arr, m, col, strength=s).frame
+    except RendererUnavailable as exc:
+        if renderer != "auto" or r.name == "cpu":
+            raise
+        _render_on_cpu_instead(exc)
+        out = _cached_renderer("cpu", interpolation).render(arr, m, col, strength=s).frame
     return _to_output(out, frame)
 
 
@@ -217,6 +238,8 @@ class RecolorSession(Closeable):
             raise InputError(f"unknown model {model!r}; valid models are: {', '.join(MODEL_NAMES)}")
         self.model = model
         self.renderer = make_renderer(renderer, interpolation=interpolation)
+        self._auto = renderer == "auto"
+        self._cpu_renderer: CpuRenderer | None = None  # for frames the GL renderer refuses under "auto"
         self.intensity: float | None = None
         self.segmenter_session = None
         self.last_mask: np.ndarray | None = None
@@ -273,7 +296,16 @@ class RecolorSession(Closeable):
         arr = as_frame(frame)
         m = self.mask(arr, mask)
         self.last_mask = m
-        result = self.renderer.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
+        try:
+            result = self.renderer.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
+        except RendererUnavailable as exc:  # raised before the intensity is measured
+            if not self._auto or self.renderer.name == "cpu":
+                raise
+            _render_on_cpu_instead(exc)
+            if self._cpu_renderer is None:
+                self._cpu_renderer = CpuRenderer(interpolation=self.renderer.interpolation)
+            cpu = self._cpu_renderer
+            result = cpu.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
         self.last_weight = result.weight
         return _to_output(result.frame, frame)
 
@@ -291,6 +323,9 @@ class RecolorSession(Closeable):
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None
+        if self._cpu_renderer is not None:
+            self._cpu_renderer.close()
+            self._cpu_renderer = None
         if self.segmenter_session is not None:
             self.segmenter_session.close()
             self.segmenter_session = None

@@ -15,6 +15,8 @@
   up in float64.
 * Textures, framebuffers and buffers are sized to the largest box seen and reused from
   frame to frame.
+* A box larger than the context's ``GL_MAX_TEXTURE_SIZE`` raises
+  :class:`~hairfx.errors.RendererUnavailable` before anything is allocated.
 
 A GL context belongs to the thread that made it: use one renderer from one thread.
 """
@@ -29,7 +31,7 @@ import numpy as np
 
 from ._closeable import Closeable
 from .colors import Color
-from .errors import RendererUnavailable
+from .errors import InputError, RendererUnavailable
 from .frames import mask_bbox
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT
 from .render_cpu import INTERPOLATIONS, RenderResult
@@ -178,7 +180,7 @@ class GLRenderer(Closeable):
 
     def __init__(self, *, interpolation: str = "trilinear", context=None, backend: str | None = "egl"):
         if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+            raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
         self._own_ctx = context is None
         self.ctx = create_context(backend) if context is None else context
@@ -209,6 +211,22 @@ class GLRenderer(Closeable):
                     prog[name].value = unit
 
     # -- resources ------------------------------------------------------------------
+    def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:
+        """Raise :class:`RendererUnavailable` when a ``w x h`` box of ``frame``, in whole
+        tiles, is larger than this context's textures or framebuffers can be."""
+        info = self.ctx.info
+        limits = {k: int(info[k]) for k in ("GL_MAX_TEXTURE_SIZE", "GL_MAX_RENDERBUFFER_SIZE") if k in info}
+        if not limits:
+            return
+        name = min(limits, key=limits.get)
+        tw, th = -(-w // _TILE) * _TILE, -(-h // _TILE) * _TILE
+        if max(tw, th) > limits[name]:
+            fh, fw = frame.shape[:2]
+            raise RendererUnavailable(
+                f"a {fw}x{fh} frame whose hair spans {w}x{h} pixels ({tw}x{th} in whole tiles) is larger than "
+                f"this OpenGL context's {name} of {limits[name]}; use renderer='cpu' or a smaller frame"
+            )
+
     def _ensure_capacity(self, w: int, h: int) -> None:
         cw, ch = self._cap
         if w <= cw and h <= ch:
@@ -259,6 +277,7 @@ class GLRenderer(Closeable):
         not touch. Returns the box's width, height and the number of touched tiles."""
         y0, y1, x0, x1 = box
         w, h = x1 - x0, y1 - y0
+        self._check_fits(frame, w, h)
         self._ensure_capacity(w, h)
         m = mask[y0:y1, x0:x1]
         self._frame_tex.write(cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA), viewport=(0, 0, w, h), alignment=1)

@@ -185,6 +185,48 @@ def test_session_colour_and_strength_can_change(portrait):
         s.process(frame, mask=mask)
 
 
+@pytest.fixture
+def gl_textures_64(gl_context, monkeypatch):
+    """Every GL context reports 64-pixel textures: real contexts, a smaller limit."""
+    import sys
+
+    import moderngl
+
+    real = moderngl.Context.info.fget
+    monkeypatch.setattr(moderngl.Context, "info", property(lambda ctx: {**real(ctx), "GL_MAX_TEXTURE_SIZE": 64}))
+    monkeypatch.setattr(sys.modules["hairfx.recolor"], "_large_frame_warned", False, raising=False)
+
+
+@pytest.mark.gl
+def test_frame_too_large_for_gl_falls_back_under_auto_only(gl_textures_64):
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (100, 120, 3), dtype=np.uint8)
+    mask = np.zeros((100, 120), np.float32)
+    mask[10:90, 10:110] = 0.8
+    cpu = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    with pytest.warns(RuntimeWarning, match="CPU renderer for a frame OpenGL cannot take .*GL_MAX_TEXTURE_SIZE of 64"):
+        auto = hairfx.recolor(frame, "copper", mask=mask, renderer="auto")
+    np.testing.assert_array_equal(auto, cpu)
+    with pytest.raises(RendererUnavailable, match=r"120x100 frame .* GL_MAX_TEXTURE_SIZE of 64"):
+        hairfx.recolor(frame, "copper", mask=mask, renderer="gl")
+
+    small = np.zeros_like(mask)
+    small[20:60, 30:90] = 0.8  # within 64 x 64 pixels
+    with hairfx.RecolorSession("copper", renderer="auto") as s:
+        assert s.renderer.name == "gl"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # warned once per process, above
+            np.testing.assert_array_equal(s.process(frame, mask=mask), cpu)
+            assert s.last_raw_intensity is not None and s.last_weight is not None
+            out = s.process(frame, mask=small)  # on the GPU again
+        ref = hairfx.recolor(frame, "copper", mask=small, renderer="cpu")
+        assert np.abs(out.astype(int) - ref).max() <= TOL_LEVELS
+    with hairfx.RecolorSession("copper", renderer="gl") as s:
+        with pytest.raises(RendererUnavailable, match="GL_MAX_TEXTURE_SIZE of 64"):
+            s.process(frame, mask=mask)
+        assert s.intensity is None  # refused before the intensity was measured
+
+
 @pytest.mark.gl
 def test_session_gl_reuses_renderer(gl_context, portrait):
     frame, mask = portrait
