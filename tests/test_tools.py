@@ -285,6 +285,29 @@ def test_reference_intensities_are_current():
         assert hair_intensity(rgb, mask) == pytest.approx(value, abs=1e-6), name
 
 
+def test_apply_color_is_the_engines_recolor():
+    import hairfx
+    from tools._common import apply_color, reference
+
+    rgb, mask, _ = reference("medium")
+    for strength in (1.0, 0.4):
+        expected = hairfx.recolor(rgb, "copper", mask=mask, strength=strength, renderer="cpu")
+        np.testing.assert_array_equal(apply_color(rgb, "copper", mask, strength=strength), expected)
+
+
+def test_recipes_can_be_read_on_python_3_10():
+    # tools/recipe.py falls back to tomli where the standard library has no tomllib (3.10)
+    from packaging.requirements import Requirement
+
+    from tools.recipe import tomllib
+
+    deps = [Requirement(d) for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]]
+    tomli = [r for r in deps if r.name == "tomli"]
+    assert len(tomli) == 1 and tomli[0].marker is not None
+    assert tomli[0].marker.evaluate({"python_version": "3.10"})
+    assert not tomli[0].marker.evaluate({"python_version": "3.11"})
+
+
 def test_preview_writes_a_sheet(tmp_path):
     out = tmp_path / "sheet.png"
     assert lut_tool.main(["preview", str(REPO / "luts" / "copper"), "-o", str(out), "--data", "none"]) == 0

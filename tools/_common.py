@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hairfx import recolor
 from hairfx.errors import InputError
 from hairfx.frames import as_mask
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
@@ -49,23 +50,10 @@ def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def apply_color(frame: np.ndarray, color, mask: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
-    """Recolour ``frame`` with ``color`` under ``mask`` the way the engine does (its CPU
-    renderer when available): the light/dark LUTs blended by the frame's hair intensity,
-    applied as ``frame + strength * mask * (LUT(frame) - frame)``."""
-    import hairfx
-
-    recolor = getattr(hairfx, "recolor", None)
-    if recolor is not None:
-        return recolor(frame, color, mask=mask, strength=strength, renderer="cpu")
-    from hairfx.colors import get_color
-    from hairfx.intensity import hair_intensity
-
-    color = get_color(color)
-    intensity = hair_intensity(frame, mask)
-    if intensity is None:
-        return frame.copy()
-    table = color.blended(color.weight(intensity))
-    return apply_table(frame, table, mask, strength=strength)
+    """Recolour ``frame`` with ``color`` under ``mask`` exactly as the engine does, with its
+    CPU renderer: the light/dark LUTs blended by the frame's hair intensity, applied as
+    ``frame + strength * mask * (LUT(frame) - frame)``."""
+    return recolor(frame, color, mask=mask, strength=strength, renderer="cpu")
 
 
 def apply_table(frame: np.ndarray, table: np.ndarray, mask: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
