@@ -327,6 +327,23 @@ def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeyp
     assert f"| small | pan | {clip['session']:.4f} | {clip['resets']} | {clip['checked']:.4f} |" in printed
 
 
+def test_evaluate_refuses_data_without_clips_or_pairs(tmp_path):
+    """Temporal stability is half the report: no clips is an error, not an empty table."""
+    import shutil
+
+    from hairfx.errors import InputError
+    from hairfx.training.evaluate import main as evaluate_main
+
+    data = _eval_tree(tmp_path / "data")
+    shutil.rmtree(data / "videos")
+    with pytest.raises(InputError, match="no .mp4 clips in .*videos: temporal stability cannot be measured"):
+        evaluate_main(["--data", str(data), "--model", "small"])
+    data = _eval_tree(tmp_path / "data2")
+    shutil.rmtree(data / "celeb1k")
+    with pytest.raises(InputError, match="no image/mask pairs in .*celeb1k/test"):
+        evaluate_main(["--data", str(data), "--model", "small"])
+
+
 def test_evaluate_refuses_a_negative_check_interval(capsys):
     from hairfx.training.evaluate import main as evaluate_main
 

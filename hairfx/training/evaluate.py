@@ -23,16 +23,19 @@ numbers include letterboxing and resizing, exactly what a caller gets.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..presets import MODEL_NAMES
-from ..video import read_frames
+from ..video import VideoReader
 from . import cli_args
 from .data import list_pairs
 
@@ -89,11 +92,14 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
     """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder."""
     pairs = list_pairs(folder)[:limit]
     if not pairs:
-        raise FileNotFoundError(f"no image/mask pairs in {folder}")
+        raise InputError(f"no image/mask pairs in {folder} (give --data the folder that holds {'/'.join(SPLITS)})")
     ious, bfs = [], []
     for _, img_path, mask_path in pairs:
-        rgb = cv2.cvtColor(cv2.imread(str(img_path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
         gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if bgr is None or gt is None:
+            raise InputError(f"cannot read {img_path if bgr is None else mask_path}")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         if gt.shape != rgb.shape[:2]:
             gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
         pred = seg.predict(rgb, tta=tta) > 0.5
@@ -103,34 +109,55 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
     return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs))}
 
 
-def _mean_change(masks: list[np.ndarray]) -> float:
-    return float(np.mean([np.abs(a - b).mean() for a, b in zip(masks[1:], masks[:-1])])) if len(masks) > 1 else 0.0
+def _frames(clip: Path, max_frames: int) -> Iterator[np.ndarray]:
+    with VideoReader(clip) as reader:
+        yield from itertools.islice(reader, max_frames)
+
+
+def _change_and_coverage(masks: Iterable[np.ndarray]) -> tuple[float, float, int]:
+    """``(mean |m(t) - m(t-1)|, mean coverage, frames)`` of a stream of masks, keeping only
+    the previous mask: a long clip at full resolution costs two masks of memory, not all."""
+    change = coverage = 0.0
+    n, prev = 0, None
+    for m in masks:
+        coverage += float(m.mean())
+        if prev is not None:
+            change += float(np.abs(m - prev).mean())
+        prev, n = m, n + 1
+    return (change / (n - 1) if n > 1 else 0.0), (coverage / n if n else 0.0), n
 
 
 def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
     """Mean absolute frame-to-frame mask change on ``clip`` in three modes (four with
-    ``check_every`` > 0: the session re-checking its prior every that many frames)."""
-    frames = read_frames(clip, max_frames)
-    free = [seg.predict(f) for f in frames]
-    fed, prev = [], None
-    for f in frames:
-        prev = seg.predict(f, prior=prev)
-        fed.append(prev)
+    ``check_every`` > 0: the session re-checking its prior every that many frames).
+    Each mode decodes the clip afresh, so memory does not grow with ``max_frames``."""
+
+    def fed():
+        prev = None
+        for f in _frames(clip, max_frames):
+            prev = seg.predict(f, prior=prev)
+            yield prev
+
+    no_prior, coverage_no_prior, n = _change_and_coverage(seg.predict(f) for f in _frames(clip, max_frames))
+    if n == 0:
+        raise InputError(f"{clip}: no frames could be decoded")
+    prior = _change_and_coverage(fed())[0]
     with seg.session() as sess:
-        sessioned = [sess.process(f) for f in frames]
+        session, coverage_session, _ = _change_and_coverage(sess.process(f) for f in _frames(clip, max_frames))
         resets = sess.resets
     checked = {}
     if check_every > 0:
         with seg.session(check_every=check_every) as sess:
-            checked = {"checked": _mean_change([sess.process(f) for f in frames]), "resets_checked": sess.resets}
+            change = _change_and_coverage(sess.process(f) for f in _frames(clip, max_frames))[0]
+            checked = {"checked": change, "resets_checked": sess.resets}
     return {
-        "frames": len(frames),
-        "no_prior": _mean_change(free),
-        "prior": _mean_change(fed),
-        "session": _mean_change(sessioned),
+        "frames": n,
+        "no_prior": no_prior,
+        "prior": prior,
+        "session": session,
         "resets": resets,
-        "coverage_no_prior": float(np.mean([m.mean() for m in free])),
-        "coverage_session": float(np.mean([m.mean() for m in sessioned])),
+        "coverage_no_prior": coverage_no_prior,
+        "coverage_session": coverage_session,
         **checked,
     }
 
@@ -142,14 +169,16 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     models = args.model or list(MODEL_NAMES)
+    clips = sorted((args.data / "videos").glob("*.mp4"))
+    if not clips:  # temporal stability is half of what this command reports
+        raise InputError(f"no .mp4 clips in {args.data / 'videos'}: temporal stability cannot be measured")
     results: dict = {}
     for name in models:
-        seg = Segmenter(name)
+        seg = Segmenter(name, threads=args.threads)  # torch or OpenCV, whichever runs it
         t0 = time.time()
         res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
         if args.tta:
             res["tta"] = {split: evaluate_split(seg, args.data / split, args.limit, tta=True) for split in SPLITS}
-        clips = sorted((args.data / "videos").glob("*.mp4"))
         res["videos"] = {c.stem: flicker(seg, c, args.max_frames, args.check_every) for c in clips}
         res["seconds"] = round(time.time() - t0, 1)
         results[name] = res
