@@ -209,10 +209,14 @@ def _run_mask(args) -> int:
     from .imagefiles import read_rgb
     from .segmenter import get_segmenter
 
+    out = Path(args.out)
     files = []
     for item in args.inputs:
         path = Path(item)
         if path.is_dir():
+            if out.exists() and path.resolve() == out.resolve():
+                raise InputError(f"-o {args.out} is the input folder {item}: masks would be written among the photos; "
+                                 "choose another output folder")
             files += sorted(f for f in path.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
         elif path.is_file():
             files.append(path)
@@ -220,18 +224,25 @@ def _run_mask(args) -> int:
             raise InputError(f"input {item} is neither a file nor a folder")
     if not files:
         raise InputError(f"no images found in {', '.join(args.inputs)}")
-    seg = get_segmenter(args.model)  # loaded once for the whole batch
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
-    for f in files:
-        mask = seg.predict(read_rgb(f), tta=args.tta)  # the same rules as `hairfx recolor`
+    targets, used = [], set()
+    for f in files:  # named before any work, so an input is never overwritten
         stem, k = f.stem, 1
         while stem in used:
             stem, k = f"{f.stem}_{k}", k + 1
         used.add(stem)
-        target = out / f"{stem}.png"
-        if not cv2.imwrite(str(target), np.round(mask * 255).astype(np.uint8)):
+        targets.append(out / f"{stem}.png")
+    inputs = {f.resolve() for f in files}
+    for t in targets:
+        if t.resolve() in inputs:
+            raise InputError(f"the mask {t} would overwrite an input image; choose another output folder")
+    seg = get_segmenter(args.model)  # loaded once for the whole batch
+    out.mkdir(parents=True, exist_ok=True)
+    for f, target in zip(files, targets):
+        mask = seg.predict(read_rgb(f), tta=args.tta)  # the same rules as `hairfx recolor`
+        m8 = np.round(mask * 255).astype(np.uint8)
+        if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
+            m8.fill(0)
+        if not cv2.imwrite(str(target), m8):
             raise InputError(f"cannot write {target}")
     print(f"wrote {len(files)} mask(s) to {out}")
     return 0

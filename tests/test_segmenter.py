@@ -296,6 +296,37 @@ def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):
     assert "invalid choice" in err and "huge" in err and "small" in err and "full" in err
 
 
+def test_mask_cli_never_overwrites_its_inputs(tmp_path, capsys):
+    from hairfx.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), _portrait())
+    before = (src / "a.png").read_bytes()
+    assert main(["mask", str(src), "-o", str(src)]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert main(["mask", str(src / "a.png"), "-o", str(src)]) == 2
+    assert "would overwrite an input image" in capsys.readouterr().err
+    assert sorted(p.name for p in src.iterdir()) == ["a.png"] and (src / "a.png").read_bytes() == before
+
+
+def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
+    """A mask whose largest value rounds to 1 would read back as a 0/1 label map; it is
+    written as the empty mask it almost is."""
+    import hairfx.segmenter
+    from hairfx.cli import main
+    from hairfx.imagefiles import read_mask
+
+    class Faint:
+        def predict(self, frame, tta=False):
+            return np.full(frame.shape[:2], 1.2 / 255, np.float32)
+
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name: Faint())
+    cv2.imwrite(str(tmp_path / "a.png"), _portrait())
+    assert main(["mask", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 0
+    assert read_mask(tmp_path / "out" / "a.png").max() == 0.0
+
+
 class _StubSegmenter:
     """Stands in for a network that never sees hair, to drive the session's checks."""
 
