@@ -12,11 +12,24 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["as_frame", "as_mask", "resize_mask", "mask_bbox", "ramp_table", "apply_ramp", "MAX_SIDE"]
+__all__ = [
+    "as_frame",
+    "as_mask",
+    "mask_for_frame",
+    "resize_mask",
+    "mask_bbox",
+    "ramp_table",
+    "apply_ramp",
+    "MAX_SIDE",
+    "ASPECT_TOLERANCE",
+]
 
 #: Largest frame side accepted (pixels). Bigger inputs are almost certainly a mistake
 #: (a 16K frame is 800 MB of float work) and are refused before any allocation.
 MAX_SIDE = 16384
+#: Largest relative difference of aspect ratio between a mask and its frame that is still
+#: taken for a resized copy of the frame's mask (rounding when sizes were halved, etc.).
+ASPECT_TOLERANCE = 0.02
 
 
 def _describe(x) -> str:
@@ -123,6 +136,29 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     import cv2
 
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray:
+    """``mask`` validated (:func:`as_mask`) and at ``frame``'s size: a mask of another size
+    with the frame's aspect ratio (within :data:`ASPECT_TOLERANCE`) is resized bilinearly;
+    a different aspect ratio raises :class:`~hairfx.errors.InputError` rather than be
+    stretched over the wrong pixels.
+
+    >>> mask_for_frame(np.zeros((480, 640, 3), np.uint8), np.ones((240, 320), np.float32)).shape
+    (480, 640)
+    """
+    m = as_mask(mask, name=name)
+    fh, fw = frame.shape[:2]
+    mh, mw = m.shape
+    if (mh, mw) != (fh, fw):
+        ratio_f, ratio_m = fw / fh, mw / mh
+        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE:
+            raise InputError(
+                f"{name} is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
+                f"so stretching the {name} would misplace the hair; pass a {name} with the frame's shape"
+            )
+        m = resize_mask(m, fh, fw)
+    return m
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:

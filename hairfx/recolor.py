@@ -17,7 +17,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
-from .frames import apply_ramp, as_frame, as_mask, ramp_table, resize_mask
+from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from .presets import MODEL_NAMES
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
@@ -39,7 +39,6 @@ MASK_RAMP = (0.25, 0.75)
 _ALPHA_TABLE = ramp_table(*MASK_RAMP)
 #: Largest relative difference between the aspect ratios of a mask and its frame; a mask
 #: of another shape would put the colour in the wrong place once stretched to the frame.
-ASPECT_TOLERANCE = 0.02
 
 _fallback_warned = False
 _large_frame_warned = False
@@ -112,21 +111,6 @@ def _check_strength(strength) -> float:
     return s
 
 
-def _mask_for(frame: np.ndarray, mask) -> np.ndarray:
-    """Validate ``mask`` and resize it to the frame (bilinear)."""
-    m = as_mask(mask)
-    fh, fw = frame.shape[:2]
-    mh, mw = m.shape
-    if (mh, mw) != (fh, fw):
-        ratio_f, ratio_m = fw / fh, mw / mh
-        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE:
-            raise InputError(
-                f"mask is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
-                "so stretching the mask would misplace the hair; pass a mask with the frame's shape"
-            )
-        m = resize_mask(m, fh, fw)
-    return m
-
 
 def hair_alpha(probability: np.ndarray) -> np.ndarray:
     """The recolouring weight for a hair probability map (see :data:`MASK_RAMP`):
@@ -184,7 +168,7 @@ def recolor(
     arr = as_frame(frame)
     col = get_color(color)
     s = _check_strength(strength)
-    m = _mask_for(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
+    m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
     r = _cached_renderer(renderer, interpolation)
     try:
         out = r.render(arr, m, col, strength=s).frame
@@ -278,7 +262,7 @@ class RecolorSession(Closeable):
         intensity too."""
         arr = as_frame(frame)
         if mask is not None:
-            return _mask_for(arr, mask)
+            return mask_for_frame(arr, mask)
         if self.segmenter_session is None:
             from .segmenter import get_segmenter
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
-from .frames import apply_ramp, as_frame, as_mask, ramp_table
+from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from .presets import BACKENDS, MODEL_NAMES
 
 __all__ = [
@@ -292,8 +292,11 @@ class Segmenter:
     def predict(self, frame, prior=None, *, tta: bool = False) -> np.ndarray:
         """Hair probability for one ``H x W x 3`` uint8 RGB frame, ``H x W`` float32 in [0, 1].
 
-        ``prior`` is the previous frame's mask at frame size (``H x W``), or None for a
-        fresh start. Values below 1/255 are exactly 0.
+        ``prior`` is the previous frame's mask, or None for a fresh start. Like any mask
+        in hairfx it may be at the frame's size or another size with the frame's aspect
+        ratio (resized bilinearly). It is used as given: a :class:`SegmenterSession`
+        feeds back its masks through :data:`PRIOR_RAMP` instead, which the model card
+        shows is steadier than the raw probability. Values below 1/255 are exactly 0.
 
         ``tta=True`` (test-time augmentation, for photos rather than live video) averages
         four passes: the frame as is, mirrored, and both zoomed out by padding
@@ -302,9 +305,7 @@ class Segmenter:
         """
         frame = self._check_frame(frame)
         if prior is not None:
-            prior = as_mask(prior, name="prior")
-            if prior.shape != frame.shape[:2]:
-                raise InputError(f"prior must be at frame size {frame.shape[:2]}, got {prior.shape}")
+            prior = mask_for_frame(frame, prior, name="prior")
         if tta:
             return self._predict_tta(frame, prior)
         prior_canvas = None if prior is None else self._prior_to_canvas(prior)

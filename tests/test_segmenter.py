@@ -115,9 +115,12 @@ def test_tta_is_the_mean_of_four_passes(seg, with_prior):
 
 
 def test_prior_must_match_the_frame(seg):
-    frame = _portrait()
-    with pytest.raises(InputError, match="prior"):
+    frame = _portrait()  # 90x120
+    with pytest.raises(InputError, match="prior is 10x10 but the frame is 90x120: their aspect ratios differ"):
         seg.predict(frame, prior=np.zeros((10, 10), np.float32))
+    half = cv2.resize(seg.predict(frame), (45, 60), interpolation=cv2.INTER_AREA)
+    full = cv2.resize(half, (90, 120), interpolation=cv2.INTER_LINEAR)
+    assert np.array_equal(seg.predict(frame, prior=half), seg.predict(frame, prior=full))
     with pytest.raises(InputError):
         seg.predict(frame, prior=np.full(frame.shape[:2], 2.0, np.float32))
 
