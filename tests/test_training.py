@@ -66,6 +66,23 @@ def test_prior_cases_cover_empty_and_nonempty():
     assert any(s == 0 for s in sums) and any(s > 100 for s in sums)
 
 
+def test_pair_cache_is_rebuilt_when_the_files_change(tmp_path, blobs):
+    from hairfx.training.data import load_pairs
+
+    data = tmp_path / "data"
+    _write_folder(data, "figaro1k/train", blobs[:2])
+    cache = tmp_path / "cache.pkl"
+    first = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)
+    assert len(first) == 2 and cache.exists()
+    again = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)
+    assert [p.name for p in again] == [p.name for p in first]
+    _write_folder(data, "celeb1k/train", blobs[2:3])  # other folders, same cache file
+    other = load_pairs([data / "celeb1k" / "train"], side=64, cache=cache)
+    assert [p.name.split("/")[0] for p in other] == ["celeb1k"]
+    (data / "celeb1k" / "train" / "masks" / f"{blobs[2].name.split('/')[-1]}.png").unlink()  # a pair removed
+    assert load_pairs([data / "celeb1k" / "train"], side=64, cache=cache) == []
+
+
 def test_tps_with_zero_strength_is_identity():
     mx, my = tps_warp_maps(32, np.random.default_rng(0), strength=0.0)
     gx, gy = np.meshgrid(np.arange(32, dtype=np.float32), np.arange(32, dtype=np.float32))

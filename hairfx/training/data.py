@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import InputError
+
 __all__ = [
     "Pair",
     "list_pairs",
@@ -55,7 +57,7 @@ def _read_pair(name: str, img_path: Path, mask_path: Path, side: int | None) -> 
     img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
     mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
     if img is None or mask is None:
-        raise FileNotFoundError(f"cannot read {img_path} or {mask_path}")
+        raise InputError(f"cannot read {img_path if img is None else mask_path}")
     if mask.shape != img.shape[:2]:
         mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
     img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -68,17 +70,40 @@ def _read_pair(name: str, img_path: Path, mask_path: Path, side: int | None) -> 
     return Pair(name, img, mask)
 
 
+def _fingerprint(entries: list[tuple[str, Path, Path]], side: int | None) -> str:
+    """A digest of what a cache of ``entries`` depends on: names, resolved paths, sizes and
+    modification times of every file, and the decode side."""
+    h = hashlib.sha256(repr(side).encode())
+    for name, img, mask in entries:
+        for path in (img, mask):
+            st = path.stat()
+            h.update(f"{name}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def load_pairs(folders: list[Path], *, side: int | None = None, cache: Path | None = None) -> list[Pair]:
-    """Decode every pair of ``folders`` (optionally resized to longest side ``side``), cached."""
+    """Decode every pair of ``folders`` (optionally resized to longest side ``side``).
+
+    With ``cache``, the decoded pairs are kept in that file together with a fingerprint
+    of the files they came from; a cache made from other folders, or before a file was
+    added, removed or changed, is rebuilt rather than used.
+    """
+    entries = [entry for folder in folders for entry in list_pairs(folder)]
+    key = _fingerprint(entries, side) if cache is not None else None
     if cache is not None and cache.exists():
-        with open(cache, "rb") as f:
-            return pickle.load(f)
-    pairs = [_read_pair(*entry, side) for folder in folders for entry in list_pairs(folder)]
+        try:
+            with open(cache, "rb") as f:
+                stored = pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            stored = None
+        if isinstance(stored, dict) and stored.get("key") == key:
+            return stored["pairs"]
+    pairs = [_read_pair(*entry, side) for entry in entries]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(pairs, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"key": key, "pairs": pairs}, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(cache)
     return pairs
 
@@ -100,8 +125,7 @@ def _affine(h: int, w: int, canvas: int, scale: float, angle: float, flip: bool,
     base = canvas / max(h, w) * scale
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, base)
     if flip:
-        m[0, :] *= -1
-        m[0, 2] += w * base  # keep the flipped image where the unflipped one was
+        m[0, :] *= -1  # mirrored about x = 0; the re-centring below puts it back in place
     # move the image centre to the canvas centre plus the shift
     cx, cy = m @ np.array([w / 2.0, h / 2.0, 1.0])
     m[0, 2] += canvas / 2.0 + shift[0] * canvas - cx
