@@ -9,6 +9,7 @@ present (hair covers about 23% of the frame), else the project's dark reference 
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import statistics
 import time
@@ -77,19 +78,28 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
         import colour
 
     from .colors import get_color
-    from .errors import RendererUnavailable
+    from .errors import InputError, RendererUnavailable
     from .render_cpu import CpuRenderer
 
+    if int(repeat) < 1:
+        raise InputError(f"repeat must be at least 1, got {repeat}")
     col = get_color(color)
     image, mask = (Path(image), Path(mask)) if image else _default_portrait()
-    renderers = {"cpu": CpuRenderer()}
-    try:
-        from .render_gl import GLRenderer
+    with contextlib.ExitStack() as stack:  # the renderers are closed whatever happens
+        renderers = {"cpu": stack.enter_context(CpuRenderer())}
+        try:
+            from .render_gl import GLRenderer
 
-        renderers["gl"] = GLRenderer()
-        gl_info = renderers["gl"].ctx.info.get("GL_RENDERER", "?")
-    except RendererUnavailable as exc:
-        gl_info = f"unavailable ({exc})"
+            renderers["gl"] = stack.enter_context(GLRenderer())
+            gl_info = renderers["gl"].ctx.info.get("GL_RENDERER", "?")
+        except RendererUnavailable as exc:
+            gl_info = f"unavailable ({exc})"
+        return _run(renderers, gl_info, col, image, mask, int(repeat), baseline, out)
+
+
+def _run(renderers: dict, gl_info: str, col, image: Path, mask: Path, repeat: int, baseline: bool, out) -> dict:
+    import colour  # imported quietly by run_bench
+
     out(f"machine: {platform.machine()}, {_cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}")
     out(f"GL: {gl_info}")
     out(f"portrait: {image}  colour: {col.name}  LUT {col.size}^3  repeats: {repeat} (median / p90 ms)")
@@ -116,8 +126,6 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
         if base_ms is not None:
             out(f"{size[0]}x{size[1]:<5} {coverage:6.1%} {'colour LUT3D.apply':>22} {base_ms:10.1f} {'(1 run)':>8} {'1x':>12}")
         results[size] = row
-    for r in renderers.values():
-        r.close()
     return results
 
 

@@ -66,6 +66,21 @@ def test_bench_prints_a_table(capsys):
     assert "1280x720" in out and "1920x1080" in out and " cpu " in out
 
 
+def test_bench_closes_its_renderers_when_the_portrait_is_missing(monkeypatch, tmp_path):
+    from hairfx import bench
+    from hairfx.errors import InputError
+    from hairfx.render_cpu import CpuRenderer
+
+    closed = []
+    real_close = CpuRenderer.close
+    monkeypatch.setattr(CpuRenderer, "close", lambda self: (closed.append(self), real_close(self)))
+    with pytest.raises(InputError):
+        bench.run_bench(repeat=2, baseline=False, image=tmp_path / "absent.png", mask=tmp_path / "absent_mask.png")
+    assert len(closed) == 1
+    with pytest.raises(InputError, match="repeat must be at least 1, got 0"):
+        bench.run_bench(repeat=0)
+
+
 def test_cli_and_package_import_neither_opencv_nor_torch():
     """`hairfx --help` stays instant: the heavy libraries load inside the commands."""
     code = "import sys, hairfx, hairfx.cli, hairfx.presets; print('cv2' in sys.modules, 'torch' in sys.modules)"
