@@ -8,7 +8,8 @@ For each clip (its first ``--frames`` frames, scaled so the longer side is ``--s
 * **off**: every frame on its own: the model without a prior (``Segmenter.predict``) and
   the raw per-frame intensity (no smoothing);
 * **on**: the video path: previous-mask feedback with scene-cut reset
-  (``SegmenterSession``) and the smoothed intensity (``RecolorSession``, ``--smoothing``).
+  (``SegmenterSession``) and the intensity smoothed by ``--smoothing`` (the library's
+  default, 0, leaves it unsmoothed, so by default only the mask feedback differs).
 
 Printed, per clip and on average:
 
@@ -75,13 +76,11 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
     with segmenter.session() as seg, RecolorSession(color, renderer=renderer, smoothing=smoothing) as s:
         masks = []
         outs = []
-        resets = getattr(seg, "resets", 0)
         for f in frames:
+            resets = seg.resets
             m = hair_alpha(seg.process(f))
-            now = getattr(seg, "resets", 0)
-            if now != resets or getattr(seg, "was_reset", False):
-                s.intensity = None  # a new scene: start the smoothing afresh
-            resets = now
+            if seg.resets != resets:  # a new scene: start the smoothing afresh, as RecolorSession does
+                s.intensity = None
             masks.append(m)
             outs.append(s.process(f, mask=m))
     result["on"] = _flicker(masks, outs)
@@ -89,7 +88,7 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hairfx video-eval", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m hairfx.video_eval", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=None, help="data folder holding videos/ (default ../shared/data)")
     p.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--side", type=int, default=480, help="scale clips so the longer side is at most this (default 480)")
@@ -141,5 +140,5 @@ if __name__ == "__main__":  # pragma: no cover
     try:
         sys.exit(main())
     except HairfxError as exc:
-        print(f"hairfx video-eval: error: {exc}", file=sys.stderr)
+        print(f"python -m hairfx.video_eval: error: {exc}", file=sys.stderr)
         sys.exit(2)

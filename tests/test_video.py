@@ -425,3 +425,26 @@ def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
     info = probe(src)
     assert info.fps == Fraction(30000, 1001) and info.frames == 5
     assert math.isclose(info.duration, 5 * 1001 / 30000)
+
+
+def test_video_eval_reports_both_runs_for_a_real_clip(short_clip, tmp_path, capsys):
+    """The flicker report of examples/VIDEO_REPORT.md, on a short real clip: the 'off' run's
+    mask flicker is the mean change of the per-frame masks, measured here independently."""
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+    from hairfx.video import read_frames
+    from hairfx.video_eval import evaluate_clip, main as video_eval_main
+
+    frames = read_frames(short_clip, 8)
+    r = evaluate_clip(frames, get_segmenter("small"), hairfx.get_color("copper"), smoothing=0.0, renderer="cpu")
+    masks = [hair_alpha(get_segmenter("small").predict(f)) for f in frames]
+    expected = np.mean([np.abs(b - a).mean() * 100.0 for a, b in zip(masks, masks[1:])])
+    assert r["off"][0] == pytest.approx(expected, rel=1e-6)
+    assert r["on"][0] >= 0.0 and r["off"][1] >= 0.0 and r["on"][1] >= 0.0
+    (tmp_path / "videos").mkdir()
+    shutil.copy(short_clip, tmp_path / "videos" / "short.mp4")
+    assert video_eval_main(["--data", str(tmp_path), "--frames", "8", "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| short | " in out and "| **mean** |" in out
+    with pytest.raises(InputError, match="no .mp4 clips"):
+        video_eval_main(["--data", str(tmp_path / "videos")])
