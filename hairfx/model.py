@@ -11,12 +11,15 @@ The design follows sections 2-5 of the paper:
   has only four input channels;
 * aggressive downsampling (one stride-2 stage per level, down to 1/32 or 1/64) with
   U-Net skip connections restoring low-level features on the way up;
-* residual bottlenecks squeezed 16x (E-Net/ResNet style, with dilation at the lowest
-  levels for context);
-* a few DenseNet-style layers at full input resolution on the upsampled decoder
-  features concatenated with the raw 4-channel input, to refine edges; the last of them
-  emits the logits. (A 1x1 coarse head at 1/4 resolution is trained alongside, as deep
-  supervision, and is not used at inference.)
+* residual bottlenecks (E-Net/ResNet style, with dilation at the lowest levels for
+  context) that squeeze ``C`` channels to ``max(C / 16, 8)``: 16x at the 128-channel
+  levels, 8x / 4x / 2x at the 64- / 32- / 16-channel ones, where a 16x squeeze would
+  leave one to four channels;
+* DenseNet-style refinement at full input resolution: the upsampled decoder features
+  concatenated with the raw 4-channel input feed ``dense_layers`` layers (one in both
+  presets), each adding ``dense_growth`` channels to the concatenation, and a last 3x3
+  layer that reads all of it and emits the logits. (A 1x1 coarse head at 1/4 resolution
+  is trained alongside, as deep supervision, and is not used at inference.)
 
 No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`.
 """
