@@ -21,12 +21,13 @@ from .errors import (
 )
 from .intensity import blend_weight, hair_intensity
 from .lut import LUT3D, read_cube, write_cube
-from .recolor import RecolorSession, make_renderer, recolor
+from .recolor import RecolorSession, make_renderer, recolor, release_renderers
 
 __version__ = "0.1.0"
 
 __all__ = [
     "recolor",
+    "release_renderers",
     "RecolorSession",
     "make_renderer",
     "colors",

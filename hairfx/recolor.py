@@ -21,7 +21,7 @@ from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from .presets import MODEL_NAMES
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
-__all__ = ["recolor", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
+__all__ = ["recolor", "release_renderers", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
 
 RENDERERS = ("auto", "gl", "cpu")
 #: Default weight of the past in the intensity EMA of :class:`RecolorSession`. Off: measured
@@ -101,6 +101,24 @@ def _cached_renderer(renderer: str, interpolation: str):
     return r
 
 
+def release_renderers() -> None:
+    """Close the renderers :func:`recolor` keeps for the calling thread.
+
+    A renderer holds a GL context, and a context belongs to the thread that made it, so
+    ``recolor()`` keeps one per thread and reuses it from call to call. A thread that is
+    done recolouring (a worker of a pool that is shutting down, say) calls this to free
+    its context and textures now rather than when the process ends; a later ``recolor()``
+    in the thread makes a new one. Video code should prefer :class:`RecolorSession`,
+    which owns its renderer and closes it with the session.
+    """
+    cache = getattr(_local, "renderers", None)
+    if not cache:
+        return
+    _local.renderers = {}
+    for r in cache.values():
+        r.close()
+
+
 def _check_strength(strength) -> float:
     try:
         s = float(strength)
@@ -162,6 +180,9 @@ def recolor(
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask
         covers no hair comes back unchanged (as a copy).
+
+    The renderer is made on the first call in a thread and kept for the thread's later
+    calls; :func:`release_renderers` frees it.
 
     >>> out = recolor(frame, "copper", mask=mask)  # doctest: +SKIP
     """

@@ -281,3 +281,30 @@ def test_model_mask_is_the_segmenters_through_the_ramp(portrait, tta):
     mask = hair_alpha(get_segmenter("small").predict(frame, tta=tta))
     assert np.array_equal(got, hairfx.recolor(frame, "copper", mask=mask, renderer="cpu"))
     assert np.any(got != frame)
+
+
+def test_release_renderers_frees_the_threads_renderers(portrait):
+    """recolor() keeps a renderer per thread; release_renderers() closes the calling
+    thread's (a GL context among them when one can be made) and a later call makes anew."""
+    import importlib
+    import threading
+
+    rec = importlib.import_module("hairfx.recolor")  # the module; hairfx.recolor is the function
+
+    frame, mask = portrait
+    seen = {}
+
+    def worker():
+        first = hairfx.recolor(frame, "copper", mask=mask, renderer="auto")
+        kept = list(rec._local.renderers.values())
+        hairfx.release_renderers()
+        seen["kept"] = len(kept)
+        seen["closed"] = all(r.ctx is None for r in kept if r.name == "gl")
+        seen["empty"] = rec._local.renderers == {}
+        seen["again"] = np.array_equal(hairfx.recolor(frame, "copper", mask=mask, renderer="auto"), first)
+        hairfx.release_renderers()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == {"kept": 1, "closed": True, "empty": True, "again": True}
