@@ -51,6 +51,7 @@ MODES = ("effect", "mask", "side", "off")
 WINDOW = "hairfx"
 #: A camera that delivers nothing for this long is treated as gone.
 CAMERA_TIMEOUT_S = 3.0
+CAMERA_START_S = 10.0  # the first frame of a camera that is waking up
 
 
 class Capture:
@@ -90,6 +91,8 @@ class Capture:
         self._stop = threading.Event()
         self.error: str | None = None
         self.capture_ms = 0.0
+        self._last_item = time.perf_counter()  # when get() last had a frame (or the start)
+        self._had_frame = False
         self._thread = threading.Thread(target=self._run, name="hairfx-capture", daemon=True)
         self._thread.start()
 
@@ -109,6 +112,15 @@ class Capture:
                 continue
 
     def _run(self) -> None:
+        # The camera is released here, by the thread that reads it: close() may give up
+        # waiting while a read() is stuck inside the driver, and releasing the device
+        # under that read is undefined.
+        try:
+            self._read_loop()
+        finally:
+            self._cap.release()
+
+    def _read_loop(self) -> None:
         period = 1.0 / self.fps
         next_t = time.perf_counter()
         last_ok = time.perf_counter()
@@ -143,21 +155,31 @@ class Capture:
         :class:`hairfx.CameraError` when the camera went away."""
         while True:
             try:
-                item = self._queue.get(timeout=0.5)
+                item = self._queue.get(timeout=min(0.5, CAMERA_TIMEOUT_S))
             except queue.Empty:
                 if self.error is not None:
                     raise hairfx.CameraError(self.error) from None
                 if not self._thread.is_alive():
                     return None
+                # read() itself may hang (some drivers block instead of failing); a camera
+                # waking up gets longer for its first frame
+                limit = CAMERA_TIMEOUT_S if self._had_frame else max(CAMERA_TIMEOUT_S, CAMERA_START_S)
+                if self.is_camera and time.perf_counter() - self._last_item > limit:
+                    raise hairfx.CameraError(
+                        f"camera {self.source} delivered no frame for {limit:g} s "
+                        "(unplugged, or taken by another program?)"
+                    ) from None
                 continue
             if item is None and self.error is not None:
                 raise hairfx.CameraError(self.error)
+            self._last_item, self._had_frame = time.perf_counter(), True
             return item
 
     def close(self) -> None:
+        """Stop reading. The reading thread releases the camera when its current read()
+        returns; a read stuck in the driver is not waited for beyond two seconds."""
         self._stop.set()
         self._thread.join(timeout=2.0)
-        self._cap.release()
 
 
 class Stats:

@@ -243,3 +243,50 @@ def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
                 cap.get()
     finally:
         cap.close()
+
+
+def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
+    """Some drivers block in read() instead of failing: get() gives up after the timeout,
+    and the camera is released by the reading thread once its read returns."""
+    import threading
+
+    import hairfx
+
+    unblock, released = threading.Event(), threading.Event()
+
+    class HangingCamera:
+        def __init__(self, *a):
+            self.reads = 0
+
+        def isOpened(self):
+            return True
+
+        def set(self, *a):
+            return True
+
+        def get(self, *a):
+            return 30.0
+
+        def read(self):
+            self.reads += 1
+            if self.reads == 1:
+                return True, np.zeros((8, 8, 3), np.uint8)
+            unblock.wait(10.0)
+            return False, None
+
+        def release(self):
+            released.set()
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", HangingCamera)
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.2)
+    cap = webcam.Capture(0, latest=True)
+    try:
+        assert cap.get()[0].shape == (8, 8, 3)
+        with pytest.raises(hairfx.CameraError, match="delivered no frame for 0.2 s"):
+            cap.get()
+    finally:
+        cap._stop.set()
+        assert not released.is_set()  # never released under the hanging read
+        unblock.set()
+        cap.close()
+    assert released.wait(5.0)
