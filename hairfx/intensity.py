@@ -32,8 +32,8 @@ def luma(frame: np.ndarray) -> np.ndarray:
     """Rec. 709 luma of uint8 RGB values (``... x 3``: a frame or a list of pixels),
     float32 in ``[0, 1]``.
 
-    >>> luma(np.array([[255, 255, 255], [255, 0, 0]], np.uint8))
-    array([1.    , 0.2126], dtype=float32)
+    >>> [round(float(v), 4) for v in luma(np.array([[255, 255, 255], [255, 0, 0]], np.uint8))]
+    [1.0, 0.2126]
     """
     w = np.asarray(LUMA_WEIGHTS, np.float32) / np.float32(255.0)
     return frame.astype(np.float32) @ w
