@@ -161,9 +161,10 @@ class Capture:
                     raise hairfx.CameraError(self.error) from None
                 if not self._thread.is_alive():
                     return None
-                # read() itself may hang (some drivers block instead of failing); a camera
-                # waking up gets longer for its first frame
-                limit = CAMERA_TIMEOUT_S if self._had_frame else max(CAMERA_TIMEOUT_S, CAMERA_START_S)
+                # read() itself may hang (some drivers block instead of failing). Twice the
+                # reader's own timeout, so a read that fails is reported by the reader first;
+                # a camera waking up gets longer for its first frame.
+                limit = 2 * CAMERA_TIMEOUT_S if self._had_frame else max(2 * CAMERA_TIMEOUT_S, CAMERA_START_S)
                 if self.is_camera and time.perf_counter() - self._last_item > limit:
                     raise hairfx.CameraError(
                         f"camera {self.source} delivered no frame for {limit:g} s "

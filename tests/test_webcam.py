@@ -278,7 +278,7 @@ def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
             released.set()
 
     monkeypatch.setattr(webcam.cv2, "VideoCapture", HangingCamera)
-    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.1)
     cap = webcam.Capture(0, latest=True)
     try:
         assert cap.get()[0].shape == (8, 8, 3)
