@@ -209,30 +209,34 @@ def test_missing_input_file_is_a_clear_error(webcam, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+class _FakeCamera:
+    """A cv2.VideoCapture that opens; subclasses say what read() does."""
+
+    def __init__(self, *a):
+        self.reads = 0
+
+    def isOpened(self):
+        return True
+
+    def set(self, *a):
+        return True
+
+    def get(self, *a):
+        return 30.0
+
+    def release(self):
+        pass
+
+
 def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
     import hairfx
 
-    class DeadCamera:
-        def __init__(self, *a):
-            self.reads = 0
-
-        def isOpened(self):
-            return True
-
-        def set(self, *a):
-            return True
-
-        def get(self, *a):
-            return 30.0
-
+    class DeadCamera(_FakeCamera):
         def read(self):
             self.reads += 1
             if self.reads <= 2:
                 return True, np.zeros((8, 8, 3), np.uint8)
             return False, None
-
-        def release(self):
-            pass
 
     monkeypatch.setattr(webcam.cv2, "VideoCapture", DeadCamera)
     monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
@@ -254,19 +258,7 @@ def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
 
     unblock, released = threading.Event(), threading.Event()
 
-    class HangingCamera:
-        def __init__(self, *a):
-            self.reads = 0
-
-        def isOpened(self):
-            return True
-
-        def set(self, *a):
-            return True
-
-        def get(self, *a):
-            return 30.0
-
+    class HangingCamera(_FakeCamera):
         def read(self):
             self.reads += 1
             if self.reads == 1:
