@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from typing import Callable
 
 import numpy as np
 
@@ -78,16 +79,22 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
         return CpuRenderer(interpolation=interpolation)
 
 
-def _render_on_cpu_instead(exc: RendererUnavailable) -> None:
-    """Note, with a warning once per process, that "auto" renders a frame the GL renderer
-    refused (one too large for its textures) on the CPU."""
+def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, strength: float, intensity_filter=None):
+    """``r.render(...)``; under ``"auto"`` a frame the GL renderer refuses (one too large
+    for its textures) is rendered by ``cpu()`` instead, with a warning once per process."""
     global _large_frame_warned
-    with _state_lock:
-        warn = not _large_frame_warned
-        _large_frame_warned = True
-    if warn:
-        msg = f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})"
-        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    try:
+        return r.render(frame, mask, color, strength=strength, intensity_filter=intensity_filter)
+    except RendererUnavailable as exc:  # raised before the intensity is measured
+        if not auto or r.name == "cpu":
+            raise
+        with _state_lock:
+            warn = not _large_frame_warned
+            _large_frame_warned = True
+        if warn:
+            msg = f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})"
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)  # the caller of recolor() or process()
+        return cpu().render(frame, mask, color, strength=strength, intensity_filter=intensity_filter)
 
 
 def _cached_renderer(renderer: str, interpolation: str):
@@ -191,13 +198,7 @@ def recolor(
     s = _check_strength(strength)
     m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
     r = _cached_renderer(renderer, interpolation)
-    try:
-        out = r.render(arr, m, col, strength=s).frame
-    except RendererUnavailable as exc:
-        if renderer != "auto" or r.name == "cpu":
-            raise
-        _render_on_cpu_instead(exc)
-        out = _cached_renderer("cpu", interpolation).render(arr, m, col, strength=s).frame
+    out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
     return _to_output(out, frame)
 
 
@@ -301,18 +302,15 @@ class RecolorSession(Closeable):
         arr = as_frame(frame)
         m = self.mask(arr, mask)
         self.last_mask = m
-        try:
-            result = self.renderer.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
-        except RendererUnavailable as exc:  # raised before the intensity is measured
-            if not self._auto or self.renderer.name == "cpu":
-                raise
-            _render_on_cpu_instead(exc)
-            if self._cpu_renderer is None:
-                self._cpu_renderer = CpuRenderer(interpolation=self.renderer.interpolation)
-            cpu = self._cpu_renderer
-            result = cpu.render(arr, m, self._color, strength=self._strength, intensity_filter=self._smooth)
+        result = _render(self.renderer, self._auto, self._cpu, arr, m, self._color, self._strength, self._smooth)
         self.last_weight = result.weight
         return _to_output(result.frame, frame)
+
+    def _cpu(self) -> CpuRenderer:
+        """The CPU renderer for frames the GL renderer refuses under "auto", made on first use."""
+        if self._cpu_renderer is None:
+            self._cpu_renderer = CpuRenderer(interpolation=self.renderer.interpolation)
+        return self._cpu_renderer
 
     def reset(self) -> None:
         """Forget the smoothed intensity and the previous mask (call on a scene change)."""
