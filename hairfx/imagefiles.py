@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, MissingFileError
 from .frames import as_frame, as_mask
 
 __all__ = ["read_rgb", "read_mask", "write_rgb"]
@@ -71,7 +71,7 @@ def _imread(path: Path, kind: str):
     import cv2
 
     if not path.is_file():
-        raise InputError(f"{kind} not found: {path}")
+        raise MissingFileError(f"{kind} not found: {path}")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")

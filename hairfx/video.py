@@ -49,7 +49,7 @@ import numpy as np
 
 from ._closeable import Closeable
 from .colors import Color, get_color
-from .errors import HairfxError, InputError
+from .errors import HairfxError, InputError, MissingFileError
 from .frames import as_frame, mask_bbox
 from .recolor import DEFAULT_SMOOTHING, RecolorSession
 
@@ -176,7 +176,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"video file not found: {str(p)!r}")
+        raise MissingFileError(f"video file not found: {str(p)!r}")
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():

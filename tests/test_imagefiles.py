@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from hairfx.errors import InputError
+from hairfx.errors import InputError, MissingFileError
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb
 
 
@@ -29,7 +29,7 @@ def test_rgb_refusals(tmp_path):
     (tmp_path / "t.png").write_text("not a picture")
     with pytest.raises(InputError, match="not an image OpenCV can read"):
         read_rgb(tmp_path / "t.png")
-    with pytest.raises(InputError, match="image not found"):
+    with pytest.raises(MissingFileError, match="image not found"):
         read_rgb(tmp_path / "missing.png")
     with pytest.raises(InputError, match=r"could not write .*x\.nope"):
         write_rgb(tmp_path / "x.nope", np.zeros((2, 2, 3), np.uint8))

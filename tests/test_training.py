@@ -160,7 +160,7 @@ def _checkpoint(path: Path, preset: str, seed: int, plain: bool = False) -> Path
 
 
 def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
-    from hairfx.errors import InputError
+    from hairfx.errors import InputError, MissingFileError
     from hairfx.segmenter import load_state_dict
 
     info = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", tmp_path / "w")
@@ -168,7 +168,7 @@ def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
     assert load_state_dict("small", tmp_path / "w").keys() == torch.load(tmp_path / "plain.pt").keys()
     with pytest.raises(InputError, match="holds the 'full' preset, not 'small'; give --model full"):
         export_weights(_checkpoint(tmp_path / "full.pt", "full", 0), "small", tmp_path / "w")
-    with pytest.raises(InputError, match="checkpoint not found"):
+    with pytest.raises(MissingFileError, match="checkpoint not found"):
         export_weights(tmp_path / "absent.pt", "small", tmp_path / "w")
 
 

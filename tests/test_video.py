@@ -18,7 +18,7 @@ import pytest
 
 import hairfx
 from hairfx.cli import main
-from hairfx.errors import InputError, UnknownColorError
+from hairfx.errors import InputError, MissingFileError, UnknownColorError
 from hairfx.video import (
     ColorSchedule,
     VideoReader,
@@ -251,7 +251,7 @@ def test_probe_and_reader(short_clip):
 
 
 def test_probe_missing_file(tmp_path):
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(MissingFileError, match="not found"):
         probe(tmp_path / "nothing.mp4")
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DeviceUnavailable, InputError, WeightsError
+from ..errors import DeviceUnavailable, InputError, MissingFileError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .cli_args import DEVICES
@@ -359,7 +359,7 @@ def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHT
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise InputError(f"checkpoint not found: {checkpoint}")
+        raise MissingFileError(f"checkpoint not found: {checkpoint}")
     try:
         ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
