@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._datadir import find_data
+
 __all__ = ["run_bench", "load_portrait"]
 
 SIZES = ((1280, 720), (1920, 1080))
@@ -25,10 +27,9 @@ _DEFAULT_DATA = "celeb1k/test/images/28479.jpg"
 
 
 def _default_portrait() -> tuple[Path, Path]:
-    for root in (Path.cwd() / ".." / "shared" / "data", _REPO.parent / "shared" / "data"):
-        img = root / _DEFAULT_DATA
-        if img.is_file():
-            return img, img.parent.parent / "masks" / (img.stem + ".png")
+    img = find_data(_DEFAULT_DATA)
+    if img is not None:
+        return img, img.parent.parent / "masks" / (img.stem + ".png")
     ref = _REPO / "reference_images"
     return ref / "dark.png", ref / "dark_mask.png"
 

@@ -31,21 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ._datadir import ROOTS, find_data
 from .errors import InputError
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
 from .video import read_frames
 
 __all__ = ["evaluate_clip", "main"]
-
-_REPO = Path(__file__).resolve().parents[1]
-
-
-def _default_data() -> Path:
-    for root in (Path.cwd() / ".." / "shared" / "data", _REPO.parent / "shared" / "data"):
-        if (root / "videos").is_dir():
-            return root
-    return _REPO.parent / "shared" / "data"
 
 
 def _hair_mean(frame: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
@@ -100,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--renderer", choices=RENDERERS, default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
-    data = args.data or _default_data()
-    clips = sorted((data / "videos").glob("*.mp4"))
+    videos = args.data / "videos" if args.data else find_data("videos")
+    clips = sorted(videos.glob("*.mp4")) if videos else []
     if not clips:
-        raise InputError(f"no .mp4 clips in {data / 'videos'}; pass --data")
+        raise InputError(f"no .mp4 clips in {videos or ' or '.join(str(r / 'videos') for r in ROOTS)}; pass --data")
     from .colors import get_color
     from .segmenter import Segmenter, get_segmenter
 

@@ -448,3 +448,22 @@ def test_video_eval_reports_both_runs_for_a_real_clip(short_clip, tmp_path, caps
     assert "| short | " in out and "| **mean** |" in out
     with pytest.raises(InputError, match="no .mp4 clips"):
         video_eval_main(["--data", str(tmp_path / "videos")])
+
+
+def test_video_eval_finds_the_data_root_or_names_where_it_looked(monkeypatch, tmp_path):
+    from hairfx import _datadir, video_eval
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    (second / "videos").mkdir(parents=True)
+    monkeypatch.setattr(_datadir, "ROOTS", (first, second))
+    monkeypatch.setattr(video_eval, "ROOTS", (first, second))
+    assert _datadir.find_data("videos") == second / "videos"
+    (first / "videos").mkdir(parents=True)
+    assert _datadir.find_data("videos") == first / "videos"  # the working directory's root first
+    assert _datadir.find_data("videos", "absent.mp4") is None
+    with pytest.raises(InputError, match="no .mp4 clips in .*a/videos"):
+        video_eval.main([])
+    (first / "videos").rmdir()
+    (second / "videos").rmdir()
+    with pytest.raises(InputError, match=f"no .mp4 clips in {first}/videos or {second}/videos"):
+        video_eval.main([])
