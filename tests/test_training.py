@@ -83,6 +83,22 @@ def test_pair_cache_is_rebuilt_when_the_files_change(tmp_path, blobs):
     assert load_pairs([data / "celeb1k" / "train"], side=64, cache=cache) == []
 
 
+def test_replacing_leaves_the_old_file_whole_when_the_write_fails(tmp_path):
+    from hairfx.training.data import replacing
+
+    target = tmp_path / "last.pt"
+    target.write_bytes(b"previous")
+    with pytest.raises(RuntimeError, match="killed"):
+        with replacing(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed while writing")
+    assert target.read_bytes() == b"previous" and sorted(tmp_path.iterdir()) == [target]
+    with replacing(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
+
+
 def test_tps_with_zero_strength_is_identity():
     mx, my = tps_warp_maps(32, np.random.default_rng(0), strength=0.0)
     gx, gy = np.meshgrid(np.arange(32, dtype=np.float32), np.arange(32, dtype=np.float32))

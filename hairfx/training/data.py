@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,20 @@ __all__ = [
     "make_sample",
     "tps_warp_maps",
     "recolor_hair",
+    "replacing",
 ]
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
+    ends normally and removed when it raises, so ``path`` is never left half-written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -101,10 +116,8 @@ def load_pairs(folders: list[Path], *, side: int | None = None, cache: Path | No
     pairs = [_read_pair(*entry, side) for entry in entries]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
+        with replacing(cache) as tmp, open(tmp, "wb") as f:
             pickle.dump({"key": key, "pairs": pairs}, f, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(cache)
     return pairs
 
 

@@ -37,7 +37,7 @@ from ..errors import DeviceUnavailable, InputError, MissingFileError, WeightsErr
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .cli_args import DEVICES
-from .data import Pair, load_pairs, make_sample, split_train_val
+from .data import Pair, load_pairs, make_sample, replacing, split_train_val
 
 __all__ = ["train", "export_weights", "hair_loss", "validate", "build_parser", "main"]
 
@@ -153,12 +153,8 @@ def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, worke
 def _save(obj, path: Path) -> None:
     """``torch.save`` through a temporary file and a rename: a run killed while writing
     leaves the previous checkpoint whole, never a truncated one."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with replacing(path) as tmp:
         torch.save(obj, tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _cpu_state(model: torch.nn.Module) -> dict:
