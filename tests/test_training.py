@@ -12,7 +12,7 @@ import torch
 
 from hairfx.model import build_model
 from hairfx.segmenter import letterbox
-from hairfx.training.data import Pair, make_prior, make_sample, recolor_hair, tps_warp_maps
+from hairfx.training.data import Pair, make_prior, make_sample, occlude_hair, recolor_hair, tps_warp_maps
 from hairfx.training.evaluate import boundary_f, iou, seg2bmap
 from hairfx.training.train import export_weights, hair_loss, pick_device, train
 
@@ -48,6 +48,32 @@ def test_make_sample_shapes_and_ranges(blobs):
         assert 0.0 <= x.min() and x.max() <= 1.0 and 0.0 <= y.min() and y.max() <= 1.0
     x, _ = make_sample(blobs[0], rng, canvas=64, crop=32)
     assert x.shape == (4, 32, 32)
+
+
+def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_hair():
+    img = np.full((128, 128, 3), 200, np.uint8)
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.ellipse(mask, (64, 50), (40, 35), 0, 0, 360, 255, -1)
+    img[mask > 0] = (40, 30, 20)
+    red = Pair("source", np.full((96, 96, 3), (250, 0, 0), np.uint8), np.zeros((96, 96), np.uint8))
+    covered = 0
+    for seed in range(8):
+        out, new = occlude_hair(img, mask, red, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.dtype == np.uint8 and new.dtype == np.uint8
+        assert np.all(new <= mask)  # an occluder only ever takes hair away
+        untouched = np.all(out == img, axis=2)
+        assert np.all(new[untouched] == mask[untouched])
+        gone = (mask == 255) & (new == 0)
+        assert np.all(out[gone] == (250, 0, 0))  # fully covered: the source's colour, not hair
+        ys = np.nonzero(gone)[0]
+        covered += len(ys)
+        assert len(ys) == 0 or ys.min() < 50  # the crown sits on the top half of the hair
+    assert covered > 8 * 300
+    hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
+    out, new = occlude_hair(img, mask, hairy, np.random.default_rng(0))
+    assert out is img and new is mask  # no hair-free texture to cut: unchanged
+    empty = np.zeros_like(mask)
+    assert occlude_hair(img, empty, red, np.random.default_rng(0))[1] is empty
 
 
 def test_unaugmented_sample_is_a_letterbox_with_empty_prior(blobs):

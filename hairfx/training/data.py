@@ -6,8 +6,9 @@ under the run folder, so the training loop never decodes a JPEG.
 
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
-crop), an occasional thin-plate-spline warp, hair recolouring (blond, red, grey, any
-dyed hue) inside the labelled hair, global colour jitter, and a previous-mask prior
+crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
+hair, hair recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global
+colour jitter, and a previous-mask prior
 drawn from the paper's three cases: empty, a small affine warp of the truth, or a
 large or wrong warp the network must learn to discard.
 """
@@ -34,8 +35,12 @@ __all__ = [
     "make_sample",
     "tps_warp_maps",
     "recolor_hair",
+    "occlude_hair",
     "replacing",
 ]
+
+
+OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
 
 
 @contextmanager
@@ -246,6 +251,65 @@ def _jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0.0, 1.0)
 
 
+# ----------------------------------------------------------------------------- occluders
+
+
+def _hairless_window(source: Pair, rng: np.random.Generator, aspect: float, tries: int = 10) -> np.ndarray | None:
+    """A window of ``source``'s image (width / height ``aspect``) that holds almost no hair."""
+    h, w = source.mask.shape
+    best, best_frac = None, 1.0
+    for _ in range(tries):
+        ww = int(min(w, h * aspect) * rng.uniform(0.25, 0.6))
+        wh = max(4, int(ww / aspect))
+        ww = max(4, ww)
+        if ww > w or wh > h:
+            continue
+        x, y = int(rng.integers(0, w - ww + 1)), int(rng.integers(0, h - wh + 1))
+        if abs(x + ww / 2 - w / 2) < w / 4 and h / 5 < y + wh / 2 < 0.7 * h:
+            continue  # the middle of a portrait is its face: take clothing or background
+        frac = float(np.count_nonzero(source.mask[y : y + wh, x : x + ww] > 127)) / (ww * wh)
+        if frac < best_frac:
+            best, best_frac = source.image[y : y + wh, x : x + ww], frac
+    return best if best_frac < 0.02 else None
+
+
+def occlude_hair(
+    img: np.ndarray, mask: np.ndarray, source: Pair, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cover the top of the hair of uint8 ``img`` / ``mask`` with a hat-like shape.
+
+    The shape (a crown, sometimes with a brim) is filled with a hair-free window of
+    ``source`` (clothing, background) and labelled not-hair, so the network learns that
+    a cap, beanie or hat sitting where hair usually is, is not hair. Inputs without
+    hair come back unchanged.
+    """
+    ys, xs = np.nonzero(mask > 127)
+    if len(ys) < 64:
+        return img, mask
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    hh, hw = y1 - y0 + 1, x1 - x0 + 1
+    cx = x0 + hw * rng.uniform(0.3, 0.7)
+    cy = y0 + hh * rng.uniform(0.0, 0.3)
+    ax, ay = hw * rng.uniform(0.3, 0.6), hh * rng.uniform(0.15, 0.4)
+    angle = rng.uniform(-15, 15)
+    shape = np.zeros(mask.shape, np.uint8)
+    cv2.ellipse(shape, (round(cx), round(cy)), (max(2, round(ax)), max(2, round(ay))), angle, 0, 360, 255, -1)
+    if rng.random() < 0.5:  # a brim below the crown
+        brim = (max(2, round(ax * rng.uniform(1.1, 1.5))), max(1, round(ay * rng.uniform(0.12, 0.3))))
+        cv2.ellipse(shape, (round(cx), round(cy + 0.7 * ay)), brim, angle, 0, 360, 255, -1)
+    # the texture reaches 3 px past the shape, as far as its blurred edge does
+    bx, by, bw, bh = cv2.boundingRect(cv2.dilate(shape, np.ones((7, 7), np.uint8)))
+    window = _hairless_window(source, rng, bw / bh)
+    if window is None:
+        return img, mask
+    patch = np.zeros_like(img)
+    patch[by : by + bh, bx : bx + bw] = cv2.resize(window, (bw, bh), interpolation=cv2.INTER_AREA)
+    alpha = cv2.GaussianBlur(shape.astype(np.float32) / 255, (0, 0), 0.8)
+    out = img.astype(np.float32) * (1 - alpha[..., None]) + patch.astype(np.float32) * alpha[..., None]
+    new_mask = mask.astype(np.float32) * (1 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), np.clip(new_mask + 0.5, 0, 255).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------- prior
 
 
@@ -321,6 +385,8 @@ def make_sample(
         mx, my = tps_warp_maps(crop, rng)
         img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderValue=0)
         mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderValue=0)
+    if augment and other is not None and rng.random() < OCCLUDE_P:
+        img, mask = occlude_hair(img, mask, other, rng)
     img = img.astype(np.float32) * np.float32(1 / 255)
     mask = mask.astype(np.float32) * np.float32(1 / 255)
     if augment:
