@@ -377,6 +377,12 @@ def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeyp
         assert res[split]["n"] == 2
         assert 0.5 < res[split]["iou"] <= 1.0  # the shipped model on real hair photos
         assert f" {res[split]['iou']:.3f} | {res[split]['boundary_f']:.3f} |" in printed
+        per = res[split]["per_image"]
+        assert sorted(per) == ["dark", "light"]
+        assert np.mean([v["iou"] for v in per.values()]) == pytest.approx(res[split]["iou"], abs=1e-4)
+        label = cv2.imread(str(data / split / "masks" / "dark.png"), cv2.IMREAD_GRAYSCALE) > 127
+        assert per["dark"]["label_hair"] == pytest.approx(label.mean(), abs=1e-4)
+        assert 0.0 < per["dark"]["predicted_hair"] < 1.0
     clip = res["videos"]["pan"]
     assert clip["frames"] == 6
     assert clip["no_prior"] > 0.0  # the head moves, so the mask must change

@@ -89,12 +89,16 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
 
 
 def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = False) -> dict:
-    """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder."""
+    """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder.
+
+    ``per_image`` maps each image's name to its IoU, boundary F and the share of the
+    image that the label and the prediction call hair, for looking into failures.
+    """
     pairs = list_pairs(folder)[:limit]
     if not pairs:
         raise InputError(f"no image/mask pairs in {folder} (give --data the folder that holds {'/'.join(SPLITS)})")
-    ious, bfs = [], []
-    for _, img_path, mask_path in pairs:
+    ious, bfs, per_image = [], [], {}
+    for name, img_path, mask_path in pairs:
         bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
         gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
         if bgr is None or gt is None:
@@ -106,7 +110,13 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
         gt = gt > 127
         ious.append(iou(pred, gt))
         bfs.append(boundary_f(pred, gt))
-    return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs))}
+        per_image[name.rsplit("/", 1)[-1]] = {
+            "iou": round(ious[-1], 4),
+            "boundary_f": round(bfs[-1], 4),
+            "label_hair": round(float(gt.mean()), 4),
+            "predicted_hair": round(float(pred.mean()), 4),
+        }
+    return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs)), "per_image": per_image}
 
 
 def _frames(clip: Path, max_frames: int) -> Iterator[np.ndarray]:
