@@ -302,9 +302,13 @@ class RecolorSession(Closeable):
         arr = as_frame(frame)
         m = self.mask(arr, mask)
         self.last_mask = m
-        result = _render(self.renderer, self._auto, self._cpu, arr, m, self._color, self._strength, self._smooth)
+        result = self._render(arr, m, self._color, self._smooth)
         self.last_weight = result.weight
         return _to_output(result.frame, frame)
+
+    def _render(self, frame: np.ndarray, mask: np.ndarray, color: Color, intensity_filter):
+        """This session's renderer on one colour, with the CPU fallback of ``"auto"``."""
+        return _render(self.renderer, self._auto, self._cpu, frame, mask, color, self._strength, intensity_filter)
 
     def _cpu(self) -> CpuRenderer:
         """The CPU renderer for frames the GL renderer refuses under "auto", made on first use."""

@@ -636,7 +636,7 @@ class VideoRecolorer(Closeable):
             if c is None or id(c) in results:
                 continue
             f = used if smoothed else s._smooth
-            results[id(c)] = s.renderer.render(frame, mask, c, strength=s.strength, intensity_filter=f).frame
+            results[id(c)] = s._render(frame, mask, c, f).frame
             smoothed = True
         return [frame if c is None else results[id(c)] for c in colors]
 

@@ -226,6 +226,16 @@ def test_frame_too_large_for_gl_falls_back_under_auto_only(gl_textures_64):
             s.process(frame, mask=mask)
         assert s.intensity is None  # refused before the intensity was measured
 
+    from hairfx.video import VideoRecolorer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with VideoRecolorer(color="copper", renderer="auto") as v:
+            np.testing.assert_array_equal(v.process(frame, 0.0, mask), cpu)
+        with VideoRecolorer(ombre="copper,platinum", renderer="auto") as v, \
+                VideoRecolorer(ombre="copper,platinum", renderer="cpu") as v_cpu:  # fmt: skip
+            np.testing.assert_array_equal(v.process(frame, 0.0, mask), v_cpu.process(frame, 0.0, mask))
+
 
 @pytest.mark.gl
 def test_session_gl_reuses_renderer(gl_context, portrait):
