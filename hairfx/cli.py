@@ -93,21 +93,28 @@ def _add_colors(sub) -> None:
 
     def run(args) -> int:
         from .colors import colors, get_color
+        from .errors import HairfxError
 
         names = colors()
         if not names:
             print("no colours found; add a folder with HAIRFX_LUT_PATH", file=sys.stderr)
             return 1
+        broken = 0
         for name in names:
-            if args.verbose:
-                c = get_color(name)
-                print(
-                    f"{name:16} {c.display_name:18} {c.swatch}  {c.size}^3  "
-                    f"dark I={c.dark_intensity:.3f}  light I={c.light_intensity:.3f}  {c.path}"
-                )
-            else:
+            if not args.verbose:
                 print(name)
-        return 0
+                continue
+            try:
+                c = get_color(name)
+            except HairfxError as exc:  # one broken user colour must not hide the others
+                broken += 1
+                print(f"{name:16} cannot be loaded: {exc}", file=sys.stderr)
+                continue
+            print(
+                f"{name:16} {c.display_name:18} {c.swatch}  {c.size}^3  "
+                f"dark I={c.dark_intensity:.3f}  light I={c.light_intensity:.3f}  {c.path}"
+            )
+        return 2 if broken else 0
 
     p.set_defaults(run=run)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, LutFormatError, UnknownColorError
+from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
 from .lut import LUT3D, read_cube, write_cube
 
@@ -97,6 +97,10 @@ def load_color(folder: str | os.PathLike) -> Color:
     """Load the colour stored in ``folder`` (see the module docstring for the format)."""
     folder = Path(folder)
     meta_path = folder / "color.json"
+    if not folder.exists():
+        raise MissingFileError(f"colour folder not found: {folder}")
+    if not folder.is_dir():
+        raise LutFormatError(f"{folder}: not a colour folder (a colour is a folder holding color.json and its LUTs)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -149,6 +153,8 @@ def load_color(folder: str | os.PathLike) -> Color:
 def save_color(color: Color, folder: str | os.PathLike) -> Path:
     """Write ``color`` to ``folder`` (created if needed) as ``color.json``, ``light.cube``
     and ``dark.cube``. Returns the folder."""
+    if not isinstance(color, Color):
+        raise InputError(f"save_color needs a Color (from get_color or load_color), got {type(color).__name__}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_cube(color.light, folder / "light.cube")
@@ -210,12 +216,12 @@ def _index() -> dict[str, Path]:
             continue
         for sub in sorted(d.iterdir()):
             if (sub / "color.json").is_file():
-                found[sub.name] = sub
+                found[sub.name.lower()] = sub  # names are case-insensitive, as get_color reads them
     return found
 
 
 def colors() -> list[str]:
-    """Names of all colours available, sorted."""
+    """Names of all colours available, sorted and in lower case (names are case-insensitive)."""
     return sorted(_index())
 
 
@@ -239,7 +245,8 @@ def get_color(name: "str | Color") -> Color:
     folder = _index().get(key)
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
-        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid}")
+        searched = ", ".join(f"{d}{'' if d.is_dir() else ' (missing)'}" for d in lut_dirs())
+        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched})")
     stamp = max(f.stat().st_mtime for f in folder.iterdir())
     with _lock:
         hit = _cache.get(folder)

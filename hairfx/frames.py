@@ -125,7 +125,7 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError(f"{name} contains NaN or infinite values")
     if lo < 0.0 or hi > 1.0:
-        raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
+        raise InputError(f"{name} values must lie in [0, 1], got range [{lo:.9g}, {hi:.9g}]")
     return mask
 
 

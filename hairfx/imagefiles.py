@@ -97,10 +97,19 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
     """A mask file (255 = hair; 8 or 16 bits) as ``H x W`` float32 in ``[0, 1]``, turned
     upright by its EXIF orientation like :func:`read_rgb`. A file with colour channels is
-    refused unless its channels are equal (a grey image saved as RGB). With ``shape``
+    refused unless its channels are equal (a grey image saved as RGB), and one with
+    transparent pixels is refused (the hair is read from the grey level). With ``shape``
     (``(H, W)``) the mask must have that size."""
     path = Path(path)
     m = _imread(path, "mask")
+    if m.ndim == 3 and m.shape[2] == 4:
+        alpha = m[:, :, 3]
+        if alpha.min() < np.iinfo(alpha.dtype).max:
+            raise InputError(
+                f"mask {path} has transparent pixels; hairfx reads the hair from the grey level, not "
+                f"the alpha channel: save the mask as a single-channel image (255 = hair)"
+            )
+        m = m[:, :, :3]
     if m.ndim == 3:
         if m.shape[2] not in (3, 4) or not (np.array_equal(m[:, :, 0], m[:, :, 1]) and np.array_equal(m[:, :, 1], m[:, :, 2])):
             raise InputError(f"mask {path} has {m.shape[2]} differing channels; expected a single-channel (grayscale) image")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._options import number
 from .errors import InputError
 from .frames import as_frame, as_mask, mask_bbox
 
@@ -74,7 +75,10 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
 
 def blend_weight(intensity: float, dark_intensity: float, light_intensity: float) -> float:
     """``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)``: 0 selects the dark LUT, 1 the light one."""
+    intensity = number(intensity, "hair intensity")
+    dark_intensity = number(dark_intensity, "dark intensity")
+    light_intensity = number(light_intensity, "light intensity")
     if light_intensity <= dark_intensity:
         raise InputError(f"light intensity {light_intensity} must exceed dark intensity {dark_intensity}")
-    w = (float(intensity) - dark_intensity) / (light_intensity - dark_intensity)
+    w = (intensity - dark_intensity) / (light_intensity - dark_intensity)
     return float(min(1.0, max(0.0, w)))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
 __all__ = [
@@ -89,9 +90,8 @@ class LUT3D:
     @classmethod
     def identity(cls, size: int = 33, *, title: str = "identity") -> "LUT3D":
         """The identity LUT of ``size`` points per axis."""
-        if not MIN_SIZE <= int(size) <= MAX_SIZE:
-            raise InputError(f"LUT size must be in {MIN_SIZE}..{MAX_SIZE}, got {size}")
-        axis = np.linspace(0.0, 1.0, int(size), dtype=np.float32)
+        size = number(size, "LUT size", lo=MIN_SIZE, hi=MAX_SIZE, integer=True)
+        axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
         r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
         return cls(np.stack([r, g, b], axis=-1), title=title)
 
@@ -188,6 +188,7 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
     size = None
     dmin, dmax = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
     lineno = 0
+    seen: dict[str, int] = {}  # keyword -> the line it was on
     body_start = None  # byte offset of the first table row; the table is read in one go below
     for offset, data in _lines(f, path):
         if offset == 0 and data.startswith(codecs.BOM_UTF8):
@@ -207,6 +208,9 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             continue
         key = line.split(None, 1)[0]
         rest = line[len(key):].strip()
+        if key in seen:  # two sizes or domains: which one the author meant is a guess
+            raise fail(lineno, f"{key} given twice (first on line {seen[key]})")
+        seen[key] = lineno
         if key == "LUT_3D_SIZE":
             try:
                 size = int(rest)
@@ -318,6 +322,9 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     if not isinstance(lut, LUT3D):
         raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
     path = Path(path)
+    decimals = number(decimals, "decimals", lo=3, hi=12, integer=True)  # 3: a thousandth, a quarter of an 8-bit level
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
     header = []
@@ -330,8 +337,11 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     rows = _rows_from_table(lut.table.astype(np.float64))
     body = "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in rows.tolist())
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(header) + "\n" + body + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("\n".join(header) + "\n" + body + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

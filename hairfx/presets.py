@@ -6,7 +6,7 @@ choices from here, so ``--help`` stays instant and the names are written once.
 
 from __future__ import annotations
 
-__all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS"]
+__all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS", "check_model_name"]
 
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
@@ -18,3 +18,12 @@ BACKENDS = ("auto", "opencv", "torch")
 
 #: The concrete runtimes (every backend but "auto").
 MASK_BACKENDS = BACKENDS[1:]
+
+
+def check_model_name(name) -> str:
+    """``name`` if it is one of :data:`MODEL_NAMES`, else an ``InputError`` listing them."""
+    if name not in MODEL_NAMES:
+        from .errors import InputError
+
+        raise InputError(f"unknown model {name!r}; valid models are: {', '.join(MODEL_NAMES)}")
+    return name

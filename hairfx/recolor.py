@@ -19,7 +19,7 @@ from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
-from .presets import MODEL_NAMES
+from .presets import check_model_name
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
 __all__ = ["recolor", "release_renderers", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
@@ -196,6 +196,7 @@ def recolor(
     arr = as_frame(frame)
     col = get_color(color)
     s = _check_strength(strength)
+    check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
     m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
@@ -240,8 +241,7 @@ class RecolorSession(Closeable):
         if not 0.0 <= smoothing < 1.0:
             raise InputError(f"smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = smoothing
-        if model not in MODEL_NAMES:
-            raise InputError(f"unknown model {model!r}; valid models are: {', '.join(MODEL_NAMES)}")
+        check_model_name(model)
         self.model = model
         self.renderer = make_renderer(renderer, interpolation=interpolation)
         self._auto = renderer == "auto"

@@ -33,7 +33,8 @@ import numpy as np
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
-from .presets import BACKENDS, MODEL_NAMES
+from ._options import number
+from .presets import BACKENDS, MODEL_NAMES, check_model_name
 
 __all__ = [
     "Segmenter",
@@ -70,11 +71,6 @@ TTA_ZOOM = 0.125
 #: was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
-
-
-def _check_name(name: str) -> None:
-    if name not in MODEL_NAMES:
-        raise InputError(f"unknown model {name!r}; valid names are: {', '.join(MODEL_NAMES)}")
 
 
 def _train_hint(name: str) -> str:
@@ -114,7 +110,7 @@ def load_state_dict(name: str, weights_dir: Path | None = None) -> dict:
     """
     import torch
 
-    _check_name(name)
+    check_model_name(name)
     path, data = _verified_bytes(name, ".pt", "sha256", weights_dir)
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -189,7 +185,9 @@ class Segmenter:
     ):
         from .model import PRESETS
 
-        _check_name(name)
+        check_model_name(name)
+        if threads is not None:
+            threads = number(threads, "threads", lo=1, integer=True)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
         if backend == "auto":
@@ -399,10 +397,10 @@ class SegmenterSession(Closeable):
         check_every: int = 0,
     ):
         self.segmenter = segmenter
-        self.cut_threshold = float(cut_threshold)
-        self.confirm = float(confirm)
-        self.min_area = float(min_area)
-        self.check_every = int(check_every)
+        self.cut_threshold = number(cut_threshold, "cut_threshold", lo=0, hi=1)
+        self.confirm = number(confirm, "confirm", lo=0, hi=1)
+        self.min_area = number(min_area, "min_area", lo=0, hi=1)
+        self.check_every = number(check_every, "check_every", lo=0, integer=True)
         self.resets = 0
         self._closed = False
         self.reset()
@@ -465,7 +463,7 @@ def get_segmenter(name: str = "small") -> Segmenter:
 
     Unknown names raise :class:`~hairfx.errors.InputError` listing the valid ones.
     """
-    _check_name(name)
+    check_model_name(name)
     with _LOCK:
         seg = _CACHE.get(name)
         if seg is None:

@@ -48,6 +48,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
+from ._options import number
 from .colors import Color, get_color
 from .errors import HairfxError, InputError, MissingFileError
 from .frames import as_frame, mask_bbox
@@ -395,9 +396,7 @@ class ColorSchedule:
     """
 
     def __init__(self, segments: list[_Segment], *, fade: float = FADE_SECONDS):
-        fade = float(fade)
-        if not (fade >= 0.0 and math.isfinite(fade)):
-            raise InputError(f"fade must be a number of seconds >= 0, got {fade}")
+        fade = number(fade, "fade (seconds)", lo=0)
         self.segments = sorted(segments, key=lambda s: s.start)
         self.fade = fade
         # times where the colour changes, with the colour in effect just before each
@@ -605,7 +604,12 @@ class VideoRecolorer(Closeable):
         if (color is None) == (ombre is None):
             raise InputError("give either a colour (schedule) or an ombre, not both and not neither")
         if ombre is not None:
-            roots, tips = parse_ombre(ombre) if isinstance(ombre, str) else (get_color(ombre[0]), get_color(ombre[1]))
+            if isinstance(ombre, str):
+                roots, tips = parse_ombre(ombre)
+            elif isinstance(ombre, (tuple, list)) and len(ombre) == 2:
+                roots, tips = get_color(ombre[0]), get_color(ombre[1])
+            else:
+                raise InputError(f"ombre must be 'ROOTS,TIPS' or a (roots, tips) pair of colours, got {ombre!r}")
             self.schedule = None
             self.ombre = (roots, tips)
             first = roots

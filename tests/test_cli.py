@@ -36,6 +36,16 @@ def test_colors_lists_the_palette(capsys):
     assert "#b4532a" in capsys.readouterr().out
 
 
+def test_colors_lists_every_colour_past_a_broken_one(tmp_path, monkeypatch, capsys):
+    (tmp_path / "aaa-broken").mkdir()
+    (tmp_path / "aaa-broken" / "color.json").write_text("{not json")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    assert main(["colors", "-v"]) == 2
+    out, err = capsys.readouterr()
+    assert "aaa-broken" in err and "invalid JSON" in err
+    assert len(out.splitlines()) == len(hairfx.colors()) - 1 and "#b4532a" in out
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -37,6 +37,33 @@ def test_user_lut_folder(tmp_path, copperish, monkeypatch):
     assert get_color("Copperish").path == tmp_path / "copperish"
 
 
+def test_a_listed_colour_is_found_whatever_the_case_of_its_folder(tmp_path, copperish, monkeypatch):
+    """A folder named with capitals is listed and found (names are case-insensitive); it
+    then fails to load with the naming rule, not with 'unknown colour' beside its own name."""
+    save_color(copperish, tmp_path / "MyCopper")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    assert [n for n in hairfx.colors() if "copper" in n and n != "copper"] == ["mycopper"]
+    for name in ("MyCopper", "mycopper"):
+        with pytest.raises(LutFormatError, match="must equal the folder name 'MyCopper' \\(lower-case letters"):
+            get_color(name)
+
+
+def test_colour_folder_mistakes_raise_the_library_errors(tmp_path, copperish):
+    from hairfx.errors import MissingFileError
+
+    with pytest.raises(MissingFileError, match="colour folder not found: .*absent"):
+        load_color(tmp_path / "absent")
+    (tmp_path / "file.txt").write_text("not a folder")
+    with pytest.raises(LutFormatError, match="file.txt: not a colour folder"):
+        load_color(tmp_path / "file.txt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LutFormatError, match=r"empty: not a colour folder \(no color.json\)"):
+        load_color(tmp_path / "empty")
+    with pytest.raises(InputError, match="save_color needs a Color .* got str"):
+        save_color("copper", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_add_lut_dir(tmp_path, copperish, monkeypatch):
     import importlib
 
@@ -51,10 +78,11 @@ def test_add_lut_dir(tmp_path, copperish, monkeypatch):
 
 def test_unknown_colour_lists_valid_names(tmp_path, copperish, monkeypatch):
     save_color(copperish, tmp_path / "copperish")
-    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    monkeypatch.setenv("HAIRFX_LUT_PATH", f"{tmp_path}:{tmp_path / 'typo'}")
     with pytest.raises(UnknownColorError, match=r"unknown colour 'chartreuse'; valid colours: .*copperish") as err:
         get_color("chartreuse")
     assert isinstance(err.value, KeyError)
+    assert "(searched: " in str(err.value) and f"{tmp_path}, {tmp_path / 'typo'} (missing))" in str(err.value)
 
 
 def test_bundled_palette_has_starter_colours():

@@ -17,6 +17,13 @@ def labels() -> np.ndarray:
     return out
 
 
+def test_an_overshoot_too_small_for_four_digits_is_shown():
+    mask = np.zeros((4, 5), np.float32)
+    mask[0, 0] = np.nextafter(np.float32(1), np.float32(2))  # 1.0000001: a resize's overshoot
+    with pytest.raises(InputError, match=r"mask values must lie in \[0, 1\], got range \[0, 1.0000001"):
+        as_mask(mask)
+
+
 def test_uint8_zero_one_mask_is_refused():
     with pytest.raises(InputError, match=r"hair is uint8 with values 0\.\.1; uint8 masks are 0\.\.255.*multiply by 255"):
         as_mask((labels() == 2).astype(np.uint8), name="hair")

@@ -52,6 +52,18 @@ def test_masks(tmp_path):
         read_mask(tmp_path / "labels.png")
 
 
+def test_a_mask_kept_in_the_alpha_channel_is_refused_not_read_as_empty(tmp_path):
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 3] = [[0, 255, 255], [0, 0, 255]]  # the hair painted as opacity, colour black
+    cv2.imwrite(str(tmp_path / "alpha.png"), rgba)
+    with pytest.raises(InputError, match="alpha.png has transparent pixels; .*grey level"):
+        read_mask(tmp_path / "alpha.png")
+    rgba[..., :3] = 255
+    rgba[..., 3] = 255  # an opaque grey image saved with an alpha channel reads as usual
+    cv2.imwrite(str(tmp_path / "opaque.png"), rgba)
+    np.testing.assert_array_equal(read_mask(tmp_path / "opaque.png"), np.ones((2, 3), np.float32))
+
+
 # ----------------------------------------------------------------------- EXIF orientation
 
 #: Largest per-channel difference (8-bit levels) between OpenCV's and Pillow's decodes of

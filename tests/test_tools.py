@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,6 +88,19 @@ def test_hald_import_cli_writes_cube(tmp_path):
     out = tmp_path / "out.cube"
     assert lut_tool.main(["hald-import", str(hald), "-o", str(out)]) == 0
     np.testing.assert_allclose(read_cube(out).table, LUT3D.identity(9).table, atol=HALD16_TOL + 1e-6)
+
+
+def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, capsys):
+    hald = tmp_path / "id.png"
+    write_hald(hald, identity_hald(2), depth=8)
+    (tmp_path / "lib").mkdir()
+    assert lut_tool.main(["hald-import", str(hald), "-o", str(tmp_path / "lib")]) == 2
+    assert "lib: it is a folder; give a file name ending in .cube" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["id.png", "lib"]  # no lib.tmp left behind
+    for decimals, message in [("-1", r"decimals must be in \[3, 12\], got -1"), ("0", r"decimals must be in \[3, 12\], got 0")]:
+        assert lut_tool.main(["hald-import", str(hald), "-o", str(tmp_path / "x.cube"), "--decimals", decimals]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "x.cube").exists()
 
 
 def test_hald_red_varies_fastest():
@@ -185,6 +199,12 @@ def test_fit_before_after_of_different_sizes(tmp_path, capsys):
         fit_lut(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8), np.ones((4, 4), np.float32))
 
 
+def test_fit_refuses_a_negative_smoothness():
+    before, after = synthetic_pair(16)
+    with pytest.raises(InputError, match="fit smoothness must be a number >= 0, got -1"):
+        fit_lut(before, after, np.ones((16, 16), np.float32), smoothness=-1.0)
+
+
 def test_fit_empty_mask():
     before, after = synthetic_pair(16)
     with pytest.raises(InputError, match="mask selects no hair"):
@@ -233,12 +253,41 @@ def test_bake_output_folder_must_match_name(tmp_path):
         bake_recipe(recipe, tmp_path / "other")
 
 
+def test_bake_refuses_a_grade_outside_the_recipe_folder_before_writing(tmp_path):
+    from hairfx.lut import write_cube
+
+    write_cube(LUT3D.identity(5), tmp_path / "grade.cube")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "grade.cube").write_text("an artist's own file")
+    recipe = write_recipe(tmp_path / "src", dark_effect="lut", dark_param='file = "../grade.cube"')
+    with pytest.raises(InputError, match="grade file '../grade.cube' lies outside the recipe's folder"):
+        bake_recipe(recipe, tmp_path / "lib" / "test")
+    assert not (tmp_path / "lib" / "test").exists()
+    assert (tmp_path / "lib" / "grade.cube").read_text() == "an artist's own file"
+    shutil.copy(tmp_path / "grade.cube", tmp_path / "src" / "grade.cube")  # beside the recipe: travels with it
+    recipe = write_recipe(tmp_path / "src", dark_effect="lut", dark_param='file = "grade.cube"')
+    out = bake_recipe(recipe, tmp_path / "lib" / "test")
+    assert (out / "grade.cube").read_bytes() == (tmp_path / "grade.cube").read_bytes()
+
+
 # --- new, intensity, preview ----------------------------------------------------------
 
 
 def test_new_invalid_hex(tmp_path, capsys):
     assert lut_tool.main(["new", "x", "--target", "#12345g", "-o", str(tmp_path)]) == 2
     assert "--target must be a hex colour like '#7a2e8c', got '#12345g'" in capsys.readouterr().err
+
+
+def test_new_does_not_replace_a_hand_made_colour(tmp_path, capsys):
+    from hairfx.colors import load_color, save_color
+
+    save_color(load_color(REPO / "luts" / "copper"), tmp_path / "plum")  # a colour with no recipe.toml
+    before = (tmp_path / "plum" / "light.cube").read_bytes()
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path)]) == 2
+    assert "already holds a colour (color.json); pass --force" in capsys.readouterr().err
+    assert (tmp_path / "plum" / "light.cube").read_bytes() == before
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path), "--force"]) == 0
+    assert (tmp_path / "plum" / "light.cube").read_bytes() != before
 
 
 def test_new_writes_a_loadable_colour(tmp_path):

@@ -152,6 +152,8 @@ def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: in
     """
     if not 4 <= grid <= 65:
         raise InputError(f"fit grid must be in 4..65, got {grid}")
+    if not (smoothness >= 0 and np.isfinite(smoothness)):
+        raise InputError(f"fit smoothness must be a number >= 0, got {smoothness}")
     rgb, target, w = _samples(before, after, mask)
     levels = [grid]
     while levels[-1] > 5:

@@ -12,14 +12,16 @@ From two reference photos to a shipped colour::
     hairfx-lut intensity light.png --mask light_mask.png        # -> 0.546235
     hairfx-lut intensity dark.png --mask dark_mask.png          # -> 0.165912
     hairfx-lut hald-export --level 8 -o identity.png
-    # grade identity.png in your editor with the look tuned on each photo -> light.png, dark.png
-    hairfx-lut hald-import light.png -o mine/light_grade.cube --size 33
-    hairfx-lut hald-import dark.png -o mine/dark_grade.cube --size 33
+    # grade identity.png in your editor with the look tuned on each photo and save the
+    # two results as light_hald.png and dark_hald.png (not over the photos)
+    hairfx-lut hald-import light_hald.png -o mine/light_grade.cube --size 33
+    hairfx-lut hald-import dark_hald.png -o mine/dark_grade.cube --size 33
     #   (or: hairfx-lut fit --before light.png --after light_edited.png --mask light_mask.png -o ...)
     # mine/recipe.toml: name, swatch, [light] intensity + a "lut" effect with file = "light_grade.cube",
-    #                   [dark] likewise (see tools/recipe.py)
-    hairfx-lut bake mine/recipe.toml -o luts/mine
-    hairfx-lut preview luts/mine -o sheet.png
+    #                   [dark] likewise (format: the docstring of tools/recipe.py)
+    hairfx-lut bake mine/recipe.toml -o my-luts/mine
+    hairfx-lut preview my-luts/mine -o sheet.png
+    export HAIRFX_LUT_PATH=$PWD/my-luts                           # hairfx recolor ... --color mine
 """
 
 from __future__ import annotations
@@ -32,6 +34,31 @@ from pathlib import Path
 from hairfx.errors import HairfxError, InputError
 
 __all__ = ["main", "build_parser"]
+
+RECIPE_EXAMPLE = """\
+a recipe (the effects and their parameters: python -c "import hairfx.effects; help(hairfx.effects)"):
+
+  name = "mine"                   # the folder name: lower case, digits, - and _
+  display_name = "Mine"
+  swatch = "#b4532a"              # the colour the hair should read as
+  size = 33                       # LUT_3D_SIZE (optional)
+
+  [light]
+  intensity = 0.546235            # hairfx-lut intensity light.png --mask light_mask.png
+  [[light.effects]]
+  effect = "colorize"
+  target = "#b4532a"
+  [[light.effects]]
+  effect = "lut"
+  file = "light_grade.cube"       # beside the recipe (or below it); copied with it
+
+  [dark]
+  intensity = 0.165912
+  [[dark.effects]]
+  effect = "colorize"
+  target = "#b4532a"
+  lightness = 0.9
+"""
 
 #: Dataset split used for subjects by preview and report (relative to the repository root).
 DEFAULT_DATA = "../shared/data/celeb1k/test"
@@ -115,8 +142,9 @@ def _cmd_new(args) -> int:
     if not _NAME.match(args.name):
         raise InputError(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
     out = Path(args.output) / args.name
-    if (out / "recipe.toml").exists() and not args.force:
-        raise InputError(f"{out} already has a recipe; pass --force to replace it")
+    for held in ("recipe.toml", "color.json"):
+        if (out / held).exists() and not args.force:
+            raise InputError(f"{out} already holds a colour ({held}); pass --force to replace it")
     effects = synth_effects(swatch)
     text = recipe_text(args.name, args.display_name or args.name.replace("_", " ").replace("-", " ").title(), swatch,
                        (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
@@ -216,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Bake RECIPE (TOML: effects for the light and the dark LUT) into a colour folder "
                                    "(light.cube, dark.cube, color.json, recipe.toml). Deterministic. Effects: "
                                    "colorize, hue_shift, saturation, lightness_curve, contrast, tint, lut (a .cube from "
-                                   "hald-import or fit).")
+                                   "hald-import or fit).",
+                       epilog=RECIPE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
     p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
     p.set_defaults(run=_cmd_bake)
@@ -260,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (HairfxError, FileNotFoundError) as exc:
+    except (HairfxError, OSError) as exc:  # OSError: a folder given for a file, no permission, a full disk
         print(f"hairfx-lut {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -26,7 +26,7 @@ editor, or a LUT fitted on an edited reference photo) enters as a ``lut`` effect
 
     [[light.effects]]
     effect = "lut"
-    file = "light_grade.cube"       # relative to the recipe
+    file = "light_grade.cube"       # relative to the recipe, in its folder or below
 """
 
 from __future__ import annotations
@@ -125,6 +125,21 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     out_dir = Path(out_dir)
     if out_dir.name != recipe["name"]:
         raise InputError(f"output folder {out_dir} must be named after the colour, {recipe['name']!r}")
+    # Grades the recipe refers to by relative path travel with it, so they must lie in
+    # its folder: a '../grade.cube' would be copied beside the colour folder, over
+    # whatever is there. Checked before anything is written.
+    grades = [
+        entry["file"]
+        for side in ("light", "dark")
+        for entry in recipe[side]["effects"]
+        if entry["effect"] == "lut" and not Path(entry["file"]).is_absolute()
+    ]
+    for rel in grades:
+        if not (recipe_path.parent / rel).resolve().is_relative_to(recipe_path.parent.resolve()):
+            raise InputError(
+                f"{recipe_path}: grade file {rel!r} lies outside the recipe's folder, so it cannot travel "
+                f"with the colour; put it beside recipe.toml (or in a folder below it) or give an absolute path"
+            )
     color = color_from_recipe(recipe)
     save_color(color, out_dir)
     # save_color writes 6 decimals; 5 keep a 33^3 table near 0.86 MB, well below 1 MB.
@@ -133,13 +148,10 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
         target.write_text(recipe_path.read_text(encoding="utf-8"), encoding="utf-8")
-        # Grades the recipe refers to by relative path travel with it.
-        for side in ("light", "dark"):
-            for entry in recipe[side]["effects"]:
-                if entry["effect"] == "lut" and not Path(entry["file"]).is_absolute():
-                    dest = out_dir / entry["file"]
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(recipe_path.parent / entry["file"], dest)
+        for rel in grades:
+            dest = out_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(recipe_path.parent / rel, dest)
     return out_dir
 
 

@@ -1,0 +1,34 @@
+"""Checks for the numeric options of the public API: a wrong type or value raises an
+:class:`~hairfx.errors.InputError` that names the option, not a bare ``ValueError``."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .errors import InputError
+
+
+def number(value, name: str, *, lo: float | None = None, hi: float | None = None, integer: bool = False):
+    """``value`` as a ``float`` (``int`` with ``integer``) within ``[lo, hi]``.
+
+    >>> number(0.5, "strength", lo=0, hi=1)
+    0.5
+    >>> number("3", "threads")
+    Traceback (most recent call last):
+    hairfx.errors.InputError: threads must be a number, got '3'
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise InputError(f"{name} must be a finite number, got {value!r}")
+    if integer:
+        if v != int(v):
+            raise InputError(f"{name} must be a whole number, got {value!r}")
+        v = int(v)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        low = "-inf" if lo is None else f"{lo:g}"
+        high = "inf" if hi is None else f"{hi:g}"
+        raise InputError(f"{name} must be in [{low}, {high}], got {value!r}")
+    return v

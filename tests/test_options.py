@@ -1,0 +1,79 @@
+"""Numeric and enumerated options of the public API: a wrong type or value raises an
+InputError naming the option, never a bare TypeError, ValueError or IndexError."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import hairfx
+from hairfx._options import number
+from hairfx.errors import InputError
+
+
+def test_number_accepts_numbers_and_names_what_it_refuses():
+    assert number(np.float32(0.25), "x", lo=0, hi=1) == 0.25
+    assert number(np.int64(3), "n", lo=1, integer=True) == 3 and isinstance(number(3.0, "n", integer=True), int)
+    for bad, message in [
+        ("3", "n must be a number, got '3'"),
+        (None, "n must be a number, got None"),
+        (True, "n must be a number, got True"),
+        (math.nan, "n must be a finite number, got nan"),
+        (2.5, "n must be a whole number, got 2.5"),
+        (0, r"n must be in \[1, inf\], got 0"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            number(bad, "n", lo=1, integer=True)
+
+
+def test_intensity_blend_weight():
+    from hairfx.intensity import blend_weight
+
+    assert blend_weight(np.float32(0.35), 0.1, 0.6) == pytest.approx(0.5)
+    with pytest.raises(InputError, match="hair intensity must be a number, got None"):
+        blend_weight(None, 0.1, 0.6)
+    with pytest.raises(InputError, match="hair intensity must be a finite number, got nan"):
+        blend_weight(math.nan, 0.1, 0.6)  # used to give 0.0: the dark LUT, silently
+
+
+def test_segmenter_options():
+    from hairfx.segmenter import Segmenter, get_segmenter
+
+    with pytest.raises(InputError, match="threads must be a number, got 'x'"):
+        Segmenter("small", threads="x")
+    with pytest.raises(InputError, match=r"threads must be in \[1, inf\], got 0"):
+        Segmenter("small", threads=0)
+    seg = get_segmenter("small")
+    for kw, message in [
+        ({"cut_threshold": "abc"}, "cut_threshold must be a number, got 'abc'"),
+        ({"cut_threshold": -0.1}, r"cut_threshold must be in \[0, 1\], got -0.1"),
+        ({"confirm": 2}, r"confirm must be in \[0, 1\], got 2"),
+        ({"min_area": math.inf}, "min_area must be a finite number"),
+        ({"check_every": 1.5}, "check_every must be a whole number, got 1.5"),
+        ({"check_every": -15}, r"check_every must be in \[0, inf\], got -15"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            seg.session(**kw)
+
+
+def test_video_and_lut_options():
+    from hairfx.video import VideoRecolorer, parse_color_schedule
+
+    with pytest.raises(InputError, match="fade \\(seconds\\) must be a number, got 'x'"):
+        parse_color_schedule("copper", fade="x")
+    with pytest.raises(InputError, match=r"fade \(seconds\) must be in \[0, inf\], got -1"):
+        parse_color_schedule("copper", fade=-1)
+    with pytest.raises(InputError, match=r"ombre must be 'ROOTS,TIPS' or a \(roots, tips\) pair of colours, got \('copper',\)"):
+        VideoRecolorer(ombre=("copper",), renderer="cpu")
+    with pytest.raises(InputError, match="LUT size must be a number, got 'x'"):
+        hairfx.LUT3D.identity("x")
+    with pytest.raises(InputError, match=r"LUT size must be in \[2, 256\], got 1"):
+        hairfx.LUT3D.identity(1)
+
+
+def test_recolor_checks_the_model_name_also_when_a_mask_is_given(portrait):
+    frame, mask = portrait
+    with pytest.raises(InputError, match="unknown model 'huge'; valid models are: small, full"):
+        hairfx.recolor(frame, "copper", mask=mask, model="huge", renderer="cpu")
