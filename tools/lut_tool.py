@@ -35,31 +35,6 @@ from hairfx.errors import HairfxError, InputError
 
 __all__ = ["main", "build_parser"]
 
-RECIPE_EXAMPLE = """\
-a recipe (the effects and their parameters: python -c "import hairfx.effects; help(hairfx.effects)"):
-
-  name = "mine"                   # the folder name: lower case, digits, - and _
-  display_name = "Mine"
-  swatch = "#b4532a"              # the colour the hair should read as
-  size = 33                       # LUT_3D_SIZE (optional)
-
-  [light]
-  intensity = 0.546235            # hairfx-lut intensity light.png --mask light_mask.png
-  [[light.effects]]
-  effect = "colorize"
-  target = "#b4532a"
-  [[light.effects]]
-  effect = "lut"
-  file = "light_grade.cube"       # beside the recipe (or below it); copied with it
-
-  [dark]
-  intensity = 0.165912
-  [[dark.effects]]
-  effect = "colorize"
-  target = "#b4532a"
-  lightness = 0.9
-"""
-
 #: Dataset split used for subjects by preview and report (relative to the repository root).
 DEFAULT_DATA = "../shared/data/celeb1k/test"
 
@@ -245,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(light.cube, dark.cube, color.json, recipe.toml). Deterministic. Effects: "
                                    "colorize, hue_shift, saturation, lightness_curve, contrast, tint, lut (a .cube from "
                                    "hald-import or fit).",
-                       epilog=RECIPE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_recipe_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
     p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
     p.set_defaults(run=_cmd_bake)
@@ -282,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
     p.set_defaults(run=_cmd_report)
     return parser
+
+
+def _recipe_help() -> str:
+    """The recipe format, from the docstring of :mod:`tools.recipe` (one place to keep it)."""
+    from . import recipe
+
+    return recipe.__doc__.replace("``", "").replace(":mod:", "")
 
 
 def main(argv: list[str] | None = None) -> int:
