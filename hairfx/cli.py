@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .errors import HairfxError
 from .presets import MODEL_NAMES
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
+            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
+            return int(args.run(args) or 0)
     except HairfxError as exc:
         print(f"hairfx {args.command}: error: {exc}", file=sys.stderr)
         return 2

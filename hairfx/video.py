@@ -95,6 +95,7 @@ class VideoInfo:
     fps: Fraction
     frames: int | None
     has_audio: bool
+    audio_codec: str | None = None  # ffprobe's name for the first audio stream's codec
 
     @property
     def duration(self) -> float | None:
@@ -191,18 +192,25 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} has no video stream")
     fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
     frames = cv_frames if cv_frames > 0 else None
-    has_audio = False
+    has_audio, audio_codec = False, None
     exe = _ffprobe()
     if exe is not None:
-        entries = "stream=codec_type,avg_frame_rate,r_frame_rate,nb_frames:stream_disposition=attached_pic"
+        entries = "format=format_name:stream=codec_type,codec_name,avg_frame_rate,r_frame_rate,nb_frames"
+        entries += ":stream_disposition=attached_pic"
         out = subprocess.run(
             [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
         )
         try:
-            streams = json.loads(out.stdout or "{}").get("streams") or []
+            found = json.loads(out.stdout or "{}")
+            streams = found.get("streams") or []
+            container = (found.get("format") or {}).get("format_name", "")
         except (ValueError, AttributeError):
-            streams = []
-        has_audio = any(s.get("codec_type") == "audio" for s in streams)
+            streams, container = [], ""
+        if container == "image2" or container.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe...
+            raise InputError(f"{str(p)!r} is a still image, not a video; recolour it with `hairfx recolor`")
+        audio = [s for s in streams if s.get("codec_type") == "audio"]
+        has_audio = bool(audio)
+        audio_codec = audio[0].get("codec_name") if audio else None
         video = _video_stream(streams)
         if video is not None:
             fps = _stream_fps(video) or fps
@@ -210,7 +218,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
                 frames = int(video["nb_frames"])
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
-    return VideoInfo(p, width, height, fps, frames, has_audio)
+    return VideoInfo(p, width, height, fps, frames, has_audio, audio_codec)
 
 
 class VideoReader(Closeable):
@@ -265,13 +273,32 @@ def read_frames(path: "str | os.PathLike", limit: int, max_side: int | None = No
     return out
 
 
+#: Containers the H.264 writer fills, each with the audio codecs it takes as they are
+#: (``None``: any); other audio is re-encoded to AAC rather than failing the whole job.
+CONTAINERS = {
+    ".mp4": {"aac", "mp3", "alac", "ac3", "eac3"},
+    ".m4v": {"aac", "mp3", "alac", "ac3", "eac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"},
+    ".mkv": None,
+    ".avi": {"aac", "mp3", "ac3", "pcm_s16le", "pcm_u8"},
+}
+
+
 class VideoWriter(Closeable):
     """Writes RGB frames to a video file at an exact frame rate.
 
-    With ffmpeg on the ``PATH``: H.264 (``crf`` quality, yuv420p, or yuv444p for odd
-    sizes so the size is kept exactly) and, when ``audio_from`` names a file with audio,
-    its audio stream copied unchanged. Without ffmpeg: ``cv2.VideoWriter`` (MPEG-4 part 2)
-    and no audio, with a warning. :attr:`audio` says whether audio is being written.
+    With ffmpeg on the ``PATH``: H.264 yuv420p (``crf`` quality), which every player
+    decodes; a frame of odd width or height gets its last column or row repeated to the
+    even size 4:2:0 needs (:attr:`width` and :attr:`height` are the size written). When
+    ``audio_from`` names a file with audio, its audio is copied unchanged, or re-encoded to
+    AAC when the container cannot hold it (:data:`CONTAINERS`). Without ffmpeg:
+    ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
+    whether audio is being written.
+
+    The video is written to a hidden file beside ``path`` and renamed onto it by
+    :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
+    replaces one that was there; :meth:`abort` (and leaving a ``with`` block by an
+    exception) discards it.
     """
 
     def __init__(
@@ -287,9 +314,15 @@ class VideoWriter(Closeable):
         use_ffmpeg: bool | None = None,
     ):
         self.path = Path(path)
+        if self.path.suffix.lower() not in CONTAINERS:
+            raise InputError(
+                f"cannot write {str(self.path)!r}: hairfx writes H.264 video into "
+                f"{', '.join(CONTAINERS)} files"
+            )
         self.width, self.height = int(width), int(height)
         if self.width <= 0 or self.height <= 0:
             raise InputError(f"video size must be positive, got {width}x{height}")
+        self.source_size = (self.width, self.height)
         self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         if self.fps <= 0:
             raise InputError(f"frame rate must be positive, got {fps}")
@@ -298,10 +331,12 @@ class VideoWriter(Closeable):
         self.frames = 0
         self._proc = None
         self._cv = None
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         exe = _ffmpeg() if use_ffmpeg is not False else None
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")
-        want_audio = audio_from is not None and probe(audio_from).has_audio
+        source = probe(audio_from) if audio_from is not None else None
+        want_audio = source is not None and source.has_audio
         if exe is None:
             if want_audio:
                 warnings.warn(
@@ -310,28 +345,35 @@ class VideoWriter(Closeable):
             self._open_cv2()
             self.audio = False
         else:
-            self._open_ffmpeg(exe, audio_from if want_audio else None, crf, preset)
+            self.width += self.width % 2  # 4:2:0 halves both sides: they must be even
+            self.height += self.height % 2
+            self._open_ffmpeg(exe, source if want_audio else None, crf, preset)
             self.audio = want_audio
 
-    def _open_ffmpeg(self, exe: str, audio_from, crf: int, preset: str) -> None:
+    def _open_ffmpeg(self, exe: str, audio: VideoInfo | None, crf: int, preset: str) -> None:
         w, h = self.width, self.height
-        pix = "yuv420p" if w % 2 == 0 and h % 2 == 0 else "yuv444p"
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
         cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "pipe:0"]
-        if audio_from is not None:
-            cmd += ["-i", str(audio_from), "-map", "0:v:0", "-map", "1:a?", "-c:a", "copy"]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", pix]
+        if audio is not None:
+            held = CONTAINERS[self.path.suffix.lower()]
+            codec = "copy" if held is None or audio.audio_codec in held else "aac"
+            cmd += ["-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
-        cmd += ["-movflags", "+faststart", str(self.path)]
+        cmd += ["-movflags", "+faststart", str(self._tmp)]
         self._log = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
+        # A session of its own: Ctrl-C in a terminal reaches this process only, which then
+        # stops ffmpeg and discards the partial file, instead of ffmpeg dying mid-write.
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
+        )
 
     def _open_cv2(self) -> None:
         import cv2
 
         self._cv2 = cv2
         self._cv = cv2.VideoWriter(
-            str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(self.fps), (self.width, self.height)
+            str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(self.fps), (self.width, self.height)
         )
         if not self._cv.isOpened():
             raise InputError(f"OpenCV could not open {str(self.path)!r} for writing")
@@ -343,8 +385,11 @@ class VideoWriter(Closeable):
     def write(self, frame) -> None:
         """Append one ``H x W x 3`` ``uint8`` RGB frame of the writer's size."""
         arr = as_frame(frame)
-        if arr.shape[:2] != (self.height, self.width):
-            raise InputError(f"frame is {arr.shape[1]}x{arr.shape[0]} but the video is {self.width}x{self.height}")
+        w, h = self.source_size
+        if arr.shape[:2] != (h, w):
+            raise InputError(f"frame is {arr.shape[1]}x{arr.shape[0]} but the video is {w}x{h}")
+        if (w, h) != (self.width, self.height):  # odd sides: repeat the last column / row
+            arr = np.pad(arr, ((0, self.height - h), (0, self.width - w), (0, 0)), mode="edge")
         if self._proc is not None:
             try:
                 self._proc.stdin.write(arr.tobytes())
@@ -358,21 +403,52 @@ class VideoWriter(Closeable):
         self.frames += 1
 
     def close(self) -> None:
-        """Finish the file (waits for ffmpeg). Raises when ffmpeg failed."""
+        """Finish the file (waits for ffmpeg) and move it to ``path``. Raises, keeping
+        nothing, when ffmpeg failed or no frame was written."""
+        try:
+            if self._proc is not None:
+                proc, self._proc = self._proc, None
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+                rc = proc.wait()
+                msg = self._ffmpeg_error()
+                self._log.close()
+                if rc != 0:
+                    raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
+            elif self._cv is not None:
+                self._cv.release()
+                self._cv = None
+            else:
+                return  # closed before
+            if self.frames == 0:
+                raise InputError(f"no frames were written to {str(self.path)!r}; nothing was saved")
+            os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Stop writing and discard the file; ``path`` is left as it was."""
         if self._proc is not None:
             proc, self._proc = self._proc, None
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            rc = proc.wait()
-            msg = self._ffmpeg_error()
-            self._log.close()
-            if rc != 0:
-                raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
+            proc.kill()
+            proc.wait()
+            for f in (proc.stdin, self._log):
+                try:
+                    f.close()
+                except OSError:
+                    pass
         if self._cv is not None:
             self._cv.release()
             self._cv = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 # ------------------------------------------------------------------ colour schedules
@@ -698,7 +774,10 @@ class _Progress:
         self.stream.write(line)
         self.stream.flush()
 
-    def finish(self) -> None:
+    def finish(self, complete: bool = False) -> None:
+        """End the line; ``complete``: the input ended, so show 100 % whatever its count said."""
+        if complete and self.total and self.done:
+            self.total = self.done
         if self.enabled:
             self._draw(time.perf_counter())
             self.stream.write("\n")
@@ -731,7 +810,7 @@ def recolor_video(
     """
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
-    if Path(src).resolve() == Path(dst).resolve():
+    if Path(src).resolve() == Path(dst).resolve() or (Path(dst).exists() and os.path.samefile(src, dst)):
         raise InputError(f"output {str(dst)!r} would overwrite the input")
     with VideoReader(src) as reader:
         info = reader.info
@@ -754,6 +833,7 @@ def recolor_video(
                 audio_from=info.path if keep_audio and max_frames is None else None,
             )
             bar = _Progress(total, enabled=progress)
+            finished = False
             try:
                 for i, frame in enumerate(reader):
                     if max_frames is not None and i >= max_frames:
@@ -761,9 +841,19 @@ def recolor_video(
                     mask = masks(i, frame) if masks is not None else None
                     writer.write(rv.process(frame, t=i / float(info.fps), mask=mask))
                     bar.update()
+                finished = writer.frames > 0
             finally:
-                writer.close()
-                bar.finish()
+                bar.finish(complete=finished)  # before any error, so the message starts a line of its own
+                if not finished:
+                    writer.abort()  # an error, Ctrl-C or no frames: the output stays as it was
     if writer.frames == 0:
         raise InputError(f"{str(src)!r} holds no decodable frames")
-    return VideoInfo(Path(dst), info.width, info.height, info.fps, writer.frames, writer.audio)
+    writer.close()
+    if total and total - writer.frames > max(1, total // 100):  # containers may guess the count by one
+        warnings.warn(
+            f"hairfx: {str(src)!r} states {total} frames but only {writer.frames} could be decoded; "
+            "the file may be truncated",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return VideoInfo(Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio)

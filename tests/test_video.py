@@ -390,6 +390,90 @@ def test_writer_checks_frames(tmp_path):
         VideoWriter(tmp_path / "no" / "w.mp4", width=32, height=16, fps=30)
 
 
+def _ffprobe_streams(path) -> list[dict]:
+    import json
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,pix_fmt,width,height",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout)["streams"]
+
+
+def test_odd_sizes_are_written_as_playable_4_2_0_with_the_edge_repeated(tmp_path):
+    ffmpeg_or_skip()
+    rng = np.random.default_rng(3)
+    frame = np.zeros((41, 63, 3), np.uint8)
+    frame[:, :32] = 40
+    frame[:, 32:] = 200  # the last column is bright: so must be the one added
+    frame[:, :, 2] = rng.integers(0, 20, (41, 63))
+    with VideoWriter(tmp_path / "odd.mp4", width=63, height=41, fps=30) as w:
+        for _ in range(3):
+            w.write(frame)
+    assert (w.width, w.height) == (64, 42)
+    video = [s for s in _ffprobe_streams(tmp_path / "odd.mp4") if s["codec_type"] == "video"][0]
+    assert (video["codec_name"], video["pix_fmt"], video["width"], video["height"]) == ("h264", "yuv420p", 64, 42)
+    with VideoReader(tmp_path / "odd.mp4") as r:
+        got = r.read()
+    assert np.abs(got[:41, 63].astype(int) - got[:41, 62]).max() <= 6  # a copy of its neighbour, not black
+    assert got[41, :63, 0].mean() > 30
+
+
+def test_audio_the_container_cannot_hold_is_re_encoded(tmp_path):
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "pcm.mov"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-f", "lavfi",
+                    "-i", "sine=frequency=440:sample_rate=44100", "-t", "0.3", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(src)], check=True)  # fmt: skip
+    assert probe(src).audio_codec == "pcm_s16le"
+    for name, codec in [("out.mp4", "aac"), ("out.mov", "pcm_s16le"), ("out.mkv", "pcm_s16le")]:
+        recolor_video(src, tmp_path / name, color="copper", renderer="cpu", progress=False,
+                      masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+        audio = [s for s in _ffprobe_streams(tmp_path / name) if s["codec_type"] == "audio"]
+        assert [s["codec_name"] for s in audio] == [codec], name
+
+
+def test_a_failed_or_interrupted_job_leaves_the_old_output_and_no_partial_file(short_clip, tmp_path):
+    ffmpeg_or_skip()
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"yesterday's render")
+
+    def interrupt(i, frame):
+        if i == 5:
+            raise KeyboardInterrupt
+        return ellipse_mask(*frame.shape[:2])
+
+    with pytest.raises(KeyboardInterrupt):
+        recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False, masks=interrupt)
+    assert out.read_bytes() == b"yesterday's render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoWriter(out, width=32, height=16, fps=30) as w:
+            w.write(np.zeros((16, 32, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert out.read_bytes() == b"yesterday's render" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+    w = VideoWriter(out, width=32, height=16, fps=30)
+    with pytest.raises(InputError, match="no frames were written .* nothing was saved"):
+        w.close()
+    assert out.read_bytes() == b"yesterday's render" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+
+
+def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_path):
+    ffmpeg_or_skip()
+    for name in ("out.webm", "out.gif", "out"):
+        with pytest.raises(InputError, match=r"hairfx writes H.264 video into \.mp4, \.m4v, \.mov, \.mkv, \.avi"):
+            VideoWriter(tmp_path / name, width=32, height=16, fps=30)
+    still = tmp_path / "photo.mp4"  # a PNG under a video's name
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((16, 16, 3), 90, np.uint8))
+    shutil.copy(tmp_path / "photo.png", still)
+    for path in (tmp_path / "photo.png", still):
+        with pytest.raises(InputError, match="is a still image, not a video; recolour it with `hairfx recolor`"):
+            probe(path)
+    link = tmp_path / "hard_link.mp4"
+    link.hardlink_to(short_clip)
+    with pytest.raises(InputError, match="would overwrite the input"):
+        recolor_video(short_clip, link, color="copper", renderer="cpu", progress=False)
+    assert probe(short_clip).frames == N_FRAMES
+
+
 # --------------------------------------------------------------------------- CLI
 
 
