@@ -226,11 +226,42 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def draw_overlay(bgr: np.ndarray, lines: list[str]) -> None:
-    y = 24
+    """White text on a darkened panel in the top-left corner, scaled down until the longest
+    line fits the frame (a text outline drawn thicker does not line up with the text in
+    every OpenCV release; a panel reads the same everywhere)."""
+    if not lines:
+        return
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.6
+    h, w = bgr.shape[:2]
+
+    def width(text: str) -> int:
+        return cv2.getTextSize(text, font, scale, 1)[0][0]
+
+    scale = max(0.4, min(scale, scale * (w - 20) / max(max(map(width, lines)), 1)))
+    fitted: list[str] = []
+    for text in lines:  # still too wide at the smallest readable size: wrap at spaces
+        if width(text) <= w - 20:
+            fitted.append(text)
+            continue
+        words = text.split()
+        line = words[0] if words else ""
+        for word in words[1:]:
+            if width(f"{line} {word}") > w - 20:
+                fitted.append(line)
+                line = word
+            else:
+                line = f"{line} {word}"
+        fitted.append(line)
+    lines = fitted
+    (_, th), base = cv2.getTextSize("Hg", font, scale, 1)
+    step = th + base + 6
+    pw = min(w, max(map(width, lines)) + 20)
+    ph = min(h, step * len(lines) + 8)
+    bgr[:ph, :pw] = (bgr[:ph, :pw] >> 2) + (bgr[:ph, :pw] >> 3)  # about 40 % brightness
+    y = 4 + th + 2
     for text in lines:
-        cv2.putText(bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(bgr, text, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-        y += 24
+        cv2.putText(bgr, text, (10, y), font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+        y += step
 
 
 class App:
@@ -265,9 +296,10 @@ class App:
             draw_overlay(
                 bgr,
                 [
-                    f"{s.fps:5.1f} FPS   capture {ms.get('capture', 0):4.1f} ms  mask {ms.get('mask', 0):4.1f} ms  "
-                    f"render {ms.get('render', 0):4.1f} ms  display {ms.get('display', 0):4.1f} ms",
-                    f"{self.session.color.display_name}  strength {self.session.strength:.1f}  view {self.mode}",
+                    f"{s.fps:5.1f} FPS  {self.session.color.display_name}  strength {self.session.strength:.1f}  "
+                    f"view {self.mode}",
+                    f"capture {ms.get('capture', 0):.1f}  mask {ms.get('mask', 0):.1f}  "
+                    f"render {ms.get('render', 0):.1f}  display {ms.get('display', 0):.1f} ms",
                 ],
             )
         t3 = time.perf_counter()
@@ -343,13 +375,21 @@ def parse_args(argv):
         p.error("--output and --bench need --input FILE")
     if args.frames is not None and args.frames < 1:
         p.error("--frames must be at least 1")
+    if args.camera < 0:
+        p.error(f"--camera must be a camera index, 0 or more, got {args.camera}")
+    paths = (args.input, args.output)
+    if all(paths) and all(Path(p).exists() for p in paths) and os.path.samefile(*paths):
+        p.error(f"--output {args.output} would overwrite the input")
     return args
 
 
 def run_headless(app: App, cap: Capture, args) -> int:
+    from hairfx.video import VideoWriter, probe
+
     writer = None
     n = 0
     start = time.perf_counter()
+    ok = False
     try:
         while args.frames is None or n < args.frames:
             item = cap.get()
@@ -358,16 +398,17 @@ def run_headless(app: App, cap: Capture, args) -> int:
             frame, capture_ms = item
             bgr = app.step(frame, capture_ms, overlay=args.overlay or args.bench)
             if args.output:
-                if writer is None:
+                if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100)
                     h, w = bgr.shape[:2]
-                    writer = cv2.VideoWriter(args.output, cv2.VideoWriter_fourcc(*"mp4v"), cap.fps, (w, h))
-                    if not writer.isOpened():
-                        raise hairfx.HairfxError(f"could not open {args.output!r} for writing")
-                writer.write(bgr)
+                    writer = VideoWriter(args.output, width=w, height=h, fps=probe(args.input).fps)
+                writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             n += 1
+        ok = True
     finally:
-        if writer is not None:
-            writer.release()
+        if writer is not None and ok:
+            writer.close()
+        elif writer is not None:
+            writer.abort()  # nothing half-written on an error or Ctrl-C
     elapsed = time.perf_counter() - start
     if n == 0:
         raise hairfx.CameraError(f"no frames could be read from {args.input!r}")
@@ -408,14 +449,16 @@ def check_window() -> None:
         )
 
 
-def run_window(app: App, cap: Capture) -> int:
+def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
     cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
     print(__doc__.split("Keys in the window:")[1].split("Capture runs")[0].rstrip())
     try:
-        while True:
+        n = 0
+        while frames is None or n < frames:
             item = cap.get()
             if item is None:
                 break
+            n += 1
             frame, capture_ms = item
             cv2.imshow(WINDOW, app.step(frame, capture_ms, overlay=True))
             k = cv2.waitKey(1) & 0xFF
@@ -453,7 +496,7 @@ def main(argv=None) -> int:
         if not headless:
             check_window()  # fail fast with a message; Qt itself would abort the process
         app = App(args, palette)
-        return run_headless(app, cap, args) if headless else run_window(app, cap)
+        return run_headless(app, cap, args) if headless else run_window(app, cap, args.frames)
     except hairfx.HairfxError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         return 2

@@ -77,6 +77,66 @@ def test_headless_resizes_and_recolours(webcam, clip, tmp_path, hair_model):
     assert diff[m > 0.9].mean() > 4 * diff[m == 0].mean()
 
 
+def test_headless_output_keeps_an_ntsc_rate_and_never_overwrites_its_input(webcam, tmp_path, hair_model):
+    from fractions import Fraction
+
+    from hairfx.video import VideoWriter, probe
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    src = tmp_path / "ntsc.mp4"
+    with VideoWriter(src, width=64, height=48, fps=Fraction(30000, 1001)) as w:
+        for i in range(4):
+            w.write(np.full((48, 64, 3), 60 + 30 * i, np.uint8))
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(src), "--output", str(out), "--renderer", "cpu"]) == 0
+    assert (probe(out).fps, probe(out).frames) == (Fraction(30000, 1001), 4)
+    before = src.read_bytes()
+    (tmp_path / "link.mp4").hardlink_to(src)
+    for target in (src, tmp_path / "link.mp4"):
+        with pytest.raises(SystemExit) as exit_:
+            webcam.main(["--input", str(src), "--output", str(target), "--renderer", "cpu"])
+        assert exit_.value.code == 2
+    assert src.read_bytes() == before
+    with pytest.raises(SystemExit):
+        webcam.parse_args(["--camera", "-1"])  # OpenCV crashes on a negative index
+
+
+def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
+    """--frames holds with a window too (the window itself is faked here; the real one is
+    driven under xvfb below)."""
+    shown = []
+    monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: shown.append(img.shape))
+    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+
+    class EndlessCamera:
+        def get(self):
+            return np.full((48, 64, 3), 90, np.uint8), 0.0
+
+    args = webcam.parse_args(["--renderer", "cpu", "--color", "copper", "--frames", "3"])
+    app = webcam.App(args, ["copper"])
+    try:
+        assert webcam.run_window(app, EndlessCamera(), args.frames) == 0
+    finally:
+        app.close()
+    assert shown == [(48, 64, 3)] * 3
+
+
+def test_overlay_fits_narrow_frames_on_a_dark_panel(webcam):
+    lines = ["  31.2 FPS   capture  1.0 ms  mask  8.1 ms  render  2.2 ms  display  0.4 ms",
+             "copper   strength 1.0   effect   renderer gl   model small"]  # fmt: skip
+    for w in (640, 240):
+        img = np.full((180, w, 3), 128, np.uint8)
+        webcam.draw_overlay(img, lines)
+        bright = np.argwhere(img.max(axis=2) > 200)
+        assert len(bright) > 50  # the text is there...
+        assert bright[:, 1].max() < w - 4  # ...and ends inside the frame
+        assert img[2, 2].max() < 70 and img[-1, -1].max() == 128  # a panel behind it, the rest untouched
+
+
 def test_bench_prints_per_stage_figures(webcam, clip, hair_model, capsys):
     assert webcam.main(["--input", str(clip), "--bench", "--frames", "4", "--renderer", "cpu"]) == 0
     out = capsys.readouterr().out
