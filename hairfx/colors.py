@@ -229,8 +229,9 @@ def get_color(name: "str | Color") -> Color:
     """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
 
     A ``'#RRGGBB'`` string gives a pair synthesised for that colour
-    (:func:`hairfx.synth.color_from_hex`). Colour folders are loaded once and cached
-    (reloaded when ``color.json`` changes).
+    (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it is the path of a
+    colour folder (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
+    are loaded once and cached (reloaded when ``color.json`` changes).
     An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
     """
     if isinstance(name, Color):
@@ -242,11 +243,19 @@ def get_color(name: "str | Color") -> Color:
         from .synth import color_from_hex
 
         return color_from_hex(key)
-    folder = _index().get(key)
+    if "/" in name or os.sep in name:  # a colour folder given by its path
+        folder = Path(name.strip()).expanduser()
+        if not folder.exists():
+            raise MissingFileError(f"colour folder not found: {folder}")
+        folder = folder.resolve()
+    else:
+        folder = _index().get(key)
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
         searched = ", ".join(f"{d}{'' if d.is_dir() else ' (missing)'}" for d in lut_dirs())
         raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched})")
+    if not (folder / "color.json").is_file():
+        return load_color(folder)  # raises, naming what the folder lacks
     stamp = max(f.stat().st_mtime for f in folder.iterdir())
     with _lock:
         hit = _cache.get(folder)

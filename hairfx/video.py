@@ -523,6 +523,8 @@ def parse_color_schedule(spec: "str | Color", *, fade: float = FADE_SECONDS) -> 
     """
     if isinstance(spec, Color):
         return ColorSchedule([_Segment(spec, 0.0, math.inf)], fade=fade)
+    if isinstance(spec, str) and "/" in spec and "," not in spec:  # one colour folder, by its path
+        return ColorSchedule([_Segment(get_color(spec), 0.0, math.inf)], fade=fade)
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"colour schedule must be a non-empty string like 'copper:0-5,violet:5-', got {spec!r}")
     parts = spec.split(",")

@@ -48,6 +48,24 @@ def test_a_listed_colour_is_found_whatever_the_case_of_its_folder(tmp_path, copp
             get_color(name)
 
 
+def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish):
+    from hairfx.errors import MissingFileError
+
+    save_color(copperish, tmp_path / "copperish")  # not on any search path
+    assert "copperish" not in hairfx.colors()
+    color = get_color(f"{tmp_path}/copperish")
+    assert color.path.resolve() == (tmp_path / "copperish").resolve() and color.swatch == "#b4532a"
+    assert get_color(f"{tmp_path}/copperish") is color  # cached like a named colour
+    with pytest.raises(MissingFileError, match="colour folder not found: .*typo"):
+        get_color(f"{tmp_path}/typo")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LutFormatError, match=r"not a colour folder \(no color.json\)"):
+        get_color(f"{tmp_path}/empty")
+    from hairfx.video import parse_color_schedule
+
+    assert parse_color_schedule(f"{tmp_path}/copperish").color_at(0.0) is color
+
+
 def test_colour_folder_mistakes_raise_the_library_errors(tmp_path, copperish):
     from hairfx.errors import MissingFileError
 
