@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 def _add_recolor(sub) -> None:
     p = sub.add_parser("recolor", help="recolour the hair in an image")
     p.add_argument("input", metavar="IN", help="input image (any format OpenCV reads)")
-    p.add_argument("--color", "-c", required=True, help="colour name (see `hairfx colors`), '#RRGGBB' or the path of a colour folder")
+    p.add_argument(
+        "--color", "-c", required=True, help="colour name (see `hairfx colors`), '#RRGGBB' or a colour folder's path"
+    )
     p.add_argument("-o", "--output", required=True, help="output image path")
     p.add_argument("--mask", help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
