@@ -104,7 +104,8 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     m = _imread(path, "mask")
     if m.ndim == 3 and m.shape[2] == 4:
         alpha = m[:, :, 3]
-        if alpha.min() < np.iinfo(alpha.dtype).max:
+        opaque = np.iinfo(alpha.dtype).max if np.issubdtype(alpha.dtype, np.integer) else 1.0
+        if alpha.min() < opaque:
             raise InputError(
                 f"mask {path} has transparent pixels; hairfx reads the hair from the grey level, not "
                 f"the alpha channel: save the mask as a single-channel image (255 = hair)"

@@ -405,6 +405,9 @@ class VideoWriter(Closeable):
     def close(self) -> None:
         """Finish the file (waits for ffmpeg) and move it to ``path``. Raises, keeping
         nothing, when ffmpeg failed or no frame was written."""
+        if self.frames == 0 and (self._proc is not None or self._cv is not None):
+            self.abort()
+            raise InputError(f"no frames were written to {str(self.path)!r}; nothing was saved")
         try:
             if self._proc is not None:
                 proc, self._proc = self._proc, None
@@ -422,8 +425,6 @@ class VideoWriter(Closeable):
                 self._cv = None
             else:
                 return  # closed before
-            if self.frames == 0:
-                raise InputError(f"no frames were written to {str(self.path)!r}; nothing was saved")
             os.replace(self._tmp, self.path)
         finally:
             self._tmp.unlink(missing_ok=True)
