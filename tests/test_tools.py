@@ -364,6 +364,18 @@ def test_preview_writes_a_sheet(tmp_path):
     assert sheet is not None and sheet.shape[0] > 200
 
 
+def test_preview_extra_photo_without_a_mask_names_both_places_looked(tmp_path, capsys):
+    photo = tmp_path / "images" / "me.png"
+    photo.parent.mkdir()
+    shutil.copy(REPO / "reference_images" / "dark.png", photo)
+    argv = ["preview", "copper", "-o", str(tmp_path / "s.png"), "--data", "none", "--extra", str(photo)]
+    assert lut_tool.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no mask for {photo}: looked for {tmp_path}/images/me_mask.png and {tmp_path}/masks/me.png" in err
+    shutil.copy(REPO / "reference_images" / "dark_mask.png", tmp_path / "images" / "me_mask.png")
+    assert lut_tool.main(argv) == 0
+
+
 @pytest.mark.parametrize("command", ["intensity", "hald-export", "hald-import", "fit", "bake", "new", "preview", "report"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:

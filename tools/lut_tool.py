@@ -144,9 +144,11 @@ def _cmd_preview(args) -> int:
         subjects.append((f"ref {name}", rgb, mask))
     for image in args.extra or []:
         rgb = read_rgb(image)
-        mask_path = Path(image).with_name(Path(image).stem + "_mask.png")
-        if not mask_path.exists():  # the shared data set layout: images/NAME.jpg, masks/NAME.png
-            mask_path = Path(image).parent.parent / "masks" / (Path(image).stem + ".png")
+        beside = Path(image).with_name(Path(image).stem + "_mask.png")
+        in_masks = Path(image).parent.parent / "masks" / (Path(image).stem + ".png")  # images/ and masks/
+        mask_path = next((p for p in (beside, in_masks) if p.is_file()), None)
+        if mask_path is None:
+            raise InputError(f"no mask for {image}: looked for {beside} and {in_masks}")
         subjects.append((Path(image).stem, rgb, read_mask(mask_path, rgb.shape[:2])))
     data = args.data
     if data == "auto":  # the shared dataset beside the repository, when there is one
