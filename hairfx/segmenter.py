@@ -65,10 +65,11 @@ TTA_ZOOM = 0.125
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
 #: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
 #: test clips (150 frames each, ``hairfx evaluate``), mean frame-to-frame mask change in %
-#: of full range, shipped weights: small preset 0.49 with no prior, 0.33 with the raw
-#: probabilities fed back, 0.30 with the ramp; full preset 0.48, 0.31 and 0.30 (the ramp
-#: steadier than no prior on 8 of 8 clips for both). With earlier weights the raw feedback
-#: was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
+#: of full range, shipped weights: small preset 0.56 with no prior, 0.37 with the raw
+#: probabilities fed back, 0.33 with the ramp; full preset 0.54, 0.31 and 0.31 (the ramp
+#: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full: on one clip, with a
+#: larger mask, 2 % less steady, where the raw feedback is steadier). With earlier weights
+#: the raw feedback was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 
@@ -374,7 +375,7 @@ class SegmenterSession(Closeable):
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
       on the eight test clips (``hairfx evaluate --check-every 15``), it never resets
       with the full preset and resets once with the small one, on a clip it then makes
-      less steady (mean change 0.29% -> 0.40%); with earlier weights and no prior ramp
+      less steady (mean change 0.13% -> 0.20%); with earlier weights and no prior ramp
       its resets, each a jump back to the prior-free mask, made the small model's masks
       less steady (mean change 0.48% of full range without it, 0.60% with it, 0.59%
       with no prior).
