@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -336,12 +337,8 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
         header.append("DOMAIN_MAX " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_max))
     rows = _rows_from_table(lut.table.astype(np.float64))
     body = "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in rows.tolist())
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text("\n".join(header) + "\n" + body + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -110,7 +110,7 @@ def test_pair_cache_is_rebuilt_when_the_files_change(tmp_path, blobs):
 
 
 def test_replacing_leaves_the_old_file_whole_when_the_write_fails(tmp_path):
-    from hairfx.training.data import replacing
+    from hairfx._files import replacing
 
     target = tmp_path / "last.pt"
     target.write_bytes(b"previous")

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .._files import replacing
 from ..errors import InputError
 
 __all__ = [
@@ -36,23 +35,10 @@ __all__ = [
     "tps_warp_maps",
     "recolor_hair",
     "occlude_hair",
-    "replacing",
 ]
 
 
 OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
-    ends normally and removed when it raises, so ``path`` is never left half-written."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 @dataclass

@@ -33,11 +33,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._files import replacing
 from ..errors import DeviceUnavailable, InputError, MissingFileError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .cli_args import DEVICES
-from .data import Pair, load_pairs, make_sample, replacing, split_train_val
+from .data import Pair, load_pairs, make_sample, split_train_val
 
 __all__ = ["train", "export_weights", "hair_loss", "validate", "build_parser", "main"]
 
