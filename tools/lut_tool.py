@@ -27,7 +27,6 @@ From two reference photos to a shipped colour::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -134,7 +133,7 @@ def _cmd_new(args) -> int:
 def _cmd_preview(args) -> int:
     from hairfx.colors import load_color
 
-    from ._common import read_mask, read_rgb, reference, references_dir, write_rgb
+    from ._common import read_mask, read_rgb, reference, write_rgb
     from .preview import contact_sheet
 
     color = load_color(args.color) if Path(args.color).is_dir() else args.color
