@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datadir import ROOTS, find_data
+from . import _datadir
 from .errors import InputError
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--renderer", choices=RENDERERS, default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
-    videos = args.data / "videos" if args.data else find_data("videos")
+    videos = args.data / "videos" if args.data else _datadir.find_data("videos")
     clips = sorted(videos.glob("*.mp4")) if videos else []
     if not clips:
-        raise InputError(f"no .mp4 clips in {videos or ' or '.join(str(r / 'videos') for r in ROOTS)}; pass --data")
+        raise InputError(f"no .mp4 clips in {videos or ' or '.join(str(r / 'videos') for r in _datadir.roots())}; pass --data")
     from .colors import get_color
     from .segmenter import Segmenter, get_segmenter
 

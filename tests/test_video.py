@@ -539,8 +539,7 @@ def test_video_eval_finds_the_data_root_or_names_where_it_looked(monkeypatch, tm
 
     first, second = tmp_path / "a", tmp_path / "b"
     (second / "videos").mkdir(parents=True)
-    monkeypatch.setattr(_datadir, "ROOTS", (first, second))
-    monkeypatch.setattr(video_eval, "ROOTS", (first, second))
+    monkeypatch.setattr(_datadir, "roots", lambda: (first, second))
     assert _datadir.find_data("videos") == second / "videos"
     (first / "videos").mkdir(parents=True)
     assert _datadir.find_data("videos") == first / "videos"  # the working directory's root first
