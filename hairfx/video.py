@@ -813,7 +813,8 @@ def recolor_video(
     """
     if max_frames is not None and max_frames < 1:
         raise InputError(f"max_frames must be at least 1, got {max_frames}")
-    if Path(src).resolve() == Path(dst).resolve() or (Path(dst).exists() and os.path.samefile(src, dst)):
+    same = Path(src).exists() and Path(dst).exists() and os.path.samefile(src, dst)  # hard links too
+    if same or Path(src).resolve() == Path(dst).resolve():
         raise InputError(f"output {str(dst)!r} would overwrite the input")
     with VideoReader(src) as reader:
         info = reader.info
