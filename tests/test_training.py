@@ -12,7 +12,15 @@ import torch
 
 from hairfx.model import build_model
 from hairfx.segmenter import letterbox
-from hairfx.training.data import Pair, make_prior, make_sample, occlude_hair, recolor_hair, tps_warp_maps
+from hairfx.training.data import (
+    Pair,
+    distract_above_hair,
+    make_prior,
+    make_sample,
+    occlude_hair,
+    recolor_hair,
+    tps_warp_maps,
+)
 from hairfx.training.evaluate import boundary_f, iou, seg2bmap
 from hairfx.training.train import export_weights, hair_loss, pick_device, train
 
@@ -74,6 +82,34 @@ def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_
     assert out is img and new is mask  # no hair-free texture to cut: unchanged
     empty = np.zeros_like(mask)
     assert occlude_hair(img, empty, red, np.random.default_rng(0))[1] is empty
+
+
+def test_distractor_paints_only_the_background_just_above_the_hair():
+    img = np.full((128, 128, 3), 200, np.uint8)
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.ellipse(mask, (64, 80), (40, 30), 0, 0, 360, 255, -1)
+    img[mask > 0] = (40, 30, 20)
+    red = Pair("source", np.full((96, 96, 3), (250, 0, 0), np.uint8), np.zeros((96, 96), np.uint8))
+    painted = 0
+    for seed in range(8):
+        out, new = distract_above_hair(img, mask, red, np.random.default_rng(seed))
+        assert new is mask  # the label does not change: the new texture is background
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert np.all(out[mask == 255] == img[mask == 255])  # the hair itself is untouched
+        ys, xs = np.nonzero(np.any(out != img, axis=2))
+        painted += len(ys)
+        if len(ys):
+            assert ys.max() < 50 + 0.2 * 60 + 2  # from above the hair down to just past its top
+            assert ys.min() < 50  # and above it
+            colours = {tuple(c) for c in out[ys, xs]}
+            # the source's red, or the hair's mean colour: flat here, so exactly it
+            assert (250, 0, 0) in colours or (40, 30, 20) in colours
+    assert painted > 8 * 200
+    hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
+    out, new = distract_above_hair(img, mask, hairy, np.random.default_rng(0))
+    assert out is img and new is mask  # no hair-free texture to cut: unchanged
+    empty = np.zeros_like(mask)
+    assert distract_above_hair(img, empty, red, np.random.default_rng(0))[0] is img
 
 
 def test_unaugmented_sample_is_a_letterbox_with_empty_prior(blobs):

@@ -7,7 +7,7 @@ under the run folder, so the training loop never decodes a JPEG.
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
 crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
-hair, hair recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global
+hair or a hair-like distractor in the background above it, hair recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global
 colour jitter, and a previous-mask prior
 drawn from the paper's three cases: empty, a small affine warp of the truth, or a
 large or wrong warp the network must learn to discard.
@@ -35,10 +35,12 @@ __all__ = [
     "tps_warp_maps",
     "recolor_hair",
     "occlude_hair",
+    "distract_above_hair",
 ]
 
 
 OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
+DISTRACT_P = 0.2  # share that gets background texture pasted just above the hair (distract_above_hair)
 
 
 @dataclass
@@ -296,6 +298,56 @@ def occlude_hair(
     return np.clip(out + 0.5, 0, 255).astype(np.uint8), np.clip(new_mask + 0.5, 0, 255).astype(np.uint8)
 
 
+def distract_above_hair(
+    img: np.ndarray, mask: np.ndarray, source: Pair, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Paste non-hair texture into the background just above the hair of uint8 ``img``.
+
+    A hair-free window of ``source`` (a wall, a ceiling, clothing), half the time shifted
+    to the hair's own mean colour, fills a soft-edged patch that touches the top of the
+    hair. Only background pixels change (composited through the hair mask), so ``mask``
+    comes back as it is: the network learns that a hair-coloured surface next to the
+    head, such as a ceiling panel or a brown wall, is not hair. Inputs without hair,
+    or without hair-free room above it, come back unchanged.
+    """
+    ys, xs = np.nonzero(mask > 127)
+    if len(ys) < 64:
+        return img, mask
+    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    hh, hw = y1 - y0 + 1, x1 - x0 + 1
+    pw = max(8, round(hw * rng.uniform(0.5, 1.4)))
+    ph = max(8, round(hh * rng.uniform(0.3, 0.8)))
+    cx = (x0 + x1) / 2 + hw * rng.uniform(-0.3, 0.3)
+    bottom = y0 + hh * rng.uniform(0.02, 0.2)  # the patch reaches a little past the hair's top
+    px, py = round(cx - pw / 2), round(bottom - ph)
+    h, w = mask.shape
+    cx0, cy0, cx1, cy1 = max(px, 0), max(py, 0), min(px + pw, w), min(py + ph, h)
+    if cx1 - cx0 < 8 or cy1 - cy0 < 8:
+        return img, mask
+    window = _hairless_window(source, rng, pw / ph)
+    if window is None:
+        return img, mask
+    patch = cv2.resize(window, (pw, ph), interpolation=cv2.INTER_AREA).astype(np.float32)
+    if rng.random() < 0.5:  # a surface of the hair's own colour: only texture and context tell
+        hair = img[mask > 127].astype(np.float32)
+        patch = (patch - patch.reshape(-1, 3).mean(0)) * rng.uniform(0.5, 1.0) + hair.mean(0)
+    # an ellipse or a rectangle, inset so its blurred edge stays inside the patch
+    shape = np.zeros((ph, pw), np.float32)
+    if rng.random() < 0.5:
+        cv2.ellipse(shape, (pw // 2, ph // 2), (pw // 2 - 3, ph // 2 - 3), 0, 0, 360, 1.0, -1)
+    else:
+        shape[3:-3, 3:-3] = 1.0
+    shape = cv2.GaussianBlur(shape, (0, 0), 1.0)
+    alpha = np.zeros((h, w), np.float32)
+    full = np.zeros((h, w, 3), np.float32)
+    sx, sy = cx0 - px, cy0 - py
+    alpha[cy0:cy1, cx0:cx1] = shape[sy : sy + cy1 - cy0, sx : sx + cx1 - cx0]
+    full[cy0:cy1, cx0:cx1] = patch[sy : sy + cy1 - cy0, sx : sx + cx1 - cx0]
+    alpha *= 1 - mask.astype(np.float32) / 255
+    out = img.astype(np.float32) * (1 - alpha[..., None]) + full * alpha[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), mask
+
+
 # ----------------------------------------------------------------------------- prior
 
 
@@ -373,6 +425,8 @@ def make_sample(
         mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderValue=0)
     if augment and other is not None and rng.random() < OCCLUDE_P:
         img, mask = occlude_hair(img, mask, other, rng)
+    elif augment and other is not None and rng.random() < DISTRACT_P / (1 - OCCLUDE_P):
+        img, mask = distract_above_hair(img, mask, other, rng)
     img = img.astype(np.float32) * np.float32(1 / 255)
     mask = mask.astype(np.float32) * np.float32(1 / 255)
     if augment:
