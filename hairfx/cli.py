@@ -209,6 +209,10 @@ def _add_mask(sub) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
                    help="average four passes (mirrored, zoomed out): better masks, four times slower")
+    p.add_argument("--probability", action="store_true",
+                   help="write the network's hair probability instead of the recolouring weight that "
+                        "`hairfx recolor` applies (the default, so an edited mask can go back with --mask); "
+                        "both cross 128 at the same pixels")
     p.set_defaults(run=_run_mask)
 
 
@@ -220,6 +224,7 @@ def _run_mask(args) -> int:
 
     from .errors import InputError
     from .imagefiles import read_rgb
+    from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
     out = Path(args.out)
@@ -251,7 +256,9 @@ def _run_mask(args) -> int:
     seg = get_segmenter(args.model)  # loaded once for the whole batch
     out.mkdir(parents=True, exist_ok=True)
     for f, target in zip(files, targets):
-        mask = seg.predict(read_rgb(f), tta=args.tta)  # the same rules as `hairfx recolor`
+        mask = seg.predict(read_rgb(f), tta=args.tta)
+        if not args.probability:  # what `hairfx recolor` applies: `--mask` of it gives the same photo
+            mask = hair_alpha(mask)
         m8 = np.round(mask * 255).astype(np.uint8)
         if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
             m8.fill(0)

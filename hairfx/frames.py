@@ -175,17 +175,16 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 def ramp_table(lo: float, hi: float) -> np.ndarray:
     """256-entry ``float32`` table of a smoothstep from ``lo`` to ``hi`` over ``i / 255``.
 
-    Values that would change an 8-bit pixel by less than one level snap to exactly 0 or 1.
-    The smoothstep crosses 0.5 where its input does when the ramp is centred on 0.5.
+    Its values are 8-bit levels (``k / 255``, as :func:`as_mask` reads a uint8 mask), so a
+    ramped mask saved as an 8-bit PNG reads back exactly. The smoothstep crosses 0.5 where
+    its input does when the ramp is centred on 0.5.
     """
     if not 0.0 <= lo < hi <= 1.0:
         raise InputError(f"a ramp needs 0 <= lo < hi <= 1, got lo={lo}, hi={hi}")
     x = np.arange(256, dtype=np.float64) / 255.0
     t = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-    table = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
-    table[table < 1.0 / 255.0] = 0.0
-    table[table > 254.0 / 255.0] = 1.0
-    return table
+    levels = np.round(t * t * (3.0 - 2.0 * t) * 255.0).astype(np.uint8)
+    return levels.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def apply_ramp(probability: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from hairfx.errors import InputError, WeightsError
 from hairfx.frames import MAX_SIDE
+from hairfx.recolor import hair_alpha
 from hairfx.segmenter import (
     BACKENDS,
     MODEL_NAMES,
@@ -283,8 +284,27 @@ def test_mask_cli_tta_writes_the_four_pass_mask(tmp_path):
     cv2.imwrite(str(src), _portrait(120, 90))
     assert main(["mask", str(src), "-o", str(tmp_path / "out"), "--tta"]) == 0
     written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
-    expected = np.round(get_segmenter("small").predict(read_rgb(src), tta=True) * 255).astype(np.uint8)
-    assert np.array_equal(written, expected)
+    probability = get_segmenter("small").predict(read_rgb(src), tta=True)
+    assert np.array_equal(written, np.round(hair_alpha(probability) * 255).astype(np.uint8))
+    assert main(["mask", str(src), "-o", str(tmp_path / "raw"), "--tta", "--probability"]) == 0
+    written = cv2.imread(str(tmp_path / "raw" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(written, np.round(probability * 255).astype(np.uint8))
+
+
+def test_a_written_mask_given_back_to_recolor_gives_the_same_photo(tmp_path):
+    """The mask-edit-recolour workflow: `hairfx mask`, then `hairfx recolor --mask` with it,
+    recolours exactly as `hairfx recolor` with the model does."""
+    from hairfx.cli import main
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), _portrait(120, 90))
+    assert main(["mask", str(src), "-o", str(tmp_path / "m")]) == 0
+    mask = tmp_path / "m" / "a.png"
+    assert cv2.imread(str(mask), cv2.IMREAD_UNCHANGED).max() > 0  # not a trivial comparison
+    for args, name in (([], "model.png"), (["--mask", str(mask)], "given.png")):
+        assert main(["recolor", str(src), "--color", "copper", "--renderer", "cpu", "-o", str(tmp_path / name)] + args) == 0
+    model, given = (cv2.imread(str(tmp_path / n)) for n in ("model.png", "given.png"))
+    assert np.array_equal(model, given) and not np.array_equal(model, cv2.imread(str(src)))
 
 
 def test_mask_cli_rejects_unknown_model_and_missing_input(tmp_path, capsys):
