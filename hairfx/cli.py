@@ -203,7 +203,15 @@ _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 @command
 def _add_mask(sub) -> None:
-    p = sub.add_parser("mask", help="write a hair mask PNG (255 = hair) for each input image")
+    p = sub.add_parser(
+        "mask",
+        help="write a hair mask PNG (255 = hair) for each input image",
+        description=(
+            "Write a hair mask PNG (255 = hair) for each input image. A file that cannot be read "
+            "as an 8-bit RGB or grey image (damaged, with alpha, 16 bits, too small) is skipped with "
+            "a line on stderr and the rest are still done; the exit status is then 2."
+        ),
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
@@ -214,6 +222,22 @@ def _add_mask(sub) -> None:
                         "`hairfx recolor` applies (the default, so an edited mask can go back with --mask); "
                         "both cross 128 at the same pixels")
     p.set_defaults(run=_run_mask)
+
+
+#: Skipped files named in the closing summary line of `hairfx mask`; stderr has one line for each.
+_SKIPS_LISTED = 5
+
+
+def _check_out_folder(out, given: str) -> None:
+    """Refuse an ``-o`` that is, or lies under, something other than a folder, before any work."""
+    from .errors import InputError
+
+    for folder in (out, *out.parents):
+        if folder.is_dir():
+            return
+        if folder.exists():  # a regular file (or a device, a socket...) where a folder must go
+            what = "" if folder == out else f" lies under {folder}, which"
+            raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
 
 
 def _run_mask(args) -> int:
@@ -228,6 +252,7 @@ def _run_mask(args) -> int:
     from .segmenter import get_segmenter
 
     out = Path(args.out)
+    _check_out_folder(out, args.out)
     files = []
     for item in args.inputs:
         path = Path(item)
@@ -254,18 +279,38 @@ def _run_mask(args) -> int:
         if t.resolve() in inputs:
             raise InputError(f"the mask {t} would overwrite an input image; choose another output folder")
     seg = get_segmenter(args.model)  # loaded once for the whole batch
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. no permission; what a file in the way is was refused above
+        raise InputError(f"cannot create the output folder -o {args.out}: {exc.strerror or exc}") from None
+    written, skipped = 0, []
     for f, target in zip(files, targets):
-        mask = seg.predict(read_rgb(f), tta=args.tta)
+        # A file that is not a frame hairfx takes (damaged, RGBA, 16-bit, too small, gone since
+        # it was listed) is skipped, whether it was named or found in a folder: one bad photo
+        # must not stop a batch half-way. A mask that cannot be written still stops it: the
+        # next ones would fail the same way.
+        try:
+            mask = seg.predict(read_rgb(f), tta=args.tta)
+        except InputError as exc:
+            reason = str(exc).removeprefix(f"{f}: ")
+            skipped.append(f)
+            print(f"hairfx mask: skipped {f}: {reason}", file=sys.stderr)
+            continue
         if not args.probability:  # what `hairfx recolor` applies: `--mask` of it gives the same photo
             mask = hair_alpha(mask)
         m8 = np.round(mask * 255).astype(np.uint8)
         if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
             m8.fill(0)
         if not cv2.imwrite(str(target), m8):
-            raise InputError(f"cannot write {target}")
-    print(f"wrote {len(files)} mask(s) to {out}")
-    return 0
+            raise InputError(f"cannot write {target} (wrote {written} mask(s) before it)")
+        written += 1
+    if not skipped:
+        print(f"wrote {written} mask(s) to {out}")
+        return 0
+    listed = ", ".join(str(f) for f in skipped[:_SKIPS_LISTED])
+    more = f" and {len(skipped) - _SKIPS_LISTED} more" if len(skipped) > _SKIPS_LISTED else ""
+    print(f"wrote {written} mask(s) to {out}; skipped {len(skipped)}: {listed}{more}")
+    return 2
 
 
 @command

@@ -350,6 +350,80 @@ def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
     assert read_mask(tmp_path / "out" / "a.png").max() == 0.0
 
 
+
+def _unreadable_images(folder: Path) -> dict[str, str]:
+    """Image files `hairfx mask` cannot take, each with a word of the reason it gives."""
+    ok, jpg = cv2.imencode(".jpg", _portrait())
+    (folder / "b_truncated.jpg").write_bytes(jpg.tobytes()[:200])  # the header, no pixels
+    cv2.imwrite(str(folder / "c_rgba.png"), np.dstack([_portrait(), np.full((120, 90), 255, np.uint8)]))
+    cv2.imwrite(str(folder / "d_16bit.png"), _portrait().astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "e_tiny.png"), _portrait()[:2, :2])  # smaller than the network takes
+    return {"b_truncated.jpg": "OpenCV can read", "c_rgba.png": "alpha", "d_16bit.png": "8-bit",
+            "e_tiny.png": "smaller than"}
+
+
+def test_mask_cli_skips_unreadable_files_and_does_the_rest(tmp_path, capsys):
+    """One bad photo in a batch is skipped with a line on stderr, not the end of the batch;
+    named files and files found in a folder alike; the exit status then says so."""
+    from hairfx.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.jpg"), _portrait())
+    bad = _unreadable_images(src)
+    cv2.imwrite(str(src / "z.png"), _portrait(64, 80))  # after the bad ones
+    named_bad = tmp_path / "notes.jpg"
+    named_bad.write_text("not an image")
+    named_good = tmp_path / "y.png"
+    cv2.imwrite(str(named_good), _portrait())
+    out = tmp_path / "out"
+    assert main(["mask", str(src), str(named_bad), str(named_good), "-o", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "y.png", "z.png"]
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == len(bad) + 1  # one line per skipped file, nothing else
+    for name, reason in [*bad.items(), ("notes.jpg", "OpenCV can read")]:
+        (line,) = [ln for ln in lines if f"{name}:" in ln]
+        assert line.startswith("hairfx mask: skipped ") and reason in line
+        assert line.count(name) == 1  # the reason does not repeat the file name
+    summary = captured.out.strip().splitlines()[-1]
+    assert summary.startswith(f"wrote 3 mask(s) to {out}; skipped 5: ")
+    assert "b_truncated.jpg" in summary and "and 0 more" not in summary
+
+
+def test_mask_cli_summary_names_the_first_skips(tmp_path, capsys, monkeypatch):
+    import hairfx.cli
+    from hairfx.cli import main
+
+    monkeypatch.setattr(hairfx.cli, "_SKIPS_LISTED", 2)
+    src = tmp_path / "in"
+    src.mkdir()
+    _unreadable_images(src)
+    assert main(["mask", str(src), "-o", str(tmp_path / "out")]) == 2
+    summary = capsys.readouterr().out.strip()
+    assert summary == (f"wrote 0 mask(s) to {tmp_path / 'out'}; skipped 4: {src / 'b_truncated.jpg'}, "
+                       f"{src / 'c_rgba.png'} and 2 more")
+
+
+def test_mask_cli_refuses_an_output_that_is_a_file_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    import hairfx.segmenter
+    from hairfx.cli import main
+
+    def no_model(name):
+        raise AssertionError("the model was loaded before -o was checked")
+
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", no_model)
+    cv2.imwrite(str(tmp_path / "a.png"), _portrait())
+    taken = tmp_path / "masks.png"
+    taken.write_bytes(b"someone's file")
+    for out, message in ((taken, f"-o {taken} is a file, not a folder"),
+                         (taken / "sub", f"-o {taken / 'sub'} lies under {taken}, which is a file, not a folder")):
+        assert main(["mask", str(tmp_path / "a.png"), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"hairfx mask: error: {message}") and "Traceback" not in err
+    assert taken.read_bytes() == b"someone's file"
+
+
 class _StubSegmenter:
     """Stands in for a network that never sees hair, to drive the session's checks."""
 

@@ -82,7 +82,9 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    p.add_argument("--json", type=Path, default=None,
+                   help="also write the results as JSON to this file (missing folders are created; "
+                        "checked with the data before any scoring)")
     return p
 
 

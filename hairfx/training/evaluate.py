@@ -18,6 +18,15 @@
 
 Everything goes through the public :class:`~hairfx.segmenter.Segmenter`, so the
 numbers include letterboxing and resizing, exactly what a caller gets.
+
+Scoring both presets on the full data takes about half an hour, so everything the run
+will need is checked before any scoring (:func:`check_inputs`): the data folder, every
+image and label it will score (decoded once: about a second and a half for the full
+test splits), every clip (opened and its first frame decoded), the weights of every
+model, and the ``--json`` destination (its missing folders are created once all is
+well; the file is written at the end through a temporary file, never half-written).
+Every problem found is reported at once, in one message, rather than one at a time
+after the scores before it were computed and lost.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,13 +43,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from .._files import replacing
+from ..errors import InputError, MissingFileError
 from ..presets import MODEL_NAMES
 from ..video import VideoReader
 from . import cli_args
 from .data import list_pairs
 
-__all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "flicker", "run", "main"]
+__all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "flicker", "check_inputs", "run", "main"]
 
 SPLITS = ("figaro1k/test", "celeb1k/test")
 BOUND_TH = 0.008  # DAVIS: boundary tolerance as a fraction of the image diagonal
@@ -172,6 +183,83 @@ def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
     }
 
 
+def _json_problem(path: Path) -> str | None:
+    """What stops the results being written to ``path`` (None: nothing). ``path`` may exist
+    (it is replaced) but not be a folder; its missing folders will be created, so the
+    nearest existing one must be a folder that takes new files."""
+    if path.is_dir():
+        return f"--json {path} is a folder; give a file name for the results, e.g. {path / 'eval.json'}"
+    for folder in path.parents:
+        if folder.is_dir():
+            if not os.access(folder, os.W_OK | os.X_OK):
+                return f"--json {path}: cannot write into {folder} (permission denied)"
+            return None
+        if folder.exists():
+            return f"--json {path}: {folder} is a file, not a folder"
+    return None  # pragma: no cover - a relative path's parents end at ".", which exists
+
+
+def _check_pairs(folder: Path, limit: int | None) -> list[str]:
+    """Problems with the pairs of ``folder`` that :func:`evaluate_split` would score."""
+    pairs = list_pairs(folder)[:limit]
+    if not pairs:
+        return [f"no image/mask pairs in {folder} (images/NAME.jpg with masks/NAME.png)"]
+    problems = []
+    for _name, img_path, mask_path in pairs:  # decoded as evaluate_split decodes them
+        for path, flag in ((img_path, cv2.IMREAD_COLOR), (mask_path, cv2.IMREAD_GRAYSCALE)):
+            if cv2.imread(str(path), flag) is None:
+                problems.append(f"cannot read {path}")
+    return problems
+
+
+def _check_clip(clip: Path) -> str | None:
+    """What is wrong with ``clip`` for :func:`flicker`, or None: it must open and give a frame."""
+    try:
+        with VideoReader(clip) as reader:
+            if reader.read() is None:
+                return f"{clip}: no frames could be decoded"
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def check_inputs(data: Path, *, limit: int | None = None, json_path: Path | None = None) -> list[Path]:
+    """Check everything :func:`run` needs from ``data`` and ``json_path`` before any scoring,
+    and return the clips of ``data/videos`` to score.
+
+    Raises :class:`~hairfx.errors.MissingFileError` when ``data`` is not there, and
+    :class:`~hairfx.errors.InputError` naming every other problem at once: a split of
+    :data:`SPLITS` without pairs or with a file that cannot be decoded (only the first
+    ``limit`` pairs are looked at, those that will be scored), no clips or a clip that does
+    not open or decode, a ``json_path`` that cannot be written. Only when all is well are
+    the missing folders of ``json_path`` created.
+    """
+    data = Path(data)
+    holds = f"the folder that holds {', '.join(SPLITS)} and videos/"
+    if not data.exists():
+        raise MissingFileError(f"data folder {data} does not exist; give --data {holds}")
+    if not data.is_dir():
+        raise InputError(f"--data {data} is a file, not a folder; give --data {holds}")
+    problems = []
+    for split in SPLITS:
+        problems += _check_pairs(data / split, limit)
+    clips = sorted((data / "videos").glob("*.mp4"))
+    if not clips:  # temporal stability is half of what this command reports
+        problems.append(f"no .mp4 clips in {data / 'videos'}: temporal stability cannot be measured")
+    problems += [p for p in map(_check_clip, clips) if p is not None]
+    if json_path is not None and (problem := _json_problem(Path(json_path))) is not None:
+        problems.append(problem)
+    if problems:
+        shown = problems[:10] + ([f"and {len(problems) - 10} more"] if len(problems) > 10 else [])
+        raise InputError("nothing was scored: " + "; ".join(shown))
+    if json_path is not None:  # created now that nothing else stands in the way, not after the scoring
+        try:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"--json {json_path}: cannot create {Path(json_path).parent}: {exc.strerror or exc}") from None
+    return clips
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -179,12 +267,11 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     models = args.model or list(MODEL_NAMES)
-    clips = sorted((args.data / "videos").glob("*.mp4"))
-    if not clips:  # temporal stability is half of what this command reports
-        raise InputError(f"no .mp4 clips in {args.data / 'videos'}: temporal stability cannot be measured")
+    clips = check_inputs(args.data, limit=args.limit, json_path=args.json)
+    # every model's weights are loaded (and their SHA-256 checked) before the first is scored
+    segs = {name: Segmenter(name, threads=args.threads) for name in dict.fromkeys(models)}
     results: dict = {}
-    for name in models:
-        seg = Segmenter(name, threads=args.threads)  # torch or OpenCV, whichever runs it
+    for name, seg in segs.items():  # torch or OpenCV, whichever runs it
         t0 = time.time()
         res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
         if args.tta:
@@ -194,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
         results[name] = res
     _print_tables(results, args.check_every)
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        with replacing(args.json) as tmp:  # never a half-written file, even if interrupted
+            tmp.write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

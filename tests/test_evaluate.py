@@ -1,0 +1,208 @@
+"""`hairfx evaluate` checks everything before it scores, and writes its JSON whole.
+
+The metrics and the full report on photos are tested in test_training.py; here the data
+trees are tiny synthetic ones made in tmp_path (48x64 blobs, a 6-frame clip).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import hairfx.segmenter
+import hairfx.training.evaluate as evaluate_mod
+from hairfx.errors import InputError, MissingFileError, WeightsError
+from hairfx.segmenter import Segmenter
+from hairfx.training.evaluate import SPLITS, check_inputs
+from hairfx.training.evaluate import main as evaluate_main
+
+
+def _blob(seed: int, h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A BGR photo with a dark 'hair' ellipse on a light noisy background, and its mask."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (w // 2, h // 3), (w // 3, h // 4), 0, 0, 360, 255, -1)
+    img = rng.integers(150, 230, (h, w, 3)).astype(np.uint8)
+    img[mask > 0] = rng.integers(20, 70, (h, w, 3)).astype(np.uint8)[mask > 0]
+    return img, mask
+
+
+def _tree(root: Path, pairs: int = 2) -> Path:
+    """A data folder shaped like ../shared/data: SPLITS of `pairs` pairs each, one clip."""
+    for split in SPLITS:
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i in range(pairs):
+            img, mask = _blob(i)
+            cv2.imwrite(str(root / split / "images" / f"p{i}.jpg"), img)
+            cv2.imwrite(str(root / split / "masks" / f"p{i}.png"), mask)
+    (root / "videos").mkdir()
+    img, _ = _blob(0)
+    w = cv2.VideoWriter(str(root / "videos" / "pan.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    assert w.isOpened(), "OpenCV cannot write mp4v here"
+    for i in range(6):
+        w.write(np.roll(img, 2 * i, axis=1))
+    w.release()
+    return root
+
+
+@pytest.fixture
+def no_scoring(monkeypatch) -> list:
+    """Records (and refuses) any model loading or scoring: a run that stops in its checks
+    leaves this empty."""
+    done = []
+
+    def refuse(what):
+        def f(*args, **kwargs):
+            done.append(what)
+            raise AssertionError(f"{what} before the inputs were checked")
+
+        return f
+
+    monkeypatch.setattr(hairfx.segmenter, "Segmenter", refuse("model loaded"))
+    monkeypatch.setattr(evaluate_mod, "evaluate_split", refuse("split scored"))
+    monkeypatch.setattr(evaluate_mod, "flicker", refuse("clip scored"))
+    return done
+
+
+def test_evaluate_end_to_end_writes_json_into_a_new_folder(tmp_path, capsys):
+    """The real run on a tiny tree: --limit keeps a broken pair past it out of the run, and
+    --json may name folders that are not there yet."""
+    data = _tree(tmp_path / "data")
+    (data / "celeb1k/test/images/zz.jpg").write_bytes(b"not a jpeg")  # the 3rd pair: past --limit 2
+    cv2.imwrite(str(data / "celeb1k/test/masks/zz.png"), _blob(0)[1])
+    out = tmp_path / "reports" / "today" / "eval.json"
+    assert evaluate_main(["--data", str(data), "--model", "small", "--limit", "2", "--max-frames", "4",
+                          "--threads", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["small"]
+    for split in SPLITS:
+        assert res[split]["n"] == 2 and sorted(res[split]["per_image"]) == ["p0", "p1"]
+        assert 0.0 <= res[split]["iou"] <= 1.0 and 0.0 <= res[split]["boundary_f"] <= 1.0
+    assert res["videos"]["pan"]["frames"] == 4
+    assert sorted(p.name for p in out.parent.iterdir()) == ["eval.json"]  # no temporary file left
+    assert "| small | pan | 4 |" in capsys.readouterr().out
+
+
+def test_evaluate_json_is_replaced_whole(tmp_path, monkeypatch):
+    """The JSON goes through a temporary file: a failed write leaves the old results whole."""
+    data = _tree(tmp_path / "data", pairs=1)
+    out = tmp_path / "eval.json"
+    out.write_text('{"old": 1}\n')
+    monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False: {
+        "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {}})
+    monkeypatch.setattr(evaluate_mod, "flicker", lambda *a: {
+        "frames": 1, "no_prior": 0.0, "prior": 0.0, "session": 0.0, "resets": 0,
+        "coverage_no_prior": 0.0, "coverage_session": 0.0})
+
+    def write_half_then_fail(self, text, *args, **kwargs):  # a full disk, an interruption
+        with open(self, "w") as f:
+            f.write(text[: len(text) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", write_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        evaluate_main(["--data", str(data), "--model", "small", "--json", str(out)])
+    assert out.read_text() == '{"old": 1}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "eval.json"]
+
+
+def test_evaluate_names_a_missing_data_folder(tmp_path, capsys, no_scoring):
+    from hairfx.cli import main
+
+    with pytest.raises(MissingFileError, match=r"data folder .*nodata does not exist; give --data the folder"):
+        evaluate_main(["--data", str(tmp_path / "nodata")])
+    assert main(["evaluate", "--data", str(tmp_path / "nodata")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hairfx evaluate: error: data folder {tmp_path / 'nodata'} does not exist")
+    assert "clips" not in err
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        evaluate_main(["--data", str(tmp_path / "afile")])
+    assert no_scoring == []
+
+
+def _break(data: Path, what: str) -> str:
+    """Spoil one thing in a data tree; return a pattern of the message that names it."""
+    if what == "celeb1k split missing":
+        for f in (data / "celeb1k/test/images").iterdir():
+            f.unlink()
+        return r"no image/mask pairs in \S*celeb1k/test"
+    if what == "image undecodable":
+        (data / "figaro1k/test/images/p1.jpg").write_bytes(b"\xff\xd8 truncated")
+        return r"cannot read \S*figaro1k/test/images/p1.jpg"
+    if what == "label undecodable":
+        (data / "celeb1k/test/masks/p0.png").write_bytes(b"")
+        return r"cannot read \S*celeb1k/test/masks/p0.png"
+    if what == "clip undecodable":
+        (data / "videos" / "broken.mp4").write_bytes(b"\x00" * 64)
+        return r"\S*videos/broken.mp4"
+    if what == "clip missing":  # a link whose clip was moved away
+        (data / "videos" / "gone.mp4").symlink_to(data / "elsewhere.mp4")
+        return r"not found: \S*videos/gone.mp4"
+    if what == "no clips":
+        (data / "videos" / "pan.mp4").unlink()
+        return r"no .mp4 clips in \S*videos: temporal stability cannot be measured"
+    if what == "json under a file":
+        (data.parent / "taken").write_text("")
+        return r"--json \S*taken/eval.json: \S*taken is a file, not a folder"
+    if what == "json is a folder":
+        (data.parent / "eval.json").mkdir()
+        return r"--json \S*eval.json is a folder"
+    raise ValueError(what)
+
+
+JSON_PATH = {"json under a file": "taken/eval.json", "json is a folder": "eval.json"}
+
+
+@pytest.mark.parametrize("what", ["celeb1k split missing", "image undecodable", "label undecodable",
+                                  "clip undecodable", "clip missing", "no clips", "json under a file",
+                                  "json is a folder"])
+def test_evaluate_finds_each_problem_before_scoring_anything(tmp_path, capsys, no_scoring, what):
+    from hairfx.cli import main
+
+    data = _tree(tmp_path / "data")
+    pattern = _break(data, what)
+    json_path = tmp_path / JSON_PATH.get(what, "new/eval.json")
+    argv = ["evaluate", "--data", str(data), "--model", "small", "--json", str(json_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx evaluate: error: nothing was scored: ")
+    assert len(err.splitlines()) == 1
+    assert re.search(pattern, err), err
+    assert no_scoring == []
+    assert not (tmp_path / "new").exists()  # no folder made for results that will not come
+
+
+def test_evaluate_reports_every_problem_at_once(tmp_path, no_scoring):
+    data = _tree(tmp_path / "data")
+    patterns = [_break(data, w) for w in ("celeb1k split missing", "image undecodable", "clip undecodable")]
+    with pytest.raises(InputError) as exc:
+        check_inputs(data)
+    for pattern in patterns:
+        assert re.search(pattern, str(exc.value)), str(exc.value)
+
+
+def test_evaluate_limit_checks_only_the_pairs_it_will_score(tmp_path):
+    data = _tree(tmp_path / "data")
+    _break(data, "image undecodable")  # p1, the second pair
+    assert check_inputs(data, limit=1) == [data / "videos" / "pan.mp4"]
+    with pytest.raises(InputError, match="cannot read"):
+        check_inputs(data, limit=2)
+
+
+def test_evaluate_loads_every_model_before_scoring_the_first(tmp_path, monkeypatch, no_scoring):
+    def segmenter(name, **kw):  # the small model loads; the full one's weights are broken
+        if name == "full":
+            raise WeightsError("weights file full.pt fails its SHA-256")
+        return Segmenter(name, **kw)
+
+    monkeypatch.setattr(hairfx.segmenter, "Segmenter", segmenter)
+    data = _tree(tmp_path / "data")
+    with pytest.raises(WeightsError, match="full.pt"):
+        evaluate_main(["--data", str(data), "--model", "small", "--model", "full"])
+    assert no_scoring == []
