@@ -198,8 +198,8 @@ def transfer_weights(source: dict, target: HairNet) -> int:
     more level (the full preset) takes all of a smaller one's (the small preset's)
     weights except those of its extra level. Returns the number of tensors copied.
     """
-    src_levels = 1 + max(int(k.split(".")[1]) for k in source if k.startswith("projections."))
-    shift = len(target.config.widths) - 1 - src_levels
+    levels = [int(k.split(".")[1]) for k in source if k.startswith("projections.") and k.split(".")[1].isdigit()]
+    shift = len(target.config.widths) - 2 - max(levels) if levels else 0
     own = target.state_dict()
     copied = 0
     for key, value in source.items():

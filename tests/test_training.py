@@ -133,7 +133,7 @@ def test_pair_cache_is_rebuilt_when_the_files_change(tmp_path, blobs):
 
     data = tmp_path / "data"
     _write_folder(data, "figaro1k/train", blobs[:2])
-    cache = tmp_path / "cache.pkl"
+    cache = tmp_path / "cache.npz"
     first = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)
     assert len(first) == 2 and cache.exists()
     again = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)
@@ -221,7 +221,7 @@ def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
     assert summary["steps"] >= 1
     assert any("batch 2 of 64x64 crops" in line for line in lines)
     assert (out / "last.pt").exists() and (out / "best.pt").exists()
-    info = export_weights(out / "best.pt", "small", tmp_path / "weights")
+    info = export_weights(out / "best.pt", "small", tmp_path / "weights", onnx=False)
     assert len(info["sha256"]) == 64
     seg = Segmenter("small", weights_dir=tmp_path / "weights")
     mask = seg.predict(blobs[0].image)
@@ -241,13 +241,13 @@ def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
     from hairfx.errors import InputError, MissingFileError
     from hairfx.segmenter import load_state_dict
 
-    info = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", tmp_path / "w")
+    info = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", tmp_path / "w", onnx=False)
     assert info["val_iou"] is None
     assert load_state_dict("small", tmp_path / "w").keys() == torch.load(tmp_path / "plain.pt").keys()
     with pytest.raises(InputError, match="holds the 'full' preset, not 'small'; give --model full"):
-        export_weights(_checkpoint(tmp_path / "full.pt", "full", 0), "small", tmp_path / "w")
+        export_weights(_checkpoint(tmp_path / "full.pt", "full", 0), "small", tmp_path / "w", onnx=False)
     with pytest.raises(MissingFileError, match="checkpoint not found"):
-        export_weights(tmp_path / "absent.pt", "small", tmp_path / "w")
+        export_weights(tmp_path / "absent.pt", "small", tmp_path / "w", onnx=False)
 
 
 def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):
@@ -255,13 +255,14 @@ def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch
     from hairfx.segmenter import load_state_dict
 
     weights = tmp_path / "w"
-    export_weights(_checkpoint(tmp_path / "a.pt", "small", 1), "small", weights)
+    export_weights(_checkpoint(tmp_path / "a.pt", "small", 1), "small", weights, onnx=False)
     before = {p.name: p.read_bytes() for p in weights.iterdir()}
 
     def broken_onnx(model, path):
         Path(path).write_bytes(b"half an onnx file")
         raise RuntimeError("disk full")
 
+    monkeypatch.setattr(train_mod, "_check_onnx", lambda name, path: None)  # as if onnx were installed
     monkeypatch.setattr(train_mod, "export_onnx", broken_onnx)
     with pytest.raises(RuntimeError, match="disk full"):
         export_weights(_checkpoint(tmp_path / "b.pt", "small", 2), "small", weights)
@@ -281,6 +282,150 @@ def test_resume_refuses_a_run_of_the_other_preset(tmp_path, blobs):
     with pytest.raises(InputError, match="is a run of the 'full' preset, not 'small'; give --model full"):
         train(model_name="small", data=data, out=tmp_path / "run", minutes=0.01, batch=2, lr=1e-3, threads=1,
               resume=True, max_pairs=4, crop=64, log=lambda s: None)
+
+
+def test_an_export_without_onnx_or_with_a_worse_checkpoint_is_refused(tmp_path, monkeypatch):
+    import sys
+
+    from hairfx.errors import InputError
+
+    weights = tmp_path / "w"
+    export_weights(_checkpoint(tmp_path / "a.pt", "small", 1), "small", weights, onnx=False)  # val_iou 0.5
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` fails, as where it is not installed
+    with pytest.raises(InputError, match="needs the onnx package .* or give --no-onnx"):
+        export_weights(_checkpoint(tmp_path / "b.pt", "small", 2), "small", weights)
+    worse = tmp_path / "worse.pt"
+    torch.save({**torch.load(_checkpoint(worse, "small", 3)), "val_iou": 0.4}, worse)
+    with pytest.raises(InputError, match="scored validation IoU 0.4000, lower than the 0.5000 .* give --force"):
+        export_weights(worse, "small", weights, onnx=False)
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before
+    assert export_weights(worse, "small", weights, onnx=False, force=True)["val_iou"] == 0.4
+
+
+def _data(tmp_path: Path, blobs) -> Path:
+    data = tmp_path / "data"
+    for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
+        _write_folder(data, split, blobs)
+    return data
+
+
+def test_a_run_folder_is_continued_never_started_over(tmp_path, blobs):
+    from hairfx.errors import InputError, MissingFileError
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lambda s: None)
+    with pytest.raises(MissingFileError, match="nothing to resume: .*last.pt not found"):
+        train(minutes=0.02, resume=True, **kw)
+    assert not out.exists()
+    train(minutes=0.02, batch=2, crop=64, lr=1e-3, **kw)
+    before = {n: (out / n).read_bytes() for n in ("last.pt", "best.pt")}
+    with pytest.raises(InputError, match="already holds a run .*continue it with --resume"):
+        train(minutes=0.02, batch=2, crop=64, **kw)
+    assert {n: (out / n).read_bytes() for n in before} == before
+
+
+def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
+    from hairfx.errors import InputError
+
+    data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
+    train(minutes=0.02, batch=2, crop=64, lr=1e-3, **kw)
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64)
+    with pytest.raises(InputError, match="has used its whole budget .*give a larger --minutes"):
+        train(resume=True, **kw)  # nothing given: the run's own 0.02 minutes, already spent
+    lines.clear()
+    train(resume=True, minutes=ck["elapsed"] / 60 + 0.03, **kw)
+    assert any(line.startswith("note: --minutes") and "replaces this run's 0.02" for line in lines)
+    assert any("batch 2 of 64x64 crops" in line for line in lines)
+    steps = [line for line in lines if line.startswith("step")]
+    assert steps and steps[0].split()[1] == str(ck["step"] + 1)  # logged from the first step resumed
+    assert all(float(line.split("lr ")[1].split()[0]) <= 1e-3 for line in steps)  # the run's peak, not 4e-3
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, how):
+    import os
+    import signal
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def log(line):
+        if line.startswith("step"):  # the first step is logged as soon as it is taken
+            if how == "sigterm":
+                os.kill(os.getpid(), signal.SIGTERM)
+            raise KeyboardInterrupt  # Ctrl-C; unreached when SIGTERM already raised it
+
+    with pytest.raises(KeyboardInterrupt):
+        train(model_name="small", data=data, out=out, minutes=5, batch=2, crop=64, threads=1, max_pairs=4,
+              device="cpu", log=log)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 1  # no checkpoint was due for 3 minutes
+    assert signal.getsignal(signal.SIGTERM) == handler
+
+
+def test_bad_run_folder_and_init_checkpoints_are_refused_before_data_is_read(tmp_path):
+    from hairfx.errors import InputError, MissingFileError, WeightsError
+
+    absent = tmp_path / "absent"  # no data: every refusal below comes first
+    kw = dict(model_name="small", data=absent, minutes=0.01, threads=1, device="cpu", log=lambda s: None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="run folder .*file is a file"):
+        train(out=tmp_path / "file", **kw)
+    out = tmp_path / "run"
+    with pytest.raises(MissingFileError, match="--init .*missing.pt: checkpoint not found"):
+        train(out=out, init=tmp_path / "missing.pt", **kw)
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="--init .*corrupt.pt is not a readable checkpoint"):
+        train(out=out, init=tmp_path / "corrupt.pt", **kw)
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(WeightsError, match="holds a Tensor, not a checkpoint or a state dict"):
+        train(out=out, init=tmp_path / "tensor.pt", **kw)
+    torch.save({"fc.weight": torch.zeros(3, 3)}, tmp_path / "other.pt")
+    with pytest.raises(WeightsError, match="none of its tensors fits the 'small' network"):
+        train(out=out, init=tmp_path / "other.pt", **kw)
+    with pytest.raises(InputError, match="a batch of 1 needs a crop of at least 64"):
+        train(out=out, batch=1, crop=32, **kw)
+    assert not out.exists()
+    with pytest.raises(InputError, match="training data folder .*absent.* not found"):
+        train(out=out, init=_checkpoint(tmp_path / "ok.pt", "small", 0), **kw)  # a good init gets that far
+
+
+def test_empty_training_data_is_refused(tmp_path):
+    from hairfx.errors import InputError
+
+    data = tmp_path / "data"
+    for split in ("figaro1k/train", "celeb1k/train", "celeb1k/val"):
+        (data / split / "images").mkdir(parents=True)
+    with pytest.raises(InputError, match="no training pairs"):
+        train(model_name="small", data=data, out=tmp_path / "run", minutes=0.01, threads=1, device="cpu",
+              max_pairs=4, log=lambda s: None)
+    assert not (tmp_path / "run").exists()
+
+
+class _Planted:
+    """Unpickling this creates a file: what a planted cache would do to a reader that unpickles."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_planted_pickle_in_the_cache_is_never_unpickled(tmp_path, blobs):
+    import pickle
+
+    from hairfx.training.data import load_pairs
+
+    data, cache, marker = tmp_path / "data", tmp_path / "cache.npz", tmp_path / "pwned"
+    _write_folder(data, "figaro1k/train", blobs[:2])
+    cache.write_bytes(pickle.dumps({"key": "x", "pairs": _Planted(marker)}))
+    pairs = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)
+    assert len(pairs) == 2 and not marker.exists()
+    again = load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)  # now a real cache
+    assert all(np.array_equal(a.image, b.image) and np.array_equal(a.mask, b.mask) for a, b in zip(pairs, again))
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,9 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="preset to train (default small)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="data root (default ../shared/data)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<model>)")
-    p.add_argument("--minutes", type=_positive_float, default=90.0, help="wall-clock budget (default 90)")
+    p.add_argument("--minutes", type=_positive_float, default=None,
+                   help="the run's whole training-time budget, not extra time on --resume "
+                        "(default 90; a resumed run keeps its own)")
     p.add_argument("--max-wall-minutes", type=_positive_float, default=None,
                    help="hard wall-clock limit, pauses included (default 1.25 x --minutes)")
     p.add_argument("--batch", type=_positive, default=None,
@@ -60,15 +62,26 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
     p.add_argument("--workers", type=_non_negative, default=None,
                    help="processes making augmented samples (default 0 on the CPU, spare cores up to 8 on a GPU)")
-    p.add_argument("--lr", type=_positive_float, default=4e-3, help="peak learning rate (default 4e-3)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="peak learning rate (default 4e-3; a resumed run keeps its own, as it does its batch and crop)")
     p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,
                    help="start from CKPT's weights where shapes fit (e.g. full from small)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt (a folder that holds a run is never started over)")
+    p.add_argument("--cache", type=Path, metavar="DIR", default=None,
+                   help="folder for the decoded-image cache (default $XDG_CACHE_HOME/hairfx or ~/.cache/hairfx)")
     p.add_argument(
         "--export", type=Path, metavar="CKPT", default=None,
         help="do not train: write CKPT's weights into the package and record their SHA-256",
     )
+    p.add_argument("--weights-dir", type=Path, metavar="DIR", default=None,
+                   help="with --export: the weights folder to write (default the package's hairfx/weights)")
+    p.add_argument("--no-onnx", action="store_true",
+                   help="with --export: ship the PyTorch weights without the ONNX file (the onnx package is "
+                        "otherwise required); the preset's old .onnx is removed")
+    p.add_argument("--force", action="store_true",
+                   help="with --export: replace weights that scored a higher validation IoU")
     return p
 
 

@@ -1,8 +1,9 @@
 """Datasets and augmentations for training the hair-mask network.
 
 A pair folder holds ``images/NAME.jpg`` and ``masks/NAME.png`` (255 = hair). Images are
-decoded once, resized so their longest side is ``cache_side`` and kept in a pickle
-under the run folder, so the training loop never decodes a JPEG.
+decoded once, resized so their longest side is ``cache_side`` and kept in a NumPy
+``.npz`` cache (plain arrays, read without unpickling; see :func:`load_pairs`), so the
+training loop never decodes a JPEG.
 
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
@@ -16,7 +17,7 @@ large or wrong warp the network must learn to discard.
 from __future__ import annotations
 
 import hashlib
-import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,26 +93,48 @@ def _fingerprint(entries: list[tuple[str, Path, Path]], side: int | None) -> str
 def load_pairs(folders: list[Path], *, side: int | None = None, cache: Path | None = None) -> list[Pair]:
     """Decode every pair of ``folders`` (optionally resized to longest side ``side``).
 
-    With ``cache``, the decoded pairs are kept in that file together with a fingerprint
-    of the files they came from; a cache made from other folders, or before a file was
-    added, removed or changed, is rebuilt rather than used.
+    With ``cache`` (an ``.npz`` file), the decoded pairs are kept there together with a
+    fingerprint of the files they came from; a cache made from other folders, or before
+    a file was added, removed or changed, is rebuilt rather than used. The cache holds
+    plain arrays and is read with ``allow_pickle=False``: a planted file can at worst
+    fail to match, never run code.
     """
     entries = [entry for folder in folders for entry in list_pairs(folder)]
     key = _fingerprint(entries, side) if cache is not None else None
     if cache is not None and cache.exists():
-        try:
-            with open(cache, "rb") as f:
-                stored = pickle.load(f)
-        except (OSError, EOFError, pickle.UnpicklingError):
-            stored = None
-        if isinstance(stored, dict) and stored.get("key") == key:
-            return stored["pairs"]
+        pairs = _read_cache(cache, key)
+        if pairs is not None:
+            return pairs
     pairs = [_read_pair(*entry, side) for entry in entries]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(cache) as tmp, open(tmp, "wb") as f:
-            pickle.dump({"key": key, "pairs": pairs}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        with replacing(cache) as tmp, open(tmp, "wb") as f:  # a file object: savez adds no suffix
+            np.savez(
+                f,
+                key=np.array(key),
+                names=np.array([p.name for p in pairs], dtype=str),
+                shapes=np.array([p.mask.shape for p in pairs], dtype=np.int64).reshape(-1, 2),
+                images=np.concatenate([p.image.ravel() for p in pairs]) if pairs else np.zeros(0, np.uint8),
+                masks=np.concatenate([p.mask.ravel() for p in pairs]) if pairs else np.zeros(0, np.uint8),
+            )
     return pairs
+
+
+def _read_cache(cache: Path, key: str) -> list[Pair] | None:
+    """The pairs stored in ``cache`` if it holds fingerprint ``key``, else None."""
+    try:
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["key"]) != key:  # read first, alone: a stale cache costs no image reads
+                return None
+            names, shapes, images, masks = z["names"], z["shapes"], z["images"], z["masks"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not an npz, truncated, other layout
+        return None
+    pairs, at = [], 0
+    for name, (h, w) in zip(names, shapes):
+        n = int(h) * int(w)
+        pairs.append(Pair(str(name), images[3 * at : 3 * (at + n)].reshape(h, w, 3), masks[at : at + n].reshape(h, w)))
+        at += n
+    return pairs if at == len(masks) and 3 * at == len(images) else None
 
 
 def split_train_val(pairs: list[Pair], fraction: float = 0.1) -> tuple[list[Pair], list[Pair]]:

@@ -8,7 +8,14 @@
 training; a fixed 10 % of figaro1k/train plus celeb1k/val are held out for validation.
 The learning rate follows a warm-up then a cosine over the *time* budget, so a run
 ends on time whatever the machine's speed. ``last.pt`` is written every few minutes
-(model, optimiser, elapsed time) and ``best.pt`` whenever the validation IoU improves.
+(model, optimiser, elapsed time, the run's settings), on Ctrl-C and on SIGTERM, and
+``best.pt`` whenever the validation IoU improves. A run folder that holds a run is
+only ever continued (``--resume``), never started over; a resumed run keeps its
+budget, learning rate, batch and crop unless they are given again (``--minutes`` is
+the run's whole budget, not extra time).
+
+Decoded training images are cached as ``.npz`` files in ``--cache`` (default
+``$XDG_CACHE_HOME/hairfx``, else ``~/.cache/hairfx``), shared by every run.
 
 ``--device auto`` (the default) trains on a CUDA GPU when PyTorch sees one, else on the
 CPU. On a GPU the augmented samples are made by ``--workers`` processes (default: one per
@@ -26,6 +33,9 @@ import contextlib
 import hashlib
 import json
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +60,18 @@ CACHE_SIDE = {"small": 320, "full": 576}
 MAX_STEP_S = 20.0
 #: Default batch size per preset and device type: small steps on a CPU, larger ones on a GPU.
 DEFAULT_BATCH = {("small", "cpu"): 16, ("full", "cpu"): 8, ("small", "cuda"): 64, ("full", "cuda"): 32}
+DEFAULT_MINUTES = 90.0
+DEFAULT_LR = 4e-3
+#: What ``last.pt`` records of a run, and ``--resume`` takes back unless given again.
+RUN_SETTINGS = ("minutes", "max_wall_minutes", "lr", "batch", "crop")
+#: Names of the checkpoints a run writes into its folder.
+RUN_FILES = ("last.pt", "best.pt", "final.pt")
+
+
+def default_cache_dir() -> Path:
+    """Where decoded training data is cached: ``$XDG_CACHE_HOME/hairfx`` or ``~/.cache/hairfx``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "hairfx"
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -185,16 +207,64 @@ def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (frac - warm) / (1 - warm)))))
 
 
+def _load_state(path: Path, what: str) -> dict:
+    """The state dict in checkpoint ``path`` (a run's checkpoint or a plain state dict)."""
+    if not path.is_file():
+        raise MissingFileError(f"{what} {path}: checkpoint not found")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
+        raise WeightsError(f"{what} {path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    state = ck.get("model", ck) if isinstance(ck, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{what} {path} holds a {type(ck).__name__}, not a checkpoint or a state dict")
+    return state
+
+
+def _load_run(last: Path, model_name: str) -> dict:
+    """The checkpoint ``last`` of a run of ``model_name`` to resume, checked."""
+    if not last.is_file():
+        raise MissingFileError(f"nothing to resume: {last} not found (leave out --resume to start a run there)")
+    try:
+        ck = torch.load(last, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
+        raise WeightsError(f"{last} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    if isinstance(ck, dict) and ck.get("preset", model_name) != model_name:
+        raise InputError(f"{last} is a run of the {ck['preset']!r} preset, not {model_name!r}; give --model {ck['preset']}")
+    if not isinstance(ck, dict) or not {"model", "opt", "step"} <= ck.keys():
+        raise WeightsError(f"{last} is not a run's last.pt (it has no optimiser state or step count); "
+                           f"start a run from it with --init instead")
+    return ck
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler's stop) raises KeyboardInterrupt like Ctrl-C, so
+    training saves its checkpoint before it ends. Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(
     *,
     model_name: str,
     data: Path,
     out: Path,
-    minutes: float,
-    batch: int | None,
-    lr: float,
-    threads: int,
-    resume: bool,
+    minutes: float | None = None,
+    batch: int | None = None,
+    lr: float | None = None,
+    threads: int = 2,
+    resume: bool = False,
     max_wall_minutes: float | None = None,
     init: Path | None = None,
     device: str = "auto",
@@ -204,27 +274,52 @@ def train(
     max_pairs: int | None = None,
     seed: int = 0,
     crop: int | None = None,
+    cache_dir: Path | None = None,
     log=print,
 ) -> dict:
     """Train preset ``model_name`` for ``minutes`` of wall time; returns a summary dict.
 
-    ``batch=None`` takes :data:`DEFAULT_BATCH` for the device; ``workers=None`` takes
-    :func:`default_workers`; ``crop=None`` takes :data:`TRAIN_CROP` (a crop must be a
-    multiple of the network's stride and at most its input size).
+    Settings left None take their defaults (:data:`DEFAULT_MINUTES`, :data:`DEFAULT_LR`,
+    :data:`DEFAULT_BATCH` for the device, :data:`TRAIN_CROP`; a crop must be a multiple of
+    the network's stride and at most its input size), or with ``resume`` the values the
+    run was started with. ``workers=None`` takes :func:`default_workers`. ``cache_dir``
+    (default :func:`default_cache_dir`) keeps the decoded images between runs. Every
+    argument, the run folder, ``init`` and the checkpoint to resume are checked before any
+    data is read; nothing is written into ``out`` until they pass.
     """
+    out = Path(out)
+    last = out / "last.pt"
+    if out.exists() and not out.is_dir():
+        raise InputError(f"run folder {out} is a file; give --out a folder")
+    ck = None
+    if resume:
+        ck = _load_run(last, model_name)
+        stored = ck.get("settings", {})
+        given = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop)
+        for k, v in given.items():
+            if v is not None and k in stored and stored[k] is not None and v != stored[k]:
+                log(f"note: --{k.replace('_', '-')} {v:g} replaces this run's {stored[k]:g}")
+        minutes, max_wall_minutes, lr, batch, crop = (
+            v if v is not None else stored.get(k) for k, v in given.items()
+        )
+    else:
+        held = [n for n in RUN_FILES if (out / n).exists()]
+        if held:
+            raise InputError(
+                f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
+                f"or give another --out"
+            )
+    minutes = DEFAULT_MINUTES if minutes is None else minutes
+    lr = DEFAULT_LR if lr is None else lr
     if not 0 < minutes < math.inf:
         raise InputError(f"the training budget must be a positive number of minutes, got {minutes}")
+    if not 0 < lr < math.inf:
+        raise InputError(f"the learning rate must be a positive number, got {lr}")
     if batch is not None and batch < 1:
         raise InputError(f"batch size must be at least 1, got {batch}")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     canvas, stride = PRESETS[model_name].input_size, PRESETS[model_name].stride
     crop = TRAIN_CROP[model_name] if crop is None else int(crop)
     if not (stride <= crop <= canvas and crop % stride == 0):
@@ -232,16 +327,45 @@ def train(
             f"training crop {crop} does not fit the {model_name} preset: it must be a multiple of "
             f"{stride} between {stride} and {canvas}"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if batch == 1 and crop == stride:  # BatchNorm needs two values per channel at the lowest level
+        raise InputError(f"a batch of 1 needs a crop of at least {2 * stride} for the {model_name} preset, got {crop}")
+    settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop)
+    budget = minutes * 60.0
+    wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
+    if ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0:
+        raise InputError(
+            f"the run in {out} has used its whole budget ({ck.get('elapsed', 0.0) / 60:.1f} of {minutes:g} min, "
+            f"{ck.get('wall', 0.0) / 60:.1f} of {wall_budget / 60:g} min of wall time); give a larger "
+            f"--minutes (and --max-wall-minutes) to go on"
+        )
+
+    # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
+    model = build_model(model_name).to(memory_format=torch.channels_last)
+    if init is not None and ck is None:
+        n = transfer_weights(_load_state(Path(init), "--init"), model)
+        if n == 0:
+            raise WeightsError(f"--init {init}: none of its tensors fits the {model_name!r} network")
+        init_note = f"initialised {n} of {len(model.state_dict())} tensors from {init}"
+    else:
+        init_note = None
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick its fastest kernels
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     t0 = time.time()
     train_dirs = [data / "figaro1k" / "train", data / "celeb1k" / "train"]
     for d in train_dirs + [data / "celeb1k" / "val"]:
         if not (d / "images").is_dir():
             raise InputError(f"training data folder {d} not found (give --data)")
-    cache = None if max_pairs else out.parent / f"cache_train_{CACHE_SIDE[model_name]}.pkl"
-    pairs = load_pairs(train_dirs, side=CACHE_SIDE[model_name], cache=cache)
-    vcache = None if max_pairs else out.parent / f"cache_val_{CACHE_SIDE[model_name]}.pkl"
-    celeb_val = load_pairs([data / "celeb1k" / "val"], side=CACHE_SIDE[model_name], cache=vcache)
+    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    side = CACHE_SIDE[model_name]
+    cache = None if max_pairs else cache_dir / f"train_{side}.npz"
+    pairs = load_pairs(train_dirs, side=side, cache=cache)
+    vcache = None if max_pairs else cache_dir / f"val_{side}.npz"
+    celeb_val = load_pairs([data / "celeb1k" / "val"], side=side, cache=vcache)
     train_pairs, figaro_val = [], []
     for p in pairs:
         (figaro_val if p.name.startswith("figaro1k") else train_pairs).append(p)
@@ -250,90 +374,99 @@ def train(
     val_pairs = figaro_val + celeb_val
     if max_pairs:
         train_pairs, val_pairs = train_pairs[:max_pairs], val_pairs[: max(1, max_pairs // 2)]
+    if not train_pairs or not val_pairs:
+        which = "training" if not train_pairs else "validation"
+        raise InputError(
+            f"no {which} pairs (images/NAME.jpg with masks/NAME.png) in {data}: training reads figaro1k/train "
+            f"and celeb1k/train, and validates on celeb1k/val and a tenth of figaro1k/train"
+        )
+    out.mkdir(parents=True, exist_ok=True)
     log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {threads} threads"
     log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
-
-    # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
-    model = build_model(model_name).to(memory_format=torch.channels_last)
-    if init is not None and not (resume and (out / "last.pt").exists()):
-        src = torch.load(init, map_location="cpu", weights_only=True)
-        n = transfer_weights(src.get("model", src), model)
-        log(f"initialised {n} of {len(model.state_dict())} tensors from {init}")
+    if init_note:
+        log(init_note)
     model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
     # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
     # schedule; "wall" is real time, bounded separately by max_wall_minutes.
     state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
-    last = out / "last.pt"
-    if resume and last.exists():
+    if ck is not None:
         # via the CPU: load_state_dict moves the optimiser's moments to the model's device
         # and keeps AdamW's step counters on the CPU, where it reads them every step
-        ck = torch.load(last, map_location="cpu", weights_only=True)
-        if ck.get("preset", model_name) != model_name:
-            raise InputError(f"{last} is a run of the {ck['preset']!r} preset, not {model_name!r}; give --model {ck['preset']}")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["opt"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise WeightsError(f"{last} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
         state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
-        log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} min")
-    budget = minutes * 60.0
-    wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
+        log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} of {minutes:g} min")
+        del ck
     tick = time.time()
     last_ckpt = last_val = last_log = time.time()
     model.train()
     recent: collections.deque = collections.deque(maxlen=50)  # the last steps' losses, for the log
     first_loss = None
-    seen = 0
+    seen = steps_here = 0
 
     def save_last():
-        _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name, **state}, last)
+        _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name,
+               "settings": settings, **state}, last)
 
-    with _batches(train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda") as batches:
-        while True:
-            now = time.time()
-            state["elapsed"] += min(now - tick, MAX_STEP_S)
-            state["wall"] += now - tick
-            tick = now
-            frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
-            if frac >= 1.0:
-                break
-            for g in opt.param_groups:
-                g["lr"] = _lr(frac, lr)
-            x, y = next(batches)
-            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(dev, non_blocking=True)
-            logits = model(x)
-            loss = hair_loss(logits, y, model.aux_logits)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            state["step"] += 1
-            seen += batch
-            recent.append(loss.detach())  # no GPU sync per step; read when logging
-            if first_loss is None:
-                first_loss = loss.item()
-            now = time.time()
-            if now - last_log > 30 or state["step"] == 1:
-                log(
-                    f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:.0f} min  "
-                    f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
-                    f"{seen / (now - last_log):.1f} img/s",
-                )
-                last_log, seen = now, 0
-            if now - last_val > val_minutes * 60:
-                iou = validate(model, val_pairs, canvas)
-                state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-                tag = ""
-                if iou > state["best_iou"]:
-                    state["best_iou"] = iou
-                    _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
-                    tag = " (best)"
-                log(f"val IoU {iou:.4f}{tag}")
-                last_val = time.time()
-            if now - last_ckpt > ckpt_minutes * 60:
-                save_last()
-                last_ckpt = time.time()
+    with _sigterm_as_interrupt(), _batches(
+        train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
+    ) as batches:
+        try:
+            while True:
+                now = time.time()
+                state["elapsed"] += min(now - tick, MAX_STEP_S)
+                state["wall"] += now - tick
+                tick = now
+                frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
+                if frac >= 1.0:
+                    break
+                for g in opt.param_groups:
+                    g["lr"] = _lr(frac, lr)
+                x, y = next(batches)
+                x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                y = y.to(dev, non_blocking=True)
+                logits = model(x)
+                loss = hair_loss(logits, y, model.aux_logits)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                state["step"] += 1
+                steps_here += 1
+                seen += batch
+                recent.append(loss.detach())  # no GPU sync per step; read when logging
+                if first_loss is None:
+                    first_loss = loss.item()
+                now = time.time()
+                if now - last_log > 30 or steps_here == 1:
+                    log(
+                        f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:g} min  "
+                        f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
+                        f"{seen / (now - last_log):.1f} img/s",
+                    )
+                    last_log, seen = now, 0
+                if now - last_val > val_minutes * 60:
+                    iou = validate(model, val_pairs, canvas)
+                    state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+                    tag = ""
+                    if iou > state["best_iou"]:
+                        state["best_iou"] = iou
+                        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                        tag = " (best)"
+                    log(f"val IoU {iou:.4f}{tag}")
+                    last_val = time.time()
+                if now - last_ckpt > ckpt_minutes * 60:
+                    save_last()
+                    last_ckpt = time.time()
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every step taken so far
+            save_last()
+            log(f"interrupted: saved {last} at step {state['step']}; continue with --resume")
+            raise
     iou = validate(model, val_pairs, canvas)
     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
     _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
@@ -345,14 +478,22 @@ def train(
     return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
 
 
-def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHTS_DIR) -> dict:
-    """Write ``weights_dir/<model>.pt`` (a plain state dict), its ONNX export when the
-    ``onnx`` package is installed, and their SHA-256 into weights.json.
+def export_weights(
+    checkpoint: Path, model_name: str, weights_dir: Path = WEIGHTS_DIR, *, onnx: bool = True, force: bool = False
+) -> dict:
+    """Write ``weights_dir/<model>.pt`` (a plain state dict), its ONNX export, and their
+    SHA-256 into weights.json.
 
     ``checkpoint`` is a run's ``best.pt`` / ``final.pt`` / ``last.pt`` or a plain state dict
     (such as a shipped ``.pt``). Every file is written beside its target first and renamed
     into place only when all of them are ready, weights.json last, so a failed or
     interrupted export leaves the previous weights and their checksums as they were.
+
+    The ONNX export needs the ``onnx`` package; without it the export is refused, unless
+    ``onnx=False``, which ships the PyTorch weights alone and removes the preset's old
+    ``.onnx`` (it would disagree with them; the segmenter then runs on PyTorch). A
+    checkpoint whose recorded validation IoU is lower than that of the weights it would
+    replace is refused unless ``force``.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -373,8 +514,21 @@ def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHT
     except RuntimeError as exc:
         raise WeightsError(f"{checkpoint} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
-    weights_dir.mkdir(parents=True, exist_ok=True)
+    weights_dir = Path(weights_dir)
     path, onnx_path, index_path = (weights_dir / n for n in (f"{model_name}.pt", f"{model_name}.onnx", "weights.json"))
+    if onnx:
+        _check_onnx(model_name, onnx_path)
+    try:
+        old = json.loads(index_path.read_text()).get(model_name, {}).get("val_iou") if index_path.exists() else None
+    except (ValueError, AttributeError):
+        old = None
+    new = ck.get("val_iou")
+    if not force and old is not None and new is not None and round(float(new), 4) < float(old):
+        raise InputError(
+            f"{checkpoint} scored validation IoU {float(new):.4f}, lower than the {old:.4f} of the {model_name} "
+            f"weights in {weights_dir}; give --force to replace them anyway"
+        )
+    weights_dir.mkdir(parents=True, exist_ok=True)
     tmp = {p: p.with_name(f".{p.name}.tmp") for p in (path, onnx_path, index_path)}
     try:
         torch.save(state, tmp[path])
@@ -388,12 +542,10 @@ def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHT
             "input_size": PRESETS[model_name].input_size,
             "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
         }
-        try:
+        if onnx:
             export_onnx(model, tmp[onnx_path])
             onnx_data = tmp[onnx_path].read_bytes()
             entry["onnx_sha256"], entry["onnx_bytes"] = hashlib.sha256(onnx_data).hexdigest(), len(onnx_data)
-        except ImportError as exc:  # the onnx package is needed at export time only
-            print(f"note: no ONNX export ({exc}); `pip install onnx` to ship the OpenCV DNN backend")
         tmp[index_path].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
         tmp[path].replace(path)
         if tmp[onnx_path].exists():
@@ -405,6 +557,17 @@ def export_weights(checkpoint: Path, model_name: str, weights_dir: Path = WEIGHT
         for t in tmp.values():
             t.unlink(missing_ok=True)
     return entry
+
+
+def _check_onnx(model_name: str, onnx_path: Path) -> None:
+    """Refuse an export that could not write ``onnx_path`` (the onnx package is missing)."""
+    try:
+        import onnx  # noqa: F401 - needed by torch.onnx.export
+    except ImportError:
+        raise InputError(
+            f"exporting {model_name} needs the onnx package to write {onnx_path.name} for the OpenCV "
+            f"backend: `pip install onnx`, or give --no-onnx to ship the PyTorch weights alone"
+        ) from None
 
 
 def export_onnx(model: HairNet, path: Path) -> None:
@@ -428,13 +591,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.export is not None:
-        info = export_weights(args.export, args.model)
+        info = export_weights(args.export, args.model, args.weights_dir or WEIGHTS_DIR,
+                              onnx=not args.no_onnx, force=args.force)
         print(f"exported {args.model}: {info}")
         return 0
     out = args.out or Path("runs") / args.model
     train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
           lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
-          device=args.device, workers=args.workers, crop=args.crop, log=lambda s: print(s, flush=True))
+          device=args.device, workers=args.workers, crop=args.crop, cache_dir=args.cache,
+          log=lambda s: print(s, flush=True))
     return 0
 
 
