@@ -4,7 +4,9 @@ colour-science's ``LUT3D.apply`` on the same frame as the baseline.
 The frame is a real portrait cropped to 16:9 and resized to 1280x720 and 1920x1080, with
 its hand-annotated hair mask (the fraction of the frame it covers is printed). By default
 the portrait is CelebAMask-HQ test image 28479 from ``../shared/data`` when that folder is
-present (hair covers about 23% of the frame), else the project's dark reference image.
+present (hair covers about 23% of the frame), else the project's dark reference image,
+``reference_images/dark.png``: the source checkout's, else the one in the current working
+directory (the reference images are not installed). ``--image`` and ``--mask`` choose another.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datadir import find_data
+from ._datadir import find_data, roots as data_roots
 
 __all__ = ["run_bench", "load_portrait"]
 
@@ -30,8 +32,17 @@ def _default_portrait() -> tuple[Path, Path]:
     img = find_data(_DEFAULT_DATA)
     if img is not None:
         return img, img.parent.parent / "masks" / (img.stem + ".png")
-    ref = _REPO / "reference_images"
-    return ref / "dark.png", ref / "dark_mask.png"
+    looked = [_REPO / "reference_images", Path.cwd() / "reference_images"]
+    for ref in looked:
+        if (ref / "dark.png").is_file() and (ref / "dark_mask.png").is_file():
+            return ref / "dark.png", ref / "dark_mask.png"
+    from .errors import InputError
+
+    roots = " and ".join(str(r / _DEFAULT_DATA) for r in data_roots())
+    raise InputError(
+        f"no benchmark portrait found: looked for {roots}, and for dark.png with dark_mask.png in "
+        f"{looked[0]} and {looked[1]}; pass --image FILE --mask FILE (or run from the source checkout)"
+    )
 
 
 def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,12 +83,6 @@ def _time(fn, repeat: int) -> tuple[float, float]:
 
 def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True, image=None, mask=None, out=print) -> dict:
     """Run the benchmark, print a table with ``out`` and return the figures."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # colour-science: optional matplotlib is missing
-        import colour
-
     from .colors import get_color
     from .errors import InputError, RendererUnavailable
     from .render_cpu import CpuRenderer
@@ -99,7 +104,9 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
 
 
 def _run(renderers: dict, gl_info: str, col, image: Path, mask: Path, repeat: int, baseline: bool, out) -> dict:
-    import colour  # imported quietly by run_bench
+    from ._colour import colour_science
+
+    colour = colour_science()  # without its warning that the optional matplotlib is missing
 
     out(f"machine: {platform.machine()}, {_cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}")
     out(f"GL: {gl_info}")

@@ -4,7 +4,8 @@ A colour lives in a folder ``<name>/`` holding ``color.json`` and two ``.cube`` 
 
     {
       "format": 1,
-      "name": "copper",                 # must equal the folder name
+      "name": "copper",                 # must equal the folder name, which is a colour name:
+                                        # lower-case letters, digits, '-' and '_'
       "display_name": "Copper",
       "swatch": "#b4532a",              # target colour, sRGB hex
       "light": {"lut": "light.cube", "intensity": 0.546235},
@@ -123,11 +124,11 @@ def load_color(folder: str | os.PathLike) -> Color:
     if meta.get("format", FORMAT_VERSION) != FORMAT_VERSION:
         raise LutFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (this hairfx reads {FORMAT_VERSION})")
     name = need(meta, "name", str)
-    if name != folder.name or not _NAME.match(name):
-        raise LutFormatError(
-            f"{meta_path}: name {name!r} must equal the folder name {folder.name!r} "
-            "(lower-case letters, digits, '-' and '_')"
-        )
+    # two checks, two reasons: the folder's name must be a colour name, and color.json must agree with it
+    if not _NAME.match(folder.name):
+        raise LutFormatError(f"{meta_path}: {_bad_name(folder.name)}; rename the folder")
+    if name != folder.name:
+        raise LutFormatError(f"{meta_path}: name {name!r} must equal the folder name {folder.name!r}")
     parts = {}
     for side in ("light", "dark"):
         entry = need(meta, side, dict)
@@ -150,18 +151,31 @@ def load_color(folder: str | os.PathLike) -> Color:
         raise LutFormatError(f"{meta_path}: {exc}") from None
 
 
+def _bad_name(name: str) -> str:
+    return (f"folder name {name!r} is not a colour name: expected lower-case letters, digits, '-' and '_', "
+            "starting with a letter or digit, like 'copper' or 'deep-plum_2'")
+
+
 def save_color(color: Color, folder: str | os.PathLike) -> Path:
     """Write ``color`` to ``folder`` (created if needed) as ``color.json``, ``light.cube``
-    and ``dark.cube``. Returns the folder."""
+    and ``dark.cube``. Returns the folder.
+
+    The folder's name is the colour's name (the format requires them to be equal), so
+    ``save_color(get_color("copper"), "my-luts/mycopper")`` saves a colour called
+    ``mycopper``; a folder name that is not a colour name is refused before anything is
+    written.
+    """
     if not isinstance(color, Color):
         raise InputError(f"save_color needs a Color (from get_color or load_color), got {type(color).__name__}")
     folder = Path(folder)
+    if not _NAME.match(folder.name):
+        raise InputError(f"cannot save colour {color.name!r} to {folder}: {_bad_name(folder.name)}")
     folder.mkdir(parents=True, exist_ok=True)
     write_cube(color.light, folder / "light.cube")
     write_cube(color.dark, folder / "dark.cube")
     meta = {
         "format": FORMAT_VERSION,
-        "name": color.name,
+        "name": folder.name,
         "display_name": color.display_name,
         "swatch": color.swatch.lower(),
         "light": {"lut": "light.cube", "intensity": round(float(color.light_intensity), 6)},

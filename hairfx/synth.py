@@ -49,4 +49,4 @@ def _cached(swatch: str) -> Color:
 def color_from_hex(value: str) -> Color:
     """The synthesised :class:`Color` for ``'#RRGGBB'`` (case-insensitive); deterministic
     and cached. An invalid hex string raises :class:`~hairfx.errors.InputError`."""
-    return _cached(parse_hex(value, what="hex colour"))
+    return _cached(parse_hex(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -20,6 +21,43 @@ def test_save_load_round_trip(tmp_path, copperish):
     assert (back.name, back.swatch, back.size) == ("copperish", "#b4532a", 17)
     np.testing.assert_allclose(back.light.table, copperish.light.table, atol=5e-7)
     np.testing.assert_allclose(back.dark.table, copperish.dark.table, atol=5e-7)
+
+
+def test_save_color_names_the_colour_after_its_folder(tmp_path):
+    # the bundled copper saved under another name loads under that name, LUTs unchanged
+    copper = get_color("copper")
+    back = load_color(save_color(copper, tmp_path / "mycopper"))
+    assert (back.name, back.swatch, back.display_name) == ("mycopper", copper.swatch, copper.display_name)
+    np.testing.assert_allclose(back.light.table, copper.light.table, atol=5e-7)
+    # a synthesised hex colour (named '#7a2e8c') saves under any valid folder name
+    plum = load_color(save_color(get_color("#7a2e8c"), tmp_path / "deep-plum_2"))
+    assert (plum.name, plum.swatch) == ("deep-plum_2", "#7a2e8c")
+
+
+@pytest.mark.parametrize("folder", ["#7a2e8c", "MyCopper", "-copper", "cop per"])
+def test_save_color_refuses_a_folder_name_that_is_not_a_colour_name_before_writing(tmp_path, copperish, folder):
+    with pytest.raises(InputError, match=f"cannot save colour 'copperish' to .*: folder name '{re.escape(folder)}' "
+                                         "is not a colour name: expected lower-case letters, digits"):
+        save_color(copperish, tmp_path / "out" / folder)
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_color_gives_the_real_reason_for_a_bad_name(tmp_path, copperish):
+    # a folder renamed by hand to a name no colour may have: the rule, not a mismatch that is none
+    folder = save_color(copperish, tmp_path / "plum")
+    meta = json.loads((folder / "color.json").read_text())
+    meta["name"] = "#7a2e8c"
+    (folder / "color.json").write_text(json.dumps(meta))
+    folder = folder.rename(tmp_path / "#7a2e8c")
+    with pytest.raises(LutFormatError, match="folder name '#7a2e8c' is not a colour name: .*; rename the folder") as err:
+        load_color(folder)
+    assert "must equal" not in str(err.value)
+    # a valid folder whose color.json names another colour: the mismatch, without the rule
+    folder = save_color(copperish, tmp_path / "mycopper")
+    meta["name"] = "copper"
+    (folder / "color.json").write_text(json.dumps(meta))
+    with pytest.raises(LutFormatError, match="name 'copper' must equal the folder name 'mycopper'$"):
+        load_color(folder)
 
 
 def test_blend_is_linear_between_dark_and_light(copperish):
@@ -40,11 +78,11 @@ def test_user_lut_folder(tmp_path, copperish, monkeypatch):
 def test_a_listed_colour_is_found_whatever_the_case_of_its_folder(tmp_path, copperish, monkeypatch):
     """A folder named with capitals is listed and found (names are case-insensitive); it
     then fails to load with the naming rule, not with 'unknown colour' beside its own name."""
-    save_color(copperish, tmp_path / "MyCopper")
+    save_color(copperish, tmp_path / "mycopper").rename(tmp_path / "MyCopper")  # renamed by hand
     monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
     assert [n for n in hairfx.colors() if "copper" in n and n != "copper"] == ["mycopper"]
     for name in ("MyCopper", "mycopper"):
-        with pytest.raises(LutFormatError, match="must equal the folder name 'MyCopper' \\(lower-case letters"):
+        with pytest.raises(LutFormatError, match="folder name 'MyCopper' is not a colour name: expected lower-case"):
             get_color(name)
 
 

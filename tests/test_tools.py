@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -428,3 +430,134 @@ def test_recipe_lut_named_like_an_output_is_refused(tmp_path):
     recipe = write_recipe(tmp_path, dark_effect="lut", dark_param='file = "dark.cube"')
     with pytest.raises(InputError, match="would be overwritten by the baked dark.cube"):
         load_recipe(recipe)
+
+
+# --- after a plain `pip install .`: reference images, output folders, help, stderr ----------
+
+
+@pytest.fixture
+def installed(tmp_path, monkeypatch):
+    """As after a non-editable install: no reference_images/ beside the package (nor data
+    beside it); the working directory is an empty folder, returned."""
+    from hairfx import bench
+    from tools import _common
+
+    site = tmp_path / "site-packages" / "hairfx"
+    monkeypatch.setattr(_common, "_REPO_REFERENCES", site / "reference_images")
+    monkeypatch.setattr(bench, "_REPO", site.parent)
+    monkeypatch.setattr(bench, "find_data", lambda *parts: None)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def test_preview_finds_the_reference_images_in_the_working_directory(installed, tmp_path, capsys):
+    argv = ["preview", "copper", "-o", str(tmp_path / "s.png"), "--data", "none"]
+    assert lut_tool.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx-lut preview: error: reference images not found: looked in ")
+    assert f"{tmp_path}/site-packages/hairfx/reference_images and {installed}/reference_images; " \
+           "pass --references DIR" in err
+    assert not (tmp_path / "s.png").exists()
+    shutil.copytree(REPO / "reference_images", installed / "reference_images")  # running from the checkout
+    assert lut_tool.main(argv) == 0
+    assert cv2.imread(str(tmp_path / "s.png")) is not None
+    assert lut_tool.main(["preview", "copper", "-o", str(tmp_path / "s.png"), "--data", "none",
+                          "--references", str(tmp_path / "nowhere")]) == 2
+    assert f"reference images not found in {tmp_path}/nowhere: expected a folder holding intensities.json" \
+        in capsys.readouterr().err
+
+
+def test_bench_finds_its_portrait_in_the_working_directory(installed, capsys):
+    # hairfx bench shares the rule: the checkout's reference_images/, then ./reference_images
+    from hairfx import bench
+    from hairfx.cli import main as hairfx_main
+
+    assert hairfx_main(["bench", "--repeat", "1", "--no-baseline"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx bench: error: no benchmark portrait found: looked for ")
+    assert f"{installed}/reference_images; pass --image FILE --mask FILE" in err
+    shutil.copytree(REPO / "reference_images", installed / "reference_images")
+    assert bench._default_portrait() == (installed / "reference_images" / "dark.png",
+                                         installed / "reference_images" / "dark_mask.png")
+
+
+def test_commands_writing_a_file_create_its_folders(tmp_path, monkeypatch, capsys):
+    # The start of the workflow in hairfx-lut's docstring, run as written (a level-3 Hald
+    # for speed), into folders that do not exist yet.
+    monkeypatch.chdir(tmp_path)
+    assert "hairfx-lut hald-import light_hald.png -o mine/light_grade.cube --size 33" in lut_tool.__doc__
+    write_hald(tmp_path / "light_hald.png", known_transform(identity_hald(3)), depth=16)
+    assert lut_tool.main("hald-import light_hald.png -o mine/light_grade.cube --size 33".split()) == 0
+    assert read_cube(tmp_path / "mine" / "light_grade.cube").size == 33
+    assert lut_tool.main(["hald-export", "--level", "2", "-o", "deep/er/identity.png"]) == 0
+    before, after = synthetic_pair(32)
+    cv2.imwrite("b.png", before[:, :, ::-1])
+    cv2.imwrite("a.png", after[:, :, ::-1])
+    cv2.imwrite("m.png", np.full((32, 32), 255, np.uint8))
+    assert lut_tool.main(["fit", "--before", "b.png", "--after", "a.png", "--mask", "m.png",
+                          "-o", "fits/a/f.cube", "--size", "5", "--grid", "5"]) == 0
+    assert read_cube(tmp_path / "fits" / "a" / "f.cube").size == 5
+    # a command that fails leaves no folder behind
+    assert lut_tool.main(["hald-import", "light_hald.png", "-o", "new/er/x.cube", "--decimals", "0"]) == 2
+    assert "decimals must be in [3, 12], got 0" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def tiny_split(root: Path) -> Path:
+    """A dataset split of two 40x40 subjects, light and dark hair, hair on the top half."""
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    mask = np.zeros((40, 40), np.uint8)
+    mask[:20] = 255
+    for name, grey in (("light", 190), ("dark", 40)):
+        img = np.random.default_rng(grey).integers(grey - 30, grey + 30, (40, 40, 3)).astype(np.uint8)
+        cv2.imwrite(str(root / "images" / f"{name}.png"), img)
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), mask)
+    return root
+
+
+def test_report_writes_markdown_into_a_new_folder(tmp_path, capsys):
+    data = tiny_split(tmp_path / "split")
+    out = tmp_path / "reports" / "2024" / "palette.md"
+    assert lut_tool.main(["report", "--data", str(data), "--subjects", "2", "--color", "copper",
+                          "--markdown", str(out)]) == 0
+    assert "| copper | `#" in out.read_text()
+
+
+def test_help_shows_the_whole_workflow(capsys):
+    with pytest.raises(SystemExit) as exc:
+        lut_tool.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    # every line of the workflow, indented as written (RawDescriptionHelpFormatter)
+    for line in lut_tool.__doc__.replace("``", "").splitlines():
+        assert line in out.splitlines(), line
+    assert "    hairfx-lut hald-import light_hald.png -o mine/light_grade.cube --size 33" in out.splitlines()
+    assert "Run 'hairfx-lut COMMAND --help' for each command." in out
+
+
+def run_tool(argv, cwd) -> subprocess.CompletedProcess:
+    """hairfx-lut in a fresh interpreter (colour-science warns on its first import only), with
+    the checkout's tools appended to sys.path as conftest does."""
+    code = f"import sys; sys.path.append({str(REPO)!r}); from tools.lut_tool import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is not None,
+                    reason="matplotlib is installed, so colour-science has nothing to warn about")
+def test_fit_and_report_print_no_matplotlib_warning(tmp_path):
+    before, after = synthetic_pair(32)
+    cv2.imwrite(str(tmp_path / "b.png"), before[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "a.png"), after[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((32, 32), 255, np.uint8))
+    fit = run_tool(["fit", "--before", "b.png", "--after", "a.png", "--mask", "m.png", "-o", "f.cube",
+                    "--size", "5", "--grid", "5"], tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    assert "CIEDE2000 mean" in fit.stdout and fit.stderr == ""
+    report = run_tool(["report", "--data", str(tiny_split(tmp_path / "split")), "--subjects", "2",
+                       "--color", "copper"], tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert "| copper |" in report.stdout
+    assert "Matplotlib" not in report.stderr and "Warning" not in report.stderr  # its progress lines remain

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,11 @@ from hairfx.frames import as_mask
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
 
 __all__ = [
-    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model",
+    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "output_file",
 ]
 
-#: Where the reference images live in a source checkout (they are not installed).
+#: Where the reference images live in a source checkout. They are not installed, so after a
+#: plain ``pip install .`` the default is ``./reference_images`` (run from the checkout).
 _REPO_REFERENCES = Path(__file__).resolve().parents[1] / "reference_images"
 
 
@@ -33,10 +36,39 @@ def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
 
 
 def references_dir(path: str | os.PathLike | None = None) -> Path:
-    d = Path(path) if path is not None else _REPO_REFERENCES
-    if not (d / "intensities.json").is_file():
-        raise InputError(f"reference images not found in {d} (give --references DIR, the repository's reference_images/)")
-    return d
+    """The reference images folder (``intensities.json``, ``NAME.png``, ``NAME_mask.png``):
+    ``path`` when given, else the source checkout's ``reference_images/``, else
+    ``reference_images/`` in the current working directory."""
+    if path is not None:
+        d = Path(path)
+        if not (d / "intensities.json").is_file():
+            raise InputError(f"reference images not found in {d}: expected a folder holding intensities.json, "
+                             "like the repository's reference_images/")
+        return d
+    looked = [_REPO_REFERENCES, Path.cwd() / "reference_images"]
+    for d in looked:
+        if (d / "intensities.json").is_file():
+            return d
+    raise InputError(f"reference images not found: looked in {looked[0]} and {looked[1]}; pass --references DIR "
+                     "(the repository's reference_images/) or run from the checkout")
+
+
+@contextmanager
+def output_file(path: str | os.PathLike) -> Iterator[Path]:
+    """``path``, with its missing parent folders created for the block that writes it, and
+    removed again (if still empty) when the block raises, so a failed command leaves nothing."""
+    path = Path(path)
+    missing = [d for d in path.parents if not d.exists()]  # the nearest first
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for d in missing:
+            try:
+                d.rmdir()
+            except OSError:  # not empty: something else wrote there meanwhile
+                break
+        raise
 
 
 def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:

@@ -175,7 +175,9 @@ def fit_lut(before: np.ndarray, after: np.ndarray, mask: np.ndarray, *, size: in
 
 def fit_report(lut: LUT3D, before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> dict:
     """Fit error over the hair pixels: RMS in 8-bit units, and CIEDE2000 mean and 95th percentile."""
-    import colour
+    from hairfx._colour import colour_science
+
+    colour = colour_science()
 
     sel = mask >= MASK_MIN
     b = before[sel].astype(np.float32) / 255.0

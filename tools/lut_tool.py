@@ -18,7 +18,7 @@ From two reference photos to a shipped colour::
     hairfx-lut hald-import dark_hald.png -o mine/dark_grade.cube --size 33
     #   (or: hairfx-lut fit --before light.png --after light_edited.png --mask light_mask.png -o ...)
     # mine/recipe.toml: name, swatch, [light] intensity + a "lut" effect with file = "light_grade.cube",
-    #                   [dark] likewise (format: the docstring of tools/recipe.py)
+    #                   [dark] likewise (format: hairfx-lut bake --help)
     hairfx-lut bake mine/recipe.toml -o my-luts/mine
     hairfx-lut preview my-luts/mine -o sheet.png
     export HAIRFX_LUT_PATH=$PWD/my-luts                           # hairfx recolor ... --color mine
@@ -65,12 +65,14 @@ def _cmd_hald_export(args) -> int:
 def _cmd_hald_import(args) -> int:
     from hairfx.lut import write_cube
 
+    from ._common import output_file
     from .hald import read_hald, resample
 
     lut = read_hald(args.image)
     size = lut.size if args.size is None else args.size
     lut = resample(lut, size)
-    write_cube(lut, args.output, decimals=args.decimals)
+    with output_file(args.output) as out:
+        write_cube(lut, out, decimals=args.decimals)
     print(f"wrote {args.output}: {size}^3 LUT from {args.image}")
     return 0
 
@@ -78,7 +80,7 @@ def _cmd_hald_import(args) -> int:
 def _cmd_fit(args) -> int:
     from hairfx.lut import write_cube
 
-    from ._common import mask_or_model, read_rgb
+    from ._common import mask_or_model, output_file, read_rgb
     from .fit import fit_lut, fit_report
 
     before, after = read_rgb(args.before), read_rgb(args.after)
@@ -89,7 +91,8 @@ def _cmd_fit(args) -> int:
         )
     mask = mask_or_model(before, args.mask)
     lut = fit_lut(before, after, mask, size=args.size, grid=args.grid, smoothness=args.smoothness)
-    write_cube(lut, args.output, decimals=args.decimals)
+    with output_file(args.output) as out:
+        write_cube(lut, out, decimals=args.decimals)
     rep = fit_report(lut, before, after, mask)
     print(f"wrote {args.output}: {args.size}^3 LUT fitted on {rep['pixels']} hair pixels")
     print(f"fit error on the hair: RMS {rep['rms_8bit']:.2f}/255, CIEDE2000 mean {rep['de2000_mean']:.2f}, "
@@ -174,8 +177,9 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hairfx-lut", description=__doc__.splitlines()[0],
-                                     epilog="Run 'hairfx-lut COMMAND --help' for each command.")
+    parser = argparse.ArgumentParser(prog="hairfx-lut", description=__doc__.replace("``", ""),
+                                     epilog="Run 'hairfx-lut COMMAND --help' for each command.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("intensity", help="hair intensity of a reference photo, as the engine computes it",
@@ -197,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hald-import", help="turn an edited Hald CLUT image into a .cube LUT",
                        description="Read an edited Hald CLUT image (8- or 16-bit PNG/TIFF) and write it as a .cube.")
     p.add_argument("image", help="the edited Hald image")
-    p.add_argument("-o", "--output", required=True, help="output .cube")
+    p.add_argument("-o", "--output", required=True, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=int, help="resample to this LUT_3D_SIZE (default: the Hald's own, L^2)")
     p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
     p.set_defaults(run=_cmd_hald_import)
@@ -209,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", required=True, help="the reference photo")
     p.add_argument("--after", required=True, help="the same photo, edited (same size)")
     p.add_argument("--mask", help="hair mask image (255 = hair); default: the hair-mask model's prediction")
-    p.add_argument("-o", "--output", required=True, help="output .cube")
+    p.add_argument("-o", "--output", required=True, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=int, default=33, help="LUT_3D_SIZE written (default 33)")
     p.add_argument("--grid", type=int, default=17, help="grid the fit is solved on (default 17)")
     p.add_argument("--smoothness", type=float, default=0.05, help="weight of the smoothness term (default 0.05)")
@@ -241,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "subjects from light to dark hair, with their hair intensities.")
     p.add_argument("color", help="a colour folder (luts/NAME) or a colour name or '#RRGGBB'")
     p.add_argument("-o", "--output", required=True, help="output image (.png)")
-    p.add_argument("--references", help="reference images folder (default: the repository's reference_images/)")
+    p.add_argument("--references", help="reference images folder (default: the source checkout's reference_images/, "
+                                        "else ./reference_images)")
     p.add_argument("--data", default="auto",
                    help="also show subjects from this dataset split (images/ + masks/), light to dark hair; "
                         f"default: {DEFAULT_DATA} when it exists; 'none' for the reference images only")
@@ -254,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "flat luminance-weighted tint and a single LUT; print a markdown table.")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"dataset split with images/ and masks/ (default {DEFAULT_DATA})")
     p.add_argument("--subjects", type=int, default=12, help="subjects spanning the intensity range (default 12)")
-    p.add_argument("--markdown", help="also write the report to this markdown file")
+    p.add_argument("--markdown", help="also write the report to this markdown file (folders created as needed)")
     p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
     p.set_defaults(run=_cmd_report)
     return parser

@@ -48,8 +48,9 @@ MASK_MIN = 0.5
 
 
 def _lab(rgb_u8: np.ndarray) -> np.ndarray:
-    import colour
+    from hairfx._colour import colour_science
 
+    colour = colour_science()
     return colour.XYZ_to_Lab(colour.sRGB_to_XYZ(rgb_u8.astype(np.float64) / 255.0))
 
 
@@ -142,7 +143,9 @@ def _hue_spread(labs: list[np.ndarray]) -> float:
 
 def evaluate(color, subjects) -> dict:
     """The three figures for the three methods (see the module docstring)."""
-    import colour
+    from hairfx._colour import colour_science
+
+    colour = colour_science()
 
     from ._common import apply_color, apply_table
 
@@ -229,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
             f"    python -m tools.palette_report --data {args.data} --subjects {args.subjects} --markdown {args.markdown}\n\n"
             "(also `hairfx-lut report`). Method and definitions: the docstring of `tools/palette_report.py`.\n\n"
         )
-        Path(args.markdown).write_text(head + table, encoding="utf-8")
+        from ._common import output_file
+
+        with output_file(args.markdown) as md:
+            md.write_text(head + table, encoding="utf-8")
     return 0
 
 
