@@ -390,12 +390,18 @@ def run_headless(app: App, cap: Capture, args) -> int:
     n = 0
     start = time.perf_counter()
     ok = False
+    warm = not args.bench
     try:
         while args.frames is None or n < args.frames:
             item = cap.get()
             if item is None:
                 break
             frame, capture_ms = item
+            if not warm:  # --bench times the steady state: load the model and make the GL context first
+                app.step(frame, capture_ms, overlay=True)
+                app.session.reset()
+                app.stats = Stats()
+                start, warm = time.perf_counter(), True
             bgr = app.step(frame, capture_ms, overlay=args.overlay or args.bench)
             if args.output:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100)
@@ -483,7 +489,10 @@ def main(argv=None) -> int:
             args.color = "copper" if "copper" in palette else palette[0]
         elif args.color not in palette:
             hairfx.get_color(args.color)  # raises with the list of valid names for unknown names
-            palette = palette + [args.color]
+            if args.color.lower() in palette:  # "Copper": the listed colour, not a second entry
+                args.color = args.color.lower()
+            else:  # a '#RRGGBB' or a colour folder's path: one more in the c / x cycle
+                palette = palette + [args.color]
         headless = bool(args.output or args.bench)
         source = args.input if args.input else args.camera
         cap = Capture(
