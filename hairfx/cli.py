@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 @command
 def _add_recolor(sub) -> None:
     p = sub.add_parser("recolor", help="recolour the hair in an image")
-    p.add_argument("input", metavar="IN", help="input image (any format OpenCV reads)")
+    p.add_argument("input", metavar="IN", help="input image: 8-bit RGB or grey, any format OpenCV reads")
     p.add_argument(
         "--color", "-c", required=True, help="colour name (see `hairfx colors`), '#RRGGBB' or a colour folder's path"
     )

@@ -38,8 +38,6 @@ DEFAULT_SMOOTHING = 0.0
 #: does (to 8-bit precision), so what counts as hair is unchanged. Masks given by the caller are used as is.
 MASK_RAMP = (0.25, 0.75)
 _ALPHA_TABLE = ramp_table(*MASK_RAMP)
-#: Largest relative difference between the aspect ratios of a mask and its frame; a mask
-#: of another shape would put the colour in the wrong place once stretched to the frame.
 
 _fallback_warned = False
 _large_frame_warned = False
