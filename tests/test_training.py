@@ -536,6 +536,21 @@ def _eval_tree(root: Path) -> Path:
     return root
 
 
+def test_evaluate_scores_weights_exported_elsewhere(tmp_path, capsys):
+    """A trained checkpoint is scored without replacing the package's weights: exported
+    to a folder of its own, then evaluated from there."""
+    from hairfx.training.evaluate import main as evaluate_main
+
+    data = _eval_tree(tmp_path / "data")
+    argv = ["--data", str(data), "--model", "small", "--max-frames", "3", "--threads", "1", "--json"]
+    assert evaluate_main(argv + [str(tmp_path / "shipped.json")]) == 0
+    export_weights(_checkpoint(tmp_path / "untrained.pt", "small", 0), "small", tmp_path / "w", onnx=False)
+    assert evaluate_main(argv + [str(tmp_path / "other.json"), "--weights-dir", str(tmp_path / "w")]) == 0
+    shipped, other = (json.loads((tmp_path / f"{n}.json").read_text())["small"] for n in ("shipped", "other"))
+    assert shipped["figaro1k/test"]["iou"] > 0.5 and other["figaro1k/test"]["iou"] < shipped["figaro1k/test"]["iou"]
+    capsys.readouterr()
+
+
 def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeypatch):
     from hairfx.segmenter import Segmenter
     from hairfx.training.evaluate import main as evaluate_main

@@ -98,6 +98,9 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None,
                    help="also write the results as JSON to this file (missing folders are created; "
                         "checked with the data before any scoring)")
+    p.add_argument("--weights-dir", type=Path, metavar="DIR", default=None,
+                   help="score the weights in DIR (as written by `hairfx train --export CKPT --weights-dir DIR`) "
+                        "instead of the package's")
     return p
 
 

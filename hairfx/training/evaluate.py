@@ -269,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     models = args.model or list(MODEL_NAMES)
     clips = check_inputs(args.data, limit=args.limit, json_path=args.json)
     # every model's weights are loaded (and their SHA-256 checked) before the first is scored
-    segs = {name: Segmenter(name, threads=args.threads) for name in dict.fromkeys(models)}
+    segs = {name: Segmenter(name, threads=args.threads, weights_dir=args.weights_dir) for name in dict.fromkeys(models)}
     results: dict = {}
     for name, seg in segs.items():  # torch or OpenCV, whichever runs it
         t0 = time.time()
