@@ -74,10 +74,11 @@ PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 
 
-def _train_hint(name: str) -> str:
+def _train_hint(name: str, weights_dir: Path | None = None) -> str:
+    where = "" if weights_dir is None else f" --weights-dir {weights_dir}"
     return (
         f"train it with `hairfx train --model {name}` and ship it with "
-        f"`hairfx train --model {name} --export runs/{name}/best.pt`"
+        f"`hairfx train --model {name} --export runs/{name}/best.pt{where}`"
     )
 
 
@@ -87,17 +88,17 @@ def _verified_bytes(name: str, suffix: str, key: str, weights_dir: Path | None) 
     path = folder / f"{name}{suffix}"
     index_path = folder / "weights.json"
     if not path.is_file():
-        raise WeightsError(f"weights file {path} is missing; {_train_hint(name)}")
+        raise WeightsError(f"weights file {path} is missing; {_train_hint(name, weights_dir)}")
     try:
         expected = str(json.loads(index_path.read_text())[name][key]).lower()
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"no SHA-256 recorded for {path} in {index_path} ({exc!r}); {_train_hint(name)}") from None
+        raise WeightsError(f"no SHA-256 recorded for {path} in {index_path} ({exc!r}); {_train_hint(name, weights_dir)}") from None
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise WeightsError(
             f"weights file {path} fails its checksum: SHA-256 {actual} but {index_path.name} records "
-            f"{expected}; the file is corrupt or was replaced. Reinstall hairfx or {_train_hint(name)}"
+            f"{expected}; the file is corrupt or was replaced. Reinstall hairfx or {_train_hint(name, weights_dir)}"
         )
     return path, data
 

@@ -53,8 +53,8 @@ def _tree(root: Path, pairs: int = 2) -> Path:
 
 @pytest.fixture
 def no_scoring(monkeypatch) -> list:
-    """Records (and refuses) any model loading or scoring: a run that stops in its checks
-    leaves this empty."""
+    """Records (and refuses) any scoring: a run that stops in its checks leaves this empty.
+    Models are loaded first, with the checks (a stand-in here: the weights are fine)."""
     done = []
 
     def refuse(what):
@@ -64,7 +64,7 @@ def no_scoring(monkeypatch) -> list:
 
         return f
 
-    monkeypatch.setattr(hairfx.segmenter, "Segmenter", refuse("model loaded"))
+    monkeypatch.setattr(hairfx.segmenter, "Segmenter", lambda name, **kw: object())
     monkeypatch.setattr(evaluate_mod, "evaluate_split", refuse("split scored"))
     monkeypatch.setattr(evaluate_mod, "flicker", refuse("clip scored"))
     return done
@@ -203,6 +203,20 @@ def test_evaluate_loads_every_model_before_scoring_the_first(tmp_path, monkeypat
 
     monkeypatch.setattr(hairfx.segmenter, "Segmenter", segmenter)
     data = _tree(tmp_path / "data")
-    with pytest.raises(WeightsError, match="full.pt"):
-        evaluate_main(["--data", str(data), "--model", "small", "--model", "full"])
+    _break(data, "clip undecodable")
+    with pytest.raises(InputError, match="nothing was scored: weights file full.pt fails its SHA-256; .*broken.mp4"):
+        evaluate_main(["--data", str(data), "--model", "small", "--model", "full",
+                       "--json", str(tmp_path / "new" / "eval.json")])
     assert no_scoring == []
+    assert not (tmp_path / "new").exists()
+
+
+def test_evaluate_names_the_export_for_weights_missing_from_weights_dir(tmp_path, capsys):
+    from hairfx.cli import main
+
+    data = _tree(tmp_path / "data")
+    (tmp_path / "w").mkdir()
+    assert main(["evaluate", "--data", str(data), "--model", "small", "--weights-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert "weights file" in err and "small.pt is missing" in err
+    assert f"--export runs/small/best.pt --weights-dir {tmp_path / 'w'}`" in err

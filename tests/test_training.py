@@ -145,6 +145,39 @@ def test_pair_cache_is_rebuilt_when_the_files_change(tmp_path, blobs):
     assert load_pairs([data / "celeb1k" / "train"], side=64, cache=cache) == []
 
 
+def test_a_foreign_file_at_the_cache_path_is_rebuilt_over(tmp_path, blobs):
+    from hairfx.training.data import load_pairs
+
+    data, cache = tmp_path / "data", tmp_path / "cache.npz"
+    _write_folder(data, "figaro1k/train", blobs[:2])
+    with open(cache, "wb") as f:
+        np.save(f, np.zeros(3))  # a lone array, not an npz
+    assert len(load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)) == 2
+    with open(cache, "wb") as f:
+        np.savez(f, key=np.array("other"), names=np.array(["a"]), shapes=np.array([[1.5, 2.0]]))
+    assert len(load_pairs([data / "figaro1k" / "train"], side=64, cache=cache)) == 2
+
+
+def test_replacing_removes_copies_left_by_killed_writers(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from hairfx._files import replacing
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    target = tmp_path / "last.pt"
+    orphan = tmp_path / f".last.pt.{dead.stdout.strip()}.0badc0de.tmp"  # its writer has exited
+    live = tmp_path / f".last.pt.{os.getppid()}.0badc0de.tmp"  # a live process's copy in progress
+    other = tmp_path / ".best.pt.1.0badc0de.tmp"  # another file's
+    for p in (orphan, live, other):
+        p.write_bytes(b"half")
+    with replacing(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert not orphan.exists() and live.exists() and other.exists()
+
+
 def test_replacing_leaves_the_old_file_whole_when_the_write_fails(tmp_path):
     from hairfx._files import replacing
 
@@ -344,25 +377,60 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     assert all(float(line.split("lr ")[1].split()[0]) <= 1e-3 for line in steps)  # the run's peak, not 4e-3
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, how):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
+    """Ctrl-C (SIGINT) or SIGTERM during a step: the step ends, last.pt is saved, and the
+    run stops with KeyboardInterrupt; the signal handlers are put back."""
     import os
     import signal
 
-    data, out = _data(tmp_path, blobs), tmp_path / "run"
-    handler = signal.getsignal(signal.SIGTERM)
+    data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
 
     def log(line):
+        lines.append(line)
         if line.startswith("step"):  # the first step is logged as soon as it is taken
-            if how == "sigterm":
-                os.kill(os.getpid(), signal.SIGTERM)
-            raise KeyboardInterrupt  # Ctrl-C; unreached when SIGTERM already raised it
+            os.kill(os.getpid(), getattr(signal, signum))
 
     with pytest.raises(KeyboardInterrupt):
         train(model_name="small", data=data, out=out, minutes=5, batch=2, crop=64, threads=1, max_pairs=4,
               device="cpu", log=log)
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 1  # no checkpoint was due for 3 minutes
-    assert signal.getsignal(signal.SIGTERM) == handler
+    assert lines[-1].startswith(f"interrupted ({signum}): saved ")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_path, blobs):
+    """A scheduler's stop (SIGTERM to every process of the job) also ends the sample
+    workers; the run still saves its checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+    code = (
+        "import sys; from pathlib import Path; from hairfx.training.train import train\n"
+        f"train(model_name='small', data=Path({str(data)!r}), out=Path({str(out)!r}), minutes=5, batch=2, crop=64,"
+        " threads=1, max_pairs=4, device='cpu', workers=1, log=lambda s: print(s, flush=True))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=env, start_new_session=True)
+    try:
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if line.startswith("step"):
+                os.killpg(proc.pid, signal.SIGTERM)  # the trainer and its sample worker
+                break
+        printed += proc.stdout.readlines()
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert any(line.startswith("interrupted (SIGTERM): saved") for line in printed), "".join(printed)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] >= 1
 
 
 def test_bad_run_folder_and_init_checkpoints_are_refused_before_data_is_read(tmp_path):
@@ -390,6 +458,23 @@ def test_bad_run_folder_and_init_checkpoints_are_refused_before_data_is_read(tmp
     assert not out.exists()
     with pytest.raises(InputError, match="training data folder .*absent.* not found"):
         train(out=out, init=_checkpoint(tmp_path / "ok.pt", "small", 0), **kw)  # a good init gets that far
+
+
+def test_a_cache_folder_that_cannot_be_written_is_refused_before_data_is_read(tmp_path):
+    from hairfx.errors import InputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="the cache folder \\(--cache\\) .*file/c: .*file is a file, not a folder"):
+        train(model_name="small", data=tmp_path / "absent", out=tmp_path / "run", minutes=0.01, threads=1,
+              device="cpu", cache_dir=tmp_path / "file" / "c", log=lambda s: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_export_options_without_export_are_refused(capsys):
+    from hairfx.cli import main
+
+    assert main(["train", "--no-onnx", "--force"]) == 2
+    assert "--no-onnx and --force only go with --export CKPT" in capsys.readouterr().err
 
 
 def test_empty_training_data_is_refused(tmp_path):

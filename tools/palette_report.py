@@ -232,10 +232,12 @@ def main(argv: list[str] | None = None) -> int:
             f"    python -m tools.palette_report --data {args.data} --subjects {args.subjects} --markdown {args.markdown}\n\n"
             "(also `hairfx-lut report`). Method and definitions: the docstring of `tools/palette_report.py`.\n\n"
         )
+        from hairfx._files import replacing
+
         from ._common import output_file
 
-        with output_file(args.markdown) as md:
-            md.write_text(head + table, encoding="utf-8")
+        with output_file(args.markdown) as md, replacing(md) as tmp:
+            tmp.write_text(head + table, encoding="utf-8")
     return 0
 
 

@@ -123,11 +123,17 @@ def load_pairs(folders: list[Path], *, side: int | None = None, cache: Path | No
 def _read_cache(cache: Path, key: str) -> list[Pair] | None:
     """The pairs stored in ``cache`` if it holds fingerprint ``key``, else None."""
     try:
-        with np.load(cache, allow_pickle=False) as z:
+        z = np.load(cache, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a lone .npy array
+            return None
+        with z:
             if str(z["key"]) != key:  # read first, alone: a stale cache costs no image reads
                 return None
             names, shapes, images, masks = z["names"], z["shapes"], z["images"], z["masks"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not an npz, truncated, other layout
+        return None
+    if not (shapes.dtype.kind == "i" and shapes.ndim == 2 and len(shapes) == len(names)
+            and images.dtype == np.uint8 and masks.dtype == np.uint8):
         return None
     pairs, at = [], 0
     for name, (h, w) in zip(names, shapes):

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from .._files import replacing
-from ..errors import InputError, MissingFileError
+from ..errors import InputError, MissingFileError, WeightsError
 from ..presets import MODEL_NAMES
 from ..video import VideoReader
 from . import cli_args
@@ -223,7 +223,9 @@ def _check_clip(clip: Path) -> str | None:
     return None
 
 
-def check_inputs(data: Path, *, limit: int | None = None, json_path: Path | None = None) -> list[Path]:
+def check_inputs(
+    data: Path, *, limit: int | None = None, json_path: Path | None = None, problems: Iterable[str] = ()
+) -> list[Path]:
     """Check everything :func:`run` needs from ``data`` and ``json_path`` before any scoring,
     and return the clips of ``data/videos`` to score.
 
@@ -231,8 +233,9 @@ def check_inputs(data: Path, *, limit: int | None = None, json_path: Path | None
     :class:`~hairfx.errors.InputError` naming every other problem at once: a split of
     :data:`SPLITS` without pairs or with a file that cannot be decoded (only the first
     ``limit`` pairs are looked at, those that will be scored), no clips or a clip that does
-    not open or decode, a ``json_path`` that cannot be written. Only when all is well are
-    the missing folders of ``json_path`` created.
+    not open or decode, a ``json_path`` that cannot be written, and the ``problems``
+    already found by the caller (the models' weights). Only when all is well are the
+    missing folders of ``json_path`` created.
     """
     data = Path(data)
     holds = f"the folder that holds {', '.join(SPLITS)} and videos/"
@@ -240,7 +243,7 @@ def check_inputs(data: Path, *, limit: int | None = None, json_path: Path | None
         raise MissingFileError(f"data folder {data} does not exist; give --data {holds}")
     if not data.is_dir():
         raise InputError(f"--data {data} is a file, not a folder; give --data {holds}")
-    problems = []
+    problems = list(problems)
     for split in SPLITS:
         problems += _check_pairs(data / split, limit)
     clips = sorted((data / "videos").glob("*.mp4"))
@@ -267,9 +270,15 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     models = args.model or list(MODEL_NAMES)
-    clips = check_inputs(args.data, limit=args.limit, json_path=args.json)
-    # every model's weights are loaded (and their SHA-256 checked) before the first is scored
-    segs = {name: Segmenter(name, threads=args.threads, weights_dir=args.weights_dir) for name in dict.fromkeys(models)}
+    # every model's weights are loaded (and their SHA-256 checked) first; a problem with them
+    # is reported with the data's, before any folder is made or anything is scored
+    segs, problems = {}, []
+    for name in dict.fromkeys(models):
+        try:
+            segs[name] = Segmenter(name, threads=args.threads, weights_dir=args.weights_dir)
+        except WeightsError as exc:
+            problems.append(str(exc))
+    clips = check_inputs(args.data, limit=args.limit, json_path=args.json, problems=problems)
     results: dict = {}
     for name, seg in segs.items():  # torch or OpenCV, whichever runs it
         t0 = time.time()

@@ -8,7 +8,7 @@
 training; a fixed 10 % of figaro1k/train plus celeb1k/val are held out for validation.
 The learning rate follows a warm-up then a cosine over the *time* budget, so a run
 ends on time whatever the machine's speed. ``last.pt`` is written every few minutes
-(model, optimiser, elapsed time, the run's settings), on Ctrl-C and on SIGTERM, and
+(model, optimiser, elapsed time, the run's settings), and on Ctrl-C or SIGTERM, and
 ``best.pt`` whenever the validation IoU improves. A run folder that holds a run is
 only ever continued (``--resume``), never started over; a resumed run keeps its
 budget, learning rate, batch and crop unless they are given again (``--minutes`` is
@@ -207,6 +207,17 @@ def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (frac - warm) / (1 - warm)))))
 
 
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """Refuse ``folder`` unless it is, or can be made as, a folder this process writes into."""
+    for d in (folder, *folder.parents):
+        if d.is_dir():
+            if not os.access(d, os.W_OK | os.X_OK):
+                raise InputError(f"{what} {folder}: cannot write into {d} (permission denied)")
+            return
+        if d.exists():
+            raise InputError(f"{what} {folder}: {d} is a file, not a folder")
+
+
 def _load_state(path: Path, what: str) -> dict:
     """The state dict in checkpoint ``path`` (a run's checkpoint or a plain state dict)."""
     if not path.is_file():
@@ -238,21 +249,33 @@ def _load_run(last: Path, model_name: str) -> dict:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (``kill``, a job scheduler's stop) raises KeyboardInterrupt like Ctrl-C, so
-    training saves its checkpoint before it ends. Only the main thread can set handlers."""
+def _stop_signals():
+    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) ask training to stop:
+    they set ``stop["signal"]``, which the loop reads between steps, so the checkpoint it
+    then saves never holds half an optimiser step. A second Ctrl-C stops at once. Only the
+    main thread can set handlers; elsewhere the signals keep their usual effect."""
+    stop = {"signal": None}
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
+    previous = {}
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
+    def ask(signum, frame):
+        if stop["signal"] is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop["signal"] = signum
+        if hasattr(signal, "SIGCHLD") and signal.SIGCHLD not in previous:
+            # A signal sent to the whole process group also ends the sample workers; the
+            # data loader's SIGCHLD handler would raise mid-step. The loop stops anyway.
+            previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        previous[s] = signal.signal(s, ask)
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def train(
@@ -339,6 +362,10 @@ def train(
             f"--minutes (and --max-wall-minutes) to go on"
         )
 
+    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    if not max_pairs:
+        _check_writable_folder(cache_dir, "the cache folder (--cache)")
+
     # channels_last: about 1.4x faster convolutions on the CPU, forward and backward
     model = build_model(model_name).to(memory_format=torch.channels_last)
     if init is not None and ck is None:
@@ -360,7 +387,6 @@ def train(
     for d in train_dirs + [data / "celeb1k" / "val"]:
         if not (d / "images").is_dir():
             raise InputError(f"training data folder {d} not found (give --data)")
-    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     side = CACHE_SIDE[model_name]
     cache = None if max_pairs else cache_dir / f"train_{side}.npz"
     pairs = load_pairs(train_dirs, side=side, cache=cache)
@@ -414,11 +440,11 @@ def train(
         _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name,
                "settings": settings, **state}, last)
 
-    with _sigterm_as_interrupt(), _batches(
+    with _stop_signals() as stop, _batches(
         train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
     ) as batches:
         try:
-            while True:
+            while stop["signal"] is None:
                 now = time.time()
                 state["elapsed"] += min(now - tick, MAX_STEP_S)
                 state["wall"] += now - tick
@@ -455,24 +481,31 @@ def train(
                     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
                     tag = ""
                     if iou > state["best_iou"]:
-                        state["best_iou"] = iou
                         _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                        state["best_iou"] = iou  # only once best.pt holds it
                         tag = " (best)"
                     log(f"val IoU {iou:.4f}{tag}")
                     last_val = time.time()
                 if now - last_ckpt > ckpt_minutes * 60:
                     save_last()
                     last_ckpt = time.time()
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every step taken so far
+        except Exception:  # noqa: BLE001 - re-raised unless a stop was asked for
+            if stop["signal"] is None:
+                raise
+            # The sample workers ended with the process group, and the data loader says so
+            # (RuntimeError, EOFError, ConnectionResetError...) while fetching a batch, before
+            # any step on it; the stop was asked for, so save as for any stop.
+        if stop["signal"] is not None:  # keep every step taken so far
             save_last()
-            log(f"interrupted: saved {last} at step {state['step']}; continue with --resume")
-            raise
+            name = signal.Signals(stop["signal"]).name
+            log(f"interrupted ({name}): saved {last} at step {state['step']}; continue with --resume")
+            raise KeyboardInterrupt
     iou = validate(model, val_pairs, canvas)
     state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
     _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
     if iou > state["best_iou"]:
-        state["best_iou"] = iou
         _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+        state["best_iou"] = iou
     save_last()
     log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
     return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
@@ -590,6 +623,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    export_only = [f"--{k.replace('_', '-')}" for k in ("weights_dir", "no_onnx", "force") if getattr(args, k)]
+    if export_only and args.export is None:
+        raise InputError(f"{' and '.join(export_only)} only go with --export CKPT")
     if args.export is not None:
         info = export_weights(args.export, args.model, args.weights_dir or WEIGHTS_DIR,
                               onnx=not args.no_onnx, force=args.force)
