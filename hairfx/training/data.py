@@ -8,10 +8,10 @@ training loop never decodes a JPEG.
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
 crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
-hair or a hair-like distractor in the background above it, hair recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global
-colour jitter, and a previous-mask prior
-drawn from the paper's three cases: empty, a small affine warp of the truth, or a
-large or wrong warp the network must learn to discard.
+hair or hair-like texture in the background just above it, hair recolouring (blond,
+red, grey, any dyed hue) inside the labelled hair, global colour jitter, and a
+previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
+the truth, or a large or wrong warp the network must learn to discard.
 """
 
 from __future__ import annotations

@@ -62,8 +62,6 @@ MAX_STEP_S = 20.0
 DEFAULT_BATCH = {("small", "cpu"): 16, ("full", "cpu"): 8, ("small", "cuda"): 64, ("full", "cuda"): 32}
 DEFAULT_MINUTES = 90.0
 DEFAULT_LR = 4e-3
-#: What ``last.pt`` records of a run, and ``--resume`` takes back unless given again.
-RUN_SETTINGS = ("minutes", "max_wall_minutes", "lr", "batch", "crop")
 #: Names of the checkpoints a run writes into its folder.
 RUN_FILES = ("last.pt", "best.pt", "final.pt")
 
