@@ -58,12 +58,19 @@ def test_make_sample_shapes_and_ranges(blobs):
     assert x.shape == (4, 32, 32)
 
 
-def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_hair():
+def _hair_on_a_wall(cy: int, ry: int) -> tuple[np.ndarray, np.ndarray, Pair]:
+    """A flat brown hair ellipse centred at row ``cy`` on a grey wall, and a hair-free, flat
+    red photo to cut texture from."""
     img = np.full((128, 128, 3), 200, np.uint8)
     mask = np.zeros((128, 128), np.uint8)
-    cv2.ellipse(mask, (64, 50), (40, 35), 0, 0, 360, 255, -1)
+    cv2.ellipse(mask, (64, cy), (40, ry), 0, 0, 360, 255, -1)
     img[mask > 0] = (40, 30, 20)
     red = Pair("source", np.full((96, 96, 3), (250, 0, 0), np.uint8), np.zeros((96, 96), np.uint8))
+    return img, mask, red
+
+
+def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_hair():
+    img, mask, red = _hair_on_a_wall(50, 35)
     covered = 0
     for seed in range(8):
         out, new = occlude_hair(img, mask, red, np.random.default_rng(seed))
@@ -85,11 +92,7 @@ def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_
 
 
 def test_distractor_paints_only_the_background_just_above_the_hair():
-    img = np.full((128, 128, 3), 200, np.uint8)
-    mask = np.zeros((128, 128), np.uint8)
-    cv2.ellipse(mask, (64, 80), (40, 30), 0, 0, 360, 255, -1)
-    img[mask > 0] = (40, 30, 20)
-    red = Pair("source", np.full((96, 96, 3), (250, 0, 0), np.uint8), np.zeros((96, 96), np.uint8))
+    img, mask, red = _hair_on_a_wall(80, 30)
     painted = 0
     for seed in range(8):
         out, new = distract_above_hair(img, mask, red, np.random.default_rng(seed))

@@ -216,14 +216,21 @@ def _check_writable_folder(folder: Path, what: str) -> None:
             raise InputError(f"{what} {folder}: {d} is a file, not a folder")
 
 
+def _read_checkpoint(path: Path, missing: str, label: str):
+    """``torch.load(path)`` to the CPU with ``weights_only=True``: :class:`MissingFileError`
+    with ``missing`` when there is no such file, :class:`WeightsError` naming ``label``
+    when it cannot be read."""
+    if not path.is_file():
+        raise MissingFileError(missing)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
+        raise WeightsError(f"{label} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+
+
 def _load_state(path: Path, what: str) -> dict:
     """The state dict in checkpoint ``path`` (a run's checkpoint or a plain state dict)."""
-    if not path.is_file():
-        raise MissingFileError(f"{what} {path}: checkpoint not found")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
-        raise WeightsError(f"{what} {path} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    ck = _read_checkpoint(path, f"{what} {path}: checkpoint not found", f"{what} {path}")
     state = ck.get("model", ck) if isinstance(ck, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{what} {path} holds a {type(ck).__name__}, not a checkpoint or a state dict")
@@ -232,12 +239,9 @@ def _load_state(path: Path, what: str) -> dict:
 
 def _load_run(last: Path, model_name: str) -> dict:
     """The checkpoint ``last`` of a run of ``model_name`` to resume, checked."""
-    if not last.is_file():
-        raise MissingFileError(f"nothing to resume: {last} not found (leave out --resume to start a run there)")
-    try:
-        ck = torch.load(last, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
-        raise WeightsError(f"{last} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    ck = _read_checkpoint(
+        last, f"nothing to resume: {last} not found (leave out --resume to start a run there)", str(last)
+    )
     if isinstance(ck, dict) and ck.get("preset", model_name) != model_name:
         raise InputError(f"{last} is a run of the {ck['preset']!r} preset, not {model_name!r}; give --model {ck['preset']}")
     if not isinstance(ck, dict) or not {"model", "opt", "step"} <= ck.keys():
@@ -527,12 +531,7 @@ def export_weights(
     replace is refused unless ``force``.
     """
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise MissingFileError(f"checkpoint not found: {checkpoint}")
-    try:
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; name the file
-        raise WeightsError(f"{checkpoint} is not a readable checkpoint: {str(exc).splitlines()[0]}") from None
+    ck = _read_checkpoint(checkpoint, f"checkpoint not found: {checkpoint}", str(checkpoint))
     if not isinstance(ck, dict):
         raise WeightsError(f"{checkpoint} holds a {type(ck).__name__}, not a checkpoint or state dict")
     if "model" not in ck:  # a plain state dict, as shipped
