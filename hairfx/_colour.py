@@ -4,12 +4,13 @@ from __future__ import annotations
 
 
 def colour_science():
-    """The ``colour`` module (colour-science), imported without the warning it gives on
-    every first import where its optional matplotlib is not installed (hairfx never plots).
-    Other warnings pass."""
+    """The ``colour`` module (colour-science), imported without the warnings it gives on
+    every first import for each optional dependency that is missing (matplotlib, SciPy...:
+    '"X" related API features are not available'). hairfx uses none of those features, and
+    colour-science raises where a feature that needs one is called. Other warnings pass."""
     import warnings
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Matplotlib.*related API features are not available")
+        warnings.filterwarnings("ignore", message='.*" related API features are not available')
         import colour
     return colour
