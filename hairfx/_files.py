@@ -38,3 +38,18 @@ def _remove_orphans(path: Path) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:  # alive, someone else's: leave it
             pass
+
+
+def folder_obstacle(folder: Path, *, writable: bool = False) -> tuple[Path, str] | None:
+    """What stops ``folder`` being used, or made with its missing parents, as a folder:
+    ``(path, "file")`` when it or a parent is something other than a folder,
+    ``(path, "unwritable")`` when ``writable`` and the nearest existing folder takes no new
+    entries; None when nothing does. Callers word the message for their option."""
+    for d in (folder, *folder.parents):
+        if d.is_dir():
+            if writable and not os.access(d, os.W_OK | os.X_OK):
+                return d, "unwritable"
+            return None
+        if d.exists():
+            return d, "file"
+    return None  # pragma: no cover - a relative path's parents end at ".", which exists

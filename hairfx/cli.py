@@ -230,14 +230,14 @@ _SKIPS_LISTED = 5
 
 def _check_out_folder(out, given: str) -> None:
     """Refuse an ``-o`` that is, or lies under, something other than a folder, before any work."""
+    from ._files import folder_obstacle
     from .errors import InputError
 
-    for folder in (out, *out.parents):
-        if folder.is_dir():
-            return
-        if folder.exists():  # a regular file (or a device, a socket...) where a folder must go
-            what = "" if folder == out else f" lies under {folder}, which"
-            raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
+    obstacle = folder_obstacle(out)  # a regular file (or a device, a socket...) where a folder must go
+    if obstacle is not None:
+        folder = obstacle[0]
+        what = "" if folder == out else f" lies under {folder}, which"
+        raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
 
 
 def _run_mask(args) -> int:

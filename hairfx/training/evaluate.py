@@ -35,7 +35,6 @@ import argparse
 import itertools
 import json
 import math
-import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -43,7 +42,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .._files import replacing
+from .._files import folder_obstacle, replacing
 from ..errors import InputError, MissingFileError, WeightsError
 from ..presets import MODEL_NAMES
 from ..video import VideoReader
@@ -189,14 +188,13 @@ def _json_problem(path: Path) -> str | None:
     nearest existing one must be a folder that takes new files."""
     if path.is_dir():
         return f"--json {path} is a folder; give a file name for the results, e.g. {path / 'eval.json'}"
-    for folder in path.parents:
-        if folder.is_dir():
-            if not os.access(folder, os.W_OK | os.X_OK):
-                return f"--json {path}: cannot write into {folder} (permission denied)"
-            return None
-        if folder.exists():
-            return f"--json {path}: {folder} is a file, not a folder"
-    return None  # pragma: no cover - a relative path's parents end at ".", which exists
+    obstacle = folder_obstacle(path.parent, writable=True)
+    if obstacle is None:
+        return None
+    folder, kind = obstacle
+    if kind == "unwritable":
+        return f"--json {path}: cannot write into {folder} (permission denied)"
+    return f"--json {path}: {folder} is a file, not a folder"
 
 
 def _check_pairs(folder: Path, limit: int | None) -> list[str]:

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._files import replacing
+from .._files import folder_obstacle, replacing
 from ..errors import DeviceUnavailable, InputError, MissingFileError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
@@ -207,13 +207,11 @@ def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
 
 def _check_writable_folder(folder: Path, what: str) -> None:
     """Refuse ``folder`` unless it is, or can be made as, a folder this process writes into."""
-    for d in (folder, *folder.parents):
-        if d.is_dir():
-            if not os.access(d, os.W_OK | os.X_OK):
-                raise InputError(f"{what} {folder}: cannot write into {d} (permission denied)")
-            return
-        if d.exists():
-            raise InputError(f"{what} {folder}: {d} is a file, not a folder")
+    obstacle = folder_obstacle(folder, writable=True)
+    if obstacle is not None:
+        d, kind = obstacle
+        reason = f"cannot write into {d} (permission denied)" if kind == "unwritable" else f"{d} is a file, not a folder"
+        raise InputError(f"{what} {folder}: {reason}")
 
 
 def _read_checkpoint(path: Path, missing: str, label: str):
