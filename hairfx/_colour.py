@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 
+
+@functools.cache
 def colour_science():
     """The ``colour`` module (colour-science), imported without the warnings it gives on
     every first import for each optional dependency that is missing (matplotlib, SciPy...:

@@ -13,6 +13,13 @@ def roots() -> tuple[Path, Path]:
     return Path.cwd() / ".." / "shared" / "data", _REPO.parent / "shared" / "data"
 
 
+def reference_dirs() -> tuple[Path, Path]:
+    """Where the reference images may be: the source checkout's ``reference_images/``, then
+    ``reference_images/`` in the working directory (as it is at the call). ``pip install .``
+    does not install them."""
+    return _REPO / "reference_images", Path.cwd() / "reference_images"
+
+
 def find_data(*parts: str) -> Path | None:
     """The first data root holding ``parts`` (a file or folder), joined with them; else None."""
     for root in roots():

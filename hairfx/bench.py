@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._datadir import find_data, roots as data_roots
+from ._datadir import find_data, reference_dirs, roots as data_roots
 
 __all__ = ["run_bench", "load_portrait"]
 
 SIZES = ((1280, 720), (1920, 1080))
-_REPO = Path(__file__).resolve().parents[1]
 _DEFAULT_DATA = "celeb1k/test/images/28479.jpg"
 
 
@@ -32,7 +31,7 @@ def _default_portrait() -> tuple[Path, Path]:
     img = find_data(_DEFAULT_DATA)
     if img is not None:
         return img, img.parent.parent / "masks" / (img.stem + ".png")
-    looked = [_REPO / "reference_images", Path.cwd() / "reference_images"]
+    looked = reference_dirs()
     for ref in looked:
         if (ref / "dark.png").is_file() and (ref / "dark_mask.png").is_file():
             return ref / "dark.png", ref / "dark_mask.png"

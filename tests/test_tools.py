@@ -439,12 +439,10 @@ def test_recipe_lut_named_like_an_output_is_refused(tmp_path):
 def installed(tmp_path, monkeypatch):
     """As after a non-editable install: no reference_images/ beside the package (nor data
     beside it); the working directory is an empty folder, returned."""
-    from hairfx import bench
-    from tools import _common
+    from hairfx import _datadir, bench
 
     site = tmp_path / "site-packages" / "hairfx"
-    monkeypatch.setattr(_common, "_REPO_REFERENCES", site / "reference_images")
-    monkeypatch.setattr(bench, "_REPO", site.parent)
+    monkeypatch.setattr(_datadir, "_REPO", site)  # hairfx/.. of a checkout; the package itself here
     monkeypatch.setattr(bench, "find_data", lambda *parts: None)
     work = tmp_path / "work"
     work.mkdir()

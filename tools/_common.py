@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hairfx import recolor
+from hairfx._datadir import reference_dirs
 from hairfx.errors import InputError
 from hairfx.frames import as_mask
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
@@ -18,11 +19,6 @@ from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for 
 __all__ = [
     "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "output_file",
 ]
-
-#: Where the reference images live in a source checkout. They are not installed, so after a
-#: plain ``pip install .`` the default is ``./reference_images`` (run from the checkout).
-_REPO_REFERENCES = Path(__file__).resolve().parents[1] / "reference_images"
-
 
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
     """The mask from ``mask_path``, or the hair-mask model's prediction when it is None."""
@@ -45,7 +41,7 @@ def references_dir(path: str | os.PathLike | None = None) -> Path:
             raise InputError(f"reference images not found in {d}: expected a folder holding intensities.json, "
                              "like the repository's reference_images/")
         return d
-    looked = [_REPO_REFERENCES, Path.cwd() / "reference_images"]
+    looked = reference_dirs()
     for d in looked:
         if (d / "intensities.json").is_file():
             return d
