@@ -84,11 +84,6 @@ def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_
         covered += len(ys)
         assert len(ys) == 0 or ys.min() < 50  # the crown sits on the top half of the hair
     assert covered > 8 * 300
-    hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
-    out, new = occlude_hair(img, mask, hairy, np.random.default_rng(0))
-    assert out is img and new is mask  # no hair-free texture to cut: unchanged
-    empty = np.zeros_like(mask)
-    assert occlude_hair(img, empty, red, np.random.default_rng(0))[1] is empty
 
 
 def test_distractor_paints_only_the_background_just_above_the_hair():
@@ -108,11 +103,17 @@ def test_distractor_paints_only_the_background_just_above_the_hair():
             # the source's red, or the hair's mean colour: flat here, so exactly it
             assert (250, 0, 0) in colours or (40, 30, 20) in colours
     assert painted > 8 * 200
+
+
+@pytest.mark.parametrize("augment", [occlude_hair, distract_above_hair])
+def test_hair_augmentations_leave_a_sample_without_texture_or_hair_as_it_is(augment):
+    img, mask, red = _hair_on_a_wall(50, 35)
     hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
-    out, new = distract_above_hair(img, mask, hairy, np.random.default_rng(0))
+    out, new = augment(img, mask, hairy, np.random.default_rng(0))
     assert out is img and new is mask  # no hair-free texture to cut: unchanged
     empty = np.zeros_like(mask)
-    assert distract_above_hair(img, empty, red, np.random.default_rng(0))[0] is img
+    out, new = augment(img, empty, red, np.random.default_rng(0))
+    assert out is img and new is empty  # no hair: nothing to cover or to paste beside
 
 
 def test_unaugmented_sample_is_a_letterbox_with_empty_prior(blobs):

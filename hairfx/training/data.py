@@ -290,6 +290,14 @@ def _hairless_window(source: Pair, rng: np.random.Generator, aspect: float, trie
     return best if best_frac < 0.02 else None
 
 
+def _hair_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """First and last row and column of the hair in uint8 ``mask``; None for under 64 pixels."""
+    ys, xs = np.nonzero(mask > 127)
+    if len(ys) < 64:
+        return None
+    return ys.min(), ys.max(), xs.min(), xs.max()
+
+
 def occlude_hair(
     img: np.ndarray, mask: np.ndarray, source: Pair, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -300,10 +308,10 @@ def occlude_hair(
     a cap, beanie or hat sitting where hair usually is, is not hair. Inputs without
     hair come back unchanged.
     """
-    ys, xs = np.nonzero(mask > 127)
-    if len(ys) < 64:
+    box = _hair_box(mask)
+    if box is None:
         return img, mask
-    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    y0, y1, x0, x1 = box
     hh, hw = y1 - y0 + 1, x1 - x0 + 1
     cx = x0 + hw * rng.uniform(0.3, 0.7)
     cy = y0 + hh * rng.uniform(0.0, 0.3)
@@ -339,10 +347,10 @@ def distract_above_hair(
     head, such as a ceiling panel or a brown wall, is not hair. Inputs without hair,
     or without hair-free room above it, come back unchanged.
     """
-    ys, xs = np.nonzero(mask > 127)
-    if len(ys) < 64:
+    box = _hair_box(mask)
+    if box is None:
         return img, mask
-    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    y0, y1, x0, x1 = box
     hh, hw = y1 - y0 + 1, x1 - x0 + 1
     pw = max(8, round(hw * rng.uniform(0.5, 1.4)))
     ph = max(8, round(hh * rng.uniform(0.3, 0.8)))
@@ -367,14 +375,13 @@ def distract_above_hair(
     else:
         shape[3:-3, 3:-3] = 1.0
     shape = cv2.GaussianBlur(shape, (0, 0), 1.0)
-    alpha = np.zeros((h, w), np.float32)
-    full = np.zeros((h, w, 3), np.float32)
-    sx, sy = cx0 - px, cy0 - py
-    alpha[cy0:cy1, cx0:cx1] = shape[sy : sy + cy1 - cy0, sx : sx + cx1 - cx0]
-    full[cy0:cy1, cx0:cx1] = patch[sy : sy + cy1 - cy0, sx : sx + cx1 - cx0]
-    alpha *= 1 - mask.astype(np.float32) / 255
-    out = img.astype(np.float32) * (1 - alpha[..., None]) + full * alpha[..., None]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), mask
+    # composited in the part of the patch inside the frame, through the hair mask
+    box = (slice(cy0, cy1), slice(cx0, cx1))
+    inside = (slice(cy0 - py, cy1 - py), slice(cx0 - px, cx1 - px))
+    alpha = (shape[inside] * (1 - mask[box].astype(np.float32) / 255))[..., None]
+    out = img.copy()
+    out[box] = np.clip(img[box].astype(np.float32) * (1 - alpha) + patch[inside] * alpha + 0.5, 0, 255).astype(np.uint8)
+    return out, mask
 
 
 # ----------------------------------------------------------------------------- prior
