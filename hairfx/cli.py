@@ -8,6 +8,7 @@ converted to RGB here, at the edge, and nowhere else.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -48,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except HairfxError as exc:
         print(f"hairfx {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"hairfx {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 @command

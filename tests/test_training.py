@@ -381,6 +381,32 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     assert all(float(line.split("lr ")[1].split()[0]) <= 1e-3 for line in steps)  # the run's peak, not 4e-3
 
 
+def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):
+    """Two runs started together into one folder both pass the 'already holds a run' check
+    before either has written a checkpoint; the folder's lock lets only one of them on."""
+    import fcntl
+    import os
+
+    from hairfx.errors import InputError
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+    kw = dict(model_name="small", data=data, out=out, minutes=0.01, batch=2, crop=64, threads=1, max_pairs=4,
+              device="cpu", log=lambda s: None)
+    out.mkdir()
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the other run, holding the folder
+        with pytest.raises(InputError, match="another hairfx train is running in .*give another --out"):
+            train(**kw)
+        assert not any((out / n).exists() for n in ("last.pt", "best.pt", "final.pt"))
+    finally:
+        os.close(fd)
+    train(**kw)  # the other run has ended: the folder is free
+    assert (out / "last.pt").is_file()
+    with pytest.raises(InputError, match="already holds a run"):
+        train(**kw)
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
     """Ctrl-C (SIGINT) or SIGTERM during a step: the step ends, last.pt is saved, and the
@@ -396,9 +422,10 @@ def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
         if line.startswith("step"):  # the first step is logged as soon as it is taken
             os.kill(os.getpid(), getattr(signal, signum))
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         train(model_name="small", data=data, out=out, minutes=5, batch=2, crop=64, threads=1, max_pairs=4,
               device="cpu", log=log)
+    assert stopped.value.signum == getattr(signal, signum)  # hairfx train exits 128 + signum
     assert torch.load(out / "last.pt", weights_only=True)["step"] == 1  # no checkpoint was due for 3 minutes
     assert lines[-1].startswith(f"interrupted ({signum}): saved ")
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
@@ -406,21 +433,18 @@ def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
 
 def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_path, blobs):
     """A scheduler's stop (SIGTERM to every process of the job) also ends the sample
-    workers; the run still saves its checkpoint."""
+    workers; ``hairfx train`` still saves its checkpoint, and exits 143 (128 + SIGTERM)."""
     import os
     import signal
     import subprocess
     import sys
 
     data, out = _data(tmp_path, blobs), tmp_path / "run"
-    code = (
-        "import sys; from pathlib import Path; from hairfx.training.train import train\n"
-        f"train(model_name='small', data=Path({str(data)!r}), out=Path({str(out)!r}), minutes=5, batch=2, crop=64,"
-        " threads=1, max_pairs=4, device='cpu', workers=1, log=lambda s: print(s, flush=True))"
-    )
+    args = ["--model", "small", "--data", str(data), "--out", str(out), "--minutes", "5", "--batch", "2",
+            "--crop", "64", "--threads", "1", "--device", "cpu", "--workers", "1", "--cache", str(tmp_path / "cache")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hairfx", "train", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     try:
         printed = []
         for line in proc.stdout:
@@ -429,7 +453,7 @@ def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_pa
                 os.killpg(proc.pid, signal.SIGTERM)  # the trainer and its sample worker
                 break
         printed += proc.stdout.readlines()
-        assert proc.wait(timeout=120) != 0
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM, "".join(printed)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -10,7 +10,8 @@ The learning rate follows a warm-up then a cosine over the *time* budget, so a r
 ends on time whatever the machine's speed. ``last.pt`` is written every few minutes
 (model, optimiser, elapsed time, the run's settings), and on Ctrl-C or SIGTERM, and
 ``best.pt`` whenever the validation IoU improves. A run folder that holds a run is
-only ever continued (``--resume``), never started over; a resumed run keeps its
+only ever continued (``--resume``), never started over, and is held by one run at a
+time (a lock on ``.lock`` in it); a resumed run keeps its
 budget, learning rate, batch and crop unless they are given again (``--minutes`` is
 the run's whole budget, not extra time).
 
@@ -248,6 +249,15 @@ def _load_run(last: Path, model_name: str) -> dict:
     return ck
 
 
+class Stopped(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM after saving ``last.pt``; ``signum`` says which
+    (``hairfx train`` exits with ``128 + signum``, as a shell reports a process it killed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
 @contextlib.contextmanager
 def _stop_signals():
     """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) ask training to stop:
@@ -276,6 +286,38 @@ def _stop_signals():
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _refuse_held_run(out: Path) -> None:
+    """An :class:`InputError` when folder ``out`` holds a run's checkpoints."""
+    held = [n for n in RUN_FILES if (out / n).exists()]
+    if held:
+        raise InputError(f"{out} already holds a run ({', '.join(held)}); continue it with --resume, or give another --out")
+
+
+@contextlib.contextmanager
+def _claim(out: Path, resume: bool):
+    """Hold run folder ``out`` for this process: an exclusive lock on ``out/.lock`` for the
+    whole run, so two ``hairfx train`` started at once into one folder cannot both write
+    it; a new run also checks again, under the lock, that the folder holds no run."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock, the checks above stand
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(f"another hairfx train is running in {out}; wait for it to end, "
+                                 f"or give another --out") from None
+        if not resume:
+            _refuse_held_run(out)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def train(
@@ -326,12 +368,7 @@ def train(
             v if v is not None else stored.get(k) for k, v in given.items()
         )
     else:
-        held = [n for n in RUN_FILES if (out / n).exists()]
-        if held:
-            raise InputError(
-                f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
-                f"or give another --out"
-            )
+        _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
     lr = DEFAULT_LR if lr is None else lr
     if not 0 < minutes < math.inf:
@@ -406,109 +443,109 @@ def train(
             f"no {which} pairs (images/NAME.jpg with masks/NAME.png) in {data}: training reads figaro1k/train "
             f"and celeb1k/train, and validates on celeb1k/val and a tenth of figaro1k/train"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {threads} threads"
-    log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
-    if init_note:
-        log(init_note)
-    model = model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
-    # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
-    # schedule; "wall" is real time, bounded separately by max_wall_minutes.
-    state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
-    if ck is not None:
-        # via the CPU: load_state_dict moves the optimiser's moments to the model's device
-        # and keeps AdamW's step counters on the CPU, where it reads them every step
-        try:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["opt"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise WeightsError(f"{last} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
-        state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
-        log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} of {minutes:g} min")
-        del ck
-    tick = time.time()
-    last_ckpt = last_val = last_log = time.time()
-    model.train()
-    recent: collections.deque = collections.deque(maxlen=50)  # the last steps' losses, for the log
-    first_loss = None
-    seen = steps_here = 0
+    with _claim(out, resume):
+        log(f"data: {len(train_pairs)} train, {len(val_pairs)} val pairs (loaded in {time.time() - t0:.0f}s)")
+        where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu, {threads} threads"
+        log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
+        if init_note:
+            log(init_note)
+        model = model.to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+        # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
+        # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
+        # schedule; "wall" is real time, bounded separately by max_wall_minutes.
+        state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
+        if ck is not None:
+            # via the CPU: load_state_dict moves the optimiser's moments to the model's device
+            # and keeps AdamW's step counters on the CPU, where it reads them every step
+            try:
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["opt"])
+            except (RuntimeError, ValueError, KeyError) as exc:
+                raise WeightsError(f"{last} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
+            state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
+            log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} of {minutes:g} min")
+            del ck
+        tick = time.time()
+        last_ckpt = last_val = last_log = time.time()
+        model.train()
+        recent: collections.deque = collections.deque(maxlen=50)  # the last steps' losses, for the log
+        first_loss = None
+        seen = steps_here = 0
 
-    def save_last():
-        _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name,
-               "settings": settings, **state}, last)
+        def save_last():
+            _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name,
+                   "settings": settings, **state}, last)
 
-    with _stop_signals() as stop, _batches(
-        train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
-    ) as batches:
-        try:
-            while stop["signal"] is None:
-                now = time.time()
-                state["elapsed"] += min(now - tick, MAX_STEP_S)
-                state["wall"] += now - tick
-                tick = now
-                frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
-                if frac >= 1.0:
-                    break
-                for g in opt.param_groups:
-                    g["lr"] = _lr(frac, lr)
-                x, y = next(batches)
-                x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                y = y.to(dev, non_blocking=True)
-                logits = model(x)
-                loss = hair_loss(logits, y, model.aux_logits)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                state["step"] += 1
-                steps_here += 1
-                seen += batch
-                recent.append(loss.detach())  # no GPU sync per step; read when logging
-                if first_loss is None:
-                    first_loss = loss.item()
-                now = time.time()
-                if now - last_log > 30 or steps_here == 1:
-                    log(
-                        f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:g} min  "
-                        f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
-                        f"{seen / (now - last_log):.1f} img/s",
-                    )
-                    last_log, seen = now, 0
-                if now - last_val > val_minutes * 60:
-                    iou = validate(model, val_pairs, canvas)
-                    state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-                    tag = ""
-                    if iou > state["best_iou"]:
-                        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
-                        state["best_iou"] = iou  # only once best.pt holds it
-                        tag = " (best)"
-                    log(f"val IoU {iou:.4f}{tag}")
-                    last_val = time.time()
-                if now - last_ckpt > ckpt_minutes * 60:
-                    save_last()
-                    last_ckpt = time.time()
-        except Exception:  # noqa: BLE001 - re-raised unless a stop was asked for
-            if stop["signal"] is None:
-                raise
-            # The sample workers ended with the process group, and the data loader says so
-            # (RuntimeError, EOFError, ConnectionResetError...) while fetching a batch, before
-            # any step on it; the stop was asked for, so save as for any stop.
-        if stop["signal"] is not None:  # keep every step taken so far
-            save_last()
-            name = signal.Signals(stop["signal"]).name
-            log(f"interrupted ({name}): saved {last} at step {state['step']}; continue with --resume")
-            raise KeyboardInterrupt
-    iou = validate(model, val_pairs, canvas)
-    state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-    _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
-    if iou > state["best_iou"]:
-        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
-        state["best_iou"] = iou
-    save_last()
-    log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
-    return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
+        with _stop_signals() as stop, _batches(
+            train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
+        ) as batches:
+            try:
+                while stop["signal"] is None:
+                    now = time.time()
+                    state["elapsed"] += min(now - tick, MAX_STEP_S)
+                    state["wall"] += now - tick
+                    tick = now
+                    frac = max(state["elapsed"] / budget, state["wall"] / wall_budget)
+                    if frac >= 1.0:
+                        break
+                    for g in opt.param_groups:
+                        g["lr"] = _lr(frac, lr)
+                    x, y = next(batches)
+                    x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                    y = y.to(dev, non_blocking=True)
+                    logits = model(x)
+                    loss = hair_loss(logits, y, model.aux_logits)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    state["step"] += 1
+                    steps_here += 1
+                    seen += batch
+                    recent.append(loss.detach())  # no GPU sync per step; read when logging
+                    if first_loss is None:
+                        first_loss = loss.item()
+                    now = time.time()
+                    if now - last_log > 30 or steps_here == 1:
+                        log(
+                            f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:g} min  "
+                            f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
+                            f"{seen / (now - last_log):.1f} img/s",
+                        )
+                        last_log, seen = now, 0
+                    if now - last_val > val_minutes * 60:
+                        iou = validate(model, val_pairs, canvas)
+                        state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+                        tag = ""
+                        if iou > state["best_iou"]:
+                            _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                            state["best_iou"] = iou  # only once best.pt holds it
+                            tag = " (best)"
+                        log(f"val IoU {iou:.4f}{tag}")
+                        last_val = time.time()
+                    if now - last_ckpt > ckpt_minutes * 60:
+                        save_last()
+                        last_ckpt = time.time()
+            except Exception:  # noqa: BLE001 - re-raised unless a stop was asked for
+                if stop["signal"] is None:
+                    raise
+                # The sample workers ended with the process group, and the data loader says so
+                # (RuntimeError, EOFError, ConnectionResetError...) while fetching a batch, before
+                # any step on it; the stop was asked for, so save as for any stop.
+            if stop["signal"] is not None:  # keep every step taken so far
+                save_last()
+                name = signal.Signals(stop["signal"]).name
+                log(f"interrupted ({name}): saved {last} at step {state['step']}; continue with --resume")
+                raise Stopped(stop["signal"])
+        iou = validate(model, val_pairs, canvas)
+        state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
+        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
+        if iou > state["best_iou"]:
+            _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+            state["best_iou"] = iou
+        save_last()
+        log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
+        return {"steps": state["step"], "final_iou": iou, "best_iou": state["best_iou"], "first_loss": first_loss, "last_loss": torch.stack(list(recent)[-5:]).mean().item() if recent else None}
 
 
 def export_weights(
