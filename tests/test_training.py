@@ -15,6 +15,7 @@ from hairfx.segmenter import letterbox
 from hairfx.training.data import (
     Pair,
     distract_above_hair,
+    hair_free_scene,
     make_prior,
     make_sample,
     occlude_hair,
@@ -114,6 +115,33 @@ def test_hair_augmentations_leave_a_sample_without_texture_or_hair_as_it_is(augm
     empty = np.zeros_like(mask)
     out, new = augment(img, empty, red, np.random.default_rng(0))
     assert out is img and new is empty  # no hair: nothing to cover or to paste beside
+
+
+def test_hair_free_scenes_hold_no_hair_of_the_source_and_are_labelled_empty(monkeypatch, blobs):
+    from hairfx.training import data
+
+    # a source whose right half is hair of a colour nothing else in it has
+    img = np.full((96, 96, 3), (30, 120, 200), np.uint8)
+    mask = np.zeros((96, 96), np.uint8)
+    img[:, 48:], mask[:, 48:] = (250, 0, 0), 255
+    source = Pair("half hair", img, mask)
+    kinds = set()
+    for seed in range(40):
+        scene = hair_free_scene(source, np.random.default_rng(seed), 64)
+        assert scene.shape == (64, 64, 3) and scene.dtype == np.uint8
+        cut = bool(np.all(np.abs(scene.astype(int) - (30, 120, 200)) <= 2))  # the photo's hair-free half
+        kinds.add("window" if cut else "made up")
+    assert kinds == {"window", "made up"}
+
+    monkeypatch.setattr(data, "HAIR_FREE_P", 1.0)
+    priors = 0
+    for seed in range(20):
+        x, y = make_sample(blobs[0], np.random.default_rng(seed), canvas=64, other=blobs[1])
+        assert x.shape == (4, 64, 64) and not y.any()  # nothing to find
+        priors += bool(x[3].max() > 0.5)  # sometimes the previous frame still had hair
+    assert 0 < priors < 20
+    x, y = make_sample(blobs[0], np.random.default_rng(0), canvas=64, other=blobs[1], augment=False)
+    assert y.any()  # validation samples are never replaced
 
 
 def test_unaugmented_sample_is_a_letterbox_with_empty_prior(blobs):

@@ -36,12 +36,14 @@ __all__ = [
     "tps_warp_maps",
     "recolor_hair",
     "occlude_hair",
+    "hair_free_scene",
     "distract_above_hair",
 ]
 
 
 OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
 DISTRACT_P = 0.2  # share that gets background texture pasted just above the hair (distract_above_hair)
+HAIR_FREE_P = 0.08  # share replaced by a scene with no hair at all (hair_free_scene)
 
 
 @dataclass
@@ -384,6 +386,36 @@ def distract_above_hair(
     return out, mask
 
 
+def hair_free_scene(source: Pair, rng: np.random.Generator, size: int) -> np.ndarray:
+    """A ``size x size`` uint8 RGB scene without hair, to be labelled all not-hair.
+
+    Half the time a hair-free window of ``source``'s photo (a wall, clothing, skin beside
+    the face) fills the frame; otherwise a made-up surface: a flat or graded colour, or
+    soft blobs, sometimes of the colour of ``source``'s hair, with sensor-like noise. The
+    training photos all show hair, so without these the network learns that every frame
+    holds some, and a camera pointed at a wall gets its grey taken for hair.
+    """
+    window = _hairless_window(source, rng, 1.0) if rng.random() < 0.5 else None
+    if window is not None:
+        return cv2.resize(window, (size, size), interpolation=cv2.INTER_CUBIC)
+    hair = source.image[source.mask > 127]
+    if len(hair) and rng.random() < 0.4:  # a surface of hair's own colour
+        base = hair.reshape(-1, 3).astype(np.float32).mean(0) + rng.normal(0, 15, 3)
+    else:
+        base = rng.uniform(0, 255, 3)
+    if rng.random() < 0.5:  # flat or a linear grade
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+        g = rng.normal(0, 40, (2, 3)).astype(np.float32)
+        img = base + xx[..., None] * g[0] + yy[..., None] * g[1]
+    else:  # soft blobs around the base colour
+        k = int(rng.integers(2, 12))
+        shade = rng.normal(0, rng.uniform(10, 50), (k, k, 1))  # mostly light and shade,
+        small = base + shade + rng.normal(0, rng.uniform(0, 15), (k, k, 3))  # a little hue
+        img = cv2.resize(small.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    img = img + rng.normal(0, rng.uniform(0, 8), (size, size, 3))
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
 # ----------------------------------------------------------------------------- prior
 
 
@@ -455,14 +487,18 @@ def make_sample(
         m[1, 2] -= oy
     img = cv2.warpAffine(pair.image, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
     mask = cv2.warpAffine(pair.mask, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
-    if augment and rng.random() < 0.3:
-        mx, my = tps_warp_maps(crop, rng)
-        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderValue=0)
-        mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderValue=0)
-    if augment and other is not None and rng.random() < OCCLUDE_P:
-        img, mask = occlude_hair(img, mask, other, rng)
-    elif augment and other is not None and rng.random() < DISTRACT_P / (1 - OCCLUDE_P):
-        img, mask = distract_above_hair(img, mask, other, rng)
+    hair_free = augment and other is not None and rng.random() < HAIR_FREE_P
+    if hair_free:
+        img, mask = hair_free_scene(other, rng, crop), np.zeros_like(mask)
+    elif augment:
+        if rng.random() < 0.3:
+            mx, my = tps_warp_maps(crop, rng)
+            img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderValue=0)
+            mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderValue=0)
+        if other is not None and rng.random() < OCCLUDE_P:
+            img, mask = occlude_hair(img, mask, other, rng)
+        elif other is not None and rng.random() < DISTRACT_P / (1 - OCCLUDE_P):
+            img, mask = distract_above_hair(img, mask, other, rng)
     img = img.astype(np.float32) * np.float32(1 / 255)
     mask = mask.astype(np.float32) * np.float32(1 / 255)
     if augment:
@@ -472,7 +508,10 @@ def make_sample(
         other_mask = None
         if other is not None:
             other_mask = cv2.resize(other.mask, (crop, crop), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-        prior = make_prior(mask, rng, other_mask)
+        if hair_free and other_mask is not None and rng.random() < 0.5:
+            prior = make_prior(other_mask, rng)  # someone who just left the view
+        else:
+            prior = make_prior(mask, rng, other_mask)
     else:
         prior = np.zeros_like(mask)
     x = np.concatenate([img.transpose(2, 0, 1), prior[None]], axis=0)
