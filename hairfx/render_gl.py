@@ -24,6 +24,7 @@ A GL context belongs to the thread that made it: use one renderer from one threa
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Callable
 
 import cv2
@@ -182,8 +183,12 @@ class GLRenderer(Closeable):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
-        self._own_ctx = context is None
         self.ctx = create_context(backend) if context is None else context
+        # A renderer dropped without close() (a session never closed) frees its context, and
+        # with it every object in it, when it is collected: about 20 MB each at 1080p.
+        self._finalizer = weakref.finalize(self, self.ctx.release) if context is None else None
+        if self._finalizer is not None:
+            self._finalizer.atexit = False  # at exit the process frees it anyway
         import moderngl
 
         self._mgl = moderngl
@@ -200,15 +205,17 @@ class GLRenderer(Closeable):
             source = _RECOLOR
             if interpolation == "tetrahedral":
                 source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
-            self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
-            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+            with self.ctx:
+                self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
+                self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        for prog in (self._prog, self._prog_sum):
-            for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
-                if name in prog:
-                    prog[name].value = unit
+        with self.ctx:
+            for prog in (self._prog, self._prog_sum):
+                for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
+                    if name in prog:
+                        prog[name].value = unit
 
     # -- resources ------------------------------------------------------------------
     def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:
@@ -312,8 +319,9 @@ class GLRenderer(Closeable):
         box = mask_bbox(mask)
         if box is None:
             return None
-        w, h, _ = self._upload(frame, mask, box)
-        return self._intensity(w, h)
+        with self.ctx:
+            w, h, _ = self._upload(frame, mask, box)
+            return self._intensity(w, h)
 
     def _intensity(self, w: int, h: int) -> float | None:
         weighted, total = self._reduce(w, h)
@@ -333,10 +341,16 @@ class GLRenderer(Closeable):
         """Recolour ``frame`` under ``mask`` (frame size, float32); see :class:`CpuRenderer`."""
         if self.ctx is None:
             raise RendererUnavailable("this GLRenderer has been closed")
-        out = frame.copy()
         box = mask_bbox(mask)
         if box is None:
-            return RenderResult(out, None, None)
+            return RenderResult(frame.copy(), None, None)
+        # Made current for the call: a thread may hold several renderers (a session and
+        # recolor()'s, two interpolations), and GL works on whichever context is current.
+        with self.ctx:
+            return self._render(frame, mask, box, color, strength, intensity_filter)
+
+    def _render(self, frame, mask, box, color, strength, intensity_filter) -> RenderResult:
+        out = frame.copy()
         w, h, _ = self._upload(frame, mask, box)
         intensity = self._intensity(w, h)
         if intensity is None:
@@ -364,15 +378,17 @@ class GLRenderer(Closeable):
     def close(self) -> None:
         """Release every GL object (and the context, when the renderer made it)."""
         self._lut_key = None
-        for name in (
+        names = (
             "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",
-        ):  # fmt: skip
-            obj = getattr(self, name, None)
-            if obj is not None:
-                obj.release()
-                setattr(self, name, None)
-        if self._own_ctx and getattr(self, "ctx", None) is not None:
-            self.ctx.release()
+        )  # fmt: skip
+        held = [n for n in names if getattr(self, n, None) is not None]
+        if held and getattr(self, "ctx", None) is not None:
+            with self.ctx:  # the names are this context's: freed in another, they free its objects
+                for name in held:
+                    getattr(self, name).release()
+                    setattr(self, name, None)
+        if getattr(self, "_finalizer", None) is not None:
+            self._finalizer()  # releases the context it made, once
         self.ctx = None
         self._cap = (0, 0)

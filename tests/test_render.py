@@ -339,3 +339,40 @@ def test_gl_refuses_a_box_over_the_texture_size_limit(gl_context, monkeypatch, c
         mask[20:60, 30:90] = 0.8
         ours = r.render(frame, mask, copperish)
         assert _max_diff(ours.frame, CpuRenderer().render(frame, mask, copperish).frame) <= TOL_LEVELS
+
+
+@pytest.mark.gl
+def test_gl_renderers_sharing_a_thread_each_render_in_their_own_context(gl_context, portrait, copperish):
+    """A thread may hold several GL renderers (a session's and recolor()'s, or one per
+    interpolation), each with its own context; every call, and closing one of them, works
+    on its own renderer's context, not on whichever was made current last."""
+    frame, mask = portrait
+    want = {i: CpuRenderer(interpolation=i).render(frame, mask, copperish).frame for i in ("trilinear", "tetrahedral")}
+    first, second = GLRenderer(), GLRenderer(interpolation="tetrahedral")
+    shared = GLRenderer(context=gl_context)  # made on a context that is not current now
+    try:
+        for r in (first, second, shared, first, second):
+            assert _max_diff(r.render(frame, mask, copperish).frame, want[r.interpolation]) <= TOL_LEVELS
+        second.close()  # frees its own objects, not the first's that share their names
+        for r in (first, shared):
+            assert _max_diff(r.render(frame, mask, copperish).frame, want[r.interpolation]) <= TOL_LEVELS
+            assert r.measure(frame, mask) == pytest.approx(CpuRenderer().measure(frame, mask), abs=1e-6)
+    finally:
+        for r in (first, second, shared):
+            r.close()
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_dropped_without_close_frees_its_context(portrait, copperish):
+    """A session never closed must not keep its GL context (tens of MB) for the process's life."""
+    import gc
+    import weakref
+
+    frame, mask = portrait
+    r = GLRenderer()
+    r.render(frame, mask, copperish)
+    finalizer, renderer = r._finalizer, weakref.ref(r)
+    assert finalizer.alive
+    del r
+    gc.collect()
+    assert renderer() is None and not finalizer.alive  # collected, and its context released with it
