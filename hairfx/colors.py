@@ -28,6 +28,7 @@ import json
 import os
 import re
 import threading
+import warnings
 from dataclasses import dataclass
 import importlib.util
 from pathlib import Path
@@ -188,6 +189,7 @@ def save_color(color: Color, folder: str | os.PathLike) -> Path:
 _extra_dirs: list[Path] = []
 _cache: dict[Path, tuple[float, Color]] = {}
 _lock = threading.Lock()
+_skipped: set[Path] = set()  # colour folders with invalid names, warned about once
 
 
 def _bundled_dir() -> Path | None:
@@ -229,8 +231,14 @@ def _index() -> dict[str, Path]:
         if not d.is_dir():
             continue
         for sub in sorted(d.iterdir()):
-            if (sub / "color.json").is_file():
-                found[sub.name.lower()] = sub  # names are case-insensitive, as get_color reads them
+            if not (sub / "color.json").is_file():
+                continue
+            if not _NAME.match(sub.name):  # it would be listed, then refuse to load
+                if sub not in _skipped:
+                    _skipped.add(sub)
+                    warnings.warn(f"hairfx: colour folder {sub} skipped: {_bad_name(sub.name)}; rename it", stacklevel=3)
+                continue
+            found[sub.name] = sub
     return found
 
 
@@ -250,8 +258,15 @@ def get_color(name: "str | Color") -> Color:
     """
     if isinstance(name, Color):
         return name
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+        if not isinstance(name, str) or not ("/" in name or os.sep in name):
+            name = os.path.join(".", name)  # a path, even when it is a bare folder name
     if not isinstance(name, str):
-        raise InputError(f"color must be a colour name or a Color, got {type(name).__name__}")
+        raise InputError(
+            f"color must be a colour name, a '#RRGGBB' string, a colour folder's path or a Color, "
+            f"got {type(name).__name__}"
+        )
     key = name.strip().lower()
     if key.startswith("#"):  # any '#RRGGBB': a pair synthesised for it (hairfx.synth)
         from .synth import color_from_hex
@@ -264,6 +279,9 @@ def get_color(name: "str | Color") -> Color:
         folder = folder.resolve()
     else:
         folder = _index().get(key)
+        misnamed = [sub for sub in _skipped if sub.name.lower() == key]
+        if folder is None and misnamed:  # the folder the caller means, under a name it cannot have
+            raise LutFormatError(f"{misnamed[0] / 'color.json'}: {_bad_name(misnamed[0].name)}; rename the folder")
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
         searched = ", ".join(f"{d}{'' if d.is_dir() else ' (missing)'}" for d in lut_dirs())

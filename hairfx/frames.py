@@ -140,7 +140,8 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray:
     """``mask`` validated (:func:`as_mask`) and at ``frame``'s size: a mask of another size
-    with the frame's aspect ratio (within :data:`ASPECT_TOLERANCE`) is resized bilinearly;
+    with the frame's aspect ratio (within :data:`ASPECT_TOLERANCE`, or to the pixel, as a
+    scaled-down copy of a frame-sized mask is) is resized bilinearly;
     a different aspect ratio raises :class:`~hairfx.errors.InputError` rather than be
     stretched over the wrong pixels.
 
@@ -152,7 +153,10 @@ def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray
     mh, mw = m.shape
     if (mh, mw) != (fh, fw):
         ratio_f, ratio_m = fw / fh, mw / mh
-        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE:
+        # a copy of the frame's mask scaled down to whole pixels: some scale s gives both
+        # sides within one pixel (33x60 for 1080x1920), which small masks need more than 2 %
+        rounded = mh < fh and mw < fw and max((mh - 1) / fh, (mw - 1) / fw) < min((mh + 1) / fh, (mw + 1) / fw)
+        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE and not rounded:
             raise InputError(
                 f"{name} is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
                 f"so stretching the {name} would misplace the hair; pass a {name} with the frame's shape"

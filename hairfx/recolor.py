@@ -18,7 +18,8 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
-from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
+from ._options import number
+from .frames import apply_ramp, as_frame, as_mask, mask_for_frame, ramp_table
 from .presets import check_model_name
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
@@ -46,6 +47,13 @@ _state_lock = threading.Lock()
 _local = threading.local()  # per-thread cached renderers (a GL context belongs to a thread)
 
 
+def _check_choices(renderer, interpolation) -> None:
+    if not isinstance(renderer, str) or renderer not in RENDERERS:
+        raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
+        raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+
+
 def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
     """A new renderer: ``"gl"``, ``"cpu"`` or ``"auto"`` (GL, else CPU with one warning).
 
@@ -53,10 +61,7 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
     be made; ``"auto"`` then falls back to the CPU renderer and warns once per process.
     """
     global _fallback_warned, _gl_unavailable
-    if renderer not in RENDERERS:
-        raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
-    if interpolation not in INTERPOLATIONS:
-        raise InputError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+    _check_choices(renderer, interpolation)
     if renderer == "cpu":
         return CpuRenderer(interpolation=interpolation)
     if renderer == "auto" and _gl_unavailable is not None:
@@ -99,6 +104,7 @@ def _cached_renderer(renderer: str, interpolation: str):
     cache = getattr(_local, "renderers", None)
     if cache is None:
         cache = _local.renderers = {}
+    _check_choices(renderer, interpolation)  # before they are used as a key
     key = (renderer, interpolation)
     r = cache.get(key)
     if r is None:
@@ -125,26 +131,23 @@ def release_renderers() -> None:
 
 
 def _check_strength(strength) -> float:
-    try:
-        s = float(strength)
-    except (TypeError, ValueError):
-        raise InputError(f"strength must be a number in [0, 1], got {strength!r}") from None
-    if not 0.0 <= s <= 1.0:
-        raise InputError(f"strength must be in [0, 1], got {s}")
-    return s
+    return number(strength, "strength", lo=0.0, hi=1.0)
 
 
 
 def hair_alpha(probability: np.ndarray) -> np.ndarray:
     """The recolouring weight for a hair probability map (see :data:`MASK_RAMP`):
-    ``H x W`` float32 in ``[0, 1]`` in, the same shape out, in steps of 1/255."""
-    return apply_ramp(probability, _ALPHA_TABLE)
+    ``H x W`` float32 in ``[0, 1]`` in (or what :func:`~hairfx.frames.as_mask` accepts;
+    anything else, such as logits or negative values, raises
+    :class:`~hairfx.errors.InputError`), ``H x W`` float32 out, in steps of 1/255."""
+    return apply_ramp(as_mask(probability, name="probability"), _ALPHA_TABLE)
 
 
 def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False) -> np.ndarray:
     from .segmenter import get_segmenter  # torch is imported only when a mask is needed
 
-    return hair_alpha(get_segmenter(model).predict(frame, tta=tta))
+    # the model's own output is a valid probability: ramped without checking it again
+    return apply_ramp(get_segmenter(model).predict(frame, tta=tta), _ALPHA_TABLE)
 
 
 def _to_output(out: np.ndarray, like):

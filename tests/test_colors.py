@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,18 +76,24 @@ def test_user_lut_folder(tmp_path, copperish, monkeypatch):
     assert get_color("Copperish").path == tmp_path / "copperish"
 
 
-def test_a_listed_colour_is_found_whatever_the_case_of_its_folder(tmp_path, copperish, monkeypatch):
-    """A folder named with capitals is listed and found (names are case-insensitive); it
-    then fails to load with the naming rule, not with 'unknown colour' beside its own name."""
+def test_a_folder_with_capitals_is_skipped_with_a_warning_and_named_when_asked_for(tmp_path, copperish, monkeypatch):
+    """A folder named with capitals cannot load (names are lower case): it is not listed, it
+    does not hide the bundled colour of the same name, and asking for it gives the naming rule."""
     save_color(copperish, tmp_path / "mycopper").rename(tmp_path / "MyCopper")  # renamed by hand
+    save_color(copperish, tmp_path / "copper").rename(tmp_path / "Copper")
     monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
-    assert [n for n in hairfx.colors() if "copper" in n and n != "copper"] == ["mycopper"]
+    with pytest.warns(UserWarning) as warned:
+        names = hairfx.colors()
+    assert sorted(re.sub(r".*colour folder .*/(\w+) skipped: folder name '(\w+)' is not a colour name.*", r"\1 \2",
+                         str(w.message)) for w in warned) == ["Copper Copper", "MyCopper MyCopper"]
+    assert "mycopper" not in names and "copper" in names
+    assert get_color("copper").path.parent != tmp_path  # the bundled one, not the misnamed folder
     for name in ("MyCopper", "mycopper"):
         with pytest.raises(LutFormatError, match="folder name 'MyCopper' is not a colour name: expected lower-case"):
             get_color(name)
 
 
-def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish):
+def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish, monkeypatch):
     from hairfx.errors import MissingFileError
 
     save_color(copperish, tmp_path / "copperish")  # not on any search path
@@ -94,6 +101,9 @@ def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish):
     color = get_color(f"{tmp_path}/copperish")
     assert color.path.resolve() == (tmp_path / "copperish").resolve() and color.swatch == "#b4532a"
     assert get_color(f"{tmp_path}/copperish") is color  # cached like a named colour
+    assert get_color(tmp_path / "copperish") is color  # a pathlib.Path is a path too
+    monkeypatch.chdir(tmp_path)
+    assert get_color(Path("copperish")) is color  # even without a '/' in it
     with pytest.raises(MissingFileError, match="colour folder not found: .*typo"):
         get_color(f"{tmp_path}/typo")
     (tmp_path / "empty").mkdir()

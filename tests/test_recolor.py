@@ -81,6 +81,7 @@ def test_bad_frames(frame, message):
         (np.full((8, 8), np.nan, np.float32), "NaN"),
         (np.ones((8, 8), np.int64), "got \\(8, 8\\) int64"),
         (np.ones((8, 16), np.float32), "aspect ratios differ"),
+        (np.ones((8, 9), np.float32), "aspect ratios differ"),  # 12 % off, and not scaled down
         (np.ones((0, 8), np.float32), "empty"),
     ],
 )
@@ -95,6 +96,11 @@ def test_bad_options():
         hairfx.recolor(frame, "mauvish", mask=mask)
     with pytest.raises(InputError, match=r"strength must be in \[0, 1\], got 1.5"):
         hairfx.recolor(frame, "copper", mask=mask, strength=1.5)
+    for bad in ("0.5", True):
+        with pytest.raises(InputError, match="strength must be a number"):
+            hairfx.recolor(frame, "copper", mask=mask, strength=bad)
+    with pytest.raises(InputError, match=r"renderer must be one of auto, gl, cpu, got \['gl'\]"):
+        hairfx.recolor(frame, "copper", mask=mask, renderer=["gl"])
     with pytest.raises(InputError, match="renderer must be one of auto, gl, cpu, got 'vulkan'"):
         hairfx.recolor(frame, "copper", mask=mask, renderer="vulkan")
     with pytest.raises(InputError, match="interpolation must be one of"):
@@ -258,6 +264,25 @@ def test_session_default_follows_the_frame_intensity(portrait):
         out = s.process(brighter, mask=mask)
         assert s.intensity == s.last_raw_intensity
     np.testing.assert_array_equal(out, hairfx.recolor(brighter, "copper", mask=mask, renderer="cpu"))
+
+
+def test_a_mask_scaled_to_whole_pixels_is_accepted_however_small():
+    """1080x1920 at 1/32 is 33.75x60: a 33x60 mask is 2.2 % off the frame's aspect ratio
+    only because of the rounding, and is the frame's own mask."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    for mask_shape in ((33, 60), (34, 60), (22, 40)):
+        out = hairfx.recolor(frame, "copper", mask=np.ones(mask_shape, np.float32), renderer="cpu")
+        assert out.shape == frame.shape
+
+
+def test_hair_alpha_refuses_what_is_not_a_probability():
+    from hairfx.recolor import hair_alpha
+
+    for bad, message in ((np.full((4, 4), -1.0, np.float32), r"must lie in \[0, 1\]"),
+                         (np.full((4, 4), 3.5, np.float32), r"must lie in \[0, 1\]"),  # logits, say
+                         ([[0.5]], "got list")):
+        with pytest.raises(InputError, match=message):
+            hair_alpha(bad)
 
 
 def test_hair_alpha_ramp():
