@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -44,6 +45,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
             break
 
 import hairfx
+from hairfx.errors import stop_signals_interrupt
 from hairfx.presets import MODEL_NAMES
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
 
@@ -404,9 +406,10 @@ def run_headless(app: App, cap: Capture, args) -> int:
                 start, warm = time.perf_counter(), True
             bgr = app.step(frame, capture_ms, overlay=args.overlay or args.bench)
             if args.output:
-                if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100)
+                if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
-                    writer = VideoWriter(args.output, width=w, height=h, fps=probe(args.input).fps)
+                    writer = VideoWriter(args.output, width=w, height=h, fps=probe(args.input).fps,
+                                         audio_from=args.input)
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             n += 1
         ok = True
@@ -480,6 +483,19 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
+    try:
+        with stop_signals_interrupt():  # kill / a closed terminal: the same clean-up as Ctrl-C
+            return _main(args)
+    except hairfx.HairfxError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        done = f"; nothing written to {args.output}" if args.output else ""
+        print(f"{name}: interrupted{done}", file=sys.stderr)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
+
+
+def _main(args) -> int:
     cap = app = None
     try:
         palette = hairfx.colors()
@@ -506,11 +522,6 @@ def main(argv=None) -> int:
             check_window()  # fail fast with a message; Qt itself would abort the process
         app = App(args, palette)
         return run_headless(app, cap, args) if headless else run_window(app, cap, args.frames)
-    except hairfx.HairfxError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
     finally:
         if cap is not None:
             cap.close()

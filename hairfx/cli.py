@@ -12,7 +12,7 @@ import signal
 import sys
 import warnings
 
-from .errors import HairfxError
+from .errors import HairfxError, stop_signals_interrupt
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), stop_signals_interrupt():
             # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
             warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
             return int(args.run(args) or 0)

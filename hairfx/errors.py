@@ -8,6 +8,10 @@ so code that already catches those keeps working.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+
 __all__ = [
     "HairfxError",
     "InputError",
@@ -18,6 +22,8 @@ __all__ = [
     "WeightsError",
     "CameraError",
     "DeviceUnavailable",
+    "Interrupted",
+    "stop_signals_interrupt",
 ]
 
 
@@ -58,3 +64,37 @@ class CameraError(HairfxError, RuntimeError):
 
 class DeviceUnavailable(HairfxError, RuntimeError):
     """The device asked for (a CUDA GPU for training) is not there."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal (SIGINT, SIGTERM, SIGHUP); ``signum`` says which.
+
+    A ``KeyboardInterrupt``, so the same clean-up runs as for Ctrl-C (a video being written
+    is discarded, a training run saves its checkpoint); the command-line tools then exit
+    with ``128 + signum``, as a shell reports a process killed by that signal.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt():
+    """SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler) raise
+    :class:`~hairfx.errors.Interrupted` as Ctrl-C raises ``KeyboardInterrupt``, so the same
+    clean-up runs: without it they end the process at once and leave a half-written file."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    kinds = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {s: signal.signal(s, stop) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

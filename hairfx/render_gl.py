@@ -217,6 +217,12 @@ class GLRenderer(Closeable):
                     if name in prog:
                         prog[name].value = unit
 
+    @property
+    def gl_renderer(self) -> str:
+        """The driver's name for the GPU (``GL_RENDERER``), e.g. ``"llvmpipe (LLVM 15.0.6, 256 bits)"``."""
+        with self.ctx:  # read, and cached by moderngl, with this context current
+            return str(self.ctx.info.get("GL_RENDERER", "?"))
+
     # -- resources ------------------------------------------------------------------
     def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:
         """Raise :class:`RendererUnavailable` when a ``w x h`` box of ``frame``, in whole

@@ -328,6 +328,8 @@ class VideoWriter(Closeable):
             raise InputError(f"frame rate must be positive, got {fps}")
         if not self.path.parent.is_dir():
             raise InputError(f"cannot write {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
+        if self.path.is_dir():  # checked now: the rename onto it would fail after the whole encode
+            raise InputError(f"cannot write {str(self.path)!r}: it is a folder; give a file name")
         self.frames = 0
         self._proc = None
         self._cv = None
@@ -357,7 +359,8 @@ class VideoWriter(Closeable):
         if audio is not None:
             held = CONTAINERS[self.path.suffix.lower()]
             codec = "copy" if held is None or audio.audio_codec in held else "aac"
-            cmd += ["-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec]
+            # -shortest: a clip cut short (--frames) keeps the sound of its frames only
+            cmd += ["-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec, "-shortest"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
         cmd += ["-movflags", "+faststart", str(self._tmp)]
@@ -425,7 +428,10 @@ class VideoWriter(Closeable):
                 self._cv = None
             else:
                 return  # closed before
-            os.replace(self._tmp, self.path)
+            try:
+                os.replace(self._tmp, self.path)
+            except OSError as exc:
+                raise HairfxError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
         finally:
             self._tmp.unlink(missing_ok=True)
 
@@ -454,7 +460,8 @@ class VideoWriter(Closeable):
 
 # ------------------------------------------------------------------ colour schedules
 
-_SEGMENT = re.compile(r"^\s*(#?[A-Za-z0-9_-]+)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
+# NAME, or NAME:START-END; NAME may be a colour folder's path (without ',', ':' or ';')
+_SEGMENT = re.compile(r"^\s*([^,:;]+?)\s*(?::\s*([0-9.]*)\s*-\s*([0-9.]*)\s*)?$")
 
 
 @dataclass(frozen=True)
@@ -834,7 +841,7 @@ def recolor_video(
                 width=info.width,
                 height=info.height,
                 fps=info.fps,
-                audio_from=info.path if keep_audio and max_frames is None else None,
+                audio_from=info.path if keep_audio else None,
             )
             bar = _Progress(total, enabled=progress)
             finished = False

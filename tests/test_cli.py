@@ -74,6 +74,21 @@ def test_bench_prints_a_table(capsys):
                  "--mask", str(REF / "light_mask.png")]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "1280x720" in out and "1920x1080" in out and " cpu " in out
+    assert "GL: ?" not in out  # the driver's name, read with the renderer's context current
+    for row in (line.split() for line in out.splitlines() if line.startswith(("1280x720", "1920x1080"))):
+        assert float(row[3]) <= float(row[4])  # p90 never below the median, even of two runs
+
+
+def test_bench_timer_percentiles():
+    from hairfx import bench
+
+    calls = iter([0.0, 0.0] + [0.005, 0.001])  # two warm-up calls, then a 5 ms and a 1 ms run
+    clock = iter([0.0, 0.005, 1.0, 1.001])
+    import unittest.mock as mock
+
+    with mock.patch.object(bench.time, "perf_counter", lambda: next(clock)):
+        median, p90 = bench._time(lambda: next(calls), 2)
+    assert median == pytest.approx(3.0) and p90 == pytest.approx(4.6)
 
 
 def test_bench_closes_its_renderers_when_the_portrait_is_missing(monkeypatch, tmp_path):

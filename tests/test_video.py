@@ -458,6 +458,9 @@ def test_a_failed_or_interrupted_job_leaves_the_old_output_and_no_partial_file(s
 
 def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_path):
     ffmpeg_or_skip()
+    (tmp_path / "folder.mp4").mkdir()
+    with pytest.raises(InputError, match="folder.mp4'?: it is a folder"):  # before encoding, not after
+        VideoWriter(tmp_path / "folder.mp4", width=32, height=16, fps=30)
     for name in ("out.webm", "out.gif", "out"):
         with pytest.raises(InputError, match=r"hairfx writes H.264 video into \.mp4, \.m4v, \.mov, \.mkv, \.avi"):
             VideoWriter(tmp_path / name, width=32, height=16, fps=30)
@@ -499,6 +502,42 @@ def test_cli_video_bad_schedule_is_a_clear_error(short_clip, tmp_path, hair_mode
     rc = main(["video", str(short_clip), "--color", "copper:3-1", "-o", str(tmp_path / "x.mp4")])
     assert rc == 2
     assert "must come after" in capsys.readouterr().err
+
+
+def test_cli_video_stopped_by_sigterm_keeps_the_old_output_and_leaves_no_partial_file(
+    short_clip, tmp_path, hair_model, monkeypatch, capsys
+):
+    """kill (SIGTERM) or a closed terminal (SIGHUP) get Ctrl-C's clean-up: without it the
+    process died at once, and ffmpeg, in a session of its own, finished a hidden partial file."""
+    import os
+    import signal
+
+    from hairfx.video import VideoRecolorer
+
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"yesterday's render")
+    process = VideoRecolorer.process
+
+    def killed_midway(self, frame, t=0.0, mask=None):
+        if t > 0.1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return process(self, frame, t, mask)
+
+    monkeypatch.setattr(VideoRecolorer, "process", killed_midway)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["video", str(short_clip), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(out)]) == 143
+    assert "hairfx video: interrupted" in capsys.readouterr().err
+    assert out.read_bytes() == b"yesterday's render" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+    assert signal.getsignal(signal.SIGTERM) == handler  # put back
+
+
+def test_a_clip_cut_short_keeps_the_sound_of_its_frames(short_clip, tmp_path):
+    out = tmp_path / "cut.mp4"
+    recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False, max_frames=4,
+                  masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    got = probe(out)
+    assert got.frames == 4 and got.has_audio
+    assert got.duration < 4 / 30 + 0.1  # the audio stops with the pictures
 
 
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):

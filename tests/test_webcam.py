@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, REPO
-from test_video import hair_model  # noqa: F401 - the fixture is used by name
+from test_video import hair_model, short_clip  # noqa: F401 - fixtures
 
 SCRIPT = REPO / "examples" / "webcam_recolor.py"
 CLIP = DATA / "videos" / "terryky_gl2facemesh_sample_video.mp4"  # 320x320, 30 fps
@@ -57,6 +57,33 @@ def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, hair_model)
     frames = read_all(out)
     assert len(frames) == 6
     assert frames[0].shape == (320, 320, 3)
+
+
+def test_headless_output_keeps_the_clips_sound(webcam, short_clip, tmp_path, hair_model):
+    from hairfx.video import probe
+
+    out = tmp_path / "out.mp4"
+    assert probe(short_clip).has_audio
+    assert webcam.main(["--input", str(short_clip), "--output", str(out), "--frames", "5", "--renderer", "cpu"]) == 0
+    got = probe(out)
+    assert got.frames == 5 and got.has_audio and got.duration < 5 / 30 + 0.1  # cut to the frames written
+
+
+def test_headless_stopped_by_sigterm_says_so_and_writes_nothing(webcam, clip, tmp_path, hair_model, monkeypatch, capsys):
+    import os
+    import signal
+
+    out = tmp_path / "out.mp4"
+    step = webcam.App.step
+
+    def killed(self, *a, **kw):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, *a, **kw)
+
+    monkeypatch.setattr(webcam.App, "step", killed)
+    assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "6", "--renderer", "cpu"]) == 143
+    assert f"interrupted; nothing written to {out}" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_headless_resizes_and_recolours(webcam, clip, tmp_path, hair_model):

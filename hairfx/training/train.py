@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from .._files import folder_obstacle, replacing
-from ..errors import DeviceUnavailable, InputError, MissingFileError, WeightsError
+from ..errors import DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .cli_args import DEVICES
@@ -247,15 +247,6 @@ def _load_run(last: Path, model_name: str) -> dict:
         raise WeightsError(f"{last} is not a run's last.pt (it has no optimiser state or step count); "
                            f"start a run from it with --init instead")
     return ck
-
-
-class Stopped(KeyboardInterrupt):
-    """Training stopped by SIGINT or SIGTERM after saving ``last.pt``; ``signum`` says which
-    (``hairfx train`` exits with ``128 + signum``, as a shell reports a process it killed)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = int(signum)
 
 
 @contextlib.contextmanager
@@ -536,7 +527,7 @@ def train(
                 save_last()
                 name = signal.Signals(stop["signal"]).name
                 log(f"interrupted ({name}): saved {last} at step {state['step']}; continue with --resume")
-                raise Stopped(stop["signal"])
+                raise Interrupted(stop["signal"])
         iou = validate(model, val_pairs, canvas)
         state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
         _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
