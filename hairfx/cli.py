@@ -72,8 +72,9 @@ def _add_recolor(sub) -> None:
 
     def run(args) -> int:
         from . import recolor
-        from .imagefiles import read_mask, read_rgb, write_rgb
+        from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
 
+        check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
         mask = read_mask(args.mask) if args.mask else None
         out = recolor(

@@ -14,7 +14,7 @@ import numpy as np
 from .errors import InputError, MissingFileError
 from .frames import as_frame, as_mask
 
-__all__ = ["read_rgb", "read_mask", "write_rgb"]
+__all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image"]
 
 
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
@@ -123,18 +123,51 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     return mask
 
 
-def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
-    Missing parent folders are created."""
+def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
+    """Refuse, before any work, an image output that could not be written or would destroy
+    an input: a format OpenCV cannot write, a folder at the path, a parent that is a file
+    or takes no new files, or the same file as one of ``inputs``. Returns the path."""
     import cv2
 
+    from ._files import folder_obstacle
+
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name such as out.png")
+    if not cv2.haveImageWriter(str(path)):
+        raise InputError(f"cannot write {path}: OpenCV has no writer for {path.suffix or 'a name without an extension'}; "
+                         f"use .png or .jpg")
+    obstacle = folder_obstacle(path.parent, writable=True)
+    if obstacle is not None:
+        where, why = obstacle
+        raise InputError(f"cannot write {path}: {where} is {'a file' if why == 'file' else 'not writable'}")
+    for given in inputs:
+        if given is not None and path.exists() and Path(given).exists() and os.path.samefile(path, given):
+            raise InputError(f"cannot write {path}: it is the input {given}; give another output name")
+    return path
+
+
+def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
+    Missing parent folders are created. The image is encoded first and written through a
+    temporary file renamed into place, so a failure (a full disk, say) leaves the file
+    that was there, never a half-written or deleted one."""
+    import cv2
+
+    from ._files import replacing
+
+    path = check_output_image(path)
     arr = as_frame(rgb, name="image to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        ok = cv2.imwrite(str(path), np.ascontiguousarray(arr[:, :, ::-1]))
+        ok, data = cv2.imencode(path.suffix, np.ascontiguousarray(arr[:, :, ::-1]))
     except cv2.error as exc:
-        raise InputError(f"could not write {path}: {exc}") from None
+        raise InputError(f"could not encode {path}: {str(exc).strip().splitlines()[-1]}") from None
     if not ok:
-        raise InputError(f"could not write image {path} (unknown extension?)")
+        raise InputError(f"could not encode {path} as {path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replacing(path) as tmp:
+            tmp.write_bytes(data.tobytes())
+    except OSError as exc:
+        raise InputError(f"could not write {path}: {exc.strerror or exc}") from None
     return path

@@ -61,6 +61,24 @@ def test_recolor_errors_are_reported_not_raised(tmp_path, capsys, args, message)
     assert err.startswith("hairfx recolor: error:") and message in err
 
 
+def test_recolor_refuses_an_output_that_would_destroy_its_input_or_fail_after_the_work(tmp_path, capsys, monkeypatch):
+    import importlib
+    import shutil
+
+    recolor_module = importlib.import_module("hairfx.recolor")
+
+    photo = tmp_path / "photo.png"
+    shutil.copy(REF / "dark.png", photo)
+    before = photo.read_bytes()
+    ran = []
+    monkeypatch.setattr(recolor_module, "_predict_mask", lambda *a, **k: ran.append(1))
+    for out, message in [(photo, "it is the input"), (tmp_path / "result", "no writer"),
+                         (tmp_path, "it is a folder")]:
+        assert main(["recolor", str(photo), "--color", "copper", "-o", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    assert photo.read_bytes() == before and not ran  # refused before the model ran
+
+
 def test_unreadable_input_and_colour_mask(tmp_path, capsys):
     assert main(["recolor", str(tmp_path / "missing.png"), "--color", "copper", "-o", str(tmp_path / "o.png")]) == 2
     assert "image not found" in capsys.readouterr().err

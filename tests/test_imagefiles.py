@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -31,8 +34,53 @@ def test_rgb_refusals(tmp_path):
         read_rgb(tmp_path / "t.png")
     with pytest.raises(MissingFileError, match="image not found"):
         read_rgb(tmp_path / "missing.png")
-    with pytest.raises(InputError, match=r"could not write .*x\.nope"):
+    with pytest.raises(InputError, match=r"cannot write .*x\.nope: OpenCV has no writer for \.nope"):
         write_rgb(tmp_path / "x.nope", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_a_failed_write_keeps_the_file_that_was_there(tmp_path, monkeypatch):
+    """A full disk or any other write error must not leave the old image deleted or half
+    written (cv2.imwrite onto the target did both)."""
+    from hairfx import _files
+
+    old = tmp_path / "photo.png"
+    cv2.imwrite(str(old), np.full((4, 4, 3), 7, np.uint8))
+    before = old.read_bytes()
+
+    class Full(Path().__class__):
+        def write_bytes(self, data):
+            super().write_bytes(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    real = _files.replacing
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        with real(path) as tmp:
+            yield Full(tmp)
+
+    monkeypatch.setattr(_files, "replacing", full_disk)
+    with pytest.raises(InputError, match="could not write .*photo.png: No space left on device"):
+        write_rgb(old, np.zeros((4, 4, 3), np.uint8))
+    assert old.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_output_checks_come_before_the_work(tmp_path):
+    from hairfx.imagefiles import check_output_image
+
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.zeros((2, 2, 3), np.uint8))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.png").mkdir()
+    for out, message in [
+        (tmp_path / "file" / "o.png", "file is a file"),
+        (tmp_path / "folder.png", "it is a folder"),
+        (tmp_path / "result", "no writer for a name without an extension"),
+        (src, "it is the input"),
+    ]:
+        with pytest.raises(InputError, match=message):
+            check_output_image(out, inputs=(src,))
+    assert check_output_image(tmp_path / "new" / "o.jpg", inputs=(src,)) == tmp_path / "new" / "o.jpg"
 
 
 def test_masks(tmp_path):
