@@ -435,6 +435,21 @@ def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):
         train(**kw)
 
 
+def test_a_stop_during_the_final_validation_keeps_the_steps(tmp_path, blobs, monkeypatch):
+    from hairfx.training import train as train_module
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the last validation runs, after the loop
+
+    monkeypatch.setattr(train_module, "validate", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train(model_name="small", data=data, out=out, minutes=0.02, batch=2, crop=64, threads=1, max_pairs=4,
+              device="cpu", log=lambda s: None)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] >= 1  # resumable, not an empty folder
+
+
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
     """Ctrl-C (SIGINT) or SIGTERM during a step: the step ends, last.pt is saved, and the

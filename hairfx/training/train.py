@@ -528,6 +528,7 @@ def train(
                 name = signal.Signals(stop["signal"]).name
                 log(f"interrupted ({name}): saved {last} at step {state['step']}; continue with --resume")
                 raise Interrupted(stop["signal"])
+        save_last()  # first: a stop during the final validation (minutes on a CPU) loses no step
         iou = validate(model, val_pairs, canvas)
         state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
         _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
