@@ -104,9 +104,11 @@ def load_color(folder: str | os.PathLike) -> Color:
     if not folder.is_dir():
         raise LutFormatError(f"{folder}: not a colour folder (a colour is a folder holding color.json and its LUTs)")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise LutFormatError(f"{folder}: not a colour folder (no color.json)") from None
+    except UnicodeDecodeError as exc:
+        raise LutFormatError(f"{meta_path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except json.JSONDecodeError as exc:
         raise LutFormatError(f"{meta_path}, line {exc.lineno}: invalid JSON: {exc.msg}") from None
 

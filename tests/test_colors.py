@@ -182,6 +182,14 @@ def test_malformed_colour_folder(tmp_path, copperish, edit, message):
         load_color(folder)
 
 
+def test_color_json_in_another_encoding_is_named(tmp_path, copperish):
+    folder = save_color(copperish, tmp_path / "copperish")
+    meta = folder / "color.json"
+    meta.write_bytes(meta.read_bytes().replace(b'"display_name": "', b'"display_name": "Caf\xe9 '))
+    with pytest.raises(LutFormatError, match=r"color.json: not UTF-8 text \(byte \d+\)"):
+        load_color(folder)
+
+
 def test_json_that_is_not_an_object(tmp_path, copperish):
     folder = save_color(copperish, tmp_path / "copperish")
     (folder / "color.json").write_text("[]")

@@ -234,6 +234,50 @@ def test_bake_cli(tmp_path):
     assert (tmp_path / "test" / "light.cube").is_file()
 
 
+def test_bake_keeps_the_artists_loop_but_not_over_another_colour(tmp_path, capsys, monkeypatch):
+    """Baking again over a colour baked from a recipe is the edit-bake-preview loop; a
+    colour made another way, or a shipped one from a foreign recipe, needs --force."""
+    import importlib
+
+    from hairfx.colors import load_color, save_color
+
+    colors = importlib.import_module("hairfx.colors")
+    recipe = write_recipe(tmp_path / "src" / "test")
+    out = tmp_path / "lib" / "test"
+    assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 0
+    assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 0  # the loop: again, and again
+    save_color(load_color(REPO / "luts" / "copper"), tmp_path / "fitted" / "test")  # no recipe.toml
+    before = (tmp_path / "fitted" / "test" / "light.cube").read_bytes()
+    assert lut_tool.main(["bake", str(recipe), "-o", str(tmp_path / "fitted" / "test")]) == 2
+    assert "holds a colour not baked from a recipe (no recipe.toml); pass --force" in capsys.readouterr().err
+    assert (tmp_path / "fitted" / "test" / "light.cube").read_bytes() == before
+    monkeypatch.setattr(colors, "_bundled_dir", lambda: tmp_path / "lib")  # as if lib/ were the shipped palette
+    other = write_recipe(tmp_path / "elsewhere" / "test")
+    assert lut_tool.main(["bake", str(other), "-o", str(out)]) == 2
+    assert "holds a shipped palette colour; pass --force" in capsys.readouterr().err
+    assert lut_tool.main(["bake", str(out / "recipe.toml"), "-o", str(out)]) == 0  # its own recipe, re-baked
+    assert lut_tool.main(["bake", str(other), "-o", str(out), "--force"]) == 0
+
+
+def test_recipes_in_utf8_with_a_bom_load_and_other_encodings_are_named(tmp_path):
+    recipe = write_recipe(tmp_path / "test")
+    text = recipe.read_text(encoding="utf-8")
+    recipe.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))  # as Notepad saves it
+    assert load_recipe(recipe)["name"] == "test"
+    recipe.write_bytes(text.replace('name = "test"', 'name = "test"\ndisplay_name = "Caf\xe9"').encode("latin-1"))
+    with pytest.raises(InputError, match=r"recipe.toml: not UTF-8 text \(byte \d+\); save the recipe as UTF-8"):
+        load_recipe(recipe)
+
+
+def test_new_escapes_quotes_and_backslashes_in_the_display_name(tmp_path):
+    from hairfx.colors import load_color
+
+    name = 'AC\\DC "Special" Caf\u00e9'
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path), "--display-name", name]) == 0
+    assert load_recipe(tmp_path / "plum" / "recipe.toml")["display_name"] == name
+    assert load_color(tmp_path / "plum").display_name == name
+
+
 def test_unknown_effect_in_recipe(tmp_path):
     recipe = write_recipe(tmp_path, dark_effect="sparkle", dark_param="amount = 1")
     with pytest.raises(InputError, match=r"dark.effects\[1\]: unknown effect 'sparkle'; valid effects: colorize"):
@@ -364,6 +408,13 @@ def test_preview_writes_a_sheet(tmp_path):
     assert lut_tool.main(["preview", str(REPO / "luts" / "copper"), "-o", str(out), "--data", "none"]) == 0
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[0] > 200
+
+
+def test_preview_takes_a_name_as_the_registered_colour_not_a_folder_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "copper").mkdir()  # the sources of a recipe named copper, say: not a colour folder
+    assert lut_tool.main(["preview", "copper", "-o", "sheet.png", "--data", "none"]) == 0
+    assert (tmp_path / "sheet.png").is_file()
 
 
 def test_preview_extra_photo_without_a_mask_names_both_places_looked(tmp_path, capsys):

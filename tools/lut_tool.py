@@ -27,6 +27,7 @@ From two reference photos to a shipped colour::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -103,7 +104,21 @@ def _cmd_fit(args) -> int:
 def _cmd_bake(args) -> int:
     from .recipe import bake_recipe
 
-    out = bake_recipe(args.recipe, args.output)
+    from hairfx.colors import _bundled_dir
+
+    recipe, out = Path(args.recipe), Path(args.output)
+    recipe = recipe / "recipe.toml" if recipe.is_dir() else recipe
+    if (out / "color.json").exists() and not args.force:
+        # Baking again over a colour baked from a recipe is the artist's loop (edit, bake,
+        # preview). Refused: a colour made otherwise (no recipe.toml: a fit, a hand-made
+        # pair), and a shipped palette colour from any recipe but its own.
+        own = (out / "recipe.toml").exists() and recipe.exists() and os.path.samefile(out / "recipe.toml", recipe)
+        palette = _bundled_dir()
+        shipped = palette is not None and out.resolve().parent == palette.resolve()
+        if not (out / "recipe.toml").exists() or (shipped and not own):
+            why = "a shipped palette colour" if shipped else "a colour not baked from a recipe (no recipe.toml)"
+            raise InputError(f"{out} already holds {why}; pass --force to replace it, or bake into another folder")
+    out = bake_recipe(recipe, out)
     print(f"baked {args.recipe} -> {out}")
     return 0
 
@@ -134,12 +149,14 @@ def _cmd_new(args) -> int:
 
 
 def _cmd_preview(args) -> int:
-    from hairfx.colors import load_color
+    from hairfx.colors import get_color
 
     from ._common import read_mask, read_rgb, reference, write_rgb
     from .preview import contact_sheet
 
-    color = load_color(args.color) if Path(args.color).is_dir() else args.color
+    # as everywhere: a name is a registered colour, a path (with a '/') a colour folder; a
+    # folder of the same name in the current directory (a recipe's sources) is not taken
+    color = get_color(args.color)
     subjects = []
     for name in ("light", "medium", "dark"):
         rgb, mask, _ = reference(name, args.references)
@@ -228,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_recipe_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
     p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
+    p.add_argument("--force", action="store_true",
+                   help="replace a shipped colour, or one not baked from a recipe, that is in the way")
     p.set_defaults(run=_cmd_bake)
 
     p = sub.add_parser("new", help="synthesise a colour for any hex target",

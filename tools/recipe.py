@@ -31,6 +31,7 @@ editor, or a LUT fitted on an edited reference photo) enters as a ``lut`` effect
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -59,9 +60,11 @@ def load_recipe(path: str | os.PathLike) -> dict:
     if path.is_dir():
         path = path / "recipe.toml"
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Notepad writes, is fine
     except FileNotFoundError:
         raise InputError(f"recipe not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); save the recipe as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML: {exc}") from None
     unknown = set(data) - _KEYS
@@ -161,7 +164,8 @@ def recipe_text(name: str, display_name: str, swatch: str, light: tuple[float, l
     lines = []
     if description:
         lines += [f"# {line}" for line in description.splitlines()] + [""]
-    lines += [f'name = "{name}"', f'display_name = "{display_name}"', f'swatch = "{swatch}"', f"size = {size}"]
+    lines += [f"name = {_toml_value(name)}", f"display_name = {_toml_value(display_name)}",
+              f"swatch = {_toml_value(swatch)}", f"size = {size}"]
     for side, (intensity, effects) in (("light", light), ("dark", dark)):
         lines += ["", f"[{side}]", f"intensity = {intensity}"]
         for e in effects:
@@ -173,7 +177,7 @@ def recipe_text(name: str, display_name: str, swatch: str, light: tuple[float, l
 
 def _toml_value(v) -> str:
     if isinstance(v, str):
-        return f'"{v}"'
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string, quotes and backslashes escaped
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
