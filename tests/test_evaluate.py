@@ -84,8 +84,24 @@ def test_evaluate_end_to_end_writes_json_into_a_new_folder(tmp_path, capsys):
         assert res[split]["n"] == 2 and sorted(res[split]["per_image"]) == ["p0", "p1"]
         assert 0.0 <= res[split]["iou"] <= 1.0 and 0.0 <= res[split]["boundary_f"] <= 1.0
     assert res["videos"]["pan"]["frames"] == 4
+    hair_free = res["hair_free"]
+    assert hair_free["crops"]["n"] == 4 and hair_free["flat"]["n"] == len(evaluate_mod.FLAT_SCENES)
+    for part in ("crops", "flat"):
+        assert 0.0 <= hair_free[part]["hair_share"] <= 1.0 and 0 <= hair_free[part]["over_1pct"] <= hair_free[part]["n"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["eval.json"]  # no temporary file left
-    assert "| small | pan | 4 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| small | pan | 4 |" in printed and "No hair in view" in printed
+
+
+def test_the_hair_free_window_is_the_square_with_least_hair():
+    from hairfx.training.evaluate import _hair_free_window
+
+    gt = np.zeros((100, 200), bool)
+    gt[:60, :] = True  # hair over the top, and down the left side
+    gt[:, :50] = True
+    y, x, n = _hair_free_window(gt)
+    assert n == 40 and not gt[y : y + n, x : x + n].any()
+    assert _hair_free_window(np.ones((100, 200), bool)) is None  # all hair: no window
 
 
 def test_evaluate_json_is_replaced_whole(tmp_path, monkeypatch):

@@ -8,6 +8,9 @@
 * **Boundary F** (DAVIS protocol, Perazzi et al. 2016): boundary pixels of prediction
   and label are matched within ``ceil(0.008 * image diagonal)`` pixels; F is the
   harmonic mean of the boundary precision and recall, averaged per image.
+* **No hair in view**: the share of the frame called hair in frames without any: a
+  hair-free crop of each test photo (its label's least-hair square) and six plain scenes
+  (walls, a dark room, a sky); see :func:`hair_free`.
 * **Flicker**: on each clip of ``videos/``, the mean absolute change of the soft mask
   between consecutive frames (0-1 scale, lower is steadier), without the prior (every
   frame independent), with the raw prior fed back, and with :class:`SegmenterSession`
@@ -49,7 +52,7 @@ from ..video import VideoReader
 from . import cli_args
 from .data import list_pairs
 
-__all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "flicker", "check_inputs", "run", "main"]
+__all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "hair_free", "flicker", "check_inputs", "run", "main"]
 
 SPLITS = ("figaro1k/test", "celeb1k/test")
 BOUND_TH = 0.008  # DAVIS: boundary tolerance as a fraction of the image diagonal
@@ -127,6 +130,60 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
             "predicted_hair": round(float(pred.mean()), 4),
         }
     return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs)), "per_image": per_image}
+
+
+#: Plain frames with no one in view: walls of several colours (one of hair's own browns),
+#: a dark room and a sky, each with a little sensor noise. 480x640 RGB.
+FLAT_SCENES = {
+    "grey wall": (128, 128, 128), "dark grey": (60, 60, 60), "white wall": (230, 228, 222),
+    "brown wall": (96, 64, 42), "dark room": (28, 24, 22), "sky": (120, 170, 230),
+}
+
+
+def _hair_free_window(gt: np.ndarray, side: float = 0.4) -> tuple[int, int, int] | None:
+    """``(y, x, size)`` of the square, ``side`` of the image's shorter side, on a 5 x 5
+    grid of places, whose label holds the least hair; None when every one holds 0.5 % or more."""
+    h, w = gt.shape
+    n = int(min(h, w) * side)
+    best = None
+    for y in np.linspace(0, h - n, 5).astype(int):
+        for x in np.linspace(0, w - n, 5).astype(int):
+            frac = float(np.count_nonzero(gt[y : y + n, x : x + n])) / (n * n)
+            if best is None or frac < best[0]:
+                best = (frac, int(y), int(x))
+    return (best[1], best[2], n) if best is not None and best[0] < 0.005 else None
+
+
+def hair_free(seg, folders: list[Path], limit: int | None = None) -> dict:
+    """How much hair ``seg`` finds where there is none (empty prior, decision at 0.5).
+
+    ``crops``: from each test photo, the square (two fifths of its shorter side) whose
+    label holds the least hair, under 0.5 %: a wall, clothing, a face's cheek, seen as a
+    whole frame. ``flat``: the plain frames of :data:`FLAT_SCENES`. For each, the mean
+    share of the frame called hair, and how many frames have more than 1 % of it.
+    """
+    shares = []
+    for folder in folders:
+        for _, img_path, mask_path in list_pairs(folder)[:limit]:
+            bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+            gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+            if gt.shape != bgr.shape[:2]:
+                gt = cv2.resize(gt, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
+            win = _hair_free_window(gt > 127)
+            if win is not None:
+                y, x, n = win
+                crop = np.ascontiguousarray(cv2.cvtColor(bgr[y : y + n, x : x + n], cv2.COLOR_BGR2RGB))
+                shares.append(float(np.mean(seg.predict(crop) > 0.5)))
+    rng = np.random.default_rng(0)
+    flat = {}
+    for name, rgb in FLAT_SCENES.items():
+        frame = np.clip(np.array(rgb, np.float32) + rng.normal(0, 3, (480, 640, 3)), 0, 255).astype(np.uint8)
+        flat[name] = float(np.mean(seg.predict(frame) > 0.5))
+
+    def summary(v: list[float]) -> dict:
+        return {"n": len(v), "hair_share": float(np.mean(v)) if v else 0.0, "over_1pct": int(sum(x > 0.01 for x in v))}
+
+    return {"crops": summary(shares), "flat": {**summary(list(flat.values())), "per_scene": flat}}
 
 
 def _frames(clip: Path, max_frames: int) -> Iterator[np.ndarray]:
@@ -283,6 +340,7 @@ def run(args: argparse.Namespace) -> int:
         res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
         if args.tta:
             res["tta"] = {split: evaluate_split(seg, args.data / split, args.limit, tta=True) for split in SPLITS}
+        res["hair_free"] = hair_free(seg, [args.data / split for split in SPLITS], args.limit)
         res["videos"] = {c.stem: flicker(seg, c, args.max_frames, args.check_every) for c in clips}
         res["seconds"] = round(time.time() - t0, 1)
         results[name] = res
@@ -302,6 +360,12 @@ def _print_tables(results: dict, check_every: int = 0) -> None:
         for label, r in rows:
             f, c = r[SPLITS[0]], r[SPLITS[1]]
             print(f"| {label} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
+    print("\nNo hair in view: share of the frame called hair (lower is better); frames with over 1 %\n")
+    print("| model | hair-free crops of the test photos | frames over 1 % | plain walls, dark room, sky | frames over 1 % |")
+    print("|---|---|---|---|---|")
+    for name, res in results.items():
+        c, f = res["hair_free"]["crops"], res["hair_free"]["flat"]
+        print(f"| {name} | {c['hair_share']:.3f} | {c['over_1pct']}/{c['n']} | {f['hair_share']:.3f} | {f['over_1pct']}/{f['n']} |")
     print("\nFlicker: mean |mask(t) - mask(t-1)| (lower is steadier); coverage = mean mask value\n")
     print("| model | clip | frames | no prior | raw prior | session | session resets | coverage (no prior / session) |")
     print("|---|---|---|---|---|---|---|---|")
