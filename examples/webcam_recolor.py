@@ -126,18 +126,24 @@ class Capture:
         period = 1.0 / self.fps
         next_t = time.perf_counter()
         last_ok = time.perf_counter()
+        started = False  # a camera waking up gets CAMERA_START_S for its first frame
         while not self._stop.is_set():
             t0 = time.perf_counter()
             ok, bgr = self._cap.read()
             if not ok:
                 if not self.is_camera:
                     break  # end of the file
-                if time.perf_counter() - last_ok > CAMERA_TIMEOUT_S:
-                    self.error = f"camera {self.source} stopped delivering frames (unplugged or taken by another program?)"
+                if time.perf_counter() - last_ok > (CAMERA_TIMEOUT_S if started else CAMERA_START_S):
+                    self.error = (
+                        f"camera {self.source} stopped delivering frames (unplugged or taken by another program?)"
+                        if started else
+                        f"camera {self.source} delivered no frame in the {CAMERA_START_S:g} s after it was opened "
+                        "(taken by another program, or not a camera that streams?)"
+                    )
                     break
                 time.sleep(0.01)
                 continue
-            last_ok = time.perf_counter()
+            last_ok, started = time.perf_counter(), True
             if self._size is not None and (bgr.shape[1], bgr.shape[0]) != self._size:
                 bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -166,7 +172,7 @@ class Capture:
                 # read() itself may hang (some drivers block instead of failing). Twice the
                 # reader's own timeout, so a read that fails is reported by the reader first;
                 # a camera waking up gets longer for its first frame.
-                limit = 2 * CAMERA_TIMEOUT_S if self._had_frame else max(2 * CAMERA_TIMEOUT_S, CAMERA_START_S)
+                limit = 2 * CAMERA_TIMEOUT_S + (0.0 if self._had_frame else CAMERA_START_S)
                 if self.is_camera and time.perf_counter() - self._last_item > limit:
                     raise hairfx.CameraError(
                         f"camera {self.source} delivered no frame for {limit:g} s "

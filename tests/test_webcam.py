@@ -373,6 +373,44 @@ def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
         cap.close()
 
 
+def test_a_camera_slow_to_wake_gets_its_start_up_time_and_one_that_never_does_is_named(webcam, monkeypatch):
+    import hairfx
+
+    class SlowCamera(_FakeCamera):
+        def read(self):  # fails for its first 0.3 s, as many USB cameras do while waking
+            self.reads += 1
+            if time.perf_counter() - self.opened < 0.3:
+                return False, None
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def __init__(self, *a):
+            super().__init__()
+            self.opened = time.perf_counter()
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", SlowCamera)
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)  # far shorter than the wake-up
+    monkeypatch.setattr(webcam, "CAMERA_START_S", 2.0)
+    cap = webcam.Capture(0, latest=True)
+    try:
+        assert cap.get()[0].shape == (8, 8, 3)
+    finally:
+        cap.close()
+
+    class NeverCamera(_FakeCamera):
+        def read(self):
+            return False, None
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", NeverCamera)
+    monkeypatch.setattr(webcam, "CAMERA_START_S", 0.2)
+    cap = webcam.Capture(0, latest=True)
+    try:
+        with pytest.raises(hairfx.CameraError, match="delivered no frame in the 0.2 s after it was opened"):
+            for _ in range(100):
+                cap.get()
+    finally:
+        cap.close()
+
+
 def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
     """Some drivers block in read() instead of failing: get() gives up after the timeout,
     and the camera is released by the reading thread once its read returns."""
