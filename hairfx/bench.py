@@ -48,12 +48,14 @@ def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.nd
     """The portrait and its mask cropped to ``size``'s aspect ratio and resized to it."""
     import cv2
 
-    from .errors import InputError
+    from .frames import mask_for_frame
+    from .imagefiles import read_mask, read_rgb
 
-    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    m = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE)
-    if bgr is None or m is None:
-        raise InputError(f"could not read the benchmark portrait {image} or its mask {mask}")
+    rgb = read_rgb(image)
+    # the mask at the portrait's size (or its aspect ratio, resized), so the crop below
+    # takes the same region of both
+    m = np.round(mask_for_frame(rgb, read_mask(mask), name="--mask") * 255).astype(np.uint8)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     w, h = size
     ih, iw = bgr.shape[:2]
     if iw / ih > w / h:  # too wide: crop the sides
@@ -89,6 +91,7 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
         raise InputError(f"repeat must be at least 1, got {repeat}")
     col = get_color(color)
     image, mask = (Path(image), Path(mask)) if image else _default_portrait()
+    load_portrait(image, mask, (16, 9))  # a bad file or mask is refused before anything is printed
     with contextlib.ExitStack() as stack:  # the renderers are closed whatever happens
         renderers = {"cpu": stack.enter_context(CpuRenderer())}
         try:

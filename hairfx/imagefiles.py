@@ -65,6 +65,18 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def _truncated_jpeg(path: Path) -> bool:
+    """Whether ``path`` is a JPEG file without its end-of-image marker (padding after it,
+    as some cameras write, is allowed)."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False
+        f.seek(0, os.SEEK_END)
+        f.seek(max(0, f.tell() - 4096))
+        tail = f.read()
+    return b"\xff\xd9" not in tail.rstrip(b"\x00")[-64:]
+
+
 def _imread(path: Path, kind: str):
     """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
     EXIF orientation."""
@@ -72,6 +84,8 @@ def _imread(path: Path, kind: str):
 
     if not path.is_file():
         raise MissingFileError(f"{kind} not found: {path}")
+    if _truncated_jpeg(path):  # OpenCV only warns, and fills the missing rows with grey
+        raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")

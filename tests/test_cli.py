@@ -97,6 +97,21 @@ def test_bench_prints_a_table(capsys):
         assert float(row[3]) <= float(row[4])  # p90 never below the median, even of two runs
 
 
+def test_bench_takes_a_smaller_mask_at_the_portraits_place_and_refuses_a_wrong_one(tmp_path, capsys):
+    from hairfx.bench import load_portrait
+
+    m = cv2.imread(str(REF / "light_mask.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "half.png"), cv2.resize(m, (m.shape[1] // 2, m.shape[0] // 2), interpolation=cv2.INTER_AREA))
+    cv2.imwrite(str(tmp_path / "cut.png"), m[:, : m.shape[1] // 2])
+    _, full = load_portrait(REF / "light.png", REF / "light_mask.png", (1280, 720))
+    _, half = load_portrait(REF / "light.png", tmp_path / "half.png", (1280, 720))
+    assert abs(float(half.mean()) - float(full.mean())) < 0.01  # the same hair, not a quarter of it
+    assert main(["bench", "--repeat", "1", "--no-baseline", "--image", str(REF / "light.png"),
+                 "--mask", str(tmp_path / "cut.png")]) == 2  # fmt: skip
+    captured = capsys.readouterr()
+    assert "aspect ratios differ" in captured.err and "1280x720" not in captured.out  # refused before the table
+
+
 def test_bench_timer_percentiles():
     from hairfx import bench
 
@@ -114,12 +129,26 @@ def test_bench_closes_its_renderers_when_the_portrait_is_missing(monkeypatch, tm
     from hairfx.errors import InputError
     from hairfx.render_cpu import CpuRenderer
 
-    closed = []
-    real_close = CpuRenderer.close
+    closed, made = [], []
+    real_close, real_init = CpuRenderer.close, CpuRenderer.__init__
     monkeypatch.setattr(CpuRenderer, "close", lambda self: (closed.append(self), real_close(self)))
-    with pytest.raises(InputError):
+    monkeypatch.setattr(CpuRenderer, "__init__", lambda self, *a, **k: (made.append(self), real_init(self, *a, **k))[1])
+    with pytest.raises(InputError, match="image not found"):
         bench.run_bench(repeat=2, baseline=False, image=tmp_path / "absent.png", mask=tmp_path / "absent_mask.png")
-    assert len(closed) == 1
+    assert made == []  # refused before any renderer was made
+    real_load = bench.load_portrait
+    calls = []
+
+    def fails_at_720p(image, mask, size):
+        calls.append(size)
+        if size == (1280, 720):
+            raise InputError("the portrait went away")
+        return real_load(image, mask, size)
+
+    monkeypatch.setattr(bench, "load_portrait", fails_at_720p)
+    with pytest.raises(InputError, match="went away"):
+        bench.run_bench(repeat=2, baseline=False, image=REF / "light.png", mask=REF / "light_mask.png")
+    assert len(made) == 1 and closed == made  # made, then closed on the error
     with pytest.raises(InputError, match="repeat must be at least 1, got 0"):
         bench.run_bench(repeat=0)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from conftest import REPO
 from hairfx.errors import InputError, MissingFileError
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb
 
@@ -81,6 +82,17 @@ def test_output_checks_come_before_the_work(tmp_path):
         with pytest.raises(InputError, match=message):
             check_output_image(out, inputs=(src,))
     assert check_output_image(tmp_path / "new" / "o.jpg", inputs=(src,)) == tmp_path / "new" / "o.jpg"
+
+
+def test_a_truncated_jpeg_is_refused_not_filled_with_grey(tmp_path):
+    photo = REPO / "reference_images" / "dark.png"
+    cv2.imwrite(str(tmp_path / "whole.jpg"), cv2.imread(str(photo)))
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "padded.jpg").write_bytes(data + b"\x00" * 100)  # as some cameras write: fine
+    with pytest.raises(InputError, match="half.jpg: the JPEG data ends early"):
+        read_rgb(tmp_path / "half.jpg")
+    np.testing.assert_array_equal(read_rgb(tmp_path / "padded.jpg"), read_rgb(tmp_path / "whole.jpg"))
 
 
 def test_masks(tmp_path):
