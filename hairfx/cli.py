@@ -242,12 +242,24 @@ def _check_out_folder(out, given: str) -> None:
         raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
 
 
+def _is_mask_file(path) -> bool:
+    """Whether ``path`` is an image a mask run writes: single-channel 8-bit (PIL mode L)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode == "L"
+    except Exception:  # noqa: BLE001 - not an image PIL reads: not a mask either
+        return False
+
+
 def _run_mask(args) -> int:
     from pathlib import Path
 
     import cv2
     import numpy as np
 
+    from ._files import replacing
     from .errors import InputError
     from .imagefiles import read_rgb
     from .recolor import hair_alpha
@@ -280,6 +292,9 @@ def _run_mask(args) -> int:
     for t in targets:
         if t.resolve() in inputs:
             raise InputError(f"the mask {t} would overwrite an input image; choose another output folder")
+        if t.exists() and not _is_mask_file(t):  # a mask of an earlier run may be replaced, a photo not
+            raise InputError(f"the mask {t} would replace a file there that is not a mask (not a grey 8-bit "
+                             "image); move it or choose another output folder")
     seg = get_segmenter(args.model)  # loaded once for the whole batch
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -303,8 +318,11 @@ def _run_mask(args) -> int:
         m8 = np.round(mask * 255).astype(np.uint8)
         if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
             m8.fill(0)
-        if not cv2.imwrite(str(target), m8):
-            raise InputError(f"cannot write {target} (wrote {written} mask(s) before it)")
+        try:
+            with replacing(target) as tmp:  # a failed write leaves the old file whole
+                tmp.write_bytes(cv2.imencode(".png", m8)[1].tobytes())
+        except OSError as exc:
+            raise InputError(f"cannot write {target}: {exc.strerror or exc} (wrote {written} mask(s) before it)") from None
         written += 1
     if not skipped:
         print(f"wrote {written} mask(s) to {out}")

@@ -333,6 +333,23 @@ def test_mask_cli_never_overwrites_its_inputs(tmp_path, capsys):
     assert sorted(p.name for p in src.iterdir()) == ["a.png"] and (src / "a.png").read_bytes() == before
 
 
+def test_mask_cli_replaces_an_earlier_mask_but_never_a_photo_of_the_same_name(tmp_path, capsys):
+    """IMG_1.jpg's mask is IMG_1.png: in a folder that also holds a photo IMG_1.png, the
+    photo must not become a mask."""
+    from hairfx.cli import main
+
+    cv2.imwrite(str(tmp_path / "IMG_1.jpg"), _portrait())
+    cv2.imwrite(str(tmp_path / "IMG_1.png"), _portrait()[::-1])  # another photo
+    before = (tmp_path / "IMG_1.png").read_bytes()
+    assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(tmp_path)]) == 2
+    assert "would replace a file there that is not a mask" in capsys.readouterr().err
+    assert (tmp_path / "IMG_1.png").read_bytes() == before
+    out = tmp_path / "masks"
+    assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(out)]) == 0
+    assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(out)]) == 0  # again: its own mask is replaced
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.png"]
+
+
 def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
     """A mask whose largest value rounds to 1 would read back as a 0/1 label map; it is
     written as the empty mask it almost is."""
@@ -358,7 +375,7 @@ def _unreadable_images(folder: Path) -> dict[str, str]:
     cv2.imwrite(str(folder / "c_rgba.png"), np.dstack([_portrait(), np.full((120, 90), 255, np.uint8)]))
     cv2.imwrite(str(folder / "d_16bit.png"), _portrait().astype(np.uint16) * 257)
     cv2.imwrite(str(folder / "e_tiny.png"), _portrait()[:2, :2])  # smaller than the network takes
-    return {"b_truncated.jpg": "OpenCV can read", "c_rgba.png": "alpha", "d_16bit.png": "8-bit",
+    return {"b_truncated.jpg": "ends early", "c_rgba.png": "alpha", "d_16bit.png": "8-bit",
             "e_tiny.png": "smaller than"}
 
 
