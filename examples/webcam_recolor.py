@@ -283,7 +283,7 @@ class App:
             args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing
         )
         self.stats = Stats()
-        self.last_display: np.ndarray | None = None
+        self.last_picture: np.ndarray | None = None
 
     def step(self, frame: np.ndarray, capture_ms: float, *, overlay: bool) -> np.ndarray:
         """Mask, recolour and compose one frame; returns the BGR picture to show or write."""
@@ -299,6 +299,7 @@ class App:
         else:
             shown = out
         bgr = cv2.cvtColor(shown, cv2.COLOR_RGB2BGR)
+        self.last_picture = bgr.copy() if overlay else bgr  # what a snapshot saves: no figures on it
         if overlay:
             s, ms = self.stats, self.stats.ms
             draw_overlay(
@@ -314,7 +315,6 @@ class App:
         self.stats.add(
             capture=capture_ms, mask=(t1 - t0) * 1e3, render=(t2 - t1) * 1e3, display=(t3 - t2) * 1e3
         )
-        self.last_display = bgr
         return bgr
 
     def key(self, k: int) -> bool:
@@ -334,17 +334,28 @@ class App:
             self.mode = "effect" if self.mode == "side" else "side"
         elif k == ord("o"):
             self.mode = "effect" if self.mode == "off" else "off"
-        elif k == ord("s") and self.last_display is not None:
-            folder = Path(self.args.snapshot_dir)
-            folder.mkdir(parents=True, exist_ok=True)
-            stem = time.strftime("hairfx_snapshot_%Y%m%d_%H%M%S")
-            path, n = folder / f"{stem}.png", 1
-            while path.exists():  # several snapshots within one second
-                n += 1
-                path = folder / f"{stem}_{n}.png"
-            cv2.imwrite(str(path), self.last_display)
-            print(f"saved {path}")
+        elif k == ord("s") and self.last_picture is not None:
+            self.snapshot()
         return True
+
+    def snapshot(self) -> Path | None:
+        """Save the last picture, without the figures drawn over it, as a PNG in
+        --snapshot-dir. A folder that cannot be written is reported, and the session goes on."""
+        folder = Path(self.args.snapshot_dir)
+        stem = time.strftime("hairfx_snapshot_%Y%m%d_%H%M%S")
+        path, n = folder / f"{stem}.png", 1
+        while path.exists():  # several snapshots within one second
+            n += 1
+            path = folder / f"{stem}_{n}.png"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(path), self.last_picture):
+                raise OSError("OpenCV could not write it")
+        except OSError as exc:
+            print(f"snapshot not saved: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+            return None
+        print(f"saved {path}")
+        return path
 
     def close(self) -> None:
         self.session.close()

@@ -230,17 +230,24 @@ def test_keys_change_colour_strength_and_view(webcam, clip, hair_model):
         app.close()
 
 
-def test_snapshot_key_saves_a_png(webcam, clip, tmp_path, hair_model):
+def test_snapshot_key_saves_the_picture_without_the_figures(webcam, clip, tmp_path, hair_model, capsys):
     args = webcam.parse_args(["--input", str(clip), "--output", "x.mp4", "--renderer", "cpu", "--color", "copper", "--snapshot-dir", str(tmp_path)])
     app = webcam.App(args, ["copper"])
     try:
-        app.step(np.full((32, 48, 3), 100, np.uint8), 0.0, overlay=False)
+        shown = app.step(np.full((32, 48, 3), 100, np.uint8), 0.0, overlay=True)
         app.key(ord("s"))
         app.key(ord("s"))  # within the same second: a second file, not an overwrite
+        app.args.snapshot_dir = str(tmp_path / "taken")
+        (tmp_path / "taken").write_text("a file where the folder should be")
+        assert app.key(ord("s"))  # reported, and the session goes on
     finally:
         app.close()
     saved = list(tmp_path.glob("hairfx_snapshot_*.png"))
     assert len(saved) == 2 and all(cv2.imread(str(p)).shape == (32, 48, 3) for p in saved)
+    picture = cv2.imread(str(saved[0]))
+    np.testing.assert_array_equal(picture, app.last_picture)
+    assert np.any(picture != shown)  # the FPS figures drawn over the window are not in the photo
+    assert "snapshot not saved: cannot write" in capsys.readouterr().err
 
 
 def test_missing_camera_is_a_clear_error():
