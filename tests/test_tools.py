@@ -572,7 +572,9 @@ def test_report_writes_markdown_into_a_new_folder(tmp_path, capsys):
     out = tmp_path / "reports" / "2024" / "palette.md"
     assert lut_tool.main(["report", "--data", str(data), "--subjects", "2", "--color", "copper",
                           "--markdown", str(out)]) == 0
-    assert "| copper | `#" in out.read_text()
+    text = out.read_text()
+    assert "| copper | `#" in text
+    assert f"--subjects 2 --color copper --markdown {out}" in text  # the line that makes this report again
 
 
 def test_help_shows_the_whole_workflow(capsys):

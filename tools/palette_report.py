@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Palette quality report\n\n"
             f"Generated {stamp} on {platform.system()} {platform.machine()} ({cpu}), Python "
             f"{platform.python_version()}, with\n\n"
-            f"    python -m tools.palette_report --data {args.data} --subjects {args.subjects} --markdown {args.markdown}\n\n"
+            f"    python -m tools.palette_report --data {args.data} --subjects {args.subjects}"
+            f"{''.join(f' --color {c}' for c in args.colors or [])} --markdown {args.markdown}\n\n"
             "(also `hairfx-lut report`). Method and definitions: the docstring of `tools/palette_report.py`.\n\n"
         )
         from hairfx._files import replacing
