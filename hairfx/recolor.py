@@ -283,6 +283,8 @@ class RecolorSession(Closeable):
         """The mask used for ``frame``: ``mask`` resized to it, or the model's prediction
         with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by the model resets the smoothed
         intensity too."""
+        if self.renderer is None:
+            raise InputError("this RecolorSession has been closed")
         arr = as_frame(frame)
         if mask is not None:
             return mask_for_frame(arr, mask)
@@ -291,7 +293,7 @@ class RecolorSession(Closeable):
 
             self.segmenter_session = get_segmenter(self.model).session()
         resets = self.segmenter_session.resets
-        m = hair_alpha(self.segmenter_session.process(arr))
+        m = apply_ramp(self.segmenter_session.process(arr), _ALPHA_TABLE)  # the model's own output: unchecked
         if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale
             self.intensity = None
         return m

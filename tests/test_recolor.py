@@ -189,6 +189,8 @@ def test_session_colour_and_strength_can_change(portrait):
             s.strength = -1
     with pytest.raises(InputError, match="closed"):
         s.process(frame, mask=mask)
+    with pytest.raises(InputError, match="closed"):
+        s.mask(frame)  # would quietly start a new model session that nothing closes
 
 
 @pytest.fixture
