@@ -336,9 +336,12 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
         header.append("DOMAIN_MIN " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_min))
         header.append("DOMAIN_MAX " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_max))
     rows = _rows_from_table(lut.table.astype(np.float64))
-    body = "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in rows.tolist())
-    with replacing(path) as tmp:
-        tmp.write_text("\n".join(header) + "\n" + body + "\n", encoding="utf-8")
+    line = " ".join([f"%.{decimals}f"] * 3)
+    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write("\n".join(header) + "\n")
+        # in blocks of rows: a 256^3 table is 16.7 million lines, gigabytes as one string
+        for start in range(0, len(rows), 1 << 16):
+            f.write("\n".join(line % tuple(row) for row in rows[start : start + (1 << 16)].tolist()) + "\n")
     return path
 
 
