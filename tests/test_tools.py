@@ -92,6 +92,20 @@ def test_hald_import_cli_writes_cube(tmp_path):
     np.testing.assert_allclose(read_cube(out).table, LUT3D.identity(9).table, atol=HALD16_TOL + 1e-6)
 
 
+def test_hald_import_refuses_a_photo_saved_in_place_of_the_graded_hald(tmp_path, capsys):
+    import cv2
+
+    graded = tmp_path / "graded.png"
+    write_hald(graded, known_transform(identity_hald(8)), depth=16)  # a real grade: imported
+    assert lut_tool.main(["hald-import", str(graded), "-o", str(tmp_path / "grade.cube")]) == 0
+    photo = cv2.resize(cv2.imread(str(REPO / "reference_images" / "dark.png")), (512, 512))
+    cv2.imwrite(str(tmp_path / "photo.png"), photo)  # the graded reference photo, saved by mistake
+    assert lut_tool.main(["hald-import", str(tmp_path / "photo.png"), "-o", str(tmp_path / "p.cube")]) == 2
+    assert "does not look like an edited Hald image" in capsys.readouterr().err
+    assert not (tmp_path / "p.cube").exists()
+    assert lut_tool.main(["hald-import", str(tmp_path / "photo.png"), "-o", str(tmp_path / "p.cube"), "--force"]) == 0
+
+
 def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, capsys):
     hald = tmp_path / "id.png"
     write_hald(hald, identity_hald(2), depth=8)

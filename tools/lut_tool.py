@@ -67,9 +67,16 @@ def _cmd_hald_import(args) -> int:
     from hairfx.lut import write_cube
 
     from ._common import output_file
-    from .hald import read_hald, resample
+    from .hald import grid_trend, read_hald, resample
 
     lut = read_hald(args.image)
+    trend = grid_trend(lut)
+    if trend < 0.5 and not args.force:
+        raise InputError(
+            f"{args.image} does not look like an edited Hald image: its colours rise along the grid only "
+            f"{trend:.0%} more often than they fall, where any grade keeps them rising (a photo saved in its "
+            f"place, or a Hald cropped or resized?); pass --force to import it anyway"
+        )
     size = lut.size if args.size is None else args.size
     lut = resample(lut, size)
     with output_file(args.output) as out:
@@ -216,11 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_hald_export)
 
     p = sub.add_parser("hald-import", help="turn an edited Hald CLUT image into a .cube LUT",
-                       description="Read an edited Hald CLUT image (8- or 16-bit PNG/TIFF) and write it as a .cube.")
+                       description="Read an edited Hald CLUT image (8- or 16-bit PNG/TIFF) and write it as a .cube. "
+                                   "An image whose colours do not rise along the grid, as any grade's do (a photo "
+                                   "saved in place of the graded Hald), is refused unless --force.")
     p.add_argument("image", help="the edited Hald image")
     p.add_argument("-o", "--output", required=True, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=int, help="resample to this LUT_3D_SIZE (default: the Hald's own, L^2)")
     p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
+    p.add_argument("--force", action="store_true", help="import an image that does not look like a graded Hald")
     p.set_defaults(run=_cmd_hald_import)
 
     p = sub.add_parser("fit", help="fit a smooth LUT from a reference photo and its edited version",
