@@ -447,6 +447,10 @@ def run_headless(app: App, cap: Capture, args) -> int:
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     elif args.output:
         print(f"wrote {args.output}: {n} frames")
+        stated = probe(args.input).frames
+        if args.frames is None and stated and stated - n > max(1, stated // 100):  # containers may be off by one
+            print(f"warning: {args.input} states {stated} frames but only {n} could be decoded; "
+                  "the file may be truncated", file=sys.stderr)
     return 0
 
 

@@ -69,6 +69,18 @@ def test_headless_output_keeps_the_clips_sound(webcam, short_clip, tmp_path, hai
     assert got.frames == 5 and got.has_audio and got.duration < 5 / 30 + 0.1  # cut to the frames written
 
 
+def test_headless_output_of_a_truncated_file_warns(webcam, clip, tmp_path, hair_model, capsys):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    whole = tmp_path / "whole.mp4"  # index first, so the cut file still opens
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-t", "2", "-c", "copy", "-movflags", "+faststart",
+                    str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert webcam.main(["--input", str(cut), "--output", str(tmp_path / "o.mp4"), "--renderer", "cpu"]) == 0
+    assert "could be decoded; the file may be truncated" in capsys.readouterr().err
+
+
 def test_headless_stopped_by_sigterm_says_so_and_writes_nothing(webcam, clip, tmp_path, hair_model, monkeypatch, capsys):
     import os
     import signal
