@@ -24,6 +24,7 @@ environment variable (``os.pathsep``-separated), and in folders added with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -37,6 +38,7 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
+from ._files import replacing
 from .lut import LUT3D, read_cube, write_cube
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
@@ -159,9 +161,13 @@ def _bad_name(name: str) -> str:
             "starting with a letter or digit, like 'copper' or 'deep-plum_2'")
 
 
-def save_color(color: Color, folder: str | os.PathLike) -> Path:
+def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) -> Path:
     """Write ``color`` to ``folder`` (created if needed) as ``color.json``, ``light.cube``
-    and ``dark.cube``. Returns the folder.
+    and ``dark.cube`` (``decimals`` per value). Returns the folder.
+
+    All three files are written under temporary names first and renamed into place only
+    once every one is complete, so a failure (a full disk) leaves the colour that was
+    there whole, never a light LUT of one colour beside the dark LUT of another.
 
     The folder's name is the colour's name (the format requires them to be equal), so
     ``save_color(get_color("copper"), "my-luts/mycopper")`` saves a colour called
@@ -174,8 +180,6 @@ def save_color(color: Color, folder: str | os.PathLike) -> Path:
     if not _NAME.match(folder.name):
         raise InputError(f"cannot save colour {color.name!r} to {folder}: {_bad_name(folder.name)}")
     folder.mkdir(parents=True, exist_ok=True)
-    write_cube(color.light, folder / "light.cube")
-    write_cube(color.dark, folder / "dark.cube")
     meta = {
         "format": FORMAT_VERSION,
         "name": folder.name,
@@ -184,7 +188,11 @@ def save_color(color: Color, folder: str | os.PathLike) -> Path:
         "light": {"lut": "light.cube", "intensity": round(float(color.light_intensity), 6)},
         "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
     }
-    (folder / "color.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
+        light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))
+        write_cube(color.light, light, decimals=decimals)
+        write_cube(color.dark, dark, decimals=decimals)
+        meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return folder
 
 

@@ -24,6 +24,30 @@ def test_save_load_round_trip(tmp_path, copperish):
     np.testing.assert_allclose(back.dark.table, copperish.dark.table, atol=5e-7)
 
 
+def test_a_failed_save_leaves_the_colour_that_was_there_whole(tmp_path, copperish, monkeypatch):
+    """A full disk while the second LUT is written: the folder keeps the old colour's three
+    files, not a new light LUT beside an old dark one."""
+    import importlib
+
+    colors_module = importlib.import_module("hairfx.colors")  # the module: hairfx.colors is also a function
+    folder = save_color(get_color("violet"), tmp_path / "mine")
+    before = {f.name: f.read_bytes() for f in folder.iterdir()}
+    real = colors_module.write_cube
+    calls = []
+
+    def full_disk(lut, path, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(lut, path, **kw)
+
+    monkeypatch.setattr(colors_module, "write_cube", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        save_color(copperish, folder)
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
+    assert load_color(folder).swatch == get_color("violet").swatch
+
+
 def test_save_color_names_the_colour_after_its_folder(tmp_path):
     # the bundled copper saved under another name loads under that name, LUTs unchanged
     copper = get_color("copper")

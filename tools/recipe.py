@@ -39,7 +39,7 @@ from pathlib import Path
 from hairfx.colors import _NAME, Color, save_color
 from hairfx.effects import bake_lut, parse_hex, validate_effects
 from hairfx.errors import InputError
-from hairfx.lut import MAX_SIZE, MIN_SIZE, write_cube
+from hairfx.lut import MAX_SIZE, MIN_SIZE
 
 try:
     import tomllib
@@ -144,10 +144,7 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
                 f"with the colour; put it beside recipe.toml (or in a folder below it) or give an absolute path"
             )
     color = color_from_recipe(recipe)
-    save_color(color, out_dir)
-    # save_color writes 6 decimals; 5 keep a 33^3 table near 0.86 MB, well below 1 MB.
-    write_cube(color.light, out_dir / "light.cube", decimals=DECIMALS)
-    write_cube(color.dark, out_dir / "dark.cube", decimals=DECIMALS)
+    save_color(color, out_dir, decimals=DECIMALS)  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
         target.write_text(recipe_path.read_text(encoding="utf-8"), encoding="utf-8")
