@@ -371,9 +371,22 @@ class _FakeCamera:
         pass
 
 
-def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
+def _camera_error(webcam, monkeypatch, camera) -> str:
+    """The message of the CameraError a Capture of the fake ``camera`` class raises."""
     import hairfx
 
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", camera)
+    cap = webcam.Capture(0, latest=True)
+    try:
+        with pytest.raises(hairfx.CameraError) as raised:
+            for _ in range(100):
+                cap.get()
+    finally:
+        cap.close()
+    return str(raised.value)
+
+
+def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
     class DeadCamera(_FakeCamera):
         def read(self):
             self.reads += 1
@@ -381,20 +394,11 @@ def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
                 return True, np.zeros((8, 8, 3), np.uint8)
             return False, None
 
-    monkeypatch.setattr(webcam.cv2, "VideoCapture", DeadCamera)
     monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
-    cap = webcam.Capture(0, latest=True)
-    try:
-        with pytest.raises(hairfx.CameraError, match="stopped delivering"):
-            for _ in range(100):
-                cap.get()
-    finally:
-        cap.close()
+    assert "stopped delivering" in _camera_error(webcam, monkeypatch, DeadCamera)
 
 
 def test_a_camera_slow_to_wake_gets_its_start_up_time_and_one_that_never_does_is_named(webcam, monkeypatch):
-    import hairfx
-
     class SlowCamera(_FakeCamera):
         def read(self):  # fails for its first 0.3 s, as many USB cameras do while waking
             self.reads += 1
@@ -419,15 +423,8 @@ def test_a_camera_slow_to_wake_gets_its_start_up_time_and_one_that_never_does_is
         def read(self):
             return False, None
 
-    monkeypatch.setattr(webcam.cv2, "VideoCapture", NeverCamera)
     monkeypatch.setattr(webcam, "CAMERA_START_S", 0.2)
-    cap = webcam.Capture(0, latest=True)
-    try:
-        with pytest.raises(hairfx.CameraError, match="delivered no frame in the 0.2 s after it was opened"):
-            for _ in range(100):
-                cap.get()
-    finally:
-        cap.close()
+    assert "delivered no frame in the 0.2 s after it was opened" in _camera_error(webcam, monkeypatch, NeverCamera)
 
 
 def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
