@@ -205,23 +205,35 @@ class GLRenderer(Closeable):
             source = _RECOLOR
             if interpolation == "tetrahedral":
                 source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
-            with self.ctx:
-                self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
-                self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+            self._make_current()
+            self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
+            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        with self.ctx:
-            for prog in (self._prog, self._prog_sum):
-                for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
-                    if name in prog:
-                        prog[name].value = unit
+        self._make_current()
+        for prog in (self._prog, self._prog_sum):
+            for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
+                if name in prog:
+                    prog[name].value = unit
+
+    def _make_current(self) -> None:
+        """Make this renderer's context the thread's current one, and leave it so.
+
+        A thread may hold several renderers (a session's and recolor()'s, one per
+        interpolation), each with its own context, and GL works on whichever is current.
+        moderngl's ``with ctx:`` would unbind every context on the way out, leaving a
+        context the caller gave (``context=``) unbound for the caller's own next call; so
+        the context is entered and not exited, as creating it did."""
+        if self.ctx is None:
+            raise RendererUnavailable("this GLRenderer has been closed")
+        self.ctx.__enter__()  # moderngl's only 'make current'; nothing to undo on exit
 
     @property
     def gl_renderer(self) -> str:
         """The driver's name for the GPU (``GL_RENDERER``), e.g. ``"llvmpipe (LLVM 15.0.6, 256 bits)"``."""
-        with self.ctx:  # read, and cached by moderngl, with this context current
-            return str(self.ctx.info.get("GL_RENDERER", "?"))
+        self._make_current()  # read, and cached by moderngl, with this context current
+        return str(self.ctx.info.get("GL_RENDERER", "?"))
 
     # -- resources ------------------------------------------------------------------
     def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:
@@ -325,9 +337,9 @@ class GLRenderer(Closeable):
         box = mask_bbox(mask)
         if box is None:
             return None
-        with self.ctx:
-            w, h, _ = self._upload(frame, mask, box)
-            return self._intensity(w, h)
+        self._make_current()
+        w, h, _ = self._upload(frame, mask, box)
+        return self._intensity(w, h)
 
     def _intensity(self, w: int, h: int) -> float | None:
         weighted, total = self._reduce(w, h)
@@ -350,10 +362,8 @@ class GLRenderer(Closeable):
         box = mask_bbox(mask)
         if box is None:
             return RenderResult(frame.copy(), None, None)
-        # Made current for the call: a thread may hold several renderers (a session and
-        # recolor()'s, two interpolations), and GL works on whichever context is current.
-        with self.ctx:
-            return self._render(frame, mask, box, color, strength, intensity_filter)
+        self._make_current()
+        return self._render(frame, mask, box, color, strength, intensity_filter)
 
     def _render(self, frame, mask, box, color, strength, intensity_filter) -> RenderResult:
         out = frame.copy()
@@ -390,10 +400,10 @@ class GLRenderer(Closeable):
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
         if held and getattr(self, "ctx", None) is not None:
-            with self.ctx:  # the names are this context's: freed in another, they free its objects
-                for name in held:
-                    getattr(self, name).release()
-                    setattr(self, name, None)
+            self._make_current()  # the names are this context's: freed in another, they free its objects
+            for name in held:
+                getattr(self, name).release()
+                setattr(self, name, None)
         if getattr(self, "_finalizer", None) is not None:
             self._finalizer()  # releases the context it made, once
         self.ctx = None

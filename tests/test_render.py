@@ -363,6 +363,27 @@ def test_gl_renderers_sharing_a_thread_each_render_in_their_own_context(gl_conte
 
 
 @pytest.mark.gl
+def test_a_context_given_to_a_renderer_stays_usable_by_its_owner(portrait, copperish):
+    """The caller's own context, passed with context=, is still current for the caller's
+    next GL call after the renderer is made, renders and closes."""
+    from hairfx.render_gl import create_context
+
+    frame, mask = portrait
+    ctx = create_context()
+    try:
+        r = GLRenderer(context=ctx)
+        r.render(frame, mask, copperish)
+        fbo = ctx.simple_framebuffer((8, 8))
+        fbo.use()
+        fbo.clear(1.0, 0.0, 0.0, 1.0)
+        assert fbo.read(components=3)[:3] == b"\xff\x00\x00"
+        r.close()
+        ctx.simple_framebuffer((4, 4)).release()
+    finally:
+        ctx.release()
+
+
+@pytest.mark.gl
 def test_a_gl_renderer_dropped_without_close_frees_its_context(portrait, copperish):
     """A session never closed must not keep its GL context (tens of MB) for the process's life."""
     import gc
