@@ -425,8 +425,9 @@ def run_headless(app: App, cap: Capture, args) -> int:
             if args.output:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
-                    writer = VideoWriter(args.output, width=w, height=h, fps=probe(args.input).fps,
-                                         audio_from=args.input)
+                    fps = probe(args.input).fps
+                    writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=args.input,
+                                         audio_seconds=None if args.frames is None else args.frames / float(fps))
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             n += 1
         ok = True

@@ -291,7 +291,8 @@ class VideoWriter(Closeable):
     decodes; a frame of odd width or height gets its last column or row repeated to the
     even size 4:2:0 needs (:attr:`width` and :attr:`height` are the size written). When
     ``audio_from`` names a file with audio, its audio is copied unchanged, or re-encoded to
-    AAC when the container cannot hold it (:data:`CONTAINERS`). Without ffmpeg:
+    AAC when the container cannot hold it (:data:`CONTAINERS`); ``audio_seconds`` keeps
+    only its first seconds (the frames of a clip cut short). Without ffmpeg:
     ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
     whether audio is being written.
 
@@ -309,6 +310,7 @@ class VideoWriter(Closeable):
         height: int,
         fps: "Fraction | float",
         audio_from: "str | os.PathLike | None" = None,
+        audio_seconds: float | None = None,
         crf: int = 18,
         preset: str = "veryfast",
         use_ffmpeg: bool | None = None,
@@ -331,6 +333,7 @@ class VideoWriter(Closeable):
         if self.path.is_dir():  # checked now: the rename onto it would fail after the whole encode
             raise InputError(f"cannot write {str(self.path)!r}: it is a folder; give a file name")
         self.frames = 0
+        self._audio_seconds = audio_seconds
         self._proc = None
         self._cv = None
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
@@ -359,8 +362,10 @@ class VideoWriter(Closeable):
         if audio is not None:
             held = CONTAINERS[self.path.suffix.lower()]
             codec = "copy" if held is None or audio.audio_codec in held else "aac"
-            # -shortest: a clip cut short (--frames) keeps the sound of its frames only
-            cmd += ["-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec, "-shortest"]
+            # a clip cut short (--frames) keeps the sound of its frames only (not -shortest:
+            # it would also cut the pictures of a clip whose sound ends before them)
+            cut = ["-t", f"{self._audio_seconds:.6f}"] if self._audio_seconds is not None else []
+            cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
         cmd += ["-movflags", "+faststart", str(self._tmp)]
@@ -531,7 +536,7 @@ def parse_color_schedule(spec: "str | Color", *, fade: float = FADE_SECONDS) -> 
     """
     if isinstance(spec, Color):
         return ColorSchedule([_Segment(spec, 0.0, math.inf)], fade=fade)
-    if isinstance(spec, str) and "/" in spec and "," not in spec:  # one colour folder, by its path
+    if isinstance(spec, str) and "/" in spec and not re.search(r"[,:]", spec):  # one colour folder, by its path
         return ColorSchedule([_Segment(get_color(spec), 0.0, math.inf)], fade=fade)
     if not isinstance(spec, str) or not spec.strip():
         raise InputError(f"colour schedule must be a non-empty string like 'copper:0-5,violet:5-', got {spec!r}")
@@ -842,6 +847,7 @@ def recolor_video(
                 height=info.height,
                 fps=info.fps,
                 audio_from=info.path if keep_audio else None,
+                audio_seconds=None if max_frames is None else max_frames / float(info.fps),
             )
             bar = _Progress(total, enabled=progress)
             finished = False

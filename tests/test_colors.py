@@ -138,6 +138,8 @@ def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish, monkeypat
     assert parse_color_schedule(f"{tmp_path}/copperish").color_at(0.0) is color
     schedule = parse_color_schedule(f"violet:0-1,{tmp_path}/copperish:1-")  # a path in a segment too
     assert schedule.color_at(0.5).name == "violet" and schedule.color_at(1.5) is color
+    schedule = parse_color_schedule(f"{tmp_path}/copperish:2-")  # and alone, with its time range
+    assert schedule.color_at(1.0) is None and schedule.color_at(2.5) is color
 
 
 def test_colour_folder_mistakes_raise_the_library_errors(tmp_path, copperish):

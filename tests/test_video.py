@@ -540,6 +540,18 @@ def test_a_clip_cut_short_keeps_the_sound_of_its_frames(short_clip, tmp_path):
     assert got.duration < 4 / 30 + 0.1  # the audio stops with the pictures
 
 
+def test_a_clip_whose_sound_ends_before_its_pictures_keeps_every_frame(tmp_path):
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "short_sound.mp4"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2",
+                    "-f", "lavfi", "-i", "sine=duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(src)], check=True)
+    out = tmp_path / "out.mp4"
+    recolor_video(src, out, color="copper", renderer="cpu", progress=False, masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    got = probe(out)
+    assert got.frames == 50 and got.has_audio  # every picture, with what sound there is
+
+
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
