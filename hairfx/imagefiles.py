@@ -66,15 +66,31 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _truncated_jpeg(path: Path) -> bool:
-    """Whether ``path`` is a JPEG file without its end-of-image marker (padding after it,
-    as some cameras write, is allowed)."""
-    with open(path, "rb") as f:
-        if f.read(2) != b"\xff\xd8":
-            return False
-        f.seek(0, os.SEEK_END)
-        f.seek(max(0, f.tell() - 4096))
-        tail = f.read()
-    return b"\xff\xd9" not in tail.rstrip(b"\x00")[-64:]
+    """Whether ``path`` is a JPEG file whose image data ends before its end-of-image marker.
+
+    The marker segments are walked from the start (so a thumbnail inside the EXIF block is
+    skipped) to the main image's first scan; its compressed data can hold no ``FF D9`` but
+    the end marker itself. Data after that marker (the video of a phone's motion photo,
+    maker trailers, padding) is allowed.
+    """
+    data = path.read_bytes()
+    if data[:2] != b"\xff\xd8":
+        return False
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return False  # not a marker where one must be: leave it to the decoder
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xDA:  # start of scan: the image data follows
+            return data.find(b"\xff\xd9", pos) < 0
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return True  # the headers themselves end early
 
 
 def _imread(path: Path, kind: str):

@@ -90,9 +90,13 @@ def test_a_truncated_jpeg_is_refused_not_filled_with_grey(tmp_path):
     data = (tmp_path / "whole.jpg").read_bytes()
     (tmp_path / "half.jpg").write_bytes(data[: len(data) // 2])
     (tmp_path / "padded.jpg").write_bytes(data + b"\x00" * 100)  # as some cameras write: fine
-    with pytest.raises(InputError, match="half.jpg: the JPEG data ends early"):
-        read_rgb(tmp_path / "half.jpg")
-    np.testing.assert_array_equal(read_rgb(tmp_path / "padded.jpg"), read_rgb(tmp_path / "whole.jpg"))
+    (tmp_path / "motion.jpg").write_bytes(data + b"\x00\x00\x00\x18ftypmp42" + bytes(2048) + b"SEFT")  # a motion photo
+    for cut in (len(data) // 2, 300):  # in the image data, in the headers
+        (tmp_path / "half.jpg").write_bytes(data[:cut])
+        with pytest.raises(InputError, match="half.jpg: the JPEG data ends early"):
+            read_rgb(tmp_path / "half.jpg")
+    for fine in ("padded.jpg", "motion.jpg"):
+        np.testing.assert_array_equal(read_rgb(tmp_path / fine), read_rgb(tmp_path / "whole.jpg"))
 
 
 def test_masks(tmp_path):

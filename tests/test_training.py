@@ -443,17 +443,22 @@ def test_a_stop_during_the_final_validation_keeps_the_steps(tmp_path, blobs, mon
     def stopped(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the last validation runs, after the loop
 
+    kw = dict(model_name="small", data=data, out=out, batch=2, crop=64, threads=1, max_pairs=4, device="cpu",
+              log=lambda s: None)
     monkeypatch.setattr(train_module, "validate", stopped)
     with pytest.raises(KeyboardInterrupt):
-        train(model_name="small", data=data, out=out, minutes=0.02, batch=2, crop=64, threads=1, max_pairs=4,
-              device="cpu", log=lambda s: None)
-    assert torch.load(out / "last.pt", weights_only=True)["step"] >= 1  # resumable, not an empty folder
+        train(minutes=0.02, **kw)
+    steps = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert steps >= 1 and not (out / "final.pt").exists()
+    monkeypatch.undo()
+    done = train(resume=True, **kw)  # its budget is spent: resuming runs the last validation only
+    assert done["steps"] == steps and (out / "final.pt").is_file() and (out / "best.pt").is_file()
 
 
-@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
-    """Ctrl-C (SIGINT) or SIGTERM during a step: the step ends, last.pt is saved, and the
-    run stops with KeyboardInterrupt; the signal handlers are put back."""
+    """Ctrl-C (SIGINT), SIGTERM or SIGHUP during a step: the step ends, last.pt is saved, and
+    the run stops with KeyboardInterrupt; the signal handlers are put back."""
     import os
     import signal
 

@@ -251,7 +251,8 @@ def _load_run(last: Path, model_name: str) -> dict:
 
 @contextlib.contextmanager
 def _stop_signals():
-    """Ctrl-C (SIGINT) and SIGTERM (``kill``, a job scheduler's stop) ask training to stop:
+    """Ctrl-C (SIGINT), SIGTERM (``kill``, a job scheduler's stop) and SIGHUP (a closed
+    terminal) ask training to stop:
     they set ``stop["signal"]``, which the loop reads between steps, so the checkpoint it
     then saves never holds half an optimiser step. A second Ctrl-C stops at once. Only the
     main thread can set handlers; elsewhere the signals keep their usual effect."""
@@ -270,7 +271,7 @@ def _stop_signals():
             # data loader's SIGCHLD handler would raise mid-step. The loop stops anyway.
             previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
         previous[s] = signal.signal(s, ask)
     try:
         yield stop
@@ -383,7 +384,8 @@ def train(
     settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop)
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
-    if ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0:
+    spent = ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0
+    if spent and (out / "final.pt").exists():  # finished; without final.pt it was stopped in its last validation
         raise InputError(
             f"the run in {out} has used its whole budget ({ck.get('elapsed', 0.0) / 60:.1f} of {minutes:g} min, "
             f"{ck.get('wall', 0.0) / 60:.1f} of {wall_budget / 60:g} min of wall time); give a larger "
