@@ -261,8 +261,9 @@ def get_color(name: "str | Color") -> Color:
     """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
 
     A ``'#RRGGBB'`` string gives a pair synthesised for that colour
-    (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it is the path of a
-    colour folder (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
+    (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it, or any
+    ``os.PathLike`` such as a :class:`pathlib.Path`, is the path of a colour folder
+    (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
     are loaded once and cached (reloaded when ``color.json`` changes).
     An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
     """
@@ -289,7 +290,7 @@ def get_color(name: "str | Color") -> Color:
         folder = folder.resolve()
     else:
         folder = _index().get(key)
-        misnamed = [sub for sub in _skipped if sub.name.lower() == key]
+        misnamed = [sub for sub in _skipped if sub.name.lower() == key and (sub / "color.json").is_file()]
         if folder is None and misnamed:  # the folder the caller means, under a name it cannot have
             raise LutFormatError(f"{misnamed[0] / 'color.json'}: {_bad_name(misnamed[0].name)}; rename the folder")
     if folder is None:

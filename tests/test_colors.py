@@ -115,6 +115,9 @@ def test_a_folder_with_capitals_is_skipped_with_a_warning_and_named_when_asked_f
     for name in ("MyCopper", "mycopper"):
         with pytest.raises(LutFormatError, match="folder name 'MyCopper' is not a colour name: expected lower-case"):
             get_color(name)
+    (tmp_path / "MyCopper").rename(tmp_path / "renamed")  # mended: the old name is simply unknown now
+    with pytest.raises(UnknownColorError, match="unknown colour 'mycopper'"):
+        get_color("mycopper")
 
 
 def test_a_colour_folder_can_be_named_by_its_path(tmp_path, copperish, monkeypatch):
