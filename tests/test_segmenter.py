@@ -162,9 +162,14 @@ def test_onnx_export_matches_torch(name):
     prior[20:90, 40:160] = 0.8
     ref = Segmenter(name, backend="torch")
     dnn = Segmenter(name, backend="opencv")
+    from hairfx.segmenter import ZERO_BELOW
+
     for p in (None, prior):
         a, b = ref.predict(frame, prior=p), dnn.predict(frame, prior=p)
-        assert np.abs(a - b).max() < BACKEND_ATOL
+        # probabilities under ZERO_BELOW are cut to exactly 0: a pixel that lands on the cut
+        # may be 0 in one runtime and just above it in the other
+        at_cut = ((a == 0) != (b == 0)) & (np.maximum(a, b) < ZERO_BELOW + BACKEND_ATOL)
+        assert np.abs(a - b)[~at_cut].max() < BACKEND_ATOL and at_cut.mean() < 0.001
 
 
 def test_auto_backend_prefers_the_shipped_onnx():
