@@ -65,10 +65,11 @@ TTA_ZOOM = 0.125
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
 #: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
 #: test clips (150 frames each, ``hairfx evaluate``), mean frame-to-frame mask change in %
-#: of full range, shipped weights: small preset 0.56 with no prior, 0.37 with the raw
-#: probabilities fed back, 0.33 with the ramp; full preset 0.53, 0.31 and 0.30 (the ramp
-#: steadier than no prior on 8 of 8 clips for both). With earlier weights the raw feedback
-#: was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
+#: of full range, shipped weights: small preset 0.48 with no prior, 0.34 with the raw
+#: probabilities fed back, 0.31 with the ramp; full preset 0.54, 0.32 and 0.30 (the ramp
+#: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a tie
+#: where the prior-free mask is nearly empty). With earlier weights the raw feedback was
+#: steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 
@@ -300,7 +301,7 @@ class Segmenter:
         ``tta=True`` (test-time augmentation, for photos rather than live video) averages
         four passes: the frame as is, mirrored, and both zoomed out by padding
         :data:`TTA_ZOOM` of each side with black. Four times the work; on the test splits it
-        raises the mean IoU by 0.006 to 0.008 with the shipped weights (see the model card).
+        raises the mean IoU by 0.004 to 0.010 with the shipped weights (see the model card).
         """
         frame = self._check_frame(frame)
         if prior is not None:
@@ -374,8 +375,8 @@ class SegmenterSession(Closeable):
       The periodic check costs one extra inference per ``check_every`` frames. It is
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
       on the eight test clips (``hairfx evaluate --check-every 15``), it never resets
-      with the full preset and resets once with the small one, on a clip it leaves about
-      as steady (mean change 0.43% -> 0.44%); with earlier weights and no prior ramp
+      with the small preset and resets twice with the full one, on a clip it leaves less
+      steady (mean change 0.44% -> 0.62%); with earlier weights and no prior ramp
       its resets, each a jump back to the prior-free mask, made the small model's masks
       less steady (mean change 0.48% of full range without it, 0.60% with it, 0.59%
       with no prior).
