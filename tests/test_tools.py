@@ -427,7 +427,8 @@ def test_preview_writes_a_sheet(tmp_path):
 def test_preview_takes_a_name_as_the_registered_colour_not_a_folder_here(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "copper").mkdir()  # the sources of a recipe named copper, say: not a colour folder
-    assert lut_tool.main(["preview", "copper", "-o", "sheet.png", "--data", "none"]) == 0
+    assert lut_tool.main(["preview", "copper", "-o", "sheet.png", "--data", "none",
+                          "--references", str(REPO / "reference_images")]) == 0  # fmt: skip
     assert (tmp_path / "sheet.png").is_file()
 
 
