@@ -73,9 +73,10 @@ def _truncated_jpeg(path: Path) -> bool:
     the end marker itself. Data after that marker (the video of a phone's motion photo,
     maker trailers, padding) is allowed.
     """
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8":
+            return False  # not a JPEG: nothing read but its first two bytes
     data = path.read_bytes()
-    if data[:2] != b"\xff\xd8":
-        return False
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
