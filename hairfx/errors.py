@@ -79,22 +79,33 @@ class Interrupted(KeyboardInterrupt):
         self.signum = int(signum)
 
 
+#: The signals that ask a command to stop besides Ctrl-C's SIGINT: ``kill`` and a job
+#: scheduler's SIGTERM, a closed terminal's SIGHUP (where the platform has it).
+STOP_SIGNALS = (signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
+
+
 @contextlib.contextmanager
-def stop_signals_interrupt():
-    """SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler) raise
-    :class:`~hairfx.errors.Interrupted` as Ctrl-C raises ``KeyboardInterrupt``, so the same
-    clean-up runs: without it they end the process at once and leave a half-written file."""
+def signal_handlers(handler, signums):
+    """``handler`` for each signal of ``signums`` for the block, the previous handlers put
+    back after it. Only the main thread can set handlers; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+def stop_signals_interrupt():
+    """SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler) raise
+    :class:`~hairfx.errors.Interrupted` as Ctrl-C raises ``KeyboardInterrupt``, so the same
+    clean-up runs: without it they end the process at once and leave a half-written file.
+    A context manager."""
 
     def stop(signum, frame):
         raise Interrupted(signum)
 
-    kinds = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    previous = {s: signal.signal(s, stop) for s in kinds}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    return signal_handlers(stop, STOP_SIGNALS)

@@ -36,7 +36,6 @@ import json
 import math
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -45,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from .._files import folder_obstacle, replacing
-from ..errors import DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError
+from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
 from .cli_args import DEVICES
@@ -257,27 +256,23 @@ def _stop_signals():
     then saves never holds half an optimiser step. A second Ctrl-C stops at once. Only the
     main thread can set handlers; elsewhere the signals keep their usual effect."""
     stop = {"signal": None}
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = {}
+    child = {}  # SIGCHLD's handler before the first stop, to put back
 
     def ask(signum, frame):
         if stop["signal"] is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop["signal"] = signum
-        if hasattr(signal, "SIGCHLD") and signal.SIGCHLD not in previous:
+        if hasattr(signal, "SIGCHLD") and not child:
             # A signal sent to the whole process group also ends the sample workers; the
             # data loader's SIGCHLD handler would raise mid-step. The loop stops anyway.
-            previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            child[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
-    for s in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
-        previous[s] = signal.signal(s, ask)
-    try:
-        yield stop
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with signal_handlers(ask, (signal.SIGINT, *STOP_SIGNALS)):
+        try:
+            yield stop
+        finally:
+            for s, handler in child.items():
+                signal.signal(s, handler)
 
 
 def _refuse_held_run(out: Path) -> None:
@@ -470,6 +465,9 @@ def train(
             _save({"model": _cpu_state(model), "opt": opt.state_dict(), "preset": model_name,
                    "settings": settings, **state}, last)
 
+        def save_scored(name: str, iou: float):  # best.pt, final.pt: the weights and their validation IoU
+            _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / name)
+
         with _stop_signals() as stop, _batches(
             train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
         ) as batches:
@@ -511,7 +509,7 @@ def train(
                         state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
                         tag = ""
                         if iou > state["best_iou"]:
-                            _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+                            save_scored("best.pt", iou)
                             state["best_iou"] = iou  # only once best.pt holds it
                             tag = " (best)"
                         log(f"val IoU {iou:.4f}{tag}")
@@ -533,9 +531,9 @@ def train(
         save_last()  # first: a stop during the final validation (minutes on a CPU) loses no step
         iou = validate(model, val_pairs, canvas)
         state["history"].append([state["step"], round(state["elapsed"]), round(iou, 4)])
-        _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "final.pt")
+        save_scored("final.pt", iou)
         if iou > state["best_iou"]:
-            _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / "best.pt")
+            save_scored("best.pt", iou)
             state["best_iou"] = iou
         save_last()
         log(f"done: {state['step']} steps, final val IoU {iou:.4f}, best {state['best_iou']:.4f}")
