@@ -65,18 +65,16 @@ def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def _truncated_jpeg(path: Path) -> bool:
-    """Whether ``path`` is a JPEG file whose image data ends before its end-of-image marker.
+def _truncated_jpeg(data: bytes) -> bool:
+    """Whether ``data`` is a JPEG file whose image data ends before its end-of-image marker.
 
     The marker segments are walked from the start (so a thumbnail inside the EXIF block is
     skipped) to the main image's first scan; its compressed data can hold no ``FF D9`` but
     the end marker itself. Data after that marker (the video of a phone's motion photo,
     maker trailers, padding) is allowed.
     """
-    with open(path, "rb") as f:
-        if f.read(2) != b"\xff\xd8":
-            return False  # not a JPEG: nothing read but its first two bytes
-    data = path.read_bytes()
+    if data[:2] != b"\xff\xd8":
+        return False
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
@@ -101,9 +99,10 @@ def _imread(path: Path, kind: str):
 
     if not path.is_file():
         raise MissingFileError(f"{kind} not found: {path}")
-    if _truncated_jpeg(path):  # OpenCV only warns, and fills the missing rows with grey
+    data = path.read_bytes()  # read once: checked here, decoded from memory below
+    if _truncated_jpeg(data):  # OpenCV only warns, and fills the missing rows with grey
         raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
