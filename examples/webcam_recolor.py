@@ -406,6 +406,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
     from hairfx.video import VideoWriter, probe
 
     writer = None
+    source = probe(args.input) if args.output else None  # its exact rate, its sound, its frame count
     n = 0
     start = time.perf_counter()
     ok = False
@@ -425,7 +426,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
             if args.output:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
-                    fps = probe(args.input).fps
+                    fps = source.fps
                     writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=args.input,
                                          audio_seconds=None if args.frames is None else args.frames / float(fps))
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -448,7 +449,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     elif args.output:
         print(f"wrote {args.output}: {n} frames")
-        stated = probe(args.input).frames
+        stated = source.frames
         if args.frames is None and stated and stated - n > max(1, stated // 100):  # containers may be off by one
             print(f"warning: {args.input} states {stated} frames but only {n} could be decoded; "
                   "the file may be truncated", file=sys.stderr)

@@ -55,9 +55,8 @@ def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.nd
     # the mask at the portrait's size (or its aspect ratio, resized), so the crop below
     # takes the same region of both
     m = np.round(mask_for_frame(rgb, read_mask(mask), name="--mask") * 255).astype(np.uint8)
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     w, h = size
-    ih, iw = bgr.shape[:2]
+    ih, iw = rgb.shape[:2]
     if iw / ih > w / h:  # too wide: crop the sides
         cw = int(round(ih * w / h))
         x0, y0, ch = (iw - cw) // 2, 0, ih
@@ -65,9 +64,9 @@ def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.nd
         ch = int(round(iw * h / w))
         x0, y0, cw = 0, (ih - ch) // 3, iw
     crop = lambda a: a[y0 : y0 + ch, x0 : x0 + cw]  # noqa: E731
-    frame = cv2.cvtColor(cv2.resize(crop(bgr), size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    frame = cv2.resize(crop(rgb), size, interpolation=cv2.INTER_LINEAR)
     soft = cv2.resize(crop(m), size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
-    return np.ascontiguousarray(frame), soft
+    return frame, soft
 
 
 def _time(fn, repeat: int) -> tuple[float, float]:

@@ -290,9 +290,10 @@ def get_color(name: "str | Color") -> Color:
         folder = folder.resolve()
     else:
         folder = _index().get(key)
-        misnamed = [sub for sub in _skipped if sub.name.lower() == key and (sub / "color.json").is_file()]
-        if folder is None and misnamed:  # the folder the caller means, under a name it cannot have
-            raise LutFormatError(f"{misnamed[0] / 'color.json'}: {_bad_name(misnamed[0].name)}; rename the folder")
+        if folder is None:  # perhaps the folder the caller means, under a name it cannot have
+            for sub in _skipped:
+                if sub.name.lower() == key and (sub / "color.json").is_file():
+                    raise LutFormatError(f"{sub / 'color.json'}: {_bad_name(sub.name)}; rename the folder")
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
         searched = ", ".join(f"{d}{'' if d.is_dir() else ' (missing)'}" for d in lut_dirs())

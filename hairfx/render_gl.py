@@ -211,7 +211,6 @@ class GLRenderer(Closeable):
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        self._make_current()
         for prog in (self._prog, self._prog_sum):
             for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
                 if name in prog:
