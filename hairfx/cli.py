@@ -259,9 +259,8 @@ def _run_mask(args) -> int:
     import cv2
     import numpy as np
 
-    from ._files import replacing
     from .errors import InputError
-    from .imagefiles import read_rgb
+    from .imagefiles import read_rgb, write_whole
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
@@ -319,10 +318,9 @@ def _run_mask(args) -> int:
         if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
             m8.fill(0)
         try:
-            with replacing(target) as tmp:  # a failed write leaves the old file whole
-                tmp.write_bytes(cv2.imencode(".png", m8)[1].tobytes())
-        except OSError as exc:
-            raise InputError(f"cannot write {target}: {exc.strerror or exc} (wrote {written} mask(s) before it)") from None
+            write_whole(target, cv2.imencode(".png", m8)[1].tobytes())  # a failed write leaves the old file whole
+        except InputError as exc:
+            raise InputError(f"{exc} (wrote {written} mask(s) before it)") from None
         written += 1
     if not skipped:
         print(f"wrote {written} mask(s) to {out}")

@@ -184,8 +184,6 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     that was there, never a half-written or deleted one."""
     import cv2
 
-    from ._files import replacing
-
     path = check_output_image(path)
     arr = as_frame(rgb, name="image to write")
     try:
@@ -194,10 +192,19 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
         raise InputError(f"could not encode {path}: {str(exc).strip().splitlines()[-1]}") from None
     if not ok:
         raise InputError(f"could not encode {path} as {path.suffix}")
+    return write_whole(path, data.tobytes())
+
+
+def write_whole(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` (missing folders created) through a temporary file renamed
+    into place, so a failure leaves the file that was there; an OS error becomes an
+    :class:`~hairfx.errors.InputError` naming the file."""
+    from ._files import replacing
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as tmp:
-            tmp.write_bytes(data.tobytes())
+            tmp.write_bytes(data)
     except OSError as exc:
         raise InputError(f"could not write {path}: {exc.strerror or exc}") from None
     return path
