@@ -449,7 +449,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     elif args.output:
         print(f"wrote {args.output}: {n} frames")
-        stated = source.frames
+        stated = source.frames if source.frames_stated else None  # an estimate proves nothing
         if args.frames is None and stated and stated - n > max(1, stated // 100):  # containers may be off by one
             print(f"warning: {args.input} states {stated} frames but only {n} could be decoded; "
                   "the file may be truncated", file=sys.stderr)

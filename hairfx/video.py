@@ -87,7 +87,9 @@ OMBRE_THRESHOLD = 0.5
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video file holds: ``fps`` is exact (``Fraction``), ``frames`` may be ``None``
-    when the container does not say."""
+    when it cannot be told, and is the container's own count when ``frames_stated``, else
+    an estimate from its duration (Matroska and WebM keep no count, and their duration is
+    that of the longest stream, often the sound)."""
 
     path: Path
     width: int
@@ -96,6 +98,11 @@ class VideoInfo:
     frames: int | None
     has_audio: bool
     audio_codec: str | None = None  # ffprobe's name for the first audio stream's codec
+    #: Seconds from the start of the file (its earliest stream) to the first picture:
+    #: nonzero when the sound starts before the pictures. Frames are read from the first
+    #: picture on, so the sound copied beside them is cut by as much to stay in sync.
+    picture_start: float = 0.0
+    frames_stated: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -192,10 +199,11 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} has no video stream")
     fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
     frames = cv_frames if cv_frames > 0 else None
-    has_audio, audio_codec = False, None
+    has_audio, audio_codec, picture_start, stated = False, None, 0.0, False
     exe = _ffprobe()
     if exe is not None:
-        entries = "format=format_name:stream=codec_type,codec_name,avg_frame_rate,r_frame_rate,nb_frames"
+        entries = "format=format_name,start_time:stream=codec_type,codec_name,avg_frame_rate,r_frame_rate,nb_frames"
+        entries += ",start_time"
         entries += ":stream_disposition=attached_pic"
         out = subprocess.run(
             [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
@@ -203,9 +211,10 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         try:
             found = json.loads(out.stdout or "{}")
             streams = found.get("streams") or []
-            container = (found.get("format") or {}).get("format_name", "")
+            fmt = found.get("format") or {}
+            container = fmt.get("format_name", "")
         except (ValueError, AttributeError):
-            streams, container = [], ""
+            streams, container, fmt = [], "", {}
         if container == "image2" or container.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe...
             raise InputError(f"{str(p)!r} is a still image, not a video; recolour it with `hairfx recolor`")
         audio = [s for s in streams if s.get("codec_type") == "audio"]
@@ -215,10 +224,20 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         if video is not None:
             fps = _stream_fps(video) or fps
             if str(video.get("nb_frames", "")).isdigit():
-                frames = int(video["nb_frames"])
+                frames, stated = int(video["nb_frames"]), True
+            picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
-    return VideoInfo(p, width, height, fps, frames, has_audio, audio_codec)
+    return VideoInfo(p, width, height, fps, frames, has_audio, audio_codec, max(picture_start, 0.0), stated)
+
+
+def _seconds(text) -> float:
+    """An ffprobe time in seconds; 0 for one it does not know ("N/A" or missing)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
 
 
 class VideoReader(Closeable):
@@ -365,6 +384,10 @@ class VideoWriter(Closeable):
             # a clip cut short (--frames) keeps the sound of its frames only (not -shortest:
             # it would also cut the pictures of a clip whose sound ends before them)
             cut = ["-t", f"{self._audio_seconds:.6f}"] if self._audio_seconds is not None else []
+            # the frames were read from the first picture on: sound before it is cut, so
+            # the two start together (input -ss counts from the file's start)
+            if audio.picture_start > 0:
+                cut = ["-ss", f"{audio.picture_start:.6f}", *cut]
             cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
@@ -866,11 +889,11 @@ def recolor_video(
     if writer.frames == 0:
         raise InputError(f"{str(src)!r} holds no decodable frames")
     writer.close()
-    if total and total - writer.frames > max(1, total // 100):  # containers may guess the count by one
+    if info.frames_stated and total and total - writer.frames > max(1, total // 100):  # off by one happens
         warnings.warn(
             f"hairfx: {str(src)!r} states {total} frames but only {writer.frames} could be decoded; "
             "the file may be truncated",
             RuntimeWarning,
             stacklevel=2,
         )
-    return VideoInfo(Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio)
+    return VideoInfo(Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True)

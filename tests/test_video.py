@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+import warnings
 from fractions import Fraction
 
 import cv2
@@ -550,6 +551,67 @@ def test_a_clip_whose_sound_ends_before_its_pictures_keeps_every_frame(tmp_path)
     recolor_video(src, out, color="copper", renderer="cpu", progress=False, masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     got = probe(out)
     assert got.frames == 50 and got.has_audio  # every picture, with what sound there is
+
+
+def _flash_and_beep_clip(exe: str, folder, name: str, *, picture_delay: float = 0.0, sound_delay: float = 0.0):
+    """A 25 fps black clip whose frame 15 is white, and a sound silent but for a 1 kHz
+    beep from 1.0 s into its own stream; each stream can start later than the file."""
+    pictures, sound, clip = folder / "v.mp4", folder / "a.m4a", folder / name
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "color=black:size=64x48:rate=25:duration=1.6",
+                    "-vf", "drawbox=color=white:t=fill:enable='eq(n,15)'", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", str(pictures)], check=True)
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "aevalsrc='if(between(t,1.0,1.2),sin(2*PI*1000*t),0)':s=44100:d=2", "-c:a", "aac", str(sound)],
+                   check=True)
+    subprocess.run([exe, "-v", "error", "-y", "-itsoffset", str(picture_delay), "-i", str(pictures),
+                    "-itsoffset", str(sound_delay), "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c", "copy",
+                    str(clip)], check=True)
+    return clip
+
+
+def _beep_after_flash(exe: str, path) -> float:
+    """Seconds from the white frame being shown to the beep being heard, as a player
+    places them: each decoded stream shifted by its own start time (ffprobe's)."""
+    starts = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of",
+                             "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout.split()
+    start = {kind: float(t) for kind, t in (line.split(",") for line in starts)}
+    cap = cv2.VideoCapture(str(path))
+    bright = []
+    while (got := cap.read())[0]:
+        bright.append(got[1].mean())
+    cap.release()
+    flash = int(np.argmax(np.array(bright) > 128)) / 25 + start["video"]
+    pcm = np.frombuffer(subprocess.run([exe, "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", "44100",
+                                        "-"], capture_output=True, check=True).stdout, np.float32)
+    beep = int(np.argmax(np.abs(pcm) > 0.1)) / 44100 + start["audio"]
+    return beep - flash
+
+
+@pytest.mark.parametrize("delays", [{"picture_delay": 0.4}, {"sound_delay": 0.4}], ids=["pictures-late", "sound-late"])
+def test_sound_and_pictures_stay_in_step_when_one_starts_late(tmp_path, delays):
+    exe = ffmpeg_or_skip()
+    src = _flash_and_beep_clip(exe, tmp_path, "late.mp4", **delays)
+    gap = _beep_after_flash(exe, src)
+    made = 0.4 + delays.get("sound_delay", 0.0) - delays.get("picture_delay", 0.0)  # beep at 1.0 s, flash at 0.6 s
+    assert abs(gap - made) < 0.03  # the clip is made as meant
+    out = tmp_path / "out.mp4"
+    recolor_video(src, out, color="copper", renderer="cpu", progress=False, masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert abs(_beep_after_flash(exe, out) - gap) < 0.03  # under one audio frame and one picture
+
+
+def test_a_frame_count_guessed_from_the_duration_is_not_taken_for_truncation(tmp_path):
+    exe = ffmpeg_or_skip()
+    # Matroska keeps no frame count: it is guessed from the file's duration, here the
+    # sound's 2 s against 1.6 s of pictures
+    src = _flash_and_beep_clip(exe, tmp_path, "longer_sound.mkv")
+    info = probe(src)
+    assert not info.frames_stated and info.frames > 40
+    assert probe(tmp_path / "v.mp4").frames_stated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = recolor_video(src, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                            masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert got.frames == 40
 
 
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
