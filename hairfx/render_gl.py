@@ -23,6 +23,8 @@ A GL context belongs to the thread that made it: use one renderer from one threa
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import threading
 import weakref
 from typing import Callable
@@ -156,6 +158,28 @@ def create_context(backend: str | None = "egl"):
         ) from exc
 
 
+@functools.cache
+def _egl_library():
+    """libEGL through ctypes, or None where there is none (another backend's platform)."""
+    try:
+        lib = ctypes.CDLL("libEGL.so.1")
+    except OSError:
+        return None
+    lib.eglReleaseThread.restype = ctypes.c_uint
+    lib.eglReleaseThread.argtypes = []
+    return lib
+
+
+def _release_egl_thread() -> None:
+    """Free the calling thread's EGL state (``eglReleaseThread``). Mesa keeps about 5 MB
+    of it per thread that ever made a context current, until this is called: without
+    it, every short-lived thread that recolours leaks that much. The current context is
+    unbound; any later EGL call in the thread starts afresh."""
+    lib = _egl_library()
+    if lib is not None:
+        lib.eglReleaseThread()
+
+
 def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
     """Copy the ``touched`` tiles of ``src`` into ``dst`` (same shape), a run of adjacent
     tiles in a tile row at a time; untouched tiles in the framebuffer hold stale pixels."""
@@ -187,6 +211,7 @@ class GLRenderer(Closeable):
         # A renderer dropped without close() (a session never closed) frees its context, and
         # with it every object in it, when it is collected: about 20 MB each at 1080p.
         self._finalizer = weakref.finalize(self, self.ctx.release) if context is None else None
+        self._owns_egl_context = context is None and backend == "egl"
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
         import moderngl
@@ -398,12 +423,17 @@ class GLRenderer(Closeable):
             "_prog", "_prog_sum",
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
-        if held and getattr(self, "ctx", None) is not None:
+        if getattr(self, "ctx", None) is not None and (held or getattr(self, "_owns_egl_context", False)):
             self._make_current()  # the names are this context's: freed in another, they free its objects
             for name in held:
                 getattr(self, name).release()
                 setattr(self, name, None)
-        if getattr(self, "_finalizer", None) is not None:
-            self._finalizer()  # releases the context it made, once
+        if getattr(self, "_finalizer", None) is not None and self._finalizer.alive:
+            self._finalizer()  # releases the context it made
+            if getattr(self, "_owns_egl_context", False):
+                # That context was made current above, so no context of the caller's is
+                # unbound here: only this thread's EGL state goes, which would otherwise
+                # outlive the context by megabytes.
+                _release_egl_thread()
         self.ctx = None
         self._cap = (0, 0)
