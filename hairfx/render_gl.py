@@ -23,8 +23,9 @@ A GL context belongs to the thread that made it: use one renderer from one threa
 
 from __future__ import annotations
 
-import ctypes
+import ctypes.util
 import functools
+import os
 import threading
 import weakref
 from typing import Callable
@@ -160,10 +161,14 @@ def create_context(backend: str | None = "egl"):
 
 @functools.cache
 def _egl_library():
-    """libEGL through ctypes, or None where there is none (another backend's platform)."""
+    """The libEGL that moderngl's EGL backend (glcontext) loads, through ctypes: the one
+    ``GLCONTEXT_LINUX_LIBEGL`` names, else the system's; None where there is none."""
+    name = os.environ.get("GLCONTEXT_LINUX_LIBEGL") or ctypes.util.find_library("EGL")
     try:
-        lib = ctypes.CDLL("libEGL.so.1")
+        lib = ctypes.CDLL(name) if name else None
     except OSError:
+        return None
+    if lib is None or not hasattr(lib, "eglReleaseThread"):
         return None
     lib.eglReleaseThread.restype = ctypes.c_uint
     lib.eglReleaseThread.argtypes = []
@@ -173,8 +178,10 @@ def _egl_library():
 def _release_egl_thread() -> None:
     """Free the calling thread's EGL state (``eglReleaseThread``). Mesa keeps about 5 MB
     of it per thread that ever made a context current, until this is called: without
-    it, every short-lived thread that recolours leaks that much. The current context is
-    unbound; any later EGL call in the thread starts afresh."""
+    it, every short-lived thread that recolours leaks that much. It unbinds the thread's
+    current contexts (of every client API) and resets its bound API to OpenGL ES; any
+    later EGL call in the thread starts afresh, and moderngl binds its API whenever it
+    makes a context."""
     lib = _egl_library()
     if lib is not None:
         lib.eglReleaseThread()
@@ -211,7 +218,9 @@ class GLRenderer(Closeable):
         # A renderer dropped without close() (a session never closed) frees its context, and
         # with it every object in it, when it is collected: about 20 MB each at 1080p.
         self._finalizer = weakref.finalize(self, self.ctx.release) if context is None else None
-        self._owns_egl_context = context is None and backend == "egl"
+        # the thread whose EGL state the context's use builds up: only there may close()
+        # release that state (elsewhere it would unbind that thread's own context)
+        self._egl_thread = threading.get_ident() if context is None and backend == "egl" else None
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
         import moderngl
@@ -423,17 +432,18 @@ class GLRenderer(Closeable):
             "_prog", "_prog_sum",
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
-        if getattr(self, "ctx", None) is not None and (held or getattr(self, "_owns_egl_context", False)):
+        release_thread = getattr(self, "_egl_thread", None) == threading.get_ident()
+        if getattr(self, "ctx", None) is not None and (held or release_thread):
             self._make_current()  # the names are this context's: freed in another, they free its objects
             for name in held:
                 getattr(self, name).release()
                 setattr(self, name, None)
         if getattr(self, "_finalizer", None) is not None and self._finalizer.alive:
             self._finalizer()  # releases the context it made
-            if getattr(self, "_owns_egl_context", False):
-                # That context was made current above, so no context of the caller's is
-                # unbound here: only this thread's EGL state goes, which would otherwise
-                # outlive the context by megabytes.
+            if release_thread:
+                # On the thread that made it, that context was made current above, so no
+                # context of the caller's is unbound here: only the thread's EGL state
+                # goes, which would otherwise outlive the context by megabytes.
                 _release_egl_thread()
         self.ctx = None
         self._cap = (0, 0)

@@ -88,8 +88,9 @@ OMBRE_THRESHOLD = 0.5
 class VideoInfo:
     """What a video file holds: ``fps`` is exact (``Fraction``), ``frames`` may be ``None``
     when it cannot be told, and is the container's own count when ``frames_stated``, else
-    an estimate from its duration (Matroska and WebM keep no count, and their duration is
-    that of the longest stream, often the sound)."""
+    possibly an estimate from its duration (Matroska and WebM keep no count, and their
+    duration is that of the longest stream, often the sound). Telling the two apart needs
+    ffprobe: without it no count is taken as stated."""
 
     path: Path
     width: int
@@ -309,9 +310,11 @@ class VideoWriter(Closeable):
     With ffmpeg on the ``PATH``: H.264 yuv420p (``crf`` quality), which every player
     decodes; a frame of odd width or height gets its last column or row repeated to the
     even size 4:2:0 needs (:attr:`width` and :attr:`height` are the size written). When
-    ``audio_from`` names a file with audio, its audio is copied unchanged, or re-encoded to
-    AAC when the container cannot hold it (:data:`CONTAINERS`); ``audio_seconds`` keeps
-    only its first seconds (the frames of a clip cut short). Without ffmpeg:
+    ``audio_from`` names a file with audio (the clip the frames come from), its audio is
+    copied, or re-encoded to AAC when the container cannot hold it (:data:`CONTAINERS`),
+    from that file's first picture on (:attr:`VideoInfo.picture_start`), as the frames
+    are; ``audio_seconds`` keeps only that many seconds from there (the frames of a clip
+    cut short). Without ffmpeg:
     ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
     whether audio is being written.
 

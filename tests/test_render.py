@@ -448,3 +448,31 @@ def test_closing_a_renderer_leaves_the_callers_context_usable(portrait, copperis
             assert fbo.read(components=3)[:3] == b"\x00\xff\x00"
     finally:
         ctx.release()
+
+
+@pytest.mark.gl
+def test_closing_a_renderer_from_another_thread_leaves_that_threads_context_bound(portrait, copperish):
+    """A session handed to another thread and closed there must not release that
+    thread's EGL state: it would unbind the context the thread itself has current."""
+    import ctypes
+    import threading
+
+    from hairfx.render_gl import _egl_library, create_context
+
+    lib = _egl_library()
+    if lib is None:
+        pytest.skip("needs libEGL")
+    lib.eglGetCurrentContext.restype = ctypes.c_void_p
+    frame, mask = portrait
+    made = {}
+    t = threading.Thread(target=lambda: made.setdefault("r", GLRenderer()).render(frame, mask, copperish))
+    t.start()
+    t.join()
+    own = create_context()
+    try:
+        own.__enter__()
+        current = lib.eglGetCurrentContext()
+        made["r"].close()
+        assert current and lib.eglGetCurrentContext() == current
+    finally:
+        own.release()
