@@ -12,7 +12,7 @@ The design follows sections 2-5 of the paper:
 * aggressive downsampling (one stride-2 stage per level, down to 1/32 or 1/64) with
   U-Net skip connections restoring low-level features on the way up;
 * residual bottlenecks (E-Net/ResNet style, with dilation at the lowest levels for
-  context) that squeeze ``C`` channels to ``max(C / 16, 8)``: 16x at the 128-channel
+  context) that squeeze ``C`` channels to ``max(C / 16, 8)``: 16x at the 256- and 128-channel
   levels, 8x / 4x / 2x at the 64- / 32- / 16-channel ones, where a 16x squeeze would
   leave one to four channels;
 * DenseNet-style refinement at full input resolution: the upsampled decoder features
@@ -61,10 +61,14 @@ class HairNetConfig:
 
 #: Table-1-style presets: the same family at 256x256 ("small") and 512x512 ("full").
 #: The full preset adds one level so its lowest level sees the same fraction of the
-#: frame; its other levels have the small preset's shapes, so it can start from the
-#: small preset's weights (see :func:`transfer_weights`).
+#: frame. The small preset's lowest level, an 8x8 grid, is 256 channels wide, squeezed
+#: 16x to 16 in its bottlenecks: the context that tells a hat or a dark wall from hair
+#: is decided there, and at 8x8 the width costs about 0.1 ms. (It had 128 channels up
+#: to the eighth stage of training; :func:`transfer_weights` widened those weights
+#: without changing what they computed. The full preset's was widened the same way
+#: and trained as long, but gained too little to pay for its 0.5 ms; see the model card.)
 PRESETS: dict[str, HairNetConfig] = {
-    "small": HairNetConfig(input_size=256, widths=(16, 32, 64, 128), depths=(1, 2, 2, 3)),
+    "small": HairNetConfig(input_size=256, widths=(16, 32, 64, 256), depths=(1, 2, 2, 3)),
     "full": HairNetConfig(
         input_size=512, widths=(16, 32, 64, 128, 128), depths=(1, 2, 2, 3, 2), dilated_levels=2
     ),
@@ -192,11 +196,22 @@ def fuse_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def transfer_weights(source: dict, target: HairNet) -> int:
-    """Copy every tensor of state dict ``source`` whose name and shape fit ``target``.
+    """Copy every tensor of state dict ``source`` whose name fits ``target``; return how many.
 
     Decoder stages are matched from the shallowest level up, so a network with one
-    more level (the full preset) takes all of a smaller one's (the small preset's)
-    weights except those of its extra level. Returns the number of tensors copied.
+    more level takes a smaller one's weights level for level (the full preset takes the
+    small preset's first three levels; their lowest levels differ in width).
+
+    A tensor of the hourglass (stem, encoders, projections, decoders) that ``target``
+    holds larger in its channel dimensions (a level made wider) is copied into the
+    leading slice, and the network still computes what the source computed: the added
+    output channels keep their fresh initialisation, and every weight through which an
+    *old* output channel would read an added input channel is zeroed. The added channels
+    therefore reach the output only through weights that start at zero, which training
+    then grows (as in Net2Net, Chen et al. 2016, with zero rather than copied
+    initialisation, so no symmetry needs breaking). The head and the refinement
+    concatenate their inputs, so added channels there would not come last: they are
+    only ever copied whole.
     """
     levels = [int(k.split(".")[1]) for k in source if k.startswith("projections.") and k.split(".")[1].isdigit()]
     shift = len(target.config.widths) - 2 - max(levels) if levels else 0
@@ -207,10 +222,33 @@ def transfer_weights(source: dict, target: HairNet) -> int:
         if parts[0] in ("projections", "decoders"):
             parts[1] = str(int(parts[1]) + shift)
         name = ".".join(parts)
-        if name in own and own[name].shape == value.shape:
-            own[name].copy_(value)
-            copied += 1
+        if name not in own:
+            continue
+        dst = own[name]
+        if dst.shape == value.shape:
+            dst.copy_(value)
+        elif parts[0] in _WIDENABLE and _grows(value.shape, dst.shape):
+            if dst.dim() == 4:  # old output channels read the added inputs through zeros
+                dst[: value.shape[0]].zero_()
+            dst[tuple(slice(0, n) for n in value.shape)] = value
+        else:
+            continue
+        copied += 1
     return copied
+
+
+#: The parts of the network where every channel dimension ends in the added channels.
+_WIDENABLE = ("stem", "encoders", "projections", "decoders")
+
+
+def _grows(small: torch.Size, large: torch.Size) -> bool:
+    """True when ``large`` widens ``small`` in its channel dimensions only (a conv
+    weight ``out x in x k x k`` with the same kernel, or a per-channel vector)."""
+    if len(small) != len(large) or len(small) not in (1, 4):
+        return False
+    if len(small) == 4 and small[2:] != large[2:]:
+        return False
+    return all(a <= b for a, b in zip(small, large))
 
 
 __all__ += ["fuse_batchnorm", "transfer_weights"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hairfx.model import PRESETS, HairNet, build_model, fuse_batchnorm
+from hairfx.model import PRESETS, HairNet, HairNetConfig, build_model, fuse_batchnorm, transfer_weights
 
 FUSE_ATOL = 1e-4  # float32 re-association error of folding BN into the conv
 
@@ -20,6 +20,15 @@ def _input(net: HairNet, side: int | None = None, seed: int = 0) -> torch.Tensor
     g = torch.Generator().manual_seed(seed)
     side = side or 2 * net.stride
     return torch.rand(2, 4, side, side, generator=g)
+
+
+def _randomise_batchnorm(net: HairNet) -> None:
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
 
 
 def test_presets_match_table_1_sizes():
@@ -70,12 +79,7 @@ def test_bottlenecks_squeeze_at_least_16x_where_wide():
 def test_fuse_batchnorm_keeps_the_function(net):
     torch.manual_seed(1)
     ref = build_model(net.config.input_size == 256 and "small" or "full")
-    for m in ref.modules():  # non-trivial BN statistics
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
+    _randomise_batchnorm(ref)  # non-trivial BN statistics
     ref.eval()
     x = _input(ref)
     with torch.inference_mode():
@@ -89,3 +93,55 @@ def test_training_mode_exposes_coarse_logits():
     net = build_model("small").train()
     net(torch.rand(2, 4, 64, 64))
     assert net.aux_logits.shape == (2, 1, 16, 16)
+
+
+NARROW = HairNetConfig(input_size=128, widths=(16, 32, 64, 128), depths=(1, 2, 2, 3))
+WIDE = HairNetConfig(input_size=128, widths=(16, 32, 64, 256), depths=(1, 2, 2, 3))
+
+
+def test_transfer_into_a_wider_level_keeps_the_function():
+    torch.manual_seed(2)
+    narrow = HairNet(NARROW)
+    _randomise_batchnorm(narrow)
+    narrow.eval()
+    wide = HairNet(WIDE).eval()
+    x = _input(narrow, side=128)
+    with torch.inference_mode():
+        differs = (narrow(x) - wide(x)).abs().max().item()
+        assert transfer_weights(narrow.state_dict(), wide) == len(narrow.state_dict())
+        assert (narrow(x) - wide(x)).abs().max().item() < 1e-5 < differs
+    # the widest level really is wider, with the paper's 16x squeeze
+    squeeze = wide.encoders[-1][-1].body[0][0]
+    assert (squeeze.in_channels, squeeze.out_channels) == (256, 16)
+
+
+def test_added_channels_learn_after_a_widening_transfer():
+    torch.manual_seed(3)
+    wide = HairNet(WIDE)
+    transfer_weights(HairNet(NARROW).state_dict(), wide)
+    wide.train()
+    expand = wide.encoders[-1][-1].body[2][0].weight  # old outputs read the added mids through zeros
+    assert expand[:128, 8:].abs().max() == 0
+    opt = torch.optim.SGD(wide.parameters(), lr=0.1)
+    x = torch.rand(2, 4, 128, 128)
+    for _ in range(2):
+        opt.zero_grad()
+        wide(x).mean().backward()
+        opt.step()
+    assert expand[:128, 8:].abs().max() > 0
+
+
+def test_transfer_skips_tensors_that_do_not_fit():
+    wide, narrow = HairNet(WIDE), HairNet(NARROW)
+    before = narrow.encoders[-1][0][0].weight.clone()
+    # a wider level cannot go into a narrower one; everything else still transfers
+    n = transfer_weights(wide.state_dict(), narrow)
+    assert 0 < n < len(wide.state_dict())
+    assert torch.equal(narrow.encoders[-1][0][0].weight, before)
+
+
+def test_transfer_never_widens_the_concatenating_head_and_refinement():
+    """The refinement reads the head's channels, then the input's: a wider head would put
+    its added channels in front of the input's, so a slice copy would scramble them."""
+    narrow, wide_head = HairNet(NARROW), HairNet(HairNetConfig(**{**vars(NARROW), "head_channels": 8}))
+    assert transfer_weights(narrow.state_dict(), wide_head) == len(narrow.state_dict()) - 5  # head, coarse, refine
