@@ -63,7 +63,7 @@ class HairNetConfig:
 #: The full preset adds one level so its lowest level sees the same fraction of the
 #: frame. The small preset's lowest level, an 8x8 grid, is 256 channels wide, squeezed
 #: 16x to 16 in its bottlenecks: the context that tells a hat or a dark wall from hair
-#: is decided there, and at 8x8 the width costs about 0.1 ms. (It had 128 channels up
+#: is decided there, and at 8x8 the width costs 0.1-0.2 ms. (It had 128 channels up
 #: to the eighth stage of training; :func:`transfer_weights` widened those weights
 #: without changing what they computed. The full preset's was widened the same way
 #: and trained as long, but gained too little to pay for its 0.5 ms; see the model card.)

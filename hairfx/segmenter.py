@@ -376,10 +376,10 @@ class SegmenterSession(Closeable):
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
       on the eight test clips (``hairfx evaluate --check-every 15``), it resets once
       with the small preset and twice with the full one, each time on a clip it leaves
-      less steady (mean change 0.11% -> 0.17% and 0.44% -> 0.62%); with earlier weights and no prior ramp
-      its resets, each a jump back to the prior-free mask, made the small model's masks
-      less steady (mean change 0.48% of full range without it, 0.60% with it, 0.59%
-      with no prior).
+      less steady (mean change 0.11% -> 0.17% and 0.44% -> 0.62%); with earlier
+      weights and no prior ramp its resets, each a jump back to the prior-free mask,
+      made the small model's masks less steady (mean change 0.48% of full range
+      without it, 0.60% with it, 0.59% with no prior).
 
     Both tests are on areas, not IoU alone, so small or thin hair regions (where IoU
     swings with a few pixels) do not cause resets, which would themselves flicker.
