@@ -316,7 +316,8 @@ class VideoWriter(Closeable):
     are; ``audio_seconds`` keeps only that many seconds from there (the frames of a clip
     cut short). Without ffmpeg:
     ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
-    whether audio is being written.
+    whether audio is being written, and after :meth:`close` whether the file holds any
+    (none when the sound ends before the first picture).
 
     The video is written to a hidden file beside ``path`` and renamed onto it by
     :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
@@ -454,6 +455,8 @@ class VideoWriter(Closeable):
                 self._log.close()
                 if rc != 0:
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
+                if self.audio:  # sound that ends before the first picture leaves none to write
+                    self.audio = probe(self._tmp).has_audio
             elif self._cv is not None:
                 self._cv.release()
                 self._cv = None

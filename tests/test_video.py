@@ -599,6 +599,24 @@ def test_sound_and_pictures_stay_in_step_when_one_starts_late(tmp_path, delays):
     assert abs(_beep_after_flash(exe, out) - gap) < 0.03  # under one audio frame and one picture
 
 
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["re-encoded", "copied"])
+def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept(tmp_path, suffix):
+    exe = ffmpeg_or_skip()
+    pictures, sound, src = tmp_path / "v.mp4", tmp_path / "a.wav", tmp_path / f"early{suffix}"
+    make_clip(exe, pictures, "-frames:v", "10")
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.3", str(sound)], check=True)
+    # 0.3 s of sound, then the pictures from 0.6 s: PCM in a .mov is re-encoded for the .mp4
+    codec = ["-c:a", "pcm_s16le"] if suffix == ".mov" else ["-c:a", "aac"]
+    subprocess.run([exe, "-v", "error", "-y", "-itsoffset", "0.6", "-i", str(pictures), "-i", str(sound), "-map", "0:v",
+                    "-map", "1:a", "-c:v", "copy", *codec, str(src)], check=True)
+    assert probe(src).has_audio and probe(src).picture_start > 0.5
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert got.frames == 10
+    assert got.has_audio == probe(out).has_audio  # what the file holds, whichever it is
+
+
 def test_a_frame_count_guessed_from_the_duration_is_not_taken_for_truncation(tmp_path):
     exe = ffmpeg_or_skip()
     # Matroska keeps no frame count: it is guessed from the file's duration, here the
