@@ -46,15 +46,25 @@ def _default_portrait() -> tuple[Path, Path]:
 
 def load_portrait(image: Path, mask: Path, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The portrait and its mask cropped to ``size``'s aspect ratio and resized to it."""
-    import cv2
+    return _fit_portrait(*_read_portrait(image, mask), size)
 
+
+def _read_portrait(image: Path, mask: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The portrait (RGB) and its mask (uint8) at the portrait's size; a bad file, or a
+    mask of another aspect ratio, raises :class:`~hairfx.errors.InputError`."""
     from .frames import mask_for_frame
     from .imagefiles import read_mask, read_rgb
 
     rgb = read_rgb(image)
-    # the mask at the portrait's size (or its aspect ratio, resized), so the crop below
-    # takes the same region of both
-    m = np.round(mask_for_frame(rgb, read_mask(mask), name="--mask") * 255).astype(np.uint8)
+    # the mask at the portrait's size (or its aspect ratio, resized), so a crop takes the
+    # same region of both
+    return rgb, np.round(mask_for_frame(rgb, read_mask(mask), name="--mask") * 255).astype(np.uint8)
+
+
+def _fit_portrait(rgb: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``rgb`` and its mask ``m`` cropped to ``size``'s aspect ratio and resized to it."""
+    import cv2
+
     w, h = size
     ih, iw = rgb.shape[:2]
     if iw / ih > w / h:  # too wide: crop the sides
@@ -90,7 +100,7 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
         raise InputError(f"repeat must be at least 1, got {repeat}")
     col = get_color(color)
     image, mask = (Path(image), Path(mask)) if image else _default_portrait()
-    load_portrait(image, mask, (16, 9))  # a bad file or mask is refused before anything is printed
+    portrait = _read_portrait(image, mask)  # read once; a bad file is refused before anything is printed
     with contextlib.ExitStack() as stack:  # the renderers are closed whatever happens
         renderers = {"cpu": stack.enter_context(CpuRenderer())}
         try:
@@ -100,10 +110,10 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
             gl_info = renderers["gl"].gl_renderer
         except RendererUnavailable as exc:
             gl_info = f"unavailable ({exc})"
-        return _run(renderers, gl_info, col, image, mask, int(repeat), baseline, out)
+        return _run(renderers, gl_info, col, image, portrait, int(repeat), baseline, out)
 
 
-def _run(renderers: dict, gl_info: str, col, image: Path, mask: Path, repeat: int, baseline: bool, out) -> dict:
+def _run(renderers: dict, gl_info: str, col, image: Path, portrait: tuple, repeat: int, baseline: bool, out) -> dict:
     from ._colour import colour_science
 
     colour = colour_science()  # without its warning that the optional matplotlib is missing
@@ -116,7 +126,7 @@ def _run(renderers: dict, gl_info: str, col, image: Path, mask: Path, repeat: in
     out(header)
     out("-" * len(header))
     for size in SIZES:
-        frame, m = load_portrait(image, mask, size)
+        frame, m = _fit_portrait(*portrait, size)
         coverage = float((m > 0.5).mean())
         base_ms = None
         if baseline:

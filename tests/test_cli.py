@@ -136,16 +136,14 @@ def test_bench_closes_its_renderers_when_the_portrait_is_missing(monkeypatch, tm
     with pytest.raises(InputError, match="image not found"):
         bench.run_bench(repeat=2, baseline=False, image=tmp_path / "absent.png", mask=tmp_path / "absent_mask.png")
     assert made == []  # refused before any renderer was made
-    real_load = bench.load_portrait
-    calls = []
+    real_fit = bench._fit_portrait
 
-    def fails_at_720p(image, mask, size):
-        calls.append(size)
+    def fails_at_720p(rgb, mask, size):
         if size == (1280, 720):
             raise InputError("the portrait went away")
-        return real_load(image, mask, size)
+        return real_fit(rgb, mask, size)
 
-    monkeypatch.setattr(bench, "load_portrait", fails_at_720p)
+    monkeypatch.setattr(bench, "_fit_portrait", fails_at_720p)
     with pytest.raises(InputError, match="went away"):
         bench.run_bench(repeat=2, baseline=False, image=REF / "light.png", mask=REF / "light_mask.png")
     assert len(made) == 1 and closed == made  # made, then closed on the error
