@@ -101,6 +101,18 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
+def _read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A test photo (RGB) and its label (bool, hair), the label at the photo's size."""
+    bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+    gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    if bgr is None or gt is None:
+        raise InputError(f"cannot read {img_path if bgr is None else mask_path}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if gt.shape != rgb.shape[:2]:
+        gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return rgb, gt > 127
+
+
 def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = False) -> dict:
     """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder.
 
@@ -112,15 +124,8 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
         raise InputError(f"no image/mask pairs in {folder} (give --data the folder that holds {'/'.join(SPLITS)})")
     ious, bfs, per_image = [], [], {}
     for name, img_path, mask_path in pairs:
-        bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-        gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-        if bgr is None or gt is None:
-            raise InputError(f"cannot read {img_path if bgr is None else mask_path}")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if gt.shape != rgb.shape[:2]:
-            gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+        rgb, gt = _read_pair(img_path, mask_path)
         pred = seg.predict(rgb, tta=tta) > 0.5
-        gt = gt > 127
         ious.append(iou(pred, gt))
         bfs.append(boundary_f(pred, gt))
         per_image[name.rsplit("/", 1)[-1]] = {
@@ -165,14 +170,11 @@ def hair_free(seg, folders: list[Path], limit: int | None = None) -> dict:
     shares = []
     for folder in folders:
         for _, img_path, mask_path in list_pairs(folder)[:limit]:
-            bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-            gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-            if gt.shape != bgr.shape[:2]:
-                gt = cv2.resize(gt, (bgr.shape[1], bgr.shape[0]), interpolation=cv2.INTER_NEAREST)
-            win = _hair_free_window(gt > 127)
+            rgb, gt = _read_pair(img_path, mask_path)
+            win = _hair_free_window(gt)
             if win is not None:
                 y, x, n = win
-                crop = np.ascontiguousarray(cv2.cvtColor(bgr[y : y + n, x : x + n], cv2.COLOR_BGR2RGB))
+                crop = np.ascontiguousarray(rgb[y : y + n, x : x + n])
                 shares.append(float(np.mean(seg.predict(crop) > 0.5)))
     rng = np.random.default_rng(0)
     flat = {}
