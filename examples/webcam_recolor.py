@@ -403,7 +403,7 @@ def parse_args(argv):
 
 
 def run_headless(app: App, cap: Capture, args) -> int:
-    from hairfx.video import VideoWriter, probe
+    from hairfx.video import VideoWriter, probe, shortfall
 
     writer = None
     source = probe(args.input) if args.output else None  # its exact rate, its sound, its frame count
@@ -449,10 +449,9 @@ def run_headless(app: App, cap: Capture, args) -> int:
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     elif args.output:
         print(f"wrote {args.output}: {n} frames")
-        stated = source.frames if source.frames_stated else None  # an estimate proves nothing
-        if args.frames is None and stated and stated - n > max(1, stated // 100):  # containers may be off by one
-            print(f"warning: {args.input} states {stated} frames but only {n} could be decoded; "
-                  "the file may be truncated", file=sys.stderr)
+        short = shortfall(source, n, name=args.input) if args.frames is None else None
+        if short:
+            print(f"warning: {short}", file=sys.stderr)
     return 0
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "probe",
     "VideoReader",
     "read_frames",
+    "shortfall",
     "VideoWriter",
     "ColorSchedule",
     "parse_color_schedule",
@@ -239,6 +240,19 @@ def _seconds(text) -> float:
     except (TypeError, ValueError):
         return 0.0
     return value if math.isfinite(value) else 0.0
+
+
+def shortfall(info: VideoInfo, decoded: int, *, name: str, limit: int | None = None) -> str | None:
+    """What to warn of when a file called ``name`` gave fewer frames than it states (up to
+    ``limit``, when only that many were asked for): a truncated or partly copied file. None
+    when it did not. A count off by one, or by under 1 %, is taken as the container's
+    rounding, and a count estimated from the duration proves nothing."""
+    if not info.frames_stated or not info.frames:
+        return None
+    expected = info.frames if limit is None else min(limit, info.frames)
+    if expected - decoded <= max(1, expected // 100):
+        return None
+    return f"{name} states {expected} frames but only {decoded} could be decoded; the file may be truncated"
 
 
 class VideoReader(Closeable):
@@ -895,11 +909,7 @@ def recolor_video(
     if writer.frames == 0:
         raise InputError(f"{str(src)!r} holds no decodable frames")
     writer.close()
-    if info.frames_stated and total and total - writer.frames > max(1, total // 100):  # off by one happens
-        warnings.warn(
-            f"hairfx: {str(src)!r} states {total} frames but only {writer.frames} could be decoded; "
-            "the file may be truncated",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    short = shortfall(info, writer.frames, name=repr(str(src)), limit=max_frames)
+    if short:
+        warnings.warn(f"hairfx: {short}", RuntimeWarning, stacklevel=2)
     return VideoInfo(Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True)
