@@ -109,12 +109,11 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_bake(args) -> int:
-    from .recipe import bake_recipe
+    from .recipe import bake_recipe, recipe_file
 
     from hairfx.colors import _bundled_dir
 
-    recipe, out = Path(args.recipe), Path(args.output)
-    recipe = recipe / "recipe.toml" if recipe.is_dir() else recipe
+    recipe, out = recipe_file(args.recipe), Path(args.output)
     if (out / "color.json").exists() and not args.force:
         # Baking again over a colour baked from a recipe is the artist's loop (edit, bake,
         # preview). Refused: a colour made otherwise (no recipe.toml: a fit, a hand-made

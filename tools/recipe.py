@@ -54,11 +54,15 @@ _OUTPUTS = {"light.cube", "dark.cube", "color.json", "recipe.toml"}
 _KEYS = {"name", "display_name", "swatch", "size", "light", "dark", "description"}
 
 
+def recipe_file(path: str | os.PathLike) -> Path:
+    """The recipe ``path`` names: the file itself, or a colour folder's ``recipe.toml``."""
+    path = Path(path)
+    return path / "recipe.toml" if path.is_dir() else path
+
+
 def load_recipe(path: str | os.PathLike) -> dict:
     """Read and check a recipe; :class:`InputError` names the file and what is wrong."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "recipe.toml"
+    path = recipe_file(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Notepad writes, is fine
     except FileNotFoundError:
@@ -121,9 +125,7 @@ def color_from_recipe(recipe: dict) -> Color:
 def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     """Bake the recipe at ``recipe_path`` into the colour folder ``out_dir`` (light.cube,
     dark.cube, color.json; the recipe is copied beside them unless it is already there)."""
-    recipe_path = Path(recipe_path)
-    if recipe_path.is_dir():
-        recipe_path = recipe_path / "recipe.toml"
+    recipe_path = recipe_file(recipe_path)
     recipe = load_recipe(recipe_path)
     out_dir = Path(out_dir)
     if out_dir.name != recipe["name"]:
