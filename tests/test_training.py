@@ -397,7 +397,7 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
     train(minutes=0.02, batch=2, crop=64, lr=1e-3, **kw)
     ck = torch.load(out / "last.pt", weights_only=True)
-    assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64)
+    assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64, hard=None)
     with pytest.raises(InputError, match="has used its whole budget .*give a larger --minutes"):
         train(resume=True, **kw)  # nothing given: the run's own 0.02 minutes, already spent
     lines.clear()
@@ -407,6 +407,56 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     steps = [line for line in lines if line.startswith("step")]
     assert steps and steps[0].split()[1] == str(ck["step"] + 1)  # logged from the first step resumed
     assert all(float(line.split("lr ")[1].split()[0]) <= 1e-3 for line in steps)  # the run's peak, not 4e-3
+
+
+def test_hard_weights_favour_the_photos_the_network_gets_wrong():
+    from hairfx.training.train import hard_weights
+
+    w = hard_weights(np.array([1.0, 0.5, 0.0, 1.2]), 4.0)
+    assert w.sum() == pytest.approx(1.0)
+    assert w[1] / w[0] == pytest.approx(3.0) and w[2] / w[0] == pytest.approx(5.0)
+    assert w[3] == w[0]  # clipped to [0, 1]
+    assert np.allclose(hard_weights(np.array([0.2, 0.9]), 1e-9), 0.5)
+
+
+def test_batches_draw_the_photos_by_their_weights(monkeypatch, blobs):
+    import hairfx.training.train as tr
+
+    drawn = []
+    monkeypatch.setattr(tr, "make_sample", lambda pair, rng, **kw: (drawn.append(pair.name), (
+        np.zeros((4, 8, 8), np.float32), np.zeros((8, 8), np.float32)))[1])
+    rng = np.random.default_rng(0)
+    tr._batch(blobs, rng, 400, 8, 8, p=np.array([0.0, 0.8, 0.2, 0.0, 0.0, 0.0]))
+    counts = {n: drawn.count(n) for n in set(drawn)}
+    assert set(counts) == {blobs[1].name, blobs[2].name}
+    assert 0.7 < counts[blobs[1].name] / 400 < 0.9
+    drawn.clear()
+    tr._batch(blobs, rng, 600, 8, 8)  # no weights: every photo
+    assert len(set(drawn)) == len(blobs)
+
+
+def test_hard_emphasis_scores_the_photos_once_and_keeps_the_scores_for_resume(tmp_path, blobs):
+    from hairfx.errors import InputError
+
+    data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
+    with pytest.raises(InputError, match="--hard-emphasis needs --init"):
+        train(minutes=0.02, batch=2, crop=64, hard=4.0, **kw)
+    with pytest.raises(InputError, match="hard-example emphasis must be a positive number"):
+        train(minutes=0.02, batch=2, crop=64, hard=-1.0, init=_checkpoint(tmp_path / "a.pt", "small", 0), **kw)
+    assert not out.exists()
+    train(minutes=0.02, batch=2, crop=64, hard=4.0, init=_checkpoint(tmp_path / "init.pt", "small", 0), **kw)
+    assert any(line.startswith("scored 4 training photos") for line in lines)
+    assert any(line.startswith("hard-example emphasis 4: training IoU") for line in lines)
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["settings"]["hard"] == 4.0
+    assert len(ck["pair_iou"]) == 4 and all(0.0 <= v <= 1.0 for v in ck["pair_iou"])
+    with pytest.raises(InputError, match="--hard-emphasis 2 differs from this run's 4"):
+        train(resume=True, minutes=1.0, hard=2.0, **kw)
+    lines.clear()
+    train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
+    assert not any(line.startswith("scored") for line in lines)  # the run's own scores, not new ones
+    assert any(line.startswith("hard-example emphasis 4") for line in lines)
 
 
 def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):

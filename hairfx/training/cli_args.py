@@ -65,6 +65,9 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="peak learning rate (default 4e-3; a resumed run keeps its own, as it does its batch and crop)")
     p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--hard-emphasis", type=_positive_float, metavar="K", default=None,
+                   help="draw photos the starting weights get wrong more often: each with weight "
+                        "1 + K x (1 - its IoU) (needs --init; default off, every photo alike)")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,
                    help="start from CKPT's weights where shapes fit (e.g. full from small)")
     p.add_argument("--resume", action="store_true",

@@ -50,7 +50,7 @@ from . import cli_args
 from .cli_args import DEVICES
 from .data import Pair, load_pairs, make_sample, split_train_val
 
-__all__ = ["train", "export_weights", "hair_loss", "validate", "build_parser", "main"]
+__all__ = ["train", "export_weights", "hair_loss", "validate", "pair_ious", "hard_weights", "build_parser", "main"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: Side of each preset's training crops, taken from its full inference canvas (256 or
@@ -115,10 +115,12 @@ def hair_loss(logits: torch.Tensor, target: torch.Tensor, aux: torch.Tensor | No
     return loss
 
 
-def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, crop: int):
+def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, crop: int, p: np.ndarray | None = None):
     xs, ys = [], []
     for _ in range(n):
         i, j = rng.integers(0, len(pairs), 2)
+        if p is not None:  # hard-example emphasis: the photo by its weight, the "other" one uniformly
+            i = rng.choice(len(pairs), p=p)
         x, y = make_sample(pairs[i], rng, canvas=canvas, crop=crop, other=pairs[j])
         xs.append(x)
         ys.append(y)
@@ -132,26 +134,29 @@ class _Batches(torch.utils.data.IterableDataset):
     reach the network as 8-bit values at inference too) and are scaled back on arrival.
     """
 
-    def __init__(self, pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, as_uint8: bool):
+    def __init__(self, pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, as_uint8: bool,
+                 p: np.ndarray | None = None):
         self.pairs, self.seed, self.n, self.canvas, self.crop = pairs, seed, n, canvas, crop
-        self.as_uint8 = as_uint8
+        self.as_uint8, self.p = as_uint8, p
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.seed, info.id if info else 0])
         while True:
-            x, y = _batch(self.pairs, rng, self.n, self.canvas, self.crop)
+            x, y = _batch(self.pairs, rng, self.n, self.canvas, self.crop, self.p)
             if self.as_uint8:
                 x, y = (t.mul(255.0).round_().to(torch.uint8) for t in (x, y))
             yield x, y
 
 
 @contextlib.contextmanager
-def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, workers: int, pin: bool):
+def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, workers: int, pin: bool,
+             p: np.ndarray | None = None):
     """Iterator of float32 ``(x, y)`` CPU batches, made here (``workers=0``) or by worker
-    processes, which are shut down on leaving the ``with`` block."""
+    processes, which are shut down on leaving the ``with`` block. ``p``: each pair's chance
+    of being drawn (default uniform)."""
     if workers <= 0:
-        yield iter(_Batches(pairs, seed, n, canvas, crop, as_uint8=False))
+        yield iter(_Batches(pairs, seed, n, canvas, crop, as_uint8=False, p=p))
         return
     import cv2
 
@@ -160,7 +165,7 @@ def _batches(pairs: list[Pair], seed: int, n: int, canvas: int, crop: int, worke
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     loader = torch.utils.data.DataLoader(
-        _Batches(pairs, seed, n, canvas, crop, as_uint8=True),
+        _Batches(pairs, seed, n, canvas, crop, as_uint8=True, p=p),
         batch_size=None, num_workers=workers, pin_memory=pin, prefetch_factor=2,
     )
     it = iter(loader)
@@ -182,9 +187,14 @@ def _cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
-@torch.inference_mode()
 def validate(model: HairNet, pairs: list[Pair], canvas: int) -> float:
     """Mean per-image IoU (threshold 0.5, empty prior) on letterboxed ``pairs``."""
+    return float(np.mean(pair_ious(model, pairs, canvas)))
+
+
+@torch.inference_mode()
+def pair_ious(model: HairNet, pairs: list[Pair], canvas: int) -> np.ndarray:
+    """Each pair's IoU (threshold 0.5, empty prior), the pair letterboxed, not augmented."""
     model.eval()
     device = next(model.parameters()).device
     rng = np.random.default_rng(0)
@@ -196,7 +206,18 @@ def validate(model: HairNet, pairs: list[Pair], canvas: int) -> float:
         union = np.logical_or(pred, gt).sum()
         ious.append(1.0 if union == 0 else np.logical_and(pred, gt).sum() / union)
     model.train()
-    return float(np.mean(ious))
+    return np.asarray(ious, dtype=np.float64)
+
+
+def hard_weights(ious: np.ndarray, emphasis: float) -> np.ndarray:
+    """Chances of drawing each training pair: ``1 + emphasis * (1 - IoU)``, normalised.
+
+    With ``emphasis`` 4 a photo the network gets half wrong (IoU 0.5) is drawn 3x as
+    often as one it gets right; every photo keeps at least its uniform weight of 1, so a
+    few mislabelled photos cannot take over the run.
+    """
+    w = 1.0 + emphasis * (1.0 - np.clip(np.asarray(ious, dtype=np.float64), 0.0, 1.0))
+    return w / w.sum()
 
 
 def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
@@ -326,6 +347,7 @@ def train(
     max_pairs: int | None = None,
     seed: int = 0,
     crop: int | None = None,
+    hard: float | None = None,
     cache_dir: Path | None = None,
     log=print,
 ) -> dict:
@@ -338,6 +360,11 @@ def train(
     (default :func:`default_cache_dir`) keeps the decoded images between runs. Every
     argument, the run folder, ``init`` and the checkpoint to resume are checked before any
     data is read; nothing is written into ``out`` until they pass.
+
+    ``hard`` (hard-example emphasis, needs ``init``): before the first step the starting
+    weights score every training photo, and a photo is then drawn with a chance growing
+    with its error (:func:`hard_weights`); the scores are kept in the run, so a resumed
+    run draws as the run began.
     """
     out = Path(out)
     last = out / "last.pt"
@@ -354,6 +381,12 @@ def train(
         minutes, max_wall_minutes, lr, batch, crop = (
             v if v is not None else stored.get(k) for k, v in given.items()
         )
+        if hard is not None and hard != (stored.get("hard") or 0.0):
+            raise InputError(
+                f"--hard-emphasis {hard:g} differs from this run's {stored.get('hard') or 0:g}; it is fixed "
+                f"when a run starts (start a new run folder to change it)"
+            )
+        hard = stored.get("hard")
     else:
         _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
@@ -364,6 +397,11 @@ def train(
         raise InputError(f"the learning rate must be a positive number, got {lr}")
     if batch is not None and batch < 1:
         raise InputError(f"batch size must be at least 1, got {batch}")
+    hard = hard or None
+    if hard is not None and not 0 < hard < math.inf:
+        raise InputError(f"the hard-example emphasis must be a positive number, got {hard}")
+    if hard is not None and init is None and not resume:
+        raise InputError("--hard-emphasis needs --init: the photos are scored with the starting weights")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
@@ -376,7 +414,7 @@ def train(
         )
     if batch == 1 and crop == stride:  # BatchNorm needs two values per channel at the lowest level
         raise InputError(f"a batch of 1 needs a crop of at least {2 * stride} for the {model_name} preset, got {crop}")
-    settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop)
+    settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop, hard=hard)
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
     spent = ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0
@@ -442,7 +480,7 @@ def train(
         # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
         # process paused with SIGSTOP (say, while someone benchmarks) does not lose its
         # schedule; "wall" is real time, bounded separately by max_wall_minutes.
-        state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": []}
+        state = {"step": 0, "elapsed": 0.0, "wall": 0.0, "best_iou": -1.0, "history": [], "pair_iou": []}
         if ck is not None:
             # via the CPU: load_state_dict moves the optimiser's moments to the model's device
             # and keeps AdamW's step counters on the CPU, where it reads them every step
@@ -451,9 +489,19 @@ def train(
                 opt.load_state_dict(ck["opt"])
             except (RuntimeError, ValueError, KeyError) as exc:
                 raise WeightsError(f"{last} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
-            state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history") if k in ck})
+            state.update({k: ck[k] for k in ("step", "elapsed", "wall", "best_iou", "history", "pair_iou") if k in ck})
             log(f"resumed from {last} at step {state['step']}, {state['elapsed'] / 60:.1f} of {minutes:g} min")
             del ck
+        draw = None
+        if hard is not None:
+            if len(state["pair_iou"]) != len(train_pairs):
+                t1 = time.time()
+                state["pair_iou"] = [round(float(v), 5) for v in pair_ious(model, train_pairs, canvas)]
+                log(f"scored {len(train_pairs)} training photos with the starting weights in {time.time() - t1:.0f}s")
+            ious = np.asarray(state["pair_iou"])
+            draw = hard_weights(ious, hard)
+            log(f"hard-example emphasis {hard:g}: training IoU {ious.mean():.3f}, {int((ious < 0.6).sum())} photos "
+                f"below 0.6; each photo drawn {draw.min() * len(draw):.2f}x to {draw.max() * len(draw):.2f}x as often as uniformly")
         tick = time.time()
         last_ckpt = last_val = last_log = time.time()
         model.train()
@@ -469,7 +517,7 @@ def train(
             _save({"model": _cpu_state(model), "preset": model_name, "val_iou": iou}, out / name)
 
         with _stop_signals() as stop, _batches(
-            train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda"
+            train_pairs, seed + state["step"], batch, canvas, crop, workers, dev.type == "cuda", draw
         ) as batches:
             try:
                 while stop["signal"] is None:
@@ -658,7 +706,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.model
     train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
           lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
-          device=args.device, workers=args.workers, crop=args.crop, cache_dir=args.cache,
+          device=args.device, workers=args.workers, crop=args.crop, hard=args.hard_emphasis, cache_dir=args.cache,
           log=lambda s: print(s, flush=True))
     return 0
 
