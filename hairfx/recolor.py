@@ -134,20 +134,23 @@ def _check_strength(strength) -> float:
     return number(strength, "strength", lo=0.0, hi=1.0)
 
 
-
 def hair_alpha(probability: np.ndarray) -> np.ndarray:
     """The recolouring weight for a hair probability map (see :data:`MASK_RAMP`):
     ``H x W`` float32 in ``[0, 1]`` in (or what :func:`~hairfx.frames.as_mask` accepts;
     anything else, such as logits or negative values, raises
     :class:`~hairfx.errors.InputError`), ``H x W`` float32 out, in steps of 1/255."""
-    return apply_ramp(as_mask(probability, name="probability"), _ALPHA_TABLE)
+    return _model_alpha(as_mask(probability, name="probability"))
+
+
+def _model_alpha(probability: np.ndarray) -> np.ndarray:
+    """:func:`hair_alpha` of a probability known to be valid (the model's own output)."""
+    return apply_ramp(probability, _ALPHA_TABLE)
 
 
 def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False) -> np.ndarray:
     from .segmenter import get_segmenter  # torch is imported only when a mask is needed
 
-    # the model's own output is a valid probability: ramped without checking it again
-    return apply_ramp(get_segmenter(model).predict(frame, tta=tta), _ALPHA_TABLE)
+    return _model_alpha(get_segmenter(model).predict(frame, tta=tta))
 
 
 def _to_output(out: np.ndarray, like):
@@ -293,7 +296,7 @@ class RecolorSession(Closeable):
 
             self.segmenter_session = get_segmenter(self.model).session()
         resets = self.segmenter_session.resets
-        m = apply_ramp(self.segmenter_session.process(arr), _ALPHA_TABLE)  # the model's own output: unchecked
+        m = _model_alpha(self.segmenter_session.process(arr))
         if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale
             self.intensity = None
         return m
