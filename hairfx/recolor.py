@@ -44,7 +44,7 @@ _fallback_warned = False
 _large_frame_warned = False
 _gl_unavailable: str | None = None  # reason, once "auto" has failed to make a context
 _state_lock = threading.Lock()
-_local = threading.local()  # per-thread cached renderers (a GL context belongs to a thread)
+_local = threading.local()  # per-thread cached renderers (a renderer serves one call at a time)
 
 
 def _check_choices(renderer, interpolation) -> None:
@@ -115,11 +115,11 @@ def _cached_renderer(renderer: str, interpolation: str):
 def release_renderers() -> None:
     """Close the renderers :func:`recolor` keeps for the calling thread.
 
-    A renderer holds a GL context, and a context belongs to the thread that made it, so
-    ``recolor()`` keeps one per thread and reuses it from call to call. A thread that is
-    done recolouring (a worker of a pool that is shutting down, say) calls this to free
-    its context and textures now rather than when the process ends; a later ``recolor()``
-    in the thread makes a new one. Video code should prefer :class:`RecolorSession`,
+    A renderer holds a GL context and serves one call at a time, so ``recolor()`` keeps
+    one per thread (threads then recolour in parallel) and reuses it from call to call.
+    A thread that is done recolouring (a worker of a pool that is shutting down, say)
+    calls this to free its context and textures now rather than when the process ends;
+    a later ``recolor()`` in the thread makes a new one. Video code should prefer :class:`RecolorSession`,
     which owns its renderer and closes it with the session.
     """
     cache = getattr(_local, "renderers", None)
@@ -220,6 +220,10 @@ class RecolorSession(Closeable):
       (:attr:`segmenter_session`).
 
     A scene cut detected by the mask model, or :meth:`reset`, starts afresh.
+
+    A session may be made in one thread and used, or closed, in another (a worker that
+    reads frames, say): its GL context is current only during each call. Its frames are
+    one sequence, so give them to it one at a time.
 
     >>> with RecolorSession("copper") as session:                     # doctest: +SKIP
     ...     for frame in frames:

@@ -18,11 +18,18 @@
 * A box larger than the context's ``GL_MAX_TEXTURE_SIZE`` raises
   :class:`~hairfx.errors.RendererUnavailable` before anything is allocated.
 
-A GL context belongs to the thread that made it: use one renderer from one thread.
+* Threads: a renderer may be used from any thread, one call at a time (a lock makes
+  other threads wait). A context a renderer made is current only during each of its
+  calls: before the call returns, the thread gets back the EGL context it had current
+  (a caller's own) or none, so the next call may come from another thread. A context the caller gives (``context=``) is left current, as the
+  caller may go on using it; a call from a thread where it cannot be made current (it is
+  current in another) raises :class:`~hairfx.errors.RendererUnavailable` rather than
+  drawing into whatever context that thread has.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import functools
 import os
@@ -172,7 +179,45 @@ def _egl_library():
         return None
     lib.eglReleaseThread.restype = ctypes.c_uint
     lib.eglReleaseThread.argtypes = []
+    for name in ("eglGetCurrentContext", "eglGetCurrentDisplay", "eglGetCurrentSurface"):
+        getattr(lib, name).restype = ctypes.c_void_p
+    lib.eglGetCurrentContext.argtypes = lib.eglGetCurrentDisplay.argtypes = []
+    lib.eglGetCurrentSurface.argtypes = [ctypes.c_int32]
+    lib.eglQueryAPI.restype = ctypes.c_uint
+    lib.eglQueryAPI.argtypes = []
+    lib.eglBindAPI.restype = ctypes.c_uint
+    lib.eglBindAPI.argtypes = [ctypes.c_uint]
+    lib.eglMakeCurrent.restype = ctypes.c_uint
+    lib.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
     return lib
+
+
+def _current_egl_context() -> int | None:
+    """The calling thread's current EGL context (a handle; 0 for none), or None where
+    there is no libEGL to ask."""
+    lib = _egl_library()
+    return None if lib is None else (lib.eglGetCurrentContext() or 0)
+
+
+_EGL_DRAW, _EGL_READ = 0x3059, 0x305A
+
+
+def _egl_binding() -> tuple | None:
+    """What the calling thread has current through EGL (its bound client API, display,
+    surfaces and context), to put back with :func:`_rebind`; None when nothing is."""
+    lib = _egl_library()
+    if lib is None or not lib.eglGetCurrentContext():
+        return None
+    return (lib.eglQueryAPI(), lib.eglGetCurrentDisplay(), lib.eglGetCurrentSurface(_EGL_DRAW),
+            lib.eglGetCurrentSurface(_EGL_READ), lib.eglGetCurrentContext())
+
+
+def _rebind(binding: tuple) -> None:
+    """Make current again what :func:`_egl_binding` saw."""
+    lib = _egl_library()
+    api, display, draw, read, context = binding
+    lib.eglBindAPI(api)
+    lib.eglMakeCurrent(display, draw, read, context)
 
 
 def _release_egl_thread() -> None:
@@ -214,6 +259,7 @@ class GLRenderer(Closeable):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
+        before = _egl_binding() if context is None else None  # making a context makes it current
         self.ctx = create_context(backend) if context is None else context
         # A renderer dropped without close() (a session never closed) frees its context, and
         # with it every object in it, when it is collected: about 20 MB each at 1080p.
@@ -223,6 +269,8 @@ class GLRenderer(Closeable):
         self._egl_thread = threading.get_ident() if context is None and backend == "egl" else None
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
+        self._lock = threading.RLock()  # one call at a time, whichever thread makes it
+        self._handle: int | None = None  # the EGL context of self.ctx, once seen current
         import moderngl
 
         self._mgl = moderngl
@@ -239,34 +287,76 @@ class GLRenderer(Closeable):
             source = _RECOLOR
             if interpolation == "tetrahedral":
                 source = source.replace("#version 330\n", "#version 330\n#define TETRAHEDRAL\n", 1)
-            self._make_current()
-            self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
-            self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+            with self._current(before):
+                self._prog = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=source)
+                self._prog_sum = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_INTENSITY)
+                for prog in (self._prog, self._prog_sum):
+                    for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
+                        if name in prog:
+                            prog[name].value = unit
+        except RendererUnavailable:
+            self.close()
+            raise
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
-        for prog in (self._prog, self._prog_sum):
-            for name, unit in (("frame_tex", 0), ("mask_tex", 1), ("lut_tex", 2)):
-                if name in prog:
-                    prog[name].value = unit
 
     def _make_current(self) -> None:
-        """Make this renderer's context the thread's current one, and leave it so.
+        """Make this renderer's context the calling thread's current one.
 
         A thread may hold several renderers (a session's and recolor()'s, one per
         interpolation), each with its own context, and GL works on whichever is current.
-        moderngl's ``with ctx:`` would unbind every context on the way out, leaving a
-        context the caller gave (``context=``) unbound for the caller's own next call; so
-        the context is entered and not exited, as creating it did."""
+        EGL refuses, and moderngl does not say so, to make a context current in one
+        thread while it is current in another: GL calls would then go to whatever that
+        thread has current. So the context seen current the first time is remembered,
+        and not finding it current afterwards raises."""
         if self.ctx is None:
             raise RendererUnavailable("this GLRenderer has been closed")
-        self.ctx.__enter__()  # moderngl's only 'make current'; nothing to undo on exit
+        self.ctx.__enter__()  # moderngl's only 'make current'
+        now = _current_egl_context()
+        if self._handle is None:
+            self._handle = now or None  # not an EGL context (or no libEGL to ask): unchecked
+        elif now != self._handle:
+            raise RendererUnavailable(
+                "this GLRenderer's OpenGL context could not be made current in this thread: it is current in "
+                "another thread. A context given with context= stays current where its owner made it current; "
+                "use the renderer in that thread, or let the renderer make its own context"
+            )
+
+    @contextlib.contextmanager
+    def _current(self, before: tuple | None | bool = False):
+        """One call's use of the context: made current for it, by one thread at a time.
+
+        A context the renderer made is current only during the call: afterwards the
+        thread gets back the EGL context it had current before (a caller's own), or none
+        (moderngl's exit), so that the renderer's next call may come from another thread.
+        A context the caller gave (``context=``) stays current, as creating it left it,
+        for the caller's own next GL call. ``before``: what to put back, when it is not
+        what the thread has current now."""
+        with self._lock:
+            own = self._finalizer is not None
+            if before is False:
+                before = _egl_binding() if own else None
+            self._make_current()
+            try:
+                yield
+            finally:
+                if own and self.ctx is not None:
+                    self._unbind(before)
+
+    def _unbind(self, before: tuple | None) -> None:
+        """Leave this renderer's own context current nowhere: the thread gets back
+        ``before`` (from :func:`_egl_binding`) or no context."""
+        if before is not None and before[-1] != self._handle:
+            _rebind(before)
+        else:
+            self.ctx.__exit__(None, None, None)
 
     @property
     def gl_renderer(self) -> str:
         """The driver's name for the GPU (``GL_RENDERER``), e.g. ``"llvmpipe (LLVM 15.0.6, 256 bits)"``."""
-        self._make_current()  # read, and cached by moderngl, with this context current
-        return str(self.ctx.info.get("GL_RENDERER", "?"))
+        with self._current():  # read, and cached by moderngl, with this context current
+            return str(self.ctx.info.get("GL_RENDERER", "?"))
 
     # -- resources ------------------------------------------------------------------
     def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:
@@ -370,9 +460,9 @@ class GLRenderer(Closeable):
         box = mask_bbox(mask)
         if box is None:
             return None
-        self._make_current()
-        w, h, _ = self._upload(frame, mask, box)
-        return self._intensity(w, h)
+        with self._current():
+            w, h, _ = self._upload(frame, mask, box)
+            return self._intensity(w, h)
 
     def _intensity(self, w: int, h: int) -> float | None:
         weighted, total = self._reduce(w, h)
@@ -395,8 +485,8 @@ class GLRenderer(Closeable):
         box = mask_bbox(mask)
         if box is None:
             return RenderResult(frame.copy(), None, None)
-        self._make_current()
-        return self._render(frame, mask, box, color, strength, intensity_filter)
+        with self._current():
+            return self._render(frame, mask, box, color, strength, intensity_filter)
 
     def _render(self, frame, mask, box, color, strength, intensity_filter) -> RenderResult:
         out = frame.copy()
@@ -425,25 +515,42 @@ class GLRenderer(Closeable):
         return RenderResult(out, intensity, weight)
 
     def close(self) -> None:
-        """Release every GL object (and the context, when the renderer made it)."""
+        """Release every GL object (and the context, when the renderer made it). Works
+        from any thread; where a context of the caller's is current in another thread,
+        its objects are left to go with it."""
+        lock = getattr(self, "_lock", None)
+        with lock if lock is not None else contextlib.nullcontext():
+            self._close()
+
+    def _close(self) -> None:
         self._lut_key = None
         names = (
             "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
-        release_thread = getattr(self, "_egl_thread", None) == threading.get_ident()
+        own = getattr(self, "_finalizer", None) is not None and self._finalizer.alive
+        release_thread = own and getattr(self, "_egl_thread", None) == threading.get_ident()
+        before = _egl_binding() if own else None
         if getattr(self, "ctx", None) is not None and (held or release_thread):
-            self._make_current()  # the names are this context's: freed in another, they free its objects
+            try:
+                self._make_current()  # the names are this context's: freed in another, they free its objects
+            except RendererUnavailable:
+                held = []  # a context of the caller's, current in another thread: they go with it
             for name in held:
                 getattr(self, name).release()
-                setattr(self, name, None)
-        if getattr(self, "_finalizer", None) is not None and self._finalizer.alive:
+            if own:
+                self.ctx.__exit__(None, None, None)  # unbound first, so that releasing it frees it now
+        for name in names:
+            setattr(self, name, None)
+        if own:
             self._finalizer()  # releases the context it made
             if release_thread:
-                # On the thread that made it, that context was made current above, so no
-                # context of the caller's is unbound here: only the thread's EGL state
-                # goes, which would otherwise outlive the context by megabytes.
+                # Only the thread that made the context frees its EGL state, which would
+                # otherwise outlive the context by megabytes (elsewhere the state may be
+                # that thread's own). It unbinds whatever the thread had current: put back.
                 _release_egl_thread()
+            if before is not None and before[-1] != self._handle:
+                _rebind(before)
         self.ctx = None
         self._cap = (0, 0)

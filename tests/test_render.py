@@ -10,6 +10,7 @@ import pytest
 
 from conftest import TOL_LEVELS, graded
 from hairfx.colors import Color
+from hairfx.errors import RendererUnavailable
 from hairfx.lut import LUT3D, sample_tetrahedral, sample_trilinear, write_cube
 from hairfx.render_cpu import CpuRenderer
 from hairfx.render_gl import GLRenderer
@@ -476,3 +477,93 @@ def test_closing_a_renderer_from_another_thread_leaves_that_threads_context_boun
         assert current and lib.eglGetCurrentContext() == current
     finally:
         own.release()
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_can_be_used_from_any_thread_one_call_at_a_time(portrait, copperish):
+    """A renderer (a session's) made in one thread and used in others, in turn and at
+    once, renders what the CPU renders; it used to draw into no context in a second
+    thread and return black hair without an error."""
+    import threading
+
+    frame, mask = portrait
+    want = CpuRenderer().render(frame, mask, copperish).frame
+    r = GLRenderer()
+    got = [r.render(frame, mask, copperish).frame]
+
+    def work(n):
+        for _ in range(n):
+            got.append(r.render(frame, mask, copperish).frame)
+
+    for _ in range(2):  # in turn: another thread, then back here
+        t = threading.Thread(target=work, args=(1,))
+        t.start()
+        t.join()
+        work(1)
+    pool = [threading.Thread(target=work, args=(3,)) for _ in range(3)]  # at once
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert len(got) == 14
+    assert max(_max_diff(g, want) for g in got) <= TOL_LEVELS
+    t = threading.Thread(target=r.close)  # and closed from yet another thread
+    t.start()
+    t.join()
+    assert r.ctx is None
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_puts_back_the_context_its_thread_had_current(portrait, copperish):
+    """A caller drawing with a context of its own between recolours finds it still
+    current after each call, and after the renderer closes."""
+    from hairfx.render_gl import _current_egl_context, create_context
+
+    frame, mask = portrait
+    ctx = create_context()
+    try:
+        ctx.__enter__()
+        mine = _current_egl_context()
+        if mine is None:
+            pytest.skip("needs libEGL")
+        fbo = ctx.simple_framebuffer((4, 4))
+        r = GLRenderer()
+        for step in ("made", "rendered", "closed"):
+            if step == "rendered":
+                r.render(frame, mask, copperish)
+            elif step == "closed":
+                r.close()
+            assert _current_egl_context() == mine, step
+            fbo.use()
+            fbo.clear(0.0, 0.0, 1.0, 1.0)
+            assert fbo.read(components=3)[:3] == b"\x00\x00\xff", step
+    finally:
+        ctx.release()
+
+
+@pytest.mark.gl
+def test_a_callers_context_current_in_another_thread_is_refused_not_drawn_over(portrait, copperish):
+    """EGL cannot make a context current in two threads; moderngl does not say so, and
+    the draw would go to whatever the thread has current."""
+    import threading
+
+    from hairfx.render_gl import _current_egl_context, create_context
+
+    if _current_egl_context() is None:
+        pytest.skip("needs libEGL")
+    frame, mask = portrait
+    made = {}
+
+    def owner():  # makes the context, and the renderer on it, and keeps it current here
+        made["ctx"] = create_context()
+        made["r"] = GLRenderer(context=made["ctx"])
+
+    t = threading.Thread(target=owner)
+    t.start()
+    t.join()
+    try:
+        with pytest.raises(RendererUnavailable, match="current in another thread"):
+            made["r"].render(frame, mask, copperish)
+        made["r"].close()  # leaves the objects to go with the context, without an error
+    finally:
+        made["ctx"].release()
