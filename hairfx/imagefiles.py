@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, MissingFileError
-from .frames import as_frame, as_mask
+from .frames import MAX_SIDE, as_frame, as_mask
 
 __all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image"]
 
@@ -23,26 +23,29 @@ __all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image"]
 _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 
 
-def _orientation(path: Path) -> int:
-    """The EXIF orientation tag (1..8) of an image file, 1 when it has none or it cannot be read."""
+def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
+    """The image's ``(width, height)`` as its header states them, read by Pillow without
+    decoding the pixels (None where Pillow does not know the format or cannot read it),
+    and its EXIF orientation tag (1..8; 1 when it has none or it cannot be read)."""
     import warnings
 
     from PIL import Image
 
+    size, value = None, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                if im.format not in _ORIENTED_FORMATS:
-                    return 1
-                if im.format == "PNG" and "exif" not in im.info:
-                    # Pillow decodes the whole PNG looking for an eXIf chunk after the pixel
-                    # data; one before it, where writers put it, is already in ``info``
-                    return 1
-                value = im.getexif().get(0x0112)
-    except Exception:  # Pillow raises many types on files it half understands; OpenCV read it
-        return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+                size = im.size
+                # Pillow decodes the whole PNG looking for an eXIf chunk after the pixel
+                # data; one before it, where writers put it, is already in ``info``
+                if im.format in _ORIENTED_FORMATS and not (im.format == "PNG" and "exif" not in im.info):
+                    value = im.getexif().get(0x0112)
+    except Image.DecompressionBombError:  # over twice Pillow's 89 M pixel limit: a side over MAX_SIDE
+        size = (MAX_SIDE + 1, MAX_SIDE + 1)
+    except Exception:  # Pillow raises many types on files it half understands; OpenCV may read them
+        pass
+    return size, value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -97,8 +100,18 @@ def _imread(path: Path, kind: str):
     EXIF orientation."""
     import cv2
 
+    if path.is_dir():
+        raise InputError(f"{kind} {path} is a folder, not an image file")
     if not path.is_file():
         raise MissingFileError(f"{kind} not found: {path}")
+    # Checked before the file is read and decoded: a small PNG can state 20000 x 20000
+    # pixels (1.2 GB decoded), and a large file need not be an image at all.
+    size, orientation = _header(path)
+    if size is not None and max(size) > MAX_SIDE:
+        w, h = size
+        raise InputError(f"{path} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
+    if size is None and not cv2.haveImageReader(str(path)):
+        raise InputError(f"{path}: not an image OpenCV can read")
     data = path.read_bytes()  # read once: checked here, decoded from memory below
     if _truncated_jpeg(data):  # OpenCV only warns, and fills the missing rows with grey
         raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
@@ -106,7 +119,7 @@ def _imread(path: Path, kind: str):
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
-    return _apply_orientation(img, _orientation(path))
+    return _apply_orientation(img, orientation)
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -186,6 +186,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     import cv2
 
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"video {str(p)!r} is a folder, not a video file")
     if not p.is_file():
         raise MissingFileError(f"video file not found: {str(p)!r}")
     cap = cv2.VideoCapture(str(p))

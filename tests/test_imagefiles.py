@@ -215,3 +215,45 @@ def test_unreadable_exif_does_not_stop_reading(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image, "open", broken)
     np.testing.assert_array_equal(read_rgb(path), asymmetric_rgb())
+
+
+def _png_stating(path: Path, w: int, h: int) -> Path:
+    """A small PNG file whose header states ``w x h`` pixels (its data is all zero rows)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"".join(b"\x00" + bytes(w) for _ in range(h)), 9)
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grey
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+    return path
+
+
+def test_oversized_and_foreign_files_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    """A 110 KB PNG stating 20000 x 4000 pixels was decoded (460 MB) before its size was
+    refused, and a 700 MB file that is no image at all was read whole first."""
+    big = _png_stating(tmp_path / "big.png", 20000, 4000)
+    assert big.stat().st_size < 200_000
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4096))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read"))
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded"))
+    for read in (read_rgb, read_mask):
+        with pytest.raises(InputError, match=r"big\.png is 20000x4000, larger than the 16384 px per side"):
+            read(big)
+        with pytest.raises(InputError, match=r"clip\.mp4: not an image OpenCV can read"):
+            read(tmp_path / "clip.mp4")
+
+
+def test_a_folder_is_not_reported_missing(tmp_path):
+    (tmp_path / "shots").mkdir()
+    with pytest.raises(InputError, match=r"image .*shots is a folder, not an image file"):
+        read_rgb(tmp_path / "shots")
+    with pytest.raises(InputError, match=r"mask .*shots is a folder"):
+        read_mask(tmp_path / "shots")
+
+
+def test_a_large_image_within_the_limit_is_still_read(tmp_path):
+    path = _png_stating(tmp_path / "wide.png", 16384, 2)
+    assert read_rgb(path).shape == (2, 16384, 3)
