@@ -242,12 +242,6 @@ class RecolorSession(Closeable):
     ):
         self.color = color
         self.strength = strength
-        try:
-            smoothing = float(smoothing)
-        except (TypeError, ValueError):
-            raise InputError(f"smoothing must be a number in [0, 1), got {smoothing!r}") from None
-        if not 0.0 <= smoothing < 1.0:
-            raise InputError(f"smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = smoothing
         check_model_name(model)
         self.model = model
@@ -260,7 +254,7 @@ class RecolorSession(Closeable):
         self.last_raw_intensity: float | None = None
         self.last_weight: float | None = None
 
-    # colour and strength can change between frames
+    # colour, strength and smoothing can change between frames
     @property
     def color(self) -> Color:
         return self._color
@@ -276,6 +270,18 @@ class RecolorSession(Closeable):
     @strength.setter
     def strength(self, value) -> None:
         self._strength = _check_strength(value)
+
+    @property
+    def smoothing(self) -> float:
+        """The weight of the past in the smoothed hair intensity, in ``[0, 1)``; 0 is off."""
+        return self._smoothing
+
+    @smoothing.setter
+    def smoothing(self, value) -> None:
+        v = number(value, "smoothing", lo=0.0, hi=1.0)
+        if v >= 1.0:  # 1 would keep the first frame's intensity for ever
+            raise InputError(f"smoothing must be in [0, 1), got {value!r}")
+        self._smoothing = v
 
     def _smooth(self, raw: float) -> float:
         self.last_raw_intensity = raw

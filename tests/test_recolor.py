@@ -301,8 +301,25 @@ def test_hair_alpha_ramp():
 
 
 def test_session_checks_its_options_up_front():
-    with pytest.raises(InputError, match="smoothing must be a number"):
-        hairfx.RecolorSession("copper", renderer="cpu", smoothing="abc")
+    for bad, message in (("abc", "must be a number, got 'abc'"), ("0.5", "must be a number, got '0.5'"),
+                         (1.0, r"must be in \[0, 1\), got 1.0"), (-0.1, "must be in"), (float("nan"), "must be a finite number")):
+        with pytest.raises(InputError, match=f"smoothing {message}"):
+            hairfx.RecolorSession("copper", renderer="cpu", smoothing=bad)
+
+
+def test_session_smoothing_changed_between_frames_is_checked_too(portrait):
+    """A NaN set between frames was taken, and every later frame failed even after a
+    good value was set again (the NaN stayed in the smoothed intensity)."""
+    frame, mask = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu", smoothing=0.5) as s:
+        s.process(frame, mask)
+        for bad in (float("nan"), 1.0, "0.2"):
+            with pytest.raises(InputError, match="smoothing must be"):
+                s.smoothing = bad
+        assert s.smoothing == 0.5
+        s.smoothing = 0.8
+        s.process(frame, mask)
+        assert s.smoothing == 0.8 and np.isfinite(s.intensity)
     with pytest.raises(InputError, match="unknown model 'huge'; valid models are: small, full"):
         hairfx.RecolorSession("copper", renderer="cpu", model="huge")
 
