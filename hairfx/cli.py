@@ -16,12 +16,15 @@ from .errors import HairfxError, stop_signals_interrupt
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
+from .training.cli_args import _positive  # the options module alone: no torch
 
 __all__ = ["main"]
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hairfx", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hairfx", description="Hair segmentation and LUT hair recolouring: photos, videos, masks, benchmarks."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     # Each _add_* function registers one subcommand and sets args.run to its handler.
     for add in _COMMANDS:
@@ -106,7 +109,7 @@ def _add_colors(sub) -> None:
         names = colors()
         if not names:
             print("no colours found; add a folder with HAIRFX_LUT_PATH", file=sys.stderr)
-            return 1
+            return 2
         broken = 0
         for name in names:
             if not args.verbose:
@@ -131,7 +134,7 @@ def _add_colors(sub) -> None:
 def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="time recolouring (GL and CPU) against colour-science's LUT3D.apply")
     p.add_argument("--color", default="copper")
-    p.add_argument("--repeat", type=int, default=30, help="timed frames per size and renderer")
+    p.add_argument("--repeat", type=_positive, default=30, help="timed frames per size and renderer")
     p.add_argument("--no-baseline", action="store_true", help="skip the slow colour-science baseline")
     p.add_argument("--image", help="portrait to use (default: see `hairfx.bench`)")
     p.add_argument("--mask", help="its hair mask (required with --image)")
@@ -160,7 +163,7 @@ def _add_video(sub) -> None:
         ),
     )
     p.add_argument("input", metavar="IN", help="input video file")
-    p.add_argument("-o", "--output", required=True, help="output video file (.mp4)")
+    p.add_argument("-o", "--output", required=True, help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--color", "-c", help="colour name, or a schedule NAME:START-END,... in seconds (END empty = to the end)")
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")
@@ -170,7 +173,8 @@ def _add_video(sub) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="hair-mask model")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
-    p.add_argument("--frames", type=int, help="only the first N frames (the audio is then dropped)")
+    p.add_argument("--frames", type=_positive, metavar="N",
+                   help="only the first N frames (the audio is cut with them)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio track")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 

@@ -156,3 +156,27 @@ def test_cli_and_package_import_neither_opencv_nor_torch():
     code = "import sys, hairfx, hairfx.cli, hairfx.presets; print('cv2' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["video", "in.mp4", "-o", "out.mp4", "--color", "copper", "--frames", "0"], "--frames"),
+    (["bench", "--repeat", "0"], "--repeat"),
+])
+def test_counts_are_checked_by_the_option_that_gives_them(argv, option, capsys):
+    """`--frames 0` was refused as 'max_frames must be at least 1', a name the user never typed."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {option}: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_video_help_names_every_container_it_writes(capsys):
+    from hairfx.video import CONTAINERS
+
+    with pytest.raises(SystemExit):
+        main(["video", "--help"])
+    import re
+
+    text = " ".join(capsys.readouterr().out.split())
+    listed = re.search(r"output video file \(([^;]*); H\.264\)", text).group(1)
+    assert set(re.findall(r"\.\w+", listed)) == set(CONTAINERS)
