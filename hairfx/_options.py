@@ -1,10 +1,13 @@
-"""Checks for the numeric options of the public API: a wrong type or value raises an
-:class:`~hairfx.errors.InputError` that names the option, not a bare ``ValueError``."""
+"""Checks for the numeric and yes/no options of the public API: a wrong type or value
+raises an :class:`~hairfx.errors.InputError` that names the option, not a bare
+``ValueError``, and nothing is taken by its truthiness (``tta="no"`` is not a yes)."""
 
 from __future__ import annotations
 
 import math
 import numbers
+
+import numpy as np
 
 from .errors import InputError
 
@@ -32,3 +35,15 @@ def number(value, name: str, *, lo: float | None = None, hi: float | None = None
         high = "inf" if hi is None else f"{hi:g}"
         raise InputError(f"{name} must be in [{low}, {high}], got {value!r}")
     return v
+
+
+def flag(value, name: str) -> bool:
+    """``value`` as a ``bool``: ``True`` or ``False`` (numpy's too), nothing else.
+
+    >>> flag("no", "tta")
+    Traceback (most recent call last):
+    hairfx.errors.InputError: tta must be True or False, got 'no'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

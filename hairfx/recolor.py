@@ -9,6 +9,8 @@ context's textures is also rendered on the CPU under ``"auto"``, also with one w
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from typing import Callable
@@ -18,7 +20,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
-from ._options import number
+from ._options import flag, number
 from .frames import apply_ramp, as_frame, as_mask, mask_for_frame, ramp_table
 from .presets import check_model_name
 from .render_cpu import INTERPOLATIONS, CpuRenderer
@@ -78,8 +80,19 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
             warn = not _fallback_warned
             _fallback_warned = True
         if warn:
-            warnings.warn(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})", RuntimeWarning, stacklevel=3)
+            _warn_caller(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})")
         return CpuRenderer(interpolation=interpolation)
+
+
+def _warn_caller(message: str) -> None:
+    """A ``RuntimeWarning`` attributed to the first caller outside the hairfx package (the
+    line that called ``recolor()``, made the session or called ``process()``), whatever
+    depth of hairfx's own functions it was raised at."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is this function's caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 
 def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, strength: float, intensity_filter=None):
@@ -95,8 +108,7 @@ def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, s
             warn = not _large_frame_warned
             _large_frame_warned = True
         if warn:
-            msg = f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})"
-            warnings.warn(msg, RuntimeWarning, stacklevel=3)  # the caller of recolor() or process()
+            _warn_caller(f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})")
         return cpu().render(frame, mask, color, strength=strength, intensity_filter=intensity_filter)
 
 
@@ -201,7 +213,8 @@ def recolor(
     col = get_color(color)
     s = _check_strength(strength)
     check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
-    m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=bool(tta))
+    tta = flag(tta, "tta")
+    m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=tta)
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
     return _to_output(out, frame)

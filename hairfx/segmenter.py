@@ -33,7 +33,7 @@ import numpy as np
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
-from ._options import number
+from ._options import flag, number
 from .presets import BACKENDS, MODEL_NAMES, check_model_name
 
 __all__ = [
@@ -303,6 +303,7 @@ class Segmenter:
         :data:`TTA_ZOOM` of each side with black. Four times the work; on the test splits it
         raises the mean IoU by 0.004 to 0.010 with the shipped weights (see the model card).
         """
+        tta = flag(tta, "tta")
         frame = self._check_frame(frame)
         if prior is not None:
             prior = mask_for_frame(frame, prior, name="prior")

@@ -307,6 +307,19 @@ def test_session_checks_its_options_up_front():
             hairfx.RecolorSession("copper", renderer="cpu", smoothing=bad)
 
 
+def test_tta_is_a_yes_or_no_not_anything_truthy(portrait):
+    """`tta="no"` ran the four-pass model, as every non-empty string is true."""
+    from hairfx.segmenter import get_segmenter
+
+    frame, mask = portrait
+    for bad in ("no", 1, None):
+        with pytest.raises(InputError, match=f"tta must be True or False, got {bad!r}"):
+            hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", tta=bad)
+        with pytest.raises(InputError, match="tta must be True or False"):
+            get_segmenter("small").predict(frame, tta=bad)
+    hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", tta=np.bool_(False))
+
+
 def test_session_smoothing_changed_between_frames_is_checked_too(portrait):
     """A NaN set between frames was taken, and every later frame failed even after a
     good value was set again (the NaN stayed in the smoothed intensity)."""
@@ -362,3 +375,33 @@ def test_release_renderers_frees_the_threads_renderers(portrait):
     t.start()
     t.join()
     assert seen == {"kept": 1, "closed": True, "empty": True, "again": True}
+
+
+def test_the_cpu_fallback_warning_points_at_the_callers_line(monkeypatch, portrait):
+    """It was attributed to a line inside hairfx (recolor.py), or to the line below the
+    caller's, depending on the path that made the renderer."""
+    import sys
+
+    import hairfx.render_gl
+
+    rec = sys.modules["hairfx.recolor"]
+
+    def no_gl(*args, **kwargs):
+        raise RendererUnavailable("no EGL here")
+
+    monkeypatch.setattr(hairfx.render_gl, "GLRenderer", no_gl)
+    frame, mask = portrait
+    calls = {
+        "recolor": lambda: hairfx.recolor(frame, "copper", mask=mask),
+        "session": lambda: hairfx.RecolorSession("copper").close(),
+        "make_renderer": lambda: rec.make_renderer("auto"),
+    }
+    for name, call in calls.items():
+        monkeypatch.setattr(rec, "_fallback_warned", False)
+        monkeypatch.setattr(rec, "_gl_unavailable", None)
+        monkeypatch.setattr(rec, "_local", __import__("threading").local())
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            call()
+        assert [str(w.message) for w in seen] == ["hairfx: OpenGL unavailable, using the CPU renderer (no EGL here)"], name
+        assert seen[0].filename == __file__, (name, seen[0].filename)
