@@ -54,6 +54,18 @@ WINDOW = "hairfx"
 #: A camera that delivers nothing for this long is treated as gone.
 CAMERA_TIMEOUT_S = 3.0
 CAMERA_START_S = 10.0  # the first frame of a camera that is waking up
+#: cv2.cvtColor codes to RGB by the number of channels of an 8-bit frame as a driver delivers
+#: it: BGR, grayscale (H x W, or H x W x 1; infrared and monochrome cameras) or BGRA.
+TO_RGB = {3: cv2.COLOR_BGR2RGB, 1: cv2.COLOR_GRAY2RGB, 4: cv2.COLOR_BGRA2RGB}
+
+
+def one_line(exc: BaseException) -> str:
+    """``"cv2.error: OpenCV(...) ... in function 'cvtColor'"``: an exception in one line."""
+    kind = type(exc).__qualname__
+    if type(exc).__module__ != "builtins":
+        kind = f"{type(exc).__module__}.{kind}"
+    text = " ".join(str(exc).split())
+    return f"{kind}: {text}" if text else kind
 
 
 class Capture:
@@ -119,34 +131,69 @@ class Capture:
         # under that read is undefined.
         try:
             self._read_loop()
+        except Exception as exc:
+            # A fault here rather than in the camera: its traceback is printed, and the main
+            # thread still ends with an error, not as if the stream had ended.
+            self.error = f"the capture thread failed: {one_line(exc)}"
+            raise
         finally:
             self._cap.release()
+
+    def _read(self):
+        """``(frame, None)``; ``(None, None)`` where read() said no (the end of a file, a
+        camera that has no frame yet); ``(None, why)`` where it raised or returned nothing."""
+        try:
+            ok, frame = self._cap.read()
+        except Exception as exc:  # cv2.error from some drivers when a USB camera is unplugged
+            return None, f"read() raised {one_line(exc)}"
+        if not ok:
+            return None, None
+        if frame is None or frame.size == 0:
+            return None, "read() returned an empty frame"
+        return frame, None
 
     def _read_loop(self) -> None:
         period = 1.0 / self.fps
         next_t = time.perf_counter()
         last_ok = time.perf_counter()
         started = False  # a camera waking up gets CAMERA_START_S for its first frame
+        n = 0
         while not self._stop.is_set():
             t0 = time.perf_counter()
-            ok, bgr = self._cap.read()
-            if not ok:
-                if not self.is_camera:
-                    break  # end of the file
+            bgr, why = self._read()
+            if bgr is None:
+                if not self.is_camera:  # a file: no retries
+                    if why is not None:
+                        self.error = f"could not decode {self.source!r} after {n} frames: {why}"
+                    break  # else the end of the file
+                # A camera that fails, however it fails, is retried for as long as one whose
+                # read() says no: one bad read is not the end of a live session.
                 if time.perf_counter() - last_ok > (CAMERA_TIMEOUT_S if started else CAMERA_START_S):
+                    cause = f": {why}" if why else ""
                     self.error = (
-                        f"camera {self.source} stopped delivering frames (unplugged or taken by another program?)"
+                        f"camera {self.source} stopped delivering frames{cause} "
+                        "(unplugged or taken by another program?)"
                         if started else
-                        f"camera {self.source} delivered no frame in the {CAMERA_START_S:g} s after it was opened "
-                        "(taken by another program, or not a camera that streams?)"
+                        f"camera {self.source} delivered no frame in the {CAMERA_START_S:g} s after it was opened"
+                        f"{cause} (taken by another program, or not a camera that streams?)"
                     )
                     break
                 time.sleep(0.01)
                 continue
             last_ok, started = time.perf_counter(), True
+            channels = bgr.shape[2] if bgr.ndim == 3 else 1 if bgr.ndim == 2 else 0
+            code = TO_RGB.get(channels) if bgr.dtype == np.uint8 else None
+            if code is None:  # 16-bit depth or infrared, raw YUYV: no picture to recolour
+                what = f"camera {self.source}" if self.is_camera else repr(self.source)
+                self.error = (
+                    f"{what} delivered a frame of shape {bgr.shape} {bgr.dtype}; expected 8-bit BGR, BGRA or "
+                    "grayscale (H x W x 3, H x W x 4, or H x W)"
+                )
+                break
+            n += 1
             if self._size is not None and (bgr.shape[1], bgr.shape[0]) != self._size:
                 bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = cv2.cvtColor(bgr, code)
             self.capture_ms = (time.perf_counter() - t0) * 1000.0
             if self._pace:
                 next_t += period
@@ -160,7 +207,7 @@ class Capture:
 
     def get(self):
         """``(rgb_frame, capture_ms)``, or ``None`` at the end of a file. Raises
-        :class:`hairfx.CameraError` when the camera went away."""
+        :class:`hairfx.CameraError` when the camera went away or the file could not be read."""
         while True:
             try:
                 item = self._queue.get(timeout=min(0.5, CAMERA_TIMEOUT_S))

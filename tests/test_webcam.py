@@ -460,3 +460,125 @@ def test_camera_whose_read_hangs_raises_camera_error(webcam, monkeypatch):
         unblock.set()
         cap.close()
     assert released.wait(5.0)
+
+
+def _unplugged() -> None:
+    # what some V4L2 drivers raise from read() once a USB camera is pulled out
+    raise cv2.error("OpenCV(5.0.0) cap_v4l.cpp:1: error: (-2:Unspecified error) VIDIOC_DQBUF: No such device\n")
+
+
+def _after_frames(good: int, failure, frame=None):
+    """A fake camera class: ``good`` frames, then ``failure()`` is what every read() does."""
+
+    class Failing(_FakeCamera):
+        def read(self):
+            self.reads += 1
+            if self.reads <= good:
+                return True, np.full((48, 64, 3), 90, np.uint8) if frame is None else frame
+            return failure()
+
+    return Failing
+
+
+@pytest.fixture
+def thread_errors(monkeypatch) -> list:
+    """Exceptions that escaped a thread: each one would print a traceback."""
+    import threading
+
+    caught = []
+    monkeypatch.setattr(threading, "excepthook", lambda info: caught.append(info.exc_value))
+    return caught
+
+
+def test_camera_whose_read_raises_ends_with_one_line_exit_2_and_clean_up(webcam, monkeypatch, capsys, hair_model,
+                                                                         thread_errors):
+    closed = []
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", _after_frames(3, _unplugged))
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(webcam, "check_window", lambda: None)
+    monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: closed.append("window"))
+    app_close = webcam.App.close
+    monkeypatch.setattr(webcam.App, "close", lambda self: (closed.append("session"), app_close(self)))
+    assert webcam.main(["--renderer", "cpu", "--color", "copper"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line
+    assert "camera 0 stopped delivering frames: read() raised cv2.error: OpenCV(5.0.0)" in err
+    assert "No such device" in err and thread_errors == []
+    assert closed == ["window", "session"]
+
+
+@pytest.mark.parametrize("frame", [None, np.zeros((0, 0, 3), np.uint8)], ids=["none", "empty"])
+def test_camera_that_returns_an_empty_frame_raises_camera_error(webcam, monkeypatch, frame, thread_errors):
+    monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
+    camera = _after_frames(2, lambda: (True, frame))
+    assert "stopped delivering frames: read() returned an empty frame" in _camera_error(webcam, monkeypatch, camera)
+    assert thread_errors == []
+
+
+def test_grayscale_and_bgra_camera_frames_become_rgb(webcam, monkeypatch):
+    """Monochrome and infrared cameras deliver H x W (or H x W x 1) frames, some drivers BGRA:
+    converted, not refused. Resizing an H x W x 1 frame drops its last axis, hence --size too."""
+    cvt = cv2.cvtColor
+
+    def opencv4_cvtcolor(src, code, *a):  # 4.x refuses 1 channel for BGR2RGB (5.0 takes it as gray)
+        if code == cv2.COLOR_BGR2RGB and (src.ndim == 2 or src.shape[2] not in (3, 4)):
+            raise cv2.error("OpenCV(4.8.0) color.simd_helpers.hpp:92: error: (-2:Unspecified error) Invalid number "
+                            "of channels in input image: 'VScn::contains(scn)' where 'scn' is 1")
+        return cvt(src, code, *a)
+
+    monkeypatch.setattr(webcam.cv2, "cvtColor", opencv4_cvtcolor)  # opencv-python>=4.8 is supported
+    bgra = np.zeros((12, 16, 4), np.uint8)
+    bgra[:] = (10, 20, 30, 255)
+    frames = [np.full((12, 16), 50, np.uint8), np.full((12, 16, 1), 70, np.uint8), bgra]
+
+    class OddCamera(_FakeCamera):
+        def read(self):
+            self.reads += 1
+            return (True, frames[self.reads - 1]) if self.reads <= len(frames) else (False, None)
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", OddCamera)
+    for size in (None, (8, 6)):
+        cap = webcam.Capture(0, latest=False, size=size)  # every frame, in order
+        try:
+            got = [cap.get()[0] for _ in frames]
+        finally:
+            cap.close()
+        shape = (12, 16, 3) if size is None else (6, 8, 3)
+        assert all(f.shape == shape and f.dtype == np.uint8 for f in got)
+        assert [tuple(f[0, 0]) for f in got] == [(50, 50, 50), (70, 70, 70), (30, 20, 10)]
+
+
+@pytest.mark.parametrize("frame", [np.zeros((8, 8, 3), np.uint16), np.zeros((8, 8, 2), np.uint8)],
+                         ids=["16-bit", "yuyv"])
+def test_camera_frames_that_are_no_picture_are_named(webcam, monkeypatch, frame, thread_errors):
+    message = _camera_error(webcam, monkeypatch, _after_frames(1 << 30, None, frame))
+    assert f"camera 0 delivered a frame of shape {frame.shape} {frame.dtype}; expected 8-bit BGR" in message
+    assert thread_errors == []
+
+
+def test_input_file_that_fails_to_decode_mid_file_is_an_error_not_its_end(webcam, clip, tmp_path, hair_model,
+                                                                          monkeypatch, capsys, thread_errors):
+    real = cv2.VideoCapture
+
+    class BadFile:  # the real clip, whose fourth read() raises
+        def __init__(self, *a):
+            self._cap, self.reads = real(*a), 0
+
+        def __getattr__(self, name):
+            return getattr(self._cap, name)
+
+        def read(self):
+            self.reads += 1
+            return self._cap.read() if self.reads <= 3 else _unplugged()
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", BadFile)
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(clip), "--output", str(out), "--renderer", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"could not decode {str(clip)!r} after 3 frames: read() raised cv2.error" in err
+    assert thread_errors == [] and not out.exists()  # the writer was aborted
