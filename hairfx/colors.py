@@ -38,8 +38,9 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
-from ._files import replacing
-from .lut import LUT3D, read_cube, write_cube
+from ._files import folder_obstacle, replacing
+from ._options import number
+from .lut import LUT3D, _write_cube, read_cube
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
 
@@ -172,14 +173,15 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
     The folder's name is the colour's name (the format requires them to be equal), so
     ``save_color(get_color("copper"), "my-luts/mycopper")`` saves a colour called
     ``mycopper``; a folder name that is not a colour name is refused before anything is
-    written.
+    written. So is a folder that is, or lies under, a file; an OS error while writing (no
+    permission, a full disk) raises :class:`~hairfx.errors.InputError` naming the folder.
     """
     if not isinstance(color, Color):
         raise InputError(f"save_color needs a Color (from get_color or load_color), got {type(color).__name__}")
     folder = Path(folder)
     if not _NAME.match(folder.name):
         raise InputError(f"cannot save colour {color.name!r} to {folder}: {_bad_name(folder.name)}")
-    folder.mkdir(parents=True, exist_ok=True)
+    decimals = number(decimals, "decimals", lo=3, hi=12, integer=True)  # as write_cube takes it
     meta = {
         "format": FORMAT_VERSION,
         "name": folder.name,
@@ -188,11 +190,18 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
         "light": {"lut": "light.cube", "intensity": round(float(color.light_intensity), 6)},
         "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
     }
-    with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
-        light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))
-        write_cube(color.light, light, decimals=decimals)
-        write_cube(color.dark, dark, decimals=decimals)
-        meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    try:
+        obstacle = folder_obstacle(folder)
+        if obstacle is not None:
+            raise InputError(f"cannot save colour {color.name!r} to {folder}: {obstacle[0]} is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
+            light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))
+            _write_cube(color.light, light, decimals)
+            _write_cube(color.dark, dark, decimals)
+            meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:  # no permission, a full disk; the message names the folder, not a temporary file
+        raise InputError(f"cannot save colour {color.name!r} to {folder}: {exc.strerror or exc}") from None
     return folder
 
 

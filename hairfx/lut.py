@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import codecs
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._files import replacing
+from ._files import folder_obstacle, replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -97,8 +98,19 @@ class LUT3D:
         return cls(np.stack([r, g, b], axis=-1), title=title)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
-        """Apply the LUT (trilinear) to float RGB values of shape ``(..., 3)``; returns float32."""
-        return sample_trilinear(self.to_unit_domain().table, rgb)
+        """Apply the LUT (trilinear) to RGB values; returns float32 of the same shape.
+
+        ``rgb`` is a float array (any float dtype) of shape ``(..., 3)`` holding
+        display-referred values in ``[0, 1]``, an 8-bit frame divided by 255, whatever the
+        LUT's domain (see :meth:`to_unit_domain`); values outside ``[0, 1]`` are clamped.
+        Raises :class:`~hairfx.errors.InputError` for integer or boolean arrays (0..255
+        or 0..1? divide a uint8 frame by 255 first), a last axis other than 3, and NaN or
+        infinite values.
+
+        >>> LUT3D.identity(3).apply(np.array([[0.25, 0.5, 1.0]])).tolist()
+        [[0.25, 0.5, 1.0]]
+        """
+        return sample_trilinear(self.to_unit_domain().table, _check_rgb(rgb))
 
     def to_unit_domain(self) -> "LUT3D":
         """This LUT re-expressed on the domain ``[0, 1]`` (itself when already there).
@@ -116,6 +128,20 @@ class LUT3D:
         hi = np.asarray(self.domain_max, np.float32)
         coords = np.clip((grid - lo) / (hi - lo), 0.0, 1.0)
         return LUT3D(sample_trilinear(self.table, coords), title=self.title)
+
+
+def _check_rgb(rgb) -> np.ndarray:
+    """``rgb`` as an array if it is float RGB of shape ``(..., 3)`` with finite values;
+    else :class:`~hairfx.errors.InputError` naming what it is."""
+    arr = np.asarray(rgb)
+    if not np.issubdtype(arr.dtype, np.floating):
+        hint = "; divide 8-bit values by 255" if np.issubdtype(arr.dtype, np.integer) else ""
+        raise InputError(f"LUT input must be float RGB of shape (..., 3) in [0, 1], got {arr.dtype}{hint}")
+    if arr.ndim == 0 or arr.shape[-1] != 3:
+        raise InputError(f"LUT input must be float RGB of shape (..., 3) in [0, 1], got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InputError(f"LUT input must be finite numbers, got NaN or infinite values in an array of shape {arr.shape}")
+    return arr
 
 
 def _table_from_rows(rows: np.ndarray, size: int) -> np.ndarray:
@@ -201,8 +227,8 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             title = stripped[5:].strip().strip('"')
             continue
         line = raw.split("#", 1)[0].strip()
-        if line and (line[0].isdigit() or line[0] in "+-."):
-            body_start = offset  # the first table row
+        if line and (line[0].isdigit() or line[0] in "+-." or _is_number(line.split(None, 1)[0])):
+            body_start = offset  # the first table row (one that starts 'nan' or 'inf' too, named below)
             break
         lineno += 1
         if not line:
@@ -261,7 +287,8 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
     f.seek(body_start)
     body = _decode(f.read(), body_start, path)
     rows, reason = _parse_rows(body)
-    if rows is None or rows.shape != (expected, 3) or not np.isfinite(rows).all():
+    # abs <= the float32 maximum: False for NaN too; a larger value would become inf in the table
+    if rows is None or rows.shape != (expected, 3) or not (np.abs(rows) <= _F32_MAX).all():
         _explain_rows(body, lineno + 1, expected, size, fail, path, reason)  # raises, naming the line
     return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
 
@@ -271,6 +298,18 @@ _MAX_ROW_CHARS = 64
 # The header is read this many bytes at a time; no line of a .cube file is near as long.
 _BLOCK_BYTES = 65536
 _MAX_LINE_BYTES = 65536
+# Table values are stored as float32: a larger magnitude would overflow to infinity.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _is_number(word: str) -> bool:
+    """Whether ``word`` reads as a number (``nan`` and ``inf`` included), that is, starts a
+    table row rather than naming a keyword."""
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_rows(body: str) -> tuple[np.ndarray | None, str]:
@@ -307,8 +346,12 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, 
             vals = [float(v) for v in parts]
         except ValueError:
             raise fail(n, f"not a number in {ln.strip()!r}") from None
-        if not all(np.isfinite(vals)):
-            raise fail(n, f"non-finite value in {ln.strip()!r}")
+        for word, v in zip(parts, vals):
+            if not np.isfinite(v):
+                raise fail(n, f"{word!r} is not a finite number, in {ln.strip()!r}")
+            if abs(v) > _F32_MAX:
+                raise fail(n, f"{word!r} is out of range in {ln.strip()!r}: LUT values are float32, at most "
+                              f"{_F32_MAX:.4g} in magnitude")
     if len(rows) != expected:
         where = rows[expected][0] if len(rows) > expected else (rows[-1][0] if rows else first_lineno)
         raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(rows)}")
@@ -319,30 +362,59 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, 
 
 def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Path:
     """Write ``lut`` as a ``.cube`` file that colour-science, ffmpeg's ``lut3d`` and
-    Resolve read. Returns the path written."""
+    Resolve read. Returns the path written.
+
+    The file is written under a temporary name and renamed into place, so a failure leaves
+    the file that was there. The title is written on one line between double quotes, as
+    the format has it: a double quote in it becomes ``'`` and a line break or other control
+    character a space (a title taken from a file name may hold any of them), so the file
+    always reads back. A path under a file, a missing folder, or an OS error while writing
+    (no permission, a full disk) raises :class:`~hairfx.errors.InputError` naming the path.
+    """
     if not isinstance(lut, LUT3D):
         raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
     path = Path(path)
     decimals = number(decimals, "decimals", lo=3, hi=12, integer=True)  # 3: a thousandth, a quarter of an 8-bit level
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
-    if not path.parent.is_dir():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    try:  # the checks too: a name too long for the file system fails its stat()
+        if path.is_dir():
+            raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
+        obstacle = folder_obstacle(path.parent)
+        if obstacle is not None:
+            raise InputError(f"cannot write {path}: {obstacle[0]} is a file, not a folder")
+        if not path.parent.is_dir():
+            raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+        with replacing(path) as tmp:
+            _write_cube(lut, tmp, decimals)
+    except OSError as exc:  # no permission, a full disk, a file system that takes no files
+        raise InputError(f"could not write {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _cube_title(title: str) -> str:
+    """``title`` as it can stand between the double quotes of a one-line ``TITLE``."""
+    title = str(title).replace('"', "'")
+    # Cc: control characters ('\n', '\r', ...), Zl/Zp: Unicode line and paragraph
+    # separators that a reader splitting lines with str.splitlines() breaks on, Cs: lone
+    # surrogates (an undecodable file name), which UTF-8 cannot encode.
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") else c for c in title)
+
+
+def _write_cube(lut: LUT3D, path: Path, decimals: int) -> None:
+    """Write ``lut`` to ``path`` as it is (no checks, no temporary file): OSErrors propagate."""
     header = []
     if lut.title:
-        header.append(f'TITLE "{lut.title.replace(chr(34), chr(39))}"')
+        header.append(f'TITLE "{_cube_title(lut.title)}"')
     header.append(f"LUT_3D_SIZE {lut.size}")
     if not lut.has_unit_domain:
         header.append("DOMAIN_MIN " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_min))
         header.append("DOMAIN_MAX " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_max))
     rows = _rows_from_table(lut.table.astype(np.float64))
     line = " ".join([f"%.{decimals}f"] * 3)
-    with replacing(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(header) + "\n")
         # in blocks of rows: a 256^3 table is 16.7 million lines, gigabytes as one string
         for start in range(0, len(rows), 1 << 16):
             f.write("\n".join(line % tuple(row) for row in rows[start : start + (1 << 16)].tolist()) + "\n")
-    return path
 
 
 def _cell(table: np.ndarray, rgb: np.ndarray):

@@ -89,3 +89,18 @@ def ffmpeg() -> str:
     if exe is None:
         pytest.skip("ffmpeg is not installed")
     return exe
+
+
+def read_only_folder(tmp_path: Path) -> Path:
+    """An empty folder made read-only (0o500; the caller makes it writable again), or a
+    skip where the user writes into it anyway (root, or anyone with CAP_DAC_OVERRIDE)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        (ro / "probe").touch()
+    except PermissionError:
+        return ro
+    (ro / "probe").unlink()
+    ro.chmod(0o700)
+    pytest.skip("this user writes into read-only folders (root)")

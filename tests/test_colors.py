@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hairfx
+from conftest import read_only_folder
 from hairfx.colors import Color, get_color, load_color, save_color
 from hairfx.errors import InputError, LutFormatError, UnknownColorError
 
@@ -32,17 +33,18 @@ def test_a_failed_save_leaves_the_colour_that_was_there_whole(tmp_path, copperis
     colors_module = importlib.import_module("hairfx.colors")  # the module: hairfx.colors is also a function
     folder = save_color(get_color("violet"), tmp_path / "mine")
     before = {f.name: f.read_bytes() for f in folder.iterdir()}
-    real = colors_module.write_cube
+    real = colors_module._write_cube
     calls = []
 
-    def full_disk(lut, path, **kw):
+    def full_disk(lut, path, decimals):
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real(lut, path, **kw)
+        return real(lut, path, decimals)
 
-    monkeypatch.setattr(colors_module, "write_cube", full_disk)
-    with pytest.raises(OSError, match="No space"):
+    monkeypatch.setattr(colors_module, "_write_cube", full_disk)
+    # the error names the colour's folder, not the temporary file being written
+    with pytest.raises(InputError, match=r"cannot save colour 'copperish' to .*mine: No space left on device$"):
         save_color(copperish, folder)
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
     assert load_color(folder).swatch == get_color("violet").swatch
@@ -65,6 +67,35 @@ def test_save_color_refuses_a_folder_name_that_is_not_a_colour_name_before_writi
                                          "is not a colour name: expected lower-case letters, digits"):
         save_color(copperish, tmp_path / "out" / folder)
     assert not (tmp_path / "out").exists()
+
+
+def test_save_color_under_a_file_names_the_file(tmp_path, copperish):
+    # NotADirectoryError / FileExistsError came out raw
+    (tmp_path / "f").write_text("x")
+    for folder in (tmp_path / "f", tmp_path / "f" / "mine", tmp_path / "f" / "deep" / "mine"):
+        with pytest.raises(InputError, match=rf"cannot save colour 'copperish' to {folder}: {tmp_path}/f is a file, "
+                                             "not a folder$"):
+            save_color(copperish, folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_save_color_os_errors_name_the_folder(tmp_path, copperish):
+    # A name too long for the file system fails as root too (where a read-only folder does not).
+    folder = tmp_path / ("a" * 300)
+    with pytest.raises(InputError, match=r"cannot save colour 'copperish' to .*/a{300}: File name too long$"):
+        save_color(copperish, folder)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_color_into_a_read_only_folder(tmp_path, copperish):
+    ro = read_only_folder(tmp_path)
+    try:
+        for folder in (ro / "mine", ro / "deep" / "mine"):
+            with pytest.raises(InputError, match=rf"cannot save colour 'copperish' to {folder}: Permission denied$"):
+                save_color(copperish, folder)
+    finally:
+        ro.chmod(0o700)
+    assert list(ro.iterdir()) == []
 
 
 def test_load_color_gives_the_real_reason_for_a_bad_name(tmp_path, copperish):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TOL_CUBE, graded
+from conftest import TOL_CUBE, graded, read_only_folder
 from hairfx.errors import HairfxError, InputError, LutFormatError, MissingFileError
 from hairfx.lut import LUT3D, MAX_SIZE, read_cube, sample_tetrahedral, sample_trilinear, write_cube
 
@@ -130,10 +130,29 @@ def test_wrong_row_count(tmp_path):
         read_cube(p)
 
 
-def test_non_finite_value(tmp_path):
-    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "0 0 0\n" * 7 + "nan 0 0\n")
-    with pytest.raises(LutFormatError, match="line 9: non-finite"):
+@pytest.mark.parametrize("row", ["nan 0 0", "0 inf 0", "0 0 -Infinity"])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_non_finite_value(tmp_path, row, where):
+    # a first row 'nan 0 0' was taken for an unknown keyword 'nan'
+    rows = [row] + ["0 0 0"] * 7 if where == "first" else ["0 0 0"] * 7 + [row]
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "\n".join(rows) + "\n")
+    word = next(w for w in row.split() if w != "0")
+    line = 2 if where == "first" else 9
+    with pytest.raises(LutFormatError, match=rf"bad\.cube, line {line}: '{word}' is not a finite number, in '{row}'"):
         read_cube(p)
+
+
+@pytest.mark.parametrize("value", ["1e39", "-1e39", "1e308"])
+def test_value_beyond_float32_names_the_line_without_a_warning(tmp_path, value):
+    # finite as a Python float, infinite once stored in the float32 table
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "0 0 0\n" * 6 + f"{value} 1 1\n" + "1 1 1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 'overflow encountered in cast' leaked before
+        with pytest.raises(LutFormatError, match=rf"bad\.cube, line 8: '{value}' is out of range in '{value} 1 1'"):
+            read_cube(p)
+    # the largest float32 itself is a value like any other
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\n" + "0 0 0\n" * 7 + "3.4e38 1 1\n")
+    assert read_cube(p).table[1, 1, 1, 0] == np.float32(3.4e38)
 
 
 @pytest.mark.parametrize("size", [1, 257, 100000])
@@ -202,6 +221,24 @@ def test_table_validation():
             LUT3D(table, domain_min=lo, domain_max=hi)
 
 
+@pytest.mark.parametrize(
+    "title, read_back",
+    [
+        ('a"b\nLUT_3D_SIZE 9', "a'b LUT_3D_SIZE 9"),  # the second line was read as a second LUT_3D_SIZE
+        ("one\rtwo\r\nthree", "one two  three"),
+        ("grade\u2028LUT_1D_SIZE 4\x0bx\x85y", "grade LUT_1D_SIZE 4 x y"),  # lines to str.splitlines()
+        ("ph\udcffoto", "ph oto"),  # an undecodable file name's lone surrogate; UTF-8 cannot write it
+    ],
+)
+def test_a_title_that_would_break_the_file_is_written_on_one_line(tmp_path, title, read_back):
+    # Sanitised, not refused: read_hald titles a LUT with the image's file name, which may
+    # hold any of these, and a title is a label; the file must always read back.
+    path = write_cube(LUT3D(LUT3D.identity(2).table, title=title), tmp_path / "t.cube")
+    back = read_cube(path)
+    assert back.title == read_back and back.size == 2
+    assert colour.read_LUT(str(path)).size == 2
+
+
 def test_title_may_contain_a_hash(tmp_path):
     back = read_cube(write_cube(LUT3D(LUT3D.identity(2).table, title="Copper #2 warm"), tmp_path / "t.cube"))
     assert back.title == "Copper #2 warm"
@@ -266,6 +303,65 @@ def test_non_finite_input_range(tmp_path, values):
 def test_write_into_missing_folder(tmp_path):
     with pytest.raises(InputError, match="folder .*nope does not exist"):
         write_cube(LUT3D.identity(2), tmp_path / "nope" / "x.cube")
+
+
+def test_write_under_a_file_names_the_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    for path in (tmp_path / "f" / "x.cube", tmp_path / "f" / "sub" / "x.cube"):
+        with pytest.raises(InputError, match=rf"cannot write {path}: {tmp_path}/f is a file, not a folder$"):
+            write_cube(LUT3D.identity(2), path)
+
+
+def test_os_errors_while_writing_name_the_path_not_a_temporary_file(tmp_path):
+    # A name too long for the file system fails as root too (where a read-only folder does not).
+    path = tmp_path / ("a" * 300 + ".cube")
+    with pytest.raises(InputError, match=r"could not write .*/a{300}\.cube: File name too long$"):
+        write_cube(LUT3D.identity(2), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_into_a_read_only_folder(tmp_path):
+    ro = read_only_folder(tmp_path)
+    try:
+        with pytest.raises(InputError, match=rf"could not write {ro}/x\.cube: Permission denied$"):
+            write_cube(LUT3D.identity(2), ro / "x.cube")
+    finally:
+        ro.chmod(0o700)
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "rgb, message",
+    [
+        (np.array([[128, 0, 0]], np.uint8), r"got uint8; divide 8-bit values by 255"),  # was clipped to [1, 0, 0]
+        (np.array([[1, 0, 0]]), r"got int64"),
+        (np.array([[True, False, True]]), r"got bool$"),
+        (np.zeros((2, 4), np.float32), r"got shape \(2, 4\)"),  # the 4th channel was dropped
+        (np.zeros((4, 4, 1), np.float32), r"got shape \(4, 4, 1\)"),
+        (np.float32(0.5), r"got shape \(\)"),
+    ],
+)
+def test_apply_refuses_what_is_not_float_rgb(rgb, message):
+    with pytest.raises(InputError, match=r"LUT input must be float RGB of shape \(\.\.\., 3\) in \[0, 1\], " + message):
+        LUT3D.identity(3).apply(rgb)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_apply_refuses_non_finite_values(bad):
+    # NaN reached the table as a huge negative index: a raw IndexError
+    with pytest.raises(InputError, match=r"LUT input must be finite numbers, got NaN or infinite values"):
+        LUT3D.identity(3).apply(np.array([[0.5, bad, 0.0]], np.float32))
+
+
+def test_apply_takes_any_float_dtype_and_keeps_the_shape():
+    lut = graded(5, (0.9, 0.7, 1.1), 0.8)
+    x = np.random.default_rng(2).random((4, 5, 3))
+    ref = lut.apply(x.astype(np.float32))
+    assert ref.shape == (4, 5, 3) and ref.dtype == np.float32
+    for dtype in (np.float16, np.float64):
+        np.testing.assert_allclose(lut.apply(x.astype(dtype)), ref, atol=2e-3 if dtype == np.float16 else 1e-6)
+    # values outside [0, 1] are clamped to the edge of the table
+    np.testing.assert_allclose(lut.apply(np.array([[-0.5, 1.5, 2.0]])), lut.apply(np.array([[0.0, 1.0, 1.0]])))
 
 
 def test_large_lut_reads_back(tmp_path):
