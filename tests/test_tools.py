@@ -119,6 +119,60 @@ def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, caps
     assert not (tmp_path / "x.cube").exists()
 
 
+@pytest.mark.parametrize("command", ["hald-export", "hald-import", "fit", "report"])
+def test_an_output_under_a_file_names_the_file(tmp_path, capsys, command):
+    # hald-export said "[Errno 17] File exists"; -o and --markdown under a file are refused alike
+    (tmp_path / "file.png").write_bytes(b"x")
+    out = tmp_path / "file.png" / "sub" / "x.png"
+    hald = tmp_path / "id.png"
+    write_hald(hald, identity_hald(2), depth=8)
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((8, 8), 255, np.uint8))
+    argv = {
+        "hald-export": ["hald-export", "--level", "2", "-o", str(out)],
+        "hald-import": ["hald-import", str(hald), "-o", str(out)],
+        "fit": ["fit", "--before", str(hald), "--after", str(hald), "--mask", str(tmp_path / "m.png"), "-o", str(out)],
+        # refused before the subjects are read (there are none here) and measured
+        "report": ["report", "--data", str(tmp_path / "nodata"), "--markdown", str(out)],
+    }[command]
+    assert lut_tool.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"hairfx-lut {command}: error: cannot write {out}: {tmp_path}/file.png is a file, not a folder\n"
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_ends_a_command_cleanly(tmp_path, signame):
+    """kill (SIGTERM) or a closed terminal (SIGHUP) get Ctrl-C's clean-up: one line on
+    stderr, the exit status a shell gives a process that signal killed, and no temporary
+    file or new folder left behind (before, they killed the process where it stood)."""
+    import os
+    import signal
+    import time
+
+    hald = tmp_path / "id.png"
+    write_hald(hald, identity_hald(4), depth=16)
+    out = tmp_path / "new" / "grade.cube"
+    # a 128^3 .cube is 2 million rows: seconds of writing, time to be interrupted in it
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "tools.lut_tool", "hald-import", str(hald), "-o", str(out),
+                             "--size", "128"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.parent.glob(".grade.cube.*.tmp")):  # the writing has begun
+            assert proc.poll() is None, f"it ended before writing: {proc.communicate()}"
+            assert time.monotonic() < deadline, "no temporary .cube appeared in 60 s"
+            time.sleep(0.01)
+        proc.send_signal(getattr(signal, signame))
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + getattr(signal, signame)  # 143, 129
+    assert stderr == "hairfx-lut hald-import: interrupted\n" and stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["id.png"]  # no grade.cube, its .tmp, nor new/
+
+
 def test_hald_red_varies_fastest():
     # Pixel 1 of a level-2 Hald (4-point LUT) is the grid point r=1, g=0, b=0.
     h = identity_hald(2)

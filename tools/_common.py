@@ -18,6 +18,7 @@ from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for 
 
 __all__ = [
     "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "output_file",
+    "check_parent",
 ]
 
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
@@ -52,8 +53,10 @@ def references_dir(path: str | os.PathLike | None = None) -> Path:
 @contextmanager
 def output_file(path: str | os.PathLike) -> Iterator[Path]:
     """``path``, with its missing parent folders created for the block that writes it, and
-    removed again (if still empty) when the block raises, so a failed command leaves nothing."""
+    removed again (if still empty) when the block raises, so a failed command leaves nothing.
+    A parent that is a file is refused first, naming it."""
     path = Path(path)
+    check_parent(path)
     missing = [d for d in path.parents if not d.exists()]  # the nearest first
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -65,6 +68,16 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
             except OSError:  # not empty: something else wrote there meanwhile
                 break
         raise
+
+
+def check_parent(path: Path) -> None:
+    """Refuse a ``path`` whose folder is, or lies under, a file (where ``mkdir`` would
+    only say "File exists"), naming that file."""
+    from hairfx._files import folder_obstacle
+
+    obstacle = folder_obstacle(path.parent)
+    if obstacle is not None:
+        raise InputError(f"cannot write {path}: {obstacle[0]} is a file, not a folder")
 
 
 def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:

@@ -63,14 +63,17 @@ def identity_hald(level: int = 8) -> np.ndarray:
 
 
 def write_hald(path: str | os.PathLike, image: np.ndarray, *, depth: int = 16) -> Path:
-    """Write a float Hald image as an 8- or 16-bit PNG (or TIFF)."""
+    """Write a float Hald image as an 8- or 16-bit PNG (or TIFF); missing folders are created."""
     import cv2
+
+    from ._common import check_parent
 
     if depth not in (8, 16):
         raise InputError(f"depth must be 8 or 16, got {depth!r}")
     path = Path(path)
     if path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise InputError(f"write the Hald image as .png or .tif (lossless), got {path.name!r}")
+    check_parent(path)
     top = 255 if depth == 8 else 65535
     data = np.round(np.clip(image, 0, 1) * top).astype(np.uint8 if depth == 8 else np.uint16)
     path.parent.mkdir(parents=True, exist_ok=True)

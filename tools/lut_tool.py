@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
-from hairfx.errors import HairfxError, InputError
+from hairfx.errors import HairfxError, InputError, stop_signals_interrupt
 
 __all__ = ["main", "build_parser"]
 
@@ -88,9 +89,10 @@ def _cmd_hald_import(args) -> int:
 def _cmd_fit(args) -> int:
     from hairfx.lut import write_cube
 
-    from ._common import mask_or_model, output_file, read_rgb
+    from ._common import check_parent, mask_or_model, output_file, read_rgb
     from .fit import fit_lut, fit_report
 
+    check_parent(Path(args.output))  # before the fit, which may run the mask model
     before, after = read_rgb(args.before), read_rgb(args.after)
     if before.shape != after.shape:
         raise InputError(
@@ -134,6 +136,7 @@ def _cmd_new(args) -> int:
     from hairfx.effects import parse_hex
     from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, SIZE, synth_effects
 
+    from ._common import check_parent
     from .recipe import bake_recipe, recipe_text
 
     swatch = parse_hex(args.target, what="--target")
@@ -147,6 +150,7 @@ def _cmd_new(args) -> int:
     text = recipe_text(args.name, args.display_name or args.name.replace("_", " ").replace("-", " ").title(), swatch,
                        (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
                        description=f"Synthesised by `hairfx-lut new {args.name} --target '{swatch}'`.")
+    check_parent(out / "recipe.toml")
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipe.toml").write_text(text, encoding="utf-8")
     bake_recipe(out / "recipe.toml", out)
@@ -304,13 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        # SIGTERM and SIGHUP stop a command as Ctrl-C does: half-written files are removed
+        with stop_signals_interrupt():
+            return int(args.run(args) or 0)
     except (HairfxError, OSError) as exc:  # OSError: a folder given for a file, no permission, a full disk
         print(f"hairfx-lut {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"hairfx-lut {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -218,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from hairfx.colors import colors
 
+    if args.markdown:  # refused before the minutes of measuring, not after
+        from ._common import check_parent
+
+        check_parent(Path(args.markdown))
     names = args.colors or colors()
     subjects = pick_subjects(args.data, args.subjects)
     table = report(names, subjects, args.data)
