@@ -84,7 +84,7 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
 
     Accepts float arrays in ``[0, 1]`` (any float dtype), ``uint8`` arrays (0..255,
     scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in
-    mode ``L``. NaNs and values outside ``[0, 1]`` are refused, and so is a ``uint8``
+    mode ``L`` or ``1`` (or ``F``, float32, as a float array). NaNs and values outside ``[0, 1]`` are refused, and so is a ``uint8``
     mask whose largest value is 1: that is a 0/1 label map (``(labels == k).astype(np.uint8)``)
     that would scale to an invisible 1/255, so pass it as bool or multiply it by 255.
 
@@ -96,9 +96,11 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     except ImportError:  # pragma: no cover
         Image = None
     if Image is not None and isinstance(mask, Image.Image):
-        if mask.mode not in ("L", "1"):
-            raise InputError(f"{name} must be a single-channel image (mode 'L'), got PIL mode {mask.mode!r}")
-        mask = np.asarray(mask.convert("L"))
+        if mask.mode not in ("L", "1", "F"):
+            raise InputError(
+                f"{name} must be a single-channel image (mode 'L', '1', or 'F' in [0, 1]), got PIL mode {mask.mode!r}"
+            )
+        mask = np.asarray(mask) if mask.mode == "F" else np.asarray(mask.convert("L"))
     if not isinstance(mask, np.ndarray):
         raise InputError(f"{name} must be an HxW float32 array in [0, 1], got {_describe(mask)}")
     if mask.ndim == 3 and mask.shape[2] == 1:

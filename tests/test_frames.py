@@ -42,3 +42,13 @@ def test_other_uint8_masks_are_scaled():
     np.testing.assert_array_equal(as_mask(np.zeros((2, 3), np.uint8)), np.zeros((2, 3), np.float32))
     m = np.array([[0, 2, 128, 255]], np.uint8)
     np.testing.assert_array_equal(as_mask(m), m.astype(np.float32) * np.float32(1.0 / 255.0))
+
+
+def test_a_float_pil_mask_is_taken_as_a_float_array():
+    """A PIL mode 'F' image, single-channel, was refused as not being mode 'L'."""
+    soft = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(as_mask(Image.fromarray(soft, "F")), soft)
+    with pytest.raises(InputError, match=r"outside \[0, 1\]|\[0, 1\]"):
+        as_mask(Image.fromarray(soft * 255, "F"))
+    with pytest.raises(InputError, match=r"mode 'L', '1', or 'F' in \[0, 1\]\), got PIL mode 'RGB'"):
+        as_mask(Image.new("RGB", (4, 4)))
