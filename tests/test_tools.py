@@ -207,6 +207,9 @@ def test_hald_of_wrong_size_is_refused(tmp_path):
     with pytest.raises(LutFormatError, match="level\\*\\*3"):
         read_hald(bad)
     assert lut_tool.main(["hald-import", str(bad), "-o", str(tmp_path / "x.cube")]) == 2
+    (tmp_path / "graded").mkdir()
+    with pytest.raises(InputError, match="Hald image .*graded is a folder, not an image file"):
+        read_hald(tmp_path / "graded")  # was reported as not found
 
 
 def test_hald_export_bad_level():

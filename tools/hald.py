@@ -87,6 +87,8 @@ def read_hald(path: str | os.PathLike) -> LUT3D:
     import cv2
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"Hald image {path} is a folder, not an image file")
     if not path.is_file():
         raise InputError(f"Hald image not found: {path}")
     if path.suffix.lower() in (".jpg", ".jpeg"):
