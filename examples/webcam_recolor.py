@@ -474,8 +474,11 @@ def run_headless(app: App, cap: Capture, args) -> int:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
                     fps = source.fps
+                    # the source's pixel shape, unless --size resized the frames to square pixels
+                    sar = source.sample_aspect_ratio if args.size is None else None
                     writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=args.input,
-                                         audio_seconds=None if args.frames is None else args.frames / float(fps))
+                                         audio_seconds=None if args.frames is None else args.frames / float(fps),
+                                         sample_aspect_ratio=sar)
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             n += 1
         ok = True

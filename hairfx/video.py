@@ -2,9 +2,9 @@
 
 * :class:`VideoReader` decodes a file into RGB frames (OpenCV); :func:`probe` reads its
   size, exact frame rate, frame count and whether it has audio (ffprobe when present).
-* :class:`VideoWriter` pipes RGB frames into ``ffmpeg`` (H.264, the source's audio copied
-  with ``-c:a copy``), or, when ffmpeg is absent, writes with ``cv2.VideoWriter`` without
-  audio and warns once.
+* :class:`VideoWriter` pipes RGB frames into ``ffmpeg`` (H.264, every audio stream of the
+  source copied with ``-c:a copy``), or, when ffmpeg is absent, writes with
+  ``cv2.VideoWriter`` without audio and warns once.
 * :func:`parse_color_schedule` turns ``"copper:0-5,violet:5-"`` (seconds) into a
   :class:`ColorSchedule`. At each switch the new colour **cross-fades in over**
   :data:`FADE_SECONDS` **starting at the switch time**, so every frame before a switch is
@@ -105,6 +105,12 @@ class VideoInfo:
     #: picture on, so the sound copied beside them is cut by as much to stay in sync.
     picture_start: float = 0.0
     frames_stated: bool = False
+    #: The shape of one pixel as shown, width over height: 1 for square pixels (and when
+    #: the file does not say), 4/3 for 1440x1080 shown at 16:9. It is that of the frames as
+    #: read, which are turned upright by a rotation tag (90 degrees turns it over too).
+    sample_aspect_ratio: Fraction = Fraction(1)
+    audio_codecs: tuple[str, ...] = ()  # ffprobe's name for each audio stream's codec, in order
+    pixel_format: str | None = None  # ffprobe's name for the video's, e.g. "yuv420p10le"
 
     @property
     def duration(self) -> float | None:
@@ -174,12 +180,50 @@ def _stream_fps(stream: dict) -> Fraction | None:
     return _fraction(stream.get("avg_frame_rate")) or _fraction(stream.get("r_frame_rate"))
 
 
+def _ratio(text) -> Fraction:
+    """ffprobe's ``sample_aspect_ratio`` ("4:3") as a Fraction; 1 for one it does not
+    state ("N/A", "0:1", missing)."""
+    return _fraction(str(text).replace(":", "/")) or Fraction(1)
+
+
+def _rotation(stream: dict) -> int:
+    """Degrees a player turns the stream by: its display matrix (FFmpeg 5 and later list it
+    in ``side_data_list``), else its ``rotate`` tag (what FFmpeg 4 reports); 0 for none."""
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            return round(_seconds(side["rotation"]))
+    return round(_seconds((stream.get("tags") or {}).get("rotate")))
+
+
+def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
+    """ffprobe's ``streams`` and ``format`` for ``p``, and why it could not open it (an MP4
+    cut before its index: "moov atom not found"), or None when it could."""
+    entries = "format=format_name,start_time:stream=index,codec_type,codec_name,avg_frame_rate,r_frame_rate"
+    entries += ",nb_frames,start_time,width,height,pix_fmt,sample_aspect_ratio"
+    entries += ":stream_disposition=attached_pic:stream_tags=rotate:stream_side_data=rotation"
+    out = subprocess.run(
+        [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
+    )
+    try:
+        found = json.loads(out.stdout or "{}")
+        streams = found.get("streams") or []
+        fmt = found.get("format") or {}
+    except (ValueError, AttributeError):
+        streams, fmt = [], {}
+    if out.returncode == 0 or streams:
+        return streams, fmt, None
+    lines = [line.strip() for line in out.stderr.splitlines() if line.strip()]
+    reason = lines[0].split("] ", 1)[-1] if lines else f"ffprobe exit {out.returncode}"  # "[mov,mp4 @ 0x..] "
+    return streams, fmt, reason.removeprefix(f"{p}: ")
+
+
 def probe(path: "str | os.PathLike") -> VideoInfo:
     """Size, frame rate, frame count and audio presence of a video file.
 
     With ffprobe, the rate and count are those of the first video stream that is not cover
     art, and the rate is the average one (``avg_frame_rate``), so a variable-rate clip
-    written at it keeps its length.
+    written at it keeps its length. Size and pixel shape are those of the frames as
+    :class:`VideoReader` gives them: turned upright by the file's rotation tag.
 
     Raises :class:`~hairfx.errors.InputError` when the file is missing or not a video.
     """
@@ -190,10 +234,22 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"video {str(p)!r} is a folder, not a video file")
     if not p.is_file():
         raise MissingFileError(f"video file not found: {str(p)!r}")
+    # ffprobe first: a file with no pictures is refused before OpenCV prints FFmpeg's own
+    # complaints about it. One ffprobe cannot open is still tried with OpenCV, whose FFmpeg
+    # may be another release.
+    exe = _ffprobe()
+    streams, fmt, unreadable = _ffprobe_streams(exe, p) if exe is not None else ([], {}, None)
+    container = fmt.get("format_name", "")
+    if container == "image2" or container.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe...
+        raise InputError(f"{str(p)!r} is a still image, not a video; recolour it with `hairfx recolor`")
+    video = _video_stream(streams)
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    if streams and video is None:
+        raise InputError(f"{str(p)!r} has no video stream" + (" (only sound)" if audio else ""))
     cap = cv2.VideoCapture(str(p))
     try:
         if not cap.isOpened():
-            raise InputError(f"could not open {str(p)!r} as a video")
+            raise InputError(f"could not open {str(p)!r} as a video" + (f": {unreadable}" if unreadable else ""))
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         cv_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         cv_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
@@ -203,36 +259,23 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} has no video stream")
     fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
     frames = cv_frames if cv_frames > 0 else None
-    has_audio, audio_codec, picture_start, stated = False, None, 0.0, False
-    exe = _ffprobe()
-    if exe is not None:
-        entries = "format=format_name,start_time:stream=codec_type,codec_name,avg_frame_rate,r_frame_rate,nb_frames"
-        entries += ",start_time"
-        entries += ":stream_disposition=attached_pic"
-        out = subprocess.run(
-            [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
-        )
-        try:
-            found = json.loads(out.stdout or "{}")
-            streams = found.get("streams") or []
-            fmt = found.get("format") or {}
-            container = fmt.get("format_name", "")
-        except (ValueError, AttributeError):
-            streams, container, fmt = [], "", {}
-        if container == "image2" or container.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe...
-            raise InputError(f"{str(p)!r} is a still image, not a video; recolour it with `hairfx recolor`")
-        audio = [s for s in streams if s.get("codec_type") == "audio"]
-        has_audio = bool(audio)
-        audio_codec = audio[0].get("codec_name") if audio else None
-        video = _video_stream(streams)
-        if video is not None:
-            fps = _stream_fps(video) or fps
-            if str(video.get("nb_frames", "")).isdigit():
-                frames, stated = int(video["nb_frames"]), True
-            picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
+    picture_start, stated, sar = 0.0, False, Fraction(1)
+    codecs = tuple(str(s.get("codec_name")) for s in audio)
+    if video is not None:
+        fps = _stream_fps(video) or fps
+        if str(video.get("nb_frames", "")).isdigit():
+            frames, stated = int(video["nb_frames"]), True
+        picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
+        sar = _ratio(video.get("sample_aspect_ratio"))
+        # OpenCV turns the frames upright; a quarter turn makes a pixel's width its height
+        if _rotation(video) % 180 == 90 and (width, height) == (video.get("height"), video.get("width")):
+            sar = 1 / sar
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
-    return VideoInfo(p, width, height, fps, frames, has_audio, audio_codec, max(picture_start, 0.0), stated)
+    return VideoInfo(
+        p, width, height, fps, frames, bool(audio), codecs[0] if codecs else None, max(picture_start, 0.0), stated,
+        sar, codecs, None if video is None else video.get("pix_fmt"),
+    )
 
 
 def _seconds(text) -> float:
@@ -257,6 +300,31 @@ def shortfall(info: VideoInfo, decoded: int, *, name: str, limit: int | None = N
     return f"{name} states {expected} frames but only {decoded} could be decoded; the file may be truncated"
 
 
+_ALPHA_FORMAT = re.compile(r"^(yuva|gbrap|ya\d|pal8)|rgba|bgra|argb|abgr")
+
+
+def _alpha_format(pix_fmt: str | None) -> bool:
+    """Whether an FFmpeg pixel format can carry transparency ("argb", "yuva444p12le",
+    "pal8"...). GIFs always decode to "bgra", so the frames are looked at too (:func:`_transparent`)."""
+    return bool(pix_fmt) and _ALPHA_FORMAT.search(pix_fmt) is not None
+
+
+def _transparent(path: Path) -> bool:
+    """Whether the first picture of ``path`` has a pixel that is not fully opaque; False
+    when ffmpeg is missing or cannot tell."""
+    exe = _ffmpeg()
+    if exe is None:
+        return False
+    cmd = [exe, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:V:0", "-frames:v", "1"]
+    cmd += ["-vf", "alphaextract", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    alpha = np.frombuffer(out.stdout, np.uint8)
+    return out.returncode == 0 and alpha.size > 0 and int(alpha.min()) < 255
+
+
 class VideoReader(Closeable):
     """Decodes a video file into ``H x W x 3`` ``uint8`` RGB frames.
 
@@ -269,6 +337,13 @@ class VideoReader(Closeable):
         import cv2
 
         self.info = probe(path)
+        # OpenCV drops the alpha channel and shows what lies under transparent pixels,
+        # often black or garbage; images with alpha are refused the same way (read_rgb)
+        if _alpha_format(self.info.pixel_format) and _transparent(self.info.path):
+            raise InputError(
+                f"{str(self.info.path)!r} has transparent pixels (alpha channel, {self.info.pixel_format}), which "
+                "hairfx's H.264 output cannot keep; flatten it onto a background first"
+            )
         self._cv2 = cv2
         self._cap = cv2.VideoCapture(str(self.info.path))
         if not self._cap.isOpened():  # pragma: no cover - probe opened it a moment ago
@@ -330,7 +405,10 @@ class VideoWriter(Closeable):
     copied, or re-encoded to AAC when the container cannot hold it (:data:`CONTAINERS`),
     from that file's first picture on (:attr:`VideoInfo.picture_start`), as the frames
     are; ``audio_seconds`` keeps only that many seconds from there (the frames of a clip
-    cut short). Without ffmpeg:
+    cut short). Every audio stream is kept, each copied or re-encoded on its own. The
+    colours are written as BT.709 and tagged so; ``sample_aspect_ratio`` (a pixel's width
+    over its height, :attr:`VideoInfo.sample_aspect_ratio`) is written for anamorphic
+    frames. Without ffmpeg:
     ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
     whether audio is being written, and after :meth:`close` whether the file holds any
     (none when the sound ends before the first picture).
@@ -353,6 +431,7 @@ class VideoWriter(Closeable):
         crf: int = 18,
         preset: str = "veryfast",
         use_ffmpeg: bool | None = None,
+        sample_aspect_ratio: "Fraction | None" = None,
     ):
         self.path = Path(path)
         if self.path.suffix.lower() not in CONTAINERS:
@@ -367,6 +446,10 @@ class VideoWriter(Closeable):
         self.fps = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
         if self.fps <= 0:
             raise InputError(f"frame rate must be positive, got {fps}")
+        sar = Fraction(1) if sample_aspect_ratio is None else Fraction(sample_aspect_ratio).limit_denominator(65535)
+        if sar <= 0:
+            raise InputError(f"sample aspect ratio must be positive, got {sample_aspect_ratio}")
+        self.sample_aspect_ratio = sar
         if not self.path.parent.is_dir():
             raise InputError(f"cannot write {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
         if self.path.is_dir():  # checked now: the rename onto it would fail after the whole encode
@@ -400,7 +483,9 @@ class VideoWriter(Closeable):
         cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "pipe:0"]
         if audio is not None:
             held = CONTAINERS[self.path.suffix.lower()]
-            codec = "copy" if held is None or audio.audio_codec in held else "aac"
+            # each audio stream on its own: a second one (another language, a commentary)
+            # the container cannot hold would otherwise fail the job at its very end
+            codecs = [("copy" if held is None or name in held else "aac") for name in audio.audio_codecs]
             # a clip cut short (--frames) keeps the sound of its frames only (not -shortest:
             # it would also cut the pictures of a clip whose sound ends before them)
             cut = ["-t", f"{self._audio_seconds:.6f}"] if self._audio_seconds is not None else []
@@ -408,8 +493,16 @@ class VideoWriter(Closeable):
             # the two start together (input -ss counts from the file's start)
             if audio.picture_start > 0:
                 cut = ["-ss", f"{audio.picture_start:.6f}", *cut]
-            cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", codec]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p"]
+            cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?"]
+            for i, codec in enumerate(codecs):
+                cmd += [f"-c:a:{i}", codec]
+        # RGB to BT.709 YUV, and said so: players guess the matrix of an untagged HD video
+        # as BT.709 but FFmpeg converts with BT.601 unless told, which shifts every colour
+        filters = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"
+        if self.sample_aspect_ratio != 1:  # anamorphic: shown stretched, as the source was
+            filters += f",setsar={self.sample_aspect_ratio.numerator}/{self.sample_aspect_ratio.denominator}"
+        cmd += ["-vf", filters, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
+        cmd += ["-color_range", "tv", "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
         cmd += ["-movflags", "+faststart", str(self._tmp)]
         self._log = tempfile.TemporaryFile()
@@ -862,9 +955,9 @@ def recolor_video(
     keep_audio: bool = True,
 ) -> VideoInfo:
     """Recolour every frame of ``src`` into ``dst``, keeping its size, frame count, frame
-    rate and (with ffmpeg) its audio. ``color``/``ombre`` as in :class:`VideoRecolorer`;
-    ``masks(i, frame)`` supplies masks instead of the model. Returns the output's
-    :class:`VideoInfo`.
+    rate and (with ffmpeg) its pixel shape and every audio stream. ``color``/``ombre`` as
+    in :class:`VideoRecolorer`; ``masks(i, frame)`` supplies masks instead of the model.
+    Returns the output's :class:`VideoInfo`.
 
     >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
     """
@@ -893,6 +986,7 @@ def recolor_video(
                 fps=info.fps,
                 audio_from=info.path if keep_audio else None,
                 audio_seconds=None if max_frames is None else max_frames / float(info.fps),
+                sample_aspect_ratio=info.sample_aspect_ratio,
             )
             bar = _Progress(total, enabled=progress)
             finished = False
@@ -914,4 +1008,7 @@ def recolor_video(
     short = shortfall(info, writer.frames, name=repr(str(src)), limit=max_frames)
     if short:
         warnings.warn(f"hairfx: {short}", RuntimeWarning, stacklevel=2)
-    return VideoInfo(Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True)
+    return VideoInfo(
+        Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
+        sample_aspect_ratio=writer.sample_aspect_ratio,
+    )

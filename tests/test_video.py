@@ -39,6 +39,9 @@ from conftest import DATA
 CLIP = DATA / "videos" / "liveportrait_source_s32.mp4"  # 1280x720, 30 fps, with audio
 SMALL = (320, 180)
 N_FRAMES = 12  # 0.4 s at 30 fps
+#: Largest per-channel difference (8-bit levels) between a frame and the same frame after
+#: H.264 at the writer's crf 18 and 4:2:0, on flat colours and the test pattern's wide bars.
+TOL_CODEC = 4
 
 
 def ellipse_mask(h: int, w: int) -> np.ndarray:
@@ -481,6 +484,146 @@ def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_p
     (tmp_path / "clips.mp4").mkdir()
     with pytest.raises(InputError, match="clips.mp4' is a folder, not a video file"):
         probe(tmp_path / "clips.mp4")
+
+
+def _ffprobe_video(path) -> dict:
+    import json
+
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "V:0", "-show_entries",
+                          "stream=width,height,sample_aspect_ratio,color_space,color_primaries,color_transfer:"
+                          "stream_side_data=rotation", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout)["streams"][0]
+
+
+def _turned(exe: str, src, out) -> None:
+    """``src`` remuxed with a 90-degree rotation tag, as phones record upright video: the
+    ``-display_rotation`` input option of FFmpeg 6.1 and later, else the ``rotate`` tag."""
+    for how in (["-display_rotation", "90", "-i", str(src)], ["-i", str(src), "-metadata:s:v:0", "rotate=90"]):
+        done = subprocess.run([exe, "-v", "error", "-y", *how, "-c", "copy", str(out)], capture_output=True)
+        if done.returncode == 0 and _ffprobe_video(out).get("side_data_list"):
+            return
+    pytest.skip("this ffmpeg cannot tag a rotation")
+
+
+def _decoded_upright(exe: str, path) -> np.ndarray:
+    """The first frame as ffmpeg shows it (turned by the rotation tag, its own colour matrix)."""
+    info = _ffprobe_video(path)
+    w, h = info["width"], info["height"]
+    if any(abs(round(float(s.get("rotation", 0)))) % 180 == 90 for s in info.get("side_data_list", [])):
+        w, h = h, w
+    raw = subprocess.run([exe, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                          "-"], capture_output=True, check=True).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).reshape(h, w, 3)
+
+
+def test_a_phone_video_with_a_rotation_tag_is_read_and_written_upright(tmp_path):
+    exe = ffmpeg_or_skip()
+    flat, src = tmp_path / "flat.mp4", tmp_path / "turned.mp4"
+    # 64x48 pictures, shown as 48x64: black with a white corner and a red one, so a wrong
+    # turn or a second one shows
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "color=black:size=64x48:rate=30", "-vf",
+                    "drawbox=x=0:y=0:w=32:h=24:color=white:t=fill,drawbox=x=48:y=32:w=16:h=16:color=red:t=fill",
+                    "-frames:v", "4", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(flat)],
+                   check=True)  # fmt: skip
+    _turned(exe, flat, src)
+    info = probe(src)
+    assert (info.width, info.height, info.frames) == (48, 64, 4)
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: np.zeros(f.shape[:2], np.float32))  # no hair: the pictures unchanged
+    assert (got.width, got.height, got.frames) == (48, 64, 4)
+    assert "side_data_list" not in _ffprobe_video(out)  # upright pixels, no tag to turn them twice
+    diff = np.abs(_decoded_upright(exe, out).astype(int) - _decoded_upright(exe, src))
+    assert diff.mean() <= TOL_CODEC  # turned the wrong way or twice, it differs by about 100
+
+
+def test_anamorphic_pixels_keep_their_shape(tmp_path):
+    """A 4:3 pixel (64x48 shown at 16:9) was written square, so the output played squashed."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "wide.mp4"
+    make_clip(exe, src, "-frames:v", "3", "-vf", "setsar=4/3")
+    assert probe(src).sample_aspect_ratio == Fraction(4, 3)
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert got.sample_aspect_ratio == probe(out).sample_aspect_ratio == Fraction(4, 3)
+    assert _ffprobe_video(out)["sample_aspect_ratio"] == "4:3"
+    turned = tmp_path / "turned.mp4"
+    _turned(exe, src, turned)  # read upright as 48x64: each pixel is now taller than wide
+    assert probe(turned).sample_aspect_ratio == Fraction(3, 4)
+    recolor_video(turned, out, color="copper", renderer="cpu", progress=False,
+                  masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert _ffprobe_video(out)["sample_aspect_ratio"] == "3:4"
+
+
+def test_colours_are_written_as_bt709_and_tagged_so(tmp_path):
+    """Untagged, FFmpeg wrote BT.601 YUV that players show as BT.709 for HD video: a
+    green of (48, 160, 96) became (37, 143, 92)."""
+    exe = ffmpeg_or_skip()
+    colour = np.full((48, 64, 3), (48, 160, 96), np.uint8)
+    with VideoWriter(tmp_path / "flat.mp4", width=64, height=48, fps=30) as w:
+        for _ in range(3):
+            w.write(colour)
+    tags = _ffprobe_video(tmp_path / "flat.mp4")
+    assert (tags["color_space"], tags["color_primaries"], tags["color_transfer"]) == ("bt709",) * 3
+    assert np.abs(_decoded_upright(exe, tmp_path / "flat.mp4").astype(int) - colour).max() <= TOL_CODEC
+    with VideoReader(tmp_path / "flat.mp4") as r:
+        assert np.abs(r.read().astype(int) - colour).max() <= TOL_CODEC
+
+
+def test_every_audio_stream_is_kept_each_in_a_codec_the_container_holds(tmp_path):
+    """The first stream's codec was used for all: a second one in PCM failed the .mp4 at the end."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "two.mov"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-f", "lavfi",
+                    "-i", "sine=frequency=440", "-f", "lavfi", "-i", "sine=frequency=880", "-t", "0.3", "-map", "0:v",
+                    "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                    "-c:a:0", "aac", "-c:a:1", "pcm_s16le", "-metadata:s:a:0", "language=eng",
+                    "-metadata:s:a:1", "language=fra", str(src)], check=True)  # fmt: skip
+    assert probe(src).audio_codecs == ("aac", "pcm_s16le")
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert got.has_audio and probe(out).audio_codecs == ("aac", "aac")
+    languages = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
+                                "stream_tags=language", "-of", "csv=p=0", str(out)],
+                               capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert languages == ["eng", "fra"]
+
+
+def test_a_clip_with_transparent_pixels_is_refused_and_an_opaque_one_read(tmp_path):
+    """OpenCV drops the alpha channel and shows what lay under the transparent pixels."""
+    exe = ffmpeg_or_skip()
+    for name, source, clear in [("see_through.mov", "color=c=red@0.5:size=32x16:rate=30", True),
+                                ("opaque.mov", "testsrc=size=32x16:rate=30", False)]:  # fmt: skip
+        src = tmp_path / name
+        subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"{source},format=argb", "-frames:v", "3",
+                        "-c:v", "qtrle", str(src)], check=True)  # fmt: skip
+        assert probe(src).pixel_format == "argb"
+        if clear:
+            with pytest.raises(InputError, match="has transparent pixels .*argb.*flatten it"):
+                VideoReader(src)
+        else:
+            with VideoReader(src) as r:
+                assert len(list(r)) == 3
+
+
+def test_files_without_pictures_say_why(tmp_path, capsys):
+    exe = ffmpeg_or_skip()
+    sound = tmp_path / "sound.mp4"  # an .m4a under a video's name
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.3", "-c:a", "aac", "-f", "mp4",
+                    str(sound)], check=True)  # fmt: skip
+    with pytest.raises(InputError, match="sound.mp4' has no video stream \\(only sound\\)"):
+        probe(sound)
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    make_clip(exe, whole, "-frames:v", "30")  # the index (moov) is written last, without +faststart
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    rc = main(["video", str(cut), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "out.mp4")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.splitlines() == [f"hairfx video: error: could not open {str(cut)!r} as a video: "
+                                            "moov atom not found"]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "sound.mp4", "whole.mp4"]
 
 
 # --------------------------------------------------------------------------- CLI
