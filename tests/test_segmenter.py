@@ -16,6 +16,7 @@ from hairfx.recolor import hair_alpha
 from hairfx.segmenter import (
     BACKENDS,
     MODEL_NAMES,
+    OPENCV_NETS,
     PRIOR_RAMP,
     TTA_ZOOM,
     WEIGHTS_DIR,
@@ -501,28 +502,151 @@ def test_session_feeds_back_the_mask_through_the_prior_ramp():
     assert np.all(np.sign(fed[mid] - 0.5) == np.sign(out[mid] - 0.5))  # the 0.5 boundary stays put
 
 
-def test_shared_segmenter_is_safe_across_threads():
-    """get_segmenter() hands one instance to every thread (recolor() from worker threads)."""
+@pytest.fixture(scope="module")
+def torch_seg() -> Segmenter:
+    return Segmenter("small", backend="torch")
+
+
+def _thread_frames() -> list[np.ndarray]:
+    """Four frames of different sizes and content: a mix-up between threads changes a mask."""
+    root = Path(__file__).resolve().parents[1] / "reference_images"
+    real = [cv2.imread(str(root / f"{n}.png"))[:, :, ::-1].copy() for n in ("dark", "light")]
+    return [*real, _portrait(120, 90), np.ascontiguousarray(_portrait(90, 160)[::-1])]
+
+
+def _in_threads(work, n: int) -> list:
+    """Run ``work(i)`` for i < n in n threads started together; their results, in order."""
     import threading
 
-    import cv2
+    start, results = threading.Barrier(n), [None] * n
 
-    from hairfx.segmenter import get_segmenter
+    def run(i):
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in the thread
+            results[i] = exc
 
-    seg = get_segmenter("small")
-    root = Path(__file__).resolve().parents[1] / "reference_images"
-    frames = [cv2.imread(str(root / f"{n}.png"))[:, :, ::-1].copy() for n in ("dark", "light")]
-    expected = [seg.predict(f) for f in frames]
-    wrong = []
-
-    def work(i):
-        for _ in range(6):
-            if np.abs(seg.predict(frames[i]) - expected[i]).max() > 1e-5:
-                wrong.append(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert wrong == []
+    return results
+
+
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_shared_segmenter_is_safe_across_threads(seg, torch_seg, backend):
+    """get_segmenter() hands one instance to every thread (recolor() from worker threads):
+    4 threads x 10 predictions of different frames give each frame's single-thread mask.
+    (With one OpenCV net or one input canvas for all calls, masks mix or the net fails a
+    shape check.) Calls share out at most OPENCV_NETS OpenCV nets, made as needed."""
+    s = seg if backend == "opencv" else torch_seg
+    assert s.backend == backend
+    frames = _thread_frames()
+    expected = [s.predict(f) for f in frames]
+    assert min(np.abs(expected[0] - cv2.resize(m, expected[0].shape[::-1])).max() for m in expected[1:]) > 0.5
+
+    def work(i):
+        return [np.array_equal(s.predict(frames[i]), expected[i]) for _ in range(10)]
+
+    assert _in_threads(work, 4) == [[True] * 10] * 4
+    assert 1 <= len(s._idle) <= (OPENCV_NETS if backend == "opencv" else 4)  # all given back
+
+
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_sessions_in_separate_threads_do_not_interfere(seg, torch_seg, backend):
+    """Each session keeps its own prior: three video streams through one shared segmenter,
+    each in its own thread, give the masks each gives alone."""
+    s = seg if backend == "opencv" else torch_seg
+    frames = _thread_frames()[1:]
+    streams = [[np.roll(f, 3 * k, axis=1) for k in range(4)] for f in frames]  # a slow pan
+
+    def run(i):
+        with s.session(check_every=2) as sess:
+            return [sess.process(f) for f in streams[i]]
+
+    alone = [run(i) for i in range(3)]
+    together = _in_threads(run, 3)
+    for a, t in zip(alone, together):
+        assert not isinstance(t, Exception), t
+        assert all(np.array_equal(x, y) for x, y in zip(a, t))
+
+
+def test_get_segmenter_loads_once_when_threads_ask_together(monkeypatch):
+    """The first calls from several threads at once load the weights (and check their
+    SHA-256) once and all get the same instance."""
+    import time
+
+    import hairfx.segmenter as segmenter
+
+    loads = []
+
+    class Slow:
+        def __init__(self, name):
+            loads.append(name)
+            time.sleep(0.2)  # long enough for every thread to arrive during the load
+
+    monkeypatch.setattr(segmenter, "_CACHE", {})
+    monkeypatch.setattr(segmenter, "Segmenter", Slow)
+    got = _in_threads(lambda i: get_segmenter("small"), 8)
+    assert loads == ["small"] and all(g is got[0] for g in got) and isinstance(got[0], Slow)
+
+
+def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
+    """recolor() with the small model in one thread does not wait while another thread loads
+    the full model (the cache used to be under one lock held for the whole load)."""
+    import threading
+
+    import hairfx.segmenter as segmenter
+
+    small, loading, release = object(), threading.Event(), threading.Event()
+
+    class Blocking:
+        def __init__(self, name):
+            loading.set()
+            release.wait(10)
+
+    monkeypatch.setattr(segmenter, "_CACHE", {"small": small})
+    monkeypatch.setattr(segmenter, "Segmenter", Blocking)
+    loader = threading.Thread(target=get_segmenter, args=("full",))
+    loader.start()
+    got = []
+    try:
+        assert loading.wait(10)
+        user = threading.Thread(target=lambda: got.append(get_segmenter("small")))
+        user.start()
+        user.join(2)  # a wait for the full model's load would last until `release`
+        assert got == [small]
+    finally:
+        release.set()
+        loader.join()
+    assert isinstance(segmenter._CACHE["full"], Blocking)
+
+
+_EXTREME_SHAPES = [(4000, 40), (40, 4000), (4, 4), (4, 16384), (16384, 4), (7, 3000)]
+
+
+@pytest.mark.parametrize("backend, shape", [*(("opencv", s) for s in _EXTREME_SHAPES),
+                                            ("torch", (4000, 40)), ("torch", (4, 16384))])
+def test_extreme_aspect_ratios_give_masks(seg, torch_seg, backend, shape):
+    """Very long and very thin frames, down to the smallest accepted side, and frames whose
+    letterboxed content would be less than one canvas pixel high: a mask, never a crash.
+    (The backends differ only once the canvas is built: two shapes suffice for torch.)"""
+    s = seg if backend == "opencv" else torch_seg
+    frame = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    with s.session() as sess:
+        masks = [s.predict(frame), s.predict(frame, tta=True), s.predict(frame, prior=np.ones(shape, np.float32)),
+                 sess.process(frame), sess.process(frame)]
+    for m in masks:
+        assert m.shape == shape and m.dtype == np.float32 and 0.0 <= m.min() and m.max() <= 1.0
+    nh, nw, top, left = letterbox(*shape, s.input_size)
+    assert min(nh, nw) >= 1 and max(nh, nw) == s.input_size
+    assert 0 <= top and top + nh <= s.input_size and 0 <= left and left + nw <= s.input_size
+
+
+def test_letterboxed_content_is_at_least_one_pixel():
+    assert letterbox(4, 16384, 256) == (1, 256, 127, 0)  # 0.06 px high at scale: one row
+    assert letterbox(16384, 4, 512) == (512, 1, 0, 255)
+    with pytest.raises(InputError, match="frame is 16384x3, smaller than 4 px per side"):
+        get_segmenter("small").predict(np.zeros((3, 16384, 3), np.uint8))
