@@ -213,12 +213,17 @@ def _add_mask(sub) -> None:
         "mask",
         help="write a hair mask PNG (255 = hair) for each input image",
         description=(
-            "Write a hair mask PNG (255 = hair) for each input image. A file that cannot be read "
-            "as an 8-bit RGB or grey image (damaged, with alpha, 16 bits, too small) is skipped with "
-            "a line on stderr and the rest are still done; the exit status is then 2."
+            "Write a hair mask PNG (255 = hair) for each input image, named after it: IMG_1.jpg gives "
+            "IMG_1.png. Images that share a name (IMG_1.jpg and IMG_1.png, or IMG_1.jpg in two folders) "
+            "get their extension in it, IMG_1_jpg.png and IMG_1_png.png (then _2, _3... where that is not "
+            "enough), and a line says so. A folder gives the images directly in it, by extension (any "
+            "case): not its subfolders, nor hidden files such as macOS's ._IMG_1.jpg. A file that cannot "
+            "be read as an 8-bit RGB or grey image (damaged, with alpha, 16 bits, too small, no permission) "
+            "is skipped with a line on stderr and the rest are still done; the exit status is then 2."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, or folders of images (" + ", ".join(sorted(_IMAGE_SUFFIXES)) + ")")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
@@ -258,38 +263,57 @@ def _is_mask_file(path) -> bool:
 
 
 def _run_mask(args) -> int:
+    import os
+    from collections import Counter
     from pathlib import Path
 
     import cv2
     import numpy as np
 
-    from .errors import InputError
+    from .errors import InputError, MissingFileError
     from .imagefiles import read_rgb, write_whole
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
     out = Path(args.out)
     _check_out_folder(out, args.out)
-    files = []
+    files, seen = [], set()
     for item in args.inputs:
         path = Path(item)
         if path.is_dir():
             if out.exists() and path.resolve() == out.resolve():
                 raise InputError(f"-o {args.out} is the input folder {item}: masks would be written among the photos; "
                                  "choose another output folder")
-            files += sorted(f for f in path.iterdir() if f.suffix.lower() in _IMAGE_SUFFIXES)
+            # Not its subfolders (an -o inside it would be read on the next run) nor hidden
+            # files (the ._IMG_1.jpg macOS writes beside IMG_1.jpg on other disks is no image).
+            found = sorted(f for f in path.iterdir()
+                           if f.suffix.lower() in _IMAGE_SUFFIXES and not f.name.startswith(".") and not f.is_dir())
         elif path.is_file():
-            files.append(path)
+            found = [path]
         else:
             raise InputError(f"input {item} is neither a file nor a folder")
+        for f in found:  # an image given twice (a folder and a file in it) is done once
+            if os.path.abspath(f) not in seen:
+                seen.add(os.path.abspath(f))
+                files.append(f)
     if not files:
         raise InputError(f"no images found in {', '.join(args.inputs)}")
-    targets, used = [], set()
-    for f in files:  # named before any work, so an input is never overwritten
-        stem, k = f.stem, 1
-        while stem in used:
-            stem, k = f"{f.stem}_{k}", k + 1
-        used.add(stem)
+    # Named before any work, so an input is never overwritten. An image whose stem no other
+    # input has gets stem.png. The others get their extension in the name, then a number,
+    # avoiding every input's stem: a numbered a_1.png would otherwise pass for the mask of
+    # a_1.jpg. Compared without case: on macOS and FAT disks A.png and a.png are one file.
+    stems = Counter(f.stem.casefold() for f in files)
+    used = set(stems)
+    targets, renamed = [], set()
+    for f in files:
+        stem = f.stem
+        if stems[stem.casefold()] > 1:
+            base = stem = f"{f.stem}_{f.suffix[1:]}" if f.suffix else f.stem
+            k = 2
+            while stem.casefold() in used:
+                stem, k = f"{base}_{k}", k + 1
+            used.add(stem.casefold())
+            renamed.add(f)
         targets.append(out / f"{stem}.png")
     inputs = {f.resolve() for f in files}
     for t in targets:
@@ -311,8 +335,16 @@ def _run_mask(args) -> int:
         # next ones would fail the same way.
         try:
             mask = seg.predict(read_rgb(f), tta=args.tta)
-        except InputError as exc:
-            reason = str(exc).removeprefix(f"{f}: ")
+        except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
+            if isinstance(exc, MissingFileError):  # read_rgb's "image not found: <f>" names f twice
+                if f.exists():
+                    reason = "not a regular file"  # a pipe or a device named like an image
+                else:
+                    reason = f"a link to {os.readlink(f)}, which is missing" if f.is_symlink() else "gone since it was listed"
+            elif isinstance(exc, InputError):
+                reason = str(exc).removeprefix(f"{f}: ")
+            else:
+                reason = f"cannot read it: {exc.strerror or exc}"
             skipped.append(f)
             print(f"hairfx mask: skipped {f}: {reason}", file=sys.stderr)
             continue
@@ -326,6 +358,8 @@ def _run_mask(args) -> int:
         except InputError as exc:
             raise InputError(f"{exc} (wrote {written} mask(s) before it)") from None
         written += 1
+        if f in renamed:
+            print(f"{f}: mask {target.name} (another input has the same name)")
     if not skipped:
         print(f"wrote {written} mask(s) to {out}")
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -180,3 +181,98 @@ def test_video_help_names_every_container_it_writes(capsys):
     text = " ".join(capsys.readouterr().out.split())
     listed = re.search(r"output video file \(([^;]*); H\.264\)", text).group(1)
     assert set(re.findall(r"\.\w+", listed)) == set(CONTAINERS)
+
+
+# ----------------------------------------------------------------------------- hairfx mask
+
+
+def _head(h: int = 60, w: int = 48, shade: int = 40) -> np.ndarray:
+    """A small synthetic portrait (BGR for cv2.imwrite): a dark cap over a face on a pale wall."""
+    img = np.full((h, w, 3), 205, np.uint8)
+    cv2.ellipse(img, (w // 2, h // 2), (w // 3, h // 2 - 5), 0, 0, 360, (shade, shade, shade), -1)
+    cv2.ellipse(img, (w // 2, h // 2 + 6), (w // 4, h // 3), 0, 0, 360, (135, 160, 205), -1)
+    return img
+
+
+def _mask_alone(tmp_path, image) -> np.ndarray:
+    """The mask `hairfx mask` writes for ``image`` given on its own."""
+    out = tmp_path / "alone"
+    shutil.rmtree(out, ignore_errors=True)
+    assert main(["mask", str(image), "-o", str(out)]) == 0
+    return cv2.imread(str(out / f"{image.stem}.png"), cv2.IMREAD_UNCHANGED)
+
+
+def test_mask_takes_the_images_directly_in_a_folder_and_nothing_else(tmp_path, capsys):
+    """Any-case extensions and links to images are taken; subfolders (the masks' own folder
+    among them, so a rerun does not read its masks), folders named like images, hidden files
+    (macOS's ._a.jpg and .DS_Store) and other files are not, and are no reason for exit 2."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    cv2.imwrite(str(src / "a.jpg"), _head())
+    cv2.imwrite(str(src / "sub" / "c.jpg"), _head())
+    (src / "B.JPG").write_bytes(cv2.imencode(".jpg", _head(shade=60))[1].tobytes())
+    (src / "link.jpg").symlink_to("a.jpg")
+    (src / "d.png").mkdir()
+    (src / "._a.jpg").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # an AppleDouble file
+    (src / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1" + bytes(20))
+    (src / "notes.txt").write_text("not an image")
+    out = src / "masks"
+    for _ in range(2):
+        assert main(["mask", str(src), "-o", str(out)]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == "" and captured.out == f"wrote 3 mask(s) to {out}\n"
+        assert sorted(p.name for p in out.iterdir()) == ["B.png", "a.png", "link.png"]
+    assert np.array_equal(cv2.imread(str(out / "link.png"), cv2.IMREAD_UNCHANGED), _mask_alone(tmp_path, src / "a.jpg"))
+
+
+def test_mask_gives_inputs_that_share_a_name_masks_of_their_own(tmp_path, capsys):
+    """a.jpg and a.png (and a.jpg in another folder) would all write a.png: each mask gets
+    the image's extension in its name and a line says so; a.png must not be numbered a_1.png,
+    the name of a_1.jpg's mask. An image given twice is done once."""
+    src, other = tmp_path / "in", tmp_path / "other"
+    src.mkdir()
+    other.mkdir()
+    images = {src / "a.jpg": _head(), src / "a.png": _head(40, 64, 90), src / "a_1.jpg": _head(70, 40, 20),
+              other / "a.jpg": _head(50, 50, 120)}
+    for path, img in images.items():
+        cv2.imwrite(str(path), img)
+    out = tmp_path / "masks"
+    assert main(["mask", str(src), str(src / "a.jpg"), str(other), "-o", str(out)]) == 0
+    named = {"a_jpg.png": src / "a.jpg", "a_png.png": src / "a.png", "a_1.png": src / "a_1.jpg",
+             "a_jpg_2.png": other / "a.jpg"}
+    assert sorted(p.name for p in out.iterdir()) == sorted(named)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"wrote 4 mask(s) to {out}"
+    assert sorted(lines[:-1]) == sorted(f"{named[n]}: mask {n} (another input has the same name)"
+                                        for n in named if n != "a_1.png")
+    for name, image in named.items():
+        assert np.array_equal(cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED), _mask_alone(tmp_path, image)), name
+
+
+def test_mask_skips_a_file_it_may_not_read_and_a_broken_link(tmp_path, capsys, monkeypatch):
+    """No permission to read one photo (an OSError, not a decoding error) skips that photo
+    like a damaged one: the masks of the others are still written, the exit status is 2."""
+    from pathlib import Path
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.jpg", "locked.jpg", "z.jpg"):
+        cv2.imwrite(str(src / name), _head())
+    (src / "broken.jpg").symlink_to("missing.jpg")
+    read_bytes = Path.read_bytes
+
+    def no_permission(self):  # chmod 000 does not stop root, who may run the tests
+        if self.name == "locked.jpg":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", no_permission)
+    out = tmp_path / "out"
+    assert main(["mask", str(src), "-o", str(out)]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "z.png"]
+    captured = capsys.readouterr()
+    assert sorted(captured.err.splitlines()) == [
+        f"hairfx mask: skipped {src / 'broken.jpg'}: a link to missing.jpg, which is missing",
+        f"hairfx mask: skipped {src / 'locked.jpg'}: cannot read it: Permission denied",
+    ]
+    assert captured.out.splitlines()[-1].startswith(f"wrote 2 mask(s) to {out}; skipped 2: ")
