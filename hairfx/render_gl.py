@@ -21,10 +21,12 @@
 * Threads: a renderer may be used from any thread, one call at a time (a lock makes
   other threads wait). A context a renderer made is current only during each of its
   calls: before the call returns, the thread gets back the EGL context it had current
-  (a caller's own) or none, so the next call may come from another thread. A context the caller gives (``context=``) is left current, as the
-  caller may go on using it; a call from a thread where it cannot be made current (it is
-  current in another) raises :class:`~hairfx.errors.RendererUnavailable` rather than
-  drawing into whatever context that thread has.
+  (a caller's own) or none, so the next call may come from another thread, and no thread
+  ends with it current (Mesa would keep megabytes of that thread's state). A context the
+  caller gives (``context=``) is left current, as the caller may go on using it; a call
+  from a thread where it cannot be made current (it is current in another) raises
+  :class:`~hairfx.errors.RendererUnavailable` rather than drawing into whatever context
+  that thread has.
 """
 
 from __future__ import annotations
@@ -175,10 +177,8 @@ def _egl_library():
         lib = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    if lib is None or not hasattr(lib, "eglReleaseThread"):
+    if lib is None or not hasattr(lib, "eglGetCurrentContext"):
         return None
-    lib.eglReleaseThread.restype = ctypes.c_uint
-    lib.eglReleaseThread.argtypes = []
     for name in ("eglGetCurrentContext", "eglGetCurrentDisplay", "eglGetCurrentSurface"):
         getattr(lib, name).restype = ctypes.c_void_p
     lib.eglGetCurrentContext.argtypes = lib.eglGetCurrentDisplay.argtypes = []
@@ -206,10 +206,11 @@ def _egl_binding() -> tuple | None:
     """What the calling thread has current through EGL (its bound client API, display,
     surfaces and context), to put back with :func:`_rebind`; None when nothing is."""
     lib = _egl_library()
-    if lib is None or not lib.eglGetCurrentContext():
+    context = lib.eglGetCurrentContext() if lib is not None else None
+    if not context:
         return None
     return (lib.eglQueryAPI(), lib.eglGetCurrentDisplay(), lib.eglGetCurrentSurface(_EGL_DRAW),
-            lib.eglGetCurrentSurface(_EGL_READ), lib.eglGetCurrentContext())
+            lib.eglGetCurrentSurface(_EGL_READ), context)
 
 
 def _rebind(binding: tuple) -> None:
@@ -218,18 +219,6 @@ def _rebind(binding: tuple) -> None:
     api, display, draw, read, context = binding
     lib.eglBindAPI(api)
     lib.eglMakeCurrent(display, draw, read, context)
-
-
-def _release_egl_thread() -> None:
-    """Free the calling thread's EGL state (``eglReleaseThread``). Mesa keeps about 5 MB
-    of it per thread that ever made a context current, until this is called: without
-    it, every short-lived thread that recolours leaks that much. It unbinds the thread's
-    current contexts (of every client API) and resets its bound API to OpenGL ES; any
-    later EGL call in the thread starts afresh, and moderngl binds its API whenever it
-    makes a context."""
-    lib = _egl_library()
-    if lib is not None:
-        lib.eglReleaseThread()
 
 
 def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
@@ -264,9 +253,6 @@ class GLRenderer(Closeable):
         # A renderer dropped without close() (a session never closed) frees its context, and
         # with it every object in it, when it is collected: about 20 MB each at 1080p.
         self._finalizer = weakref.finalize(self, self.ctx.release) if context is None else None
-        # the thread whose EGL state the context's use builds up: only there may close()
-        # release that state (elsewhere it would unbind that thread's own context)
-        self._egl_thread = threading.get_ident() if context is None and backend == "egl" else None
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
         self._lock = threading.RLock()  # one call at a time, whichever thread makes it
@@ -530,9 +516,8 @@ class GLRenderer(Closeable):
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
         own = getattr(self, "_finalizer", None) is not None and self._finalizer.alive
-        release_thread = own and getattr(self, "_egl_thread", None) == threading.get_ident()
         before = _egl_binding() if own else None
-        if getattr(self, "ctx", None) is not None and (held or release_thread):
+        if getattr(self, "ctx", None) is not None and (held or own):
             try:
                 self._make_current()  # the names are this context's: freed in another, they free its objects
             except RendererUnavailable:
@@ -540,17 +525,14 @@ class GLRenderer(Closeable):
             for name in held:
                 getattr(self, name).release()
             if own:
-                self.ctx.__exit__(None, None, None)  # unbound first, so that releasing it frees it now
+                # unbound first: a context destroyed while current lives on, and with it
+                # megabytes of the thread's EGL state, until the thread unbinds it
+                self.ctx.__exit__(None, None, None)
         for name in names:
             setattr(self, name, None)
         if own:
             self._finalizer()  # releases the context it made
-            if release_thread:
-                # Only the thread that made the context frees its EGL state, which would
-                # otherwise outlive the context by megabytes (elsewhere the state may be
-                # that thread's own). It unbinds whatever the thread had current: put back.
-                _release_egl_thread()
             if before is not None and before[-1] != self._handle:
-                _rebind(before)
+                _rebind(before)  # the exit above unbinds whatever the thread had current
         self.ctx = None
         self._cap = (0, 0)

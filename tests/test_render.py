@@ -439,8 +439,8 @@ def test_short_lived_threads_that_recolour_do_not_leak(portrait, copperish, endi
 
 @pytest.mark.gl
 def test_closing_a_renderer_leaves_the_callers_context_usable(portrait, copperish):
-    """Closing frees the thread's EGL state (eglReleaseThread), which unbinds the
-    current context; a context of the caller's still works with moderngl's `with`."""
+    """Making, using and closing a renderer of its own leaves a context of the caller's
+    usable with moderngl's `with`."""
     from hairfx.render_gl import create_context
 
     frame, mask = portrait
