@@ -83,10 +83,11 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     """Return ``mask`` as a C-contiguous ``H x W`` ``float32`` array in ``[0, 1]``.
 
     Accepts float arrays in ``[0, 1]`` (any float dtype), ``uint8`` arrays (0..255,
-    scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in
-    mode ``L`` or ``1`` (or ``F``, float32, as a float array). NaNs and values outside ``[0, 1]`` are refused, and so is a ``uint8``
-    mask whose largest value is 1: that is a 0/1 label map (``(labels == k).astype(np.uint8)``)
-    that would scale to an invisible 1/255, so pass it as bool or multiply it by 255.
+    scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in mode
+    ``L`` or ``1`` (or ``F``, float32, taken as a float array). NaNs and values outside
+    ``[0, 1]`` are refused, and so is a ``uint8`` mask whose largest value is 1: that is
+    a 0/1 label map (``(labels == k).astype(np.uint8)``) that would scale to an invisible
+    1/255, so pass it as bool or multiply it by 255.
 
     >>> float(as_mask(np.array([[0, 255]], np.uint8)).max())
     1.0

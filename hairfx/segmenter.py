@@ -74,8 +74,8 @@ TTA_ZOOM = 0.125
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
 #: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
 #: test clips (150 frames each, ``hairfx evaluate``), mean frame-to-frame mask change in %
-#: of full range, shipped weights: small preset 0.46 with no prior, 0.32 with the raw
-#: probabilities fed back, 0.30 with the ramp; full preset 0.54, 0.32 and 0.30 (the ramp
+#: of full range, shipped weights: small preset 0.49 with no prior, 0.35 with the raw
+#: probabilities fed back, 0.32 with the ramp; full preset 0.49, 0.31 and 0.30 (the ramp
 #: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a tie
 #: where the prior-free mask is nearly empty). With earlier weights the raw feedback was
 #: steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
@@ -417,7 +417,7 @@ class SegmenterSession(Closeable):
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
       on the eight test clips (``hairfx evaluate --check-every 15``), it resets once
       with the small preset and twice with the full one, each time on a clip it leaves
-      less steady (mean change 0.11% -> 0.17% and 0.44% -> 0.62%); with earlier
+      less steady (mean change 0.38% -> 0.40% and 0.43% -> 0.61%); with earlier
       weights and no prior ramp its resets, each a jump back to the prior-free mask,
       made the small model's masks less steady (mean change 0.48% of full range
       without it, 0.60% with it, 0.59% with no prior).
