@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import InputError
+
 
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
@@ -23,6 +25,15 @@ def replacing(path: Path) -> Iterator[Path]:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_folder(folder: Path, doing: str) -> None:
+    """Raise :class:`~hairfx.errors.InputError` ``"{doing}: F is a file, not a folder"``
+    when ``folder`` is, or lies under, a file ``F`` (where ``mkdir`` would only say
+    "File exists")."""
+    obstacle = folder_obstacle(folder)
+    if obstacle is not None:
+        raise InputError(f"{doing}: {obstacle[0]} is a file, not a folder")
 
 
 def _remove_orphans(path: Path) -> None:

@@ -38,9 +38,8 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
-from ._files import folder_obstacle, replacing
-from ._options import number
-from .lut import LUT3D, _write_cube, read_cube
+from ._files import check_folder, replacing
+from .lut import LUT3D, _decimals, _write_cube, read_cube
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
 
@@ -181,7 +180,7 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
     folder = Path(folder)
     if not _NAME.match(folder.name):
         raise InputError(f"cannot save colour {color.name!r} to {folder}: {_bad_name(folder.name)}")
-    decimals = number(decimals, "decimals", lo=3, hi=12, integer=True)  # as write_cube takes it
+    decimals = _decimals(decimals)
     meta = {
         "format": FORMAT_VERSION,
         "name": folder.name,
@@ -191,9 +190,7 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
         "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
     }
     try:
-        obstacle = folder_obstacle(folder)
-        if obstacle is not None:
-            raise InputError(f"cannot save colour {color.name!r} to {folder}: {obstacle[0]} is a file, not a folder")
+        check_folder(folder, f"cannot save colour {color.name!r} to {folder}")
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
             light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))

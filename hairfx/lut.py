@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import folder_obstacle, replacing
+from ._files import check_folder, replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -374,13 +374,11 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     if not isinstance(lut, LUT3D):
         raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
     path = Path(path)
-    decimals = number(decimals, "decimals", lo=3, hi=12, integer=True)  # 3: a thousandth, a quarter of an 8-bit level
+    decimals = _decimals(decimals)
     try:  # the checks too: a name too long for the file system fails its stat()
         if path.is_dir():
             raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
-        obstacle = folder_obstacle(path.parent)
-        if obstacle is not None:
-            raise InputError(f"cannot write {path}: {obstacle[0]} is a file, not a folder")
+        check_folder(path.parent, f"cannot write {path}")
         if not path.parent.is_dir():
             raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
         with replacing(path) as tmp:
@@ -388,6 +386,12 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     except OSError as exc:  # no permission, a full disk, a file system that takes no files
         raise InputError(f"could not write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _decimals(value) -> int:
+    """The ``decimals`` of a ``.cube`` file's values, checked: 3 (a thousandth, a quarter
+    of an 8-bit level) to 12."""
+    return number(value, "decimals", lo=3, hi=12, integer=True)
 
 
 def _cube_title(title: str) -> str:

@@ -131,8 +131,8 @@ def release_renderers() -> None:
     one per thread (threads then recolour in parallel) and reuses it from call to call.
     A thread that is done recolouring (a worker of a pool that is shutting down, say)
     calls this to free its context and textures now rather than when the process ends;
-    a later ``recolor()`` in the thread makes a new one. Video code should prefer :class:`RecolorSession`,
-    which owns its renderer and closes it with the session.
+    a later ``recolor()`` in the thread makes a new one. Video code should prefer
+    :class:`RecolorSession`, which owns its renderer and closes it with the session.
     """
     cache = getattr(_local, "renderers", None)
     if not cache:

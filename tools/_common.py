@@ -73,11 +73,9 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
 def check_parent(path: Path) -> None:
     """Refuse a ``path`` whose folder is, or lies under, a file (where ``mkdir`` would
     only say "File exists"), naming that file."""
-    from hairfx._files import folder_obstacle
+    from hairfx._files import check_folder
 
-    obstacle = folder_obstacle(path.parent)
-    if obstacle is not None:
-        raise InputError(f"cannot write {path}: {obstacle[0]} is a file, not a folder")
+    check_folder(path.parent, f"cannot write {path}")
 
 
 def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:
