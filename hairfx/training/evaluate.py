@@ -50,7 +50,7 @@ from ..errors import InputError, MissingFileError, WeightsError
 from ..presets import MODEL_NAMES
 from ..video import VideoReader
 from . import cli_args
-from .data import list_pairs
+from .data import _read_pair as read_pair, list_pairs
 
 __all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "hair_free", "flicker", "check_inputs", "run", "main"]
 
@@ -102,15 +102,10 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
 
 
 def _read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A test photo (RGB) and its label (bool, hair), the label at the photo's size."""
-    bgr = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-    gt = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
-    if bgr is None or gt is None:
-        raise InputError(f"cannot read {img_path if bgr is None else mask_path}")
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    if gt.shape != rgb.shape[:2]:
-        gt = cv2.resize(gt, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-    return rgb, gt > 127
+    """A test photo (RGB) and its label (bool, hair), the label at the photo's size, read
+    as training reads its pairs (:func:`~hairfx.training.data.load_pairs`), not resized."""
+    pair = read_pair("", img_path, mask_path, None)
+    return pair.image, pair.mask > 127
 
 
 def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = False) -> dict:
