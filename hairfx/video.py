@@ -99,7 +99,7 @@ class VideoInfo:
     fps: Fraction
     frames: int | None
     has_audio: bool
-    audio_codec: str | None = None  # ffprobe's name for the first audio stream's codec
+    audio_codecs: tuple[str, ...] = ()  # ffprobe's name for each audio stream's codec, in order
     #: Seconds from the start of the file (its earliest stream) to the first picture:
     #: nonzero when the sound starts before the pictures. Frames are read from the first
     #: picture on, so the sound copied beside them is cut by as much to stay in sync.
@@ -109,8 +109,12 @@ class VideoInfo:
     #: the file does not say), 4/3 for 1440x1080 shown at 16:9. It is that of the frames as
     #: read, which are turned upright by a rotation tag (90 degrees turns it over too).
     sample_aspect_ratio: Fraction = Fraction(1)
-    audio_codecs: tuple[str, ...] = ()  # ffprobe's name for each audio stream's codec, in order
     pixel_format: str | None = None  # ffprobe's name for the video's, e.g. "yuv420p10le"
+
+    @property
+    def audio_codec(self) -> str | None:
+        """ffprobe's name for the first audio stream's codec; None without audio (or ffprobe)."""
+        return self.audio_codecs[0] if self.audio_codecs else None
 
     @property
     def duration(self) -> float | None:
@@ -273,8 +277,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
     return VideoInfo(
-        p, width, height, fps, frames, bool(audio), codecs[0] if codecs else None, max(picture_start, 0.0), stated,
-        sar, codecs, None if video is None else video.get("pix_fmt"),
+        p, width, height, fps, frames, bool(audio), codecs, max(picture_start, 0.0), stated, sar,
+        None if video is None else video.get("pix_fmt"),
     )
 
 
