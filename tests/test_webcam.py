@@ -585,19 +585,13 @@ def test_input_file_that_fails_to_decode_mid_file_is_an_error_not_its_end(webcam
 
 
 def test_headless_output_keeps_anamorphic_pixels_unless_resized(webcam, tmp_path, hair_model):
-    import shutil
-    import subprocess
     from fractions import Fraction
 
     from hairfx.video import probe
+    from test_video import ffmpeg_or_skip, make_clip
 
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        pytest.skip("ffmpeg is not installed")
     src = tmp_path / "wide.mp4"
-    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "3",
-                    "-vf", "setsar=4/3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(src)],
-                   check=True)
+    make_clip(ffmpeg_or_skip(), src, "-frames:v", "3", "-vf", "setsar=4/3")
     out = tmp_path / "out.mp4"
     assert webcam.main(["--input", str(src), "--output", str(out), "--renderer", "cpu"]) == 0
     assert probe(out).sample_aspect_ratio == Fraction(4, 3)  # was written square: played squashed
