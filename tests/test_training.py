@@ -15,6 +15,7 @@ from hairfx.segmenter import letterbox
 from hairfx.training.data import (
     Pair,
     distract_above_hair,
+    hair_coloured_surround,
     hair_free_scene,
     make_prior,
     make_sample,
@@ -104,6 +105,36 @@ def test_distractor_paints_only_the_background_just_above_the_hair():
             # the source's red, or the hair's mean colour: flat here, so exactly it
             assert (250, 0, 0) in colours or (40, 30, 20) in colours
     assert painted > 8 * 200
+
+
+def test_surround_takes_on_the_hairs_colour_and_the_hair_stays_or_turns_blond():
+    img, mask, _ = _hair_on_a_wall(60, 35)
+    wall, brown = np.array((200, 200, 200), np.float32), np.array((40, 30, 20), np.float32)
+    inner = cv2.erode(mask, np.ones((9, 9), np.uint8)) == 255
+    outer = cv2.dilate(mask, np.ones((9, 9), np.uint8)) == 0
+    kept = blond = 0
+    for seed in range(12):
+        out = hair_coloured_surround(img, mask, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.dtype == np.uint8
+        hair = out[inner].astype(np.float32)
+        if np.all(hair == brown):
+            kept += 1
+        else:  # made blond: lighter and warmer than the brown it was
+            blond += 1
+            assert hair.mean() > brown.mean() + 40 and np.all(hair[:, 0] >= hair[:, 2])
+        hair_mean = hair.mean(0)
+        # the flat wall moves at least 60 % of the way to the hair's colour
+        left = np.linalg.norm(out[outer].astype(np.float32) - hair_mean, axis=1)
+        assert left.max() <= 0.4 * np.linalg.norm(wall - hair_mean) + 4
+    assert kept and blond
+
+
+def test_surround_leaves_a_sample_without_hair_or_background_as_it_is():
+    img, mask, _ = _hair_on_a_wall(60, 35)
+    empty = np.zeros_like(mask)
+    assert hair_coloured_surround(img, empty, np.random.default_rng(0)) is img
+    full = np.full_like(mask, 255)
+    assert hair_coloured_surround(img, full, np.random.default_rng(0)) is img
 
 
 @pytest.mark.parametrize("augment", [occlude_hair, distract_above_hair])

@@ -6,10 +6,11 @@ decoded once, resized so their longest side is ``cache_side`` and kept in a NumP
 training loop never decodes a JPEG.
 
 Every training sample is made in one pass of cheap OpenCV operations (see
-:func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
-crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
-hair or hair-like texture in the background just above it, hair recolouring (blond,
-red, grey, any dyed hue) inside the labelled hair, global colour jitter, and a
+:func:`make_sample`): an occasional shift of everything around the hair to the hair's
+own colour, a letterbox-style affine (scale, rotation, flip, translation, crop), an
+occasional thin-plate-spline warp, an occasional hat-like occluder over the hair or
+hair-like texture in the background just above it, hair recolouring (blond, red, grey,
+any dyed hue) inside the labelled hair, global colour jitter, and a
 previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
 the truth, or a large or wrong warp the network must learn to discard.
 """
@@ -38,12 +39,14 @@ __all__ = [
     "occlude_hair",
     "hair_free_scene",
     "distract_above_hair",
+    "hair_coloured_surround",
 ]
 
 
 OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
 DISTRACT_P = 0.2  # share that gets background texture pasted just above the hair (distract_above_hair)
 HAIR_FREE_P = 0.08  # share replaced by a scene with no hair at all (hair_free_scene)
+SURROUND_P = 0.15  # share whose surroundings take on the hair's own colour (hair_coloured_surround)
 
 
 @dataclass
@@ -220,15 +223,19 @@ def _align_corners_matrix(size: int, coarse: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- colour
 
 
-def recolor_hair(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+HAIR_KINDS = ("blond", "red", "grey", "dyed", "dark")
+
+
+def recolor_hair(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
     """Recolour the hair of float32 RGB ``img`` (in [0, 1]) to blond, red, grey or a dyed hue.
 
     ``mask`` is the float hair mask in [0, 1]; the edit is blended through a softened
-    copy so it fades out at the boundary like real hair does.
+    copy so it fades out at the boundary like real hair does. ``kind`` (one of
+    ``HAIR_KINDS``) is drawn at random unless given.
     """
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)  # H in degrees, S and V in [0, 1]
     hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
-    kind = rng.choice(["blond", "red", "grey", "dyed", "dark"])
+    kind = kind or rng.choice(HAIR_KINDS)
     if kind == "blond":
         hue = np.full_like(hue, rng.uniform(30, 50))
         sat = sat * rng.uniform(0.3, 0.7) + rng.uniform(0.15, 0.35)
@@ -268,6 +275,34 @@ def _jitter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.2:
         img = img + rng.normal(0, rng.uniform(0.01, 0.04), img.shape).astype(np.float32)
     return np.clip(img, 0.0, 1.0)
+
+
+def hair_coloured_surround(img: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Give the surroundings of the hair in uint8 RGB ``img`` the hair's own colour.
+
+    Half the time the hair is first made blond. Everything outside uint8 ``mask`` (the
+    background, the face, clothing) is then moved most of the way to the hair's mean
+    colour, its own light and shade kept at half to full contrast; the label does not
+    change. Blonde hair against sand or a pale wall, dark hair against a dark room: only
+    texture and shape tell the hair apart, where the rest of the training photos let
+    colour contrast do it. Inputs without hair come back unchanged.
+    """
+    if _hair_box(mask) is None:
+        return img
+    f = img.astype(np.float32) * np.float32(1 / 255)
+    m = mask.astype(np.float32) * np.float32(1 / 255)
+    if rng.random() < 0.5:
+        f = recolor_hair(f, m, rng, "blond")
+    soft = cv2.GaussianBlur(m, (0, 0), 1.2)[..., None]
+    rest = 1.0 - soft
+    if float(rest.sum()) < 64:
+        return img
+    hair_mean = (f * soft).sum((0, 1)) / soft.sum()
+    rest_mean = (f * rest).sum((0, 1)) / rest.sum()
+    target = rest_mean + rng.uniform(0.6, 1.0) * (hair_mean - rest_mean)
+    surround = target + (f - rest_mean) * rng.uniform(0.5, 1.0)
+    out = f * soft + surround * rest
+    return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
 # ----------------------------------------------------------------------------- occluders
@@ -489,7 +524,10 @@ def make_sample(
         ox, oy = (rng.integers(0, canvas - crop + 1, 2) if augment else ((canvas - crop) // 2,) * 2)
         m[0, 2] -= ox
         m[1, 2] -= oy
-    img = cv2.warpAffine(pair.image, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
+    image = pair.image
+    if augment and rng.random() < SURROUND_P:  # before the warp: the padding stays black
+        image = hair_coloured_surround(image, pair.mask, rng)
+    img = cv2.warpAffine(image, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
     mask = cv2.warpAffine(pair.mask, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
     hair_free = augment and other is not None and rng.random() < HAIR_FREE_P
     if hair_free:
