@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing chatter
+# FFmpeg's lines inside OpenCV ("[mov,mp4 @ 0x..] moov atom not found"): the error says it
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 import cv2
 import numpy as np
@@ -78,6 +80,7 @@ class Capture:
 
     def __init__(self, source, *, latest: bool, pace: bool = False, size=None, camera_size=None):
         self.is_camera = isinstance(source, int)
+        self.info = None  # a file's VideoInfo
         if self.is_camera:
             cap = cv2.VideoCapture(source)
             if not cap.isOpened():
@@ -90,8 +93,11 @@ class Capture:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, camera_size[0])
                 cap.set(cv2.CAP_PROP_FRAME_HEIGHT, camera_size[1])
         else:
-            if not Path(source).is_file():
-                raise hairfx.CameraError(f"video file not found: {source!r}")
+            from hairfx.video import probe
+
+            # a folder, a still image, a file with no pictures or cut before its index:
+            # refused with the reason, as `hairfx video` does; its exact rate, sound and count
+            self.info = probe(source)
             cap = cv2.VideoCapture(str(source))
             if not cap.isOpened():
                 raise hairfx.CameraError(f"could not open {source!r} as a video")
@@ -450,10 +456,10 @@ def parse_args(argv):
 
 
 def run_headless(app: App, cap: Capture, args) -> int:
-    from hairfx.video import VideoWriter, probe, shortfall
+    from hairfx.video import VideoWriter, shortfall
 
     writer = None
-    source = probe(args.input) if args.output else None  # its exact rate, its sound, its frame count
+    source = cap.info  # the input file's exact rate, its sound, its frame count
     n = 0
     start = time.perf_counter()
     ok = False

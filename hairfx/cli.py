@@ -8,6 +8,7 @@ converted to RGB here, at the edge, and nowhere else.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -42,6 +43,9 @@ def command(add):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # FFmpeg's own lines inside OpenCV ("[mov,mp4 @ 0x..] moov atom not found") would come
+    # before the one-line error that already says the same; read once, at OpenCV's first video
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:

@@ -8,8 +8,10 @@ Frames are a real clip from ../shared/data/videos, cut short and scaled down.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
+import sys
 import warnings
 from fractions import Fraction
 
@@ -34,7 +36,7 @@ from hairfx.video import (
 )
 from hairfx.video import _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _stream_fps, _video_stream
 
-from conftest import DATA
+from conftest import DATA, REPO
 
 CLIP = DATA / "videos" / "liveportrait_source_s32.mp4"  # 1280x720, 30 fps, with audio
 SMALL = (320, 180)
@@ -624,6 +626,12 @@ def test_files_without_pictures_say_why(tmp_path, capsys):
     assert rc == 2 and err.splitlines() == [f"hairfx video: error: could not open {str(cut)!r} as a video: "
                                             "moov atom not found"]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "sound.mp4", "whole.mp4"]
+    # in a process of its own: FFmpeg inside OpenCV writes to the file descriptor, which
+    # capsys does not see, and reads its log level once per process
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    cmd = [sys.executable, "-m", "hairfx", "video", str(cut), "-c", "copper", "-o", str(tmp_path / "out.mp4")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and done.stderr.splitlines() == err.splitlines()  # no "[mov,mp4 @ 0x..]" line
 
 
 # --------------------------------------------------------------------------- CLI

@@ -352,6 +352,19 @@ def test_missing_input_file_is_a_clear_error(webcam, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
+def test_an_input_that_is_not_a_video_says_what_it_is(webcam, tmp_path, capsys):
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.zeros((8, 8, 3), np.uint8))
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    for source, says in [(still, "is a still image, not a video"), (tmp_path, "is a folder, not a video file"),
+                         (broken, f"could not open {str(broken)!r} as a video")]:  # fmt: skip
+        assert webcam.main(["--input", str(source), "--output", str(tmp_path / "o.mp4")]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and says in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 class _FakeCamera:
     """A cv2.VideoCapture that opens; subclasses say what read() does."""
 
