@@ -8,7 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, MissingFileError
+
+
+def check_readable_file(path: Path, what: str, kind: str, *, shown: str | None = None) -> None:
+    """Raise :class:`~hairfx.errors.InputError` ``"WHAT P is a folder, not KIND"`` when
+    ``path`` is a folder and :class:`~hairfx.errors.MissingFileError` ``"WHAT not found:
+    P"`` when nothing is there; ``P`` is ``shown`` when given, else the path."""
+    shown = str(path) if shown is None else shown
+    if path.is_dir():
+        raise InputError(f"{what} {shown} is a folder, not {kind}")
+    if not path.is_file():
+        raise MissingFileError(f"{what} not found: {shown}")
 
 
 @contextmanager

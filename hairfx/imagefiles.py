@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, MissingFileError
+from ._files import check_readable_file
+from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 
 __all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image"]
@@ -100,10 +101,7 @@ def _imread(path: Path, kind: str):
     EXIF orientation."""
     import cv2
 
-    if path.is_dir():
-        raise InputError(f"{kind} {path} is a folder, not an image file")
-    if not path.is_file():
-        raise MissingFileError(f"{kind} not found: {path}")
+    check_readable_file(path, kind, "an image file")
     # Checked before the file is read and decoded: a small PNG can state 20000 x 20000
     # pixels (1.2 GB decoded), and a large file need not be an image at all.
     size, orientation = _header(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_folder, replacing
+from ._files import check_folder, check_readable_file, replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -165,11 +165,10 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     :class:`~hairfx.errors.MissingFileError` when there is no such file.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder, not a .cube LUT file")
+    check_readable_file(path, "LUT file", "a .cube LUT file")
     try:
         f = open(path, "rb")
-    except FileNotFoundError:
+    except FileNotFoundError:  # removed since the check
         raise MissingFileError(f"LUT file not found: {path}") from None
     with f:
         nbytes = os.fstat(f.fileno()).st_size

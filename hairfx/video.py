@@ -48,9 +48,10 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
+from ._files import check_readable_file
 from ._options import number
 from .colors import Color, get_color
-from .errors import HairfxError, InputError, MissingFileError
+from .errors import HairfxError, InputError
 from .frames import as_frame, mask_bbox
 from .recolor import DEFAULT_SMOOTHING, RecolorSession
 
@@ -234,10 +235,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     import cv2
 
     p = Path(path)
-    if p.is_dir():
-        raise InputError(f"video {str(p)!r} is a folder, not a video file")
-    if not p.is_file():
-        raise MissingFileError(f"video file not found: {str(p)!r}")
+    check_readable_file(p, "video", "a video file", shown=repr(str(p)))
     # ffprobe first: a file with no pictures is refused before OpenCV prints FFmpeg's own
     # complaints about it. One ffprobe cannot open is still tried with OpenCV, whose FFmpeg
     # may be another release.

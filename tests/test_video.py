@@ -481,7 +481,7 @@ def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_p
     with pytest.raises(InputError, match="would overwrite the input"):
         recolor_video(short_clip, link, color="copper", renderer="cpu", progress=False)
     assert probe(short_clip).frames == N_FRAMES
-    with pytest.raises(MissingFileError, match="video file not found"):  # beside an existing output
+    with pytest.raises(MissingFileError, match="video not found"):  # beside an existing output
         recolor_video(tmp_path / "missing.mp4", link, color="copper", renderer="cpu", progress=False)
     (tmp_path / "clips.mp4").mkdir()
     with pytest.raises(InputError, match="clips.mp4' is a folder, not a video file"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hairfx._files import check_readable_file
 from hairfx.errors import InputError, LutFormatError
 from hairfx.lut import LUT3D, sample_trilinear
 
@@ -87,10 +88,7 @@ def read_hald(path: str | os.PathLike) -> LUT3D:
     import cv2
 
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"Hald image {path} is a folder, not an image file")
-    if not path.is_file():
-        raise InputError(f"Hald image not found: {path}")
+    check_readable_file(path, "Hald image", "an image file")
     if path.suffix.lower() in (".jpg", ".jpeg"):
         raise LutFormatError(f"{path}: JPEG is lossy and blurs the Hald grid; export the edited Hald as PNG or TIFF")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
