@@ -482,7 +482,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
                     fps = source.fps
                     # the source's pixel shape, unless --size resized the frames to square pixels
                     sar = source.sample_aspect_ratio if args.size is None else None
-                    writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=args.input,
+                    writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=source,
                                          audio_seconds=None if args.frames is None else args.frames / float(fps),
                                          sample_aspect_ratio=sar)
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))

@@ -403,7 +403,8 @@ class VideoWriter(Closeable):
     With ffmpeg on the ``PATH``: H.264 yuv420p (``crf`` quality), which every player
     decodes; a frame of odd width or height gets its last column or row repeated to the
     even size 4:2:0 needs (:attr:`width` and :attr:`height` are the size written). When
-    ``audio_from`` names a file with audio (the clip the frames come from), its audio is
+    ``audio_from`` names a file with audio (the clip the frames come from; its path, or
+    the :class:`VideoInfo` :func:`probe` gave for it, which saves probing it again), its audio is
     copied, or re-encoded to AAC when the container cannot hold it (:data:`CONTAINERS`),
     from that file's first picture on (:attr:`VideoInfo.picture_start`), as the frames
     are; ``audio_seconds`` keeps only that many seconds from there (the frames of a clip
@@ -428,7 +429,7 @@ class VideoWriter(Closeable):
         width: int,
         height: int,
         fps: "Fraction | float",
-        audio_from: "str | os.PathLike | None" = None,
+        audio_from: "str | os.PathLike | VideoInfo | None" = None,
         audio_seconds: float | None = None,
         crf: int = 18,
         preset: str = "veryfast",
@@ -464,7 +465,7 @@ class VideoWriter(Closeable):
         exe = _ffmpeg() if use_ffmpeg is not False else None
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")
-        source = probe(audio_from) if audio_from is not None else None
+        source = audio_from if isinstance(audio_from, VideoInfo) or audio_from is None else probe(audio_from)
         want_audio = source is not None and source.has_audio
         if exe is None:
             if want_audio:
@@ -986,7 +987,7 @@ def recolor_video(
                 width=info.width,
                 height=info.height,
                 fps=info.fps,
-                audio_from=info.path if keep_audio else None,
+                audio_from=info if keep_audio else None,
                 audio_seconds=None if max_frames is None else max_frames / float(info.fps),
                 sample_aspect_ratio=info.sample_aspect_ratio,
             )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -363,10 +364,16 @@ def test_writer_uses_vsync_for_ffmpeg_before_5_1(tmp_path, monkeypatch):
     assert probe(tmp_path / "old.mp4").frames == 3
 
 
-def test_recolor_video_keeps_count_rate_and_audio(short_clip, tmp_path):
+def test_recolor_video_keeps_count_rate_and_audio(short_clip, tmp_path, monkeypatch):
+    import hairfx.video
+
+    probed = []
+    monkeypatch.setattr(hairfx.video, "probe", lambda p, _probe=probe: probed.append(p) or _probe(p))
     out = tmp_path / "out.mp4"
     info = recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False,
                          masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    # once: the writer takes the sound's VideoInfo, not the path again (it probes only its own output)
+    assert [Path(p) for p in probed].count(Path(short_clip)) == 1
     got = probe(out)
     assert (got.width, got.height, got.fps, got.frames, got.has_audio) == (*SMALL, 30, N_FRAMES, True)
     assert info.frames == N_FRAMES and info.has_audio
