@@ -818,9 +818,18 @@ def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeyp
         per = res[split]["per_image"]
         assert sorted(per) == ["dark", "light"]
         assert np.mean([v["iou"] for v in per.values()]) == pytest.approx(res[split]["iou"], abs=1e-4)
+        # the reference photos' own intensities (reference_images/intensities.json, from their
+        # masks): one dark-haired photo, one light-haired, none medium
+        assert per["dark"]["hair_intensity"] == pytest.approx(0.1659, abs=2e-3)
+        assert per["light"]["hair_intensity"] == pytest.approx(0.5462, abs=2e-3)
+        classes = res[split]["by_lightness"]
+        assert classes["medium"] == {"n": 0, "iou": None}
+        for kind in ("dark", "light"):
+            assert classes[kind]["n"] == 1 and classes[kind]["iou"] == pytest.approx(per[kind]["iou"], abs=1e-4)
         label = cv2.imread(str(data / split / "masks" / "dark.png"), cv2.IMREAD_GRAYSCALE) > 127
         assert per["dark"]["label_hair"] == pytest.approx(label.mean(), abs=1e-4)
         assert 0.0 < per["dark"]["predicted_hair"] < 1.0
+    assert "By hair lightness" in printed and f"{res['celeb1k/test']['by_lightness']['light']['iou']:.3f} (1) |" in printed
     clip = res["videos"]["pan"]
     assert clip["frames"] == 6
     assert clip["no_prior"] > 0.0  # the head moves, so the mask must change

@@ -8,6 +8,8 @@
 * **Boundary F** (DAVIS protocol, Perazzi et al. 2016): boundary pixels of prediction
   and label are matched within ``ceil(0.008 * image diagonal)`` pixels; F is the
   harmonic mean of the boundary precision and recall, averaged per image.
+* **By hair lightness**: the same IoU over the images whose labelled hair is dark,
+  medium or light (:data:`LIGHTNESS`, by its mean luma).
 * **No hair in view**: the share of the frame called hair in frames without any: a
   hair-free crop of each test photo (its label's least-hair square) and six plain scenes
   (walls, a dark room, a sky); see :func:`hair_free`.
@@ -56,6 +58,16 @@ __all__ = ["iou", "boundary_f", "seg2bmap", "evaluate_split", "hair_free", "flic
 
 SPLITS = ("figaro1k/test", "celeb1k/test")
 BOUND_TH = 0.008  # DAVIS: boundary tolerance as a fraction of the image diagonal
+#: Hair lightness classes by the labelled hair's intensity (hairfx.intensity; the bundled
+#: dark and light reference photos measure 0.17 and 0.55): (name, from, below).
+LIGHTNESS = (("dark", 0.0, 0.25), ("medium", 0.25, 0.40), ("light", 0.40, math.inf))
+
+
+def _lightness(intensity: float | None) -> str | None:
+    for name, lo, hi in LIGHTNESS:
+        if intensity is not None and lo <= intensity < hi:
+            return name
+    return None
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -111,25 +123,36 @@ def _read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]
 def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = False) -> dict:
     """Mean IoU and boundary F of ``seg`` (empty prior; four-pass ``tta`` if asked) on one pair folder.
 
-    ``per_image`` maps each image's name to its IoU, boundary F and the share of the
-    image that the label and the prediction call hair, for looking into failures.
+    ``per_image`` maps each image's name to its IoU, boundary F, the share of the image
+    that the label and the prediction call hair and the labelled hair's intensity, for
+    looking into failures; ``by_lightness`` gives the count and mean IoU of the images in
+    each :data:`LIGHTNESS` class (light hair against a light background is a known weakness).
     """
+    from ..intensity import hair_intensity
+
     pairs = list_pairs(folder)[:limit]
     if not pairs:
         raise InputError(f"no image/mask pairs in {folder} (give --data the folder that holds {'/'.join(SPLITS)})")
     ious, bfs, per_image = [], [], {}
+    classes: dict[str, list[float]] = {name: [] for name, _, _ in LIGHTNESS}
     for name, img_path, mask_path in pairs:
         rgb, gt = _read_pair(img_path, mask_path)
         pred = seg.predict(rgb, tta=tta) > 0.5
         ious.append(iou(pred, gt))
         bfs.append(boundary_f(pred, gt))
+        intensity = hair_intensity(rgb, gt.astype(np.float32))
+        if _lightness(intensity) is not None:
+            classes[_lightness(intensity)].append(ious[-1])
         per_image[name.rsplit("/", 1)[-1]] = {
             "iou": round(ious[-1], 4),
             "boundary_f": round(bfs[-1], 4),
             "label_hair": round(float(gt.mean()), 4),
             "predicted_hair": round(float(pred.mean()), 4),
+            "hair_intensity": None if intensity is None else round(intensity, 4),
         }
-    return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs)), "per_image": per_image}
+    by_lightness = {k: {"n": len(v), "iou": float(np.mean(v)) if v else None} for k, v in classes.items()}
+    return {"n": len(pairs), "iou": float(np.mean(ious)), "boundary_f": float(np.mean(bfs)),
+            "by_lightness": by_lightness, "per_image": per_image}
 
 
 #: Plain frames with no one in view: walls of several colours (one of hair's own browns),
@@ -357,6 +380,16 @@ def _print_tables(results: dict, check_every: int = 0) -> None:
         for label, r in rows:
             f, c = r[SPLITS[0]], r[SPLITS[1]]
             print(f"| {label} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
+    bounds = " <= ".join(f"{name}" + (f" < {hi:.2f}" if hi < math.inf else "") for name, _, hi in LIGHTNESS)
+    print(f"\nBy hair lightness (the labelled hair's intensity: {bounds}); IoU (images)\n")
+    cols = [f"{split.split('/')[0]} {name}" for split in SPLITS for name, _, _ in LIGHTNESS]
+    print(f"| model | {' | '.join(cols)} |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, res in results.items():
+        rows = [(name, res)] + ([(f"{name}, tta (4 passes)", res["tta"])] if "tta" in res else [])
+        for label, r in rows:
+            cells = [r[split]["by_lightness"][k] for split in SPLITS for k, _, _ in LIGHTNESS]
+            print(f"| {label} | " + " | ".join("-" if c["iou"] is None else f"{c['iou']:.3f} ({c['n']})" for c in cells) + " |")
     print("\nNo hair in view: share of the frame called hair (lower is better); frames with over 1 %\n")
     print("| model | hair-free crops of the test photos | frames over 1 % | plain walls, dark room, sky | frames over 1 % |")
     print("|---|---|---|---|---|")
