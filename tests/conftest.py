@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,45 @@ DATA = REPO.parent / "shared" / "data"
 # that `hairfx` itself still comes from the installed package when one is installed.
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))
+
+def in_thread(fn, *args):
+    """``fn(*args)`` in a thread of its own, waited for: its result, or its exception
+    raised here (a failure in the thread is not lost)."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - raised again below, in the test's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def in_threads(work, n: int) -> list:
+    """Run ``work(i)`` for i < n in n threads started together; their results (or the
+    exceptions they raised), in order."""
+    start, results = threading.Barrier(n), [None] * n
+
+    def run(i):
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in the thread
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
 
 #: Largest per-channel difference (8-bit levels) allowed between two implementations of the
 #: same math (GL vs CPU, CPU vs ffmpeg): one level, from float rounding at .5 boundaries.

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import hairfx
-from conftest import REPO, TOL_LEVELS
+from conftest import REPO, TOL_LEVELS, in_thread
 from hairfx.errors import InputError, RendererUnavailable, UnknownColorError
 
 
@@ -354,7 +354,6 @@ def test_release_renderers_frees_the_threads_renderers(portrait):
     """recolor() keeps a renderer per thread; release_renderers() closes the calling
     thread's (a GL context among them when one can be made) and a later call makes anew."""
     import importlib
-    import threading
 
     rec = importlib.import_module("hairfx.recolor")  # the module; hairfx.recolor is the function
 
@@ -371,9 +370,7 @@ def test_release_renderers_frees_the_threads_renderers(portrait):
         seen["again"] = np.array_equal(hairfx.recolor(frame, "copper", mask=mask, renderer="auto"), first)
         hairfx.release_renderers()
 
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
+    in_thread(worker)
     assert seen == {"kept": 1, "closed": True, "empty": True, "again": True}
 
 

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import TOL_LEVELS, graded
+from conftest import TOL_LEVELS, graded, in_thread, in_threads
 from hairfx.colors import Color
 from hairfx.errors import RendererUnavailable
 from hairfx.lut import LUT3D, sample_tetrahedral, sample_trilinear, write_cube
@@ -414,7 +414,6 @@ def test_short_lived_threads_that_recolour_do_not_leak(portrait, copperish, endi
     renderer closed (a pool that recolours, its threads replaced over time), and a
     thread that ended with the renderer's context still current, its renderer dropped
     without close(), kept it too (234 MB over 40 threads)."""
-    import threading
 
     frame, mask = portrait
 
@@ -427,9 +426,7 @@ def test_short_lived_threads_that_recolour_do_not_leak(portrait, copperish, endi
 
     def threads(n):
         for _ in range(n):
-            t = threading.Thread(target=worker)
-            t.start()
-            t.join()
+            in_thread(worker)
 
     threads(5)  # the driver's one-time allocations
     before = _resident_mb()
@@ -462,7 +459,6 @@ def test_closing_a_renderer_from_another_thread_leaves_that_threads_context_boun
     """A session handed to another thread and closed there must not release that
     thread's EGL state: it would unbind the context the thread itself has current."""
     import ctypes
-    import threading
 
     from hairfx.render_gl import _egl_library, create_context
 
@@ -472,9 +468,7 @@ def test_closing_a_renderer_from_another_thread_leaves_that_threads_context_boun
     lib.eglGetCurrentContext.restype = ctypes.c_void_p
     frame, mask = portrait
     made = {}
-    t = threading.Thread(target=lambda: made.setdefault("r", GLRenderer()).render(frame, mask, copperish))
-    t.start()
-    t.join()
+    in_thread(lambda: made.setdefault("r", GLRenderer()).render(frame, mask, copperish))
     own = create_context()
     try:
         own.__enter__()
@@ -490,7 +484,6 @@ def test_a_gl_renderer_can_be_used_from_any_thread_one_call_at_a_time(portrait, 
     """A renderer (a session's) made in one thread and used in others, in turn and at
     once, renders what the CPU renders; it used to draw into no context in a second
     thread and return black hair without an error."""
-    import threading
 
     frame, mask = portrait
     want = CpuRenderer().render(frame, mask, copperish).frame
@@ -502,20 +495,12 @@ def test_a_gl_renderer_can_be_used_from_any_thread_one_call_at_a_time(portrait, 
             got.append(r.render(frame, mask, copperish).frame)
 
     for _ in range(2):  # in turn: another thread, then back here
-        t = threading.Thread(target=work, args=(1,))
-        t.start()
-        t.join()
+        in_thread(work, 1)
         work(1)
-    pool = [threading.Thread(target=work, args=(3,)) for _ in range(3)]  # at once
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
+    assert in_threads(lambda i: work(3), 3) == [None] * 3  # at once
     assert len(got) == 14
     assert max(_max_diff(g, want) for g in got) <= TOL_LEVELS
-    t = threading.Thread(target=r.close)  # and closed from yet another thread
-    t.start()
-    t.join()
+    in_thread(r.close)  # and closed from yet another thread
     assert r.ctx is None
 
 
@@ -551,7 +536,6 @@ def test_a_gl_renderer_puts_back_the_context_its_thread_had_current(portrait, co
 def test_a_callers_context_current_in_another_thread_is_refused_not_drawn_over(portrait, copperish):
     """EGL cannot make a context current in two threads; moderngl does not say so, and
     the draw would go to whatever the thread has current."""
-    import threading
 
     from hairfx.render_gl import _current_egl_context, create_context
 
@@ -564,9 +548,7 @@ def test_a_callers_context_current_in_another_thread_is_refused_not_drawn_over(p
         made["ctx"] = create_context()
         made["r"] = GLRenderer(context=made["ctx"])
 
-    t = threading.Thread(target=owner)
-    t.start()
-    t.join()
+    in_thread(owner)
     try:
         with pytest.raises(RendererUnavailable, match="current in another thread"):
             made["r"].render(frame, mask, copperish)

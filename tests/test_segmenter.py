@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import in_threads
 from hairfx.errors import InputError, WeightsError
 from hairfx.frames import MAX_SIDE
 from hairfx.recolor import hair_alpha
@@ -514,27 +515,6 @@ def _thread_frames() -> list[np.ndarray]:
     return [*real, _portrait(120, 90), np.ascontiguousarray(_portrait(90, 160)[::-1])]
 
 
-def _in_threads(work, n: int) -> list:
-    """Run ``work(i)`` for i < n in n threads started together; their results, in order."""
-    import threading
-
-    start, results = threading.Barrier(n), [None] * n
-
-    def run(i):
-        start.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in the thread
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 @pytest.mark.parametrize("backend", ["opencv", "torch"])
 def test_shared_segmenter_is_safe_across_threads(seg, torch_seg, backend):
     """get_segmenter() hands one instance to every thread (recolor() from worker threads):
@@ -550,7 +530,7 @@ def test_shared_segmenter_is_safe_across_threads(seg, torch_seg, backend):
     def work(i):
         return [np.array_equal(s.predict(frames[i]), expected[i]) for _ in range(10)]
 
-    assert _in_threads(work, 4) == [[True] * 10] * 4
+    assert in_threads(work, 4) == [[True] * 10] * 4
     assert 1 <= len(s._idle) <= (OPENCV_NETS if backend == "opencv" else 4)  # all given back
 
 
@@ -567,7 +547,7 @@ def test_sessions_in_separate_threads_do_not_interfere(seg, torch_seg, backend):
             return [sess.process(f) for f in streams[i]]
 
     alone = [run(i) for i in range(3)]
-    together = _in_threads(run, 3)
+    together = in_threads(run, 3)
     for a, t in zip(alone, together):
         assert not isinstance(t, Exception), t
         assert all(np.array_equal(x, y) for x, y in zip(a, t))
@@ -589,7 +569,7 @@ def test_get_segmenter_loads_once_when_threads_ask_together(monkeypatch):
 
     monkeypatch.setattr(segmenter, "_CACHE", {})
     monkeypatch.setattr(segmenter, "Segmenter", Slow)
-    got = _in_threads(lambda i: get_segmenter("small"), 8)
+    got = in_threads(lambda i: get_segmenter("small"), 8)
     assert loads == ["small"] and all(g is got[0] for g in got) and isinstance(got[0], Slow)
 
 
