@@ -634,10 +634,18 @@ def export_weights(
             f"weights in {weights_dir}; give --force to replace them anyway"
         )
     weights_dir.mkdir(parents=True, exist_ok=True)
-    tmp = {p: p.with_name(f".{p.name}.tmp") for p in (path, onnx_path, index_path)}
-    try:
-        torch.save(state, tmp[path])
-        data = tmp[path].read_bytes()
+    # Each file is written to a temporary copy of its own (``replacing``); the copies are
+    # renamed into place as the contexts close, in the reverse order they were entered:
+    # the weights, then the ONNX file (or the old one removed), weights.json last.
+    with contextlib.ExitStack() as stack:
+        index_tmp = stack.enter_context(replacing(index_path))
+        if onnx:
+            onnx_tmp = stack.enter_context(replacing(onnx_path))
+        else:  # never leave an ONNX file that disagrees with the .pt
+            stack.enter_context(_removed_on_success(onnx_path))
+        pt_tmp = stack.enter_context(replacing(path))
+        torch.save(state, pt_tmp)
+        data = pt_tmp.read_bytes()
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
         entry = index[model_name] = {
             "file": path.name,
@@ -648,20 +656,18 @@ def export_weights(
             "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
         }
         if onnx:
-            export_onnx(model, tmp[onnx_path])
-            onnx_data = tmp[onnx_path].read_bytes()
+            export_onnx(model, onnx_tmp)
+            onnx_data = onnx_tmp.read_bytes()
             entry["onnx_sha256"], entry["onnx_bytes"] = hashlib.sha256(onnx_data).hexdigest(), len(onnx_data)
-        tmp[index_path].write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
-        tmp[path].replace(path)
-        if tmp[onnx_path].exists():
-            tmp[onnx_path].replace(onnx_path)
-        else:
-            onnx_path.unlink(missing_ok=True)  # never leave an ONNX file that disagrees with the .pt
-        tmp[index_path].replace(index_path)
-    finally:
-        for t in tmp.values():
-            t.unlink(missing_ok=True)
+        index_tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+@contextlib.contextmanager
+def _removed_on_success(path: Path):
+    """Remove ``path`` when the block ends normally; leave it when the block raises."""
+    yield
+    path.unlink(missing_ok=True)
 
 
 def _check_onnx(model_name: str, onnx_path: Path) -> None:
