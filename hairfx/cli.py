@@ -223,7 +223,9 @@ def _add_mask(sub) -> None:
             "enough), and a line says so. A folder gives the images directly in it, by extension (any "
             "case): not its subfolders, nor hidden files such as macOS's ._IMG_1.jpg. A file that cannot "
             "be read as an 8-bit RGB or grey image (damaged, with alpha, 16 bits, too small, no permission) "
-            "is skipped with a line on stderr and the rest are still done; the exit status is then 2."
+            "is skipped with a line on stderr and the rest are still done; the exit status is then 2. So is a "
+            "mask of an earlier run among the inputs. A file of a mask's name in OUTDIR is replaced only if it "
+            "is such a mask (its PNG Software text is 'hairfx mask'), never a photo."
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -255,13 +257,29 @@ def _check_out_folder(out, given: str) -> None:
         raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
 
 
+#: The PNG ``Software`` text of every mask `hairfx mask` writes: how a mask of an earlier
+#: run is told from a black-and-white photo, which is a grey 8-bit image too.
+MASK_SOFTWARE = "hairfx mask"
+
+
+def _png_with_software(png: bytes, software: str) -> bytes:
+    """``png`` with a ``tEXt`` chunk ``Software`` = ``software`` right after its header chunk."""
+    import struct
+    import zlib
+
+    body = b"tEXt" + b"Software\0" + software.encode("latin-1")
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    end = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 bytes of data, CRC
+    return png[:end] + chunk + png[end:]
+
+
 def _is_mask_file(path) -> bool:
-    """Whether ``path`` is an image a mask run writes: single-channel 8-bit (PIL mode L)."""
+    """Whether ``path`` is a mask `hairfx mask` wrote (a PNG that says so, :data:`MASK_SOFTWARE`)."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            return im.mode == "L"
+            return im.format == "PNG" and im.mode == "L" and im.info.get("Software") == MASK_SOFTWARE
     except Exception:  # noqa: BLE001 - not an image PIL reads: not a mask either
         return False
 
@@ -281,7 +299,7 @@ def _run_mask(args) -> int:
 
     out = Path(args.out)
     _check_out_folder(out, args.out)
-    files, seen = [], set()
+    files, seen, skipped = [], set(), []
     for item in args.inputs:
         path = Path(item)
         if path.is_dir():
@@ -297,11 +315,17 @@ def _run_mask(args) -> int:
         else:
             raise InputError(f"input {item} is neither a file nor a folder")
         for f in found:  # an image given twice (a folder and a file in it) is done once
-            if os.path.abspath(f) not in seen:
-                seen.add(os.path.abspath(f))
+            if os.path.abspath(f) in seen:
+                continue
+            seen.add(os.path.abspath(f))
+            if _is_mask_file(f):  # a folder of photos that also holds their masks from an earlier run
+                skipped.append(f)
+                print(f"hairfx mask: skipped {f}: a hair mask hairfx wrote, not a photo", file=sys.stderr)
+            else:
                 files.append(f)
     if not files:
-        raise InputError(f"no images found in {', '.join(args.inputs)}")
+        masks = f" (only masks hairfx wrote: {len(skipped)})" if skipped else ""
+        raise InputError(f"no images found in {', '.join(args.inputs)}{masks}")
     # Named before any work, so an input is never overwritten. An image whose stem no other
     # input has gets stem.png. The others get their extension in the name, then a number,
     # avoiding every input's stem: a numbered a_1.png would otherwise pass for the mask of
@@ -324,14 +348,14 @@ def _run_mask(args) -> int:
         if t.resolve() in inputs:
             raise InputError(f"the mask {t} would overwrite an input image; choose another output folder")
         if t.exists() and not _is_mask_file(t):  # a mask of an earlier run may be replaced, a photo not
-            raise InputError(f"the mask {t} would replace a file there that is not a mask (not a grey 8-bit "
-                             "image); move it or choose another output folder")
+            raise InputError(f"the mask {t} would replace a file there that is not a mask hairfx wrote; "
+                             "move it or choose another output folder")
     seg = get_segmenter(args.model)  # loaded once for the whole batch
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. no permission; what a file in the way is was refused above
         raise InputError(f"cannot create the output folder -o {args.out}: {exc.strerror or exc}") from None
-    written, skipped = 0, []
+    written = 0
     for f, target in zip(files, targets):
         # A file that is not a frame hairfx takes (damaged, RGBA, 16-bit, too small, gone since
         # it was listed) is skipped, whether it was named or found in a folder: one bad photo
@@ -358,7 +382,8 @@ def _run_mask(args) -> int:
         if m8.max() == 1:  # nothing above 1.5/255: no hair. A 0/1 uint8 file reads as a label map.
             m8.fill(0)
         try:
-            write_whole(target, cv2.imencode(".png", m8)[1].tobytes())  # a failed write leaves the old file whole
+            png = _png_with_software(cv2.imencode(".png", m8)[1].tobytes(), MASK_SOFTWARE)
+            write_whole(target, png)  # a failed write leaves the old file whole
         except InputError as exc:
             raise InputError(f"{exc} (wrote {written} mask(s) before it)") from None
         written += 1

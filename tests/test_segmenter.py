@@ -345,16 +345,28 @@ def test_mask_cli_replaces_an_earlier_mask_but_never_a_photo_of_the_same_name(tm
     photo must not become a mask."""
     from hairfx.cli import main
 
+    from PIL import Image
+
     cv2.imwrite(str(tmp_path / "IMG_1.jpg"), _portrait())
-    cv2.imwrite(str(tmp_path / "IMG_1.png"), _portrait()[::-1])  # another photo
-    before = (tmp_path / "IMG_1.png").read_bytes()
-    assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(tmp_path)]) == 2
-    assert "would replace a file there that is not a mask" in capsys.readouterr().err
-    assert (tmp_path / "IMG_1.png").read_bytes() == before
+    for photo in (_portrait()[::-1], cv2.cvtColor(_portrait()[::-1], cv2.COLOR_BGR2GRAY)):  # colour, black and white
+        cv2.imwrite(str(tmp_path / "IMG_1.png"), photo)  # another photo
+        before = (tmp_path / "IMG_1.png").read_bytes()
+        assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(tmp_path)]) == 2
+        assert "would replace a file there that is not a mask hairfx wrote" in capsys.readouterr().err
+        assert (tmp_path / "IMG_1.png").read_bytes() == before
     out = tmp_path / "masks"
     assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(out)]) == 0
+    first = (out / "IMG_1.png").stat().st_mtime_ns
+    with Image.open(out / "IMG_1.png") as im:
+        assert im.mode == "L" and im.info["Software"] == "hairfx mask"
+        assert np.array_equal(np.asarray(im), cv2.imread(str(out / "IMG_1.png"), cv2.IMREAD_UNCHANGED))
     assert main(["mask", str(tmp_path / "IMG_1.jpg"), "-o", str(out)]) == 0  # again: its own mask is replaced
-    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["IMG_1.png"] and (out / "IMG_1.png").stat().st_mtime_ns >= first
+    # the masks among the inputs of a later run: skipped, not given masks of their own
+    capsys.readouterr()
+    assert main(["mask", str(tmp_path / "IMG_1.jpg"), str(out), "-o", str(tmp_path / "again")]) == 2
+    assert f"skipped {out / 'IMG_1.png'}: a hair mask hairfx wrote, not a photo" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["IMG_1.png"]
 
 
 def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
