@@ -110,7 +110,8 @@ def test_evaluate_json_is_replaced_whole(tmp_path, monkeypatch):
     out = tmp_path / "eval.json"
     out.write_text('{"old": 1}\n')
     monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False: {
-        "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {}})
+        "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {},
+        "by_lightness": {k: {"n": 0, "iou": None} for k, _, _ in evaluate_mod.LIGHTNESS}})
     monkeypatch.setattr(evaluate_mod, "flicker", lambda *a: {
         "frames": 1, "no_prior": 0.0, "prior": 0.0, "session": 0.0, "resets": 0,
         "coverage_no_prior": 0.0, "coverage_session": 0.0})
