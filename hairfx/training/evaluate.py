@@ -141,8 +141,9 @@ def evaluate_split(seg, folder: Path, limit: int | None = None, *, tta: bool = F
         ious.append(iou(pred, gt))
         bfs.append(boundary_f(pred, gt))
         intensity = hair_intensity(rgb, gt.astype(np.float32))
-        if _lightness(intensity) is not None:
-            classes[_lightness(intensity)].append(ious[-1])
+        kind = _lightness(intensity)
+        if kind is not None:
+            classes[kind].append(ious[-1])
         per_image[name.rsplit("/", 1)[-1]] = {
             "iou": round(ious[-1], 4),
             "boundary_f": round(bfs[-1], 4),
@@ -371,25 +372,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _single_frame_rows(results: dict) -> Iterator[tuple[str, dict]]:
+    """(row label, split scores) per model, and per model with tta where it was scored."""
+    for name, res in results.items():
+        yield name, res
+        if "tta" in res:
+            yield f"{name}, tta (4 passes)", res["tta"]
+
+
 def _print_tables(results: dict, check_every: int = 0) -> None:
     print("\nSingle frame, empty prior (IoU at 0.5 per image; DAVIS boundary F)\n")
     print("| model | figaro1k/test IoU | figaro1k/test BF | celeb1k/test IoU | celeb1k/test BF |")
     print("|---|---|---|---|---|")
-    for name, res in results.items():
-        rows = [(name, res)] + ([(f"{name}, tta (4 passes)", res["tta"])] if "tta" in res else [])
-        for label, r in rows:
-            f, c = r[SPLITS[0]], r[SPLITS[1]]
-            print(f"| {label} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
+    for label, r in _single_frame_rows(results):
+        f, c = r[SPLITS[0]], r[SPLITS[1]]
+        print(f"| {label} | {f['iou']:.3f} | {f['boundary_f']:.3f} | {c['iou']:.3f} | {c['boundary_f']:.3f} |")
     bounds = " <= ".join(f"{name}" + (f" < {hi:.2f}" if hi < math.inf else "") for name, _, hi in LIGHTNESS)
     print(f"\nBy hair lightness (the labelled hair's intensity: {bounds}); IoU (images)\n")
     cols = [f"{split.split('/')[0]} {name}" for split in SPLITS for name, _, _ in LIGHTNESS]
     print(f"| model | {' | '.join(cols)} |")
     print("|---" * (len(cols) + 1) + "|")
-    for name, res in results.items():
-        rows = [(name, res)] + ([(f"{name}, tta (4 passes)", res["tta"])] if "tta" in res else [])
-        for label, r in rows:
-            cells = [r[split]["by_lightness"][k] for split in SPLITS for k, _, _ in LIGHTNESS]
-            print(f"| {label} | " + " | ".join("-" if c["iou"] is None else f"{c['iou']:.3f} ({c['n']})" for c in cells) + " |")
+    for label, r in _single_frame_rows(results):
+        cells = [r[split]["by_lightness"][k] for split in SPLITS for k, _, _ in LIGHTNESS]
+        print(f"| {label} | " + " | ".join("-" if c["iou"] is None else f"{c['iou']:.3f} ({c['n']})" for c in cells) + " |")
     print("\nNo hair in view: share of the frame called hair (lower is better); frames with over 1 %\n")
     print("| model | hair-free crops of the test photos | frames over 1 % | plain walls, dark room, sky | frames over 1 % |")
     print("|---|---|---|---|---|")
