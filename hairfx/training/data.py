@@ -6,13 +6,14 @@ decoded once, resized so their longest side is ``cache_side`` and kept in a NumP
 training loop never decodes a JPEG.
 
 Every training sample is made in one pass of cheap OpenCV operations (see
-:func:`make_sample`): an occasional shift of everything around the hair to the hair's
-own colour, a letterbox-style affine (scale, rotation, flip, translation, crop), an
-occasional thin-plate-spline warp, an occasional hat-like occluder over the hair or
-hair-like texture in the background just above it, hair recolouring (blond, red, grey,
-any dyed hue) inside the labelled hair, global colour jitter, and a
+:func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
+crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
+hair or hair-like texture in the background just above it, hair recolouring (blond,
+red, grey, any dyed hue) inside the labelled hair, global colour jitter, and a
 previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
-the truth, or a large or wrong warp the network must learn to discard.
+the truth, or a large or wrong warp the network must learn to discard. When
+``SURROUND_P`` is set (it is off), everything around the hair first takes on the
+hair's own colour in that share of the samples (:func:`hair_coloured_surround`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ __all__ = [
 OCCLUDE_P = 0.2  # share of training samples whose hair gets a hat-like occluder (occlude_hair)
 DISTRACT_P = 0.2  # share that gets background texture pasted just above the hair (distract_above_hair)
 HAIR_FREE_P = 0.08  # share replaced by a scene with no hair at all (hair_free_scene)
-SURROUND_P = 0.15  # share whose surroundings take on the hair's own colour (hair_coloured_surround)
+# share whose surroundings take on the hair's own colour (hair_coloured_surround). Off: the
+# eleventh stage's trial at 0.15 did not help light hair on validation (see the model card)
+SURROUND_P = 0.0
 
 
 @dataclass
@@ -525,7 +528,7 @@ def make_sample(
         m[0, 2] -= ox
         m[1, 2] -= oy
     image = pair.image
-    if augment and rng.random() < SURROUND_P:  # before the warp: the padding stays black
+    if augment and SURROUND_P > 0 and rng.random() < SURROUND_P:  # before the warp: the padding stays black
         image = hair_coloured_surround(image, pair.mask, rng)
     img = cv2.warpAffine(image, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
     mask = cv2.warpAffine(pair.mask, m, (crop, crop), flags=cv2.INTER_LINEAR, borderValue=0)
