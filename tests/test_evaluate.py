@@ -237,3 +237,21 @@ def test_evaluate_names_the_export_for_weights_missing_from_weights_dir(tmp_path
     err = capsys.readouterr().err
     assert "weights file" in err and "small.pt is missing" in err
     assert f"--export runs/small/best.pt --weights-dir {tmp_path / 'w'}`" in err
+
+
+def test_worst_photos_are_listed_lowest_first_with_their_share_of_the_lost_iou(capsys):
+    def split(ious):
+        return {"per_image": {name: {"iou": v, "label_hair": 0.2, "predicted_hair": 0.25} for name, v in ious.items()}}
+
+    figaro = {"a": 0.1, "b": 0.5, "c": 0.9, "d": 1.0, "e": 0.95, "f": 0.2, "g": 0.3}
+    perfect = {"x": 1.0, "y": 1.0, "z": 1.0}
+    evaluate_mod._print_worst({"small": {"figaro1k/test": split(figaro), "celeb1k/test": split(perfect)}}, k=2)
+    out = capsys.readouterr().out
+    a = out.index("| small | figaro1k/test | a | 0.100 | 20.0% | 25.0% |")
+    f = out.index("| small | figaro1k/test | f | 0.200 |")
+    assert a < f and "| g |" not in out
+    # 0.9 + 0.8 of the 3.05 lost over the seven photos
+    assert "| small | figaro1k/test | **these 2 of 7** | | 56% of the lost IoU | |" in out
+    # nothing lost: no share to carry (ties listed by name)
+    assert out.index("| x | 1.000") < out.index("| y | 1.000") and "| z |" not in out
+    assert "| small | celeb1k/test | **these 2 of 3** | | 0% of the lost IoU | |" in out

@@ -830,6 +830,14 @@ def test_evaluate_command_prints_and_saves_every_table(tmp_path, capsys, monkeyp
         assert per["dark"]["label_hair"] == pytest.approx(label.mean(), abs=1e-4)
         assert 0.0 < per["dark"]["predicted_hair"] < 1.0
     assert "By hair lightness" in printed and f"{res['celeb1k/test']['by_lightness']['light']['iou']:.3f} (1) |" in printed
+    # the worst-photos table: both photos of each split (fewer than five), worst first
+    for split in ("figaro1k/test", "celeb1k/test"):
+        per = res[split]["per_image"]
+        order = sorted(per, key=lambda n: per[n]["iou"])
+        rows = [f"| small | {split} | {n} | {per[n]['iou']:.3f} | {per[n]['label_hair']:.1%} | "
+                f"{per[n]['predicted_hair']:.1%} |" for n in order]
+        assert all(row in printed for row in rows) and printed.index(rows[0]) < printed.index(rows[1])
+        assert f"| small | {split} | **these 2 of 2** | | 100% of the lost IoU | |" in printed
     clip = res["videos"]["pan"]
     assert clip["frames"] == 6
     assert clip["no_prior"] > 0.0  # the head moves, so the mask must change

@@ -10,6 +10,11 @@
   harmonic mean of the boundary precision and recall, averaged per image.
 * **By hair lightness**: the same IoU over the images whose labelled hair is dark,
   medium or light (:data:`LIGHTNESS`, by its mean luma).
+* **Worst photos**: the :data:`WORST` lowest-IoU photos of each split, with the share of
+  the photo that the label and the prediction call hair (more predicted than labelled:
+  something else taken for hair, such as a hat or a jacket; less: hair missed), and the
+  share of the split's lost IoU (the sum of ``1 - IoU``) that they carry. A few photos
+  carry much of what a mean loses; this table says which to look at.
 * **No hair in view**: the share of the frame called hair in frames without any: a
   hair-free crop of each test photo (its label's least-hair square) and six plain scenes
   (walls, a dark room, a sky); see :func:`hair_free`.
@@ -61,6 +66,8 @@ BOUND_TH = 0.008  # DAVIS: boundary tolerance as a fraction of the image diagona
 #: Hair lightness classes by the labelled hair's intensity (hairfx.intensity; the bundled
 #: dark and light reference photos measure 0.17 and 0.55): (name, from, below).
 LIGHTNESS = (("dark", 0.0, 0.25), ("medium", 0.25, 0.40), ("light", 0.40, math.inf))
+#: How many of each split's lowest-IoU photos the "worst photos" table lists.
+WORST = 5
 
 
 def _lightness(intensity: float | None) -> str | None:
@@ -395,6 +402,7 @@ def _print_tables(results: dict, check_every: int = 0) -> None:
     for label, r in _single_frame_rows(results):
         cells = [r[split]["by_lightness"][k] for split in SPLITS for k, _, _ in LIGHTNESS]
         print(f"| {label} | " + " | ".join("-" if c["iou"] is None else f"{c['iou']:.3f} ({c['n']})" for c in cells) + " |")
+    _print_worst(results)
     print("\nNo hair in view: share of the frame called hair (lower is better); frames with over 1 %\n")
     print("| model | hair-free crops of the test photos | frames over 1 % | plain walls, dark room, sky | frames over 1 % |")
     print("|---|---|---|---|---|")
@@ -433,6 +441,23 @@ def _print_tables(results: dict, check_every: int = 0) -> None:
                 f"{sum(v['resets'] for v in vids.values())} | {np.mean([v['checked'] for v in vids.values()]):.4f} | "
                 f"{sum(v['resets_checked'] for v in vids.values())} |"
             )
+
+
+def _print_worst(results: dict, k: int = WORST) -> None:
+    """Each model's ``k`` lowest-IoU photos per split, and the share of the split's lost IoU
+    that they carry."""
+    print(f"\nWorst photos: the {k} lowest IoU of each split (hair as a share of the photo)\n")
+    print("| model | split | photo | IoU | labelled hair | predicted hair |")
+    print("|---|---|---|---|---|---|")
+    for label, r in _single_frame_rows(results):
+        for split in SPLITS:
+            per = r[split]["per_image"]
+            worst = sorted(per.items(), key=lambda item: (item[1]["iou"], item[0]))[:k]
+            for name, v in worst:
+                print(f"| {label} | {split} | {name} | {v['iou']:.3f} | {v['label_hair']:.1%} | {v['predicted_hair']:.1%} |")
+            lost = sum(1 - v["iou"] for v in per.values())
+            carried = sum(1 - v["iou"] for _, v in worst) / lost if lost > 0 else 0.0
+            print(f"| {label} | {split} | **these {len(worst)} of {len(per)}** | | {carried:.0%} of the lost IoU | |")
 
 
 def main(argv: list[str] | None = None) -> int:
