@@ -13,8 +13,10 @@ import torch
 from hairfx.model import build_model
 from hairfx.segmenter import letterbox
 from hairfx.training.data import (
+    FABRIC_KINDS,
     Pair,
     distract_above_hair,
+    fabric,
     hair_coloured_surround,
     hair_free_scene,
     make_prior,
@@ -71,7 +73,10 @@ def _hair_on_a_wall(cy: int, ry: int) -> tuple[np.ndarray, np.ndarray, Pair]:
     return img, mask, red
 
 
-def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_hair():
+def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_hair(monkeypatch):
+    from hairfx.training import data
+
+    monkeypatch.setattr(data, "FABRIC_P", 0.0)  # always a window of the source photo
     img, mask, red = _hair_on_a_wall(50, 35)
     covered = 0
     for seed in range(8):
@@ -86,6 +91,54 @@ def test_occluder_covers_the_top_of_the_hair_with_hairless_texture_labelled_not_
         covered += len(ys)
         assert len(ys) == 0 or ys.min() < 50  # the crown sits on the top half of the hair
     assert covered > 8 * 300
+
+
+def test_occluder_of_made_up_fabric_covers_the_top_of_the_hair_labelled_not_hair(monkeypatch):
+    from hairfx.training import data
+
+    monkeypatch.setattr(data, "FABRIC_P", 1.0)
+    img, mask, red = _hair_on_a_wall(50, 35)
+    hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
+    covered = 0
+    for seed in range(8):
+        # fabric needs no hair-free window: a source that is all hair still gets a hat
+        out, new = occlude_hair(img, mask, hairy, np.random.default_rng(seed))
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert np.all(new <= mask)
+        gone = (mask == 255) & (new == 0)
+        ys = np.nonzero(gone)[0]
+        assert len(ys) > 300 and ys.min() < 50
+        assert not np.all(out[gone] == (250, 0, 0), axis=1).any()  # not the source's pixels
+        assert out[gone].std(axis=0).max() > 1  # shaded or textured, not one flat colour
+        covered += len(ys)
+    assert covered > 8 * 300
+
+
+@pytest.mark.parametrize("kind", FABRIC_KINDS)
+def test_fabric_is_a_seeded_rgb_patch_of_its_kind(kind):
+    a = fabric(40, 60, np.random.default_rng(5), kind)
+    assert a.shape == (40, 60, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, fabric(40, 60, np.random.default_rng(5), kind))
+    assert not np.array_equal(a, fabric(40, 60, np.random.default_rng(6), kind))
+    if kind in ("knit", "twill", "bands"):
+        # a weave repeats every few pixels: neighbouring columns or rows differ far more
+        # than the dome's shading alone would make them
+        gray = a.astype(np.float32).mean(axis=2)
+        step = max(np.abs(np.diff(gray, axis=0)).mean(), np.abs(np.diff(gray, axis=1)).mean())
+        assert step > 2 or gray.mean() < 25  # (a near-black fabric hides its weave)
+
+
+def test_fabric_takes_hair_colours_about_half_the_time():
+    from hairfx.training.data import _HAIRLIKE_RGB
+
+    hairlike = np.array(_HAIRLIKE_RGB, np.float32)
+    near = 0
+    for seed in range(200):
+        mean = fabric(24, 24, np.random.default_rng(seed), "plain").reshape(-1, 3).astype(np.float32)
+        # plain cloth under a dome: its brightest pixels are close to the base colour
+        top = mean[mean.sum(axis=1).argmax()]
+        near += np.linalg.norm(hairlike - top, axis=1).min() < 60
+    assert 70 < near < 150
 
 
 def test_distractor_paints_only_the_background_just_above_the_hair():
@@ -138,7 +191,10 @@ def test_surround_leaves_a_sample_without_hair_or_background_as_it_is():
 
 
 @pytest.mark.parametrize("augment", [occlude_hair, distract_above_hair])
-def test_hair_augmentations_leave_a_sample_without_texture_or_hair_as_it_is(augment):
+def test_hair_augmentations_leave_a_sample_without_texture_or_hair_as_it_is(augment, monkeypatch):
+    from hairfx.training import data
+
+    monkeypatch.setattr(data, "FABRIC_P", 0.0)  # made-up fabric needs no texture to cut
     img, mask, red = _hair_on_a_wall(50, 35)
     hairy = Pair("all hair", red.image, np.full((96, 96), 255, np.uint8))
     out, new = augment(img, mask, hairy, np.random.default_rng(0))

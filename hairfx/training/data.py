@@ -8,7 +8,8 @@ training loop never decodes a JPEG.
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
 crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
-hair or hair-like texture in the background just above it, hair recolouring (blond,
+hair (a window of another photo, or made-up knit, felt or woven fabric) or hair-like
+texture in the background just above it, hair recolouring (blond,
 red, grey, any dyed hue) inside the labelled hair, global colour jitter, and a
 previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
 the truth, or a large or wrong warp the network must learn to discard. When
@@ -38,6 +39,7 @@ __all__ = [
     "tps_warp_maps",
     "recolor_hair",
     "occlude_hair",
+    "fabric",
     "hair_free_scene",
     "distract_above_hair",
     "hair_coloured_surround",
@@ -50,6 +52,8 @@ HAIR_FREE_P = 0.08  # share replaced by a scene with no hair at all (hair_free_s
 # share whose surroundings take on the hair's own colour (hair_coloured_surround). Off: the
 # eleventh stage's trial at 0.15 did not help light hair on validation (see the model card)
 SURROUND_P = 0.0
+# share of the hat-like occluders filled with made-up fabric (fabric) rather than a window of a photo
+FABRIC_P = 0.6
 
 
 @dataclass
@@ -341,15 +345,66 @@ def _hair_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return ys.min(), ys.max(), xs.min(), xs.max()
 
 
+#: Colours of hats and their fabric: hair's own (dark brown, black, blond, grey, auburn)
+#: besides any colour, so that colour alone cannot tell a hat from hair.
+_HAIRLIKE_RGB = ((45, 30, 20), (18, 18, 20), (200, 170, 120), (150, 150, 150), (120, 50, 30))
+FABRIC_KINDS = ("knit", "twill", "felt", "bands", "plain")
+
+
+def fabric(h: int, w: int, rng: np.random.Generator, kind: str | None = None) -> np.ndarray:
+    """An ``h x w`` uint8 RGB patch of made-up hat fabric: ribbed knit, twill, felt, coloured
+    bands or plain cloth, in hair's own colours half the time, lit from above like a dome,
+    sometimes with a logo. Knit and felt have fine texture of their own, like hair's."""
+    kind = kind or FABRIC_KINDS[int(rng.integers(len(FABRIC_KINDS)))]
+    if rng.random() < 0.5:
+        base = np.array(_HAIRLIKE_RGB[int(rng.integers(len(_HAIRLIKE_RGB)))], np.float32) / 255
+        base = np.clip(base * rng.uniform(0.8, 1.2, 3), 0, 1)
+    else:
+        hsv = np.array([[[rng.uniform(0, 360), rng.uniform(0, 1), rng.uniform(0.1, 1)]]], np.float32)
+        base = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = rng.uniform(3, 10)
+    if kind == "knit":  # vertical ribs of V-shaped stitches
+        ribs = 0.5 + 0.5 * np.sin(2 * np.pi * xx / period)
+        column = np.floor(xx / period) % 2
+        vee = np.abs((yy / (0.8 * period) + 0.5 * column + 0.3 * np.abs(np.sin(np.pi * xx / period))) % 1 - 0.5) * 2
+        tex = 0.6 * ribs + 0.4 * vee
+    elif kind == "twill":  # fine diagonal weave (denim, caps)
+        tex = 0.5 + 0.5 * np.sin(2 * np.pi * (xx + yy * rng.uniform(0.5, 2)) / period)
+    elif kind == "felt":
+        tex = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), rng.uniform(0.7, 2.5))
+        tex = (tex - tex.mean()) / (tex.std() + 1e-6) * 0.2 + 0.5
+    elif kind == "bands":  # horizontal bands of a second colour (a cap's panel, a beanie's stripes)
+        tex = ((yy / (period * rng.uniform(2, 6))) % 1 < 0.5).astype(np.float32)
+    else:
+        tex = np.full((h, w), 0.5, np.float32)
+    lum = 1 + (tex - 0.5) * rng.uniform(0.2, 0.8)
+    xn, yn = (xx + 0.5) / w * 2 - 1, (yy + 0.5) / h * 2 - 1
+    lum *= 1 - rng.uniform(0.1, 0.5) * np.clip(xn**2 + (yn + 0.4) ** 2 * 0.5, 0, 1.5)  # dome lit from above
+    out = base[None, None, :] * lum[..., None]
+    if kind == "bands":
+        second = np.clip(1 - base + rng.uniform(-0.2, 0.2, 3), 0, 1)
+        out = np.where(tex[..., None] > 0.5, second[None, None, :] * lum[..., None], out)
+    out = np.clip(out * 255 + rng.normal(0, 4, out.shape), 0, 255).astype(np.uint8)
+    if rng.random() < 0.4 and min(h, w) >= 16:  # a logo on the front
+        text = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(2, 6))))
+        scale = max(0.3, w / 160 * rng.uniform(0.5, 1.2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        org = (int(w * rng.uniform(0.15, 0.45)), int(h * rng.uniform(0.4, 0.8)))
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, max(1, round(scale * 2)), cv2.LINE_AA)
+    return out
+
+
 def occlude_hair(
     img: np.ndarray, mask: np.ndarray, source: Pair, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cover the top of the hair of uint8 ``img`` / ``mask`` with a hat-like shape.
 
     The shape (a crown, sometimes with a brim) is filled with a hair-free window of
-    ``source`` (clothing, background) and labelled not-hair, so the network learns that
-    a cap, beanie or hat sitting where hair usually is, is not hair. Inputs without
-    hair come back unchanged.
+    ``source`` (clothing, background) or, with ``FABRIC_P``, with made-up hat
+    :func:`fabric`, and labelled not-hair, so the network learns that a cap, beanie or
+    hat sitting where hair usually is, is not hair. Inputs without hair come back
+    unchanged.
     """
     box = _hair_box(mask)
     if box is None:
@@ -367,9 +422,12 @@ def occlude_hair(
         cv2.ellipse(shape, (round(cx), round(cy + 0.7 * ay)), brim, angle, 0, 360, 255, -1)
     # the texture reaches 3 px past the shape, as far as its blurred edge does
     bx, by, bw, bh = cv2.boundingRect(cv2.dilate(shape, np.ones((7, 7), np.uint8)))
-    window = _hairless_window(source, rng, bw / bh)
-    if window is None:
-        return img, mask
+    if FABRIC_P > 0 and rng.random() < FABRIC_P:
+        window = fabric(bh, bw, rng)
+    else:
+        window = _hairless_window(source, rng, bw / bh)
+        if window is None:
+            return img, mask
     patch = np.zeros_like(img)
     patch[by : by + bh, bx : bx + bw] = cv2.resize(window, (bw, bh), interpolation=cv2.INTER_AREA)
     alpha = cv2.GaussianBlur(shape.astype(np.float32) / 255, (0, 0), 0.8)
