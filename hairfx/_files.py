@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,13 +14,29 @@ from .errors import InputError, MissingFileError
 
 def check_readable_file(path: Path, what: str, kind: str, *, shown: str | None = None) -> None:
     """Raise :class:`~hairfx.errors.InputError` ``"WHAT P is a folder, not KIND"`` when
-    ``path`` is a folder and :class:`~hairfx.errors.MissingFileError` ``"WHAT not found:
-    P"`` when nothing is there; ``P`` is ``shown`` when given, else the path."""
+    ``path`` is a folder (likewise a pipe, socket or device) and
+    :class:`~hairfx.errors.MissingFileError` ``"WHAT not found: P"`` when nothing is there;
+    ``P`` is ``shown`` when given, else the path."""
     shown = str(path) if shown is None else shown
     if path.is_dir():
         raise InputError(f"{what} {shown} is a folder, not {kind}")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{what} {shown} is a pipe, socket or device, not {kind}")
     if not path.is_file():
         raise MissingFileError(f"{what} not found: {shown}")
+
+
+def path_argument(text: str) -> str:
+    """argparse ``type`` for a file or folder argument: refuses an empty one (``--mask "$MASK"``
+    with the variable unset), which would otherwise read as "none given" or as ".".
+
+    >>> path_argument("")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: an empty path (is a shell variable unset?)
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (is a shell variable unset?)")
+    return text
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import signal
 import sys
 import warnings
 
+from ._files import path_argument
 from .errors import HairfxError, stop_signals_interrupt
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
@@ -42,12 +43,22 @@ def command(add):
     return add
 
 
+def quiet_opencv() -> None:
+    """For a command's ``main``: FFmpeg's lines inside OpenCV ("[mov,mp4 @ 0x..] moov atom
+    not found") and OpenCV's own warnings ("PNG input buffer is incomplete") would come
+    before the one-line error that already says the same. Settings the user made in
+    ``OPENCV_FFMPEG_LOGLEVEL`` or ``OPENCV_LOG_LEVEL`` are kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # read once, at OpenCV's first video
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
-    # FFmpeg's own lines inside OpenCV ("[mov,mp4 @ 0x..] moov atom not found") would come
-    # before the one-line error that already says the same; read once, at OpenCV's first video
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = _build_parser()
     args = parser.parse_args(argv)
+    quiet_opencv()  # after the parsing: `hairfx --help` loads no OpenCV
     try:
         with warnings.catch_warnings(), stop_signals_interrupt():
             # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
@@ -64,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
 @command
 def _add_recolor(sub) -> None:
     p = sub.add_parser("recolor", help="recolour the hair in an image")
-    p.add_argument("input", metavar="IN", help="input image: 8-bit RGB or grey, any format OpenCV reads")
+    p.add_argument("input", metavar="IN", type=path_argument, help="input image: 8-bit RGB or grey, any format OpenCV reads")
     p.add_argument(
         "--color", "-c", required=True, help="colour name (see `hairfx colors`), '#RRGGBB' or a colour folder's path"
     )
-    p.add_argument("-o", "--output", required=True, help="output image path")
-    p.add_argument("--mask", help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output image path")
+    p.add_argument("--mask", type=path_argument, help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--interpolation", choices=INTERPOLATIONS, default="trilinear")
@@ -83,7 +94,7 @@ def _add_recolor(sub) -> None:
 
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
-        mask = read_mask(args.mask) if args.mask else None
+        mask = None if args.mask is None else read_mask(args.mask)
         out = recolor(
             frame,
             args.color,
@@ -140,14 +151,14 @@ def _add_bench(sub) -> None:
     p.add_argument("--color", default="copper")
     p.add_argument("--repeat", type=_positive, default=30, help="timed frames per size and renderer")
     p.add_argument("--no-baseline", action="store_true", help="skip the slow colour-science baseline")
-    p.add_argument("--image", help="portrait to use (default: see `hairfx.bench`)")
-    p.add_argument("--mask", help="its hair mask (required with --image)")
+    p.add_argument("--image", type=path_argument, help="portrait to use (default: see `hairfx.bench`)")
+    p.add_argument("--mask", type=path_argument, help="its hair mask (required with --image)")
 
     def run(args) -> int:
         from .bench import run_bench
         from .errors import InputError
 
-        if bool(args.image) != bool(args.mask):
+        if (args.image is None) != (args.mask is None):
             raise InputError("--image and --mask go together")
         run_bench(color=args.color, repeat=max(1, args.repeat), baseline=not args.no_baseline, image=args.image, mask=args.mask)
         return 0
@@ -166,8 +177,8 @@ def _add_video(sub) -> None:
             "seconds starting at the switch) or run roots to tips (--ombre copper,platinum)."
         ),
     )
-    p.add_argument("input", metavar="IN", help="input video file")
-    p.add_argument("-o", "--output", required=True, help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264)")
+    p.add_argument("input", metavar="IN", type=path_argument, help="input video file")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264)")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--color", "-c", help="colour name, or a schedule NAME:START-END,... in seconds (END empty = to the end)")
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")
@@ -228,9 +239,10 @@ def _add_mask(sub) -> None:
             "is such a mask (its PNG Software text is 'hairfx mask'), never a photo."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("inputs", nargs="+", metavar="INPUT", type=path_argument,
                    help="image files, or folders of images (" + ", ".join(sorted(_IMAGE_SUFFIXES)) + ")")
-    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", help="folder for the masks (created)")
+    p.add_argument("-o", "--out", required=True, metavar="OUTDIR", type=path_argument,
+                   help="folder for the masks (created)")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
                    help="average four passes (mirrored, zoomed out): better masks, four times slower")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -276,3 +277,42 @@ def test_mask_skips_a_file_it_may_not_read_and_a_broken_link(tmp_path, capsys, m
         f"hairfx mask: skipped {src / 'locked.jpg'}: cannot read it: Permission denied",
     ]
     assert captured.out.splitlines()[-1].startswith(f"wrote 2 mask(s) to {out}; skipped 2: ")
+
+
+@pytest.mark.parametrize("argv, argument", [
+    (["recolor", "", "-c", "copper", "-o", "o.png"], "IN"),
+    (["recolor", "in.png", "-c", "copper", "-o", ""], "-o/--output"),
+    # `--mask "$MASK"` with the variable unset: it used to recolour by the model's mask
+    (["recolor", "in.png", "-c", "copper", "-o", "o.png", "--mask", ""], "--mask"),
+    (["mask", "", "-o", "masks"], "INPUT"),  # it used to mask every image of the current folder
+    (["mask", "in.png", "-o", " "], "-o/--out"),
+    (["video", "", "-c", "copper", "-o", "o.mp4"], "IN"),
+    (["bench", "--image", "", "--mask", "m.png"], "--image"),
+])
+def test_an_empty_path_is_refused_by_the_argument_that_gives_it(argv, argument, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "o.png").write_bytes(b"kept")  # an existing output made `recolor ''` raise a traceback
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {argument}: an empty path (is a shell variable unset?)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"] and (tmp_path / "o.png").read_bytes() == b"kept"
+
+
+def test_a_pipe_named_like_an_image_is_refused_as_such(tmp_path, capsys):
+    fifo = tmp_path / "frame.png"
+    os.mkfifo(fifo)
+    assert main(["recolor", str(fifo), "-c", "copper", "-o", str(tmp_path / "o.png")]) == 2
+    assert capsys.readouterr().err == f"hairfx recolor: error: image {fifo} is a pipe, socket or device, not an image file\n"
+
+
+def test_a_truncated_image_gets_one_line_not_opencvs_warning_first(tmp_path):
+    ok, png = cv2.imencode(".png", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png.tobytes()[:1000])
+    # in a process of its own: OpenCV writes its warnings to the file descriptor, which capsys does not see
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_LOG_LEVEL"}
+    cmd = [sys.executable, "-m", "hairfx", "recolor", str(cut), "-c", "copper", "-o", str(tmp_path / "o.png")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"hairfx recolor: error: {cut}: not an image OpenCV can read"]

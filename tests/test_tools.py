@@ -693,3 +693,15 @@ def test_fit_and_report_print_no_matplotlib_warning(tmp_path):
     assert report.returncode == 0, report.stderr
     assert "| copper |" in report.stdout
     assert "Matplotlib" not in report.stderr and "Warning" not in report.stderr  # its progress lines remain
+
+
+@pytest.mark.parametrize("argv, argument", [
+    (["bake", "", "-o", "luts/x"], "recipe"),
+    (["fit", "--before", "b.png", "--after", "", "-o", "g.cube"], "--after"),
+    (["hald-import", "h.png", "-o", ""], "-o/--output"),
+])
+def test_lut_tool_refuses_an_empty_path_by_the_argument_that_gives_it(argv, argument, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        lut_tool.main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {argument}: an empty path (is a shell variable unset?)" in capsys.readouterr().err

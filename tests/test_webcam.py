@@ -610,3 +610,11 @@ def test_headless_output_keeps_anamorphic_pixels_unless_resized(webcam, tmp_path
     assert probe(out).sample_aspect_ratio == Fraction(4, 3)  # was written square: played squashed
     assert webcam.main(["--input", str(src), "--output", str(out), "--renderer", "cpu", "--size", "96x54"]) == 0
     assert probe(out).sample_aspect_ratio == 1
+
+
+def test_an_empty_input_is_refused_not_taken_for_the_camera(webcam, capsys):
+    """`--input "$CLIP"` with the variable unset used to open camera 0."""
+    with pytest.raises(SystemExit) as exit_:
+        webcam.main(["--input", "", "--frames", "1"])
+    assert exit_.value.code == 2
+    assert "argument --input/-i: an empty path (is a shell variable unset?)" in capsys.readouterr().err

@@ -32,6 +32,8 @@ import signal
 import sys
 from pathlib import Path
 
+from hairfx._files import path_argument
+from hairfx.cli import quiet_opencv
 from hairfx.errors import HairfxError, InputError, stop_signals_interrupt
 
 __all__ = ["main", "build_parser"]
@@ -212,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("intensity", help="hair intensity of a reference photo, as the engine computes it",
                        description="Print the hair intensity (mask-weighted mean Rec. 709 luma of the sRGB values) "
                                    "of IMAGE, exactly as the engine computes it per frame.")
-    p.add_argument("image", help="the photo")
-    p.add_argument("--mask", help="hair mask image (255 = hair); default: the hair-mask model's prediction")
+    p.add_argument("image", type=path_argument, help="the photo")
+    p.add_argument("--mask", type=path_argument,
+                   help="hair mask image (255 = hair); default: the hair-mask model's prediction")
     p.set_defaults(run=_cmd_intensity)
 
     p = sub.add_parser("hald-export", help="write an identity Hald CLUT image to grade in any editor",
@@ -222,15 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "at the same size, and turn it into a .cube with hald-import.")
     p.add_argument("--level", type=int, default=8, help="Hald level L: an L^3 x L^3 image, an (L^2)^3 LUT (default 8)")
     p.add_argument("--depth", type=int, choices=(8, 16), default=16, help="bits per channel (default 16)")
-    p.add_argument("-o", "--output", required=True, help="output .png or .tif")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output .png or .tif")
     p.set_defaults(run=_cmd_hald_export)
 
     p = sub.add_parser("hald-import", help="turn an edited Hald CLUT image into a .cube LUT",
                        description="Read an edited Hald CLUT image (8- or 16-bit PNG/TIFF) and write it as a .cube. "
                                    "An image whose colours do not rise along the grid, as any grade's do (a photo "
                                    "saved in place of the graded Hald), is refused unless --force.")
-    p.add_argument("image", help="the edited Hald image")
-    p.add_argument("-o", "--output", required=True, help="output .cube (folders created as needed)")
+    p.add_argument("image", type=path_argument, help="the edited Hald image")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=int, help="resample to this LUT_3D_SIZE (default: the Hald's own, L^2)")
     p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
     p.add_argument("--force", action="store_true", help="import an image that does not look like a graded Hald")
@@ -240,10 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fit a smooth 3D LUT that maps the hair pixels of --before to those of --after "
                                    "(the same photo graded in any editor), regularised so colours absent from the "
                                    "hair get a smooth extension of the edit, and print the fit error.")
-    p.add_argument("--before", required=True, help="the reference photo")
-    p.add_argument("--after", required=True, help="the same photo, edited (same size)")
-    p.add_argument("--mask", help="hair mask image (255 = hair); default: the hair-mask model's prediction")
-    p.add_argument("-o", "--output", required=True, help="output .cube (folders created as needed)")
+    p.add_argument("--before", required=True, type=path_argument, help="the reference photo")
+    p.add_argument("--after", required=True, type=path_argument, help="the same photo, edited (same size)")
+    p.add_argument("--mask", type=path_argument,
+                   help="hair mask image (255 = hair); default: the hair-mask model's prediction")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=int, default=33, help="LUT_3D_SIZE written (default 33)")
     p.add_argument("--grid", type=int, default=17, help="grid the fit is solved on (default 17)")
     p.add_argument("--smoothness", type=float, default=0.05, help="weight of the smoothness term (default 0.05)")
@@ -256,8 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "colorize, hue_shift, saturation, lightness_curve, contrast, tint, lut (a .cube from "
                                    "hald-import or fit).",
                        epilog=_recipe_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", help="recipe.toml (or a folder holding one)")
-    p.add_argument("-o", "--output", required=True, help="the colour folder, luts/NAME/")
+    p.add_argument("recipe", type=path_argument, help="recipe.toml (or a folder holding one)")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="the colour folder, luts/NAME/")
     p.add_argument("--force", action="store_true",
                    help="replace a shipped colour, or one not baked from a recipe, that is in the way")
     p.set_defaults(run=_cmd_bake)
@@ -276,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Draw a contact sheet of a colour on the light and dark references and on "
                                    "subjects from light to dark hair, with their hair intensities.")
     p.add_argument("color", help="a colour folder (luts/NAME) or a colour name or '#RRGGBB'")
-    p.add_argument("-o", "--output", required=True, help="output image (.png)")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output image (.png)")
     p.add_argument("--references", help="reference images folder (default: the source checkout's reference_images/, "
                                         "else ./reference_images)")
     p.add_argument("--data", default="auto",
@@ -307,6 +311,7 @@ def _recipe_help() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_opencv()
     try:
         # SIGTERM and SIGHUP stop a command as Ctrl-C does: half-written files are removed
         with stop_signals_interrupt():
