@@ -64,6 +64,19 @@ def check_folder(folder: Path, doing: str) -> None:
         raise InputError(f"{doing}: {obstacle[0]} is a file, not a folder")
 
 
+def check_output_file(path: Path, example: str) -> None:
+    """Refuse, before any work, a file output that could not be written: a folder at
+    ``path`` (the hint gives ``example``, a file name), or a parent folder that is, or lies
+    under, a file or takes no new files."""
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name such as {example}")
+    obstacle = folder_obstacle(path.parent, writable=True)
+    if obstacle is not None:
+        where, why = obstacle
+        what = "a file, not a folder" if why == "file" else "not writable"
+        raise InputError(f"cannot write {path}: {where} is {what}")
+
+
 def _remove_orphans(path: Path) -> None:
     """Remove temporary copies of ``path`` left by processes that were killed (SIGKILL, out
     of memory) while writing it; they would otherwise stay, each as large as the file."""

@@ -267,9 +267,9 @@ def get_color(name: "str | Color") -> Color:
     """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
 
     A ``'#RRGGBB'`` string gives a pair synthesised for that colour
-    (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it, or any
-    ``os.PathLike`` such as a :class:`pathlib.Path`, is the path of a colour folder
-    (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
+    (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it (or ``"."`` or
+    ``".."``), or any ``os.PathLike`` such as a :class:`pathlib.Path`, is the path of a
+    colour folder (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
     are loaded once and cached (reloaded when ``color.json`` changes).
     An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
     """
@@ -289,7 +289,7 @@ def get_color(name: "str | Color") -> Color:
         from .synth import color_from_hex
 
         return color_from_hex(key)
-    if "/" in name or os.sep in name:  # a colour folder given by its path
+    if "/" in name or os.sep in name or name.strip() in (".", ".."):  # a colour folder given by its path
         folder = Path(name.strip()).expanduser()
         if not folder.exists():
             raise MissingFileError(f"colour folder not found: {folder}")

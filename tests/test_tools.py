@@ -106,6 +106,28 @@ def test_hald_import_refuses_a_photo_saved_in_place_of_the_graded_hald(tmp_path,
     assert lut_tool.main(["hald-import", str(tmp_path / "photo.png"), "-o", str(tmp_path / "p.cube"), "--force"]) == 0
 
 
+def _turn_hue(rgb: np.ndarray, degrees: float) -> np.ndarray:
+    """``rgb`` (float, ``(..., 3)``) with its hue turned, as an editor's Hue/Saturation does."""
+    import cv2
+
+    hsv = cv2.cvtColor(rgb.reshape(-1, 1, 3).astype(np.float32), cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + degrees) % 360
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).reshape(rgb.shape)
+
+
+@pytest.mark.parametrize("turn", [120, 240])
+def test_hald_import_takes_a_hue_turn_and_a_channel_swap(tmp_path, turn):
+    """Red follows blue after a 120 degree hue turn: such grades were refused as photos."""
+    ident = identity_hald(8).astype(np.float32)
+    grid = LUT3D.identity(64).table
+    for name, graded, expect in ((f"hue{turn}", _turn_hue(ident, turn), _turn_hue(grid, turn)),
+                                 ("swap", ident[..., ::-1], grid[..., ::-1])):
+        write_hald(tmp_path / f"{name}.png", graded, depth=16)
+        out = tmp_path / f"{name}.cube"
+        assert lut_tool.main(["hald-import", str(tmp_path / f"{name}.png"), "-o", str(out)]) == 0
+        np.testing.assert_allclose(read_cube(out).table, expect, atol=2e-3)  # the grade itself, blue for red
+
+
 def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, capsys):
     hald = tmp_path / "id.png"
     write_hald(hald, identity_hald(2), depth=8)
@@ -705,3 +727,110 @@ def test_lut_tool_refuses_an_empty_path_by_the_argument_that_gives_it(argv, argu
         lut_tool.main(argv)
     assert exit_.value.code == 2
     assert f"argument {argument}: an empty path (is a shell variable unset?)" in capsys.readouterr().err
+
+
+# --- an artist's work is never replaced unasked ------------------------------------------
+
+
+def test_hald_export_refuses_to_replace_a_file_without_force(tmp_path, capsys):
+    graded = tmp_path / "edited_hald.png"
+    write_hald(graded, known_transform(identity_hald(2)), depth=8)
+    before = graded.read_bytes()
+    assert lut_tool.main(["hald-export", "--level", "2", "-o", str(graded)]) == 2
+    assert capsys.readouterr().err == (f"hairfx-lut hald-export: error: {graded} already exists (an edited Hald?); "
+                                       "pass --force to replace it with the identity\n")
+    assert graded.read_bytes() == before
+    assert lut_tool.main(["hald-export", "--level", "2", "-o", str(graded), "--force"]) == 0
+    np.testing.assert_allclose(read_hald(graded).table, LUT3D.identity(4).table, atol=0.5 / 255 + 1e-6)
+    (tmp_path / "folder.png").mkdir()
+    assert lut_tool.main(["hald-export", "--level", "2", "-o", str(tmp_path / "folder.png")]) == 2
+    assert "it is a folder; give a file name such as hald.png" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited_hald.png", "folder.png"]  # no temporary left
+
+
+def test_bake_refuses_to_replace_a_folders_own_recipe_with_another(tmp_path, capsys):
+    """v1/mine baked in place holds the artist's recipe and grade; baking v2's recipe into it
+    replaced both without a word."""
+    from hairfx.lut import write_cube
+
+    v1, v2 = tmp_path / "v1" / "test", tmp_path / "v2" / "test"
+    for folder, scale in ((v1, 0.9), (v2, 0.5)):
+        write_recipe(folder, dark_effect="lut", dark_param='file = "dark_grade.cube"')
+        write_cube(LUT3D(LUT3D.identity(5).table * scale), folder / "dark_grade.cube")
+    assert lut_tool.main(["bake", str(v1), "-o", str(v1)]) == 0  # in place: v1's recipe is a source
+    kept = {n: (v1 / n).read_bytes() for n in ("recipe.toml", "dark_grade.cube", "dark.cube")}
+    assert lut_tool.main(["bake", str(v2), "-o", str(v1)]) == 2
+    assert f"{v1} holds its own recipe ({v1 / 'recipe.toml'}), not a copy baked from elsewhere" in capsys.readouterr().err
+    assert {n: (v1 / n).read_bytes() for n in kept} == kept
+    # baked elsewhere, the folder holds a marked copy that the next bake replaces, grades and all
+    out = tmp_path / "lib" / "test"
+    assert lut_tool.main(["bake", str(v1), "-o", str(out)]) == 0
+    assert (out / "recipe.toml").read_text().startswith(f"# hairfx-lut bake copied this recipe from {v1 / 'recipe.toml'};")
+    assert load_recipe(out)["dark"] == load_recipe(v1)["dark"] | {}  # the copy reads as the recipe it copies
+    assert lut_tool.main(["bake", str(v2), "-o", str(out)]) == 0
+    assert (out / "dark_grade.cube").read_bytes() == (v2 / "dark_grade.cube").read_bytes()
+    assert lut_tool.main(["bake", str(v2), "-o", str(v1), "--force"]) == 0  # asked for
+
+
+def test_bake_takes_a_grade_named_like_a_baked_file_in_a_subfolder(tmp_path):
+    from hairfx.lut import write_cube
+
+    src = tmp_path / "src" / "test"
+    write_recipe(src, dark_effect="lut", dark_param='file = "grades/dark.cube"')
+    (src / "grades").mkdir()
+    write_cube(LUT3D(LUT3D.identity(5).table * 0.8), src / "grades" / "dark.cube")
+    out = bake_recipe(src, tmp_path / "lib" / "test")  # copied to lib/test/grades/, beside dark.cube
+    assert (out / "grades" / "dark.cube").read_bytes() == (src / "grades" / "dark.cube").read_bytes()
+    write_recipe(src, dark_effect="lut", dark_param='file = "./dark.cube"')
+    with pytest.raises(InputError, match="lut file './dark.cube' would be overwritten by the baked dark.cube"):
+        load_recipe(src)
+
+
+@pytest.mark.parametrize("value", ["5", '["a"]', '""'])
+def test_a_display_name_that_is_not_text_is_refused(tmp_path, value):
+    recipe = write_recipe(tmp_path / "test")
+    recipe.write_text(recipe.read_text().replace('display_name = "Test"', f"display_name = {value}", 1))
+    with pytest.raises(InputError, match="display_name must be a non-empty string, got"):
+        load_recipe(recipe)
+
+
+def test_the_current_folder_is_a_colour_folder_for_bake_and_preview(tmp_path, monkeypatch, capsys):
+    from hairfx.colors import get_color
+
+    folder = tmp_path / "test"
+    write_recipe(folder)
+    monkeypatch.chdir(folder)
+    assert lut_tool.main(["bake", "recipe.toml", "-o", "."]) == 0
+    assert get_color(".").name == "test" and (folder / "light.cube").is_file()
+    monkeypatch.chdir(folder / "..")
+    assert get_color("test/").name == "test"
+
+
+def test_new_interrupted_while_baking_leaves_no_half_made_colour(tmp_path, monkeypatch):
+    import importlib
+
+    colors = importlib.import_module("hairfx.colors")  # the module, not hairfx.colors(), the function
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(colors, "_write_cube", interrupted)
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path / "mine")]) == 130
+    assert list(tmp_path.iterdir()) == []  # not even the folder it made
+    monkeypatch.undo()
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(tmp_path)]) == 0
+    kept = {p.name: p.read_bytes() for p in (tmp_path / "plum").iterdir()}
+    monkeypatch.setattr(colors, "_write_cube", interrupted)
+    # replacing it with --force: the old colour stays whole
+    assert lut_tool.main(["new", "plum", "--target", "#2e8c7a", "-o", str(tmp_path), "--force"]) == 130
+    assert {p.name: p.read_bytes() for p in (tmp_path / "plum").iterdir()} == kept
+
+
+def test_report_refuses_a_markdown_path_it_cannot_write_before_measuring(tmp_path, capsys, monkeypatch):
+    from tools import palette_report
+
+    monkeypatch.setattr(palette_report, "pick_subjects", lambda *a: pytest.fail("measured first"))
+    (tmp_path / "adir").mkdir()
+    assert lut_tool.main(["report", "--data", str(tmp_path), "--markdown", str(tmp_path / "adir")]) == 2
+    assert f"cannot write {tmp_path / 'adir'}: it is a folder; give a file name such as PALETTE_REPORT.md" \
+        in capsys.readouterr().err

@@ -64,22 +64,27 @@ def identity_hald(level: int = 8) -> np.ndarray:
 
 
 def write_hald(path: str | os.PathLike, image: np.ndarray, *, depth: int = 16) -> Path:
-    """Write a float Hald image as an 8- or 16-bit PNG (or TIFF); missing folders are created."""
+    """Write a float Hald image as an 8- or 16-bit PNG (or TIFF); missing folders are
+    created (and removed again on a failure). The file appears whole or not at all."""
     import cv2
 
-    from ._common import check_parent
+    from hairfx._files import check_output_file, replacing
+
+    from ._common import output_file
 
     if depth not in (8, 16):
         raise InputError(f"depth must be 8 or 16, got {depth!r}")
     path = Path(path)
     if path.suffix.lower() not in (".png", ".tif", ".tiff"):
         raise InputError(f"write the Hald image as .png or .tif (lossless), got {path.name!r}")
-    check_parent(path)
+    check_output_file(path, "hald.png")
     top = 255 if depth == 8 else 65535
     data = np.round(np.clip(image, 0, 1) * top).astype(np.uint8 if depth == 8 else np.uint16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), np.ascontiguousarray(data[:, :, ::-1])):
-        raise InputError(f"could not write {path}")
+    ok, encoded = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(data[:, :, ::-1]))
+    if not ok:  # pragma: no cover - PNG and TIFF encoders ship with OpenCV
+        raise InputError(f"could not encode {path}")
+    with output_file(path) as out, replacing(out) as tmp:
+        tmp.write_bytes(encoded.tobytes())
     return path
 
 
@@ -106,15 +111,19 @@ def read_hald(path: str | os.PathLike) -> LUT3D:
 
 
 def grid_trend(lut: LUT3D) -> float:
-    """How consistently each channel rises (or falls) along its own axis of the grid, from
-    0 (as often up as down) to 1 (always one way). A grade of any strength keeps red
-    rising with red, green with green and blue with blue (about 1); a photo saved in place
-    of the graded Hald has neighbouring pixels that go up and down at random (under 0.2)."""
+    """How consistently each output channel rises (or falls) along the axis of the grid it
+    follows most, from 0 (as often up as down) to 1 (always one way), averaged over the
+    channels. A grade of any strength is a smooth function of the colour: red follows red
+    (or, after a hue turn or a channel swap, blue), and so on (about 1); a photo saved in
+    place of the graded Hald has neighbouring pixels that go up and down at random (under 0.2)."""
     trends = []
     for c in range(3):
-        d = np.diff(lut.table[..., c], axis=c)
-        up, down = int(np.count_nonzero(d > 1e-6)), int(np.count_nonzero(d < -1e-6))
-        trends.append(abs(up - down) / max(1, up + down))
+        best = 0.0
+        for axis in range(3):
+            d = np.diff(lut.table[..., c], axis=axis)
+            up, down = int(np.count_nonzero(d > 1e-6)), int(np.count_nonzero(d < -1e-6))
+            best = max(best, abs(up - down) / max(1, up + down))
+        trends.append(best)
     return float(np.mean(trends))
 
 

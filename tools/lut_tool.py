@@ -59,6 +59,9 @@ def _cmd_intensity(args) -> int:
 def _cmd_hald_export(args) -> int:
     from .hald import identity_hald, write_hald
 
+    if Path(args.output).is_file() and not args.force:  # most likely the Hald an editor graded
+        raise InputError(f"{args.output} already exists (an edited Hald?); "
+                         "pass --force to replace it with the identity")
     path = write_hald(args.output, identity_hald(args.level), depth=args.depth)
     n = args.level**2
     print(f"wrote {path}: identity Hald level {args.level} ({args.level**3}x{args.level**3} px, a {n}^3 LUT), "
@@ -113,11 +116,20 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_bake(args) -> int:
-    from .recipe import bake_recipe, recipe_file
+    from .recipe import bake_recipe, is_baked_copy, recipe_file
 
     from hairfx.colors import _bundled_dir
 
     recipe, out = recipe_file(args.recipe), Path(args.output)
+    if out.name in ("", ".."):  # `-o .`: the folder's own name is the colour's
+        out = Path(os.path.abspath(out))
+    held = out / "recipe.toml"
+    if held.is_file() and recipe.exists() and not os.path.samefile(held, recipe) and not is_baked_copy(held) \
+            and not args.force:
+        # a recipe someone edits there (baked in place, or made by `new`), not the copy a
+        # bake from elsewhere left: baking another over it would replace it and its grades
+        raise InputError(f"{out} holds its own recipe ({held}), not a copy baked from elsewhere; baking "
+                         f"{recipe} there would replace it; pass --force, or bake into another folder")
     if (out / "color.json").exists() and not args.force:
         # Baking again over a colour baked from a recipe is the artist's loop (edit, bake,
         # preview). Refused: a colour made otherwise (no recipe.toml: a fit, a hand-made
@@ -138,8 +150,11 @@ def _cmd_new(args) -> int:
     from hairfx.effects import parse_hex
     from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, SIZE, synth_effects
 
-    from ._common import check_parent
-    from .recipe import bake_recipe, recipe_text
+    from hairfx._files import replacing
+    from hairfx.colors import save_color
+
+    from ._common import check_parent, output_file
+    from .recipe import DECIMALS, color_from_recipe, load_recipe, recipe_text
 
     swatch = parse_hex(args.target, what="--target")
     if not _NAME.match(args.name):
@@ -153,9 +168,11 @@ def _cmd_new(args) -> int:
                        (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
                        description=f"Synthesised by `hairfx-lut new {args.name} --target '{swatch}'`.")
     check_parent(out / "recipe.toml")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.toml").write_text(text, encoding="utf-8")
-    bake_recipe(out / "recipe.toml", out)
+    # recipe.toml takes its name only once the LUTs are baked: a failure or Ctrl-C leaves no
+    # half-made colour (and, with --force, the colour that was there whole)
+    with output_file(out / "recipe.toml") as target, replacing(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        save_color(color_from_recipe(load_recipe(tmp)), out, decimals=DECIMALS)
     print(f"wrote {out}: light and dark LUTs bringing hair to {swatch} (recipe.toml beside them)")
     return 0
 
@@ -226,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=int, default=8, help="Hald level L: an L^3 x L^3 image, an (L^2)^3 LUT (default 8)")
     p.add_argument("--depth", type=int, choices=(8, 16), default=16, help="bits per channel (default 16)")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .png or .tif")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing file (an edited Hald is refused without it)")
     p.set_defaults(run=_cmd_hald_export)
 
     p = sub.add_parser("hald-import", help="turn an edited Hald CLUT image into a .cube LUT",
@@ -256,14 +275,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bake", help="bake a recipe of effects into a colour folder",
                        description="Bake RECIPE (TOML: effects for the light and the dark LUT) into a colour folder "
-                                   "(light.cube, dark.cube, color.json, recipe.toml). Deterministic. Effects: "
+                                   "(light.cube, dark.cube, color.json, and a marked copy of the recipe when it "
+                                   "lies elsewhere). Deterministic. Effects: "
                                    "colorize, hue_shift, saturation, lightness_curve, contrast, tint, lut (a .cube from "
                                    "hald-import or fit).",
                        epilog=_recipe_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", type=path_argument, help="recipe.toml (or a folder holding one)")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="the colour folder, luts/NAME/")
     p.add_argument("--force", action="store_true",
-                   help="replace a shipped colour, or one not baked from a recipe, that is in the way")
+                   help="replace a shipped colour, one not baked from a recipe, or a folder's own recipe, "
+                        "that is in the way (a copy that bake left there is replaced without it)")
     p.set_defaults(run=_cmd_bake)
 
     p = sub.add_parser("new", help="synthesise a colour for any hex target",

@@ -219,9 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     from hairfx.colors import colors
 
     if args.markdown:  # refused before the minutes of measuring, not after
-        from ._common import check_parent
+        from hairfx._files import check_output_file
 
-        check_parent(Path(args.markdown))
+        check_output_file(Path(args.markdown), "PALETTE_REPORT.md")
     names = args.colors or colors()
     subjects = pick_subjects(args.data, args.subjects)
     table = report(names, subjects, args.data)

@@ -46,7 +46,11 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["load_recipe", "bake_recipe", "recipe_text", "DECIMALS"]
+__all__ = ["load_recipe", "bake_recipe", "recipe_text", "is_baked_copy", "DECIMALS"]
+
+#: First line of the recipe that bake copies beside the LUTs it bakes elsewhere: it marks
+#: the copy (replaced by the next bake) apart from a recipe that is someone's source.
+COPY_MARK = "# hairfx-lut bake copied this recipe from "
 
 #: Decimals written per .cube value (keeps a 33^3 file near 0.9 MB).
 DECIMALS = 5
@@ -79,6 +83,9 @@ def load_recipe(path: str | os.PathLike) -> dict:
             raise InputError(f"{path}: missing {key!r}")
     if not isinstance(data["name"], str) or not _NAME.match(data["name"]):
         raise InputError(f"{path}: name must be lower case letters, digits, '-' or '_', got {data['name']!r}")
+    display = data.get("display_name", data["name"])
+    if not isinstance(display, str) or not display.strip():
+        raise InputError(f"{path}: display_name must be a non-empty string, got {display!r}")
     data["swatch"] = parse_hex(data["swatch"], what=f"{path}: swatch")
     size = data.setdefault("size", 33)
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
@@ -95,7 +102,10 @@ def load_recipe(path: str | os.PathLike) -> dict:
             raise InputError(f"{path}: [{side}] intensity must be a number in (0, 1), got {i!r}")
         part["effects"] = validate_effects(part.get("effects", []), where=f"{path}: {side}.effects")
         for entry in part["effects"]:
-            if entry["effect"] == "lut" and Path(entry["file"]).name in _OUTPUTS:
+            # only a grade in the recipe's own folder lies where a baked file goes
+            grade = (path.parent / entry["file"]) if entry["effect"] == "lut" else None
+            if grade is not None and grade.name in _OUTPUTS \
+                    and grade.resolve().parent == path.parent.resolve():
                 raise InputError(f"{path}: [{side}] lut file {entry['file']!r} would be overwritten by the baked "
                                  f"{Path(entry['file']).name}; rename it, e.g. {side}_grade.cube")
     data["base_dir"] = str(path.parent)
@@ -149,12 +159,23 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     save_color(color, out_dir, decimals=DECIMALS)  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
-        target.write_text(recipe_path.read_text(encoding="utf-8"), encoding="utf-8")
+        text = recipe_path.read_text(encoding="utf-8-sig")
+        target.write_text(f"{COPY_MARK}{recipe_path}; edit that one and bake again\n{text}", encoding="utf-8")
         for rel in grades:
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(recipe_path.parent / rel, dest)
     return out_dir
+
+
+def is_baked_copy(recipe_path: Path) -> bool:
+    """Whether ``recipe_path`` is the copy that bake left beside LUTs baked from a recipe
+    elsewhere (its first line is :data:`COPY_MARK`), not a recipe someone edits."""
+    try:
+        with open(recipe_path, encoding="utf-8-sig") as f:
+            return f.readline().startswith(COPY_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def recipe_text(name: str, display_name: str, swatch: str, light: tuple[float, list], dark: tuple[float, list],
