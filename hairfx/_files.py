@@ -64,6 +64,32 @@ def check_folder(folder: Path, doing: str) -> None:
         raise InputError(f"{doing}: {obstacle[0]} is a file, not a folder")
 
 
+@contextmanager
+def output_file(path: str | os.PathLike) -> Iterator[Path]:
+    """``path``, with its missing parent folders created for the block that writes it, and
+    removed again (if still empty) when the block raises, so a failed command leaves nothing.
+    A parent that is a file is refused first, naming it."""
+    path = Path(path)
+    check_parent(path)
+    missing = [d for d in path.parents if not d.exists()]  # the nearest first
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for d in missing:
+            try:
+                d.rmdir()
+            except OSError:  # not empty: something else wrote there meanwhile
+                break
+        raise
+
+
+def check_parent(path: Path) -> None:
+    """Refuse a ``path`` whose folder is, or lies under, a file (where ``mkdir`` would
+    only say "File exists"), naming that file."""
+    check_folder(path.parent, f"cannot write {path}")
+
+
 def check_output_file(path: Path, example: str) -> None:
     """Refuse, before any work, a file output that could not be written: a folder at
     ``path`` (the hint gives ``example``, a file name), or a parent folder that is, or lies

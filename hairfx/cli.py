@@ -194,22 +194,26 @@ def _add_video(sub) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     def run(args) -> int:
+        from ._files import output_file
         from .video import FADE_SECONDS, recolor_video
 
-        info = recolor_video(
-            args.input,
-            args.output,
-            color=args.color,
-            ombre=args.ombre,
-            strength=args.strength,
-            renderer=args.renderer,
-            model=args.model,
-            smoothing=args.smoothing,
-            fade=FADE_SECONDS if args.fade is None else args.fade,
-            max_frames=args.frames,
-            progress=not args.quiet,
-            keep_audio=not args.no_audio,
-        )
+        # missing folders of -o are made, as `recolor` and `mask` make theirs, and removed
+        # again if the command fails
+        with output_file(args.output) as output:
+            info = recolor_video(
+                args.input,
+                output,
+                color=args.color,
+                ombre=args.ombre,
+                strength=args.strength,
+                renderer=args.renderer,
+                model=args.model,
+                smoothing=args.smoothing,
+                fade=FADE_SECONDS if args.fade is None else args.fade,
+                max_frames=args.frames,
+                progress=not args.quiet,
+                keep_audio=not args.no_audio,
+            )
         audio = "with audio" if info.has_audio else "no audio"
         print(f"wrote {args.output}: {info.frames} frames, {info.width}x{info.height} at {float(info.fps):g} fps, {audio}")
         return 0

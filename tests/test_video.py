@@ -654,6 +654,15 @@ def test_cli_video_keeps_count_and_rate(short_clip, tmp_path, hair_model, capsys
     assert f"{N_FRAMES}/{N_FRAMES} frames" in err  # the progress bar, on stderr
 
 
+def test_cli_video_makes_the_outputs_missing_folders_and_removes_them_on_failure(short_clip, tmp_path, hair_model):
+    out = tmp_path / "new" / "sub" / "clip.mp4"
+    assert main(["video", str(short_clip), "-c", "copper", "-o", str(out), "-q", "--frames", "2"]) == 0
+    assert probe(out).frames == 2  # made, as `hairfx recolor` and `hairfx mask` make theirs
+    missing = tmp_path / "other" / "clip.mp4"
+    assert main(["video", str(tmp_path / "nope.mp4"), "-c", "copper", "-o", str(missing), "-q"]) == 2
+    assert not (tmp_path / "other").exists()  # the failed command leaves no folder behind
+
+
 def test_cli_video_ombre(short_clip, tmp_path, hair_model):
     out = tmp_path / "ombre.mp4"
     assert main(["video", str(short_clip), "--ombre", "copper,platinum", "-o", str(out), "-q", "--frames", "4"]) == 0

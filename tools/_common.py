@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from hairfx import recolor
 from hairfx._datadir import reference_dirs
+from hairfx._files import check_parent, output_file  # re-exported for the tools
 from hairfx.errors import InputError
 from hairfx.frames import as_mask
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
@@ -48,34 +47,6 @@ def references_dir(path: str | os.PathLike | None = None) -> Path:
             return d
     raise InputError(f"reference images not found: looked in {looked[0]} and {looked[1]}; pass --references DIR "
                      "(the repository's reference_images/) or run from the checkout")
-
-
-@contextmanager
-def output_file(path: str | os.PathLike) -> Iterator[Path]:
-    """``path``, with its missing parent folders created for the block that writes it, and
-    removed again (if still empty) when the block raises, so a failed command leaves nothing.
-    A parent that is a file is refused first, naming it."""
-    path = Path(path)
-    check_parent(path)
-    missing = [d for d in path.parents if not d.exists()]  # the nearest first
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        yield path
-    except BaseException:
-        for d in missing:
-            try:
-                d.rmdir()
-            except OSError:  # not empty: something else wrote there meanwhile
-                break
-        raise
-
-
-def check_parent(path: Path) -> None:
-    """Refuse a ``path`` whose folder is, or lies under, a file (where ``mkdir`` would
-    only say "File exists"), naming that file."""
-    from hairfx._files import check_folder
-
-    check_folder(path.parent, f"cannot write {path}")
 
 
 def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:
