@@ -834,3 +834,13 @@ def test_report_refuses_a_markdown_path_it_cannot_write_before_measuring(tmp_pat
     assert lut_tool.main(["report", "--data", str(tmp_path), "--markdown", str(tmp_path / "adir")]) == 2
     assert f"cannot write {tmp_path / 'adir'}: it is a folder; give a file name such as PALETTE_REPORT.md" \
         in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["preview", "copper", "-o", "p.png", "--subjects", "-3"], "expected a whole number >= 0, got '-3'"),
+    (["report", "--subjects", "0"], "expected a whole number >= 1, got '0'"),
+])
+def test_a_count_of_subjects_below_its_least_is_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        lut_tool.main(argv)
+    assert exit_.value.code == 2 and f"argument --subjects: {message}" in capsys.readouterr().err

@@ -35,6 +35,7 @@ from pathlib import Path
 from hairfx._files import path_argument
 from hairfx.cli import quiet_opencv
 from hairfx.errors import HairfxError, InputError, stop_signals_interrupt
+from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
 __all__ = ["main", "build_parser"]
 
@@ -307,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="auto",
                    help="also show subjects from this dataset split (images/ + masks/), light to dark hair; "
                         f"default: {DEFAULT_DATA} when it exists; 'none' for the reference images only")
-    p.add_argument("--subjects", type=int, default=5, help="how many dataset subjects, light to dark (default 5)")
+    p.add_argument("--subjects", type=_non_negative, default=5,
+                   help="how many dataset subjects, light to dark (default 5)")
     p.add_argument("--extra", nargs="*", help="more photos, each with NAME_mask.png beside it or ../masks/NAME.png")
     p.set_defaults(run=_cmd_preview)
 
@@ -315,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure every colour over subjects from very light to very dark hair against a "
                                    "flat luminance-weighted tint and a single LUT; print a markdown table.")
     p.add_argument("--data", default=DEFAULT_DATA, help=f"dataset split with images/ and masks/ (default {DEFAULT_DATA})")
-    p.add_argument("--subjects", type=int, default=12, help="subjects spanning the intensity range (default 12)")
+    p.add_argument("--subjects", type=_positive, default=12, help="subjects spanning the intensity range (default 12)")
     p.add_argument("--markdown", help="also write the report to this markdown file (folders created as needed)")
     p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
     p.set_defaults(run=_cmd_report)

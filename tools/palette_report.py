@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hairfx.errors import InputError
+from hairfx.training.cli_args import _positive  # no torch
 
 __all__ = ["pick_subjects", "measure", "main", "HUE_TARGET", "DE_TARGET", "TEXTURE_TARGET"]
 
@@ -212,7 +213,8 @@ def report(colors: list[str], subjects, data) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hairfx-lut report", description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/celeb1k/test", help="dataset split with images/ and masks/")
-    parser.add_argument("--subjects", type=int, default=12, help="subjects spanning the intensity range (default 12)")
+    parser.add_argument("--subjects", type=_positive, default=12,
+                        help="subjects spanning the intensity range (default 12)")
     parser.add_argument("--markdown", help="also write the report to this markdown file")
     parser.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
     args = parser.parse_args(argv)
