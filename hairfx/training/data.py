@@ -8,9 +8,10 @@ training loop never decodes a JPEG.
 Every training sample is made in one pass of cheap OpenCV operations (see
 :func:`make_sample`): a letterbox-style affine (scale, rotation, flip, translation,
 crop), an occasional thin-plate-spline warp, an occasional hat-like occluder over the
-hair (a window of another photo, or made-up knit, felt or woven fabric) or hair-like
-texture in the background just above it, hair recolouring (blond,
-red, grey, any dyed hue) inside the labelled hair, global colour jitter, and a
+hair (a window of another photo; made-up knit, felt or woven fabric where ``FABRIC_P``
+is set, and it is off) or hair-like texture in the background just above it, hair
+recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global colour
+jitter, and a
 previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
 the truth, or a large or wrong warp the network must learn to discard. When
 ``SURROUND_P`` is set (it is off), everything around the hair first takes on the
@@ -52,8 +53,9 @@ HAIR_FREE_P = 0.08  # share replaced by a scene with no hair at all (hair_free_s
 # share whose surroundings take on the hair's own colour (hair_coloured_surround). Off: the
 # eleventh stage's trial at 0.15 did not help light hair on validation (see the model card)
 SURROUND_P = 0.0
-# share of the hat-like occluders filled with made-up fabric (fabric) rather than a window of a photo
-FABRIC_P = 0.6
+# share of the hat-like occluders filled with made-up fabric (fabric) rather than a window of a
+# photo. Off: the twelfth stage's trial at 0.6 did not help the validation photos with hats
+FABRIC_P = 0.0
 
 
 @dataclass
