@@ -430,7 +430,8 @@ def parse_args(argv):
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     src.add_argument("--input", "-i", type=path_argument, help="a video file instead of a camera")
-    p.add_argument("--output", "-o", type=path_argument, help="headless: write the recoloured frames to this video file (no window)")
+    p.add_argument("--output", "-o", type=path_argument,
+                   help="headless: write the recoloured frames to this video file (no window)")
     p.add_argument("--frames", type=int, help="stop after N frames")
     p.add_argument("--bench", action="store_true", help="headless speed run over --input; prints per-stage figures")
     p.add_argument("--size", type=_size, help="resize frames to WIDTHxHEIGHT (a camera is asked for this size)")
@@ -442,7 +443,8 @@ def parse_args(argv):
                    help="intensity smoothing, weight of the past (0..<1; default "
                    f"{DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--overlay", action="store_true", help="headless: draw the FPS overlay into the output too")
-    p.add_argument("--snapshot-dir", default=".", type=path_argument, help="where the s key saves snapshots (default: here)")
+    p.add_argument("--snapshot-dir", default=".", type=path_argument,
+                   help="where the s key saves snapshots (default: here)")
     args = p.parse_args(argv)
     if (args.output or args.bench) and not args.input:
         p.error("--output and --bench need --input FILE")

@@ -75,12 +75,14 @@ def main(argv: list[str] | None = None) -> int:
 @command
 def _add_recolor(sub) -> None:
     p = sub.add_parser("recolor", help="recolour the hair in an image")
-    p.add_argument("input", metavar="IN", type=path_argument, help="input image: 8-bit RGB or grey, any format OpenCV reads")
+    p.add_argument("input", metavar="IN", type=path_argument,
+                   help="input image: 8-bit RGB or grey, any format OpenCV reads")
     p.add_argument(
         "--color", "-c", required=True, help="colour name (see `hairfx colors`), '#RRGGBB' or a colour folder's path"
     )
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output image path")
-    p.add_argument("--mask", type=path_argument, help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
+    p.add_argument("--mask", type=path_argument,
+                   help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--interpolation", choices=INTERPOLATIONS, default="trilinear")
@@ -178,7 +180,8 @@ def _add_video(sub) -> None:
         ),
     )
     p.add_argument("input", metavar="IN", type=path_argument, help="input video file")
-    p.add_argument("-o", "--output", required=True, type=path_argument, help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264)")
+    p.add_argument("-o", "--output", required=True, type=path_argument,
+                   help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264); missing folders are made")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--color", "-c", help="colour name, or a schedule NAME:START-END,... in seconds (END empty = to the end)")
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")

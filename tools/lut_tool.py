@@ -154,7 +154,7 @@ def _cmd_new(args) -> int:
     from hairfx._files import replacing
     from hairfx.colors import save_color
 
-    from ._common import check_parent, output_file
+    from ._common import output_file
     from .recipe import DECIMALS, color_from_recipe, load_recipe, recipe_text
 
     swatch = parse_hex(args.target, what="--target")
@@ -168,9 +168,9 @@ def _cmd_new(args) -> int:
     text = recipe_text(args.name, args.display_name or args.name.replace("_", " ").replace("-", " ").title(), swatch,
                        (LIGHT_INTENSITY, effects), (DARK_INTENSITY, effects), size=SIZE,
                        description=f"Synthesised by `hairfx-lut new {args.name} --target '{swatch}'`.")
-    check_parent(out / "recipe.toml")
     # recipe.toml takes its name only once the LUTs are baked: a failure or Ctrl-C leaves no
-    # half-made colour (and, with --force, the colour that was there whole)
+    # half-made colour (and, with --force, the colour that was there whole); a parent that
+    # is a file is refused first, naming it
     with output_file(out / "recipe.toml") as target, replacing(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
         save_color(color_from_recipe(load_recipe(tmp)), out, decimals=DECIMALS)
