@@ -11,9 +11,8 @@ crop), an occasional thin-plate-spline warp, an occasional hat-like occluder ove
 hair (a window of another photo; made-up knit, felt or woven fabric where ``FABRIC_P``
 is set, and it is off) or hair-like texture in the background just above it, hair
 recolouring (blond, red, grey, any dyed hue) inside the labelled hair, global colour
-jitter, and a
-previous-mask prior drawn from the paper's three cases: empty, a small affine warp of
-the truth, or a large or wrong warp the network must learn to discard. When
+jitter, and a previous-mask prior drawn from the paper's three cases: empty, a small
+affine warp of the truth, or a large or wrong warp the network must learn to discard. When
 ``SURROUND_P`` is set (it is off), everything around the hair first takes on the
 hair's own colour in that share of the samples (:func:`hair_coloured_surround`).
 """
