@@ -484,7 +484,8 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
     train(minutes=0.02, batch=2, crop=64, lr=1e-3, **kw)
     ck = torch.load(out / "last.pt", weights_only=True)
-    assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64, hard=None)
+    assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64, hard=None,
+                                 distill=None)
     with pytest.raises(InputError, match="has used its whole budget .*give a larger --minutes"):
         train(resume=True, **kw)  # nothing given: the run's own 0.02 minutes, already spent
     lines.clear()
@@ -544,6 +545,54 @@ def test_hard_emphasis_scores_the_photos_once_and_keeps_the_scores_for_resume(tm
     train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
     assert not any(line.startswith("scored") for line in lines)  # the run's own scores, not new ones
     assert any(line.startswith("hard-example emphasis 4") for line in lines)
+
+
+def test_mirror_teacher_averages_the_pass_and_the_mirrored_pass():
+    from hairfx.model import build_model
+    from hairfx.training.train import mirror_teacher
+
+    torch.manual_seed(0)
+    net = build_model("small").eval()
+    x = torch.rand(2, 4, 64, 64)
+    with torch.no_grad():
+        a = torch.sigmoid(net(x))
+        b = torch.sigmoid(net(x.flip(-1))).flip(-1)
+    t = mirror_teacher(net, x)
+    assert t.shape == (2, 1, 64, 64)
+    assert torch.allclose(t, 0.5 * (a + b), atol=1e-6)
+    assert not torch.allclose(t, a, atol=1e-3)  # the mirror pass is not the same pass
+    assert torch.allclose(mirror_teacher(net, x.flip(-1)), t.flip(-1), atol=1e-6)  # mirror-symmetric
+
+
+def test_distillation_keeps_its_teacher_for_resume(tmp_path, blobs):
+    from hairfx.errors import InputError, MissingFileError
+    from hairfx.training.train import _load_state
+
+    data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
+    with pytest.raises(InputError, match="--distill needs --init"):
+        train(minutes=0.02, batch=2, crop=64, distill=1.0, **kw)
+    with pytest.raises(InputError, match="distillation weight must be a positive number"):
+        train(minutes=0.02, batch=2, crop=64, distill=-1.0, init=_checkpoint(tmp_path / "a.pt", "small", 0), **kw)
+    assert not out.exists()
+    init = _checkpoint(tmp_path / "init.pt", "small", 0)
+    train(minutes=0.02, batch=2, crop=64, distill=1.0, init=init, **kw)
+    assert any(line.startswith("self-distillation 1:") for line in lines)
+    teacher = _load_state(out / "teacher.pt", "teacher")
+    start = _load_state(init, "init")
+    assert all(torch.equal(teacher[k], start[k]) for k in start)  # the starting weights, not the trained ones
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["settings"]["distill"] == 1.0
+    assert not all(torch.equal(ck["model"][k], start[k]) for k in start)
+    with pytest.raises(InputError, match="--distill 2 differs from this run's 1"):
+        train(resume=True, minutes=1.0, distill=2.0, **kw)
+    (out / "teacher.pt").rename(tmp_path / "kept.pt")
+    with pytest.raises(MissingFileError, match="the run's teacher .*teacher.pt: checkpoint not found"):
+        train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
+    (tmp_path / "kept.pt").rename(out / "teacher.pt")
+    lines.clear()
+    train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
+    assert any(line.startswith("self-distillation 1:") for line in lines)
 
 
 def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):

@@ -68,6 +68,9 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--hard-emphasis", type=_positive_float, metavar="K", default=None,
                    help="draw photos the starting weights get wrong more often: each with weight "
                         "1 + K x (1 - its IoU) (needs --init; default off, every photo alike)")
+    p.add_argument("--distill", type=_positive_float, metavar="W", default=None,
+                   help="self-distillation: add W x the cross-entropy towards the starting weights' masks, "
+                        "averaged with the mirror image's (needs --init; default off)")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,
                    help="start from CKPT's weights where shapes fit (e.g. full from small)")
     p.add_argument("--resume", action="store_true",

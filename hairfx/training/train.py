@@ -50,7 +50,7 @@ from . import cli_args
 from .cli_args import DEVICES
 from .data import Pair, load_pairs, make_sample, split_train_val
 
-__all__ = ["train", "export_weights", "hair_loss", "validate", "pair_ious", "hard_weights", "build_parser", "main"]
+__all__ = ["train", "export_weights", "hair_loss", "validate", "pair_ious", "hard_weights", "mirror_teacher", "build_parser", "main"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 #: Side of each preset's training crops, taken from its full inference canvas (256 or
@@ -113,6 +113,16 @@ def hair_loss(logits: torch.Tensor, target: torch.Tensor, aux: torch.Tensor | No
         small = F.adaptive_avg_pool2d(target, aux.shape[-2:])
         loss = loss + 0.4 * F.binary_cross_entropy_with_logits(aux, small)
     return loss
+
+
+def mirror_teacher(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The frozen ``teacher``'s hair probability for ``x``, averaged with that of ``x``
+    mirrored left to right (mirrored back): the two passes' errors are partly independent,
+    so their mean scores higher than either (see the model card's test-time augmentation)."""
+    with torch.no_grad():
+        both = torch.sigmoid(teacher(torch.cat([x, x.flip(-1)])))
+        n = x.shape[0]
+        return 0.5 * (both[:n] + both[n:].flip(-1))
 
 
 def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, crop: int, p: np.ndarray | None = None):
@@ -348,6 +358,7 @@ def train(
     seed: int = 0,
     crop: int | None = None,
     hard: float | None = None,
+    distill: float | None = None,
     cache_dir: Path | None = None,
     log=print,
 ) -> dict:
@@ -365,6 +376,12 @@ def train(
     weights score every training photo, and a photo is then drawn with a chance growing
     with its error (:func:`hard_weights`); the scores are kept in the run, so a resumed
     run draws as the run began.
+
+    ``distill`` (self-distillation, needs ``init``): the starting weights, frozen, are the
+    teacher; each step adds ``distill`` times the cross-entropy between the network's logits
+    and the teacher's probability averaged over the batch and its mirror image
+    (:func:`mirror_teacher`), which is more accurate than one pass. The teacher is kept in
+    the run folder (``teacher.pt``), so a resumed run learns from the same one.
     """
     out = Path(out)
     last = out / "last.pt"
@@ -387,6 +404,12 @@ def train(
                 f"when a run starts (start a new run folder to change it)"
             )
         hard = stored.get("hard")
+        if distill is not None and distill != (stored.get("distill") or 0.0):
+            raise InputError(
+                f"--distill {distill:g} differs from this run's {stored.get('distill') or 0:g}; it is fixed "
+                f"when a run starts (start a new run folder to change it)"
+            )
+        distill = stored.get("distill")
     else:
         _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
@@ -402,6 +425,11 @@ def train(
         raise InputError(f"the hard-example emphasis must be a positive number, got {hard}")
     if hard is not None and init is None and not resume:
         raise InputError("--hard-emphasis needs --init: the photos are scored with the starting weights")
+    distill = distill or None
+    if distill is not None and not 0 < distill < math.inf:
+        raise InputError(f"the distillation weight must be a positive number, got {distill}")
+    if distill is not None and init is None and not resume:
+        raise InputError("--distill needs --init: the starting weights are the teacher")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
@@ -414,7 +442,8 @@ def train(
         )
     if batch == 1 and crop == stride:  # BatchNorm needs two values per channel at the lowest level
         raise InputError(f"a batch of 1 needs a crop of at least {2 * stride} for the {model_name} preset, got {crop}")
-    settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop, hard=hard)
+    settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop, hard=hard,
+                    distill=distill)
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
     spent = ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0
@@ -438,6 +467,14 @@ def train(
         init_note = f"initialised {n} of {len(model.state_dict())} tensors from {init}"
     else:
         init_note = None
+    teacher = None
+    if distill is not None:  # a fresh run's teacher is its starting weights; a resumed one's, the kept copy
+        teacher = build_model(model_name).to(memory_format=torch.channels_last)
+        if ck is None:
+            teacher.load_state_dict(model.state_dict())
+        else:
+            teacher.load_state_dict(_load_state(out / "teacher.pt", "the run's teacher"))
+        teacher.eval().requires_grad_(False)
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -475,6 +512,11 @@ def train(
         log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
         if init_note:
             log(init_note)
+        if teacher is not None:
+            if ck is None:
+                _save({"model": _cpu_state(teacher), "preset": model_name}, out / "teacher.pt")
+            teacher = teacher.to(dev)
+            log(f"self-distillation {distill:g}: towards the starting weights' masks, averaged with the mirror image's")
         model = model.to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
@@ -535,6 +577,8 @@ def train(
                     y = y.to(dev, non_blocking=True)
                     logits = model(x)
                     loss = hair_loss(logits, y, model.aux_logits)
+                    if teacher is not None:
+                        loss = loss + distill * F.binary_cross_entropy_with_logits(logits, mirror_teacher(teacher, x))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -712,7 +756,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.model
     train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
           lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
-          device=args.device, workers=args.workers, crop=args.crop, hard=args.hard_emphasis, cache_dir=args.cache,
+          device=args.device, workers=args.workers, crop=args.crop, hard=args.hard_emphasis, distill=args.distill,
+          cache_dir=args.cache,
           log=lambda s: print(s, flush=True))
     return 0
 
