@@ -88,7 +88,7 @@ def _add_recolor(sub) -> None:
     p.add_argument("--interpolation", choices=INTERPOLATIONS, default="trilinear")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
     p.add_argument("--tta", action="store_true",
-                   help="better model mask from four passes (mirrored, zoomed out), four times slower")
+                   help="better model mask from four passes (mirrored, mask fed back), four times slower")
 
     def run(args) -> int:
         from . import recolor
@@ -252,7 +252,7 @@ def _add_mask(sub) -> None:
                    help="folder for the masks (created)")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
-                   help="average four passes (mirrored, zoomed out): better masks, four times slower")
+                   help="four passes (mirrored, mask fed back): better masks, four times slower")
     p.add_argument("--probability", action="store_true",
                    help="write the network's hair probability instead of the recolouring weight that "
                         "`hairfx recolor` applies (the default, so an edited mask can go back with --mask); "

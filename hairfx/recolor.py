@@ -197,8 +197,9 @@ def recolor(
         renderer: ``"auto"``, ``"gl"`` or ``"cpu"``.
         interpolation: LUT interpolation, ``"trilinear"`` or ``"tetrahedral"``.
         model: hair-mask model used when ``mask`` is ``None``: ``"small"`` or ``"full"``.
-        tta: with the model, average four passes (mirrored and zoomed out) for a better
-            mask at four times the cost: for photos, not live video.
+        tta: with the model, run four passes (the frame and its mirror image, twice, the
+            second time with the first mask as the previous-frame input) for a better mask
+            at four times the cost: for photos, not live video.
 
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask

@@ -4,7 +4,7 @@
 
 * **IoU**: per image at threshold 0.5, the mask predicted at the image's own size
   with an empty prior, averaged over figaro1k/test and celeb1k/test. With ``--tta`` the
-  same is also scored for the four-pass ``predict(tta=True)`` (mirrored, zoomed out).
+  same is also scored for the four-pass ``predict(tta=True)`` (mirrored, mask fed back).
 * **Boundary F** (DAVIS protocol, Perazzi et al. 2016): boundary pixels of prediction
   and label are matched within ``ceil(0.008 * image diagonal)`` pixels; F is the
   harmonic mean of the boundary precision and recall, averaged per image.
