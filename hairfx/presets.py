@@ -11,10 +11,11 @@ __all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS", "check_model_name"]
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
 
-#: Inference runtimes. "opencv" runs the shipped ONNX export with OpenCV's DNN module;
-#: "torch" runs the PyTorch weights; "auto" picks per preset the one that measured
-#: faster end to end on a 2-core CPU (see the model card's speed table).
-BACKENDS = ("auto", "opencv", "torch")
+#: Inference runtimes. "onnxruntime" runs the shipped ONNX export with ONNX Runtime,
+#: "opencv" runs it with OpenCV's DNN module, "torch" runs the PyTorch weights; "auto"
+#: picks per preset the one that measured fastest end to end on a 2-core CPU (see the
+#: model card's speed table).
+BACKENDS = ("auto", "onnxruntime", "opencv", "torch")
 
 #: The concrete runtimes (every backend but "auto").
 MASK_BACKENDS = BACKENDS[1:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -148,12 +150,13 @@ def test_bad_frames_raise_input_error(seg, frame, match):
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_onnx_export_matches_torch(name):
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv"])
+def test_onnx_export_matches_torch(name, backend):
     frame = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
     prior = np.zeros((150, 200), np.float32)
     prior[20:90, 40:160] = 0.8
     ref = Segmenter(name, backend="torch")
-    dnn = Segmenter(name, backend="opencv")
+    dnn = Segmenter(name, backend=backend)
     from hairfx.segmenter import ZERO_BELOW
 
     for p in (None, prior):
@@ -165,10 +168,39 @@ def test_onnx_export_matches_torch(name):
 
 
 def test_auto_backend_prefers_the_shipped_onnx():
-    assert BACKENDS == ("auto", "opencv", "torch")
-    assert get_segmenter("small").backend == "opencv"
-    with pytest.raises(InputError, match="auto, opencv, torch"):
+    assert BACKENDS == ("auto", "onnxruntime", "opencv", "torch")
+    assert get_segmenter("small").backend == "onnxruntime"
+    with pytest.raises(InputError, match="auto, onnxruntime, opencv, torch"):
         Segmenter("small", backend="tflite")
+
+
+def test_without_onnxruntime_auto_takes_opencv_and_asking_for_it_says_what_is_missing(monkeypatch):
+    import builtins
+    import importlib.util
+
+    real_import, real_find = builtins.__import__, importlib.util.find_spec
+
+    def no_ort_import(name, *a, **kw):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort_import)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find(name, *a))
+    assert Segmenter("small").backend == "opencv"
+    with pytest.raises(InputError, match="backend 'onnxruntime' needs the onnxruntime package .*pip install onnxruntime"):
+        Segmenter("small", backend="onnxruntime")
+
+
+def test_onnx_file_that_onnxruntime_cannot_read_is_named(tmp_path):
+    folder = _copy_weights(tmp_path)
+    junk = b"not an onnx graph"
+    (folder / "small.onnx").write_bytes(junk)
+    index = json.loads((folder / "weights.json").read_text())
+    index["small"]["onnx_sha256"] = hashlib.sha256(junk).hexdigest()
+    (folder / "weights.json").write_text(json.dumps(index))
+    with pytest.raises(WeightsError, match=r"small\.onnx cannot be loaded by ONNX Runtime"):
+        Segmenter("small", weights_dir=folder, backend="onnxruntime")
 
 
 def _copy_weights(tmp_path: Path) -> Path:
@@ -179,7 +211,7 @@ def _copy_weights(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("suffix, backend", [(".pt", "torch"), (".onnx", "opencv")])
+@pytest.mark.parametrize("suffix, backend", [(".pt", "torch"), (".onnx", "opencv"), (".onnx", "onnxruntime")])
 def test_corrupt_weights_fail_their_checksum(tmp_path, suffix, backend):
     folder = _copy_weights(tmp_path)
     path = folder / f"small{suffix}"
@@ -510,6 +542,17 @@ def torch_seg() -> Segmenter:
     return Segmenter("small", backend="torch")
 
 
+@pytest.fixture(scope="module")
+def opencv_seg() -> Segmenter:
+    return Segmenter("small", backend="opencv")
+
+
+@pytest.fixture
+def by_backend(seg, opencv_seg, torch_seg):
+    """The shared small segmenter of each runtime, by name."""
+    return {s.backend: s for s in (seg, opencv_seg, torch_seg)}
+
+
 def _thread_frames() -> list[np.ndarray]:
     """Four frames of different sizes and content: a mix-up between threads changes a mask."""
     root = Path(__file__).resolve().parents[1] / "reference_images"
@@ -517,14 +560,13 @@ def _thread_frames() -> list[np.ndarray]:
     return [*real, _portrait(120, 90), np.ascontiguousarray(_portrait(90, 160)[::-1])]
 
 
-@pytest.mark.parametrize("backend", ["opencv", "torch"])
-def test_shared_segmenter_is_safe_across_threads(seg, torch_seg, backend):
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+def test_shared_segmenter_is_safe_across_threads(by_backend, backend):
     """get_segmenter() hands one instance to every thread (recolor() from worker threads):
     4 threads x 10 predictions of different frames give each frame's single-thread mask.
     (With one OpenCV net or one input canvas for all calls, masks mix or the net fails a
     shape check.) Calls share out at most OPENCV_NETS OpenCV nets, made as needed."""
-    s = seg if backend == "opencv" else torch_seg
-    assert s.backend == backend
+    s = by_backend[backend]
     frames = _thread_frames()
     expected = [s.predict(f) for f in frames]
     assert min(np.abs(expected[0] - cv2.resize(m, expected[0].shape[::-1])).max() for m in expected[1:]) > 0.5
@@ -536,11 +578,11 @@ def test_shared_segmenter_is_safe_across_threads(seg, torch_seg, backend):
     assert 1 <= len(s._idle) <= (OPENCV_NETS if backend == "opencv" else 4)  # all given back
 
 
-@pytest.mark.parametrize("backend", ["opencv", "torch"])
-def test_sessions_in_separate_threads_do_not_interfere(seg, torch_seg, backend):
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+def test_sessions_in_separate_threads_do_not_interfere(by_backend, backend):
     """Each session keeps its own prior: three video streams through one shared segmenter,
     each in its own thread, give the masks each gives alone."""
-    s = seg if backend == "opencv" else torch_seg
+    s = by_backend[backend]
     frames = _thread_frames()[1:]
     streams = [[np.roll(f, 3 * k, axis=1) for k in range(4)] for f in frames]  # a slow pan
 
@@ -609,13 +651,13 @@ def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
 _EXTREME_SHAPES = [(4000, 40), (40, 4000), (4, 4), (4, 16384), (16384, 4), (7, 3000)]
 
 
-@pytest.mark.parametrize("backend, shape", [*(("opencv", s) for s in _EXTREME_SHAPES),
-                                            ("torch", (4000, 40)), ("torch", (4, 16384))])
-def test_extreme_aspect_ratios_give_masks(seg, torch_seg, backend, shape):
+@pytest.mark.parametrize("backend, shape", [*(("onnxruntime", s) for s in _EXTREME_SHAPES),
+                                            *((b, s) for b in ("opencv", "torch") for s in ((4000, 40), (4, 16384)))])
+def test_extreme_aspect_ratios_give_masks(by_backend, backend, shape):
     """Very long and very thin frames, down to the smallest accepted side, and frames whose
     letterboxed content would be less than one canvas pixel high: a mask, never a crash.
-    (The backends differ only once the canvas is built: two shapes suffice for torch.)"""
-    s = seg if backend == "opencv" else torch_seg
+    (The backends differ only once the canvas is built: two shapes suffice for the others.)"""
+    s = by_backend[backend]
     frame = np.random.default_rng(2).integers(0, 256, (*shape, 3), dtype=np.uint8)
     with s.session() as sess:
         masks = [s.predict(frame), s.predict(frame, tta=True), s.predict(frame, prior=np.ones(shape, np.float32)),

@@ -100,7 +100,7 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
-    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime, torch or OpenCV DNN (default 2)")
+    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
     p.add_argument("--json", type=Path, default=None,
                    help="also write the results as JSON to this file (missing folders are created; "
                         "checked with the data before any scoring)")
@@ -114,8 +114,8 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, action="append", default=None,
                    help="preset(s) to time (repeatable; default both)")
     p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
-                   help="runtime(s) to time (repeatable; default both)")
+                   help="runtime(s) to time (repeatable; default all three)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
-    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime, torch or OpenCV DNN (default 2)")
+    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
     return p
