@@ -720,13 +720,13 @@ def _check_onnx(model_name: str, onnx_path: Path) -> None:
         import onnx  # noqa: F401 - needed by torch.onnx.export
     except ImportError:
         raise InputError(
-            f"exporting {model_name} needs the onnx package to write {onnx_path.name} for the OpenCV "
-            f"backend: `pip install onnx`, or give --no-onnx to ship the PyTorch weights alone"
+            f"exporting {model_name} needs the onnx package to write {onnx_path.name} for the ONNX "
+            f"Runtime and OpenCV backends: `pip install onnx`, or give --no-onnx to ship the PyTorch weights alone"
         ) from None
 
 
 def export_onnx(model: HairNet, path: Path) -> None:
-    """Export ``model`` (BatchNorm folded, eval mode) to ONNX for OpenCV's DNN module."""
+    """Export ``model`` (BatchNorm folded, eval mode) to ONNX for ONNX Runtime and OpenCV's DNN module."""
     import copy
 
     import onnx  # noqa: F401 - fail early with ImportError when the package is missing
