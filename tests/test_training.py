@@ -523,16 +523,25 @@ def test_batches_draw_the_photos_by_their_weights(monkeypatch, blobs):
     assert len(set(drawn)) == len(blobs)
 
 
+@pytest.mark.parametrize("option, flag, what", [("hard", "--hard-emphasis", "hard-example emphasis"),
+                                                ("distill", "--distill", "distillation weight")])
+def test_options_that_learn_from_the_starting_weights_need_them_and_a_positive_value(tmp_path, blobs, option, flag, what):
+    from hairfx.errors import InputError
+
+    data, out = _data(tmp_path, blobs), tmp_path / "run"
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lambda s: None)
+    with pytest.raises(InputError, match=f"{flag} needs --init"):
+        train(minutes=0.02, batch=2, crop=64, **{option: 4.0}, **kw)
+    with pytest.raises(InputError, match=f"{what} must be a positive number"):
+        train(minutes=0.02, batch=2, crop=64, init=_checkpoint(tmp_path / "a.pt", "small", 0), **{option: -1.0}, **kw)
+    assert not out.exists()
+
+
 def test_hard_emphasis_scores_the_photos_once_and_keeps_the_scores_for_resume(tmp_path, blobs):
     from hairfx.errors import InputError
 
     data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
     kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
-    with pytest.raises(InputError, match="--hard-emphasis needs --init"):
-        train(minutes=0.02, batch=2, crop=64, hard=4.0, **kw)
-    with pytest.raises(InputError, match="hard-example emphasis must be a positive number"):
-        train(minutes=0.02, batch=2, crop=64, hard=-1.0, init=_checkpoint(tmp_path / "a.pt", "small", 0), **kw)
-    assert not out.exists()
     train(minutes=0.02, batch=2, crop=64, hard=4.0, init=_checkpoint(tmp_path / "init.pt", "small", 0), **kw)
     assert any(line.startswith("scored 4 training photos") for line in lines)
     assert any(line.startswith("hard-example emphasis 4: training IoU") for line in lines)
@@ -570,11 +579,6 @@ def test_distillation_keeps_its_teacher_for_resume(tmp_path, blobs):
 
     data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
     kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
-    with pytest.raises(InputError, match="--distill needs --init"):
-        train(minutes=0.02, batch=2, crop=64, distill=1.0, **kw)
-    with pytest.raises(InputError, match="distillation weight must be a positive number"):
-        train(minutes=0.02, batch=2, crop=64, distill=-1.0, init=_checkpoint(tmp_path / "a.pt", "small", 0), **kw)
-    assert not out.exists()
     init = _checkpoint(tmp_path / "init.pt", "small", 0)
     train(minutes=0.02, batch=2, crop=64, distill=1.0, init=init, **kw)
     assert any(line.startswith("self-distillation 1:") for line in lines)
