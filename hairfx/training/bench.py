@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
         raise InputError(f"--size {args.size}: each side must be between {MIN_SIDE} and {MAX_SIDE} px")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}; "
+          f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}, "
+          f"onnxruntime {_onnxruntime_version()}; "
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
@@ -77,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"| {name} | {backend} | {r['input']}x{r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)
     return 0
+
+
+def _onnxruntime_version() -> str:
+    try:
+        import onnxruntime
+    except ImportError:
+        return "not installed"
+    return onnxruntime.__version__
 
 
 def main(argv: list[str] | None = None) -> int:
