@@ -239,6 +239,18 @@ def _lr(frac: float, peak: float, warm: float = 0.03) -> float:
     return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (frac - warm) / (1 - warm)))))
 
 
+def _fixed_at_start(given: float | None, stored: dict, key: str, flag: str) -> float | None:
+    """A resumed run's own value of a setting fixed when it started (``stored[key]``);
+    ``given`` (the option ``flag``) may only repeat it."""
+    own = stored.get(key)
+    if given is not None and given != (own or 0.0):
+        raise InputError(
+            f"{flag} {given:g} differs from this run's {own or 0:g}; it is fixed "
+            f"when a run starts (start a new run folder to change it)"
+        )
+    return own
+
+
 def _check_writable_folder(folder: Path, what: str) -> None:
     """Refuse ``folder`` unless it is, or can be made as, a folder this process writes into."""
     obstacle = folder_obstacle(folder, writable=True)
@@ -401,18 +413,8 @@ def train(
         minutes, max_wall_minutes, lr, batch, crop = (
             v if v is not None else stored.get(k) for k, v in given.items()
         )
-        if hard is not None and hard != (stored.get("hard") or 0.0):
-            raise InputError(
-                f"--hard-emphasis {hard:g} differs from this run's {stored.get('hard') or 0:g}; it is fixed "
-                f"when a run starts (start a new run folder to change it)"
-            )
-        hard = stored.get("hard")
-        if distill is not None and distill != (stored.get("distill") or 0.0):
-            raise InputError(
-                f"--distill {distill:g} differs from this run's {stored.get('distill') or 0:g}; it is fixed "
-                f"when a run starts (start a new run folder to change it)"
-            )
-        distill = stored.get("distill")
+        hard = _fixed_at_start(hard, stored, "hard", "--hard-emphasis")
+        distill = _fixed_at_start(distill, stored, "distill", "--distill")
     else:
         _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
