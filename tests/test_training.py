@@ -485,7 +485,7 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     train(minutes=0.02, batch=2, crop=64, lr=1e-3, **kw)
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["settings"] == dict(minutes=0.02, max_wall_minutes=None, lr=1e-3, batch=2, crop=64, hard=None,
-                                 distill=None)
+                                 distill=None, teachers=[])
     with pytest.raises(InputError, match="has used its whole budget .*give a larger --minutes"):
         train(resume=True, **kw)  # nothing given: the run's own 0.02 minutes, already spent
     lines.clear()
@@ -597,6 +597,60 @@ def test_distillation_keeps_its_teacher_for_resume(tmp_path, blobs):
     lines.clear()
     train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
     assert any(line.startswith("self-distillation 1:") for line in lines)
+
+
+def test_ensemble_teacher_averages_its_teachers_each_at_its_own_scale():
+    import torch.nn.functional as F
+
+    from hairfx.model import build_model
+    from hairfx.training.train import ensemble_teacher, mirror_teacher
+
+    torch.manual_seed(0)
+    full, full2, small = build_model("full").eval(), build_model("full").eval(), build_model("small").eval()
+    x = torch.rand(2, 4, 128, 192)
+    assert torch.equal(ensemble_teacher([(full, 1.0)], x), mirror_teacher(full, x))
+    both = ensemble_teacher([(full, 1.0), (full2, 1.0)], x)
+    assert torch.allclose(both, 0.5 * (mirror_teacher(full, x) + mirror_teacher(full2, x)), atol=1e-6)
+    # a small teacher for a full student sees the batch at half size, as it sees photos at inference
+    half = F.interpolate(x, size=(64, 96), mode="bilinear", align_corners=False, antialias=True)
+    own = F.interpolate(mirror_teacher(small, half), size=(128, 192), mode="bilinear", align_corners=False)
+    mixed = ensemble_teacher([(full, 1.0), (small, 0.5)], x)
+    assert mixed.shape == (2, 1, 128, 192)
+    assert torch.allclose(mixed, 0.5 * (mirror_teacher(full, x) + own), atol=1e-5)
+    # sizes that do not halve to a multiple of the teacher's stride are rounded to one
+    odd = torch.rand(1, 4, 96, 64)
+    assert ensemble_teacher([(small, 0.5)], odd).shape == (1, 1, 96, 64)
+
+
+def test_distillation_keeps_further_teachers_of_either_preset_for_resume(tmp_path, blobs):
+    from hairfx.errors import InputError, WeightsError
+    from hairfx.training.train import _read_checkpoint
+
+    data, out, lines = _data(tmp_path, blobs), tmp_path / "run", []
+    kw = dict(model_name="small", data=data, out=out, threads=1, max_pairs=4, device="cpu", log=lines.append)
+    init = _checkpoint(tmp_path / "init.pt", "small", 0)
+    other = _checkpoint(tmp_path / "other.pt", "full", 1)
+    with pytest.raises(InputError, match="--teacher needs --distill"):
+        train(minutes=0.02, batch=2, crop=64, init=init, teachers=[other], **kw)
+    torch.save({"stem.0.weight": torch.zeros(3)}, tmp_path / "odd.pt")
+    with pytest.raises(WeightsError, match="--teacher .*odd.pt fits none of the presets"):
+        train(minutes=0.02, batch=2, crop=64, init=init, distill=1.0, teachers=[tmp_path / "odd.pt"], **kw)
+    assert not (out / "teacher.pt").exists()
+    train(minutes=0.02, batch=2, crop=64, init=init, distill=1.0, teachers=[other], **kw)
+    assert any(line.startswith("self-distillation 1: towards the starting weights' masks and full teacher 1's")
+               for line in lines)
+    kept = _read_checkpoint(out / "teacher.pt", "", "teacher")
+    assert [t["preset"] for t in kept["extra"]] == ["full"]
+    given = torch.load(other, weights_only=True)["model"]
+    assert all(torch.equal(kept["extra"][0]["model"][k], given[k]) for k in given)
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["settings"]["teachers"] == [str(other)]
+    with pytest.raises(InputError, match="--teacher is fixed when a run starts"):
+        train(resume=True, minutes=1.0, teachers=[other], **kw)
+    other.unlink()  # a resumed run learns from the kept copy
+    lines.clear()
+    train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
+    assert any("and full teacher 1's" in line for line in lines)
 
 
 def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):

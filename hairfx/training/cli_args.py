@@ -71,6 +71,9 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--distill", type=_positive_float, metavar="W", default=None,
                    help="self-distillation: add W x the cross-entropy towards the starting weights' masks, "
                         "averaged with the mirror image's (needs --init; default off)")
+    p.add_argument("--teacher", type=Path, metavar="CKPT", action="append", default=None,
+                   help="with --distill: one more teacher, of either preset (repeatable); the target is "
+                        "the mean of every teacher's mirror-averaged masks")
     p.add_argument("--init", type=Path, metavar="CKPT", default=None,
                    help="start from CKPT's weights where shapes fit (e.g. full from small)")
     p.add_argument("--resume", action="store_true",

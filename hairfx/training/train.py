@@ -128,6 +128,39 @@ def mirror_teacher(teacher: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * (both[:n] + both[n:].flip(-1))
 
 
+def ensemble_teacher(teachers: list[tuple[HairNet, float]], x: torch.Tensor) -> torch.Tensor:
+    """The mean of :func:`mirror_teacher` over ``teachers``, pairs of a frozen network and
+    the ratio of its input size to the student's. A teacher of another preset sees the
+    batch resized by that ratio (to a multiple of its stride), so heads keep the scale it
+    was trained at, and its probability is resized back to the batch's size."""
+    h, w = x.shape[-2:]
+    total = None
+    for net, ratio in teachers:
+        if ratio == 1.0:
+            prob = mirror_teacher(net, x)
+        else:
+            stride = net.config.stride
+            size = [max(stride, round(v * ratio / stride) * stride) for v in (h, w)]
+            with torch.no_grad():
+                scaled = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=ratio < 1.0)
+                scaled = scaled.contiguous(memory_format=torch.channels_last)
+                prob = F.interpolate(mirror_teacher(net, scaled), size=(h, w), mode="bilinear", align_corners=False)
+        total = prob if total is None else total + prob
+    return total / len(teachers)
+
+
+def _fitting_preset(state: dict, label: str) -> tuple[str, HairNet]:
+    """The preset whose every tensor ``state`` fills, and its network loaded from it, frozen."""
+    for name in PRESETS:
+        net = build_model(name)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError:
+            continue
+        return name, net.eval().requires_grad_(False)
+    raise WeightsError(f"{label} fits none of the presets ({', '.join(PRESETS)})")
+
+
 def _batch(pairs: list[Pair], rng: np.random.Generator, n: int, canvas: int, crop: int, p: np.ndarray | None = None):
     xs, ys = [], []
     for _ in range(n):
@@ -374,6 +407,7 @@ def train(
     crop: int | None = None,
     hard: float | None = None,
     distill: float | None = None,
+    teachers: list[Path] | None = None,
     cache_dir: Path | None = None,
     log=print,
 ) -> dict:
@@ -397,6 +431,9 @@ def train(
     and the teacher's probability averaged over the batch and its mirror image
     (:func:`mirror_teacher`), which is more accurate than one pass. The teacher is kept in
     the run folder (``teacher.pt``), so a resumed run learns from the same one.
+    ``teachers`` (checkpoints of either preset) join the starting weights as teachers: the
+    target is the mean of their mirror-averaged probabilities (:func:`ensemble_teacher`).
+    They are kept in ``teacher.pt`` too, and fixed when the run starts.
     """
     out = Path(out)
     last = out / "last.pt"
@@ -415,6 +452,9 @@ def train(
         )
         hard = _fixed_at_start(hard, stored, "hard", "--hard-emphasis")
         distill = _fixed_at_start(distill, stored, "distill", "--distill")
+        if teachers:
+            raise InputError("--teacher is fixed when a run starts; a resumed run learns from the "
+                             "teachers kept in its teacher.pt (start a new run folder to change them)")
     else:
         _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
@@ -435,6 +475,9 @@ def train(
         raise InputError(f"the distillation weight must be a positive number, got {distill}")
     if distill is not None and init is None and not resume:
         raise InputError("--distill needs --init: the starting weights are the teacher")
+    teachers = [Path(t) for t in teachers or ()]
+    if teachers and distill is None:
+        raise InputError("--teacher needs --distill W: the teachers' masks are a distillation target")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
@@ -448,7 +491,7 @@ def train(
     if batch == 1 and crop == stride:  # BatchNorm needs two values per channel at the lowest level
         raise InputError(f"a batch of 1 needs a crop of at least {2 * stride} for the {model_name} preset, got {crop}")
     settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop, hard=hard,
-                    distill=distill)
+                    distill=distill, teachers=ck.get("settings", {}).get("teachers", []) if ck else [str(t) for t in teachers])
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
     spent = ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0
@@ -472,13 +515,18 @@ def train(
         init_note = f"initialised {n} of {len(model.state_dict())} tensors from {init}"
     else:
         init_note = None
-    teacher = None
-    if distill is not None:  # a fresh run's teacher is its starting weights; a resumed one's, the kept copy
+    teacher, extra = None, []  # extra: (preset, network) of each further teacher
+    if distill is not None:  # a fresh run's teachers are its starting weights and --teacher; a resumed one's, the kept copies
         teacher = build_model(model_name).to(memory_format=torch.channels_last)
         if ck is None:
             teacher.load_state_dict(model.state_dict())
+            extra = [_fitting_preset(_load_state(t, "--teacher"), f"--teacher {t}") for t in teachers]
         else:
-            teacher.load_state_dict(_load_state(out / "teacher.pt", "the run's teacher"))
+            kept_path = out / "teacher.pt"
+            teacher.load_state_dict(_load_state(kept_path, "the run's teacher"))
+            kept = _read_checkpoint(kept_path, f"the run's teacher {kept_path}: checkpoint not found", str(kept_path))
+            extra = [_fitting_preset(t["model"], f"teacher {i + 1} in {kept_path}")
+                     for i, t in enumerate(kept.get("extra", []))]
         teacher.eval().requires_grad_(False)
 
     torch.set_num_threads(threads)
@@ -519,9 +567,13 @@ def train(
             log(init_note)
         if teacher is not None:
             if ck is None:
-                _save({"model": _cpu_state(teacher), "preset": model_name}, out / "teacher.pt")
-            teacher = teacher.to(dev)
-            log(f"self-distillation {distill:g}: towards the starting weights' masks, averaged with the mirror image's")
+                _save({"model": _cpu_state(teacher), "preset": model_name,
+                       "extra": [{"model": _cpu_state(t), "preset": name} for name, t in extra]}, out / "teacher.pt")
+            teacher = [(t.to(dev, memory_format=torch.channels_last), t.config.input_size / canvas)
+                       for t in [teacher] + [t for _, t in extra]]
+            also = "".join(f" and {name} teacher {i + 1}'s" for i, (name, _) in enumerate(extra))
+            log(f"self-distillation {distill:g}: towards the starting weights' masks{also}, "
+                f"each averaged with the mirror image's")
         model = model.to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         # "elapsed" is active training time: a step's duration counts at most MAX_STEP_S, so a
@@ -583,7 +635,7 @@ def train(
                     logits = model(x)
                     loss = hair_loss(logits, y, model.aux_logits)
                     if teacher is not None:
-                        loss = loss + distill * F.binary_cross_entropy_with_logits(logits, mirror_teacher(teacher, x))
+                        loss = loss + distill * F.binary_cross_entropy_with_logits(logits, ensemble_teacher(teacher, x))
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
@@ -762,7 +814,7 @@ def run(args: argparse.Namespace) -> int:
     train(model_name=args.model, data=args.data, out=out, minutes=args.minutes, batch=args.batch,
           lr=args.lr, threads=args.threads, resume=args.resume, max_wall_minutes=args.max_wall_minutes, init=args.init,
           device=args.device, workers=args.workers, crop=args.crop, hard=args.hard_emphasis, distill=args.distill,
-          cache_dir=args.cache,
+          teachers=args.teacher, cache_dir=args.cache,
           log=lambda s: print(s, flush=True))
     return 0
 
