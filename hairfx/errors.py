@@ -9,7 +9,10 @@ so code that already catches those keeps working.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import stat
+import sys
 import threading
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "DeviceUnavailable",
     "Interrupted",
     "stop_signals_interrupt",
+    "reader_left",
 ]
 
 
@@ -109,3 +113,24 @@ def stop_signals_interrupt():
         raise Interrupted(signum)
 
     return signal_handlers(stop, STOP_SIGNALS)
+
+
+def reader_left() -> int:
+    """After a :class:`BrokenPipeError` in a command: the exit status when the program
+    reading its standard output has stopped early (``hairfx colors | head -3``), which is
+    not an error; the error is raised again when it came from anything else.
+
+    What is left in the output buffer goes to ``os.devnull``, so Python's flush at exit
+    does not fail a second time. The status is that of a program ended by SIGPIPE, 141.
+    Call it from the ``except`` clause."""
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+        piped = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+    except (OSError, ValueError, AttributeError):  # no stdout, a closed one, or a stand-in without a descriptor
+        piped = False
+    if not piped:
+        raise
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE

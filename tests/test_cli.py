@@ -316,3 +316,28 @@ def test_a_truncated_image_gets_one_line_not_opencvs_warning_first(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"hairfx recolor: error: {cut}: not an image OpenCV can read"]
+
+
+@pytest.mark.parametrize("cmd", [["hairfx", "colors"],
+                                 ["hairfx.tools.lut_tool", "intensity", "reference_images/light.png",
+                                  "--mask", "reference_images/light_mask.png"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(cmd):
+    """`hairfx colors | head -1`: the reader's end of the pipe closes before the command
+    writes; it stops as a program ended by SIGPIPE would, with no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    proc.stdout.close()  # long before the command has imported what it needs and printed
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == ""
+    assert proc.returncode == 141
+
+
+def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch, tmp_path):
+    from hairfx.errors import reader_left
+
+    with open(tmp_path / "out.txt", "w") as out:
+        monkeypatch.setattr(sys, "stdout", out)  # standard output is a file, not a pipe
+        with pytest.raises(BrokenPipeError, match="a helper's input"):
+            try:
+                raise BrokenPipeError(32, "a helper's input")
+            except BrokenPipeError:
+                reader_left()
