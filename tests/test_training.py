@@ -647,6 +647,11 @@ def test_distillation_keeps_further_teachers_of_either_preset_for_resume(tmp_pat
     assert ck["settings"]["teachers"] == [str(other)]
     with pytest.raises(InputError, match="--teacher is fixed when a run starts"):
         train(resume=True, minutes=1.0, teachers=[other], **kw)
+    kept_bytes = (out / "teacher.pt").read_bytes()
+    torch.save([1, 2], out / "teacher.pt")
+    with pytest.raises(WeightsError, match="the run's teacher .*teacher.pt holds no teacher's weights"):
+        train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)
+    (out / "teacher.pt").write_bytes(kept_bytes)
     other.unlink()  # a resumed run learns from the kept copy
     lines.clear()
     train(resume=True, minutes=ck["elapsed"] / 60 + 0.02, **kw)

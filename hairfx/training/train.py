@@ -491,7 +491,9 @@ def train(
     if batch == 1 and crop == stride:  # BatchNorm needs two values per channel at the lowest level
         raise InputError(f"a batch of 1 needs a crop of at least {2 * stride} for the {model_name} preset, got {crop}")
     settings = dict(minutes=minutes, max_wall_minutes=max_wall_minutes, lr=lr, batch=batch, crop=crop, hard=hard,
-                    distill=distill, teachers=ck.get("settings", {}).get("teachers", []) if ck else [str(t) for t in teachers])
+                    distill=distill, teachers=[str(t) for t in teachers])
+    if ck is not None:  # the record of a resumed run's teachers is that of its start
+        settings["teachers"] = ck.get("settings", {}).get("teachers", [])
     budget = minutes * 60.0
     wall_budget = (max_wall_minutes or 1.25 * minutes) * 60.0
     spent = ck is not None and max(ck.get("elapsed", 0.0) / budget, ck.get("wall", 0.0) / wall_budget) >= 1.0
@@ -515,19 +517,17 @@ def train(
         init_note = f"initialised {n} of {len(model.state_dict())} tensors from {init}"
     else:
         init_note = None
-    teacher, extra = None, []  # extra: (preset, network) of each further teacher
-    if distill is not None:  # a fresh run's teachers are its starting weights and --teacher; a resumed one's, the kept copies
-        teacher = build_model(model_name).to(memory_format=torch.channels_last)
-        if ck is None:
-            teacher.load_state_dict(model.state_dict())
-            extra = [_fitting_preset(_load_state(t, "--teacher"), f"--teacher {t}") for t in teachers]
-        else:
-            kept_path = out / "teacher.pt"
-            teacher.load_state_dict(_load_state(kept_path, "the run's teacher"))
-            kept = _read_checkpoint(kept_path, f"the run's teacher {kept_path}: checkpoint not found", str(kept_path))
-            extra = [_fitting_preset(t["model"], f"teacher {i + 1} in {kept_path}")
-                     for i, t in enumerate(kept.get("extra", []))]
-        teacher.eval().requires_grad_(False)
+    teacher_nets: list[tuple[str, HairNet]] = []  # with --distill: (preset, frozen network), the starting weights first
+    if distill is not None and ck is None:  # a fresh run's: its starting weights and each --teacher
+        teacher_nets = [_fitting_preset(model.state_dict(), "--init")] + [
+            _fitting_preset(_load_state(t, "--teacher"), f"--teacher {t}") for t in teachers]
+    elif distill is not None:  # a resumed run's: the copies kept in its folder
+        kept_path = out / "teacher.pt"
+        what = f"the run's teacher {kept_path}"
+        kept = _read_checkpoint(kept_path, f"{what}: checkpoint not found", what)
+        if not isinstance(kept, dict) or not isinstance(kept.get("model"), dict):
+            raise WeightsError(f"{what} holds no teacher's weights")
+        teacher_nets = [_fitting_preset(k["model"], what) for k in [kept, *kept.get("extra", [])]]
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -565,13 +565,15 @@ def train(
         log(f"device: {where}; batch {batch} of {crop}x{crop} crops; {workers or 'no'} sample worker{'s' if workers != 1 else ''}")
         if init_note:
             log(init_note)
-        if teacher is not None:
+        teachers_at = []  # (network on the device, its input size over the student's)
+        if teacher_nets:
             if ck is None:
-                _save({"model": _cpu_state(teacher), "preset": model_name,
-                       "extra": [{"model": _cpu_state(t), "preset": name} for name, t in extra]}, out / "teacher.pt")
-            teacher = [(t.to(dev, memory_format=torch.channels_last), t.config.input_size / canvas)
-                       for t in [teacher] + [t for _, t in extra]]
-            also = "".join(f" and {name} teacher {i + 1}'s" for i, (name, _) in enumerate(extra))
+                _save({"model": _cpu_state(teacher_nets[0][1]), "preset": model_name,
+                       "extra": [{"model": _cpu_state(t), "preset": name} for name, t in teacher_nets[1:]]},
+                      out / "teacher.pt")
+            teachers_at = [(t.to(dev, memory_format=torch.channels_last), t.config.input_size / canvas)
+                           for _, t in teacher_nets]
+            also = "".join(f" and {name} teacher {i}'s" for i, (name, _) in enumerate(teacher_nets[1:], 1))
             log(f"self-distillation {distill:g}: towards the starting weights' masks{also}, "
                 f"each averaged with the mirror image's")
         model = model.to(dev)
@@ -634,8 +636,9 @@ def train(
                     y = y.to(dev, non_blocking=True)
                     logits = model(x)
                     loss = hair_loss(logits, y, model.aux_logits)
-                    if teacher is not None:
-                        loss = loss + distill * F.binary_cross_entropy_with_logits(logits, ensemble_teacher(teacher, x))
+                    if teachers_at:
+                        target = ensemble_teacher(teachers_at, x)
+                        loss = loss + distill * F.binary_cross_entropy_with_logits(logits, target)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
