@@ -51,8 +51,8 @@ from .cli_args import DEVICES
 from .data import Pair, load_pairs, make_sample, split_train_val
 
 __all__ = [
-    "train", "export_weights", "hair_loss", "validate", "pair_ious", "hard_weights", "mirror_teacher", "build_parser",
-    "main",
+    "train", "export_weights", "hair_loss", "validate", "pair_ious", "hard_weights", "mirror_teacher",
+    "ensemble_teacher", "build_parser", "main",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
