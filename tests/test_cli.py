@@ -319,7 +319,7 @@ def test_a_truncated_image_gets_one_line_not_opencvs_warning_first(tmp_path):
 
 
 @pytest.mark.parametrize("cmd", [["hairfx", "colors"],
-                                 ["hairfx.tools.lut_tool", "intensity", "reference_images/light.png",
+                                 ["tools.lut_tool", "intensity", "reference_images/light.png",
                                   "--mask", "reference_images/light_mask.png"]])
 def test_a_reader_that_stops_early_ends_the_command_quietly(cmd):
     """`hairfx colors | head -1`: the reader's end of the pipe closes before the command
