@@ -14,7 +14,7 @@ import sys
 import warnings
 
 from ._files import path_argument
-from .errors import HairfxError, reader_left, stop_signals_interrupt
+from .errors import HairfxError, run_command, stop_signals_interrupt
 from .presets import MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
@@ -63,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(), stop_signals_interrupt():
             # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
             warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
-            code = int(args.run(args) or 0)
-            sys.stdout.flush()  # here, not at exit, so that a reader gone early is met below
-            return code
-    except BrokenPipeError:
-        return reader_left()
+            return run_command(lambda: args.run(args))
     except HairfxError as exc:
         print(f"hairfx {args.command}: error: {exc}", file=sys.stderr)
         return 2

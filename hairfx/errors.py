@@ -27,7 +27,7 @@ __all__ = [
     "DeviceUnavailable",
     "Interrupted",
     "stop_signals_interrupt",
-    "reader_left",
+    "run_command",
 ]
 
 
@@ -115,14 +115,24 @@ def stop_signals_interrupt():
     return signal_handlers(stop, STOP_SIGNALS)
 
 
-def reader_left() -> int:
-    """After a :class:`BrokenPipeError` in a command: the exit status when the program
-    reading its standard output has stopped early (``hairfx colors | head -3``), which is
-    not an error; the error is raised again when it came from anything else.
+def run_command(run) -> int:
+    """For a command's ``main``: the exit status of ``run()`` (0 for None), with standard
+    output flushed before it returns, so that a program reading it that has stopped early
+    (``hairfx colors | head -3``) is met here and not at exit. That is not an error: the
+    status is then 141, as for a program ended by SIGPIPE (:func:`_reader_left`)."""
+    try:
+        code = int(run() or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_left()
 
-    What is left in the output buffer goes to ``os.devnull``, so Python's flush at exit
-    does not fail a second time. The status is that of a program ended by SIGPIPE, 141.
-    Call it from the ``except`` clause."""
+
+def _reader_left() -> int:
+    """After a :class:`BrokenPipeError`: 141 when standard output is a pipe or socket (its
+    reader has gone), with what is left in the output buffer sent to ``os.devnull`` so that
+    Python's flush at exit does not fail a second time; the error is raised again when it
+    came from anything else. Call it from the ``except`` clause."""
     try:
         mode = os.fstat(sys.stdout.fileno()).st_mode
         piped = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)

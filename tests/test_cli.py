@@ -332,12 +332,12 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cmd):
 
 
 def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch, tmp_path):
-    from hairfx.errors import reader_left
+    from hairfx.errors import run_command
+
+    def command():
+        raise BrokenPipeError(32, "a helper's input")
 
     with open(tmp_path / "out.txt", "w") as out:
         monkeypatch.setattr(sys, "stdout", out)  # standard output is a file, not a pipe
         with pytest.raises(BrokenPipeError, match="a helper's input"):
-            try:
-                raise BrokenPipeError(32, "a helper's input")
-            except BrokenPipeError:
-                reader_left()
+            run_command(command)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from hairfx._files import path_argument
 from hairfx.cli import quiet_opencv
-from hairfx.errors import HairfxError, InputError, reader_left, stop_signals_interrupt
+from hairfx.errors import HairfxError, InputError, run_command, stop_signals_interrupt
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
 __all__ = ["main", "build_parser"]
@@ -338,11 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # SIGTERM and SIGHUP stop a command as Ctrl-C does: half-written files are removed
         with stop_signals_interrupt():
-            code = int(args.run(args) or 0)
-            sys.stdout.flush()  # here, not at exit, so that a reader gone early is met below
-            return code
-    except BrokenPipeError:
-        return reader_left()
+            return run_command(lambda: args.run(args))
     except (HairfxError, OSError) as exc:  # OSError: a folder given for a file, no permission, a full disk
         print(f"hairfx-lut {args.command}: error: {exc}", file=sys.stderr)
         return 2
