@@ -4,10 +4,13 @@ Frames are ``H x W x 3`` ``uint8`` RGB; masks are ``H x W`` ``float32`` in ``[0,
 frame size, with exact zeros where the probability is below 1/255 (renderers use
 ``mask > 0`` as their region).
 
-The network sees a square canvas: the frame is scaled so its longest side fits the
+The network sees a letterboxed canvas: the frame is scaled so its longer side fits the
 preset's input size and centred on zero (black) padding, so the aspect ratio is kept
-(stretching would squash heads differently for every camera). A prior mask is
-letterboxed identically, and the output is cropped back and resized to the frame.
+(stretching would squash heads differently for every camera). The canvas is no larger
+than the network needs: each side is the content's, rounded up to a multiple of the
+network's stride (:func:`canvas_layout`), so a 640x480 frame costs the full preset a
+512x384 canvas, not the 512x512 square. A prior mask is letterboxed identically, and the
+output is cropped back and resized to the frame.
 
 Three runtimes give the same masks (see :data:`BACKENDS`): ONNX Runtime (the default,
 the fastest) and OpenCV's DNN module on the shipped ONNX export, and PyTorch on the
@@ -47,6 +50,7 @@ __all__ = [
     "PRIOR_RAMP",
     "OPENCV_NETS",
     "letterbox",
+    "canvas_layout",
 ]
 
 _AUTO_BACKEND = {"small": "onnxruntime", "full": "onnxruntime"}
@@ -71,10 +75,10 @@ ZERO_BELOW = 1.0 / 255.0
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
 #: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
 #: test clips (150 frames each, ``hairfx evaluate``), mean frame-to-frame mask change in %
-#: of full range, shipped weights: small preset 0.49 with no prior, 0.35 with the raw
-#: probabilities fed back, 0.32 with the ramp; full preset 0.49, 0.31 and 0.30 (the ramp
-#: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a tie
-#: where the prior-free mask is nearly empty). With earlier weights the raw feedback was
+#: of full range, shipped weights: small preset 0.49 with no prior, 0.34 with the raw
+#: probabilities fed back, 0.31 with the ramp; full preset 0.49, 0.32 and 0.30 (the ramp
+#: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a clip of
+#: light blonde hair that the prior-free mask nearly misses). With earlier weights the raw feedback was
 #: steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
@@ -145,6 +149,27 @@ def letterbox(h: int, w: int, size: int) -> tuple[int, int, int, int]:
     scale = size / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     return nh, nw, (size - nh) // 2, (size - nw) // 2
+
+
+def canvas_layout(h: int, w: int, size: int, stride: int) -> tuple[int, int, int, int, int, int]:
+    """``(canvas_h, canvas_w, new_h, new_w, top, left)`` for an ``h x w`` frame: scaled as
+    :func:`letterbox` scales it (the longer side ``size``) and centred on a canvas whose
+    sides are the content's rounded up to a multiple of ``stride``, the network's total
+    downsampling (``size`` is a multiple of it, so the canvas is at most ``size`` square).
+
+    The full square would only add zeros to convolve: a 640x480 frame's 512x384 canvas
+    (full preset) has a quarter fewer pixels than the square, a 1280x720 frame's 512x320
+    37 % fewer, and the network's time falls with them. The masks match the square's
+    within the noise of the test sets (the model card compares the two).
+
+    >>> canvas_layout(480, 640, 512, 64)
+    (384, 512, 384, 512, 0, 0)
+    >>> canvas_layout(720, 1280, 256, 32)
+    (160, 256, 144, 256, 8, 0)
+    """
+    nh, nw, _, _ = letterbox(h, w, size)
+    ch, cw = -(-nh // stride) * stride, -(-nw // stride) * stride
+    return ch, cw, nh, nw, (ch - nh) // 2, (cw - nw) // 2
 
 
 def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -259,6 +284,7 @@ class Segmenter:
         self.name = name
         self.backend = backend
         self.input_size = PRESETS[name].input_size
+        self.stride = PRESETS[name].stride
         # What one call needs to itself, taken from and given back to this list (pop and
         # append are atomic): an input canvas, and for OpenCV a net. A call that finds none
         # idle makes one, so there are as many as calls have ever run at once.
@@ -300,17 +326,24 @@ class Segmenter:
     def _new_slot(self) -> tuple:
         """``(net, canvas)`` for one call: a net of its own for OpenCV (None for ONNX Runtime
         and torch, whose sessions and modules may be called from several threads at once)
-        and an input canvas."""
+        and an input canvas, square until a call needs another shape."""
         s = self.input_size
-        if self.backend == "opencv":  # planar N x C x H x W
-            return cv2.dnn.readNetFromONNX(self._onnx), np.zeros((1, 4, s, s), np.float32)
-        if self.backend == "onnxruntime":
-            return None, np.zeros((1, 4, s, s), np.float32)
-        # N x H x W x C, seen as N x C x H x W by torch: already channels_last, no copy
-        return None, np.zeros((1, s, s, 4), np.float32)
+        net = cv2.dnn.readNetFromONNX(self._onnx) if self.backend == "opencv" else None
+        return net, np.zeros(self._canvas_shape(s, s), np.float32)
 
-    def _forward(self, frame_small: np.ndarray, top: int, left: int, prior_canvas: np.ndarray | None) -> np.ndarray:
-        """Logits-to-probability on the letterboxed canvas, ``S x S`` float32 (a new array).
+    def _canvas_shape(self, ch: int, cw: int) -> tuple[int, int, int, int]:
+        if self.backend == "torch":  # N x H x W x C, seen as N x C x H x W by torch: channels_last, no copy
+            return 1, ch, cw, 4
+        return 1, 4, ch, cw  # planar N x C x H x W for ONNX
+
+    def _layout(self, h: int, w: int) -> tuple[int, int, int, int, int, int]:
+        return canvas_layout(h, w, self.input_size, self.stride)
+
+    def _forward(
+        self, frame_small: np.ndarray, layout: tuple[int, ...], prior_canvas: np.ndarray | None
+    ) -> np.ndarray:
+        """Logits-to-probability on the canvas of ``layout`` (:func:`canvas_layout`),
+        ``canvas_h x canvas_w`` float32 (a new array).
 
         Safe from several threads at once: each call has a canvas (and an OpenCV net) of its
         own. Calls side by side use 2 cores better than one call's own threads do: with torch,
@@ -318,17 +351,21 @@ class Segmenter:
         640x480: 128 to 143 against 70 to 77; one thread 63 to 71 either way)."""
         if self.backend == "opencv":
             with self._net_slots:  # at most OPENCV_NETS nets
-                return self._run(frame_small, top, left, prior_canvas)
-        return self._run(frame_small, top, left, prior_canvas)
+                return self._run(frame_small, layout, prior_canvas)
+        return self._run(frame_small, layout, prior_canvas)
 
-    def _run(self, frame_small, top, left, prior_canvas) -> np.ndarray:
+    def _run(self, frame_small, layout, prior_canvas) -> np.ndarray:
         try:
             slot = self._idle.pop()
         except IndexError:  # every one is in use: another thread's call is running
             slot = self._new_slot()
         try:
             dnn, canvas = slot
-            nh, nw = frame_small.shape[:2]
+            ch, cw, nh, nw, top, left = layout
+            shape = self._canvas_shape(ch, cw)
+            if canvas.shape != shape:  # a frame of another shape than this slot's last
+                canvas = np.zeros(shape, np.float32)
+                slot = dnn, canvas
             scale = np.float32(1.0 / 255.0)
             canvas.fill(0.0)
             if self.backend != "torch":  # planar ONNX input
@@ -358,21 +395,21 @@ class Segmenter:
     ) -> tuple[np.ndarray | None, np.ndarray]:
         """Run on a validated frame; returns ``(canvas_probability, mask_at_frame_size)``.
 
-        ``prior_canvas`` is ``S x S`` in canvas coordinates (or None for no prior). The
-        canvas probability (the next prior of a video) is returned only if ``keep_canvas``.
+        ``prior_canvas`` is in canvas coordinates, the frame's canvas shape (or None for no
+        prior). The canvas probability (the next prior of a video) is returned only if
+        ``keep_canvas``.
         """
         h, w = frame.shape[:2]
-        nh, nw, top, left = letterbox(h, w, self.input_size)
-        prob = self._forward(_resize(frame, nw, nh), top, left, prior_canvas)
+        layout = self._layout(h, w)
+        _, _, nh, nw, top, left = layout
+        prob = self._forward(_resize(frame, nw, nh), layout, prior_canvas)
         prob_canvas = prob if keep_canvas else None  # a fresh array from _forward, not a buffer
         mask = _zero_small(_resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h))
         return prob_canvas, mask
 
     def _prior_to_canvas(self, prior: np.ndarray) -> np.ndarray:
-        h, w = prior.shape
-        s = self.input_size
-        nh, nw, top, left = letterbox(h, w, s)
-        out = np.zeros((s, s), np.float32)
+        ch, cw, nh, nw, top, left = self._layout(*prior.shape)
+        out = np.zeros((ch, cw), np.float32)
         out[top : top + nh, left : left + nw] = _resize(prior, nw, nh)
         return out
 
@@ -469,8 +506,9 @@ class SegmenterSession(Closeable):
       The periodic check costs one extra inference per ``check_every`` frames. It is
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
       on the eight test clips (``hairfx evaluate --check-every 15``), it resets once
-      with the small preset and twice with the full one, each time on a clip it leaves
-      less steady (mean change 0.38% -> 0.40% and 0.43% -> 0.61%); with earlier
+      with the small preset and six times with the full one, on clips it leaves less
+      steady (mean change 0.33% -> 0.34% with small; 0.20% -> 0.25% and 0.43% -> 0.61%
+      with full); with earlier
       weights and no prior ramp its resets, each a jump back to the prior-free mask,
       made the small model's masks less steady (mean change 0.48% of full range
       without it, 0.60% with it, 0.59% with no prior).
@@ -511,7 +549,7 @@ class SegmenterSession(Closeable):
     @property
     def previous_mask_canvas(self) -> np.ndarray | None:
         """The prior the next frame will get (the last mask through :data:`PRIOR_RAMP`), in
-        the network's letterboxed canvas, or None."""
+        the network's letterboxed canvas (:func:`canvas_layout`), or None."""
         return self._prior
 
     def process(self, frame) -> np.ndarray:

@@ -26,7 +26,7 @@ __all__ = ["bench_model", "run", "main"]
 
 def bench_model(name: str, backend: str, size: tuple[int, int], frames: int, threads: int) -> dict:
     """Median and p90 milliseconds of ``predict`` and of the network step alone."""
-    from ..segmenter import Segmenter, _resize, letterbox
+    from ..segmenter import Segmenter, _resize
 
     seg = Segmenter(name, backend=backend, threads=threads)
     w, h = size
@@ -41,14 +41,14 @@ def bench_model(name: str, backend: str, size: tuple[int, int], frames: int, thr
         t = time.perf_counter()
         seg.predict(frame, prior=prior)
         e2e.append(time.perf_counter() - t)
-    nh, nw, top, left = letterbox(h, w, seg.input_size)
-    small = _resize(frame, nw, nh)
+    layout = seg._layout(h, w)
+    small = _resize(frame, layout[3], layout[2])
     for _ in range(frames):
         t = time.perf_counter()
-        seg._forward(small, top, left, None)
+        seg._forward(small, layout, None)
         net.append(time.perf_counter() - t)
     ms = lambda v, q: 1000 * float(np.percentile(v, q))  # noqa: E731
-    return {"model": name, "backend": backend, "input": seg.input_size, "e2e_median": ms(e2e, 50),
+    return {"model": name, "backend": backend, "input": f"{layout[1]}x{layout[0]}", "e2e_median": ms(e2e, 50),
             "e2e_p90": ms(e2e, 90), "net_median": ms(net, 50), "net_p90": ms(net, 90)}
 
 
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for name in args.model or MODEL_NAMES:
         for backend in args.backend or MASK_BACKENDS:
             r = bench_model(name, backend, (w, h), args.frames, args.threads)
-            print(f"| {name} | {backend} | {r['input']}x{r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
+            print(f"| {name} | {backend} | {r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)
     return 0
 

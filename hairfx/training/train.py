@@ -796,8 +796,11 @@ def export_onnx(model: HairNet, path: Path) -> None:
     net = fuse_batchnorm(copy.deepcopy(model).eval().to(memory_format=torch.contiguous_format))
     side = net.config.input_size
     x = torch.zeros(1, 4, side, side)
+    # Height and width are free: the segmenter runs the network on a canvas cut to the
+    # frame's shape (multiples of the stride), not always the square it was traced on.
+    free = {2: "height", 3: "width"}
     torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=13, input_names=["input"],
-                      output_names=["logits"])
+                      output_names=["logits"], dynamic_axes={"input": free, "logits": free})
 
 
 def build_parser() -> argparse.ArgumentParser:
