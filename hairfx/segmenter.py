@@ -78,8 +78,8 @@ ZERO_BELOW = 1.0 / 255.0
 #: of full range, shipped weights: small preset 0.49 with no prior, 0.34 with the raw
 #: probabilities fed back, 0.31 with the ramp; full preset 0.49, 0.32 and 0.30 (the ramp
 #: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a clip of
-#: light blonde hair that the prior-free mask nearly misses). With earlier weights the raw feedback was
-#: steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
+#: light blonde hair that the prior-free mask nearly misses). With earlier weights the raw
+#: feedback was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 
@@ -510,10 +510,9 @@ class SegmenterSession(Closeable):
       on the eight test clips (``hairfx evaluate --check-every 15``), it resets once
       with the small preset and six times with the full one, on clips it leaves less
       steady (mean change 0.33% -> 0.34% with small; 0.20% -> 0.25% and 0.43% -> 0.61%
-      with full); with earlier
-      weights and no prior ramp its resets, each a jump back to the prior-free mask,
-      made the small model's masks less steady (mean change 0.48% of full range
-      without it, 0.60% with it, 0.59% with no prior).
+      with full); with earlier weights and no prior ramp its resets, each a jump back
+      to the prior-free mask, made the small model's masks less steady (mean change
+      0.48% of full range without it, 0.60% with it, 0.59% with no prior).
 
     Both tests are on areas, not IoU alone, so small or thin hair regions (where IoU
     swings with a few pixels) do not cause resets, which would themselves flicker.

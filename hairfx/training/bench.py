@@ -42,13 +42,14 @@ def bench_model(name: str, backend: str, size: tuple[int, int], frames: int, thr
         seg.predict(frame, prior=prior)
         e2e.append(time.perf_counter() - t)
     layout = seg._layout(h, w)
-    small = _resize(frame, layout[3], layout[2])
+    ch, cw, nh, nw, _, _ = layout
+    small = _resize(frame, nw, nh)
     for _ in range(frames):
         t = time.perf_counter()
         seg._forward(small, layout, None)
         net.append(time.perf_counter() - t)
     ms = lambda v, q: 1000 * float(np.percentile(v, q))  # noqa: E731
-    return {"model": name, "backend": backend, "input": f"{layout[1]}x{layout[0]}", "e2e_median": ms(e2e, 50),
+    return {"model": name, "backend": backend, "input": f"{cw}x{ch}", "e2e_median": ms(e2e, 50),
             "e2e_p90": ms(e2e, 90), "net_median": ms(net, 50), "net_p90": ms(net, 90)}
 
 
