@@ -743,3 +743,24 @@ def test_letterboxed_content_is_at_least_one_pixel():
     assert letterbox(16384, 4, 512) == (512, 1, 0, 255)
     with pytest.raises(InputError, match="frame is 16384x3, smaller than 4 px per side"):
         get_segmenter("small").predict(np.zeros((3, 16384, 3), np.uint8))
+
+
+def test_shrinking_in_two_steps_stays_an_area_average():
+    """A shrink first by the largest whole factor dividing both sides, then the rest: the
+    result is within a few levels of OpenCV's one-step area average on a photo-like frame,
+    and the same where one step suffices (an exact whole factor, or an enlargement)."""
+    from hairfx.segmenter import _resize
+
+    rng = np.random.default_rng(3)
+    for (h, w), (nh, nw) in [((480, 640), (192, 256)), ((720, 1280), (288, 512)), ((1080, 1920), (144, 256)),
+                             ((720, 1280), (144, 256)), ((377, 300), (256, 204)), ((100, 100), (200, 300))]:
+        frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+        frame[h // 3 : h // 2, w // 4 : w // 2] = (250, 20, 20)  # hard edges too
+        one = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if nh < h else cv2.INTER_LINEAR)
+        out = _resize(frame, nw, nh)
+        assert out.shape == one.shape and out.dtype == np.uint8
+        diff = np.abs(out.astype(int) - one)
+        if h % nh == 0 and w % nw == 0 or nh > h:
+            assert diff.max() == 0
+        else:
+            assert diff.mean() < 1.5 and diff.max() <= 32, (diff.mean(), diff.max())
