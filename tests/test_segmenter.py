@@ -171,7 +171,9 @@ def test_the_cut_canvas_scores_as_the_square_one_on_real_photos(name):
     cut, square = [], []
     for rgb, gt in _real_pairs("figaro1k/test", 60):
         ch, cw, _, _, _, _ = seg._layout(*rgb.shape[:2])
-        if ch == cw or len(cut) == 40:
+        if len(cut) == 40:
+            break
+        if ch == cw:
             continue
         for out, mask in ((cut, seg.predict(rgb)), (square, _square_canvas_mask(seg, rgb))):
             out.append(((mask > 0.5) & gt).sum() / max(1, ((mask > 0.5) | gt).sum()))
@@ -747,20 +749,22 @@ def test_letterboxed_content_is_at_least_one_pixel():
 
 def test_shrinking_in_two_steps_stays_an_area_average():
     """A shrink first by the largest whole factor dividing both sides, then the rest: the
-    result is within a few levels of OpenCV's one-step area average on a photo-like frame,
-    and the same where one step suffices (an exact whole factor, or an enlargement)."""
+    result is on average within 1.5 levels of OpenCV's one-step area average on a
+    photo-like frame with hard edges, and the same where one step is taken (a shrink by
+    less than 2 or by an exact whole factor, or an enlargement)."""
     from hairfx.segmenter import _resize
 
     rng = np.random.default_rng(3)
-    for (h, w), (nh, nw) in [((480, 640), (192, 256)), ((720, 1280), (288, 512)), ((1080, 1920), (144, 256)),
-                             ((720, 1280), (144, 256)), ((377, 300), (256, 204)), ((100, 100), (200, 300))]:
+    two_steps = [((480, 640), (192, 256)), ((720, 1280), (288, 512)), ((1080, 1920), (144, 256))]
+    one_step = [((720, 1280), (144, 256)), ((377, 300), (256, 204)), ((100, 100), (200, 300))]
+    for (h, w), (nh, nw) in two_steps + one_step:
         frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
         frame[h // 3 : h // 2, w // 4 : w // 2] = (250, 20, 20)  # hard edges too
         one = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if nh < h else cv2.INTER_LINEAR)
         out = _resize(frame, nw, nh)
         assert out.shape == one.shape and out.dtype == np.uint8
         diff = np.abs(out.astype(int) - one)
-        if h % nh == 0 and w % nw == 0 or nh > h:
+        if ((h, w), (nh, nw)) in one_step:
             assert diff.max() == 0
         else:
             assert diff.mean() < 1.5 and diff.max() <= 32, (diff.mean(), diff.max())
