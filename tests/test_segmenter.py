@@ -391,6 +391,20 @@ def test_mask_cli_tta_writes_the_four_pass_mask(tmp_path):
     assert np.array_equal(written, np.round(probability * 255).astype(np.uint8))
 
 
+def test_mask_cli_ensemble_writes_the_full_ensembles_mask(tmp_path, capsys, full_ensemble):
+    from hairfx.cli import main
+    from hairfx.imagefiles import read_rgb
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), _portrait(120, 90))
+    assert main(["mask", str(src), "-o", str(tmp_path / "out"), "--model", "full", "--ensemble", "--probability"]) == 0
+    written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(written, np.round(full_ensemble.predict(read_rgb(src)) * 255).astype(np.uint8))
+    assert main(["mask", str(src), "-o", str(tmp_path / "small"), "--ensemble"]) == 2
+    assert "ensemble=True is for the 'full' preset only, not 'small'" in capsys.readouterr().err
+    assert not (tmp_path / "small").exists()  # refused before the output folder is made
+
+
 def test_a_written_mask_given_back_to_recolor_gives_the_same_photo(tmp_path):
     """The mask-edit-recolour workflow: `hairfx mask`, then `hairfx recolor --mask` with it,
     recolours exactly as `hairfx recolor` with the model does."""
@@ -768,3 +782,63 @@ def test_shrinking_in_two_steps_stays_an_area_average():
             assert diff.max() == 0
         else:
             assert diff.mean() < 1.5 and diff.max() <= 32, (diff.mean(), diff.max())
+
+
+def test_full_preset_averages_its_network_with_the_mirrored_small_one():
+    """The ensemble's mask is the mean of the full network's and the small network's on the
+    mirror image, mirrored back: against that mean computed from two plain segmenters at
+    frame size (the ensemble averages at the full canvas's scale, so a few edge pixels
+    differ)."""
+    ens, alone, small = Segmenter("full", ensemble=True), Segmenter("full"), Segmenter("small")
+    assert "ensemble=True" in repr(ens) and "ensemble" not in repr(alone)
+    root = Path(__file__).resolve().parents[1] / "reference_images"
+    for name in ("dark", "light"):
+        rgb = cv2.imread(str(root / f"{name}.png"))[:, :, ::-1].copy()
+        for prior in (None, alone.predict(rgb)):
+            mirror_prior = None if prior is None else np.ascontiguousarray(prior[:, ::-1])
+            want = (alone.predict(rgb, prior=prior) + small.predict(np.ascontiguousarray(rgb[:, ::-1]), prior=mirror_prior)[:, ::-1]) / 2
+            got = ens.predict(rgb, prior=prior)
+            assert np.abs(got - want).mean() < 0.01
+            assert ((got > 0.5) != (want > 0.5)).mean() < 0.005  # of the frame's pixels
+            assert np.abs(got - alone.predict(rgb, prior=prior)).mean() > 0.001  # the partner does take part
+
+
+def test_ensemble_is_for_the_full_preset_only():
+    with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
+        Segmenter("small", ensemble=True)
+    with pytest.raises(InputError, match="ensemble"):
+        Segmenter("full", ensemble="yes")
+
+
+def test_the_ensemble_takes_the_small_network_from_the_weights_folder_if_it_has_one(tmp_path):
+    folder = _copy_weights(tmp_path)
+    for name in ("full.pt", "full.onnx"):
+        shutil.copy(WEIGHTS_DIR / name, folder / name)
+    path = folder / "small.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="small.onnx fails its checksum"):
+        Segmenter("full", weights_dir=folder, backend="onnxruntime", ensemble=True)
+    index = json.loads((folder / "weights.json").read_text())
+    del index["small"]
+    (folder / "weights.json").write_text(json.dumps(index))
+    seg = Segmenter("full", weights_dir=folder, backend="onnxruntime", ensemble=True)  # the package's small
+    frame = _portrait(120, 90)
+    package = Segmenter("full", backend="onnxruntime", ensemble=True)
+    assert np.array_equal(seg.predict(frame), package.predict(frame))
+
+
+@pytest.fixture(scope="module")
+def full_ensemble() -> Segmenter:
+    return Segmenter("full", ensemble=True)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (4, 16384), (4000, 40), (7, 3000)])
+def test_the_ensemble_gives_masks_for_any_frame_shape(full_ensemble, shape):
+    seg = full_ensemble
+    frame = np.random.default_rng(4).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    with seg.session() as sess:
+        masks = [seg.predict(frame), seg.predict(frame, tta=True), sess.process(frame), sess.process(frame)]
+    for m in masks:
+        assert m.shape == shape and m.dtype == np.float32 and 0.0 <= m.min() and m.max() <= 1.0

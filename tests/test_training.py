@@ -1038,3 +1038,25 @@ def test_evaluate_refuses_a_negative_check_interval(capsys):
     with pytest.raises(SystemExit):
         evaluate_main(["--check-every", "-3"])
     assert "expected a whole number >= 0, got '-3'" in capsys.readouterr().err
+
+
+def test_evaluate_and_bench_score_the_full_ensemble_under_its_own_name(tmp_path, capsys):
+    """``--ensemble`` scores the full preset as Segmenter('full', ensemble=True), labelled so;
+    without the full preset it is refused before anything is scored."""
+    from hairfx.errors import InputError
+    from hairfx.training.bench import main as bench_main
+    from hairfx.training.evaluate import main as evaluate_main
+
+    data = _eval_tree(tmp_path / "data")
+    out = tmp_path / "eval.json"
+    argv = ["--data", str(data), "--max-frames", "3", "--threads", "1", "--ensemble"]
+    with pytest.raises(InputError, match="--ensemble applies to the full preset; add --model full"):
+        evaluate_main(argv + ["--model", "small"])
+    assert evaluate_main(argv + ["--model", "full", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert list(res) == ["full, ensemble"] and res["full, ensemble"]["figaro1k/test"]["iou"] > 0.3  # dark and blonde
+    assert "| full, ensemble | " in capsys.readouterr().out
+    with pytest.raises(InputError, match="--ensemble applies to the full preset"):
+        bench_main(["--model", "small", "--ensemble", "--frames", "1"])
+    assert bench_main(["--model", "full", "--ensemble", "--frames", "2", "--backend", "onnxruntime"]) == 0
+    assert "| full, ensemble | onnxruntime | 512x384 |" in capsys.readouterr().out

@@ -3,8 +3,9 @@
     hairfx bench-mask --size 640x480 --frames 200
 
 Times :meth:`Segmenter.predict` (validation, letterbox, network, crop, resize to the
-frame, zeroing) and the network step alone (canvas fill, forward, sigmoid) after a
-warm-up, for each runtime, and prints median and 90th-percentile milliseconds.
+frame, zeroing) and the network step alone (canvas fill, forward, sigmoid; for the full
+preset's ensemble both networks' passes and their average) after a warm-up, for each
+runtime, and prints median and 90th-percentile milliseconds.
 This is a benchmark, not a test: figures depend on the machine and its load.
 """
 
@@ -24,11 +25,13 @@ from . import cli_args
 __all__ = ["bench_model", "run", "main"]
 
 
-def bench_model(name: str, backend: str, size: tuple[int, int], frames: int, threads: int) -> dict:
+def bench_model(
+    name: str, backend: str, size: tuple[int, int], frames: int, threads: int, ensemble: bool = False
+) -> dict:
     """Median and p90 milliseconds of ``predict`` and of the network step alone."""
     from ..segmenter import Segmenter, _resize
 
-    seg = Segmenter(name, backend=backend, threads=threads)
+    seg = Segmenter(name, backend=backend, threads=threads, ensemble=ensemble)
     w, h = size
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
@@ -46,7 +49,9 @@ def bench_model(name: str, backend: str, size: tuple[int, int], frames: int, thr
     small = _resize(frame, nw, nh)
     for _ in range(frames):
         t = time.perf_counter()
-        seg._forward(small, layout, None)
+        prob = seg._forward(small, layout, None)
+        if seg._partner is not None:  # the full preset's ensemble: the small network's pass too
+            seg._add_partner(prob, small, layout, None)
         net.append(time.perf_counter() - t)
     ms = lambda v, q: 1000 * float(np.percentile(v, q))  # noqa: E731
     return {"model": name, "backend": backend, "input": f"{cw}x{ch}", "e2e_median": ms(e2e, 50),
@@ -73,10 +78,17 @@ def run(args: argparse.Namespace) -> int:
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
-    for name in args.model or MODEL_NAMES:
+    from ..segmenter import ENSEMBLE_PRESET
+
+    models = args.model or MODEL_NAMES
+    if args.ensemble and ENSEMBLE_PRESET not in models:
+        raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
+    for name in models:
+        ensemble = args.ensemble and name == ENSEMBLE_PRESET
         for backend in args.backend or MASK_BACKENDS:
-            r = bench_model(name, backend, (w, h), args.frames, args.threads)
-            print(f"| {name} | {backend} | {r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
+            r = bench_model(name, backend, (w, h), args.frames, args.threads, ensemble)
+            label = f"{name}, ensemble" if ensemble else name
+            print(f"| {label} | {backend} | {r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)
     return 0
 

@@ -101,6 +101,9 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive, default=150, help="frames per video clip (default 150)")
     p.add_argument("--limit", type=_positive, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
+    p.add_argument("--ensemble", action="store_true",
+                   help="score the full preset as the ensemble with the small network on the mirrored frame "
+                        "(Segmenter('full', ensemble=True)) instead of its network alone")
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
@@ -119,6 +122,8 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
                    help="runtime(s) to time (repeatable; default all three)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="time the full preset as the ensemble with the small network (Segmenter('full', ensemble=True))")
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
     p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
     return p

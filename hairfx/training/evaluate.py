@@ -349,16 +349,20 @@ def check_inputs(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..segmenter import Segmenter
+    from ..segmenter import ENSEMBLE_PRESET, Segmenter
 
     torch.set_num_threads(args.threads)
     models = args.model or list(MODEL_NAMES)
+    if args.ensemble and ENSEMBLE_PRESET not in models:
+        raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
     # every model's weights are loaded (and their SHA-256 checked) first; a problem with them
     # is reported with the data's, before any folder is made or anything is scored
     segs, problems = {}, []
     for name in dict.fromkeys(models):
+        ensemble = args.ensemble and name == ENSEMBLE_PRESET
         try:
-            segs[name] = Segmenter(name, threads=args.threads, weights_dir=args.weights_dir)
+            segs[f"{name}, ensemble" if ensemble else name] = Segmenter(
+                name, threads=args.threads, weights_dir=args.weights_dir, ensemble=ensemble)
         except WeightsError as exc:
             problems.append(str(exc))
     clips = check_inputs(args.data, limit=args.limit, json_path=args.json, problems=problems)
