@@ -323,7 +323,8 @@ class Segmenter:
             threads = number(threads, "threads", lo=1, integer=True)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
-        if flag(ensemble, "ensemble") and name != ENSEMBLE_PRESET:
+        ensemble = flag(ensemble, "ensemble")
+        if ensemble and name != ENSEMBLE_PRESET:
             raise InputError(f"ensemble=True is for the {ENSEMBLE_PRESET!r} preset only, not {name!r}")
         self._partner = None
         if ensemble:
@@ -475,7 +476,8 @@ class Segmenter:
         mirrored = np.ascontiguousarray(_resize(frame_small, pnw, pnh)[:, ::-1])
         p_prior = None
         if prior_canvas is not None:
-            p_prior = partner._prior_to_canvas(np.ascontiguousarray(prior_canvas[top : top + nh, left : left + nw][:, ::-1]))
+            prior = np.ascontiguousarray(prior_canvas[top : top + nh, left : left + nw][:, ::-1])
+            p_prior = partner._prior_to_canvas(prior)
         p_prob = partner._forward(mirrored, p_layout, p_prior)
         back = _resize(np.ascontiguousarray(p_prob[ptop : ptop + pnh, pleft : pleft + pnw][:, ::-1]), nw, nh)
         content = prob[top : top + nh, left : left + nw]
