@@ -89,6 +89,9 @@ def _add_recolor(sub) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, mask fed back), four times slower")
+    p.add_argument("--ensemble", action="store_true",
+                   help="with --model full: average the full network with the small one on the mirrored "
+                        "image, a better mask for about a quarter more time")
 
     def run(args) -> int:
         from . import recolor
@@ -106,6 +109,7 @@ def _add_recolor(sub) -> None:
             interpolation=args.interpolation,
             model=args.model,
             tta=args.tta,
+            ensemble=args.ensemble,
         )
         write_rgb(args.output, out)
         print(f"wrote {args.output}")
@@ -317,7 +321,7 @@ def _run_mask(args) -> int:
     from .errors import InputError, MissingFileError
     from .imagefiles import read_rgb, write_whole
     from .recolor import hair_alpha
-    from .segmenter import Segmenter, get_segmenter
+    from .segmenter import get_segmenter
 
     out = Path(args.out)
     _check_out_folder(out, args.out)
@@ -372,8 +376,7 @@ def _run_mask(args) -> int:
         if t.exists() and not _is_mask_file(t):  # a mask of an earlier run may be replaced, a photo not
             raise InputError(f"the mask {t} would replace a file there that is not a mask hairfx wrote; "
                              "move it or choose another output folder")
-    # loaded once for the whole batch
-    seg = Segmenter(args.model, ensemble=True) if args.ensemble else get_segmenter(args.model)
+    seg = get_segmenter(args.model, ensemble=args.ensemble)  # loaded once for the whole batch
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. no permission; what a file in the way is was refused above

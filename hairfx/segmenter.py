@@ -665,23 +665,25 @@ class SegmenterSession(Closeable):
         self._closed = True
 
 
-_CACHE: dict[str, Segmenter] = {}
+_CACHE: dict[tuple[str, bool], Segmenter] = {}
 #: One lock per preset: threads asking for a preset at once load it once and all get that
 #: instance, while a preset already loaded is handed out without waiting for another's load.
 _LOCKS = {name: threading.Lock() for name in MODEL_NAMES}
 
 
-def get_segmenter(name: str = "small") -> Segmenter:
+def get_segmenter(name: str = "small", *, ensemble: bool = False) -> Segmenter:
     """The shared :class:`Segmenter` for preset ``name`` (weights are loaded once, even
     when several threads ask for it at the same time). It may be used from any thread.
+    ``ensemble=True`` gives the shared ``Segmenter(name, ensemble=True)`` (full only).
 
     Unknown names raise :class:`~hairfx.errors.InputError` listing the valid ones.
     """
     check_model_name(name)
-    seg = _CACHE.get(name)
+    key = name, flag(ensemble, "ensemble")
+    seg = _CACHE.get(key)
     if seg is None:
         with _LOCKS[name]:
-            seg = _CACHE.get(name)
+            seg = _CACHE.get(key)
             if seg is None:
-                seg = _CACHE[name] = Segmenter(name)
+                seg = _CACHE[key] = Segmenter(name, ensemble=key[1])
     return seg

@@ -320,6 +320,31 @@ def test_tta_is_a_yes_or_no_not_anything_truthy(portrait):
     hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", tta=np.bool_(False))
 
 
+def test_recolor_with_the_full_ensemble_uses_its_mask(portrait, tmp_path):
+    """`ensemble=True` recolours with the shared full ensemble's mask, exactly as passing
+    that mask (through hair_alpha) does, and so does `hairfx recolor --ensemble`; with the
+    small model it is refused, mask or not."""
+    from hairfx.cli import main
+    from hairfx.imagefiles import read_rgb, write_rgb
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+
+    frame, mask = portrait
+    got = hairfx.recolor(frame, "copper", renderer="cpu", model="full", ensemble=True)
+    alpha = hair_alpha(get_segmenter("full", ensemble=True).predict(frame))
+    np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", mask=alpha, renderer="cpu"))
+    write_rgb(tmp_path / "in.png", frame)
+    argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"), "--renderer", "cpu"]
+    assert main(argv + ["--model", "full", "--ensemble"]) == 0
+    np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), got)
+    assert not np.array_equal(got, hairfx.recolor(frame, "copper", renderer="cpu", model="full"))
+    for m in (None, mask):
+        with pytest.raises(InputError, match="ensemble=True is for the 'full' model only, not 'small'"):
+            hairfx.recolor(frame, "copper", mask=m, renderer="cpu", ensemble=True)
+    with pytest.raises(InputError, match="ensemble must be True or False"):
+        hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", model="full", ensemble="yes")
+
+
 def test_session_smoothing_changed_between_frames_is_checked_too(portrait):
     """A NaN set between frames was taken, and every later frame failed even after a
     good value was set again (the NaN stayed in the smoothed intensity)."""

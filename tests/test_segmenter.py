@@ -487,7 +487,7 @@ def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
         def predict(self, frame, tta=False):
             return np.full(frame.shape[:2], 1.2 / 255, np.float32)
 
-    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name: Faint())
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name, ensemble=False: Faint())
     cv2.imwrite(str(tmp_path / "a.png"), _portrait())
     assert main(["mask", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 0
     assert read_mask(tmp_path / "out" / "a.png").max() == 0.0
@@ -692,7 +692,7 @@ def test_get_segmenter_loads_once_when_threads_ask_together(monkeypatch):
     loads = []
 
     class Slow:
-        def __init__(self, name):
+        def __init__(self, name, ensemble=False):
             loads.append(name)
             time.sleep(0.2)  # long enough for every thread to arrive during the load
 
@@ -712,11 +712,11 @@ def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
     small, loading, release = object(), threading.Event(), threading.Event()
 
     class Blocking:
-        def __init__(self, name):
+        def __init__(self, name, ensemble=False):
             loading.set()
             release.wait(10)
 
-    monkeypatch.setattr(segmenter, "_CACHE", {"small": small})
+    monkeypatch.setattr(segmenter, "_CACHE", {("small", False): small})
     monkeypatch.setattr(segmenter, "Segmenter", Blocking)
     loader = threading.Thread(target=get_segmenter, args=("full",))
     loader.start()
@@ -730,7 +730,7 @@ def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
     finally:
         release.set()
         loader.join()
-    assert isinstance(segmenter._CACHE["full"], Blocking)
+    assert isinstance(segmenter._CACHE["full", False], Blocking)
 
 
 _EXTREME_SHAPES = [(4000, 40), (40, 4000), (4, 4), (4, 16384), (16384, 4), (7, 3000)]
@@ -831,7 +831,14 @@ def test_the_ensemble_takes_the_small_network_from_the_weights_folder_if_it_has_
 
 @pytest.fixture(scope="module")
 def full_ensemble() -> Segmenter:
-    return Segmenter("full", ensemble=True)
+    return get_segmenter("full", ensemble=True)
+
+
+def test_the_shared_ensemble_is_its_own_segmenter(full_ensemble):
+    assert get_segmenter("full", ensemble=True) is full_ensemble
+    assert get_segmenter("full") is not full_ensemble and "ensemble" not in repr(get_segmenter("full"))
+    with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
+        get_segmenter("small", ensemble=True)
 
 
 @pytest.mark.parametrize("shape", [(480, 640), (4, 16384), (4000, 40), (7, 3000)])
