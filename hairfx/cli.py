@@ -97,6 +97,7 @@ def _add_recolor(sub) -> None:
         from . import recolor
         from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
 
+        _check_ensemble(args)
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
         mask = None if args.mask is None else read_mask(args.mask)
@@ -310,6 +311,15 @@ def _is_mask_file(path) -> bool:
         return False
 
 
+def _check_ensemble(args) -> None:
+    """Refuse ``--ensemble`` without ``--model full`` before any work, in the command's terms."""
+    from .errors import InputError
+
+    if args.ensemble and args.model != "full":
+        raise InputError(f"--ensemble needs --model full (the ensemble adds the small network to the full one), "
+                         f"got --model {args.model}")
+
+
 def _run_mask(args) -> int:
     import os
     from collections import Counter
@@ -323,6 +333,7 @@ def _run_mask(args) -> int:
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
+    _check_ensemble(args)
     out = Path(args.out)
     _check_out_folder(out, args.out)
     files, seen, skipped = [], set(), []

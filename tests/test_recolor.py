@@ -337,6 +337,7 @@ def test_recolor_with_the_full_ensemble_uses_its_mask(portrait, tmp_path):
     argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"), "--renderer", "cpu"]
     assert main(argv + ["--model", "full", "--ensemble"]) == 0
     np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), got)
+    assert main(argv + ["--ensemble"]) == 2  # the small model, the default
     assert not np.array_equal(got, hairfx.recolor(frame, "copper", renderer="cpu", model="full"))
     for m in (None, mask):
         with pytest.raises(InputError, match="ensemble=True is for the 'full' model only, not 'small'"):

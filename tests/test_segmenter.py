@@ -401,7 +401,7 @@ def test_mask_cli_ensemble_writes_the_full_ensembles_mask(tmp_path, capsys, full
     written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(written, np.round(full_ensemble.predict(read_rgb(src)) * 255).astype(np.uint8))
     assert main(["mask", str(src), "-o", str(tmp_path / "small"), "--ensemble"]) == 2
-    assert "ensemble=True is for the 'full' preset only, not 'small'" in capsys.readouterr().err
+    assert "error: --ensemble needs --model full" in capsys.readouterr().err
     assert not (tmp_path / "small").exists()  # refused before the output folder is made
 
 
