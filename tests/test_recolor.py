@@ -334,7 +334,8 @@ def test_recolor_with_the_full_ensemble_uses_its_mask(portrait, tmp_path):
     alpha = hair_alpha(get_segmenter("full", ensemble=True).predict(frame))
     np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", mask=alpha, renderer="cpu"))
     write_rgb(tmp_path / "in.png", frame)
-    argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"), "--renderer", "cpu"]
+    argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"),
+            "--renderer", "cpu"]
     assert main(argv + ["--model", "full", "--ensemble"]) == 0
     np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), got)
     assert main(argv + ["--ensemble"]) == 2  # the small model, the default

@@ -796,7 +796,8 @@ def test_full_preset_averages_its_network_with_the_mirrored_small_one():
         rgb = cv2.imread(str(root / f"{name}.png"))[:, :, ::-1].copy()
         for prior in (None, alone.predict(rgb)):
             mirror_prior = None if prior is None else np.ascontiguousarray(prior[:, ::-1])
-            want = (alone.predict(rgb, prior=prior) + small.predict(np.ascontiguousarray(rgb[:, ::-1]), prior=mirror_prior)[:, ::-1]) / 2
+            mirrored = small.predict(np.ascontiguousarray(rgb[:, ::-1]), prior=mirror_prior)[:, ::-1]
+            want = (alone.predict(rgb, prior=prior) + mirrored) / 2
             got = ens.predict(rgb, prior=prior)
             assert np.abs(got - want).mean() < 0.01
             assert ((got > 0.5) != (want > 0.5)).mean() < 0.005  # of the frame's pixels

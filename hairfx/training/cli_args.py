@@ -123,7 +123,8 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="runtime(s) to time (repeatable; default all three)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     p.add_argument("--ensemble", action="store_true",
-                   help="time the full preset as the ensemble with the small network (Segmenter('full', ensemble=True))")
+                   help="time the full preset as the ensemble with the small network "
+                        "(Segmenter('full', ensemble=True))")
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
     p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
     return p
