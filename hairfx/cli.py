@@ -15,7 +15,7 @@ import warnings
 
 from ._files import path_argument
 from .errors import HairfxError, run_command, stop_signals_interrupt
-from .presets import MODEL_NAMES
+from .presets import ENSEMBLE_PRESET, MODEL_NAMES
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
 from .training.cli_args import _positive  # the options module alone: no torch
@@ -315,9 +315,9 @@ def _check_ensemble(args) -> None:
     """Refuse ``--ensemble`` without ``--model full`` before any work, in the command's terms."""
     from .errors import InputError
 
-    if args.ensemble and args.model != "full":
-        raise InputError(f"--ensemble needs --model full (the ensemble adds the small network to the full one), "
-                         f"got --model {args.model}")
+    if args.ensemble and args.model != ENSEMBLE_PRESET:
+        raise InputError(f"--ensemble needs --model {ENSEMBLE_PRESET} (the ensemble adds the small network to "
+                         f"the {ENSEMBLE_PRESET} one), got --model {args.model}")
 
 
 def _run_mask(args) -> int:

@@ -6,7 +6,7 @@ choices from here, so ``--help`` stays instant and the names are written once.
 
 from __future__ import annotations
 
-__all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS", "check_model_name"]
+__all__ = ["MODEL_NAMES", "BACKENDS", "MASK_BACKENDS", "ENSEMBLE_PRESET", "ENSEMBLE_PARTNER", "check_model_name"]
 
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
 MODEL_NAMES = ("small", "full")
@@ -19,6 +19,11 @@ BACKENDS = ("auto", "onnxruntime", "opencv", "torch")
 
 #: The concrete runtimes (every backend but "auto").
 MASK_BACKENDS = BACKENDS[1:]
+
+#: The preset whose masks may average its own network with :data:`ENSEMBLE_PARTNER`'s on
+#: the mirrored frame (``Segmenter(name, ensemble=True)``).
+ENSEMBLE_PRESET = "full"
+ENSEMBLE_PARTNER = "small"
 
 
 def check_model_name(name) -> str:

@@ -22,7 +22,7 @@ from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from ._options import flag, number
 from .frames import apply_ramp, as_frame, as_mask, mask_for_frame, ramp_table
-from .presets import check_model_name
+from .presets import ENSEMBLE_PRESET, check_model_name
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
 __all__ = ["recolor", "release_renderers", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
@@ -219,8 +219,8 @@ def recolor(
     s = _check_strength(strength)
     check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
     tta, ensemble = flag(tta, "tta"), flag(ensemble, "ensemble")
-    if ensemble and model != "full":  # also when a mask is given, as for the model's name
-        raise InputError(f"ensemble=True is for the 'full' model only, not {model!r}")
+    if ensemble and model != ENSEMBLE_PRESET:  # also when a mask is given, as for the model's name
+        raise InputError(f"ensemble=True is for the {ENSEMBLE_PRESET!r} model only, not {model!r}")
     m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=tta, ensemble=ensemble)
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame

@@ -38,7 +38,7 @@ from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from ._options import flag, number
-from .presets import BACKENDS, MODEL_NAMES, check_model_name
+from .presets import BACKENDS, ENSEMBLE_PARTNER, ENSEMBLE_PRESET, MODEL_NAMES, check_model_name
 
 __all__ = [
     "Segmenter",
@@ -68,11 +68,6 @@ MIN_SIDE = 4
 #: full: 1.2x), 4 nets no more than 2, and one thread the same (138 to 141). Each extra net
 #: holds about 14 MiB (small) or 53 MiB (full).
 OPENCV_NETS = 2
-
-#: The preset whose masks may average its own network with :data:`ENSEMBLE_PARTNER`'s on
-#: the mirrored frame (``Segmenter(ensemble=True)``).
-ENSEMBLE_PRESET = "full"
-ENSEMBLE_PARTNER = "small"
 
 #: Probabilities below this are set to exactly 0.
 ZERO_BELOW = 1.0 / 255.0

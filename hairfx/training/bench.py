@@ -19,7 +19,7 @@ import time
 import cv2
 import numpy as np
 
-from ..presets import MASK_BACKENDS, MODEL_NAMES
+from ..presets import MASK_BACKENDS
 from . import cli_args
 
 __all__ = ["bench_model", "run", "main"]
@@ -72,19 +72,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
         raise InputError(f"--size {args.size}: each side must be between {MIN_SIDE} and {MAX_SIDE} px")
+    models = cli_args.models_to_measure(args)  # before the header: a refused --ensemble prints nothing
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}, "
           f"onnxruntime {_onnxruntime_version()}; "
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
-    from ..segmenter import ENSEMBLE_PRESET
-
-    models = args.model or MODEL_NAMES
-    if args.ensemble and ENSEMBLE_PRESET not in models:
-        raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
-    for name in models:
-        ensemble = args.ensemble and name == ENSEMBLE_PRESET
+    for name, ensemble in models:
         for backend in args.backend or MASK_BACKENDS:
             r = bench_model(name, backend, (w, h), args.frames, args.threads, ensemble)
             label = f"{name}, ensemble" if ensemble else name

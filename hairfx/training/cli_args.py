@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..presets import MASK_BACKENDS, MODEL_NAMES
+from ..presets import ENSEMBLE_PRESET, MASK_BACKENDS, MODEL_NAMES
 
-__all__ = ["train", "evaluate", "bench"]
+__all__ = ["train", "evaluate", "bench", "models_to_measure"]
 
 #: Where ``hairfx train`` can run (``train.pick_device`` resolves "auto").
 DEVICES = ("auto", "cpu", "cuda")
@@ -33,6 +33,17 @@ def _whole_number(minimum: int):
 
 _non_negative = _whole_number(0)
 _positive = _whole_number(1)
+
+
+def models_to_measure(args: argparse.Namespace) -> list[tuple[str, bool]]:
+    """``(preset, as the ensemble)`` for each preset ``evaluate`` or ``bench-mask`` measures
+    (``--model``, default all); ``--ensemble`` without the full preset among them is refused."""
+    from ..errors import InputError
+
+    models = args.model or MODEL_NAMES
+    if args.ensemble and ENSEMBLE_PRESET not in models:
+        raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
+    return [(name, args.ensemble and name == ENSEMBLE_PRESET) for name in models]
 
 
 def _positive_float(text: str) -> float:

@@ -54,7 +54,6 @@ import numpy as np
 
 from .._files import folder_obstacle, replacing
 from ..errors import InputError, MissingFileError, WeightsError
-from ..presets import MODEL_NAMES
 from ..video import VideoReader
 from . import cli_args
 from .data import _read_pair as read_pair, list_pairs
@@ -349,17 +348,14 @@ def check_inputs(
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..segmenter import ENSEMBLE_PRESET, Segmenter
+    from ..segmenter import Segmenter
 
     torch.set_num_threads(args.threads)
-    models = args.model or list(MODEL_NAMES)
-    if args.ensemble and ENSEMBLE_PRESET not in models:
-        raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
+    models = cli_args.models_to_measure(args)
     # every model's weights are loaded (and their SHA-256 checked) first; a problem with them
     # is reported with the data's, before any folder is made or anything is scored
     segs, problems = {}, []
-    for name in dict.fromkeys(models):
-        ensemble = args.ensemble and name == ENSEMBLE_PRESET
+    for name, ensemble in dict.fromkeys(models):
         try:
             segs[f"{name}, ensemble" if ensemble else name] = Segmenter(
                 name, threads=args.threads, weights_dir=args.weights_dir, ensemble=ensemble)
