@@ -104,10 +104,24 @@ class Bottleneck(nn.Module):
 
 
 class DenseRefine(nn.Module):
-    """DenseNet-style layers at full resolution: each sees all earlier feature maps."""
+    """DenseNet-style layers at full resolution: each sees all earlier feature maps.
+
+    The textbook form concatenates the input and every layer's output and convolves
+    the growing stack: a 3x3 convolution over the 8-12 full-resolution channels per
+    layer, each with only 1 to 4 output channels. :meth:`forward` computes the same
+    function in fewer full-resolution passes. A convolution over a concatenation is the
+    sum of convolutions over its parts, so one 3x3 convolution reads the input once for
+    every layer and for the logits together (``growth * layers + 1`` outputs, with all
+    the biases), and each later convolution reads only the maps grown since. The
+    weights and their names are those of the textbook form. ONNX Runtime ran the
+    refinement in 5.4-5.8 ms instead of 7.4-8.9 ms on the full preset's 512x384 canvas
+    (model card, Speed).
+    """
 
     def __init__(self, cin: int, *, growth: int, layers: int):
         super().__init__()
+        self.cin = cin
+        self.growth = growth
         self.layers = nn.ModuleList()
         c = cin
         for _ in range(layers):
@@ -118,9 +132,21 @@ class DenseRefine(nn.Module):
         self.out = nn.Conv2d(c, 1, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = torch.cat([x, layer(x)], dim=1)
-        return self.out(x)
+        convs = [layer[0] for layer in self.layers] + [self.out]
+        cin, g = self.cin, self.growth
+        # Every convolution's share of the input (its first cin weight columns), in one.
+        first = F.conv2d(
+            x, torch.cat([c.weight[:, :cin] for c in convs]), torch.cat([c.bias for c in convs]), padding=1
+        )
+        grown: list[torch.Tensor] = []
+        for i, conv in enumerate(convs):
+            y = first[:, i * g : i * g + conv.out_channels]
+            if grown:  # the maps grown by the layers before this one
+                y = y + F.conv2d(grown[0] if len(grown) == 1 else torch.cat(grown, 1), conv.weight[:, cin:], padding=1)
+            if conv is self.out:
+                return y
+            grown.append(F.relu(y))
+        raise AssertionError("unreachable: the output convolution returns")  # pragma: no cover
 
 
 class HairNet(nn.Module):

@@ -246,7 +246,12 @@ def _ort_session(path: Path, data: bytes, threads: int | None):
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(threads) if threads is not None else 0  # 0: one per core
     options.inter_op_num_threads = 1  # one chain of layers: nothing to run side by side
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Extended, not all: the "all" level adds the NCHWc layout, which pads every
+    # convolution's outputs to a block of 16 channels on AVX-512. The full-resolution
+    # refinement has 1 to 5 outputs, so there it did up to 16 times the work. Without
+    # the layout full's network took 11.8 against 13.3 ms on a 512x384 canvas (model
+    # card, Speed).
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     # Worker threads sleep between runs instead of spinning: in the live webcam path the
     # spinning threads took a core from the capture thread and the renderer (mask stage
     # 12.1 / 11.3 ms without spinning against 14.1 / 12.7 ms with it, two interleaved runs

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hairfx.model import PRESETS, HairNet, HairNetConfig, build_model, fuse_batchnorm, transfer_weights
+from hairfx.model import (
+    PRESETS, DenseRefine, HairNet, HairNetConfig, build_model, fuse_batchnorm, transfer_weights,
+)
 
 FUSE_ATOL = 1e-4  # float32 re-association error of folding BN into the conv
 
@@ -145,3 +147,30 @@ def test_transfer_never_widens_the_concatenating_head_and_refinement():
     its added channels in front of the input's, so a slice copy would scramble them."""
     narrow, wide_head = HairNet(NARROW), HairNet(HairNetConfig(**{**vars(NARROW), "head_channels": 8}))
     assert transfer_weights(narrow.state_dict(), wide_head) == len(narrow.state_dict()) - 5  # head, coarse, refine
+
+
+@pytest.mark.parametrize("layers, growth", [(1, 4), (2, 4), (3, 2)])
+def test_refinement_computes_the_textbook_dense_layers(layers, growth):
+    """The refinement's merged convolutions give the textbook DenseNet stack's output and
+    gradients: each layer a 3x3 convolution of everything concatenated so far."""
+    torch.manual_seed(layers)
+    refine = DenseRefine(8, growth=growth, layers=layers)
+    x = torch.rand(2, 8, 24, 40, requires_grad=True)
+
+    def textbook(x):
+        for layer in refine.layers:
+            x = torch.cat([x, layer(x)], dim=1)
+        return refine.out(x)
+
+    want = textbook(x)
+    want.square().sum().backward()
+    want_grads = [p.grad.clone() for p in refine.parameters()] + [x.grad.clone()]
+    refine.zero_grad()
+    x.grad = None
+    got = refine(x)
+    got.square().sum().backward()
+    got_grads = [p.grad for p in refine.parameters()] + [x.grad]
+    assert got.shape == (2, 1, 24, 40)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for g, w in zip(got_grads, want_grads):
+        torch.testing.assert_close(g, w, atol=1e-4, rtol=1e-4)
