@@ -48,8 +48,8 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 
 import hairfx
 from hairfx._files import path_argument
-from hairfx.errors import stop_signals_interrupt
-from hairfx.presets import MODEL_NAMES
+from hairfx.errors import InputError, stop_signals_interrupt
+from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
 
 MODES = ("effect", "mask", "side", "off")
@@ -334,7 +334,8 @@ class App:
         args.color = palette[self.color_index] if args.color is None else args.color
         self.mode = "effect"
         self.session = hairfx.RecolorSession(
-            args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing
+            args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing,
+            ensemble=args.ensemble,
         )
         self.stats = Stats()
         self.last_picture: np.ndarray | None = None
@@ -439,6 +440,7 @@ def parse_args(argv):
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small")
+    add_ensemble_argument(p)
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help="intensity smoothing, weight of the past (0..<1; default "
                    f"{DEFAULT_SMOOTHING:g}; 0 is off)")
@@ -452,6 +454,10 @@ def parse_args(argv):
         p.error("--frames must be at least 1")
     if args.camera < 0:
         p.error(f"--camera must be a camera index, 0 or more, got {args.camera}")
+    try:
+        args.ensemble = ensemble_from_args(args)
+    except InputError as exc:
+        p.error(str(exc))
     paths = (args.input, args.output)
     if all(paths) and all(Path(p).exists() for p in paths) and os.path.samefile(*paths):
         p.error(f"--output {args.output} would overwrite the input")
@@ -502,7 +508,8 @@ def run_headless(app: App, cap: Capture, args) -> int:
     if args.bench:
         t = app.stats.totals
         h, w = frame.shape[:2]
-        print(f"webcam path, {w}x{h}, {n} frames, renderer {app.session.renderer.name}, model {args.model}")
+        print(f"webcam path, {w}x{h}, {n} frames, renderer {app.session.renderer.name}, "
+              f"model {args.model}{' (ensemble)' if args.ensemble else ''}")
         print(f"  end to end     {n / elapsed:6.1f} FPS   ({elapsed / n * 1e3:5.1f} ms per frame)")
         for k in ("capture", "mask", "render", "display"):
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))

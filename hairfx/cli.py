@@ -15,7 +15,7 @@ import warnings
 
 from ._files import path_argument
 from .errors import HairfxError, run_command, stop_signals_interrupt
-from .presets import ENSEMBLE_PRESET, MODEL_NAMES
+from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
 from .training.cli_args import _positive  # the options module alone: no torch
@@ -89,15 +89,13 @@ def _add_recolor(sub) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, mask fed back), four times slower")
-    p.add_argument("--ensemble", action="store_true",
-                   help="with --model full: average the full network with the small one on the mirrored "
-                        "image, a better mask for about a quarter more time")
+    add_ensemble_argument(p)
 
     def run(args) -> int:
         from . import recolor
         from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
 
-        _check_ensemble(args)
+        ensemble = ensemble_from_args(args)
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
         mask = None if args.mask is None else read_mask(args.mask)
@@ -110,7 +108,7 @@ def _add_recolor(sub) -> None:
             interpolation=args.interpolation,
             model=args.model,
             tta=args.tta,
-            ensemble=args.ensemble,
+            ensemble=ensemble,
         )
         write_rgb(args.output, out)
         print(f"wrote {args.output}")
@@ -194,6 +192,7 @@ def _add_video(sub) -> None:
     p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="hair-mask model")
+    add_ensemble_argument(p)
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--frames", type=_positive, metavar="N",
@@ -205,6 +204,7 @@ def _add_video(sub) -> None:
         from ._files import output_file
         from .video import FADE_SECONDS, recolor_video
 
+        ensemble = ensemble_from_args(args)
         # missing folders of -o are made, as `recolor` and `mask` make theirs, and removed
         # again if the command fails
         with output_file(args.output) as output:
@@ -216,6 +216,7 @@ def _add_video(sub) -> None:
                 strength=args.strength,
                 renderer=args.renderer,
                 model=args.model,
+                ensemble=ensemble,
                 smoothing=args.smoothing,
                 fade=FADE_SECONDS if args.fade is None else args.fade,
                 max_frames=args.frames,
@@ -258,9 +259,7 @@ def _add_mask(sub) -> None:
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
     p.add_argument("--tta", action="store_true",
                    help="four passes (mirrored, mask fed back): better masks, four times slower")
-    p.add_argument("--ensemble", action="store_true",
-                   help="with --model full: average the full network with the small one on the mirrored "
-                        "image, better masks for about a quarter more time")
+    add_ensemble_argument(p)
     p.add_argument("--probability", action="store_true",
                    help="write the network's hair probability instead of the recolouring weight that "
                         "`hairfx recolor` applies (the default, so an edited mask can go back with --mask); "
@@ -311,15 +310,6 @@ def _is_mask_file(path) -> bool:
         return False
 
 
-def _check_ensemble(args) -> None:
-    """Refuse ``--ensemble`` without ``--model full`` before any work, in the command's terms."""
-    from .errors import InputError
-
-    if args.ensemble and args.model != ENSEMBLE_PRESET:
-        raise InputError(f"--ensemble needs --model {ENSEMBLE_PRESET} (the ensemble adds the small network to "
-                         f"the {ENSEMBLE_PRESET} one), got --model {args.model}")
-
-
 def _run_mask(args) -> int:
     import os
     from collections import Counter
@@ -333,7 +323,7 @@ def _run_mask(args) -> int:
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
-    _check_ensemble(args)
+    ensemble = ensemble_from_args(args)
     out = Path(args.out)
     _check_out_folder(out, args.out)
     files, seen, skipped = [], set(), []
@@ -387,7 +377,7 @@ def _run_mask(args) -> int:
         if t.exists() and not _is_mask_file(t):  # a mask of an earlier run may be replaced, a photo not
             raise InputError(f"the mask {t} would replace a file there that is not a mask hairfx wrote; "
                              "move it or choose another output folder")
-    seg = get_segmenter(args.model, ensemble=args.ensemble)  # loaded once for the whole batch
+    seg = get_segmenter(args.model, ensemble=ensemble)  # loaded once for the whole batch
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # e.g. no permission; what a file in the way is was refused above

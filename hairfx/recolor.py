@@ -22,7 +22,7 @@ from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from ._options import flag, number
 from .frames import apply_ramp, as_frame, as_mask, mask_for_frame, ramp_table
-from .presets import ENSEMBLE_PRESET, check_model_name
+from .presets import check_model_name, resolve_ensemble
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
 __all__ = ["recolor", "release_renderers", "RecolorSession", "make_renderer", "hair_alpha", "RENDERERS", "MASK_RAMP"]
@@ -159,7 +159,7 @@ def _model_alpha(probability: np.ndarray) -> np.ndarray:
     return apply_ramp(probability, _ALPHA_TABLE)
 
 
-def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble: bool = False) -> np.ndarray:
+def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble: bool | None = None) -> np.ndarray:
     from .segmenter import get_segmenter  # torch is imported only when a mask is needed
 
     return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta))
@@ -183,7 +183,7 @@ def recolor(
     interpolation: str = "trilinear",
     model: str = "small",
     tta: bool = False,
-    ensemble: bool = False,
+    ensemble: bool | None = None,
 ):
     """Recolour the hair in ``frame``.
 
@@ -201,9 +201,10 @@ def recolor(
         tta: with the model, run four passes (the frame and its mirror image, twice, the
             second time with the first mask as the previous-frame input) for a better mask
             at four times the cost: for photos, not live video.
-        ensemble: with ``model="full"``, average the full network with the small one on
-            the mirror image (``Segmenter("full", ensemble=True)``): a better mask for about
-            a quarter more time. Refused with the small model.
+        ensemble: with ``model="full"``, whether its mask averages the full network with
+            the small one on the mirror image (the default, None, does; see
+            :class:`~hairfx.segmenter.Segmenter`). ``False`` runs the full network alone,
+            a quarter faster; ``True`` is refused with the small model.
 
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask
@@ -218,9 +219,8 @@ def recolor(
     col = get_color(color)
     s = _check_strength(strength)
     check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
-    tta, ensemble = flag(tta, "tta"), flag(ensemble, "ensemble")
-    if ensemble and model != ENSEMBLE_PRESET:  # also when a mask is given, as for the model's name
-        raise InputError(f"ensemble=True is for the {ENSEMBLE_PRESET!r} model only, not {model!r}")
+    tta = flag(tta, "tta")
+    ensemble = resolve_ensemble(model, ensemble)  # also when a mask is given, as for the model's name
     m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=tta, ensemble=ensemble)
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
@@ -259,12 +259,14 @@ class RecolorSession(Closeable):
         interpolation: str = "trilinear",
         model: str = "small",
         smoothing: float = DEFAULT_SMOOTHING,
+        ensemble: bool | None = None,
     ):
         self.color = color
         self.strength = strength
         self.smoothing = smoothing
         check_model_name(model)
         self.model = model
+        self.ensemble = resolve_ensemble(model, ensemble)  # as in recolor(): full's ensemble by default
         self.renderer = make_renderer(renderer, interpolation=interpolation)
         self._auto = renderer == "auto"
         self._cpu_renderer: CpuRenderer | None = None  # for frames the GL renderer refuses under "auto"
@@ -324,7 +326,7 @@ class RecolorSession(Closeable):
         if self.segmenter_session is None:
             from .segmenter import get_segmenter
 
-            self.segmenter_session = get_segmenter(self.model).session()
+            self.segmenter_session = get_segmenter(self.model, ensemble=self.ensemble).session()
         resets = self.segmenter_session.resets
         m = _model_alpha(self.segmenter_session.process(arr))
         if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale

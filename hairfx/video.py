@@ -832,6 +832,7 @@ class VideoRecolorer(Closeable):
         model: str = "small",
         smoothing: float = DEFAULT_SMOOTHING,
         fade: float = FADE_SECONDS,
+        ensemble: bool | None = None,
     ):
         if (color is None) == (ombre is None):
             raise InputError("give either a colour (schedule) or an ombre, not both and not neither")
@@ -856,6 +857,7 @@ class VideoRecolorer(Closeable):
             interpolation=interpolation,
             model=model,
             smoothing=smoothing,
+            ensemble=ensemble,
         )
         self.last_mask: np.ndarray | None = None
 
@@ -956,10 +958,12 @@ def recolor_video(
     max_frames: int | None = None,
     progress: bool = True,
     keep_audio: bool = True,
+    ensemble: bool | None = None,
 ) -> VideoInfo:
     """Recolour every frame of ``src`` into ``dst``, keeping its size, frame count, frame
     rate and (with ffmpeg) its pixel shape and every audio stream. ``color``/``ombre`` as
-    in :class:`VideoRecolorer`; ``masks(i, frame)`` supplies masks instead of the model.
+    in :class:`VideoRecolorer`; ``masks(i, frame)`` supplies masks instead of the model;
+    ``model`` and ``ensemble`` as in :func:`~hairfx.recolor.recolor`.
     Returns the output's :class:`VideoInfo`.
 
     >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
@@ -981,6 +985,7 @@ def recolor_video(
             model=model,
             smoothing=smoothing,
             fade=fade,
+            ensemble=ensemble,
         ) as rv:
             writer = VideoWriter(
                 dst,

@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _datadir
 from .errors import InputError
-from .presets import MODEL_NAMES
+from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
 from .video import read_frames
 
@@ -86,12 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--side", type=int, default=480, help="scale clips so the longer side is at most this (default 480)")
     p.add_argument("--color", default="copper")
     p.add_argument("--model", choices=MODEL_NAMES, default="small")
+    add_ensemble_argument(p)
     p.add_argument("--weights-dir", type=Path, help="load the model from this folder instead of the package")
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"intensity EMA in the 'on' run (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--renderer", choices=RENDERERS, default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = p.parse_args(argv)
+    ensemble = ensemble_from_args(args)
     videos = args.data / "videos" if args.data else _datadir.find_data("videos")
     clips = sorted(videos.glob("*.mp4")) if videos else []
     if not clips:
@@ -99,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     from .colors import get_color
     from .segmenter import Segmenter, get_segmenter
 
-    seg = Segmenter(args.model, weights_dir=args.weights_dir) if args.weights_dir else get_segmenter(args.model)
+    if args.weights_dir:
+        seg = Segmenter(args.model, weights_dir=args.weights_dir, ensemble=ensemble)
+    else:
+        seg = get_segmenter(args.model, ensemble=ensemble)
     color = get_color(args.color)
     rows = []
     print(f"{'clip':<36} {'mask off':>9} {'mask on':>9} {'colour off':>11} {'colour on':>10}")
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print()
         print(f"Machine: {platform.machine()}, {platform.processor() or platform.system()}; {time.strftime('%Y-%m-%d')}; "
-              f"model {args.model}, colour {args.color}, smoothing {args.smoothing}, up to {args.frames} frames "
+              f"model {args.model}{' (ensemble)' if ensemble else ''}, colour {args.color}, smoothing {args.smoothing}, up to {args.frames} frames "
               f"per clip at <= {args.side} px")
         print()
         print("| clip | frames | mask flicker off | mask flicker on | colour flicker off | colour flicker on |")

@@ -320,28 +320,35 @@ def test_tta_is_a_yes_or_no_not_anything_truthy(portrait):
     hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", tta=np.bool_(False))
 
 
-def test_recolor_with_the_full_ensemble_uses_its_mask(portrait, tmp_path):
-    """`ensemble=True` recolours with the shared full ensemble's mask, exactly as passing
-    that mask (through hair_alpha) does, and so does `hairfx recolor --ensemble`; with the
-    small model it is refused, mask or not."""
+def test_recolor_with_the_full_model_uses_its_ensembles_mask(portrait, tmp_path):
+    """model="full" recolours with the shared full ensemble's mask, exactly as passing that
+    mask (through hair_alpha) does, and so does `hairfx recolor --model full`;
+    ensemble=False (--no-ensemble) uses the full network alone; ensemble=True with the
+    small model is refused, mask or not."""
     from hairfx.cli import main
     from hairfx.imagefiles import read_rgb, write_rgb
     from hairfx.recolor import hair_alpha
     from hairfx.segmenter import get_segmenter
 
     frame, mask = portrait
-    got = hairfx.recolor(frame, "copper", renderer="cpu", model="full", ensemble=True)
+    got = hairfx.recolor(frame, "copper", renderer="cpu", model="full")
     alpha = hair_alpha(get_segmenter("full", ensemble=True).predict(frame))
     np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", mask=alpha, renderer="cpu"))
+    np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", renderer="cpu", model="full", ensemble=True))
+    alone = hairfx.recolor(frame, "copper", renderer="cpu", model="full", ensemble=False)
+    alpha = hair_alpha(get_segmenter("full", ensemble=False).predict(frame))
+    np.testing.assert_array_equal(alone, hairfx.recolor(frame, "copper", mask=alpha, renderer="cpu"))
+    assert not np.array_equal(got, alone)
     write_rgb(tmp_path / "in.png", frame)
     argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"),
             "--renderer", "cpu"]
-    assert main(argv + ["--model", "full", "--ensemble"]) == 0
-    np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), got)
+    for flags, want in ([], got), (["--ensemble"], got), (["--no-ensemble"], alone):
+        assert main(argv + ["--model", "full", *flags]) == 0
+        np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), want)
     assert main(argv + ["--ensemble"]) == 2  # the small model, the default
-    assert not np.array_equal(got, hairfx.recolor(frame, "copper", renderer="cpu", model="full"))
+    assert main(argv + ["--no-ensemble"]) == 0  # the small model is one network anyway
     for m in (None, mask):
-        with pytest.raises(InputError, match="ensemble=True is for the 'full' model only, not 'small'"):
+        with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only, not 'small'"):
             hairfx.recolor(frame, "copper", mask=m, renderer="cpu", ensemble=True)
     with pytest.raises(InputError, match="ensemble must be True or False"):
         hairfx.recolor(frame, "copper", mask=mask, renderer="cpu", model="full", ensemble="yes")
@@ -429,3 +436,25 @@ def test_the_cpu_fallback_warning_points_at_the_callers_line(monkeypatch, portra
             call()
         assert [str(w.message) for w in seen] == ["hairfx: OpenGL unavailable, using the CPU renderer (no EGL here)"], name
         assert seen[0].filename == __file__, (name, seen[0].filename)
+
+
+def test_session_with_the_full_model_feeds_back_the_ensembles_masks(portrait):
+    """RecolorSession and VideoRecolorer take `ensemble` as recolor() does: full's
+    ensemble by default, the full network alone with False; its frames' masks are those of
+    a segmenter session of the same segmenter."""
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+    from hairfx.video import VideoRecolorer
+
+    frame, _ = portrait
+    frames = [frame, np.ascontiguousarray(frame[:, ::-1])]
+    for ensemble in (None, True, False):
+        seg = get_segmenter("full", ensemble=ensemble)
+        with hairfx.RecolorSession("copper", renderer="cpu", model="full", ensemble=ensemble) as s, seg.session() as ref:
+            assert s.ensemble is (ensemble is not False)
+            for f in frames:
+                np.testing.assert_array_equal(s.mask(f), hair_alpha(ref.process(f)))
+        with VideoRecolorer(color="copper", renderer="cpu", model="full", ensemble=ensemble) as rv:
+            assert rv.session.ensemble is (ensemble is not False)
+    with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
+        hairfx.RecolorSession("copper", renderer="cpu", ensemble=True)

@@ -391,15 +391,20 @@ def test_mask_cli_tta_writes_the_four_pass_mask(tmp_path):
     assert np.array_equal(written, np.round(probability * 255).astype(np.uint8))
 
 
-def test_mask_cli_ensemble_writes_the_full_ensembles_mask(tmp_path, capsys, full_ensemble):
+def test_mask_cli_full_writes_the_full_ensembles_mask(tmp_path, capsys, full_ensemble):
+    """--model full writes the ensemble's mask (also with --ensemble), --no-ensemble the
+    full network's alone; --ensemble with the small model is refused."""
     from hairfx.cli import main
     from hairfx.imagefiles import read_rgb
 
     src = tmp_path / "a.png"
     cv2.imwrite(str(src), _portrait(120, 90))
-    assert main(["mask", str(src), "-o", str(tmp_path / "out"), "--model", "full", "--ensemble", "--probability"]) == 0
-    written = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
-    assert np.array_equal(written, np.round(full_ensemble.predict(read_rgb(src)) * 255).astype(np.uint8))
+    alone = get_segmenter("full", ensemble=False)
+    for i, (flags, seg) in enumerate([([], full_ensemble), (["--ensemble"], full_ensemble), (["--no-ensemble"], alone)]):
+        out = tmp_path / f"out{i}"
+        assert main(["mask", str(src), "-o", str(out), "--model", "full", *flags, "--probability"]) == 0
+        written = cv2.imread(str(out / "a.png"), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(written, np.round(seg.predict(read_rgb(src)) * 255).astype(np.uint8))
     assert main(["mask", str(src), "-o", str(tmp_path / "small"), "--ensemble"]) == 2
     assert "error: --ensemble needs --model full" in capsys.readouterr().err
     assert not (tmp_path / "small").exists()  # refused before the output folder is made
@@ -487,7 +492,7 @@ def test_mask_cli_writes_a_faint_mask_that_reads_back(tmp_path, monkeypatch):
         def predict(self, frame, tta=False):
             return np.full(frame.shape[:2], 1.2 / 255, np.float32)
 
-    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name, ensemble=False: Faint())
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda name, ensemble=None: Faint())
     cv2.imwrite(str(tmp_path / "a.png"), _portrait())
     assert main(["mask", str(tmp_path / "a.png"), "-o", str(tmp_path / "out")]) == 0
     assert read_mask(tmp_path / "out" / "a.png").max() == 0.0
@@ -692,7 +697,7 @@ def test_get_segmenter_loads_once_when_threads_ask_together(monkeypatch):
     loads = []
 
     class Slow:
-        def __init__(self, name, ensemble=False):
+        def __init__(self, name, ensemble=None):
             loads.append(name)
             time.sleep(0.2)  # long enough for every thread to arrive during the load
 
@@ -712,7 +717,7 @@ def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
     small, loading, release = object(), threading.Event(), threading.Event()
 
     class Blocking:
-        def __init__(self, name, ensemble=False):
+        def __init__(self, name, ensemble=None):
             loading.set()
             release.wait(10)
 
@@ -730,7 +735,7 @@ def test_a_loaded_preset_is_handed_out_while_another_loads(monkeypatch):
     finally:
         release.set()
         loader.join()
-    assert isinstance(segmenter._CACHE["full", False], Blocking)
+    assert isinstance(segmenter._CACHE["full", True], Blocking)  # the full preset: its ensemble
 
 
 _EXTREME_SHAPES = [(4000, 40), (40, 4000), (4, 4), (4, 16384), (16384, 4), (7, 3000)]
@@ -789,8 +794,8 @@ def test_full_preset_averages_its_network_with_the_mirrored_small_one():
     mirror image, mirrored back: against that mean computed from two plain segmenters at
     frame size (the ensemble averages at the full canvas's scale, so a few edge pixels
     differ)."""
-    ens, alone, small = Segmenter("full", ensemble=True), Segmenter("full"), Segmenter("small")
-    assert "ensemble=True" in repr(ens) and "ensemble" not in repr(alone)
+    ens, alone, small = Segmenter("full", ensemble=True), Segmenter("full", ensemble=False), Segmenter("small")
+    assert "ensemble=True" in repr(ens) and "ensemble=False" in repr(alone) and "ensemble" not in repr(small)
     root = Path(__file__).resolve().parents[1] / "reference_images"
     for name in ("dark", "light"):
         rgb = cv2.imread(str(root / f"{name}.png"))[:, :, ::-1].copy()
@@ -804,11 +809,23 @@ def test_full_preset_averages_its_network_with_the_mirrored_small_one():
             assert np.abs(got - alone.predict(rgb, prior=prior)).mean() > 0.001  # the partner does take part
 
 
+def test_the_full_preset_is_its_ensemble_unless_asked_otherwise():
+    frame = _portrait(120, 90)
+    full, ens, alone = Segmenter("full"), Segmenter("full", ensemble=True), Segmenter("full", ensemble=False)
+    assert (full.ensemble, ens.ensemble, alone.ensemble) == (True, True, False)
+    assert np.array_equal(full.predict(frame), ens.predict(frame))
+    assert not np.array_equal(full.predict(frame), alone.predict(frame))
+    small = Segmenter("small")
+    assert small.ensemble is False and Segmenter("small", ensemble=False).ensemble is False
+    assert np.array_equal(small.predict(frame), Segmenter("small", ensemble=False).predict(frame))
+
+
 def test_ensemble_is_for_the_full_preset_only():
     with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
         Segmenter("small", ensemble=True)
-    with pytest.raises(InputError, match="ensemble"):
-        Segmenter("full", ensemble="yes")
+    for bad in ("yes", 1):
+        with pytest.raises(InputError, match="ensemble must be True or False"):
+            Segmenter("full", ensemble=bad)
 
 
 def test_the_ensemble_takes_the_small_network_from_the_weights_folder_if_it_has_one(tmp_path):
@@ -835,9 +852,10 @@ def full_ensemble() -> Segmenter:
     return get_segmenter("full", ensemble=True)
 
 
-def test_the_shared_ensemble_is_its_own_segmenter(full_ensemble):
-    assert get_segmenter("full", ensemble=True) is full_ensemble
-    assert get_segmenter("full") is not full_ensemble and "ensemble" not in repr(get_segmenter("full"))
+def test_the_shared_ensemble_is_the_full_presets_default(full_ensemble):
+    assert get_segmenter("full", ensemble=True) is full_ensemble and get_segmenter("full") is full_ensemble
+    alone = get_segmenter("full", ensemble=False)
+    assert alone is not full_ensemble and alone is get_segmenter("full", ensemble=False) and not alone.ensemble
     with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
         get_segmenter("small", ensemble=True)
 

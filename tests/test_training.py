@@ -1040,23 +1040,30 @@ def test_evaluate_refuses_a_negative_check_interval(capsys):
     assert "expected a whole number >= 0, got '-3'" in capsys.readouterr().err
 
 
-def test_evaluate_and_bench_score_the_full_ensemble_under_its_own_name(tmp_path, capsys):
-    """``--ensemble`` scores the full preset as Segmenter('full', ensemble=True), labelled so;
-    without the full preset it is refused before anything is scored."""
+def test_evaluate_and_bench_score_the_full_preset_as_its_ensemble_unless_told(tmp_path, capsys):
+    """The full preset is scored as Segmenter('full'), its ensemble, labelled "full";
+    ``--no-ensemble`` scores its network alone, labelled "full, one network"; ``--ensemble``
+    without the full preset is refused before anything is scored."""
     from hairfx.errors import InputError
+    from hairfx.segmenter import Segmenter
     from hairfx.training.bench import main as bench_main
+    from hairfx.training.evaluate import evaluate_split
     from hairfx.training.evaluate import main as evaluate_main
 
     data = _eval_tree(tmp_path / "data")
-    out = tmp_path / "eval.json"
-    argv = ["--data", str(data), "--max-frames", "3", "--threads", "1", "--ensemble"]
+    argv = ["--data", str(data), "--max-frames", "3", "--threads", "1", "--model", "full"]
     with pytest.raises(InputError, match="--ensemble applies to the full preset; add --model full"):
-        evaluate_main(argv + ["--model", "small"])
-    assert evaluate_main(argv + ["--model", "full", "--json", str(out)]) == 0
-    res = json.loads(out.read_text())
-    assert list(res) == ["full, ensemble"] and res["full, ensemble"]["figaro1k/test"]["iou"] > 0.3  # dark and blonde
-    assert "| full, ensemble | " in capsys.readouterr().out
+        evaluate_main(argv[:-2] + ["--model", "small", "--ensemble"])
+    for flags, label, ensemble in ([], "full", True), (["--no-ensemble"], "full, one network", False):
+        out = tmp_path / f"{ensemble}.json"
+        assert evaluate_main(argv + flags + ["--json", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert list(res) == [label] and f"| {label} | " in capsys.readouterr().out
+        want = evaluate_split(Segmenter("full", threads=1, ensemble=ensemble), data / "figaro1k/test", None)
+        assert res[label]["figaro1k/test"]["iou"] == pytest.approx(want["iou"], abs=1e-9)
+        assert want["iou"] > 0.3  # dark and blonde
     with pytest.raises(InputError, match="--ensemble applies to the full preset"):
         bench_main(["--model", "small", "--ensemble", "--frames", "1"])
-    assert bench_main(["--model", "full", "--ensemble", "--frames", "2", "--backend", "onnxruntime"]) == 0
-    assert "| full, ensemble | onnxruntime | 512x384 |" in capsys.readouterr().out
+    for flags, label in ([], "full"), (["--no-ensemble"], "full, one network"):
+        assert bench_main(["--model", "full", *flags, "--frames", "2", "--backend", "onnxruntime"]) == 0
+        assert f"| {label} | onnxruntime | 512x384 |" in capsys.readouterr().out

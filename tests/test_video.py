@@ -663,6 +663,29 @@ def test_cli_video_makes_the_outputs_missing_folders_and_removes_them_on_failure
     assert not (tmp_path / "other").exists()  # the failed command leaves no folder behind
 
 
+def test_cli_video_full_model_is_its_ensemble_unless_told(short_clip, tmp_path, capsys):
+    """`hairfx video --model full` recolours as recolor_video(model="full") does, the
+    ensemble; --no-ensemble as ensemble=False; --ensemble with the small model is refused
+    before anything is written."""
+    def frames(path):
+        with hairfx.video.VideoReader(path) as reader:
+            return list(reader)
+
+    common = ["-c", "copper", "-q", "--frames", "2", "--renderer", "cpu", "--model", "full"]
+    got = {}
+    for flags, ensemble in ([], None), (["--no-ensemble"], False):
+        cli, api = tmp_path / f"cli_{ensemble}.mp4", tmp_path / f"api_{ensemble}.mp4"
+        assert main(["video", str(short_clip), "-o", str(cli), *common, *flags]) == 0
+        recolor_video(short_clip, api, color="copper", renderer="cpu", model="full", ensemble=ensemble,
+                      max_frames=2, progress=False)
+        got[ensemble] = frames(cli)
+        assert all(np.array_equal(a, b) for a, b in zip(got[ensemble], frames(api), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(got[None], got[False]))
+    out = tmp_path / "small.mp4"
+    assert main(["video", str(short_clip), "-o", str(out), "-c", "copper", "-q", "--ensemble"]) == 2
+    assert "--ensemble needs --model full" in capsys.readouterr().err and not out.exists()
+
+
 def test_cli_video_ombre(short_clip, tmp_path, hair_model):
     out = tmp_path / "ombre.mp4"
     assert main(["video", str(short_clip), "--ombre", "copper,platinum", "-o", str(out), "-q", "--frames", "4"]) == 0

@@ -164,6 +164,23 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     assert shown == [(48, 64, 3)] * 3
 
 
+def test_the_full_model_runs_as_its_ensemble_unless_told(webcam, clip, capsys):
+    """--model full is the ensemble, as everywhere; --no-ensemble the full network alone;
+    --ensemble with the small model is refused as a usage error."""
+    assert webcam.parse_args(["--model", "full"]).ensemble is True
+    assert webcam.parse_args(["--model", "full", "--no-ensemble"]).ensemble is False
+    assert webcam.parse_args([]).ensemble is False
+    with pytest.raises(SystemExit) as exit_:
+        webcam.parse_args(["--ensemble"])
+    assert exit_.value.code == 2 and "--ensemble needs --model full" in capsys.readouterr().err
+    argv = ["--input", str(clip), "--bench", "--frames", "2", "--renderer", "cpu", "--model", "full"]
+    assert webcam.main(argv) == 0
+    assert "model full (ensemble)" in capsys.readouterr().out
+    app = webcam.App(webcam.parse_args(argv + ["--no-ensemble"]), ["copper"])
+    with app.session:
+        assert app.session.ensemble is False
+
+
 def test_overlay_fits_narrow_frames_on_a_dark_panel(webcam):
     lines = ["  31.2 FPS   capture  1.0 ms  mask  8.1 ms  render  2.2 ms  display  0.4 ms",
              "copper   strength 1.0   effect   renderer gl   model small"]  # fmt: skip

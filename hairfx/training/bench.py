@@ -26,7 +26,7 @@ __all__ = ["bench_model", "run", "main"]
 
 
 def bench_model(
-    name: str, backend: str, size: tuple[int, int], frames: int, threads: int, ensemble: bool = False
+    name: str, backend: str, size: tuple[int, int], frames: int, threads: int, ensemble: bool | None = None
 ) -> dict:
     """Median and p90 milliseconds of ``predict`` and of the network step alone."""
     from ..segmenter import Segmenter, _resize
@@ -79,10 +79,9 @@ def run(args: argparse.Namespace) -> int:
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
-    for name, ensemble in models:
+    for name, ensemble, label in models:
         for backend in args.backend or MASK_BACKENDS:
             r = bench_model(name, backend, (w, h), args.frames, args.threads, ensemble)
-            label = f"{name}, ensemble" if ensemble else name
             print(f"| {label} | {backend} | {r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..presets import ENSEMBLE_PRESET, MASK_BACKENDS, MODEL_NAMES
+from ..presets import ENSEMBLE_PRESET, MASK_BACKENDS, MODEL_NAMES, add_ensemble_argument, resolve_ensemble
 
 __all__ = ["train", "evaluate", "bench", "models_to_measure"]
 
@@ -35,15 +35,22 @@ _non_negative = _whole_number(0)
 _positive = _whole_number(1)
 
 
-def models_to_measure(args: argparse.Namespace) -> list[tuple[str, bool]]:
-    """``(preset, as the ensemble)`` for each preset ``evaluate`` or ``bench-mask`` measures
-    (``--model``, default all); ``--ensemble`` without the full preset among them is refused."""
+def models_to_measure(args: argparse.Namespace) -> list[tuple[str, bool, str]]:
+    """``(preset, as the ensemble, label)`` for each preset ``evaluate`` or ``bench-mask``
+    measures (``--model``, default all). The full preset is its ensemble unless
+    ``--no-ensemble``, labelled "full, one network"; ``--ensemble`` without the full
+    preset among them is refused."""
     from ..errors import InputError
 
     models = args.model or MODEL_NAMES
     if args.ensemble and ENSEMBLE_PRESET not in models:
         raise InputError(f"--ensemble applies to the {ENSEMBLE_PRESET} preset; add --model {ENSEMBLE_PRESET}")
-    return [(name, args.ensemble and name == ENSEMBLE_PRESET) for name in models]
+    out = []
+    for name in dict.fromkeys(models):
+        ensemble = resolve_ensemble(name, args.ensemble if name == ENSEMBLE_PRESET else None)
+        alone = name == ENSEMBLE_PRESET and not ensemble
+        out.append((name, ensemble, f"{name}, one network" if alone else name))
+    return out
 
 
 def _positive_float(text: str) -> float:
@@ -112,9 +119,7 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive, default=150, help="frames per video clip (default 150)")
     p.add_argument("--limit", type=_positive, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
-    p.add_argument("--ensemble", action="store_true",
-                   help="score the full preset as the ensemble with the small network on the mirrored frame "
-                        "(Segmenter('full', ensemble=True)) instead of its network alone")
+    add_ensemble_argument(p)
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
@@ -133,9 +138,7 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
                    help="runtime(s) to time (repeatable; default all three)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
-    p.add_argument("--ensemble", action="store_true",
-                   help="time the full preset as the ensemble with the small network "
-                        "(Segmenter('full', ensemble=True))")
+    add_ensemble_argument(p)
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
     p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
     return p

@@ -355,9 +355,9 @@ def run(args: argparse.Namespace) -> int:
     # every model's weights are loaded (and their SHA-256 checked) first; a problem with them
     # is reported with the data's, before any folder is made or anything is scored
     segs, problems = {}, []
-    for name, ensemble in dict.fromkeys(models):
+    for name, ensemble, label in models:
         try:
-            segs[f"{name}, ensemble" if ensemble else name] = Segmenter(
+            segs[label] = Segmenter(
                 name, threads=args.threads, weights_dir=args.weights_dir, ensemble=ensemble)
         except WeightsError as exc:
             problems.append(str(exc))
