@@ -114,8 +114,8 @@ class DenseRefine(nn.Module):
     every layer and for the logits together (``growth * layers + 1`` outputs, with all
     the biases), and each later convolution reads only the maps grown since. The
     weights and their names are those of the textbook form. ONNX Runtime ran the
-    refinement in 5.4-5.8 ms instead of 7.4-8.9 ms on the full preset's 512x384 canvas
-    (model card, Speed).
+    refinement alone in 5.1-5.8 ms instead of 7.0-9.0 ms on the full preset's 512x384
+    canvas (model card, Speed).
     """
 
     def __init__(self, cin: int, *, growth: int, layers: int):

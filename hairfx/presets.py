@@ -61,7 +61,8 @@ def add_ensemble_argument(parser) -> None:
     parser.add_argument(
         "--ensemble", action=argparse.BooleanOptionalAction, default=None,
         help=f"with --model {ENSEMBLE_PRESET}: average its network with the {ENSEMBLE_PARTNER} one on the mirrored "
-             f"image (the default); --no-ensemble runs the {ENSEMBLE_PRESET} network alone, a quarter faster",
+             f"image (the default); --no-ensemble runs the {ENSEMBLE_PRESET} network alone, in about two "
+             f"thirds of the time",
     )
 
 

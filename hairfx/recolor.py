@@ -204,7 +204,7 @@ def recolor(
         ensemble: with ``model="full"``, whether its mask averages the full network with
             the small one on the mirror image (the default, None, does; see
             :class:`~hairfx.segmenter.Segmenter`). ``False`` runs the full network alone,
-            a quarter faster; ``True`` is refused with the small model.
+            in about two thirds of the time; ``True`` is refused with the small model.
 
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask

@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print()
         print(f"Machine: {platform.machine()}, {platform.processor() or platform.system()}; {time.strftime('%Y-%m-%d')}; "
-              f"model {args.model}{' (ensemble)' if ensemble else ''}, colour {args.color}, smoothing {args.smoothing}, up to {args.frames} frames "
-              f"per clip at <= {args.side} px")
+              f"model {args.model}{' (ensemble)' if ensemble else ''}, colour {args.color}, "
+              f"smoothing {args.smoothing}, up to {args.frames} frames per clip at <= {args.side} px")
         print()
         print("| clip | frames | mask flicker off | mask flicker on | colour flicker off | colour flicker on |")
         print("|---|---:|---:|---:|---:|---:|")
