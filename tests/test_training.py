@@ -402,6 +402,28 @@ def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
         export_weights(tmp_path / "absent.pt", "small", tmp_path / "w", onnx=False)
 
 
+def test_exporting_the_weights_a_folder_holds_keeps_its_file_and_validation_iou(tmp_path):
+    """Re-exporting the shipped weights (to remake the ONNX file) used to rewrite the .pt,
+    changing its checksum, and to drop its recorded validation IoU."""
+    import shutil
+
+    from hairfx.segmenter import WEIGHTS_DIR, Segmenter
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    for name in ("small.pt", "weights.json"):
+        shutil.copy(WEIGHTS_DIR / name, folder / name)
+    before = (folder / "small.pt").read_bytes()
+    recorded = json.loads((folder / "weights.json").read_text())["small"]
+    info = export_weights(WEIGHTS_DIR / "small.pt", "small", folder, onnx=False)
+    assert (folder / "small.pt").read_bytes() == before
+    assert (info["sha256"], info["bytes"], info["val_iou"]) == (recorded["sha256"], recorded["bytes"], recorded["val_iou"])
+    assert recorded["val_iou"] is not None
+    Segmenter("small", weights_dir=folder, backend="torch")  # its checksum still holds
+    other = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", folder, onnx=False)
+    assert other["val_iou"] is None and (folder / "small.pt").read_bytes() != before
+
+
 def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):
     import hairfx.training.train as train_mod
     from hairfx.segmenter import load_state_dict

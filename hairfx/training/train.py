@@ -702,6 +702,8 @@ def export_weights(
     (such as a shipped ``.pt``). Every file is written beside its target first and renamed
     into place only when all of them are ready, weights.json last, so a failed or
     interrupted export leaves the previous weights and their checksums as they were.
+    Exporting the very weights the folder's ``.pt`` already holds (to remake the ONNX
+    file, say) keeps that file, its checksum and its recorded validation IoU.
 
     The ONNX export needs the ``onnx`` package; without it the export is refused, unless
     ``onnx=False``, which ships the PyTorch weights alone and removes the preset's old
@@ -731,7 +733,8 @@ def export_weights(
         old = json.loads(index_path.read_text()).get(model_name, {}).get("val_iou") if index_path.exists() else None
     except (ValueError, AttributeError):
         old = None
-    new = ck.get("val_iou")
+    same = _holds_state(path, state)
+    new = ck.get("val_iou", old if same else None)
     if not force and old is not None and new is not None and round(float(new), 4) < float(old):
         raise InputError(
             f"{checkpoint} scored validation IoU {float(new):.4f}, lower than the {old:.4f} of the {model_name} "
@@ -747,9 +750,12 @@ def export_weights(
             onnx_tmp = stack.enter_context(replacing(onnx_path))
         else:  # never leave an ONNX file that disagrees with the .pt
             stack.enter_context(_removed_on_success(onnx_path))
-        pt_tmp = stack.enter_context(replacing(path))
-        torch.save(state, pt_tmp)
-        data = pt_tmp.read_bytes()
+        if same:  # the same tensors: the file and its checksum stay
+            data = path.read_bytes()
+        else:
+            pt_tmp = stack.enter_context(replacing(path))
+            torch.save(state, pt_tmp)
+            data = pt_tmp.read_bytes()
         index = json.loads(index_path.read_text()) if index_path.exists() else {}
         entry = index[model_name] = {
             "file": path.name,
@@ -757,7 +763,7 @@ def export_weights(
             "bytes": len(data),
             "parameters": sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k),
             "input_size": PRESETS[model_name].input_size,
-            "val_iou": round(float(ck["val_iou"]), 4) if "val_iou" in ck else None,
+            "val_iou": None if new is None else round(float(new), 4),
         }
         if onnx:
             export_onnx(model, onnx_tmp)
@@ -765,6 +771,19 @@ def export_weights(
             entry["onnx_sha256"], entry["onnx_bytes"] = hashlib.sha256(onnx_data).hexdigest(), len(onnx_data)
         index_tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+def _holds_state(path: Path, state: dict) -> bool:
+    """Whether the weights file ``path`` holds exactly the tensors of ``state``."""
+    try:
+        held = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - missing or unreadable: not the same weights
+        return False
+    return (
+        isinstance(held, dict) and held.keys() == state.keys()
+        and all(isinstance(held[k], torch.Tensor) and held[k].dtype == v.dtype and held[k].shape == v.shape
+                and torch.equal(held[k], v) for k, v in state.items())
+    )
 
 
 @contextlib.contextmanager
