@@ -1089,3 +1089,21 @@ def test_evaluate_and_bench_score_the_full_preset_as_its_ensemble_unless_told(tm
     for flags, label in ([], "full"), (["--no-ensemble"], "full, one network"):
         assert bench_main(["--model", "full", *flags, "--frames", "2", "--backend", "onnxruntime"]) == 0
         assert f"| {label} | onnxruntime | 512x384 |" in capsys.readouterr().out
+
+
+def test_sample_workers_run_blas_on_one_thread(monkeypatch, blobs):
+    # Each worker reports the thread count of NumPy's BLAS, coded in its batch.
+    import threadpoolctl
+
+    import hairfx.training.train as tr
+
+    def report(pairs, rng, n, canvas, crop, p=None):
+        blas = threadpoolctl.threadpool_info()
+        threads = max(i["num_threads"] for i in blas if i["user_api"] == "blas")
+        return torch.full((1,), threads / 255.0), torch.zeros(1)
+
+    monkeypatch.setattr(tr, "_batch", report)
+    # Two threads in the parent, which the forked workers would otherwise inherit.
+    with threadpoolctl.threadpool_limits(2), tr._batches(blobs, 0, 1, 8, 8, workers=2, pin=False) as batches:
+        seen = {round(float(next(batches)[0][0]) * 255) for _ in range(4)}
+    assert seen == {1}
