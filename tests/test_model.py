@@ -117,6 +117,33 @@ def test_transfer_into_a_wider_level_keeps_the_function():
     assert (squeeze.in_channels, squeeze.out_channels) == (256, 16)
 
 
+DEEP = HairNetConfig(input_size=128, widths=(16, 48, 64, 256), depths=(1, 2, 3, 4))
+
+
+def test_transfer_into_deeper_levels_keeps_the_function_and_the_added_blocks_learn():
+    torch.manual_seed(4)
+    narrow = HairNet(NARROW)
+    _randomise_batchnorm(narrow)
+    narrow.eval()
+    deep = HairNet(DEEP).eval()
+    x = _input(narrow, side=128)
+    with torch.inference_mode():
+        differs = (narrow(x) - deep(x)).abs().max().item()
+        assert transfer_weights(narrow.state_dict(), deep) == len(narrow.state_dict())
+        assert (narrow(x) - deep(x)).abs().max().item() < 1e-5 < differs
+    added = deep.encoders[3][4].body[2][1]  # level 3's fourth bottleneck: not in the source
+    assert added.weight.abs().max() == 0 and added.bias.abs().max() == 0
+    kept = deep.encoders[3][3].body[2][1]
+    assert torch.equal(kept.weight[:128], narrow.encoders[3][3].body[2][1].weight)  # widened, kept
+    deep.train()
+    opt = torch.optim.SGD(deep.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        deep(torch.rand(2, 4, 128, 128)).mean().backward()
+        opt.step()
+    assert added.weight.abs().max() > 0
+
+
 def test_added_channels_learn_after_a_widening_transfer():
     torch.manual_seed(3)
     wide = HairNet(WIDE)
