@@ -101,17 +101,24 @@ NARROW = HairNetConfig(input_size=128, widths=(16, 32, 64, 128), depths=(1, 2, 2
 WIDE = HairNetConfig(input_size=128, widths=(16, 32, 64, 256), depths=(1, 2, 2, 3))
 
 
-def test_transfer_into_a_wider_level_keeps_the_function():
-    torch.manual_seed(2)
+def _transfer_keeps_the_function(config: HairNetConfig, seed: int) -> tuple[HairNet, HairNet]:
+    """NARROW (BatchNorm statistics randomised) and a network of the grown ``config`` that took
+    its weights: every tensor transfers, and the grown network then computes what NARROW does."""
+    torch.manual_seed(seed)
     narrow = HairNet(NARROW)
     _randomise_batchnorm(narrow)
     narrow.eval()
-    wide = HairNet(WIDE).eval()
+    grown = HairNet(config).eval()
     x = _input(narrow, side=128)
     with torch.inference_mode():
-        differs = (narrow(x) - wide(x)).abs().max().item()
-        assert transfer_weights(narrow.state_dict(), wide) == len(narrow.state_dict())
-        assert (narrow(x) - wide(x)).abs().max().item() < 1e-5 < differs
+        differs = (narrow(x) - grown(x)).abs().max().item()
+        assert transfer_weights(narrow.state_dict(), grown) == len(narrow.state_dict())
+        assert (narrow(x) - grown(x)).abs().max().item() < 1e-5 < differs
+    return narrow, grown
+
+
+def test_transfer_into_a_wider_level_keeps_the_function():
+    _, wide = _transfer_keeps_the_function(WIDE, seed=2)
     # the widest level really is wider, with the paper's 16x squeeze
     squeeze = wide.encoders[-1][-1].body[0][0]
     assert (squeeze.in_channels, squeeze.out_channels) == (256, 16)
@@ -121,16 +128,7 @@ DEEP = HairNetConfig(input_size=128, widths=(16, 48, 64, 256), depths=(1, 2, 3, 
 
 
 def test_transfer_into_deeper_levels_keeps_the_function_and_the_added_blocks_learn():
-    torch.manual_seed(4)
-    narrow = HairNet(NARROW)
-    _randomise_batchnorm(narrow)
-    narrow.eval()
-    deep = HairNet(DEEP).eval()
-    x = _input(narrow, side=128)
-    with torch.inference_mode():
-        differs = (narrow(x) - deep(x)).abs().max().item()
-        assert transfer_weights(narrow.state_dict(), deep) == len(narrow.state_dict())
-        assert (narrow(x) - deep(x)).abs().max().item() < 1e-5 < differs
+    narrow, deep = _transfer_keeps_the_function(DEEP, seed=4)
     added = deep.encoders[3][4].body[2][1]  # level 3's fourth bottleneck: not in the source
     assert added.weight.abs().max() == 0 and added.bias.abs().max() == 0
     kept = deep.encoders[3][3].body[2][1]
