@@ -201,8 +201,9 @@ def _single_threaded_worker(_worker_id: int) -> None:
 
     NumPy's BLAS otherwise starts a thread per core in every worker, for the matrix
     products of the thin-plate-spline warp. On a 16-core GPU machine, eight workers then
-    took 103-140 ms per full-preset sample instead of 39-55 ms, and training ran 4-10x
-    slower (model card). OpenCV is set to one thread before the fork, torch by PyTorch."""
+    took 103-140 ms per full-preset sample instead of 39-55 ms, and each worker made 3-6x
+    fewer samples in training (model card). OpenCV is set to one thread before the fork,
+    torch by PyTorch."""
     threadpoolctl.threadpool_limits(1)
 
 
