@@ -932,6 +932,17 @@ def test_device_choice():
             pick_device("cuda")
 
 
+def test_sample_workers_default_to_every_spare_core_on_a_gpu(monkeypatch):
+    import os
+
+    from hairfx.training.train import default_workers
+
+    assert default_workers(torch.device("cpu")) == 0  # the training process uses the cores
+    for cores, workers in ((16, 15), (64, 63), (1, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda: cores)
+        assert default_workers(torch.device("cuda")) == workers
+
+
 def test_metrics_known_values():
     a = np.zeros((40, 40), bool)
     a[10:30, 10:30] = True

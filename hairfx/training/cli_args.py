@@ -79,7 +79,7 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where to train (default auto: a CUDA GPU when there is one, else the CPU)")
     p.add_argument("--workers", type=_non_negative, default=None,
-                   help="processes making augmented samples (default 0 on the CPU, spare cores up to 8 on a GPU)")
+                   help="processes making augmented samples (default 0 on the CPU, one per spare core on a GPU)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="peak learning rate (default 4e-3; a resumed run keeps its own, as it does its batch and crop)")
     p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
