@@ -452,13 +452,20 @@ class Segmenter:
         h, w = frame.shape[:2]
         layout = self._layout(h, w)
         _, _, nh, nw, top, left = layout
-        frame_small = _resize(frame, nw, nh)
+        prob = self._network(_resize(frame, nw, nh), layout, prior_canvas)
+        prob_canvas = prob if keep_canvas else None  # a fresh array from _network, not a buffer
+        mask = _zero_small(_resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h))
+        return prob_canvas, mask
+
+    def _network(
+        self, frame_small: np.ndarray, layout: tuple[int, ...], prior_canvas: np.ndarray | None
+    ) -> np.ndarray:
+        """The probability on the canvas of ``layout``: :meth:`_forward`, averaged with the
+        partner network's (:meth:`_add_partner`) when this segmenter is the ensemble."""
         prob = self._forward(frame_small, layout, prior_canvas)
         if self._partner is not None:
             self._add_partner(prob, frame_small, layout, prior_canvas)
-        prob_canvas = prob if keep_canvas else None  # a fresh array from _forward, not a buffer
-        mask = _zero_small(_resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h))
-        return prob_canvas, mask
+        return prob
 
     def _add_partner(
         self, prob: np.ndarray, frame_small: np.ndarray, layout: tuple[int, ...], prior_canvas: np.ndarray | None

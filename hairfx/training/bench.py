@@ -49,9 +49,7 @@ def bench_model(
     small = _resize(frame, nw, nh)
     for _ in range(frames):
         t = time.perf_counter()
-        prob = seg._forward(small, layout, None)
-        if seg._partner is not None:  # the full preset's ensemble: the small network's pass too
-            seg._add_partner(prob, small, layout, None)
+        seg._network(small, layout, None)  # the full preset's ensemble: the small network's pass too
         net.append(time.perf_counter() - t)
     ms = lambda v, q: 1000 * float(np.percentile(v, q))  # noqa: E731
     return {"model": name, "backend": backend, "input": f"{cw}x{ch}", "e2e_median": ms(e2e, 50),
