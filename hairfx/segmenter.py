@@ -76,10 +76,11 @@ ZERO_BELOW = 1.0 / 255.0
 #: drop to 0 and confident hair goes to 1, so the network is not handed its own doubts
 #: to reinforce frame after frame; the 0.5 boundary is unchanged. Measured on the eight
 #: test clips (150 frames each, ``hairfx evaluate``), mean frame-to-frame mask change in %
-#: of full range, shipped weights: small preset 0.49 with no prior, 0.34 with the raw
-#: probabilities fed back, 0.31 with the ramp; full preset 0.49, 0.32 and 0.30 (the ramp
-#: steadier than no prior on 8 of 8 clips for small, 7 of 8 for full, the eighth a clip of
-#: light blonde hair that the prior-free mask nearly misses). With earlier weights the raw
+#: of full range, shipped weights: small preset 0.42 with no prior, 0.31 with the raw
+#: probabilities fed back, 0.28 with the ramp; the full network alone 0.49, 0.32 and 0.30
+#: (the ramp steadier than no prior on 8 of 8 clips for small, 7 of 8 for the full network
+#: alone, the eighth a clip of light blonde hair that the prior-free mask nearly misses; the
+#: full preset's ensemble 0.43, 0.34 and 0.29, 8 of 8). With earlier weights the raw
 #: feedback was steadier on only 6 of 8 clips (small: 0.71, 0.54, 0.44).
 PRIOR_RAMP = (0.25, 0.75)
 _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
@@ -297,7 +298,7 @@ class Segmenter:
     The full preset is an ensemble by default: it averages the full network's probability
     with the small network's on the mirror image of the frame (mirrored back). The two
     networks err in different places, so their mean is the better mask (validation IoU
-    0.843 -> 0.852, model card) for the cost of one small pass: 14.8-21.7 ms at 640x480 on
+    0.843 -> 0.854, model card) for the cost of one small pass: 14.8-18.7 ms at 640x480 on
     a 2-core machine, within the preset's 25 ms. ``ensemble=False`` runs the full network
     alone (11.3-17.2 ms); ``ensemble=True`` is refused for the small preset. The small
     network comes from ``weights_dir`` when that folder holds one, else from the package.
@@ -592,10 +593,11 @@ class SegmenterSession(Closeable):
       mistake). The frame is then re-run without the prior and that result is used.
       The periodic check costs one extra inference per ``check_every`` frames. It is
       off by default (``check_every=0``): with the shipped weights, at ``check_every=15``
-      on the eight test clips (``hairfx evaluate --check-every 15``), it resets twice
-      with the small preset and six times with the full one, on clips it leaves less
-      steady (mean change 0.33% -> 0.34% and 0.13% -> 0.22% with small; 0.19% -> 0.25%
-      and 0.43% -> 0.61% with full); with earlier weights and no prior ramp its resets, each a jump back
+      on the eight test clips (``hairfx evaluate --check-every 15``), it resets once with
+      the small preset, four times with the full preset's ensemble and six times with the
+      full network alone, on clips it leaves less steady (mean change 0.11% -> 0.18% with
+      small; 0.31% -> 0.41% with the ensemble; 0.19% -> 0.25% and 0.43% -> 0.61% with the
+      full network alone); with earlier weights and no prior ramp its resets, each a jump back
       to the prior-free mask, made the small model's masks less steady (mean change
       0.48% of full range without it, 0.60% with it, 0.59% with no prior).
 
