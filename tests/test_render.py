@@ -69,6 +69,29 @@ def test_cpu_matches_reference_sampler(portrait, copperish, interp):
     assert _max_diff(res.frame, expected.astype(np.uint8)) <= TOL_LEVELS
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_cpu_matches_reference_sampler_over_many_runs_and_threads(copperish, threads):
+    """Random colours over the whole cube, more pixels than one run of the kernel holds,
+    split across threads or not: every pixel against the reference sampler, and the
+    intensity against its float64 definition."""
+    from hairfx.intensity import LUMA_WEIGHTS
+    from hairfx.render_cpu import _RUN
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (97, 1201, 3), dtype=np.uint8)  # 116,497 pixels
+    mask = rng.random((97, 1201), dtype=np.float32)
+    mask[mask < 0.2] = 0.0
+    assert (mask > 0).sum() > 2 * _RUN
+    res = CpuRenderer(threads=threads).render(frame, mask, copperish, strength=0.9)
+    f = frame.astype(np.float64)
+    y = f @ np.array(LUMA_WEIGHTS) / 255.0
+    assert res.intensity == pytest.approx((mask * y).sum() / mask.astype(np.float64).sum(), abs=1e-9)
+    lut = sample_trilinear(copperish.blended(res.weight), frame / 255.0).astype(np.float64) * 255.0
+    expected = np.clip(np.floor(f + 0.9 * mask[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
+    assert _max_diff(res.frame, expected) <= TOL_LEVELS
+    np.testing.assert_array_equal(res.frame[mask == 0], frame[mask == 0])
+
+
 @pytest.mark.gl
 @pytest.mark.parametrize("strength", [1.0, 0.35])
 def test_gl_equals_cpu(gl, portrait, copperish, strength):
@@ -116,6 +139,19 @@ def test_gl_reuses_objects_across_frame_sizes(gl, copperish):
     # not reallocated for smaller ones
     assert gl._cap == (96, 64)
     assert textures[1] is textures[2] is textures[3]
+
+
+@pytest.mark.gl
+def test_gl_follows_changes_of_colour_and_weight(gl, portrait, copperish, two_tone):
+    """One renderer, colours of other LUT sizes in turn and a weight that moves each frame
+    (a video session's smoothing): each frame as a fresh CPU renderer makes it."""
+    frame, mask = portrait
+    cpu = CpuRenderer()
+    for color, level in [(copperish, 0.30), (two_tone, 0.30), (copperish, 0.31), (copperish, 0.55), (two_tone, 0.9)]:
+        a = cpu.render(frame, mask, color, intensity_filter=lambda i: level)
+        b = gl.render(frame, mask, color, intensity_filter=lambda i: level)
+        assert b.weight == a.weight
+        assert _max_diff(a.frame, b.frame) <= TOL_LEVELS, (color.name, level)
 
 
 def _renderers(gl_context):
