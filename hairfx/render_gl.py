@@ -3,10 +3,12 @@
 * A standalone context (EGL by default, so no display is needed); failing to make one
   raises :class:`~hairfx.errors.RendererUnavailable`.
 * The light and dark LUTs are pre-blended with the frame's weight (``N**3`` multiply-adds)
-  and uploaded into one 3D ``RGB32F`` texture (clamp-to-edge, linear filtering, sampled with
-  the half-texel correction ``c * (N - 1) / N + 0.5 / N``). On llvmpipe one 3D lookup per
-  pixel instead of two halves the shading time; the upload is skipped when the colour
-  and weight did not change.
+  and uploaded into one 3D ``RGBA32F`` texture (clamp-to-edge, linear filtering, sampled
+  with the half-texel correction ``c * (N - 1) / N + 0.5 / N``). On llvmpipe one 3D lookup
+  per pixel instead of two halves the shading time, and four float channels filter about
+  1.2-1.35x faster than three. Both tables are kept as texels per colour, so a new weight (a
+  video's, every frame) costs the blend and the upload alone; neither is done when the
+  colour and weight did not change.
 * Only the mask's bounding box is uploaded and read back, and inside it only the 32 x 32
   tiles the mask touches are shaded (one instanced quad per tile) and copied into the
   output. On llvmpipe shading fewer pixels matters more than the LUT lookups.
@@ -264,6 +266,7 @@ class GLRenderer(Closeable):
         self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
+        self._lut_texels: tuple | None = None  # (colour, dark, light, blend) as texels
         self._tiles = None
         self._touched = np.zeros((0, 0), bool)
         self._vao_sum = self._vao = None
@@ -398,11 +401,25 @@ class GLRenderer(Closeable):
         if self._lut_tex is None or self._lut_tex.size != (n, n, n):
             if self._lut_tex is not None:
                 self._lut_tex.release()
-            self._lut_tex = self.ctx.texture3d((n, n, n), 3, dtype="f4")
+            # RGBA, not RGB: llvmpipe filters four float channels faster than three
+            self._lut_tex = self.ctx.texture3d((n, n, n), 4, dtype="f4")
             self._lut_tex.filter = (self._mgl.LINEAR, self._mgl.LINEAR)
             self._lut_tex.repeat_x = self._lut_tex.repeat_y = self._lut_tex.repeat_z = False  # clamp to edge
-        # GL's x axis is red: texels (x=r, y=g, z=b) in memory order r fastest.
-        self._lut_tex.write(np.ascontiguousarray(color.blended(weight).transpose(2, 1, 0, 3)))
+        if self._lut_texels is None or self._lut_texels[0] is not color:
+            # Per colour, once: both tables as texels, GL's x axis red (x=r, y=g, z=b in
+            # memory order, r fastest), alpha unused. A video's weight changes every frame.
+            def texels(table):
+                out = np.zeros((n, n, n, 4), np.float32)
+                out[..., :3] = table.transpose(2, 1, 0, 3)
+                return out
+
+            self._lut_texels = (color, texels(color.dark.table), texels(color.light.table), np.empty((n, n, n, 4), np.float32))
+        _, dark, light, blend = self._lut_texels
+        # (1 - w) * dark + w * light, as Color.blended computes it, into a reused array
+        w = np.float32(weight)
+        np.multiply(dark, np.float32(1.0) - w, out=blend)
+        blend += w * light
+        self._lut_tex.write(blend)
         self._lut_key = key
 
     # -- rendering ------------------------------------------------------------------
@@ -418,8 +435,9 @@ class GLRenderer(Closeable):
         th, tw = -(-h // _TILE), -(-w // _TILE)
         padded = cv2.copyMakeBorder(m, 0, th * _TILE - h, 0, tw * _TILE - w, cv2.BORDER_CONSTANT, value=0)
         self._mask_tex.write(padded, viewport=(0, 0, tw * _TILE, th * _TILE), alignment=1)
-        # A tile is touched when its mean mask is above 0 (the mask is never negative).
-        touched = cv2.resize(padded, (tw, th), interpolation=cv2.INTER_AREA) > 0
+        # A tile is touched when its largest mask value is above 0 (a max over each tile's
+        # rows, then over its columns: about 2x faster than an area resize of the mask).
+        touched = padded.reshape(th, _TILE, tw * _TILE).max(axis=1).reshape(th, tw, _TILE).max(axis=2) > 0
         ty, tx = np.nonzero(touched)
         self._touched = touched
         self._n_on = len(ty)
@@ -509,7 +527,7 @@ class GLRenderer(Closeable):
             self._close()
 
     def _close(self) -> None:
-        self._lut_key = None
+        self._lut_key = self._lut_texels = None
         names = (
             "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",
