@@ -25,6 +25,7 @@ shipped state dict. Every weights file is checked against the SHA-256 recorded i
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -677,16 +678,28 @@ class SegmenterSession(Closeable):
 
 
 _CACHE: dict[tuple[str, bool], Segmenter] = {}
-#: One lock per preset: threads asking for a preset at once load it once and all get that
-#: instance, while a preset already loaded is handed out without waiting for another's load.
-_LOCKS = {name: threading.Lock() for name in MODEL_NAMES}
+#: One lock per preset and mode: threads asking for one at once load it once and all get
+#: that instance, while one already loaded is handed out without waiting for another's
+#: load. The ensemble's lock is taken before its networks' (never the other way round).
+_LOCKS = {(name, ensemble): threading.Lock() for name in MODEL_NAMES for ensemble in (False, True)}
+
+
+def _ensemble_of(network: Segmenter, partner: Segmenter) -> Segmenter:
+    """The ensemble of ``network`` (the full preset's network alone) and ``partner``, made
+    of both: it shares their weights, runtime sessions and idle canvases, so a process
+    using the presets and the ensemble together holds each network once."""
+    seg = copy.copy(network)
+    seg._partner = partner
+    return seg
 
 
 def get_segmenter(name: str = "small", *, ensemble: bool | None = None) -> Segmenter:
     """The shared :class:`Segmenter` for preset ``name`` (weights are loaded once, even
     when several threads ask for it at the same time). It may be used from any thread.
     ``ensemble`` is :class:`Segmenter`'s: the full preset's ensemble by default, and
-    ``get_segmenter("full", ensemble=False)`` the shared full network alone.
+    ``get_segmenter("full", ensemble=False)`` the shared full network alone. The shared
+    ensemble is made of the shared full and small segmenters, so it loads no network
+    of its own.
 
     Unknown names raise :class:`~hairfx.errors.InputError` listing the valid ones.
     """
@@ -694,8 +707,12 @@ def get_segmenter(name: str = "small", *, ensemble: bool | None = None) -> Segme
     key = name, resolve_ensemble(name, ensemble)
     seg = _CACHE.get(key)
     if seg is None:
-        with _LOCKS[name]:
+        with _LOCKS[key]:
             seg = _CACHE.get(key)
             if seg is None:
-                seg = _CACHE[key] = Segmenter(name, ensemble=key[1])
+                if key[1]:
+                    seg = _ensemble_of(get_segmenter(name, ensemble=False), get_segmenter(ENSEMBLE_PARTNER))
+                else:
+                    seg = Segmenter(name, ensemble=False)
+                _CACHE[key] = seg
     return seg

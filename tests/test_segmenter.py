@@ -687,6 +687,18 @@ def test_sessions_in_separate_threads_do_not_interfere(by_backend, backend):
         assert all(np.array_equal(x, y) for x, y in zip(a, t))
 
 
+def test_the_shared_ensemble_is_made_of_the_shared_networks():
+    """get_segmenter("full") loads no network of its own: it holds the shared full network
+    and the shared small one, and masks exactly as an ensemble built from scratch does."""
+    ensemble, alone, small = get_segmenter("full"), get_segmenter("full", ensemble=False), get_segmenter("small")
+    assert ensemble.ensemble and not alone.ensemble and ensemble._partner is small
+    held = {"onnxruntime": "_ort", "opencv": "_onnx", "torch": "_net"}[alone.backend]
+    assert getattr(ensemble, held) is getattr(alone, held) and ensemble._idle is alone._idle
+    frame = _portrait(120, 90)
+    assert np.array_equal(ensemble.predict(frame), Segmenter("full").predict(frame))
+    assert np.array_equal(alone.predict(frame), Segmenter("full", ensemble=False).predict(frame))
+
+
 def test_get_segmenter_loads_once_when_threads_ask_together(monkeypatch):
     """The first calls from several threads at once load the weights (and check their
     SHA-256) once and all get the same instance."""
