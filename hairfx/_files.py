@@ -90,6 +90,17 @@ def check_parent(path: Path) -> None:
     check_folder(path.parent, f"cannot write {path}")
 
 
+def check_new_file(path: Path, hint: str) -> None:
+    """Refuse, before any work, a file that must go into an existing folder: a folder at
+    ``path`` (the message ends with ``hint``, how to name a file), a folder that is, or
+    lies under, a file, and a folder that does not exist."""
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; {hint}")
+    check_parent(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+
+
 def check_output_file(path: Path, example: str) -> None:
     """Refuse, before any work, a file output that could not be written: a folder at
     ``path`` (the hint gives ``example``, a file name), or a parent folder that is, or lies

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_folder, check_readable_file, replacing
+from ._files import check_new_file, check_readable_file, replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -375,11 +375,7 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     path = Path(path)
     decimals = _decimals(decimals)
     try:  # the checks too: a name too long for the file system fails its stat()
-        if path.is_dir():
-            raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
-        check_folder(path.parent, f"cannot write {path}")
-        if not path.parent.is_dir():
-            raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+        check_new_file(path, "give a file name ending in .cube")
         with replacing(path) as tmp:
             _write_cube(lut, tmp, decimals)
     except OSError as exc:  # no permission, a full disk, a file system that takes no files

@@ -48,7 +48,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
-from ._files import check_readable_file
+from ._files import check_new_file, check_readable_file
 from ._options import number
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
@@ -453,10 +453,8 @@ class VideoWriter(Closeable):
         if sar <= 0:
             raise InputError(f"sample aspect ratio must be positive, got {sample_aspect_ratio}")
         self.sample_aspect_ratio = sar
-        if not self.path.parent.is_dir():
-            raise InputError(f"cannot write {str(self.path)!r}: folder {str(self.path.parent)!r} does not exist")
-        if self.path.is_dir():  # checked now: the rename onto it would fail after the whole encode
-            raise InputError(f"cannot write {str(self.path)!r}: it is a folder; give a file name")
+        # checked now: the rename onto a folder would fail after the whole encode
+        check_new_file(self.path, "give a file name")
         self.frames = 0
         self._audio_seconds = audio_seconds
         self._proc = None

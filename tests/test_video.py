@@ -401,6 +401,9 @@ def test_writer_checks_frames(tmp_path):
         w.write(np.zeros((16, 32, 3), np.uint8))
     with pytest.raises(InputError, match="does not exist"):
         VideoWriter(tmp_path / "no" / "w.mp4", width=32, height=16, fps=30)
+    (tmp_path / "a_file").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"a_file is a file, not a folder"):
+        VideoWriter(tmp_path / "a_file" / "sub" / "w.mp4", width=32, height=16, fps=30)
 
 
 def _ffprobe_streams(path) -> list[dict]:
