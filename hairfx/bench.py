@@ -84,7 +84,7 @@ _BASELINE_RUNS = 3  # timed after a first, untimed-for-the-ratio call; a second 
 
 def _baseline_ms(fn) -> tuple[float, float]:
     """``(first, median)``: the first call of ``fn`` and the median of the next
-    :data:`_BASELINE_RUNS`, in ms. The first call at a new frame size is 1.5-3x slower
+    :data:`_BASELINE_RUNS`, in ms. The first call at a new frame size is 3-4x slower
     (the page faults of its large temporaries); the renderers are timed warm, and so is
     the baseline their ratios divide."""
     times = []
