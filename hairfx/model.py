@@ -142,14 +142,16 @@ class DenseRefine(nn.Module):
             x, torch.cat([c.weight[:, :cin] for c in convs]), torch.cat([c.bias for c in convs]), padding=1
         )
         grown: list[torch.Tensor] = []
-        for i, conv in enumerate(convs):
+
+        def convolved(i: int, conv: nn.Conv2d) -> torch.Tensor:
             y = first[:, i * g : i * g + conv.out_channels]
             if grown:  # the maps grown by the layers before this one
                 y = y + F.conv2d(grown[0] if len(grown) == 1 else torch.cat(grown, 1), conv.weight[:, cin:], padding=1)
-            if conv is self.out:
-                return y
-            grown.append(F.relu(y))
-        raise AssertionError("unreachable: the output convolution returns")  # pragma: no cover
+            return y
+
+        for i, conv in enumerate(convs[:-1]):
+            grown.append(F.relu(convolved(i, conv)))
+        return convolved(len(convs) - 1, self.out)
 
 
 class HairNet(nn.Module):
