@@ -32,6 +32,7 @@ import argparse
 import collections
 import contextlib
 import hashlib
+import io
 import json
 import math
 import os
@@ -750,7 +751,11 @@ def export_weights(
         old = json.loads(index_path.read_text()).get(model_name, {}).get("val_iou") if index_path.exists() else None
     except (ValueError, AttributeError):
         old = None
-    same = _holds_state(path, state)
+    try:
+        held = path.read_bytes()  # the file there now, read once: compared, and kept if the same
+    except OSError:  # missing or unreadable: not the same weights
+        held = None
+    same = held is not None and _holds_state(held, state)
     new = ck.get("val_iou", old if same else None)
     if not force and old is not None and new is not None and round(float(new), 4) < float(old):
         raise InputError(
@@ -768,7 +773,7 @@ def export_weights(
         else:  # never leave an ONNX file that disagrees with the .pt
             stack.enter_context(_removed_on_success(onnx_path))
         if same:  # the same tensors: the file and its checksum stay
-            data = path.read_bytes()
+            data = held
         else:
             pt_tmp = stack.enter_context(replacing(path))
             torch.save(state, pt_tmp)
@@ -790,11 +795,11 @@ def export_weights(
     return entry
 
 
-def _holds_state(path: Path, state: dict) -> bool:
-    """Whether the weights file ``path`` holds exactly the tensors of ``state``."""
+def _holds_state(data: bytes, state: dict) -> bool:
+    """Whether the weights file's bytes ``data`` hold exactly the tensors of ``state``."""
     try:
-        held = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - missing or unreadable: not the same weights
+        held = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - unreadable: not the same weights
         return False
     return (
         isinstance(held, dict) and held.keys() == state.keys()
