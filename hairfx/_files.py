@@ -114,6 +114,14 @@ def check_output_file(path: Path, example: str) -> None:
         raise InputError(f"cannot write {path}: {where} is {what}")
 
 
+def check_not_input(path: Path, inputs) -> None:
+    """Refuse an output ``path`` that is the same file (hard links too) as one of ``inputs``
+    (None entries are skipped): writing it would destroy what the command reads."""
+    for given in inputs:
+        if given is not None and path.exists() and Path(given).exists() and os.path.samefile(path, given):
+            raise InputError(f"cannot write {path}: it is the input {given}; give another output name")
+
+
 def _remove_orphans(path: Path) -> None:
     """Remove temporary copies of ``path`` left by processes that were killed (SIGKILL, out
     of memory) while writing it; they would otherwise stay, each as large as the file."""

@@ -170,16 +170,14 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     or takes no new files, or the same file as one of ``inputs``. Returns the path."""
     import cv2
 
-    from ._files import check_output_file
+    from ._files import check_not_input, check_output_file
 
     path = Path(path)
     check_output_file(path, "out.png")
     if not cv2.haveImageWriter(str(path)):
         raise InputError(f"cannot write {path}: OpenCV has no writer for {path.suffix or 'a name without an extension'}; "
                          f"use .png or .jpg")
-    for given in inputs:
-        if given is not None and path.exists() and Path(given).exists() and os.path.samefile(path, given):
-            raise InputError(f"cannot write {path}: it is the input {given}; give another output name")
+    check_not_input(path, inputs)
     return path
 
 

@@ -141,6 +141,36 @@ def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, caps
     assert not (tmp_path / "x.cube").exists()
 
 
+def test_fit_hald_import_and_preview_never_write_over_what_they_read(tmp_path, capsys):
+    # an -o that repeats an input name (a typo, a finished command recalled and half edited)
+    # replaced the artist's edited photo, graded Hald or mask, with exit status 0
+    before, after = synthetic_pair(16)
+    photos = {"before.png": before[:, :, ::-1], "after.png": after[:, :, ::-1], "mask.png": np.full((16, 16), 255, np.uint8)}
+    for name, img in photos.items():
+        cv2.imwrite(str(tmp_path / name), img)
+    write_hald(tmp_path / "graded.png", known_transform(identity_hald(2)), depth=16)
+    shutil.copy(tmp_path / "before.png", tmp_path / "before_link.cube")  # a .cube name, but the photo's bytes...
+    (tmp_path / "same.cube").hardlink_to(tmp_path / "before.png")  # ...and the photo itself under a .cube name
+    fit = ["fit", "--before", str(tmp_path / "before.png"), "--after", str(tmp_path / "after.png"),
+           "--mask", str(tmp_path / "mask.png"), "--size", "5", "--grid", "5", "-o"]
+    held = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for argv, message in [
+        (fit + [str(tmp_path / "after.png")], "a LUT is written as a .cube file; give a file name ending in .cube"),
+        (fit + [str(tmp_path / "mask.PNG")], "a LUT is written as a .cube file"),
+        (fit + [str(tmp_path / "same.cube")], f"it is the input {tmp_path / 'before.png'}; give another output name"),
+        (["hald-import", str(tmp_path / "graded.png"), "-o", str(tmp_path / "graded.png")], "a LUT is written as a .cube"),
+        (["preview", "copper", "--data", "none", "--extra", str(tmp_path / "before.png"), "-o", str(tmp_path / "before.png")],
+         f"it is the input {tmp_path / 'before.png'}"),
+        (["preview", "copper", "--data", "none", "-o", str(REPO / "reference_images" / "light.png")],
+         f"it is the input {REPO / 'reference_images' / 'light.png'}"),
+    ]:
+        assert lut_tool.main(argv) == 2, argv
+        assert message in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == held  # every file as it was, nothing new
+    assert lut_tool.main(fit + [str(tmp_path / "before_link.cube")]) == 0  # a different file of that name is replaced
+    assert read_cube(tmp_path / "before_link.cube").size == 5
+
+
 @pytest.mark.parametrize("command", ["hald-export", "hald-import", "fit", "report"])
 def test_an_output_under_a_file_names_the_file(tmp_path, capsys, command):
     # hald-export said "[Errno 17] File exists"; -o and --markdown under a file are refused alike
@@ -669,6 +699,28 @@ def test_report_writes_markdown_into_a_new_folder(tmp_path, capsys):
     text = out.read_text()
     assert "| copper | `#" in text
     assert f"--subjects 2 --color copper --markdown {out}" in text  # the line that makes this report again
+
+
+def test_preview_and_report_find_the_default_split_from_any_working_folder(tmp_path, monkeypatch, capsys):
+    # ../shared/data was taken from the working folder only: run elsewhere, report failed
+    # and preview dropped the dataset subjects without a word
+    from hairfx import _datadir
+
+    here, beside = tmp_path / "here" / "shared" / "data", tmp_path / "beside" / "shared" / "data"
+    monkeypatch.setattr(_datadir, "roots", lambda: (here, beside))
+    monkeypatch.chdir(tmp_path)
+    assert lut_tool.main(["report", "--subjects", "2", "--color", "copper"]) == 2
+    assert capsys.readouterr().err == (
+        f"hairfx-lut report: error: no dataset split given and none found: looked in {here}/celeb1k/test and "
+        f"{beside}/celeb1k/test; pass --data DIR (a folder with images/ and masks/)\n")
+    tiny_split(beside / "celeb1k" / "test")
+    assert lut_tool.main(["report", "--subjects", "2", "--color", "copper"]) == 0
+    assert "| copper |" in capsys.readouterr().out
+    sheets = {}
+    for data in ("auto", "none"):
+        assert lut_tool.main(["preview", "copper", "-o", f"{data}.png", "--data", data, "--subjects", "2"]) == 0
+        sheets[data] = cv2.imread(f"{data}.png")
+    assert sheets["auto"].size > sheets["none"].size  # the two subjects drawn beside the references
 
 
 def test_help_shows_the_whole_workflow(capsys):

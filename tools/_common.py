@@ -10,15 +10,29 @@ import numpy as np
 
 from hairfx import recolor
 from hairfx._datadir import reference_dirs
-from hairfx._files import check_parent, output_file  # re-exported for the tools
+from hairfx._files import check_not_input, check_output_file, output_file  # output_file re-exported for the tools
 from hairfx.errors import InputError
 from hairfx.frames import as_mask
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
 
 __all__ = [
     "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "output_file",
-    "check_parent",
+    "check_cube_output",
 ]
+
+
+def check_cube_output(path: str | os.PathLike, *, inputs=()) -> Path:
+    """Refuse, before any work, a LUT output that is no ``.cube`` file (a LUT written under
+    a photo's name is found by no tool), a folder, under a file or not writable, or the
+    same file as one of ``inputs`` (an artist's edited photo or graded Hald). Returns the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; give a file name ending in .cube")
+    check_output_file(path, "grade.cube")  # a parent that is a file or takes no new files
+    if path.suffix.lower() != ".cube":
+        raise InputError(f"cannot write {path}: a LUT is written as a .cube file; give a file name ending in .cube")
+    check_not_input(path, inputs)
+    return path
 
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
     """The mask from ``mask_path``, or the hair-mask model's prediction when it is None."""

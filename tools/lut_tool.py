@@ -39,9 +39,6 @@ from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
 __all__ = ["main", "build_parser"]
 
-#: Dataset split used for subjects by preview and report (relative to the repository root).
-DEFAULT_DATA = "../shared/data/celeb1k/test"
-
 
 def _cmd_intensity(args) -> int:
     from hairfx.intensity import hair_intensity
@@ -73,9 +70,10 @@ def _cmd_hald_export(args) -> int:
 def _cmd_hald_import(args) -> int:
     from hairfx.lut import write_cube
 
-    from ._common import output_file
+    from ._common import check_cube_output, output_file
     from .hald import grid_trend, read_hald, resample
 
+    check_cube_output(args.output, inputs=(args.image,))
     lut = read_hald(args.image)
     trend = grid_trend(lut)
     if trend < 0.5 and not args.force:
@@ -95,10 +93,11 @@ def _cmd_hald_import(args) -> int:
 def _cmd_fit(args) -> int:
     from hairfx.lut import write_cube
 
-    from ._common import check_parent, mask_or_model, output_file, read_rgb
+    from ._common import check_cube_output, mask_or_model, output_file, read_rgb
     from .fit import fit_lut, fit_report
 
-    check_parent(Path(args.output))  # before the fit, which may run the mask model
+    # before the fit, which may run the mask model; never over the photos or the mask
+    check_cube_output(args.output, inputs=(args.before, args.after, args.mask))
     before, after = read_rgb(args.before), read_rgb(args.after)
     if before.shape != after.shape:
         raise InputError(
@@ -181,9 +180,14 @@ def _cmd_new(args) -> int:
 def _cmd_preview(args) -> int:
     from hairfx.colors import get_color
 
-    from ._common import read_mask, read_rgb, reference, write_rgb
+    from hairfx.imagefiles import check_output_image
+
+    from ._common import read_mask, read_rgb, reference, references_dir, write_rgb
     from .preview import contact_sheet
 
+    refs = references_dir(args.references)
+    photos = [refs / f"{name}{end}" for name in ("light", "medium", "dark") for end in (".png", "_mask.png")]
+    check_output_image(args.output, inputs=(*photos, *(args.extra or [])))  # the sheet never replaces a photo
     # as everywhere: a name is a registered colour, a path (with a '/') a colour folder; a
     # folder of the same name in the current directory (a recipe's sources) is not taken
     color = get_color(args.color)
@@ -200,8 +204,10 @@ def _cmd_preview(args) -> int:
             raise InputError(f"no mask for {image}: looked for {beside} and {in_masks}")
         subjects.append((Path(image).stem, rgb, read_mask(mask_path, rgb.shape[:2])))
     data = args.data
-    if data == "auto":  # the shared dataset beside the repository, when there is one
-        data = DEFAULT_DATA if Path(DEFAULT_DATA).is_dir() else None
+    if data == "auto":  # the shared dataset, when there is one
+        from .palette_report import default_split
+
+        data = default_split(required=False)
     if data and data != "none":
         from .palette_report import pick_subjects
 
@@ -215,7 +221,7 @@ def _cmd_preview(args) -> int:
 def _cmd_report(args) -> int:
     from .palette_report import main as report_main
 
-    argv = ["--data", str(args.data), "--subjects", str(args.subjects)]
+    argv = (["--data", str(args.data)] if args.data else []) + ["--subjects", str(args.subjects)]
     if args.markdown:
         argv += ["--markdown", str(args.markdown)]
     for c in args.colors or []:
@@ -224,6 +230,8 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .palette_report import DEFAULT_SPLIT_HELP
+
     parser = argparse.ArgumentParser(prog="hairfx-lut", description=__doc__.replace("``", ""),
                                      epilog="Run 'hairfx-lut COMMAND --help' for each command.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -307,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "else ./reference_images)")
     p.add_argument("--data", default="auto",
                    help="also show subjects from this dataset split (images/ + masks/), light to dark hair; "
-                        f"default: {DEFAULT_DATA} when it exists; 'none' for the reference images only")
+                        f"default: {DEFAULT_SPLIT_HELP}, when it exists; 'none' for the reference images only")
     p.add_argument("--subjects", type=_non_negative, default=5,
                    help="how many dataset subjects, light to dark (default 5)")
     p.add_argument("--extra", nargs="*", help="more photos, each with NAME_mask.png beside it or ../masks/NAME.png")
@@ -316,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="palette quality report (hue spread, CIEDE2000, texture)",
                        description="Measure every colour over subjects from very light to very dark hair against a "
                                    "flat luminance-weighted tint and a single LUT; print a markdown table.")
-    p.add_argument("--data", default=DEFAULT_DATA, help=f"dataset split with images/ and masks/ (default {DEFAULT_DATA})")
+    p.add_argument("--data", help=f"dataset split with images/ and masks/ (default: {DEFAULT_SPLIT_HELP})")
     p.add_argument("--subjects", type=_positive, default=12, help="subjects spanning the intensity range (default 12)")
     p.add_argument("--markdown", help="also write the report to this markdown file (folders created as needed)")
     p.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")

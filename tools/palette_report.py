@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import os
 import platform
 import sys
 from pathlib import Path
@@ -53,6 +54,25 @@ def _lab(rgb_u8: np.ndarray) -> np.ndarray:
 
     colour = colour_science()
     return colour.XYZ_to_Lab(colour.sRGB_to_XYZ(rgb_u8.astype(np.float64) / 255.0))
+
+
+#: The split the subjects come from when none is given, under a data root of :mod:`hairfx._datadir`.
+DEFAULT_SPLIT = ("celeb1k", "test")
+DEFAULT_SPLIT_HELP = "celeb1k/test of ../shared/data, from the working folder or beside the checkout"
+
+
+def default_split(*, required: bool) -> Path | None:
+    """The default subjects' split, found as ``hairfx evaluate`` finds its data: under
+    ``../shared/data`` from the working folder, then beside the checkout. None when neither
+    holds it, or, if ``required``, an error naming both places."""
+    from hairfx._datadir import find_data, roots
+
+    found = find_data(*DEFAULT_SPLIT)
+    if found is None and required:
+        looked = " and ".join(str(r.joinpath(*DEFAULT_SPLIT)) for r in roots())
+        raise InputError(f"no dataset split given and none found: looked in {looked}; pass --data DIR "
+                         "(a folder with images/ and masks/)")
+    return found
 
 
 def pick_subjects(data: str | Path, count: int, *, max_side: int = 512) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -212,7 +232,7 @@ def report(colors: list[str], subjects, data) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hairfx-lut report", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/celeb1k/test", help="dataset split with images/ and masks/")
+    parser.add_argument("--data", help=f"dataset split with images/ and masks/ (default: {DEFAULT_SPLIT_HELP})")
     parser.add_argument("--subjects", type=_positive, default=12,
                         help="subjects spanning the intensity range (default 12)")
     parser.add_argument("--markdown", help="also write the report to this markdown file")
@@ -224,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         from hairfx._files import check_output_file
 
         check_output_file(Path(args.markdown), "PALETTE_REPORT.md")
+    if args.data is None:
+        args.data = os.path.relpath(default_split(required=True))  # as the report shows it: ../shared/data/...
     names = args.colors or colors()
     subjects = pick_subjects(args.data, args.subjects)
     table = report(names, subjects, args.data)
