@@ -339,6 +339,7 @@ class App:
         )
         self.stats = Stats()
         self.last_picture: np.ndarray | None = None
+        self.broken: set[str] = set()  # colours that failed to load, skipped by c / x
 
     def step(self, frame: np.ndarray, capture_ms: float, *, overlay: bool) -> np.ndarray:
         """Mask, recolour and compose one frame; returns the BGR picture to show or write."""
@@ -377,8 +378,7 @@ class App:
         if k in (ord("q"), 27):
             return False
         if k in (ord("c"), ord("x")):
-            self.color_index = (self.color_index + (1 if k == ord("c") else -1)) % len(self.palette)
-            self.session.color = self.palette[self.color_index]
+            self.next_color(1 if k == ord("c") else -1)
         elif k in (ord("+"), ord("=")):
             self.session.strength = min(1.0, round(self.session.strength + 0.1, 2))
         elif k in (ord("-"), ord("_")):
@@ -392,6 +392,25 @@ class App:
         elif k == ord("s") and self.last_picture is not None:
             self.snapshot()
         return True
+
+    def next_color(self, step: int) -> None:
+        """Go ``step`` (1 or -1) along the palette to the next colour that loads. A colour
+        folder that cannot be loaded (a malformed color.json or .cube, mismatched LUT
+        sizes) is reported once and skipped: the session goes on with the colours that work."""
+        n = len(self.palette)
+        for k in range(1, n):
+            i = (self.color_index + step * k) % n
+            name = self.palette[i]
+            if name in self.broken:
+                continue
+            try:
+                self.session.color = name
+            except hairfx.HairfxError as exc:
+                self.broken.add(name)
+                print(f"skipping colour {name!r}: {exc}", file=sys.stderr)
+                continue
+            self.color_index = i
+            return
 
     def snapshot(self) -> Path | None:
         """Save the last picture, without the figures drawn over it, as a PNG in
@@ -515,7 +534,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     elif args.output:
         print(f"wrote {args.output}: {n} frames")
-        short = shortfall(source, n, name=args.input) if args.frames is None else None
+        short = shortfall(source, n, name=args.input, limit=args.frames)  # fewer than asked and than stated
         if short:
             print(f"warning: {short}", file=sys.stderr)
     return 0

@@ -300,8 +300,8 @@ class RecolorSession(Closeable):
 
     @smoothing.setter
     def smoothing(self, value) -> None:
-        v = number(value, "smoothing", lo=0.0, hi=1.0)
-        if v >= 1.0:  # 1 would keep the first frame's intensity for ever
+        v = number(value, "smoothing")
+        if not 0.0 <= v < 1.0:  # 1 would keep the first frame's intensity for ever
             raise InputError(f"smoothing must be in [0, 1), got {value!r}")
         self._smoothing = v
 

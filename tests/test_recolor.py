@@ -302,7 +302,7 @@ def test_hair_alpha_ramp():
 
 def test_session_checks_its_options_up_front():
     for bad, message in (("abc", "must be a number, got 'abc'"), ("0.5", "must be a number, got '0.5'"),
-                         (1.0, r"must be in \[0, 1\), got 1.0"), (-0.1, "must be in"), (float("nan"), "must be a finite number")):
+                         (1.0, r"must be in \[0, 1\), got 1.0"), (-0.1, r"must be in \[0, 1\), got -0.1"), (float("nan"), "must be a finite number")):
         with pytest.raises(InputError, match=f"smoothing {message}"):
             hairfx.RecolorSession("copper", renderer="cpu", smoothing=bad)
 

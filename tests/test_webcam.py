@@ -79,6 +79,14 @@ def test_headless_output_of_a_truncated_file_warns(webcam, clip, tmp_path, hair_
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     assert webcam.main(["--input", str(cut), "--output", str(tmp_path / "o.mp4"), "--renderer", "cpu"]) == 0
     assert "could be decoded; the file may be truncated" in capsys.readouterr().err
+    # asking for more frames than the cut file holds, but fewer than it states, warns too
+    assert webcam.main(["--input", str(cut), "--output", str(tmp_path / "o.mp4"), "--renderer", "cpu",
+                        "--frames", "50"]) == 0
+    assert "states 50 frames but only" in capsys.readouterr().err
+    # and as many as it holds does not
+    assert webcam.main(["--input", str(cut), "--output", str(tmp_path / "o.mp4"), "--renderer", "cpu",
+                        "--frames", "5"]) == 0
+    assert "truncated" not in capsys.readouterr().err
 
 
 def test_headless_stopped_by_sigterm_says_so_and_writes_nothing(webcam, clip, tmp_path, hair_model, monkeypatch, capsys):
@@ -255,6 +263,27 @@ def test_keys_change_colour_strength_and_view(webcam, clip, hair_model):
             assert app.mode == mode
             assert app.step(frame, 0.0, overlay=True).shape == frame.shape
         assert app.key(ord("q")) is False
+    finally:
+        app.close()
+
+
+def test_colour_keys_skip_a_colour_that_cannot_be_loaded(webcam, clip, tmp_path, hair_model, capsys):
+    bad = tmp_path / "bad"  # listed by hairfx.colors() as any folder is, but its color.json is broken
+    bad.mkdir()
+    (bad / "color.json").write_text("{ not json", encoding="utf-8")
+    args = webcam.parse_args(["--input", str(clip), "--output", "unused.mp4", "--renderer", "cpu", "--color", "copper"])
+    app = webcam.App(args, ["copper", str(bad), "blue"])
+    try:
+        assert app.key(ord("c"))  # the session goes on, past the broken colour
+        assert app.session.color.name == "blue" and app.color_index == 2
+        err = capsys.readouterr().err
+        assert f"skipping colour '{bad}'" in err and "color.json" in err
+        assert app.key(ord("x"))  # back over it: skipped without a second message
+        assert app.session.color.name == "copper" and app.color_index == 0
+        assert capsys.readouterr().err == ""
+        app.palette[2] = str(bad)  # nothing else loads: the colour stays
+        app.key(ord("c"))
+        assert app.session.color.name == "copper" and app.color_index == 0
     finally:
         app.close()
 
