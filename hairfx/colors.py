@@ -109,6 +109,8 @@ def load_color(folder: str | os.PathLike) -> Color:
         meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise LutFormatError(f"{folder}: not a colour folder (no color.json)") from None
+    except OSError as exc:  # a folder named color.json, a file that cannot be read
+        raise LutFormatError(f"{meta_path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
         raise LutFormatError(f"{meta_path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except json.JSONDecodeError as exc:
@@ -222,11 +224,26 @@ def _bundled_dir() -> Path | None:
     return None
 
 
+def _stamp(folder: Path) -> float:
+    """The latest change in ``folder``: a loaded colour is reused until it changes. An entry
+    that cannot be looked at (a dangling link, such as the lock file ``.#color.json`` an editor
+    keeps, or a file removed meanwhile) is passed over: it is no part of the colour."""
+    stamps = [folder.stat().st_mtime]
+    for f in folder.iterdir():
+        try:
+            stamps.append(f.stat().st_mtime)
+        except OSError:
+            continue
+    return max(stamps)
+
+
 def add_lut_dir(path: str | os.PathLike) -> None:
-    """Add a folder of colour folders to search (it overrides earlier ones on a name clash)."""
-    path = Path(path)
+    """Add a folder of colour folders to search (it overrides earlier ones on a name clash).
+    A relative path is taken from the working folder at the call, and stays that folder."""
+    path = Path(path).expanduser()
     if not path.is_dir():
         raise InputError(f"LUT folder does not exist or is not a folder: {path}")
+    path = path.resolve()
     with _lock:
         if path not in _extra_dirs:
             _extra_dirs.append(path)
@@ -306,7 +323,7 @@ def get_color(name: "str | Color") -> Color:
         raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched})")
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks
-    stamp = max(f.stat().st_mtime for f in folder.iterdir())
+    stamp = _stamp(folder)
     with _lock:
         hit = _cache.get(folder)
         if hit is not None and hit[0] == stamp:

@@ -204,6 +204,33 @@ def test_add_lut_dir(tmp_path, copperish, monkeypatch):
         hairfx.add_lut_dir(tmp_path / "missing")
 
 
+def test_a_relative_lut_dir_stays_the_folder_it_named(tmp_path, copperish, monkeypatch):
+    import importlib
+
+    colors_mod = importlib.import_module("hairfx.colors")
+    monkeypatch.setattr(colors_mod, "_extra_dirs", [])
+    save_color(copperish, tmp_path / "mine" / "copperish")
+    monkeypatch.chdir(tmp_path)
+    hairfx.add_lut_dir("mine")
+    monkeypatch.chdir(tmp_path / "mine")  # the colours went missing once the working folder moved
+    assert "copperish" in hairfx.colors() and get_color("copperish").swatch == "#b4532a"
+    assert colors_mod.lut_dirs()[-1] == tmp_path / "mine"
+
+
+def test_an_editors_lock_link_or_a_folder_named_color_json_gives_no_traceback(tmp_path, copperish, monkeypatch):
+    # Emacs keeps a dangling link .#color.json while color.json is edited: get_color and
+    # `hairfx colors -v` died on it with FileNotFoundError
+    save_color(copperish, tmp_path / "copperish")
+    (tmp_path / "copperish" / ".#color.json").symlink_to("user@host.1234:1700000000")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    assert get_color("copperish").swatch == "#b4532a"
+    assert get_color(str(tmp_path / "copperish")).swatch == "#b4532a"
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "color.json").mkdir()
+    with pytest.raises(LutFormatError, match=r"odd/color.json: cannot be read \(Is a directory\)"):
+        load_color(tmp_path / "odd")
+
+
 def test_unknown_colour_lists_valid_names(tmp_path, copperish, monkeypatch):
     save_color(copperish, tmp_path / "copperish")
     monkeypatch.setenv("HAIRFX_LUT_PATH", f"{tmp_path}:{tmp_path / 'typo'}")
