@@ -340,6 +340,7 @@ class RecolorSession(Closeable):
         arr = as_frame(frame)
         m = self.mask(arr, mask)
         self.last_mask = m
+        self.last_raw_intensity = None  # a frame with no hair has none: _smooth sets it when there is
         result = self._render(arr, m, self._color, self._smooth)
         self.last_weight = result.weight
         return _to_output(result.frame, frame)

@@ -163,6 +163,13 @@ def test_session_smooths_intensity(portrait):
     jumps_smooth = np.abs(np.diff(smooth[4:])).mean()
     assert jumps_smooth < 0.3 * jumps_raw
     assert min(raws) < smooth[-1] < max(raws)
+    frame, mask = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu", smoothing=0.8) as s:
+        s.process(frame, mask=mask)
+        held = s.intensity
+        np.testing.assert_array_equal(s.process(frame, mask=np.zeros_like(mask)), frame)  # a frame with no hair
+        assert s.last_raw_intensity is None and s.last_weight is None  # it has no intensity of its own...
+        assert s.intensity == held  # ...and the smoothed one is kept for the hair's return
 
 
 def test_session_first_frame_matches_recolor_and_reset_forgets(portrait):
