@@ -122,8 +122,9 @@ def _imread(path: Path, kind: str):
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An 8-bit image file as an ``H x W x 3`` uint8 RGB array, turned upright by its EXIF
-    orientation. A grayscale file is expanded to three equal channels; alpha and 16-bit
-    files are refused."""
+    orientation. A grayscale file is expanded to three equal channels; an alpha channel that
+    is fully opaque (as screenshot tools and some editors save) is dropped; transparent
+    pixels and 16-bit files are refused."""
     path = Path(path)
     img = _imread(path, "image")
     if img.dtype != np.uint8:
@@ -131,7 +132,11 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if img.ndim == 2:
         img = np.dstack([img, img, img])
     elif img.shape[2] == 4:
-        raise InputError(f"{path}: has an alpha channel; flatten it to RGB first")
+        clear = int((img[:, :, 3] < 255).sum())
+        if clear:  # what lies under them is no part of the picture
+            raise InputError(f"{path}: has transparent pixels ({clear} of {img.shape[0] * img.shape[1]}); "
+                             "flatten it onto a background first")
+        img = img[:, :, :3]
     return as_frame(np.ascontiguousarray(img[:, :, ::-1]), name=str(path))
 
 

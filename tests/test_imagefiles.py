@@ -24,9 +24,17 @@ def test_rgb_round_trip_and_grey_expansion(tmp_path):
 
 
 def test_rgb_refusals(tmp_path):
-    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((3, 3, 4), np.uint8))
-    with pytest.raises(InputError, match="alpha channel"):
+    rgba = np.zeros((3, 3, 4), np.uint8)
+    rgba[..., 2] = 200
+    rgba[0, 0, 3] = 255  # one opaque pixel, eight transparent
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)
+    with pytest.raises(InputError, match=r"a.png: has transparent pixels \(8 of 9\); flatten it onto a background"):
         read_rgb(tmp_path / "a.png")
+    rgba[..., 3] = 255  # fully opaque, as screenshot tools save: the alpha channel is dropped
+    cv2.imwrite(str(tmp_path / "a.png"), rgba)
+    expected = np.zeros((3, 3, 3), np.uint8)
+    expected[..., 0] = 200  # red: BGRA read as RGB
+    np.testing.assert_array_equal(read_rgb(tmp_path / "a.png"), expected)
     cv2.imwrite(str(tmp_path / "d.png"), np.zeros((3, 3, 3), np.uint16))
     with pytest.raises(InputError, match="expected an 8-bit image, got uint16"):
         read_rgb(tmp_path / "d.png")

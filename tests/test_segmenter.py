@@ -503,10 +503,12 @@ def _unreadable_images(folder: Path) -> dict[str, str]:
     """Image files `hairfx mask` cannot take, each with a word of the reason it gives."""
     ok, jpg = cv2.imencode(".jpg", _portrait())
     (folder / "b_truncated.jpg").write_bytes(jpg.tobytes()[:200])  # the header, no pixels
-    cv2.imwrite(str(folder / "c_rgba.png"), np.dstack([_portrait(), np.full((120, 90), 255, np.uint8)]))
+    alpha = np.full((120, 90), 255, np.uint8)
+    alpha[:10] = 0  # a transparent strip (an opaque alpha channel is dropped and the image taken)
+    cv2.imwrite(str(folder / "c_rgba.png"), np.dstack([_portrait(), alpha]))
     cv2.imwrite(str(folder / "d_16bit.png"), _portrait().astype(np.uint16) * 257)
     cv2.imwrite(str(folder / "e_tiny.png"), _portrait()[:2, :2])  # smaller than the network takes
-    return {"b_truncated.jpg": "ends early", "c_rgba.png": "alpha", "d_16bit.png": "8-bit",
+    return {"b_truncated.jpg": "ends early", "c_rgba.png": "transparent pixels", "d_16bit.png": "8-bit",
             "e_tiny.png": "smaller than"}
 
 
