@@ -93,12 +93,25 @@ def _add_recolor(sub) -> None:
 
     def run(args) -> int:
         from . import recolor
+        from .errors import InputError
+        from .frames import mask_for_frame
         from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
+        from .segmenter import MIN_SIDE
 
         ensemble = ensemble_from_args(args)
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
-        mask = None if args.mask is None else read_mask(args.mask)
+        if args.mask is not None:
+            mask = read_mask(args.mask)
+            try:
+                mask = mask_for_frame(frame, mask)
+            except InputError as exc:  # it speaks of "mask" and "frame": say which files
+                raise InputError(f"--mask {args.mask} for {args.input}: {exc}") from None
+        else:
+            mask = None
+            if min(frame.shape[:2]) < MIN_SIDE:
+                raise InputError(f"{args.input} is {frame.shape[1]}x{frame.shape[0]}, smaller than the {MIN_SIDE} px "
+                                 "per side the hair-mask model needs; give a --mask")
         out = recolor(
             frame,
             args.color,

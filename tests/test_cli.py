@@ -63,6 +63,25 @@ def test_recolor_errors_are_reported_not_raised(tmp_path, capsys, args, message)
     assert err.startswith("hairfx recolor: error:") and message in err
 
 
+def test_recolor_errors_about_the_frame_or_the_mask_name_their_files(tmp_path, capsys):
+    # they said "mask is 320x320 but the frame is 300x377" and "frame is 2x2", naming no file
+    out = str(tmp_path / "o.png")
+    assert main(["recolor", str(REF / "dark.png"), "--mask", str(REF / "light_mask.png"), "--color", "copper",
+                 "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hairfx recolor: error: --mask {REF / 'light_mask.png'} for {REF / 'dark.png'}: mask is "
+                          "320x320 but the frame is 300x377: their aspect ratios differ")
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.full((2, 3, 3), 90, np.uint8))
+    assert main(["recolor", str(tmp_path / "tiny.png"), "--color", "copper", "-o", out]) == 2
+    assert capsys.readouterr().err == (f"hairfx recolor: error: {tmp_path / 'tiny.png'} is 3x2, smaller than the 4 px "
+                                       "per side the hair-mask model needs; give a --mask\n")
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((2, 3), 255, np.uint8))
+    assert main(["recolor", str(tmp_path / "tiny.png"), "--color", "copper", "--mask", str(tmp_path / "m.png"),
+                 "-o", out, "--renderer", "cpu"]) == 0  # with a mask, any size
+    assert not (cv2.imread(out) == 90).all()
+    assert not list(tmp_path.glob(".*tmp"))
+
+
 def test_recolor_refuses_an_output_that_would_destroy_its_input_or_fail_after_the_work(tmp_path, capsys, monkeypatch):
     import importlib
     import shutil
