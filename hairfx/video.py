@@ -111,6 +111,10 @@ class VideoInfo:
     #: read, which are turned upright by a rotation tag (90 degrees turns it over too).
     sample_aspect_ratio: Fraction = Fraction(1)
     pixel_format: str | None = None  # ffprobe's name for the video's, e.g. "yuv420p10le"
+    #: The video stream's own length in seconds where the container keeps one but no frame
+    #: count (Matroska and WebM written by FFmpeg or mkvmerge: the stream's DURATION tag);
+    #: None otherwise. It lets a truncated file of those kinds be told.
+    video_seconds: float | None = None
 
     @property
     def audio_codec(self) -> str | None:
@@ -205,7 +209,7 @@ def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
     cut before its index: "moov atom not found"), or None when it could."""
     entries = "format=format_name,start_time:stream=index,codec_type,codec_name,avg_frame_rate,r_frame_rate"
     entries += ",nb_frames,start_time,width,height,pix_fmt,sample_aspect_ratio"
-    entries += ":stream_disposition=attached_pic:stream_tags=rotate:stream_side_data=rotation"
+    entries += ":stream_disposition=attached_pic:stream_tags=rotate,DURATION:stream_side_data=rotation"
     out = subprocess.run(
         [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
     )
@@ -261,12 +265,14 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} has no video stream")
     fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
     frames = cv_frames if cv_frames > 0 else None
-    picture_start, stated, sar = 0.0, False, Fraction(1)
+    picture_start, stated, sar, video_seconds = 0.0, False, Fraction(1), None
     codecs = tuple(str(s.get("codec_name")) for s in audio)
     if video is not None:
         fps = _stream_fps(video) or fps
         if str(video.get("nb_frames", "")).isdigit():
             frames, stated = int(video["nb_frames"]), True
+        else:
+            video_seconds = _clock((video.get("tags") or {}).get("DURATION"))
         picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
         sar = _ratio(video.get("sample_aspect_ratio"))
         # OpenCV turns the frames upright; a quarter turn makes a pixel's width its height
@@ -276,8 +282,17 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} does not state its frame rate")
     return VideoInfo(
         p, width, height, fps, frames, bool(audio), codecs, max(picture_start, 0.0), stated, sar,
-        None if video is None else video.get("pix_fmt"),
+        None if video is None else video.get("pix_fmt"), video_seconds,
     )
+
+
+def _clock(text) -> float | None:
+    """Seconds in a Matroska DURATION tag, ``HH:MM:SS.nnnnnnnnn``; None for anything else."""
+    m = re.fullmatch(r"(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", str(text or "").strip())
+    if m is None:
+        return None
+    value = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
+    return value if value > 0 else None
 
 
 def _seconds(text) -> float:
@@ -293,13 +308,23 @@ def shortfall(info: VideoInfo, decoded: int, *, name: str, limit: int | None = N
     """What to warn of when a file called ``name`` gave fewer frames than it states (up to
     ``limit``, when only that many were asked for): a truncated or partly copied file. None
     when it did not. A count off by one, or by under 1 %, is taken as the container's
-    rounding, and a count estimated from the duration proves nothing."""
-    if not info.frames_stated or not info.frames:
-        return None
-    expected = info.frames if limit is None else min(limit, info.frames)
-    if expected - decoded <= max(1, expected // 100):
-        return None
-    return f"{name} states {expected} frames but only {decoded} could be decoded; the file may be truncated"
+    rounding, and a count estimated from the whole file's duration proves nothing (it may be
+    the sound's). A file that states no count but the video's own length (Matroska, WebM)
+    is held to it more loosely, within 5 % or two frames: the count is then computed from
+    an average rate."""
+    if info.frames_stated and info.frames:
+        expected = info.frames if limit is None else min(limit, info.frames)
+        if expected - decoded <= max(1, expected // 100):
+            return None
+        return f"{name} states {expected} frames but only {decoded} could be decoded; the file may be truncated"
+    if info.video_seconds:
+        whole = math.floor(info.video_seconds * info.fps)
+        expected = whole if limit is None else min(limit, whole)
+        if expected - decoded <= max(2, expected // 20):
+            return None
+        return (f"{name} states {info.video_seconds:.2f} s of video ({whole} frames at {float(info.fps):g} fps) but only "
+                f"{decoded} frames could be decoded; the file may be truncated")
+    return None
 
 
 _ALPHA_FORMAT = re.compile(r"^(yuva|gbrap|ya\d|pal8)|rgba|bgra|argb|abgr")

@@ -828,6 +828,25 @@ def test_a_frame_count_guessed_from_the_duration_is_not_taken_for_truncation(tmp
     assert got.frames == 40
 
 
+def test_a_truncated_matroska_file_is_told_by_its_video_streams_own_length(tmp_path, capsys):
+    # Matroska states no frame count, so a cut .mkv was recoloured in part without a word;
+    # its video stream's DURATION tag says how long the pictures were meant to last
+    exe = ffmpeg_or_skip()
+    whole = _flash_and_beep_clip(exe, tmp_path, "whole.mkv")  # 40 frames, 2 s of sound
+    info = probe(whole)
+    assert not info.frames_stated and info.video_seconds == pytest.approx(40 / 25, abs=0.05)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    masks = lambda i, f: ellipse_mask(*f.shape[:2])  # noqa: E731
+    with pytest.warns(RuntimeWarning, match=r"cut.mkv' states 1.6\d s of video \(40 frames at 25 fps\) but only \d+ frames"):
+        got = recolor_video(cut, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False, masks=masks)
+    assert 0 < got.frames < 38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole file: nothing to say
+        assert recolor_video(whole, tmp_path / "out2.mp4", color="copper", renderer="cpu", progress=False,
+                             masks=masks).frames == 40
+
+
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
