@@ -215,9 +215,12 @@ def _add_video(sub) -> None:
 
     def run(args) -> int:
         from ._files import output_file
+        from .errors import InputError
         from .video import FADE_SECONDS, recolor_video
 
         ensemble = ensemble_from_args(args)
+        if args.ombre and args.fade is not None:
+            raise InputError("--fade cross-fades the switches of a --color schedule; an --ombre has none")
         # missing folders of -o are made, as `recolor` and `mask` make theirs, and removed
         # again if the command fails
         with output_file(args.output) as output:
@@ -409,8 +412,10 @@ def _run_mask(args) -> int:
                     reason = "not a regular file"  # a pipe or a device named like an image
                 else:
                     reason = f"a link to {os.readlink(f)}, which is missing" if f.is_symlink() else "gone since it was listed"
-            elif isinstance(exc, InputError):
-                reason = str(exc).removeprefix(f"{f}: ")
+            elif isinstance(exc, InputError):  # the line names f already: not twice
+                msg = str(exc)
+                reason = msg.removeprefix(f"{f}: ") if msg.startswith(f"{f}: ") else \
+                    "it" + msg.removeprefix(str(f)) if msg.startswith(f"{f} ") else msg
             else:
                 reason = f"cannot read it: {exc.strerror or exc}"
             skipped.append(f)

@@ -360,3 +360,20 @@ def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch
         monkeypatch.setattr(sys, "stdout", out)  # standard output is a file, not a pipe
         with pytest.raises(BrokenPipeError, match="a helper's input"):
             run_command(command)
+
+
+def test_video_refuses_a_fade_with_an_ombre_which_has_no_switch_to_fade(tmp_path, capsys):
+    # the fade was ignored without a word
+    argv = ["video", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4"), "--ombre", "copper,platinum", "--fade", "3"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "hairfx video: error: --fade cross-fades the switches of a --color schedule; an --ombre has none\n")
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_mask_names_a_skipped_file_once(tmp_path, capsys):
+    wide = tmp_path / "wide.png"  # its header is read, not its pixels: refused as too large
+    cv2.imwrite(str(wide), np.zeros((2, 16385, 3), np.uint8))
+    assert main(["mask", str(wide), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"hairfx mask: skipped {wide}: it is 16385x2, larger than the 16384 px per side hairfx accepts\n" in err
