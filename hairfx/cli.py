@@ -197,7 +197,7 @@ def _add_video(sub) -> None:
     )
     p.add_argument("input", metavar="IN", type=path_argument, help="input video file")
     p.add_argument("-o", "--output", required=True, type=path_argument,
-                   help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264); missing folders are made")
+                   help="output video file (.mp4, .m4v, .mov, .mkv or .avi; H.264 with ffmpeg); missing folders are made")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--color", "-c", help="colour name, or a schedule NAME:START-END,... in seconds (END empty = to the end)")
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")
