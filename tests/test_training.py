@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from hairfx.errors import InputError, WeightsError
 from hairfx.model import build_model
 from hairfx.segmenter import letterbox
 from hairfx.training.data import (
@@ -420,8 +421,37 @@ def test_exporting_the_weights_a_folder_holds_keeps_its_file_and_validation_iou(
     assert (info["sha256"], info["bytes"], info["val_iou"]) == (recorded["sha256"], recorded["bytes"], recorded["val_iou"])
     assert recorded["val_iou"] is not None
     Segmenter("small", weights_dir=folder, backend="torch")  # its checksum still holds
-    other = export_weights(_checkpoint(tmp_path / "plain.pt", "small", 0, plain=True), "small", folder, onnx=False)
+    plain = _checkpoint(tmp_path / "plain.pt", "small", 0, plain=True)
+    with pytest.raises(InputError, match=r"plain.pt records no validation IoU .* scored 0.8\d{3}; export best.pt, or "
+                                         r"give --force"):
+        export_weights(plain, "small", folder, onnx=False)  # nothing says it is as good as the weights there
+    assert (folder / "small.pt").read_bytes() == before
+    other = export_weights(plain, "small", folder, onnx=False, force=True)
     assert other["val_iou"] is None and (folder / "small.pt").read_bytes() != before
+
+
+def test_an_export_refuses_a_run_without_a_score_and_a_broken_index_in_one_line(tmp_path, blobs):
+    # a run's last.pt carries no validation IoU: it went past the check, replaced weights that
+    # scored 0.84 with those of a run that had just begun, and erased the score it is checked by
+    data = _data(tmp_path, blobs)
+    train(model_name="small", data=data, out=tmp_path / "run", minutes=0.02, batch=2, crop=64, lr=1e-3, threads=1,
+          max_pairs=4, log=lambda s: None)
+    weights = tmp_path / "w"
+    export_weights(_checkpoint(tmp_path / "a.pt", "small", 1), "small", weights, onnx=False)  # val_iou 0.5
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    with pytest.raises(InputError, match=r"last.pt records no validation IoU \(a run's best.pt and final.pt do; last.pt "
+                                         r"does not\), and the small weights in \S+ scored 0.5000"):
+        export_weights(tmp_path / "run" / "last.pt", "small", weights, onnx=False)
+    index = weights / "weights.json"
+    for text, message in (("{bad", "cannot be read as JSON"), ("[]", "is not a weights index"),
+                          ('{"small": {"val_iou": "high"}}', "the small entry's val_iou is 'high', not a number")):
+        index.write_text(text)
+        with pytest.raises(WeightsError, match=message):
+            export_weights(_checkpoint(tmp_path / "b.pt", "small", 2), "small", weights, onnx=False)
+    index.write_bytes(before["weights.json"])
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before
+    with pytest.raises(InputError, match=r"cannot export into \S+/a.pt/w: \S+/a.pt is a file, not a folder"):
+        export_weights(tmp_path / "a.pt", "small", tmp_path / "a.pt" / "w", onnx=False)
 
 
 def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):

@@ -108,7 +108,7 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="with --export: ship the PyTorch weights without the ONNX file (the onnx package is "
                         "otherwise required); the preset's old .onnx is removed")
     p.add_argument("--force", action="store_true",
-                   help="with --export: replace weights that scored a higher validation IoU")
+                   help="with --export: replace weights that scored a higher validation IoU, or with a checkpoint that records none")
     return p
 
 

@@ -45,7 +45,7 @@ import threadpoolctl
 import torch
 import torch.nn.functional as F
 
-from .._files import folder_obstacle, replacing
+from .._files import check_folder, folder_obstacle, replacing
 from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
@@ -727,7 +727,9 @@ def export_weights(
     ``onnx=False``, which ships the PyTorch weights alone and removes the preset's old
     ``.onnx`` (it would disagree with them; the segmenter then runs on PyTorch). A
     checkpoint whose recorded validation IoU is lower than that of the weights it would
-    replace is refused unless ``force``.
+    replace, or that records none (a run's ``last.pt``, a plain state dict) where they have
+    one, is refused unless ``force``. A ``weights.json`` that cannot be read is refused
+    (:class:`WeightsError`) before anything is written.
     """
     checkpoint = Path(checkpoint)
     ck = _read_checkpoint(checkpoint, f"checkpoint not found: {checkpoint}", str(checkpoint))
@@ -744,20 +746,28 @@ def export_weights(
         raise WeightsError(f"{checkpoint} does not fit the {model_name!r} network: {str(exc).splitlines()[0]}") from None
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     weights_dir = Path(weights_dir)
+    check_folder(weights_dir, f"cannot export into {weights_dir}")
     path, onnx_path, index_path = (weights_dir / n for n in (f"{model_name}.pt", f"{model_name}.onnx", "weights.json"))
     if onnx:
         _check_onnx(model_name, onnx_path)
-    try:
-        old = json.loads(index_path.read_text()).get(model_name, {}).get("val_iou") if index_path.exists() else None
-    except (ValueError, AttributeError):
-        old = None
+    index = _read_index(index_path)
+    old = _recorded_iou(index, model_name, index_path)
     try:
         held = path.read_bytes()  # the file there now, read once: compared, and kept if the same
     except OSError:  # missing or unreadable: not the same weights
         held = None
     same = held is not None and _holds_state(held, state)
     new = ck.get("val_iou", old if same else None)
-    if not force and old is not None and new is not None and round(float(new), 4) < float(old):
+    if new is not None and not (isinstance(new, (int, float)) and math.isfinite(new)):
+        raise WeightsError(f"{checkpoint} records a validation IoU of {new!r}, not a number")
+    if not force and old is not None and new is None:
+        # last.pt, or a plain state dict: nothing says it is as good as what it would replace
+        raise InputError(
+            f"{checkpoint} records no validation IoU (a run's best.pt and final.pt do; last.pt does not), and the "
+            f"{model_name} weights in {weights_dir} scored {old:.4f}; export best.pt, or give --force to replace "
+            f"them anyway"
+        )
+    if not force and old is not None and round(float(new), 4) < old:
         raise InputError(
             f"{checkpoint} scored validation IoU {float(new):.4f}, lower than the {old:.4f} of the {model_name} "
             f"weights in {weights_dir}; give --force to replace them anyway"
@@ -778,7 +788,6 @@ def export_weights(
             pt_tmp = stack.enter_context(replacing(path))
             torch.save(state, pt_tmp)
             data = pt_tmp.read_bytes()
-        index = json.loads(index_path.read_text()) if index_path.exists() else {}
         entry = index[model_name] = {
             "file": path.name,
             "sha256": hashlib.sha256(data).hexdigest(),
@@ -793,6 +802,32 @@ def export_weights(
             entry["onnx_sha256"], entry["onnx_bytes"] = hashlib.sha256(onnx_data).hexdigest(), len(onnx_data)
         index_tmp.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     return entry
+
+
+def _read_index(index_path: Path) -> dict:
+    """The weights folder's ``weights.json`` (empty when there is none yet); a file that is
+    not a JSON object raises :class:`WeightsError` naming it, before anything is written."""
+    if not index_path.exists():
+        return {}
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise WeightsError(f"{index_path} cannot be read as JSON ({str(exc).splitlines()[0]}); "
+                           "fix or remove it, or export into another --weights-dir") from None
+    if not isinstance(index, dict) or not all(isinstance(v, dict) for v in index.values()):
+        raise WeightsError(f"{index_path} is not a weights index (an object of one entry per preset); "
+                           "fix or remove it, or export into another --weights-dir")
+    return index
+
+
+def _recorded_iou(index: dict, model_name: str, index_path: Path) -> float | None:
+    """The validation IoU ``weights.json`` records for ``model_name``, or None."""
+    value = index.get(model_name, {}).get("val_iou")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise WeightsError(f"{index_path}: the {model_name} entry's val_iou is {value!r}, not a number")
+    return float(value)
 
 
 def _holds_state(data: bytes, state: dict) -> bool:
