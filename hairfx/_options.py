@@ -5,11 +5,21 @@ raises an :class:`~hairfx.errors.InputError` that names the option, not a bare
 from __future__ import annotations
 
 import math
+import os
 import numbers
 
 import numpy as np
 
 from .errors import InputError
+
+#: The most threads a runtime is given: four per core, at least 8. More only adds OS threads
+#: that wait (ONNX Runtime makes one per thread asked for: 5000 hung the process).
+MAX_THREADS = max(8, 4 * (os.cpu_count() or 1))
+
+
+def thread_count(value, name: str = "threads") -> int:
+    """``value`` as a thread count in ``[1, MAX_THREADS]``."""
+    return number(value, name, lo=1, hi=MAX_THREADS, integer=True)
 
 
 def number(value, name: str, *, lo: float | None = None, hi: float | None = None, integer: bool = False):

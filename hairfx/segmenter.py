@@ -29,6 +29,7 @@ import copy
 import hashlib
 import io
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
-from ._options import flag, number
+from ._options import flag, number, thread_count
 from .presets import BACKENDS, ENSEMBLE_PARTNER, ENSEMBLE_PRESET, MODEL_NAMES, check_model_name, resolve_ensemble
 
 __all__ = [
@@ -321,8 +322,10 @@ class Segmenter:
         from .model import PRESETS
 
         check_model_name(name)
+        if weights_dir is not None and not isinstance(weights_dir, (str, os.PathLike)):
+            raise InputError(f"weights_dir must be a folder's path, got {type(weights_dir).__name__} {weights_dir!r}")
         if threads is not None:
-            threads = number(threads, "threads", lo=1, integer=True)
+            threads = thread_count(threads)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
         self._partner = None

@@ -43,8 +43,13 @@ def test_segmenter_options():
 
     with pytest.raises(InputError, match="threads must be a number, got 'x'"):
         Segmenter("small", threads="x")
-    with pytest.raises(InputError, match=r"threads must be in \[1, inf\], got 0"):
-        Segmenter("small", threads=0)
+    from hairfx._options import MAX_THREADS
+
+    with pytest.raises(InputError, match="weights_dir must be a folder's path, got int 5"):
+        Segmenter("small", weights_dir=5)
+    for bad in (0, MAX_THREADS + 1, 5000):  # 5000 made ONNX Runtime start 5000 threads and hang
+        with pytest.raises(InputError, match=rf"threads must be in \[1, {MAX_THREADS}\], got {bad}"):
+            Segmenter("small", threads=bad)
     seg = get_segmenter("small")
     for kw, message in [
         ({"cut_threshold": "abc"}, "cut_threshold must be a number, got 'abc'"),

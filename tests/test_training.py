@@ -527,6 +527,11 @@ def test_a_run_folder_is_continued_never_started_over(tmp_path, blobs):
     with pytest.raises(InputError, match="already holds a run .*continue it with --resume"):
         train(minutes=0.02, batch=2, crop=64, **kw)
     assert {n: (out / n).read_bytes() for n in before} == before
+    # --init on a resumed run was ignored without a word, even a file that does not exist
+    with pytest.raises(InputError, match=r"--init \S+nonexistent.pt starts a run from other weights; a resumed run goes "
+                                         r"on from its own last.pt: leave out --init"):
+        train(minutes=0.05, resume=True, init=tmp_path / "nonexistent.pt", **kw)
+    assert {n: (out / n).read_bytes() for n in before} == before
 
 
 def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
@@ -898,6 +903,8 @@ def test_a_planted_pickle_in_the_cache_is_never_unpickled(tmp_path, blobs):
         ("train", ["--lr", "nan"], "expected a number > 0, got 'nan'"),
         ("train", ["--batch", "0"], "expected a whole number >= 1, got '0'"),
         ("train", ["--threads", "0"], "expected a whole number >= 1, got '0'"),
+        ("train", ["--threads", "5000"], "threads (four per core), got '5000'"),
+        ("bench", ["--threads", "5000"], "threads (four per core), got '5000'"),
         ("train", ["--workers", "-1"], "expected a whole number >= 0, got '-1'"),
         ("evaluate", ["--limit", "0"], "expected a whole number >= 1, got '0'"),
         ("bench", ["--frames", "0"], "expected a whole number >= 1, got '0'"),

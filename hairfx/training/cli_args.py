@@ -35,6 +35,16 @@ _non_negative = _whole_number(0)
 _positive = _whole_number(1)
 
 
+def _threads(text: str) -> int:
+    """An argparse type: a thread count, 1 to :data:`~hairfx._options.MAX_THREADS`."""
+    from .._options import MAX_THREADS
+
+    n = _positive(text)
+    if n > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_THREADS} threads (four per core), got {text!r}")
+    return n
+
+
 def models_to_measure(args: argparse.Namespace) -> list[tuple[str, bool, str]]:
     """``(preset, as the ensemble, label)`` for each preset ``evaluate`` or ``bench-mask``
     measures (``--model``, default all). The full preset is its ensemble unless
@@ -82,7 +92,7 @@ def train(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="processes making augmented samples (default 0 on the CPU, one per spare core on a GPU)")
     p.add_argument("--lr", type=_positive_float, default=None,
                    help="peak learning rate (default 4e-3; a resumed run keeps its own, as it does its batch and crop)")
-    p.add_argument("--threads", type=_positive, default=2, help="torch CPU threads (default 2)")
+    p.add_argument("--threads", type=_threads, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--hard-emphasis", type=_positive_float, metavar="K", default=None,
                    help="draw photos the starting weights get wrong more often: each with weight "
                         "1 + K x (1 - its IoU) (needs --init; default off, every photo alike)")
@@ -122,7 +132,7 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add_ensemble_argument(p)
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
-    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
+    p.add_argument("--threads", type=_threads, default=2, help="threads of the model's runtime (default 2)")
     p.add_argument("--json", type=Path, default=None,
                    help="also write the results as JSON to this file (missing folders are created; "
                         "checked with the data before any scoring)")
@@ -140,5 +150,5 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     add_ensemble_argument(p)
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")
-    p.add_argument("--threads", type=_positive, default=2, help="threads of the model's runtime (default 2)")
+    p.add_argument("--threads", type=_threads, default=2, help="threads of the model's runtime (default 2)")
     return p

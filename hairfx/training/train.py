@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from .._files import check_folder, folder_obstacle, replacing
+from .._options import thread_count
 from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
@@ -483,6 +484,10 @@ def train(
         raise InputError(f"the learning rate must be a positive number, got {lr}")
     if batch is not None and batch < 1:
         raise InputError(f"batch size must be at least 1, got {batch}")
+    threads = thread_count(threads)
+    if resume and init is not None:
+        raise InputError(f"--init {init} starts a run from other weights; a resumed run goes on from its own "
+                         "last.pt: leave out --init")
     hard = hard or None
     if hard is not None and not 0 < hard < math.inf:
         raise InputError(f"the hard-example emphasis must be a positive number, got {hard}")
