@@ -157,8 +157,10 @@ def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray
     if (mh, mw) != (fh, fw):
         ratio_f, ratio_m = fw / fh, mw / mh
         # a copy of the frame's mask scaled down to whole pixels: some scale s gives both
-        # sides within one pixel (33x60 for 1080x1920), which small masks need more than 2 %
-        rounded = mh < fh and mw < fw and max((mh - 1) / fh, (mw - 1) / fw) < min((mh + 1) / fh, (mw + 1) / fw)
+        # sides within one pixel (33x60 for 1080x1920), which small masks need more than 2 %;
+        # below 8 px a side, one pixel is too much (2x1 or 6x6 would pass for 640x480)
+        rounded = 8 <= min(mh, mw) and mh < fh and mw < fw and \
+            max((mh - 1) / fh, (mw - 1) / fw) < min((mh + 1) / fh, (mw + 1) / fw)
         if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE and not rounded:
             raise InputError(
                 f"{name} is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "

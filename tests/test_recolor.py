@@ -279,9 +279,14 @@ def test_a_mask_scaled_to_whole_pixels_is_accepted_however_small():
     """1080x1920 at 1/32 is 33.75x60: a 33x60 mask is 2.2 % off the frame's aspect ratio
     only because of the rounding, and is the frame's own mask."""
     frame = np.zeros((1080, 1920, 3), np.uint8)
-    for mask_shape in ((33, 60), (34, 60), (22, 40)):
+    for mask_shape in ((33, 60), (34, 60), (22, 40), (8, 14)):
         out = hairfx.recolor(frame, "copper", mask=np.ones(mask_shape, np.float32), renderer="cpu")
         assert out.shape == frame.shape
+    # under 8 px a side one pixel of rounding is no excuse: these were taken and stretched
+    for mask_shape in ((2, 1), (1, 3), (6, 6), (6, 10), (7, 10)):
+        with pytest.raises(InputError, match="aspect ratios differ"):
+            hairfx.recolor(np.zeros((480, 640, 3), np.uint8), "copper", mask=np.ones(mask_shape, np.float32),
+                           renderer="cpu")
 
 
 def test_hair_alpha_refuses_what_is_not_a_probability():
