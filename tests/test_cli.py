@@ -199,7 +199,7 @@ def test_video_help_names_every_container_it_writes(capsys):
     import re
 
     text = " ".join(capsys.readouterr().out.split())
-    listed = re.search(r"output video file \(([^;]*); H\.264\)", text).group(1)
+    listed = re.search(r"output video file \(([^;]*); H\.264 with ffmpeg\)", text).group(1)
     assert set(re.findall(r"\.\w+", listed)) == set(CONTAINERS)
 
 
