@@ -34,6 +34,7 @@ def check_cube_output(path: str | os.PathLike, *, inputs=()) -> Path:
     check_not_input(path, inputs)
     return path
 
+
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
     """The mask from ``mask_path``, or the hair-mask model's prediction when it is None."""
     if mask_path is not None:
