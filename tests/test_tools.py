@@ -718,7 +718,8 @@ def test_preview_and_report_find_the_default_split_from_any_working_folder(tmp_p
     assert "| copper |" in capsys.readouterr().out
     sheets = {}
     for data in ("auto", "none"):
-        assert lut_tool.main(["preview", "copper", "-o", f"{data}.png", "--data", data, "--subjects", "2"]) == 0
+        assert lut_tool.main(["preview", "copper", "-o", f"{data}.png", "--data", data, "--subjects", "2",
+                              "--references", str(REPO / "reference_images")]) == 0
         sheets[data] = cv2.imread(f"{data}.png")
     assert sheets["auto"].size > sheets["none"].size  # the two subjects drawn beside the references
 
