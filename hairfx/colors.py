@@ -39,7 +39,7 @@ import numpy as np
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
 from ._files import check_folder, replacing
-from .lut import LUT3D, _decimals, _write_cube, read_cube
+from .lut import LUT3D, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
 
@@ -136,13 +136,19 @@ def load_color(folder: str | os.PathLike) -> Color:
         raise LutFormatError(f"{meta_path}: {_bad_name(folder.name)}; rename the folder")
     if name != folder.name:
         raise LutFormatError(f"{meta_path}: name {name!r} must equal the folder name {folder.name!r}")
-    parts = {}
+    files = {}
     for side in ("light", "dark"):
-        entry = need(meta, side, dict)
-        lut_file = folder / need(entry, "lut", str, side)
+        lut_file = files[side] = folder / need(need(meta, side, dict), "lut", str, side)
         if not lut_file.is_file():
             raise LutFormatError(f"{meta_path}: the {side} LUT {lut_file.name!r} does not exist in {folder}")
-        parts[side] = (read_cube(lut_file), need(entry, "intensity", float, side))
+    sizes = {side: stated_size(f) for side, f in files.items()}
+    if None not in sizes.values() and sizes["light"] != sizes["dark"]:  # told before a large table is parsed
+        raise LutFormatError(
+            f"{meta_path}: the light LUT {files['light'].name} is {sizes['light']}^3 but the dark LUT "
+            f"{files['dark'].name} is {sizes['dark']}^3; a colour's two LUTs must have the same size "
+            f"(resample one with `hairfx-lut hald-import --size N`, or bake both from one recipe)"
+        )
+    parts = {side: (read_cube(files[side]), need(meta[side], "intensity", float, side)) for side in files}
     try:
         return Color(
             name=name,

@@ -179,6 +179,24 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
         return _read_cube(f, path, nbytes)
 
 
+def stated_size(path: str | os.PathLike) -> int | None:
+    """The ``LUT_3D_SIZE`` a ``.cube`` file states in its header, read from its first 64 KiB
+    without parsing the table; None when it cannot be told (no such line there, a file that
+    cannot be read): :func:`read_cube` then says what is wrong."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16).decode("latin-1")
+    except OSError:
+        return None
+    for line in head.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "LUT_3D_SIZE" and words[1].isdigit():
+            return int(words[1])
+        if words and (words[0][0].isdigit() or words[0][0] in "+-."):  # the table began: no size line
+            return None
+    return None
+
+
 def _decode(data: bytes, offset: int, path: Path) -> str:
     """``data`` (read from byte ``offset`` of the file) as text."""
     try:

@@ -296,6 +296,26 @@ def test_mismatched_lut_sizes(copperish):
         Color("x", "X", "#000000", copperish.light, hairfx.LUT3D.identity(9), 0.6, 0.2)
 
 
+def test_a_colour_folder_of_mismatched_sizes_is_refused_before_its_tables_are_parsed(tmp_path, copperish, monkeypatch):
+    import importlib
+
+    from hairfx.lut import stated_size, write_cube
+
+    folder = save_color(copperish, tmp_path / "copperish")
+    write_cube(hairfx.LUT3D.identity(9), folder / "dark.cube")  # the light one is 17^3
+    assert (stated_size(folder / "light.cube"), stated_size(folder / "dark.cube")) == (17, 9)
+    colors_mod = importlib.import_module("hairfx.colors")
+    monkeypatch.setattr(colors_mod, "read_cube", lambda p: pytest.fail(f"{p} parsed"))  # a 200^3 table took 8 s
+    with pytest.raises(LutFormatError, match=r"color.json: the light LUT light.cube is 17\^3 but the dark LUT dark.cube "
+                                             r"is 9\^3; a colour's two LUTs must have the same size \(resample one"):
+        load_color(folder)
+    (folder / "dark.cube").write_text("0 0 0\n")  # no size line: not told here, read_cube says what is wrong
+    assert stated_size(folder / "dark.cube") is None and stated_size(tmp_path / "absent.cube") is None
+    monkeypatch.undo()
+    with pytest.raises(LutFormatError, match="no LUT_3D_SIZE line"):
+        load_color(folder)
+
+
 def test_bundled_palette_location_matches_the_install():
     """Installed (CI installs without -e): the palette ships inside the package as
     hairfx/luts; run from a source checkout: the top-level luts/ folder."""
