@@ -763,7 +763,7 @@ def export_weights(
         held = None
     same = held is not None and _holds_state(held, state)
     new = ck.get("val_iou", old if same else None)
-    if new is not None and not (isinstance(new, (int, float)) and math.isfinite(new)):
+    if new is not None and not _is_score(new):
         raise WeightsError(f"{checkpoint} records a validation IoU of {new!r}, not a number")
     if not force and old is not None and new is None:
         # last.pt, or a plain state dict: nothing says it is as good as what it would replace
@@ -830,9 +830,14 @@ def _recorded_iou(index: dict, model_name: str, index_path: Path) -> float | Non
     value = index.get(model_name, {}).get("val_iou")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _is_score(value):
         raise WeightsError(f"{index_path}: the {model_name} entry's val_iou is {value!r}, not a number")
     return float(value)
+
+
+def _is_score(value) -> bool:
+    """Whether a recorded validation IoU is a finite number (not a bool, a string, NaN)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _holds_state(data: bytes, state: dict) -> bool:
