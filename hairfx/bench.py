@@ -147,7 +147,7 @@ def _run(renderers: dict, gl_info: str, col, image: Path, portrait: tuple, repea
         coverage = float((m > 0.5).mean())
         base_ms = first_ms = None
         if baseline:
-            lut = colour.LUT3D(col.blended(0.5))
+            lut = colour.LUT3D(col.blended(0.5), domain=np.array(col.domain))
             rgb = frame.astype(np.float32) / 255.0
             first_ms, base_ms = _baseline_ms(lambda: lut.apply(rgb))
         row = {"coverage": coverage, "baseline_ms": base_ms, "baseline_first_ms": first_ms}

@@ -39,7 +39,7 @@ import numpy as np
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
 from ._files import check_folder, replacing
-from .lut import LUT3D, _decimals, _write_cube, read_cube, stated_size
+from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
 
@@ -52,7 +52,7 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 class Color:
     """A recolouring target: two LUTs tuned on a light and a dark reference image.
 
-    ``light`` and ``dark`` have the same size and the unit domain. ``weight(I)`` gives the
+    ``light`` and ``dark`` have the same size and the same domain. ``weight(I)`` gives the
     blend weight for a frame whose hair intensity is ``I``; ``blended(w)`` the table
     ``(1 - w) * dark + w * light``.
     """
@@ -67,29 +67,56 @@ class Color:
     path: Path | None = None
 
     def __post_init__(self) -> None:
-        if not HEX_SWATCH.match(self.swatch):
+        for attr in ("name", "display_name"):
+            if not isinstance(getattr(self, attr), str):
+                raise InputError(f"colour {attr} must be a string, got {type(getattr(self, attr)).__name__}")
+        if not isinstance(self.swatch, str) or not HEX_SWATCH.match(self.swatch):
             raise InputError(f"colour {self.name!r}: swatch must be '#RRGGBB', got {self.swatch!r}")
-        if not 0.0 <= self.dark_intensity < self.light_intensity <= 1.0:
+        for side in ("light", "dark"):
+            if not isinstance(getattr(self, side), LUT3D):
+                raise InputError(
+                    f"colour {self.name!r}: {side} must be a LUT3D (from read_cube or LUT3D(table)), "
+                    f"got {type(getattr(self, side)).__name__}"
+                )
+            value = getattr(self, f"{side}_intensity")
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise InputError(f"colour {self.name!r}: {side}_intensity must be a number, got {value!r}")
+            object.__setattr__(self, f"{side}_intensity", float(value))
+        if not 0.0 <= self.dark_intensity < self.light_intensity <= 1.0:  # False for NaN too
             raise InputError(
                 f"colour {self.name!r}: need 0 <= dark intensity < light intensity <= 1, "
                 f"got dark {self.dark_intensity}, light {self.light_intensity}"
             )
-        light, dark = self.light.to_unit_domain(), self.dark.to_unit_domain()
+        light, dark = self.light, self.dark
         if light.size != dark.size:
             raise InputError(f"colour {self.name!r}: light LUT is {light.size}^3 but dark LUT is {dark.size}^3")
-        object.__setattr__(self, "light", light)
-        object.__setattr__(self, "dark", dark)
+        if (light.domain_min, light.domain_max) != (dark.domain_min, dark.domain_max):
+            raise InputError(
+                f"colour {self.name!r}: the light LUT's domain {light.domain_min} .. {light.domain_max} differs "
+                f"from the dark LUT's {dark.domain_min} .. {dark.domain_max}; the two are blended entry by entry, "
+                "so they need one domain"
+            )
 
     @property
     def size(self) -> int:
         return self.light.size
+
+    @property
+    def domain(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """``(domain_min, domain_max)`` of both LUTs: the inputs their tables span."""
+        return self.light.domain_min, self.light.domain_max
+
+    def grid_coords(self, rgb: np.ndarray) -> np.ndarray:
+        """Float RGB in ``[0, 1]`` as coordinates on the tables (see :meth:`LUT3D.grid_coords`)."""
+        return self.light.grid_coords(rgb)
 
     def weight(self, intensity: float) -> float:
         """Blend weight ``w`` in ``[0, 1]`` for a hair intensity (0: dark LUT, 1: light LUT)."""
         return blend_weight(intensity, self.dark_intensity, self.light_intensity)
 
     def blended(self, w: float) -> np.ndarray:
-        """The table ``(1 - w) * dark + w * light``, float32 ``(N, N, N, 3)`` indexed ``[r, g, b]``."""
+        """The table ``(1 - w) * dark + w * light``, float32 ``(N, N, N, 3)`` indexed ``[r, g, b]``
+        over the colour's :attr:`domain` (sample it at :meth:`grid_coords`)."""
         w = np.float32(w)
         return (np.float32(1.0) - w) * self.dark.table + w * self.light.table
 
@@ -128,7 +155,8 @@ def load_color(folder: str | os.PathLike) -> Color:
 
     if not isinstance(meta, dict):
         raise LutFormatError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
-    if meta.get("format", FORMAT_VERSION) != FORMAT_VERSION:
+    fmt = meta.get("format", FORMAT_VERSION)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt != FORMAT_VERSION:
         raise LutFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (this hairfx reads {FORMAT_VERSION})")
     name = need(meta, "name", str)
     # two checks, two reasons: the folder's name must be a colour name, and color.json must agree with it
@@ -142,17 +170,18 @@ def load_color(folder: str | os.PathLike) -> Color:
         if not lut_file.is_file():
             raise LutFormatError(f"{meta_path}: the {side} LUT {lut_file.name!r} does not exist in {folder}")
     sizes = {side: stated_size(f) for side, f in files.items()}
-    if None not in sizes.values() and sizes["light"] != sizes["dark"]:  # told before a large table is parsed
+    # told before a large table is parsed; a size out of range is read_cube's to report
+    if all(s is not None and MIN_SIZE <= s <= MAX_SIZE for s in sizes.values()) and sizes["light"] != sizes["dark"]:
         raise LutFormatError(
             f"{meta_path}: the light LUT {files['light'].name} is {sizes['light']}^3 but the dark LUT "
             f"{files['dark'].name} is {sizes['dark']}^3; a colour's two LUTs must have the same size "
-            f"(resample one with `hairfx-lut hald-import --size N`, or bake both from one recipe)"
+            f"(resample one with `hairfx-lut resample FILE.cube --size N -o OUT.cube`, or bake both from one recipe)"
         )
     parts = {side: (read_cube(files[side]), need(meta[side], "intensity", float, side)) for side in files}
     try:
         return Color(
             name=name,
-            display_name=str(meta.get("display_name", name)),
+            display_name=need(meta, "display_name", str) if "display_name" in meta else name,
             swatch=need(meta, "swatch", str),
             light=parts["light"][0],
             dark=parts["dark"][0],

@@ -27,6 +27,7 @@ __all__ = [
     "write_cube",
     "sample_trilinear",
     "sample_tetrahedral",
+    "grid_coords",
     "MIN_SIZE",
     "MAX_SIZE",
 ]
@@ -34,9 +35,11 @@ __all__ = [
 #: Smallest and largest LUT_3D_SIZE accepted. 256**3 entries is already 200 MB of float32.
 MIN_SIZE = 2
 MAX_SIZE = 256
-# A .cube line is at most a few dozen characters; anything far beyond what MAX_SIZE needs
-# is refused before reading it.
-_MAX_FILE_BYTES = MAX_SIZE**3 * 64 + 65536
+# At most this many characters per table row on average: three numbers written with all
+# their digits (numpy's savetxt writes "%.18e", 25 characters a number) and a short comment.
+_MAX_ROW_CHARS = 128
+# Anything far beyond what MAX_SIZE needs is refused before reading it.
+_MAX_FILE_BYTES = MAX_SIZE**3 * _MAX_ROW_CHARS + 65536
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,13 +69,24 @@ class LUT3D:
             raise InputError(f"LUT table must have shape (N, N, N, 3), got {t.shape}")
         if not MIN_SIZE <= t.shape[0] <= MAX_SIZE:
             raise InputError(f"LUT size must be in {MIN_SIZE}..{MAX_SIZE}, got {t.shape[0]}")
-        t = np.ascontiguousarray(t, dtype=np.float32)
+        # a copy of its own: the table is frozen, and the caller's array must stay theirs
+        try:
+            t = np.array(t, dtype=np.float32, order="C", copy=True)
+        except (TypeError, ValueError):
+            raise InputError(f"LUT table must hold numbers, got an array of {t.dtype}") from None
+        if not isinstance(self.title, str):
+            raise InputError(f"LUT title must be a string, got {type(self.title).__name__}")
         if not np.isfinite(t).all():
             raise InputError("LUT table contains NaN or infinite values")
         t.setflags(write=False)
         object.__setattr__(self, "table", t)
-        dmin = tuple(float(v) for v in self.domain_min)
-        dmax = tuple(float(v) for v in self.domain_max)
+        try:
+            dmin = tuple(float(v) for v in self.domain_min)
+            dmax = tuple(float(v) for v in self.domain_max)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"LUT domain must be three numbers per end, got {self.domain_min!r} .. {self.domain_max!r}"
+            ) from None
         if len(dmin) != 3 or len(dmax) != 3 or not np.isfinite(dmin + dmax).all():
             raise InputError(f"LUT domain must be three finite numbers per end, got {dmin} .. {dmax}")
         if any(hi <= lo for lo, hi in zip(dmin, dmax)):
@@ -110,24 +124,39 @@ class LUT3D:
         >>> LUT3D.identity(3).apply(np.array([[0.25, 0.5, 1.0]])).tolist()
         [[0.25, 0.5, 1.0]]
         """
-        return sample_trilinear(self.to_unit_domain().table, _check_rgb(rgb))
+        return sample_trilinear(self.table, self.grid_coords(_check_rgb(rgb)))
 
-    def to_unit_domain(self) -> "LUT3D":
-        """This LUT re-expressed on the domain ``[0, 1]`` (itself when already there).
+    def grid_coords(self, rgb: np.ndarray) -> np.ndarray:
+        """Where float RGB values fall on this LUT's table, each channel scaled to ``[0, 1]``
+        across the LUT's domain and clamped (inputs outside the domain take the value at its
+        edge, as the ``.cube`` spec says); ``rgb`` itself for the unit domain. Sampling the
+        table there (:func:`sample_trilinear`) is the LUT applied exactly, as
+        colour-science and ffmpeg apply it."""
+        return grid_coords(rgb, self.domain_min, self.domain_max)
 
-        Frames are display-referred sRGB in ``[0, 1]``. A LUT written for another domain
-        is honoured by resampling it on a ``[0, 1]`` grid of the same size: inputs below or
-        above its domain take the value at the domain's edge, as the ``.cube`` spec says.
+    def to_unit_domain(self, size: int | None = None) -> "LUT3D":
+        """This LUT resampled (trilinear) onto the domain ``[0, 1]`` with ``size`` points per
+        axis (its own size by default); itself when nothing would change.
+
+        An approximation where the domain is not ``[0, 1]``: the new grid points fall
+        between the old ones, so the corners of the original are smoothed. :meth:`apply`
+        and the renderers sample the original table instead, which is exact.
         """
-        if self.has_unit_domain:
+        size = self.size if size is None else number(size, "LUT size", lo=MIN_SIZE, hi=MAX_SIZE, integer=True)
+        if self.has_unit_domain and size == self.size:
             return self
-        axis = np.linspace(0.0, 1.0, self.size, dtype=np.float32)
-        r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
-        grid = np.stack([r, g, b], axis=-1)
-        lo = np.asarray(self.domain_min, np.float32)
-        hi = np.asarray(self.domain_max, np.float32)
-        coords = np.clip((grid - lo) / (hi - lo), 0.0, 1.0)
-        return LUT3D(sample_trilinear(self.table, coords), title=self.title)
+        grid = LUT3D.identity(size).table
+        return LUT3D(sample_trilinear(self.table, self.grid_coords(grid)), title=self.title)
+
+
+def grid_coords(rgb: np.ndarray, domain_min, domain_max) -> np.ndarray:
+    """``clamp((rgb - domain_min) / (domain_max - domain_min), 0, 1)`` per channel, as
+    float32; ``rgb`` unchanged for the domain ``[0, 1]``. See :meth:`LUT3D.grid_coords`."""
+    if tuple(domain_min) == (0.0, 0.0, 0.0) and tuple(domain_max) == (1.0, 1.0, 1.0):
+        return rgb
+    lo = np.asarray(domain_min, np.float64)
+    scale = 1.0 / (np.asarray(domain_max, np.float64) - lo)
+    return np.clip((np.asarray(rgb, np.float64) - lo) * scale, 0.0, 1.0).astype(np.float32)
 
 
 def _check_rgb(rgb) -> np.ndarray:
@@ -310,8 +339,6 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
     return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
 
 
-# At most this many characters per table row on average (three numbers with a dozen digits).
-_MAX_ROW_CHARS = 64
 # The header is read this many bytes at a time; no line of a .cube file is near as long.
 _BLOCK_BYTES = 65536
 _MAX_LINE_BYTES = 65536
@@ -369,6 +396,9 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, 
             if abs(v) > _F32_MAX:
                 raise fail(n, f"{word!r} is out of range in {ln.strip()!r}: LUT values are float32, at most "
                               f"{_F32_MAX:.4g} in magnitude")
+    if len(rows) > expected and not _is_number(rows[expected][1].split()[0]):
+        n, ln = rows[expected]  # a keyword after the table, not one row too many
+        raise fail(n, f"{ln.split()[0]!r} after the table: keywords come before the {expected} table rows")
     if len(rows) != expected:
         where = rows[expected][0] if len(rows) > expected else (rows[-1][0] if rows else first_lineno)
         raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(rows)}")

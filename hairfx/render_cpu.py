@@ -9,7 +9,10 @@ For a frame ``f`` (uint8 RGB), a soft mask ``m`` at frame size and a colour:
 3. ``out = f + strength * m * (LUT(f) - f)``, rounded to nearest, clipped to 0..255.
 
 Pixels where ``m == 0`` are copied bit for bit; only the pixels ``m`` weights are looked up.
-The :class:`~hairfx.render_gl.GLRenderer` implements the same steps in shaders.
+The :class:`~hairfx.render_gl.GLRenderer` implements the same steps in shaders. A LUT whose
+domain is not ``[0, 1]`` is sampled where each input falls in its domain (clamped), as
+colour-science applies it. A renderer may be used from any thread, one frame at a time (a
+lock makes other threads wait), as the GL renderer.
 """
 
 from __future__ import annotations
@@ -48,9 +51,14 @@ class RenderResult(tuple):
     weight = property(lambda self: self[2])
 
 
-def _trilinear_tables(n: int):
-    """Per 8-bit input value: the lower grid index and the fraction within the cell."""
-    v = np.arange(256, dtype=np.float64) * (n - 1) / 255.0
+def _trilinear_tables(n: int, domain: tuple = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))):
+    """Per channel and 8-bit input value: the lower grid index and the fraction within the
+    cell, ``(3, 256)`` each, for a table of ``n`` points per axis spanning ``domain``
+    (``(domain_min, domain_max)``; inputs outside it take the value at its edge)."""
+    lo = np.asarray(domain[0], np.float64)[:, None]
+    span = np.asarray(domain[1], np.float64)[:, None] - lo
+    # (k - 255 lo) (n - 1) / (255 span): for the unit domain exactly k (n - 1) / 255
+    v = np.clip((np.arange(256, dtype=np.float64) - 255.0 * lo) * (n - 1) / (255.0 * span), 0.0, n - 1)
     i0 = np.minimum(np.floor(v).astype(np.int32), n - 2)
     return i0, (v - i0).astype(np.float32)
 
@@ -83,11 +91,13 @@ class _TrilinearKernel:
     scratch arrays each thread keeps.
     """
 
-    def __init__(self, n: int):
+    def __init__(self, n: int, domain: tuple = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))):
         self.n = n
-        self.i0, self.f = _trilinear_tables(n)
+        i0, f = _trilinear_tables(n, domain)
+        self.i0, self.f = i0[0], f[0]  # red's, for resolving it
+        self._green_base = i0[1] * np.int32(n)  # green's index term
+        self._blue_i0, self._green_f, self._blue_f = i0[2], f[1], f[2]
         self._red_base = np.arange(256, dtype=np.int32) * np.int32(n * n)  # red's index term
-        self._green_base = self.i0 * np.int32(n)  # green's
         self._cache: tuple | None = None  # (colour, dark resolved, light - dark resolved)
         self._buf: np.ndarray | None = None
         self._local = threading.local()
@@ -133,10 +143,10 @@ class _TrilinearKernel:
         base, term = s.index[0, :k], s.index[1, :k]
         np.take(self._red_base, px[:, 0], out=base)
         base += np.take(self._green_base, g, out=term)
-        base += np.take(self.i0, b, out=term)
+        base += np.take(self._blue_i0, b, out=term)
         fg, fb = s.frac[0, :k], s.frac[1, :k]
-        np.take(self.f, g, out=fg[:, 0])
-        np.take(self.f, b, out=fb[:, 0])
+        np.take(self._green_f, g, out=fg[:, 0])
+        np.take(self._blue_f, b, out=fb[:, 0])
         c00, c01, c10, c11 = (s.corners[i, :k] for i in range(4))
         np.take(tr, base, out=c00)
         for offset, corner in ((1, c01), (n, c10), (n + 1, c11)):
@@ -183,12 +193,14 @@ class CpuRenderer(Closeable):
         self.interpolation = interpolation
         self._threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
-        self._kernels: dict[int, _TrilinearKernel] = {}
+        self._kernels: dict[tuple, _TrilinearKernel] = {}
+        # one frame at a time: the kernels' blend buffers and caches are shared state
+        self._lock = threading.Lock()
 
-    def _kernel(self, n: int) -> _TrilinearKernel:
-        k = self._kernels.get(n)
+    def _kernel(self, n: int, domain: tuple) -> _TrilinearKernel:
+        k = self._kernels.get((n, domain))
         if k is None:
-            k = self._kernels[n] = _TrilinearKernel(n)
+            k = self._kernels[(n, domain)] = _TrilinearKernel(n, domain)
         return k
 
     def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
@@ -229,13 +241,15 @@ class CpuRenderer(Closeable):
         weight = color.weight(used)
         ms = m_sel * np.float32(strength)
         res = np.empty_like(px)
-        if self.interpolation == "tetrahedral":
-            lut = sample_tetrahedral(color.blended(weight), px[:, :3].astype(np.float32) * np.float32(1 / 255.0))
-            _compose(px[:, :3].astype(np.float32), lut, ms, res[:, :3])
-        else:
-            kernel = self._kernel(color.size)
-            tr = kernel.red_resolved(color, weight)
-            self._parallel(lambda a, b: kernel.apply(tr, px[a:b], ms[a:b], res[a:b]), len(px))
+        with self._lock:
+            if self.interpolation == "tetrahedral":
+                coords = color.grid_coords(px[:, :3].astype(np.float32) * np.float32(1 / 255.0))
+                lut = sample_tetrahedral(color.blended(weight), coords)
+                _compose(px[:, :3].astype(np.float32), lut, ms, res[:, :3])
+            else:
+                kernel = self._kernel(color.size, color.domain)
+                tr = kernel.red_resolved(color, weight)
+                self._parallel(lambda a, b: kernel.apply(tr, px[a:b], ms[a:b], res[a:b]), len(px))
         items[sel] = res.view(np.uint32).reshape(-1)
         return RenderResult(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), intensity, weight)
 

@@ -4,7 +4,8 @@
   raises :class:`~hairfx.errors.RendererUnavailable`.
 * The light and dark LUTs are pre-blended with the frame's weight (``N**3`` multiply-adds)
   and uploaded into one 3D ``RGBA32F`` texture (clamp-to-edge, linear filtering, sampled
-  with the half-texel correction ``c * (N - 1) / N + 0.5 / N``). On llvmpipe one 3D lookup
+  with the half-texel correction ``c * (N - 1) / N + 0.5 / N``, after mapping ``c`` across
+  the LUTs' domain when it is not ``[0, 1]``). On llvmpipe one 3D lookup
   per pixel instead of two halves the shading time, and four float channels filter about
   1.2-1.35x faster than three. Both tables are kept as texels per colour, so a new weight (a
   video's, every frame) costs the blend and the upload alone; neither is done when the
@@ -99,6 +100,8 @@ uniform sampler2D mask_tex;
 uniform sampler3D lut_tex;  // (1 - w) * dark + w * light
 uniform float strength;
 uniform float lut_size;
+uniform vec3 domain_min;  // the LUT's input domain: (c - domain_min) * domain_scale in [0, 1]
+uniform vec3 domain_scale;
 out vec4 color;
 
 #ifndef TETRAHEDRAL
@@ -137,7 +140,7 @@ void main() {
     float m = texelFetch(mask_tex, p, 0).r;
     vec3 out_rgb = f;  // m == 0 leaves the pixel exactly as it was
     if (m > 0.0) {
-        vec3 lut = lookup(f);
+        vec3 lut = lookup(clamp((f - domain_min) * domain_scale, 0.0, 1.0));
         out_rgb = clamp(f + strength * m * (lut - f), 0.0, 1.0);
     }
     color = vec4(out_rgb, 1.0);
@@ -511,6 +514,9 @@ class GLRenderer(Closeable):
         prog["tile_px"].value = float(_TILE)
         self._prog["strength"].value = float(strength)
         self._prog["lut_size"].value = float(color.size)
+        lo, hi = color.domain
+        self._prog["domain_min"].value = lo
+        self._prog["domain_scale"].value = tuple(1.0 / (b - a) for a, b in zip(lo, hi))
         self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_on)
         data = self._fbo.read(viewport=(0, 0, w, h), components=4, alignment=1)
         y0, y1, x0, x1 = box

@@ -258,6 +258,9 @@ def test_bundled_palette_has_starter_colours():
         (lambda m: m["dark"].update(lut="nope.cube"), "the dark LUT 'nope.cube' does not exist"),
         (lambda m: m.update(name="copper"), "name 'copper' must equal the folder name 'copperish'"),
         (lambda m: m.update(format=9), "unsupported format 9"),
+        (lambda m: m.update(format=True), "unsupported format True"),  # JSON true is not the number 1
+        (lambda m: m.update(format=1.0), "unsupported format 1.0"),
+        (lambda m: m.update(display_name=["Copper"]), "'display_name' must be str"),
     ],
 )
 def test_malformed_colour_folder(tmp_path, copperish, edit, message):
@@ -314,6 +317,34 @@ def test_a_colour_folder_of_mismatched_sizes_is_refused_before_its_tables_are_pa
     monkeypatch.undo()
     with pytest.raises(LutFormatError, match="no LUT_3D_SIZE line"):
         load_color(folder)
+
+
+def test_a_size_out_of_range_in_a_colour_folder_is_told_as_such_not_as_a_mismatch(tmp_path, copperish):
+    folder = save_color(copperish, tmp_path / "copperish")
+    text = (folder / "light.cube").read_text()
+    (folder / "light.cube").write_text(text.replace("LUT_3D_SIZE 17", "LUT_3D_SIZE 300"))
+    with pytest.raises(LutFormatError, match=r"light.cube.*LUT_3D_SIZE 300.*outside the supported range 2..256"):
+        load_color(folder)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"light": "light.cube"}, "light must be a LUT3D .*got str"),
+        ({"dark": np.zeros((2, 2, 2, 3))}, "dark must be a LUT3D .*got ndarray"),
+        ({"light_intensity": "0.6"}, "light_intensity must be a number, got '0.6'"),
+        ({"dark_intensity": True}, "dark_intensity must be a number, got True"),
+        ({"dark_intensity": float("nan")}, "need 0 <= dark intensity < light intensity"),
+        ({"swatch": None}, "swatch must be '#RRGGBB', got None"),
+        ({"display_name": 3}, "display_name must be a string, got int"),
+    ],
+)
+def test_a_colour_built_from_wrong_types_is_an_input_error(copperish, change, message):
+    fields = dict(name="x", display_name="X", swatch="#112233", light=copperish.light, dark=copperish.dark,
+                  light_intensity=0.6, dark_intensity=0.2)
+    with pytest.raises(InputError, match=message):
+        Color(**{**fields, **change})
+    assert Color(**{**fields, "light_intensity": np.float32(0.6)}).light_intensity == pytest.approx(0.6)
 
 
 def test_bundled_palette_location_matches_the_install():

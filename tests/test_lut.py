@@ -86,6 +86,56 @@ def test_non_unit_domain_is_honoured(tmp_path):
     np.testing.assert_allclose(lut.apply(x), theirs.apply(x), atol=1e-5)
 
 
+def test_a_narrow_domain_is_applied_exactly_as_colour_science_applies_it():
+    """A curved table over [0.1, 0.9] x [0.05, 0.95] x [0, 0.5]: its own grid points, points
+    between them and inputs outside the domain (clamped to its edge), against colour-science.
+    A table resampled onto [0, 1] would miss the grid points by several 8-bit levels."""
+    rng = np.random.default_rng(5)
+    lo, hi = (0.1, 0.05, 0.0), (0.9, 0.95, 0.5)
+    table = (LUT3D.identity(5).table ** 3 + 0.1 * rng.random((5, 5, 5, 3))).astype(np.float32)
+    lut = LUT3D(table, domain_min=lo, domain_max=hi)
+    theirs = colour.LUT3D(table, domain=np.array([lo, hi]))
+    x = np.concatenate([rng.random((2000, 3)), np.array(lo) + (np.array(hi) - np.array(lo)) * LUT3D.identity(5).table.reshape(-1, 3)])
+    x = x.astype(np.float32)
+    np.testing.assert_allclose(lut.apply(x), theirs.apply(x), atol=2e-6)
+    # on its own grid points the LUT returns its table entries
+    np.testing.assert_allclose(lut.apply(x[2000:]), table.reshape(-1, 3), atol=2e-6)
+
+
+def test_to_unit_domain_resamples_at_a_size_asked_for():
+    lut = LUT3D(LUT3D.identity(9).table * 2.0, domain_min=(0, 0, 0), domain_max=(2, 2, 2))
+    unit = lut.to_unit_domain(17)
+    assert unit.size == 17 and unit.has_unit_domain
+    np.testing.assert_allclose(unit.table, LUT3D.identity(17).table, atol=1e-6)
+    ident = LUT3D.identity(5)
+    assert ident.to_unit_domain() is ident and ident.to_unit_domain(5) is ident
+    with pytest.raises(InputError, match="LUT size"):
+        lut.to_unit_domain(1)
+
+
+def test_a_lut_keeps_a_copy_and_leaves_the_callers_array_writable():
+    table = LUT3D.identity(3).table.copy()
+    lut = LUT3D(table)
+    assert table.flags.writeable and not np.shares_memory(table, lut.table)
+    table[0, 0, 0] = 0.5  # the caller's array is theirs to change; the LUT is not touched
+    assert lut.table[0, 0, 0].tolist() == [0.0, 0.0, 0.0] and not lut.table.flags.writeable
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"domain_min": "0 0 0"}, "LUT domain must be three numbers"),
+        ({"domain_max": None}, "LUT domain must be three numbers"),
+        ({"title": 5}, "LUT title must be a string"),
+    ],
+)
+def test_wrong_argument_types_are_input_errors(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        LUT3D(LUT3D.identity(2).table, **kwargs)
+    with pytest.raises(InputError, match="must hold numbers"):
+        LUT3D(np.full((2, 2, 2, 3), "x"))
+
+
 def test_trilinear_and_tetrahedral_match_colour_science():
     rng = np.random.default_rng(1)
     table = rng.random((6, 6, 6, 3), dtype=np.float32)
@@ -166,7 +216,7 @@ def test_size_out_of_range_refused_before_reading_table(tmp_path, size):
 def test_huge_file_refused_without_reading(tmp_path):
     p = tmp_path / "huge.cube"
     with open(p, "wb") as f:  # a sparse file: large on paper, nothing written
-        f.truncate(MAX_SIZE**3 * 64 + 10**6)
+        f.truncate(MAX_SIZE**3 * 128 + 10**6)
     with pytest.raises(LutFormatError, match="larger than any"):
         read_cube(p)
 
@@ -182,6 +232,7 @@ def test_huge_file_refused_without_reading(tmp_path):
         ("LUT_3D_SIZE 2\nDOMAIN_MIN 1 1 1\nDOMAIN_MAX 0 0 0\n" + "0 0 0\n" * 8, "must be below DOMAIN_MAX"),
         ("LUT_1D_SIZE 4\n", "line 1: 1D LUTs"),
         ("LUT_3D_SIZE 17\n# regraded\nLUT_3D_SIZE 2\n" + "0 0 0\n" * 8, r"line 3: LUT_3D_SIZE given twice \(first on line 1\)"),
+        ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 8 + "DOMAIN_MIN 0 0 0\n", "line 10: 'DOMAIN_MIN' after the table: keywords come"),
     ],
 )
 def test_malformed_headers(tmp_path, text, message):
@@ -249,6 +300,20 @@ def test_table_far_larger_than_declared_is_refused_unparsed(tmp_path):
     p.write_text("LUT_3D_SIZE 2\n" + "0.5 0.5 0.5\n" * 20000)
     with pytest.raises(LutFormatError, match="far more than LUT_3D_SIZE 2 needs"):
         read_cube(p)
+
+
+def test_a_table_written_with_every_digit_is_read(tmp_path):
+    """numpy's savetxt writes 25 characters a number ("%.18e"), 75 or more a row: a valid file
+    that colour-science and ffmpeg read, and so must hairfx, at the palette's size and up."""
+    lut = graded(33, (0.9, 0.7, 1.1), 0.8)
+    p = tmp_path / "long.cube"
+    with open(p, "w") as f:
+        f.write("LUT_3D_SIZE 33\n")
+        np.savetxt(f, -lut.table.transpose(2, 1, 0, 3).reshape(-1, 3) + 0.0)  # "-" too: 26 characters
+    assert p.stat().st_size > 33**3 * 75
+    back = read_cube(p)
+    np.testing.assert_allclose(back.table, -lut.table, atol=1e-7)
+    np.testing.assert_allclose(colour.read_LUT(str(p)).table, back.table, atol=1e-7)
 
 
 def test_huge_table_is_refused_before_it_is_read(tmp_path):

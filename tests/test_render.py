@@ -10,7 +10,7 @@ import pytest
 
 from conftest import TOL_LEVELS, graded, in_thread, in_threads
 from hairfx.colors import Color
-from hairfx.errors import RendererUnavailable
+from hairfx.errors import InputError, RendererUnavailable
 from hairfx.lut import LUT3D, sample_tetrahedral, sample_trilinear, write_cube
 from hairfx.render_cpu import CpuRenderer
 from hairfx.render_gl import GLRenderer
@@ -90,6 +90,74 @@ def test_cpu_matches_reference_sampler_over_many_runs_and_threads(copperish, thr
     expected = np.clip(np.floor(f + 0.9 * mask[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
     assert _max_diff(res.frame, expected) <= TOL_LEVELS
     np.testing.assert_array_equal(res.frame[mask == 0], frame[mask == 0])
+
+
+def _domain_color() -> Color:
+    """A colour whose two LUTs span a domain other than [0, 1], with curved tables."""
+    lo, hi = (0.1, 0.05, 0.0), (0.9, 0.95, 0.8)
+    light, dark = graded(9, (1.0, 0.62, 0.42), 2.5), graded(9, (1.6, 0.9, 0.6), 0.4)
+    return Color(
+        name="domain", display_name="Domain", swatch="#b4532a",
+        light=LUT3D(light.table, domain_min=lo, domain_max=hi),
+        dark=LUT3D(dark.table, domain_min=lo, domain_max=hi),
+        light_intensity=0.6, dark_intensity=0.2,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("renderer", ["cpu", pytest.param("gl", marks=pytest.mark.gl)])
+@pytest.mark.parametrize("interp", ["trilinear", "tetrahedral"])
+def test_renderers_honour_a_lut_domain_as_colour_science_does(request, renderer, interp):
+    """Independent oracle: colour-science applying the blended table over its domain.
+    Random colours cover the cube, inside and outside the domain."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # colour-science warns about optional packages
+        import colour
+
+    color = _domain_color()
+    rng = np.random.default_rng(11)
+    frame = rng.integers(0, 256, (48, 1024, 3), dtype=np.uint8)
+    mask = rng.random((48, 1024), dtype=np.float32)
+    if renderer == "gl":
+        r = GLRenderer(context=request.getfixturevalue("gl_context"), interpolation=interp)
+    else:
+        r = CpuRenderer(interpolation=interp)
+    with r:
+        res = r.render(frame, mask, color)
+    theirs = colour.LUT3D(color.blended(res.weight), domain=np.array(color.domain))
+    kwargs = {} if interp == "trilinear" else {"interpolator": colour.algebra.table_interpolation_tetrahedral}
+    f = frame.astype(np.float64)
+    lut = theirs.apply(frame / 255.0, **kwargs) * 255.0
+    expected = np.clip(np.floor(f + mask[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
+    assert _max_diff(res.frame, expected) <= TOL_LEVELS
+    assert _max_diff(res.frame, frame) > 60  # the LUT really changed the frame
+
+
+def test_a_colour_refuses_two_luts_over_different_domains():
+    light, dark = graded(5, 1.0, 1.2), graded(5, 1.0, 0.8)
+    with pytest.raises(InputError, match="domain .* differs from the dark LUT's"):
+        Color(name="x", display_name="X", swatch="#112233", light=light,
+              dark=LUT3D(dark.table, domain_min=(0, 0, 0), domain_max=(2, 2, 2)),
+              light_intensity=0.6, dark_intensity=0.2)  # fmt: skip
+
+
+def test_a_cpu_renderer_shared_by_threads_gives_each_its_own_frame(copperish):
+    """Two threads, two colours of one size and two frames through one renderer: every
+    frame as a renderer of its own gives it (the blend tables are shared state)."""
+    rng = np.random.default_rng(2)
+    frames = [rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(2)]
+    mask = np.ones((256, 256), np.float32)  # enough pixels for the renderer's own threads
+    other = Color("other", "Other", "#2a53b4", light=graded(17, (0.4, 0.6, 1.0), 1.1),
+                  dark=graded(17, (0.6, 0.9, 1.6), 0.6), light_intensity=0.7, dark_intensity=0.1)  # fmt: skip
+    colors = [copperish, other]
+    r = CpuRenderer(threads=2)
+    alone = [CpuRenderer(threads=2).render(frames[i], mask, colors[i]).frame for i in range(2)]
+
+    def work(i):
+        return all(np.array_equal(r.render(frames[i], mask, colors[i]).frame, alone[i]) for _ in range(30))
+
+    assert in_threads(work, 2) == [True, True]
 
 
 @pytest.mark.gl

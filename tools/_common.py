@@ -12,11 +12,12 @@ from hairfx import recolor
 from hairfx._datadir import reference_dirs
 from hairfx._files import check_not_input, check_output_file, output_file  # output_file re-exported for the tools
 from hairfx.errors import InputError
-from hairfx.frames import as_mask
+from hairfx.frames import as_mask, mask_for_frame
 from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
 
 __all__ = [
-    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "output_file",
+    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "mask_for_photo",
+    "output_file",
     "check_cube_output",
 ]
 
@@ -35,10 +36,17 @@ def check_cube_output(path: str | os.PathLike, *, inputs=()) -> Path:
     return path
 
 
+def mask_for_photo(mask_path, rgb: np.ndarray) -> np.ndarray:
+    """The mask file ``mask_path`` for the photo ``rgb``: at the photo's size, or a scaled copy
+    of such a mask resized to it, as ``hairfx recolor --mask`` takes it."""
+    return mask_for_frame(rgb, read_mask(mask_path), name=f"mask {mask_path}")
+
+
 def mask_or_model(rgb: np.ndarray, mask_path) -> np.ndarray:
-    """The mask from ``mask_path``, or the hair-mask model's prediction when it is None."""
+    """The mask from ``mask_path`` (:func:`mask_for_photo`), or the hair-mask model's
+    prediction when it is None."""
     if mask_path is not None:
-        return read_mask(mask_path, rgb.shape[:2])
+        return mask_for_photo(mask_path, rgb)
     from hairfx.recolor import hair_alpha
     from hairfx.segmenter import get_segmenter
 
@@ -71,7 +79,7 @@ def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:
     if name not in intensities:
         raise InputError(f"unknown reference {name!r}; available: {', '.join(intensities)}")
     rgb = read_rgb(d / f"{name}.png")
-    return rgb, read_mask(d / f"{name}_mask.png", rgb.shape[:2]), float(intensities[name])
+    return rgb, mask_for_photo(d / f"{name}_mask.png", rgb), float(intensities[name])
 
 
 def apply_color(frame: np.ndarray, color, mask: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
@@ -81,10 +89,8 @@ def apply_color(frame: np.ndarray, color, mask: np.ndarray, *, strength: float =
     return recolor(frame, color, mask=mask, strength=strength, renderer="cpu")
 
 
-def apply_table(frame: np.ndarray, table: np.ndarray, mask: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
-    """``frame + strength * mask * (LUT(frame) - frame)`` with one fixed table (trilinear)."""
-    from hairfx.lut import sample_trilinear
-
+def apply_table(frame: np.ndarray, lut, mask: np.ndarray, *, strength: float = 1.0) -> np.ndarray:
+    """``frame + strength * mask * (LUT(frame) - frame)`` with one fixed ``LUT3D`` (trilinear)."""
     f = frame.astype(np.float32) / 255.0
-    out = f + np.float32(strength) * mask[..., None] * (sample_trilinear(table, f) - f)
+    out = f + np.float32(strength) * mask[..., None] * (lut.apply(f) - f)
     return np.clip(np.round(out * 255.0), 0, 255).astype(np.uint8)

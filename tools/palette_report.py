@@ -168,10 +168,12 @@ def evaluate(color, subjects) -> dict:
 
     colour = colour_science()
 
+    from hairfx.lut import LUT3D
+
     from ._common import apply_color, apply_table
 
     swatch_lab = _lab(np.array(color.swatch_rgb(), np.uint8))
-    single = color.blended(0.5)
+    single = LUT3D(color.blended(0.5), domain_min=color.domain[0], domain_max=color.domain[1])
     results = {}
     for method in ("pair", "flat", "single"):
         labs, corrs = [], []
