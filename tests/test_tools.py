@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import re
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from hairfx.errors import InputError, LutFormatError
-from hairfx.lut import LUT3D, read_cube, sample_trilinear, sample_tetrahedral
+from hairfx.lut import LUT3D, read_cube, sample_trilinear, sample_tetrahedral, write_cube
 from tools import lut_tool
 from tools.fit import fit_lut
 from tools.hald import identity_hald, read_hald, table_from_hald, write_hald
@@ -128,6 +127,21 @@ def test_hald_import_takes_a_hue_turn_and_a_channel_swap(tmp_path, turn):
         np.testing.assert_allclose(read_cube(out).table, expect, atol=2e-3)  # the grade itself, blue for red
 
 
+def test_hald_import_refuses_an_8x8_tile_lookup_image(tmp_path, capsys):
+    """The 512x512 lookup of GPUImage and mobile apps is a level-8 Hald's size, and every
+    channel rises along some axis when it is read as one: it imported as a LUT hundreds of
+    levels wrong. Graded the same way as a Hald, the Hald imports and the lookup does not."""
+    grid = LUT3D.identity(64).table  # [r, g, b]
+    tiles = grid.transpose(2, 1, 0, 3).reshape(8, 8, 64, 64, 3)  # [b // 8, b % 8, g, r]
+    lookup = tiles.transpose(0, 2, 1, 3, 4).reshape(512, 512, 3)  # y = (b // 8) * 64 + g, x = (b % 8) * 64 + r
+    assert np.array_equal(lookup[64 + 5, 3 * 64 + 7], grid[7, 5, 11])  # b = 11: tile row 1, column 3
+    for name, image in (("hald", identity_hald(8)), ("lookup", lookup)):
+        write_hald(tmp_path / f"{name}.png", known_transform(image.astype(np.float32)), depth=16)
+    assert lut_tool.main(["hald-import", str(tmp_path / "hald.png"), "-o", str(tmp_path / "h.cube")]) == 0
+    assert lut_tool.main(["hald-import", str(tmp_path / "lookup.png"), "-o", str(tmp_path / "l.cube")]) == 2
+    assert "8x8-tile lookup image" in capsys.readouterr().err and not (tmp_path / "l.cube").exists()
+
+
 def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, capsys):
     hald = tmp_path / "id.png"
     write_hald(hald, identity_hald(2), depth=8)
@@ -135,9 +149,10 @@ def test_hald_import_onto_a_folder_is_an_error_and_leaves_nothing(tmp_path, caps
     assert lut_tool.main(["hald-import", str(hald), "-o", str(tmp_path / "lib")]) == 2
     assert "lib: it is a folder; give a file name ending in .cube" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["id.png", "lib"]  # no lib.tmp left behind
-    for decimals, message in [("-1", r"decimals must be in \[3, 12\], got -1"), ("0", r"decimals must be in \[3, 12\], got 0")]:
-        assert lut_tool.main(["hald-import", str(hald), "-o", str(tmp_path / "x.cube"), "--decimals", decimals]) == 2
-        assert re.search(message, capsys.readouterr().err)
+    for decimals in ("-1", "0"):
+        with pytest.raises(SystemExit) as exc:
+            lut_tool.main(["hald-import", str(hald), "-o", str(tmp_path / "x.cube"), "--decimals", decimals])
+        assert exc.value.code == 2 and f"--decimals: must be in 3..12, got {decimals}" in capsys.readouterr().err
     assert not (tmp_path / "x.cube").exists()
 
 
@@ -483,6 +498,96 @@ def test_intensity_matches_the_engine(tmp_path, capsys):
     assert printed == pytest.approx(hair_intensity(rgb, mask / np.float32(255)), abs=1e-6)
 
 
+def test_intensity_takes_a_mask_at_another_size_as_the_engine_does(tmp_path, capsys):
+    """A half-size mask is the frame's mask scaled down: `hairfx recolor --mask` takes it, and
+    so must the intensity that pairs a LUT with its reference."""
+    import hairfx
+    from hairfx.frames import mask_for_frame
+    from hairfx.intensity import hair_intensity
+
+    rgb = cv2.imread(str(REPO / "reference_images" / "light.png"))[:, :, ::-1]
+    full = cv2.imread(str(REPO / "reference_images" / "light_mask.png"), cv2.IMREAD_GRAYSCALE)
+    half = cv2.resize(full, (full.shape[1] // 2, full.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "half.png"), half)
+    image = str(REPO / "reference_images" / "light.png")
+    assert lut_tool.main(["intensity", image, "--mask", str(tmp_path / "half.png")]) == 0
+    printed = float(capsys.readouterr().out)
+    assert printed == pytest.approx(hair_intensity(np.ascontiguousarray(rgb), mask_for_frame(rgb, half)), abs=1e-6)
+    assert printed == pytest.approx(hairfx.get_color("copper").light_intensity, abs=0.01)  # the light reference's
+    cv2.imwrite(str(tmp_path / "wrong.png"), half[:, :-9])  # another aspect ratio: refused, named
+    assert lut_tool.main(["intensity", image, "--mask", str(tmp_path / "wrong.png")]) == 2
+    assert f"mask {tmp_path / 'wrong.png'} is" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--size", "1"], "--size: must be in 2..256, got 1"),
+        (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--grid", "99"], "--grid: must be in 4..65"),
+        (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--smoothness", "-1"], "expected a number >= 0"),
+        (["hald-import", "h.png", "-o", "x.cube", "--decimals", "2"], "--decimals: must be in 3..12, got 2"),
+        (["hald-import", "h.png", "-o", "x.cube", "--size", "300"], "--size: must be in 2..256, got 300"),
+        (["resample", "x.cube", "-o", "y.cube", "--size", "two"], "expected an integer in 2..256, got 'two'"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_before_any_work(argv, message, capsys):
+    """The files named do not even exist: the option is checked first, as the README says."""
+    with pytest.raises(SystemExit) as exc:
+        lut_tool.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_new_refuses_a_blank_display_name_by_its_option(tmp_path, capsys):
+    assert lut_tool.main(["new", "emp", "--target", "#123456", "--display-name", " ", "-o", str(tmp_path)]) == 2
+    assert "--display-name must not be blank, got ' '" in capsys.readouterr().err
+    assert not (tmp_path / "emp").exists()
+
+
+def test_resample_pairs_luts_of_two_sizes(tmp_path, capsys):
+    """The route the size-mismatch error gives: a 17^3 LUT brought to 33^3 (exact: every old
+    grid point is a new one, and trilinear between them), then a colour that loads."""
+    import shutil as sh
+
+    from hairfx.colors import load_color
+
+    folder = tmp_path / "copper"
+    sh.copytree(REPO / "luts" / "copper", folder)
+    small = LUT3D(sample_trilinear(read_cube(folder / "dark.cube").table, LUT3D.identity(17).table))
+    write_cube(small, folder / "dark.cube")
+    with pytest.raises(LutFormatError, match=r"hairfx-lut resample FILE.cube --size N -o OUT.cube"):
+        load_color(folder)
+    assert lut_tool.main(["resample", str(folder / "dark.cube"), "--size", "33", "-o", str(tmp_path / "d33.cube")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    back = read_cube(tmp_path / "d33.cube")
+    rng = np.random.default_rng(4)
+    x = rng.random((3000, 3), dtype=np.float32)
+    np.testing.assert_allclose(back.apply(x), small.apply(x), atol=2e-6)
+    np.testing.assert_allclose(colour_read(tmp_path / "d33.cube"), back.table, atol=1e-6)
+    sh.move(tmp_path / "d33.cube", folder / "dark.cube")
+    assert load_color(folder).size == 33
+    # over its own input, or to a name that is not a .cube: refused, nothing written
+    assert lut_tool.main(["resample", str(folder / "dark.cube"), "--size", "9", "-o", str(folder / "dark.cube")]) == 2
+    assert read_cube(folder / "dark.cube").size == 33
+
+
+def test_resample_puts_a_lut_with_a_domain_onto_the_unit_domain(tmp_path):
+    lut = LUT3D(LUT3D.identity(9).table * 2.0, domain_min=(0, 0, 0), domain_max=(2, 2, 2))  # the identity on [0, 2]
+    write_cube(lut, tmp_path / "d.cube")
+    assert lut_tool.main(["resample", str(tmp_path / "d.cube"), "--size", "5", "-o", str(tmp_path / "u.cube")]) == 0
+    back = read_cube(tmp_path / "u.cube")
+    assert back.has_unit_domain and back.size == 5
+    np.testing.assert_allclose(back.table, LUT3D.identity(5).table, atol=1e-6)
+
+
+def colour_read(path: Path) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import colour
+    return colour.read_LUT(str(path)).table
+
+
 def test_intensity_empty_mask(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "i.png"), np.zeros((8, 8, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "m.png"), np.zeros((8, 8), np.uint8))
@@ -553,7 +658,9 @@ def test_preview_extra_photo_without_a_mask_names_both_places_looked(tmp_path, c
     assert lut_tool.main(argv) == 0
 
 
-@pytest.mark.parametrize("command", ["intensity", "hald-export", "hald-import", "fit", "bake", "new", "preview", "report"])
+@pytest.mark.parametrize(
+    "command", ["intensity", "hald-export", "hald-import", "resample", "fit", "bake", "new", "preview", "report"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         lut_tool.main([command, "--help"])
@@ -673,8 +780,8 @@ def test_commands_writing_a_file_create_its_folders(tmp_path, monkeypatch, capsy
                           "-o", "fits/a/f.cube", "--size", "5", "--grid", "5"]) == 0
     assert read_cube(tmp_path / "fits" / "a" / "f.cube").size == 5
     # a command that fails leaves no folder behind
-    assert lut_tool.main(["hald-import", "light_hald.png", "-o", "new/er/x.cube", "--decimals", "0"]) == 2
-    assert "decimals must be in [3, 12], got 0" in capsys.readouterr().err
+    assert lut_tool.main(["hald-import", "b.png", "-o", "new/er/x.cube"]) == 2
+    assert "b.png is 32x32, not a Hald CLUT" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
 
 

@@ -127,6 +127,24 @@ def grid_trend(lut: LUT3D) -> float:
     return float(np.mean(trends))
 
 
+def _roughness(table: np.ndarray) -> float:
+    """Mean step between neighbouring entries along the three axes of a table."""
+    return float(np.mean([np.abs(np.diff(table, axis=axis)).mean() for axis in range(3)]))
+
+
+def is_tile_lookup(lut: LUT3D) -> bool:
+    """Whether the 512 x 512 image read as this level-8 Hald is instead an 8 x 8-tile lookup
+    image (the layout of GPUImage and many mobile apps: blue picks a 64 x 64 tile, red runs
+    across it, green down it). Read in the wrong layout, either kind jumps from entry to
+    entry; in its own it is smooth, so the layout with the smaller steps (by more than
+    twice: the identity of either is about six times smoother in its own) is the image's."""
+    if lut.size != 64:
+        return False
+    image = hald_from_table(lut.table)
+    tiles = image.reshape(8, 64, 8, 64, 3).transpose(3, 1, 0, 2, 4).reshape(64, 64, 64, 3)  # [r, g, b]
+    return _roughness(lut.table) > 2.0 * _roughness(tiles)
+
+
 def resample(lut: LUT3D, size: int) -> LUT3D:
     """``lut`` evaluated (trilinear) on a ``size``-point grid."""
     if size == lut.size:

@@ -4,8 +4,8 @@ The workflow of the paper (section 6): pick a light-hair and a dark-hair referen
 measure their hair intensity (``intensity``), grade each (in a photo editor through a
 Hald image, ``hald-export`` / ``hald-import``; on the photo itself, ``fit``; or with a
 recipe of effects, ``bake``), and ship the pair with its intensities as a colour folder.
-``new`` synthesises a pair for any hex colour, ``preview`` draws a contact sheet and
-``report`` measures the whole palette.
+``new`` synthesises a pair for any hex colour, ``resample`` brings a ``.cube`` to another
+size, ``preview`` draws a contact sheet and ``report`` measures the whole palette.
 
 From two reference photos to a shipped colour::
 
@@ -40,6 +40,35 @@ from hairfx.training.cli_args import _non_negative, _positive  # no torch
 __all__ = ["main", "build_parser"]
 
 
+def _ranged_int(lo: int, hi: int):
+    """An argparse type: an integer in ``lo..hi``, checked before any work starts."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {lo}..{hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {value}")
+        return value
+
+    return parse
+
+
+# LUT_3D_SIZE (hairfx.lut.MIN_SIZE..MAX_SIZE), decimals per .cube value, the fit's grid
+_lut_size, _decimals, _fit_grid = _ranged_int(2, 256), _ranged_int(3, 12), _ranged_int(4, 65)
+
+
+def _smoothness(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _cmd_intensity(args) -> int:
     from hairfx.intensity import hair_intensity
 
@@ -71,7 +100,7 @@ def _cmd_hald_import(args) -> int:
     from hairfx.lut import write_cube
 
     from ._common import check_cube_output, output_file
-    from .hald import grid_trend, read_hald, resample
+    from .hald import grid_trend, is_tile_lookup, read_hald, resample
 
     check_cube_output(args.output, inputs=(args.image,))
     lut = read_hald(args.image)
@@ -82,11 +111,31 @@ def _cmd_hald_import(args) -> int:
             f"{trend:.0%} more often than they fall, where any grade keeps them rising (a photo saved in its "
             f"place, or a Hald cropped or resized?); pass --force to import it anyway"
         )
+    if is_tile_lookup(lut) and not args.force:
+        raise InputError(
+            f"{args.image} is laid out as an 8x8-tile lookup image (GPUImage and mobile apps: blue picks a "
+            f"64x64 tile), not as a Hald CLUT, and would import as a wrong LUT; grade the identity Hald from "
+            f"`hairfx-lut hald-export` instead (--force imports it as a Hald anyway)"
+        )
     size = lut.size if args.size is None else args.size
     lut = resample(lut, size)
     with output_file(args.output) as out:
         write_cube(lut, out, decimals=args.decimals)
     print(f"wrote {args.output}: {size}^3 LUT from {args.image}")
+    return 0
+
+
+def _cmd_resample(args) -> int:
+    from hairfx.lut import read_cube, write_cube
+
+    from ._common import check_cube_output, output_file
+
+    check_cube_output(args.output, inputs=(args.lut,))
+    lut = read_cube(args.lut)
+    was = f"{lut.size}^3" + ("" if lut.has_unit_domain else f", domain {lut.domain_min} .. {lut.domain_max}")
+    with output_file(args.output) as out:
+        write_cube(lut.to_unit_domain(args.size), out, decimals=args.decimals)
+    print(f"wrote {args.output}: {args.size}^3 LUT over [0, 1] from {args.lut} ({was})")
     return 0
 
 
@@ -157,6 +206,8 @@ def _cmd_new(args) -> int:
     from .recipe import DECIMALS, color_from_recipe, load_recipe, recipe_text
 
     swatch = parse_hex(args.target, what="--target")
+    if args.display_name is not None and not args.display_name.strip():
+        raise InputError(f"--display-name must not be blank, got {args.display_name!r}")
     if not _NAME.match(args.name):
         raise InputError(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
     out = Path(args.output) / args.name
@@ -182,7 +233,7 @@ def _cmd_preview(args) -> int:
 
     from hairfx.imagefiles import check_output_image
 
-    from ._common import read_mask, read_rgb, reference, references_dir, write_rgb
+    from ._common import mask_for_photo, read_rgb, reference, references_dir, write_rgb
     from .preview import contact_sheet
 
     refs = references_dir(args.references)
@@ -202,7 +253,7 @@ def _cmd_preview(args) -> int:
         mask_path = next((p for p in (beside, in_masks) if p.is_file()), None)
         if mask_path is None:
             raise InputError(f"no mask for {image}: looked for {beside} and {in_masks}")
-        subjects.append((Path(image).stem, rgb, read_mask(mask_path, rgb.shape[:2])))
+        subjects.append((Path(image).stem, rgb, mask_for_photo(mask_path, rgb)))
     data = args.data
     if data == "auto":  # the shared dataset, when there is one
         from .palette_report import default_split
@@ -262,10 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "saved in place of the graded Hald), is refused unless --force.")
     p.add_argument("image", type=path_argument, help="the edited Hald image")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
-    p.add_argument("--size", type=int, help="resample to this LUT_3D_SIZE (default: the Hald's own, L^2)")
-    p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
+    p.add_argument("--size", type=_lut_size, help="resample to this LUT_3D_SIZE, 2..256 (default: the Hald's own, L^2)")
+    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
     p.add_argument("--force", action="store_true", help="import an image that does not look like a graded Hald")
     p.set_defaults(run=_cmd_hald_import)
+
+    p = sub.add_parser("resample", help="resample a .cube LUT to another size, over the domain [0, 1]",
+                       description="Write LUT resampled (trilinear) to --size points per axis over the domain "
+                                   "[0, 1]: to pair it with a LUT of another size in a colour folder (a colour's two "
+                                   "LUTs must have one size and one domain). Exact when the domain is [0, 1] and "
+                                   "size - 1 is a multiple of the LUT's own (17 -> 33); otherwise the grid points "
+                                   "move and the LUT is smoothed a little.")
+    p.add_argument("lut", type=path_argument, help="the .cube to resample")
+    p.add_argument("--size", type=_lut_size, required=True, help="LUT_3D_SIZE written, 2..256")
+    p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
+    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
+    p.set_defaults(run=_cmd_resample)
 
     p = sub.add_parser("fit", help="fit a smooth LUT from a reference photo and its edited version",
                        description="Fit a smooth 3D LUT that maps the hair pixels of --before to those of --after "
@@ -276,10 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", type=path_argument,
                    help="hair mask image (255 = hair); default: the hair-mask model's prediction")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
-    p.add_argument("--size", type=int, default=33, help="LUT_3D_SIZE written (default 33)")
-    p.add_argument("--grid", type=int, default=17, help="grid the fit is solved on (default 17)")
-    p.add_argument("--smoothness", type=float, default=0.05, help="weight of the smoothness term (default 0.05)")
-    p.add_argument("--decimals", type=int, default=6, help="decimals per value in the .cube (default 6)")
+    p.add_argument("--size", type=_lut_size, default=33, help="LUT_3D_SIZE written, 2..256 (default 33)")
+    p.add_argument("--grid", type=_fit_grid, default=17, help="grid the fit is solved on, 4..65 (default 17)")
+    p.add_argument("--smoothness", type=_smoothness, default=0.05, help="weight of the smoothness term (default 0.05)")
+    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("bake", help="bake a recipe of effects into a colour folder",
