@@ -21,15 +21,16 @@ __all__ = [
     "ramp_table",
     "apply_ramp",
     "MAX_SIDE",
-    "ASPECT_TOLERANCE",
+    "MIN_ROUNDED_SIDE",
+    "is_scaled_copy",
 ]
 
 #: Largest frame side accepted (pixels). Bigger inputs are almost certainly a mistake
 #: (a 16K frame is 800 MB of float work) and are refused before any allocation.
 MAX_SIDE = 16384
-#: Largest relative difference of aspect ratio between a mask and its frame that is still
-#: taken for a resized copy of the frame's mask (rounding when sizes were halved, etc.).
-ASPECT_TOLERANCE = 0.02
+#: Below this many pixels a side (mask or frame), only an exact aspect ratio is taken for a
+#: resized copy: one pixel of rounding is too much there (2x1 or 6x6 would pass for 640x480).
+MIN_ROUNDED_SIDE = 8
 
 
 def _describe(x) -> str:
@@ -143,9 +144,8 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray:
     """``mask`` validated (:func:`as_mask`) and at ``frame``'s size: a mask of another size
-    with the frame's aspect ratio (within :data:`ASPECT_TOLERANCE`, or to the pixel, as a
-    scaled-down copy of a frame-sized mask is) is resized bilinearly;
-    a different aspect ratio raises :class:`~hairfx.errors.InputError` rather than be
+    that is a scaled copy of a frame-sized one (:func:`is_scaled_copy`) is resized
+    bilinearly; any other size raises :class:`~hairfx.errors.InputError` rather than be
     stretched over the wrong pixels.
 
     >>> mask_for_frame(np.zeros((480, 640, 3), np.uint8), np.ones((240, 320), np.float32)).shape
@@ -155,19 +155,36 @@ def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray
     fh, fw = frame.shape[:2]
     mh, mw = m.shape
     if (mh, mw) != (fh, fw):
-        ratio_f, ratio_m = fw / fh, mw / mh
-        # a copy of the frame's mask scaled down to whole pixels: some scale s gives both
-        # sides within one pixel (33x60 for 1080x1920), which small masks need more than 2 %;
-        # below 8 px a side, one pixel is too much (2x1 or 6x6 would pass for 640x480)
-        rounded = 8 <= min(mh, mw) and mh < fh and mw < fw and \
-            max((mh - 1) / fh, (mw - 1) / fw) < min((mh + 1) / fh, (mw + 1) / fw)
-        if abs(ratio_m - ratio_f) / ratio_f > ASPECT_TOLERANCE and not rounded:
+        if not is_scaled_copy((mh, mw), (fh, fw)):
             raise InputError(
                 f"{name} is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
                 f"so stretching the {name} would misplace the hair; pass a {name} with the frame's shape"
             )
         m = resize_mask(m, fh, fw)
     return m
+
+
+def is_scaled_copy(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether an image of ``a`` = ``(H, W)`` pixels can be one of ``b`` pixels scaled up or
+    down: the same aspect ratio, or, from :data:`MIN_ROUNDED_SIDE` pixels a side, one smaller
+    than the other on both sides and within a pixel of it at some scale (the rounding of
+    scaling to whole pixels: 1080x1920 at 1/32 is 33.75x60, so 33x60 and 34x60 are its
+    copies; 1088x1920, a decoder's padded height, is not a copy of 1080x1920).
+
+    >>> is_scaled_copy((33, 60), (1080, 1920)), is_scaled_copy((1088, 1920), (1080, 1920))
+    (True, False)
+    """
+    (ah, aw), (bh, bw) = a, b
+    if ah * bw == aw * bh:
+        return True
+    if min(ah, aw, bh, bw) < MIN_ROUNDED_SIDE:
+        return False
+
+    def within(x, y):  # x smaller on both sides, and some s with |x - s * y| <= 1 on both
+        return x[0] < y[0] and x[1] < y[1] and \
+            max((x[0] - 1) / y[0], (x[1] - 1) / y[1]) <= min((x[0] + 1) / y[0], (x[1] + 1) / y[1])
+
+    return within(a, b) or within(b, a)
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:

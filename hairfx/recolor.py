@@ -192,7 +192,7 @@ def recolor(
         color: a colour name (see :func:`hairfx.colors`), a ``'#RRGGBB'`` hex colour, or a
             :class:`~hairfx.colors.Color`.
         mask: soft hair mask, ``H x W`` float in ``[0, 1]`` (uint8 0..255, bool and PIL ``L``
-            images accepted), any size with the frame's aspect ratio (resized bilinearly).
+            images accepted), or a scaled copy of one (resized bilinearly; see :func:`~hairfx.frames.is_scaled_copy`).
             ``None`` runs the hair-mask model (``model``).
         strength: ``0`` leaves the frame unchanged, ``1`` applies the full effect.
         renderer: ``"auto"``, ``"gl"`` or ``"cpu"``.

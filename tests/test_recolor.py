@@ -289,6 +289,18 @@ def test_a_mask_scaled_to_whole_pixels_is_accepted_however_small():
                            renderer="cpu")
 
 
+def test_a_mask_a_few_pixels_off_the_frame_is_refused_not_stretched():
+    """Within 2 % of the frame's aspect ratio, these were stretched over it: a decoder's padded
+    1920x1088 moved hair at the bottom by 8 px, a 1900-wide mask stretched by 20 px. Neither is
+    the frame's mask scaled to whole pixels. Scaled-down and scaled-up copies still pass."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    for mask_shape in ((1088, 1920), (1080, 1900), (1072, 1920), (540, 964), (368, 640)):
+        with pytest.raises(InputError, match="aspect ratios differ"):
+            hairfx.recolor(frame, "copper", mask=np.ones(mask_shape, np.float32), renderer="cpu")
+    for mask_shape in ((540, 960), (2160, 3840), (67, 120), (68, 120)):
+        assert hairfx.recolor(frame, "copper", mask=np.ones(mask_shape, np.float32), renderer="cpu").shape == frame.shape
+
+
 def test_hair_alpha_refuses_what_is_not_a_probability():
     from hairfx.recolor import hair_alpha
 
