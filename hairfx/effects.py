@@ -168,7 +168,9 @@ def _chroma_envelope(L: np.ndarray, peak: float) -> np.ndarray:
 def _colorize(lab, ctx, target, amount=1.0, lightness=1.0, contrast=1.0):
     t = srgb_to_lab(hex_to_rgb(target))
     src = ctx["source_lightness"]
-    dst = src + float(lightness) * (t[0] - src)
+    # black's L* comes out of the conversion a hair below 0 (-3e-17): not below 0 here, where
+    # a fractional power of it would be NaN
+    dst = max(src + float(lightness) * (t[0] - src), 0.0)
     L = _tone(lab[:, 0], src, dst, float(contrast))
     ab_t = t[1:] * _chroma_envelope(L, dst)[:, None] * (dst / max(t[0], 1e-3)) ** 0.25
     ab = (1 - float(amount)) * lab[:, 1:] + float(amount) * ab_t
@@ -233,9 +235,9 @@ def _lut(lab, ctx, file, amount=1.0):
     path = Path(file)
     if not path.is_absolute():
         path = Path(ctx.get("base_dir") or ".") / path
-    table = read_cube(path).to_unit_domain().table
+    lut = read_cube(path)
     rgb = lab_to_srgb(lab)
-    out = sample_trilinear(table, rgb.astype(np.float32)).astype(np.float64)
+    out = sample_trilinear(lut.table, lut.grid_coords(rgb.astype(np.float32))).astype(np.float64)
     return srgb_to_lab(np.clip(rgb + float(amount) * (out - rgb), 0.0, 1.0))
 
 

@@ -8,6 +8,7 @@ import pytest
 from hairfx.colors import Color, get_color
 from hairfx.effects import srgb_to_lab
 from hairfx.errors import InputError
+from hairfx.lut import LUT3D
 from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, color_from_hex
 
 #: CIELAB hue (degrees) the synthesised LUTs may stray from the target's on hair-like greys.
@@ -40,6 +41,22 @@ def test_deterministic_and_cached():
 
 def test_get_color_accepts_hex():
     assert get_color("#1D7D80").swatch == "#1d7d80"
+
+
+@pytest.mark.parametrize("target", ["#000000", "#ffffff", "#010101"])
+def test_the_ends_of_the_range_are_colours_too(target):
+    """Black's L* converts to a hair below zero; its LUTs must still be finite, darken hair
+    towards it, and stay neutral (no hue of their own)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "invalid value in power" came before the NaN table
+        c = color_from_hex(target)
+    grey = LUT3D.identity(33).table[16, 16, 16]  # mid grey hair
+    for lut in (c.light, c.dark):
+        out = lut.apply(grey[None])[0]
+        assert np.isfinite(lut.table).all() and np.ptp(out) < 0.01
+        assert (out.mean() < grey.mean()) == (target != "#ffffff")
 
 
 @pytest.mark.parametrize("bad", ["#12345g", "7a2e8c", "#7a2e8", "#7a2e8c0", "", None, 0x7A2E8C])
