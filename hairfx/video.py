@@ -906,13 +906,14 @@ class VideoRecolorer(Closeable):
         :meth:`RecolorSession.process` (``None``: the hair-mask model)."""
         if self.session.renderer is None:
             raise InputError("this VideoRecolorer has been closed")
+        t = number(t, "t (the frame's time in seconds)", lo=0)
         arr = as_frame(frame)
         m = self.session.mask(arr, mask)
         self.last_mask = m
         if self.ombre is not None:
             roots, tips = self._render(arr, m, list(self.ombre))
             return mix(roots, tips, ombre_weights(m), mask=m)
-        old, new, k = self.schedule.at(float(t))
+        old, new, k = self.schedule.at(t)
         if old is new:
             return arr.copy() if new is None else self._render(arr, m, [new])[0]
         a, b = self._render(arr, m, [old, new])

@@ -246,6 +246,16 @@ def test_recolorer_needs_exactly_one_of_colour_and_ombre():
         VideoRecolorer(color="copper", ombre="copper,platinum")
 
 
+@pytest.mark.parametrize("t", [float("nan"), float("inf"), -1.0, None, "0"])
+def test_a_frame_time_that_is_no_time_is_refused(clip_frames, t):
+    """It was taken as "before the first colour" (NaN, a negative time) and the frame came
+    back unchanged, or gave a raw TypeError (None)."""
+    frame = clip_frames[0]
+    with VideoRecolorer(color="copper", renderer="cpu") as rv:
+        with pytest.raises(InputError, match=r"t \(the frame's time in seconds\) must be"):
+            rv.process(frame, t=t, mask=ellipse_mask(*frame.shape[:2]))
+
+
 # ------------------------------------------------------------------------- files
 
 
