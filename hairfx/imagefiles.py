@@ -120,13 +120,16 @@ def _imread(path: Path, kind: str):
     return _apply_orientation(img, orientation)
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarray:
     """An 8-bit image file as an ``H x W x 3`` uint8 RGB array, turned upright by its EXIF
     orientation. A grayscale file is expanded to three equal channels; an alpha channel that
     is fully opaque (as screenshot tools and some editors save) is dropped; transparent
-    pixels and 16-bit files are refused."""
+    pixels are refused. A 16-bit file is refused, or with ``sixteen_bits`` rounded to the
+    nearest 8-bit level (where 8 bits is all the result keeps, as a LUT fitted to it)."""
     path = Path(path)
     img = _imread(path, "image")
+    if img.dtype == np.uint16 and sixteen_bits:
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if img.dtype != np.uint8:
         raise InputError(f"{path}: expected an 8-bit image, got {img.dtype}")
     if img.ndim == 2:

@@ -327,6 +327,24 @@ def test_fit_cli_reports_error(tmp_path, capsys):
     assert read_cube(tmp_path / "f.cube").size == 9
 
 
+def test_fit_takes_an_edited_photo_saved_with_16_bits(tmp_path, capsys):
+    """The same fit from an 8-bit and a 16-bit export of the edit (editors often save 16)."""
+    before, after = synthetic_pair(48)
+    cv2.imwrite(str(tmp_path / "b.png"), before[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "a8.png"), after[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "a16.png"), after[:, :, ::-1].astype(np.uint16) * 257)
+    cv2.imwrite(str(tmp_path / "m.png"), np.full((48, 48), 255, np.uint8))
+    for name in ("a8", "a16"):
+        assert lut_tool.main(["fit", "--before", str(tmp_path / "b.png"), "--after", str(tmp_path / f"{name}.png"),
+                              "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / f"{name}.cube"),
+                              "--size", "9", "--grid", "9"]) == 0  # fmt: skip
+    np.testing.assert_array_equal(read_cube(tmp_path / "a8.cube").table, read_cube(tmp_path / "a16.cube").table)
+    from hairfx.imagefiles import read_rgb
+
+    with pytest.raises(InputError, match="expected an 8-bit image, got uint16"):  # elsewhere: refused
+        read_rgb(tmp_path / "a16.png")
+
+
 def test_fit_before_after_of_different_sizes(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "b.png"), np.zeros((10, 12, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 14, 3), np.uint8))

@@ -147,7 +147,8 @@ def _cmd_fit(args) -> int:
 
     # before the fit, which may run the mask model; never over the photos or the mask
     check_cube_output(args.output, inputs=(args.before, args.after, args.mask))
-    before, after = read_rgb(args.before), read_rgb(args.after)
+    # editors often export 16 bits a channel; the fit is to 8-bit frames
+    before, after = read_rgb(args.before, sixteen_bits=True), read_rgb(args.after, sixteen_bits=True)
     if before.shape != after.shape:
         raise InputError(
             f"--before {args.before} is {before.shape[1]}x{before.shape[0]} but --after {args.after} is "
@@ -335,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(the same photo graded in any editor), regularised so colours absent from the "
                                    "hair get a smooth extension of the edit, and print the fit error.")
     p.add_argument("--before", required=True, type=path_argument, help="the reference photo")
-    p.add_argument("--after", required=True, type=path_argument, help="the same photo, edited (same size)")
+    p.add_argument("--after", required=True, type=path_argument,
+                   help="the same photo, edited (same size; 8 or 16 bits a channel)")
     p.add_argument("--mask", type=path_argument,
                    help="hair mask image (255 = hair); default: the hair-mask model's prediction")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
