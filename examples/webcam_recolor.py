@@ -503,7 +503,8 @@ def run_headless(app: App, cap: Capture, args) -> int:
                 app.session.reset()
                 app.stats = Stats()
                 start, warm = time.perf_counter(), True
-            bgr = app.step(frame, capture_ms, overlay=args.overlay or args.bench)
+            # --bench times the window's path, overlay included, but a file gets it only with --overlay
+            bgr = app.step(frame, capture_ms, overlay=args.overlay or (args.bench and not args.output))
             if args.output:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
@@ -532,7 +533,7 @@ def run_headless(app: App, cap: Capture, args) -> int:
         print(f"  end to end     {n / elapsed:6.1f} FPS   ({elapsed / n * 1e3:5.1f} ms per frame)")
         for k in ("capture", "mask", "render", "display"):
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
-    elif args.output:
+    if args.output:
         print(f"wrote {args.output}: {n} frames")
         short = shortfall(source, n, name=args.input, limit=args.frames)  # fewer than asked and than stated
         if short:
@@ -580,7 +581,11 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
             k = cv2.waitKey(1) & 0xFF
             if k != 255 and not app.key(k):
                 break
-            if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+            try:
+                closed = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+            except cv2.error:  # closed from the title bar: some backends (Qt) no longer know the window
+                closed = True
+            if closed:
                 break
     finally:
         cv2.destroyAllWindows()

@@ -172,6 +172,44 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     assert shown == [(48, 64, 3)] * 3
 
 
+def test_a_window_closed_from_its_title_bar_ends_the_run_cleanly(webcam, monkeypatch, hair_model):
+    """Qt's backend raises, rather than answer 'not visible', when asked about a window the
+    title bar's close button destroyed: the run ends with status 0, as with q or Esc."""
+    monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: None)
+    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+
+    def destroyed(*args):
+        raise webcam.cv2.error("NULL guiReceiver (please create a window) in function 'cvGetPropVisible_QT'")
+
+    monkeypatch.setattr(webcam.cv2, "getWindowProperty", destroyed)
+
+    class EndlessCamera:
+        def get(self):
+            return np.full((48, 64, 3), 90, np.uint8), 0.0
+
+    args = webcam.parse_args(["--renderer", "cpu", "--color", "copper"])
+    app = webcam.App(args, ["copper"])
+    try:
+        assert webcam.run_window(app, EndlessCamera(), None) == 0
+    finally:
+        app.close()
+
+
+def test_bench_with_an_output_writes_the_frames_without_the_overlay(webcam, clip, tmp_path, hair_model, capsys):
+    from hairfx.video import VideoReader
+
+    outs = {}
+    for extra in ([], ["--bench"]):
+        out = tmp_path / f"o{len(extra)}.mp4"
+        assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "3", "--renderer", "cpu", *extra]) == 0
+        assert f"wrote {out}: 3 frames" in capsys.readouterr().out
+        with VideoReader(out) as r:
+            outs[len(extra)] = next(iter(r))
+    assert np.abs(outs[0].astype(int) - outs[1].astype(int)).mean() < 1.0  # no panel drawn into the file
+
+
 def test_the_full_model_runs_as_its_ensemble_unless_told(webcam, clip, capsys):
     """--model full is the ensemble, as everywhere; --no-ensemble the full network alone;
     --ensemble with the small model is refused as a usage error."""
