@@ -785,6 +785,26 @@ def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
 
+def test_a_log_reader_that_goes_away_costs_no_step(tmp_path, blobs, monkeypatch):
+    """`hairfx train ... | less`, then q: the next log line raises BrokenPipeError. The run
+    ends (exit 141, as any program whose reader left), but with its steps saved."""
+    data, out, steps = _data(tmp_path, blobs), tmp_path / "run", []
+
+    def log(line):
+        if line.startswith("step"):
+            steps.append(line)
+            if len(steps) == 2:
+                raise BrokenPipeError(32, "Broken pipe")
+
+    train_kw = dict(model_name="small", data=data, out=out, batch=2, crop=64, threads=1, max_pairs=4, device="cpu")
+    from hairfx.training import train as train_module
+
+    monkeypatch.setattr(train_module, "LOG_SECONDS", 0.0)  # a log line every step
+    with pytest.raises(BrokenPipeError):
+        train(minutes=5, log=log, **train_kw)
+    assert torch.load(out / "last.pt", weights_only=True)["step"] >= 2  # no checkpoint was due for 3 minutes
+
+
 def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_path, blobs):
     """A scheduler's stop (SIGTERM to every process of the job) also ends the sample
     workers; ``hairfx train`` still saves its checkpoint, and exits 143 (128 + SIGTERM)."""

@@ -64,6 +64,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 TRAIN_CROP = {"small": 224, "full": 320}
 CACHE_SIDE = {"small": 320, "full": 576}
 MAX_STEP_S = 20.0
+LOG_SECONDS = 30.0  # a progress line at most this often (and after the first step)
 #: Default batch size per preset and device type: small steps on a CPU, larger ones on a GPU.
 DEFAULT_BATCH = {("small", "cpu"): 16, ("full", "cpu"): 8, ("small", "cuda"): 64, ("full", "cuda"): 32}
 DEFAULT_MINUTES = 90.0
@@ -672,7 +673,7 @@ def train(
                     if first_loss is None:
                         first_loss = loss.item()
                     now = time.time()
-                    if now - last_log > 30 or steps_here == 1:
+                    if now - last_log > LOG_SECONDS or steps_here == 1:
                         log(
                             f"step {state['step']:6d}  {state['elapsed'] / 60:6.1f}/{minutes:g} min  "
                             f"loss {torch.stack(list(recent)).mean().item():.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
@@ -692,6 +693,9 @@ def train(
                     if now - last_ckpt > ckpt_minutes * 60:
                         save_last()
                         last_ckpt = time.time()
+            except BrokenPipeError:  # the log's reader went away (less quit, tee died): keep every step
+                save_last()
+                raise
             except Exception:  # noqa: BLE001 - re-raised unless a stop was asked for
                 if stop["signal"] is None:
                     raise
