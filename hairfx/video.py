@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -115,6 +116,9 @@ class VideoInfo:
     #: count (Matroska and WebM written by FFmpeg or mkvmerge: the stream's DURATION tag);
     #: None otherwise. It lets a truncated file of those kinds be told.
     video_seconds: float | None = None
+    #: The FFmpeg decoder that sees the video's alpha channel where the default one does
+    #: not: "libvpx-vp9" or "libvpx" for VP9 or VP8 with alpha (a WebM's alpha_mode tag).
+    alpha_decoder: str | None = None
 
     @property
     def audio_codec(self) -> str | None:
@@ -208,10 +212,11 @@ def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
     """ffprobe's ``streams`` and ``format`` for ``p``, and why it could not open it (an MP4
     cut before its index: "moov atom not found"), or None when it could."""
     entries = "format=format_name,start_time:stream=index,codec_type,codec_name,avg_frame_rate,r_frame_rate"
-    entries += ",nb_frames,start_time,width,height,pix_fmt,sample_aspect_ratio"
-    entries += ":stream_disposition=attached_pic:stream_tags=rotate,DURATION:stream_side_data=rotation"
+    entries += ",nb_frames,start_time,duration,width,height,pix_fmt,sample_aspect_ratio"
+    entries += ":stream_disposition=attached_pic:stream_tags=rotate,DURATION,alpha_mode:stream_side_data=rotation"
     out = subprocess.run(
-        [exe, "-v", "error", "-show_entries", entries, "-of", "json", str(p)], capture_output=True, text=True
+        # -i: a file named "-clip.mp4" is a file, not an option
+        [exe, "-v", "error", "-show_entries", entries, "-of", "json", "-i", str(p)], capture_output=True, text=True
     )
     try:
         found = json.loads(out.stdout or "{}")
@@ -267,12 +272,29 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     frames = cv_frames if cv_frames > 0 else None
     picture_start, stated, sar, video_seconds = 0.0, False, Fraction(1), None
     codecs = tuple(str(s.get("codec_name")) for s in audio)
+    pixel_format, alpha_decoder = (None, None) if video is None else (video.get("pix_fmt"), None)
     if video is not None:
         fps = _stream_fps(video) or fps
+        tags = video.get("tags") or {}
+        seconds = _seconds(video.get("duration"))
         if str(video.get("nb_frames", "")).isdigit():
             frames, stated = int(video["nb_frames"]), True
+            if seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
+                # an MP4 cut without re-encoding counts the frames before the cut that its
+                # edit list hides (71 stated, 32 shown): the stream's duration is what plays
+                frames, stated, video_seconds = round(seconds * float(fps)), False, seconds
         else:
-            video_seconds = _clock((video.get("tags") or {}).get("DURATION"))
+            video_seconds = _clock(tags.get("DURATION"))
+            # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
+            # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
+            # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
+            counted = _timestamp_rate(exe, p, video.get("index"), video_seconds)
+            if counted is not None and abs(counted[1] / fps - 1) > 0.05:
+                frames, fps = counted
+        if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
+            # VP8/VP9 keep alpha in a side channel FFmpeg's own decoders drop, so pix_fmt does not show it
+            pixel_format = "yuva420p"
+            alpha_decoder = "libvpx-vp9" if video.get("codec_name") == "vp9" else "libvpx"
         picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
         sar = _ratio(video.get("sample_aspect_ratio"))
         # OpenCV turns the frames upright; a quarter turn makes a pixel's width its height
@@ -282,8 +304,41 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} does not state its frame rate")
     return VideoInfo(
         p, width, height, fps, frames, bool(audio), codecs, max(picture_start, 0.0), stated, sar,
-        None if video is None else video.get("pix_fmt"), video_seconds,
+        pixel_format, video_seconds, alpha_decoder,
     )
+
+
+def _timestamp_rate(exe: str, p: Path, index, stated: float | None) -> tuple[int, Fraction] | None:
+    """The frames of video stream ``index`` of ``p`` and their average rate (frames over the
+    time their timestamps span, or the stream's ``stated`` length in seconds where it agrees
+    with them), read without decoding; None when they do not tell."""
+    if not isinstance(index, int):
+        return None
+    out = subprocess.run(
+        [exe, "-v", "error", "-select_streams", str(index), "-show_entries", "packet=pts_time",
+         "-of", "csv=p=0", "-i", str(p)], capture_output=True, text=True,
+    )  # fmt: skip
+    pts = []
+    for line in out.stdout.splitlines():
+        try:
+            pts.append(float(line.split(",")[0]))
+        except ValueError:  # "N/A"
+            continue
+    if len(pts) < 2:
+        return None
+    pts.sort()
+    covered = pts[-1] - pts[0]
+    gaps = np.diff(pts)
+    if stated is not None and 0 <= stated - covered <= 1.5 * float(gaps.max()):
+        # the stream's own length (Matroska's DURATION tag) includes the last frame's time
+        # on screen, which Matroska writes as the first frames' duration: trusted where it
+        # ends after the last timestamp by about one frame (not in a truncated file)
+        span = stated
+    else:
+        span = covered + float(np.median(gaps))
+    if not (span > 0 and math.isfinite(span)):
+        return None
+    return len(pts), Fraction(len(pts) / span).limit_denominator(1001)
 
 
 def _clock(text) -> float | None:
@@ -336,13 +391,15 @@ def _alpha_format(pix_fmt: str | None) -> bool:
     return bool(pix_fmt) and _ALPHA_FORMAT.search(pix_fmt) is not None
 
 
-def _transparent(path: Path) -> bool:
-    """Whether the first picture of ``path`` has a pixel that is not fully opaque; False
-    when ffmpeg is missing or cannot tell."""
+def _transparent(path: Path, decoder: str | None = None) -> bool:
+    """Whether the first picture of ``path`` has a pixel that is not fully opaque, decoded
+    by ``decoder`` when given (:attr:`VideoInfo.alpha_decoder`); False when ffmpeg is
+    missing or cannot tell."""
     exe = _ffmpeg()
     if exe is None:
         return False
-    cmd = [exe, "-v", "error", "-nostdin", "-i", str(path), "-map", "0:V:0", "-frames:v", "1"]
+    cmd = [exe, "-v", "error", "-nostdin", *(["-c:v", decoder] if decoder else []), "-i", str(path)]
+    cmd += ["-map", "0:V:0", "-frames:v", "1"]
     cmd += ["-vf", "alphaextract", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
     try:
         out = subprocess.run(cmd, capture_output=True, timeout=60)
@@ -366,7 +423,7 @@ class VideoReader(Closeable):
         self.info = probe(path)
         # OpenCV drops the alpha channel and shows what lies under transparent pixels,
         # often black or garbage; images with alpha are refused the same way (read_rgb)
-        if _alpha_format(self.info.pixel_format) and _transparent(self.info.path):
+        if _alpha_format(self.info.pixel_format) and _transparent(self.info.path, self.info.alpha_decoder):
             raise InputError(
                 f"{str(self.info.path)!r} has transparent pixels (alpha channel, {self.info.pixel_format}), which "
                 "hairfx's H.264 output cannot keep; flatten it onto a background first"
@@ -439,7 +496,8 @@ class VideoWriter(Closeable):
     frames. Without ffmpeg:
     ``cv2.VideoWriter`` (MPEG-4 part 2) and no audio, with a warning. :attr:`audio` says
     whether audio is being written, and after :meth:`close` whether the file holds any
-    (none when the sound ends before the first picture).
+    (none, with a warning, when the sound ends before the first picture or ffmpeg could
+    not read it from there).
 
     The video is written to a hidden file beside ``path`` and renamed onto it by
     :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
@@ -484,22 +542,26 @@ class VideoWriter(Closeable):
         self._audio_seconds = audio_seconds
         self._proc = None
         self._cv = None
-        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        # a name of its own per writer: two jobs writing one output, or an input that happens
+        # to be called like a writer's temporary file, are never written over or removed
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial{self.path.suffix}")
         exe = _ffmpeg() if use_ffmpeg is not False else None
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")
         source = audio_from if isinstance(audio_from, VideoInfo) or audio_from is None else probe(audio_from)
         want_audio = source is not None and source.has_audio
+        self._sound_of = source.path if want_audio else None
+        self.width += self.width % 2  # 4:2:0 halves both sides: they must be even (OpenCV's writer too)
+        self.height += self.height % 2
         if exe is None:
-            if want_audio:
+            if source is not None:  # without ffprobe the source's sound cannot even be seen
                 warnings.warn(
-                    "hairfx: ffmpeg not found, writing the video without its audio track", RuntimeWarning, stacklevel=2
+                    "hairfx: ffmpeg not found: writing MPEG-4 part 2 video with OpenCV, without any sound the "
+                    "source has (install ffmpeg for H.264 and the audio track)", RuntimeWarning, stacklevel=2
                 )
             self._open_cv2()
             self.audio = False
         else:
-            self.width += self.width % 2  # 4:2:0 halves both sides: they must be even
-            self.height += self.height % 2
             self._open_ffmpeg(exe, source if want_audio else None, crf, preset)
             self.audio = want_audio
 
@@ -590,8 +652,13 @@ class VideoWriter(Closeable):
                 self._log.close()
                 if rc != 0:
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
-                if self.audio:  # sound that ends before the first picture leaves none to write
-                    self.audio = probe(self._tmp).has_audio
+                if self.audio and not probe(self._tmp).has_audio:
+                    self.audio = False
+                    warnings.warn(
+                        f"hairfx: no sound of {str(self._sound_of)!r} could be written with the video (it ends "
+                        "before the first picture, or ffmpeg could not seek in it: a truncated file has no index); "
+                        f"{str(self.path)!r} has none", RuntimeWarning, stacklevel=2,
+                    )
             elif self._cv is not None:
                 self._cv.release()
                 self._cv = None

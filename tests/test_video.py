@@ -7,6 +7,7 @@ Frames are a real clip from ../shared/data/videos, cut short and scaled down.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -312,6 +313,77 @@ def test_probe_takes_the_average_rate_of_a_variable_rate_clip(tmp_path):
     assert math.isclose(info.duration, 0.6)
 
 
+def test_a_variable_rate_matroska_is_written_at_its_average_rate(tmp_path):
+    """30 frames at 30 fps then 10 at 10 fps, joined into one .mkv: its avg_frame_rate says
+    30 (the first frames'), which made 40 frames last 1.3 s instead of 2."""
+    exe = ffmpeg_or_skip()
+    make_clip(exe, tmp_path / "a.mkv", "-frames:v", "30")
+    make_clip(exe, tmp_path / "b.mkv", "-vf", "fps=10", "-frames:v", "10")
+    (tmp_path / "list.txt").write_text("file a.mkv\nfile b.mkv\n")
+    subprocess.run([exe, "-v", "error", "-f", "concat", "-i", str(tmp_path / "list.txt"), "-c", "copy",
+                    str(tmp_path / "vfr.mkv")], check=True)  # fmt: skip
+    assert _ffprobe_streams(tmp_path / "vfr.mkv")[0]["avg_frame_rate"] == "30/1"
+    info = probe(tmp_path / "vfr.mkv")
+    assert (info.fps, info.frames) == (20, 40) and info.duration == 2.0
+    # a constant-rate .mkv keeps its stated rate exactly
+    make_clip(exe, tmp_path / "cfr.mkv", "-r", "30000/1001", "-frames:v", "20")
+    assert probe(tmp_path / "cfr.mkv").fps == Fraction(30000, 1001)
+
+
+def test_an_mp4_cut_without_re_encoding_is_not_called_truncated(tmp_path):
+    """Its nb_frames counts the frames before the cut that its edit list hides."""
+    from hairfx.video import shortfall
+
+    exe = ffmpeg_or_skip()
+    make_clip(exe, tmp_path / "long.mp4", "-frames:v", "90", "-g", "90")  # one keyframe: the cut keeps them all
+    subprocess.run([exe, "-v", "error", "-ss", "1.3", "-i", str(tmp_path / "long.mp4"), "-t", "1", "-c", "copy",
+                    str(tmp_path / "cut.mp4")], check=True)  # fmt: skip
+    stated = int(_ffprobe_streams(tmp_path / "cut.mp4")[0]["nb_frames"])
+    with VideoReader(tmp_path / "cut.mp4") as r:
+        decoded = sum(1 for _ in r)
+    assert stated > decoded + 10  # what was wrongly taken as a truncated file
+    info = probe(tmp_path / "cut.mp4")
+    assert not info.frames_stated and abs(info.frames - decoded) <= 2
+    assert shortfall(info, decoded, name="cut.mp4") is None
+
+
+def test_a_file_named_like_an_option_is_probed_as_a_file(short_clip, tmp_path, monkeypatch):
+    """ffprobe took "-clip.mp4" for an option: no audio, rotation or frame count was seen."""
+    ffmpeg_or_skip()
+    shutil.copy(short_clip, tmp_path / "-clip.mp4")
+    monkeypatch.chdir(tmp_path)
+    assert probe(Path("-clip.mp4")) == dataclasses.replace(probe(short_clip), path=Path("-clip.mp4"))
+    assert probe(Path("-clip.mp4")).has_audio and probe(Path("-clip.mp4")).frames_stated
+
+
+def test_a_webm_with_vp9_alpha_is_refused(tmp_path):
+    """pix_fmt says yuv420p: FFmpeg's own VP9 decoder drops the alpha that WebM keeps aside."""
+    exe = ffmpeg_or_skip()
+    out = subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "color=c=red@0.0:s=32x32:r=10:d=0.5,format=rgba",
+                          "-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p", str(tmp_path / "alpha.webm")])  # fmt: skip
+    if out.returncode != 0:
+        pytest.skip("this ffmpeg has no libvpx-vp9 encoder")
+    assert _ffprobe_streams(tmp_path / "alpha.webm")[0]["pix_fmt"] == "yuv420p"
+    with pytest.raises(InputError, match="has transparent pixels"):
+        VideoReader(tmp_path / "alpha.webm")
+
+
+def test_each_writer_has_a_temporary_file_of_its_own(tmp_path):
+    """Named .NAME.partial.mp4 for every writer, it was shared by two jobs writing one
+    output, and an input with that name was written over and removed."""
+    ffmpeg_or_skip()
+    bait = tmp_path / ".o.partial.mp4"
+    bait.write_bytes(b"someone's clip")
+    a, b = (VideoWriter(tmp_path / "o.mp4", width=16, height=16, fps=10) for _ in range(2))
+    try:
+        assert a._tmp != b._tmp and bait not in (a._tmp, b._tmp)
+        assert a._tmp.parent == tmp_path and a._tmp.name.startswith(".o.")
+    finally:
+        a.abort()
+        b.abort()
+    assert bait.read_bytes() == b"someone's clip"
+
+
 def test_video_stream_choice_on_ffprobe_json():
     cover = {"codec_type": "video", "r_frame_rate": "90000/1", "avg_frame_rate": "0/0", "disposition": {"attached_pic": 1}}
     picture = {"codec_type": "video", "r_frame_rate": "30/1", "avg_frame_rate": "20/1", "nb_frames": "12",
@@ -394,7 +466,7 @@ def test_writer_without_ffmpeg_warns_and_drops_audio(short_clip, tmp_path, monke
 
     monkeypatch.setattr(hairfx.video, "_ffmpeg", lambda: None)
     out = tmp_path / "cv.mp4"
-    with pytest.warns(RuntimeWarning, match="without its audio"):
+    with pytest.warns(RuntimeWarning, match="ffmpeg not found: .* without any sound the source has"):
         info = recolor_video(short_clip, out, color="copper", renderer="cpu", progress=False,
                              masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert info.frames == N_FRAMES and not info.has_audio
@@ -419,8 +491,9 @@ def test_writer_checks_frames(tmp_path):
 def _ffprobe_streams(path) -> list[dict]:
     import json
 
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,pix_fmt,width,height",
-                          "-of", "json", str(path)], capture_output=True, text=True, check=True)  # fmt: skip
+    entries = "stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,nb_frames"
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout)["streams"]
 
 
@@ -817,10 +890,14 @@ def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept(tmp_pa
                     "-map", "1:a", "-c:v", "copy", *codec, str(src)], check=True)
     assert probe(src).has_audio and probe(src).picture_start > 0.5
     out = tmp_path / "out.mp4"
-    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
-                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                            masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert got.frames == 10
     assert got.has_audio == probe(out).has_audio  # what the file holds, whichever it is
+    said = " ".join(str(w.message) for w in caught)
+    assert ("no sound of" in said) == (not got.has_audio), said  # and a sound lost is said to be
 
 
 def test_a_frame_count_guessed_from_the_duration_is_not_taken_for_truncation(tmp_path):
