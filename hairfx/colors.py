@@ -94,7 +94,7 @@ class Color:
             raise InputError(
                 f"colour {self.name!r}: the light LUT's domain {light.domain_min} .. {light.domain_max} differs "
                 f"from the dark LUT's {dark.domain_min} .. {dark.domain_max}; the two are blended entry by entry, "
-                "so they need one domain"
+                "so they need one domain (`hairfx-lut resample` puts a LUT onto [0, 1])"
             )
 
     @property

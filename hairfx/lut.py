@@ -116,7 +116,7 @@ class LUT3D:
 
         ``rgb`` is a float array (any float dtype) of shape ``(..., 3)`` holding
         display-referred values in ``[0, 1]``, an 8-bit frame divided by 255, whatever the
-        LUT's domain (see :meth:`to_unit_domain`); values outside ``[0, 1]`` are clamped.
+        LUT's domain (see :meth:`grid_coords`); values outside ``[0, 1]`` are clamped.
         Raises :class:`~hairfx.errors.InputError` for integer or boolean arrays (0..255
         or 0..1? divide a uint8 frame by 255 first), a last axis other than 3, and NaN or
         infinite values.

@@ -11,8 +11,8 @@ For a frame ``f`` (uint8 RGB), a soft mask ``m`` at frame size and a colour:
 Pixels where ``m == 0`` are copied bit for bit; only the pixels ``m`` weights are looked up.
 The :class:`~hairfx.render_gl.GLRenderer` implements the same steps in shaders. A LUT whose
 domain is not ``[0, 1]`` is sampled where each input falls in its domain (clamped), as
-colour-science applies it. A renderer may be used from any thread, one frame at a time (a
-lock makes other threads wait), as the GL renderer.
+colour-science applies it. A renderer may be used from any thread (a lock makes other
+threads wait for the trilinear kernel's shared tables), as the GL renderer.
 """
 
 from __future__ import annotations
@@ -241,12 +241,12 @@ class CpuRenderer(Closeable):
         weight = color.weight(used)
         ms = m_sel * np.float32(strength)
         res = np.empty_like(px)
-        with self._lock:
-            if self.interpolation == "tetrahedral":
-                coords = color.grid_coords(px[:, :3].astype(np.float32) * np.float32(1 / 255.0))
-                lut = sample_tetrahedral(color.blended(weight), coords)
-                _compose(px[:, :3].astype(np.float32), lut, ms, res[:, :3])
-            else:
+        if self.interpolation == "tetrahedral":  # no shared state: threads need not wait
+            coords = color.grid_coords(px[:, :3].astype(np.float32) * np.float32(1 / 255.0))
+            lut = sample_tetrahedral(color.blended(weight), coords)
+            _compose(px[:, :3].astype(np.float32), lut, ms, res[:, :3])
+        else:
+            with self._lock:
                 kernel = self._kernel(color.size, color.domain)
                 tr = kernel.red_resolved(color, weight)
                 self._parallel(lambda a, b: kernel.apply(tr, px[a:b], ms[a:b], res[a:b]), len(px))

@@ -111,10 +111,13 @@ class VideoInfo:
     #: the file does not say), 4/3 for 1440x1080 shown at 16:9. It is that of the frames as
     #: read, which are turned upright by a rotation tag (90 degrees turns it over too).
     sample_aspect_ratio: Fraction = Fraction(1)
-    pixel_format: str | None = None  # ffprobe's name for the video's, e.g. "yuv420p10le"
+    #: ffprobe's name for the video's pixel format, e.g. "yuv420p10le"; "yuva420p" for VP8/VP9
+    #: with alpha, which ffprobe names without it (see :attr:`alpha_decoder`)
+    pixel_format: str | None = None
     #: The video stream's own length in seconds where the container keeps one but no frame
-    #: count (Matroska and WebM written by FFmpeg or mkvmerge: the stream's DURATION tag);
-    #: None otherwise. It lets a truncated file of those kinds be told.
+    #: count (Matroska and WebM written by FFmpeg or mkvmerge: the stream's DURATION tag),
+    #: or a count that is not the frames shown (an MP4 cut without re-encoding: its edit
+    #: list hides frames it counts); None otherwise. It lets a truncated file be told.
     video_seconds: float | None = None
     #: The FFmpeg decoder that sees the video's alpha channel where the default one does
     #: not: "libvpx-vp9" or "libvpx" for VP9 or VP8 with alpha (a WebM's alpha_mode tag).
@@ -279,7 +282,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         seconds = _seconds(video.get("duration"))
         if str(video.get("nb_frames", "")).isdigit():
             frames, stated = int(video["nb_frames"]), True
-            if seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
+            if fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
                 # an MP4 cut without re-encoding counts the frames before the cut that its
                 # edit list hides (71 stated, 32 shown): the stream's duration is what plays
                 frames, stated, video_seconds = round(seconds * float(fps)), False, seconds
@@ -288,8 +291,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
             # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
             # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
-            counted = _timestamp_rate(exe, p, video.get("index"), video_seconds)
-            if counted is not None and abs(counted[1] / fps - 1) > 0.05:
+            counted = _timestamp_rate(exe, p, video.get("index"), video_seconds) if "matroska" in container else None
+            if counted is not None and (fps is None or abs(counted[1] / fps - 1) > 0.05):
                 frames, fps = counted
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
             # VP8/VP9 keep alpha in a side channel FFmpeg's own decoders drop, so pix_fmt does not show it
@@ -318,13 +321,14 @@ def _timestamp_rate(exe: str, p: Path, index, stated: float | None) -> tuple[int
         [exe, "-v", "error", "-select_streams", str(index), "-show_entries", "packet=pts_time",
          "-of", "csv=p=0", "-i", str(p)], capture_output=True, text=True,
     )  # fmt: skip
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
     pts = []
-    for line in out.stdout.splitlines():
+    for line in lines:
         try:
             pts.append(float(line.split(",")[0]))
-        except ValueError:  # "N/A"
+        except ValueError:  # "N/A": a frame all the same, with no time of its own
             continue
-    if len(pts) < 2:
+    if len(pts) < 2 or len(pts) < 0.9 * len(lines):
         return None
     pts.sort()
     covered = pts[-1] - pts[0]
@@ -338,7 +342,7 @@ def _timestamp_rate(exe: str, p: Path, index, stated: float | None) -> tuple[int
         span = covered + float(np.median(gaps))
     if not (span > 0 and math.isfinite(span)):
         return None
-    return len(pts), Fraction(len(pts) / span).limit_denominator(1001)
+    return len(lines), Fraction(len(lines) / span).limit_denominator(1001)
 
 
 def _clock(text) -> float | None:
@@ -652,7 +656,7 @@ class VideoWriter(Closeable):
                 self._log.close()
                 if rc != 0:
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
-                if self.audio and not probe(self._tmp).has_audio:
+                if self.audio and not self._wrote_audio(_ffprobe()):
                     self.audio = False
                     warnings.warn(
                         f"hairfx: no sound of {str(self._sound_of)!r} could be written with the video (it ends "
@@ -670,6 +674,12 @@ class VideoWriter(Closeable):
                 raise HairfxError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
         finally:
             self._tmp.unlink(missing_ok=True)
+
+    def _wrote_audio(self, exe: str | None) -> bool:
+        """Whether the file written holds a sound stream (streams listed, nothing else read)."""
+        if exe is None:
+            return True  # ffmpeg without ffprobe: it was asked to write one
+        return any(st.get("codec_type") == "audio" for st in _ffprobe_streams(exe, self._tmp)[0])
 
     def abort(self) -> None:
         """Stop writing and discard the file; ``path`` is left as it was."""

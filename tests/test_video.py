@@ -330,6 +330,15 @@ def test_a_variable_rate_matroska_is_written_at_its_average_rate(tmp_path):
     assert probe(tmp_path / "cfr.mkv").fps == Fraction(30000, 1001)
 
 
+def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
+    """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
+    of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
+    exe = ffmpeg_or_skip()
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-t", "2",
+                    "-c:v", "mpeg2video", "-bf", "2", "-f", "vob", str(tmp_path / "ps.mpg")], check=True)  # fmt: skip
+    assert probe(tmp_path / "ps.mpg").fps == 25
+
+
 def test_an_mp4_cut_without_re_encoding_is_not_called_truncated(tmp_path):
     """Its nb_frames counts the frames before the cut that its edit list hides."""
     from hairfx.video import shortfall

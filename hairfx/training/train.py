@@ -693,11 +693,10 @@ def train(
                     if now - last_ckpt > ckpt_minutes * 60:
                         save_last()
                         last_ckpt = time.time()
-            except BrokenPipeError:  # the log's reader went away (less quit, tee died): keep every step
-                save_last()
-                raise
-            except Exception:  # noqa: BLE001 - re-raised unless a stop was asked for
+            except Exception as exc:  # noqa: BLE001 - re-raised unless a stop was asked for
                 if stop["signal"] is None:
+                    if isinstance(exc, BrokenPipeError):  # the log's reader left (less quit, tee died)
+                        save_last()  # keep every step
                     raise
                 # The sample workers ended with the process group, and the data loader says so
                 # (RuntimeError, EOFError, ConnectionResetError...) while fetching a batch, before
