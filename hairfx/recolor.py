@@ -237,7 +237,8 @@ class RecolorSession(Closeable):
       see there why), and :attr:`last_raw_intensity`, the frame's own;
     * the renderer's GL resources (textures, framebuffers), made once and reused;
     * the previous mask, fed back to the hair-mask model when masks are not given
-      (:attr:`segmenter_session`).
+      (:attr:`segmenter_session`; ``check_every`` is its periodic re-check of that prior,
+      see :class:`~hairfx.segmenter.SegmenterSession`; 0, the default, never).
 
     A scene cut detected by the mask model, or :meth:`reset`, starts afresh.
 
@@ -260,10 +261,13 @@ class RecolorSession(Closeable):
         model: str = "small",
         smoothing: float = DEFAULT_SMOOTHING,
         ensemble: bool | None = None,
+        check_every: int = 0,
     ):
         self.color = color
         self.strength = strength
         self.smoothing = smoothing
+        # the hair model's session re-checks its prior every check_every frames (0: never)
+        self.check_every = number(check_every, "check_every", lo=0, integer=True)
         check_model_name(model)
         self.model = model
         self.ensemble = resolve_ensemble(model, ensemble)  # as in recolor(): full's ensemble by default
@@ -316,17 +320,24 @@ class RecolorSession(Closeable):
 
     def mask(self, frame, mask=None) -> np.ndarray:
         """The mask used for ``frame``: ``mask`` resized to it, or the model's prediction
-        with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by the model resets the smoothed
-        intensity too."""
+        with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by
+        the model resets the smoothed intensity too. A frame given its own ``mask`` breaks
+        the model's chain of previous masks: the next frame the model sees starts afresh,
+        not from a mask it made frames earlier."""
         if self.renderer is None:
             raise InputError("this RecolorSession has been closed")
         arr = as_frame(frame)
         if mask is not None:
-            return mask_for_frame(arr, mask)
+            m = mask_for_frame(arr, mask)
+            if self.segmenter_session is not None:
+                self.segmenter_session.reset()
+            return m
         if self.segmenter_session is None:
             from .segmenter import get_segmenter
 
-            self.segmenter_session = get_segmenter(self.model, ensemble=self.ensemble).session()
+            self.segmenter_session = get_segmenter(self.model, ensemble=self.ensemble).session(
+                check_every=self.check_every
+            )
         resets = self.segmenter_session.resets
         m = _model_alpha(self.segmenter_session.process(arr))
         if self.segmenter_session.resets != resets:  # a scene cut: the old intensity is stale

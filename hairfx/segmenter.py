@@ -657,6 +657,7 @@ class SegmenterSession(Closeable):
         ):
             prior = None
             self.resets += 1
+            self._count = 0  # the periodic check counts from the new scene
         canvas, mask = seg._infer(frame, prior, keep_canvas=True)
         if prior is not None:
             self._count += 1

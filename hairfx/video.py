@@ -970,11 +970,15 @@ class VideoRecolorer(Closeable):
         def used(raw: float) -> float:
             return s.intensity if s.intensity is not None else raw
 
+        s.last_raw_intensity = s.last_weight = None  # a frame with no hair has none
         for c in colors:
             if c is None or id(c) in results:
                 continue
             f = used if smoothed else s._smooth
-            results[id(c)] = s._render(frame, mask, c, f).frame
+            result = s._render(frame, mask, c, f)
+            results[id(c)] = result.frame
+            if not smoothed:
+                s.last_weight = result.weight  # the first colour's, as RecolorSession keeps one
             smoothed = True
         return [frame if c is None else results[id(c)] for c in colors]
 
@@ -986,7 +990,7 @@ class VideoRecolorer(Closeable):
         t = number(t, "t (the frame's time in seconds)", lo=0)
         arr = as_frame(frame)
         m = self.session.mask(arr, mask)
-        self.last_mask = m
+        self.last_mask = self.session.last_mask = m
         if self.ombre is not None:
             roots, tips = self._render(arr, m, list(self.ombre))
             return mix(roots, tips, ombre_weights(m), mask=m)

@@ -462,6 +462,47 @@ def test_the_cpu_fallback_warning_points_at_the_callers_line(monkeypatch, portra
         assert seen[0].filename == __file__, (name, seen[0].filename)
 
 
+def test_a_frame_given_its_own_mask_breaks_the_models_chain_of_priors(portrait):
+    """Frames with the caller's masks between model frames: the next model frame starts
+    afresh, as a first frame does, not from the model's mask of frames before (which kept
+    the face recoloured for seconds on a real clip)."""
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+
+    frame, mask = portrait
+    moved = np.ascontiguousarray(np.roll(frame, 40, axis=1))
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        s.process(frame)  # the model: its mask becomes the prior
+        assert s.segmenter_session.previous_mask_canvas is not None
+        s.process(moved, mask=np.zeros(mask.shape, np.float32))  # the caller's
+        assert s.segmenter_session.previous_mask_canvas is None  # the next model frame starts afresh
+        got = s.mask(moved)
+    fresh = hair_alpha(get_segmenter("small").predict(moved))  # no prior
+    np.testing.assert_array_equal(got, fresh)
+
+
+def test_a_session_passes_its_prior_check_to_the_models_session(portrait):
+    frame, _ = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu", check_every=15) as s:
+        s.process(frame)
+        assert s.segmenter_session.check_every == 15
+    for bad in (-1, 1.5, "15"):
+        with pytest.raises(InputError, match="check_every must be"):
+            hairfx.RecolorSession("copper", renderer="cpu", check_every=bad)
+
+
+def test_a_video_recolorer_keeps_its_sessions_state_current(portrait):
+    from hairfx.video import VideoRecolorer
+
+    frame, mask = portrait
+    with VideoRecolorer(color="copper", renderer="cpu") as rv:
+        rv.process(frame, mask=mask)
+        s = rv.session
+        assert s.last_mask is rv.last_mask and s.last_raw_intensity is not None and s.last_weight is not None
+        rv.process(np.zeros_like(frame), mask=np.zeros(mask.shape, np.float32))  # no hair
+        assert s.last_raw_intensity is None and s.last_weight is None and not s.last_mask.any()
+
+
 def test_session_with_the_full_model_feeds_back_the_ensembles_masks(portrait):
     """RecolorSession and VideoRecolorer take `ensemble` as recolor() does: full's
     ensemble by default, the full network alone with False; its frames' masks are those of
