@@ -20,7 +20,7 @@ From two reference photos to a shipped colour::
     # mine/recipe.toml: name, swatch, [light] intensity + a "lut" effect with file = "light_grade.cube",
     #                   [dark] likewise (format: hairfx-lut bake --help)
     hairfx-lut bake mine/recipe.toml -o my-luts/mine
-    hairfx-lut preview my-luts/mine -o sheet.png
+    hairfx-lut preview my-luts/mine -o sheet.png                 # outside the checkout: --references DIR
     export HAIRFX_LUT_PATH=$PWD/my-luts                           # hairfx recolor ... --color mine
 """
 
