@@ -103,10 +103,12 @@ def seg2bmap(seg: np.ndarray) -> np.ndarray:
 
 
 def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> float:
-    """DAVIS boundary F-measure of boolean masks ``pred`` and ``gt``."""
+    """DAVIS boundary F-measure of boolean masks ``pred`` and ``gt``: a boundary pixel of
+    one counts as matched when a boundary pixel of the other lies within ``r`` pixels
+    (Euclidean), ``r = ceil(bound_th * diagonal)``, as DAVIS's ``disk(r)`` dilation."""
     r = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*gt.shape))
     fg, gb = seg2bmap(pred), seg2bmap(gt)
-    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    disk = _disk(r)
     fg_dil = cv2.dilate(fg.astype(np.uint8), disk) > 0
     gt_dil = cv2.dilate(gb.astype(np.uint8), disk) > 0
     n_fg, n_gt = np.count_nonzero(fg), np.count_nonzero(gb)
@@ -117,6 +119,13 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> 
     precision = np.count_nonzero(fg & gt_dil) / n_fg
     recall = np.count_nonzero(gb & fg_dil) / n_gt
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def _disk(r: int) -> np.ndarray:
+    """The offsets ``x**2 + y**2 <= r**2`` as a uint8 kernel (DAVIS's skimage ``disk(r)``;
+    OpenCV's ``MORPH_ELLIPSE`` of the same size holds more of them: 121 against 113 at 6)."""
+    y, x = np.mgrid[-r : r + 1, -r : r + 1]
+    return (x * x + y * y <= r * r).astype(np.uint8)
 
 
 def _read_pair(img_path: Path, mask_path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -287,10 +296,24 @@ def _check_pairs(folder: Path, limit: int | None) -> list[str]:
     if not pairs:
         return [f"no image/mask pairs in {folder} (images/NAME.jpg with masks/NAME.png)"]
     problems = []
+    # nothing left out unsaid: every picture in images/ is a scored .jpg with its label
+    paired = {img_path for _name, img_path, _mask in list_pairs(folder)}
+    for path in sorted((folder / "images").iterdir()):
+        if path.name.startswith(".") or path in paired:
+            continue
+        if path.suffix != ".jpg":
+            problems.append(f"{path}: only .jpg photos are scored (the datasets' layout); convert it or move it out")
+        else:
+            problems.append(f"{path} has no label {folder / 'masks' / (path.stem + '.png')}")
     for _name, img_path, mask_path in pairs:  # decoded as evaluate_split decodes them
-        for path, flag in ((img_path, cv2.IMREAD_COLOR), (mask_path, cv2.IMREAD_GRAYSCALE)):
-            if cv2.imread(str(path), flag) is None:
+        img, mask = cv2.imread(str(img_path), cv2.IMREAD_COLOR), cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        for path, decoded in ((img_path, img), (mask_path, mask)):
+            if decoded is None:
                 problems.append(f"cannot read {path}")
+        if img is not None and mask is not None and mask.shape != img.shape[:2]:
+            # training stretches such a label over its photo; a score needs the true one
+            problems.append(f"{mask_path} is {mask.shape[1]}x{mask.shape[0]} but {img_path} is "
+                            f"{img.shape[1]}x{img.shape[0]}")
     return problems
 
 
