@@ -22,7 +22,9 @@ The effects, with their parameters (defaults in brackets):
     intensity the LUT is tuned for) is carried ``lightness`` of the way to the target's
     by a smooth tone curve whose slope there is ``contrast`` (1 keeps the hair's strand
     to strand contrast), and the chroma plane is blended ``amount`` of the way to the
-    target's hue and chroma, scaled down toward black and white.
+    target's hue and chroma, scaled down toward black and white. The hair's new mean
+    lightness stays within L* 8..92 (:data:`DST_RANGE`): a black or white target crushed
+    about half the hair to flat black or white.
 ``hue_shift``  degrees
 ``saturation``  factor (chroma multiplier)
 ``lightness_curve``  points (``[[in, out], ...]`` on L*/100; (0, 0) and (1, 1) are implied)
@@ -165,12 +167,19 @@ def _chroma_envelope(L: np.ndarray, peak: float) -> np.ndarray:
     return np.where(Lc <= peak, (Lc / peak) ** 0.75, ((1 - Lc) / (1 - peak)) ** 0.75)
 
 
+#: The span (L*/100) the colorize tone curve may carry the hair's mean lightness into. Its
+#: exponents are slope * pivot / target (and likewise from white): a target of black or
+#: white made them hundreds, and half the hair went flat black or white (texture lost);
+#: within 0.08..0.92 they stay single-digit. Hair is never L* 0 or 100 anyway.
+DST_RANGE = (0.08, 0.92)
+
+
 def _colorize(lab, ctx, target, amount=1.0, lightness=1.0, contrast=1.0):
     t = srgb_to_lab(hex_to_rgb(target))
     src = ctx["source_lightness"]
-    # black's L* comes out of the conversion a hair below 0 (-3e-17): not below 0 here, where
-    # a fractional power of it would be NaN
-    dst = max(src + float(lightness) * (t[0] - src), 0.0)
+    # within DST_RANGE: black's L* comes out of the conversion a hair below 0 (-3e-17), whose
+    # fractional power below would be NaN, and a target at either end crushes the hair
+    dst = min(max(src + float(lightness) * (t[0] - src), DST_RANGE[0]), DST_RANGE[1])
     L = _tone(lab[:, 0], src, dst, float(contrast))
     ab_t = t[1:] * _chroma_envelope(L, dst)[:, None] * (dst / max(t[0], 1e-3)) ** 0.25
     ab = (1 - float(amount)) * lab[:, 1:] + float(amount) * ab_t
@@ -296,7 +305,7 @@ def validate_effects(effects: Any, *, where: str = "effects") -> list[dict]:
         if not isinstance(entry, dict) or "effect" not in entry:
             raise InputError(f"{at} must be a table with an 'effect' key, got {entry!r}")
         name = entry["effect"]
-        if name not in EFFECTS:
+        if not isinstance(name, str) or name not in EFFECTS:
             raise InputError(f"{at}: unknown effect {name!r}; valid effects: {', '.join(sorted(EFFECTS))}")
         params = EFFECTS[name][1]
         for key, value in entry.items():

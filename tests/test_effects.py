@@ -80,6 +80,8 @@ def test_hue_shift_known_value():
 
 @pytest.mark.parametrize("effects,message", [
     ([{"effect": "glow"}], "unknown effect 'glow'; valid effects: colorize, contrast"),
+    ([{"effect": ["saturation"]}], "unknown effect ['saturation']; valid effects: colorize"),  # was a TypeError
+    ([{"effect": {"x": 1}}], "unknown effect {'x': 1}; valid effects: colorize"),
     ([{"degrees": 3}], "must be a table with an 'effect' key"),
     ([{"effect": "tint", "color": "red"}], "hex colour like '#7a2e8c', got 'red'"),
     ([{"effect": "lightness_curve", "points": [[0.2, 0.8], [0.6, 0.3]]}], "non-decreasing"),

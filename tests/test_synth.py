@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from hairfx.effects import srgb_to_lab
 from hairfx.errors import InputError
 from hairfx.lut import LUT3D
 from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, color_from_hex
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: CIELAB hue (degrees) the synthesised LUTs may stray from the target's on hair-like greys.
 HUE_TOL = 3.0
@@ -57,6 +61,16 @@ def test_the_ends_of_the_range_are_colours_too(target):
         out = lut.apply(grey[None])[0]
         assert np.isfinite(lut.table).all() and np.ptp(out) < 0.01
         assert (out.mean() < grey.mean()) == (target != "#ffffff")
+    # the hair keeps its texture: about half of it went flat black (or white) before
+    from hairfx import recolor
+    from hairfx.imagefiles import read_mask, read_rgb
+
+    for ref in ("light", "dark"):
+        rgb = read_rgb(REPO / "reference_images" / f"{ref}.png")
+        mask = read_mask(REPO / "reference_images" / f"{ref}_mask.png")
+        hair = recolor(rgb, c, mask=mask, renderer="cpu")[mask > 0.5].astype(int)
+        flat = (hair.max(axis=1) <= 2) | (hair.min(axis=1) >= 253)
+        assert flat.mean() < 0.2, (ref, flat.mean())
 
 
 @pytest.mark.parametrize("bad", ["#12345g", "7a2e8c", "#7a2e8", "#7a2e8c0", "", None, 0x7A2E8C])

@@ -926,6 +926,18 @@ def test_hald_export_refuses_to_replace_a_file_without_force(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edited_hald.png", "folder.png"]  # no temporary left
 
 
+def test_a_baked_copy_names_its_source_from_anywhere(tmp_path, monkeypatch):
+    """Baked from another folder with a relative path, the copy's first line named the
+    source as typed (../src/test/recipe.toml), which means nothing from the copy's folder."""
+    src = tmp_path / "src" / "test"
+    write_recipe(src)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert lut_tool.main(["bake", "../src/test/recipe.toml", "-o", "../out/test"]) == 0
+    first = (tmp_path / "out" / "test" / "recipe.toml").read_text().splitlines()[0]
+    assert first == f"# hairfx-lut bake copied this recipe from {(src / 'recipe.toml').resolve()}; edit that one and bake again"
+
+
 def test_bake_refuses_to_replace_a_folders_own_recipe_with_another(tmp_path, capsys):
     """v1/mine baked in place holds the artist's recipe and grade; baking v2's recipe into it
     replaced both without a word."""

@@ -160,7 +160,7 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
         text = recipe_path.read_text(encoding="utf-8-sig")
-        target.write_text(f"{COPY_MARK}{recipe_path}; edit that one and bake again\n{text}", encoding="utf-8")
+        target.write_text(f"{COPY_MARK}{recipe_path.resolve()}; edit that one and bake again\n{text}", encoding="utf-8")
         for rel in grades:
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
