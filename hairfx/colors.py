@@ -24,6 +24,7 @@ environment variable (``os.pathsep``-separated), and in folders added with
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -240,7 +241,10 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
 
 
 _extra_dirs: list[Path] = []
-_cache: dict[Path, tuple[float, Color]] = {}
+# Loaded colours by folder, most recently used last; at most _CACHE_SIZE of them (a
+# service naming colour folders by path, one per upload, grew by about 1 MB each for ever).
+_cache: "collections.OrderedDict[Path, tuple[float, Color]]" = collections.OrderedDict()
+_CACHE_SIZE = 64
 _lock = threading.Lock()
 _skipped: set[Path] = set()  # colour folders with invalid names, warned about once
 
@@ -275,6 +279,8 @@ def _stamp(folder: Path) -> float:
 def add_lut_dir(path: str | os.PathLike) -> None:
     """Add a folder of colour folders to search (it overrides earlier ones on a name clash).
     A relative path is taken from the working folder at the call, and stays that folder."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"add_lut_dir needs the path of a folder of colour folders, got {path!r}")
     path = Path(path).expanduser()
     if not path.is_dir():
         raise InputError(f"LUT folder does not exist or is not a folder: {path}")
@@ -362,8 +368,12 @@ def get_color(name: "str | Color") -> Color:
     with _lock:
         hit = _cache.get(folder)
         if hit is not None and hit[0] == stamp:
+            _cache.move_to_end(folder)
             return hit[1]
     color = load_color(folder)
     with _lock:
         _cache[folder] = (stamp, color)
+        _cache.move_to_end(folder)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     return color

@@ -47,6 +47,9 @@ _large_frame_warned = False
 _gl_unavailable: str | None = None  # reason, once "auto" has failed to make a context
 _state_lock = threading.Lock()
 _local = threading.local()  # per-thread cached renderers (a renderer serves one call at a time)
+# A forked child starts without the parent's cached renderers: their GL contexts cannot be
+# used there (render_gl), and "auto" then makes a CPU renderer, with its warning.
+os.register_at_fork(after_in_child=lambda: setattr(_local, "renderers", {}))
 
 
 def _check_choices(renderer, interpolation) -> None:

@@ -17,6 +17,7 @@ threads wait for the trilinear kernel's shared tables), as the GL renderer.
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ from .lut import sample_tetrahedral
 __all__ = ["CpuRenderer", "RenderResult", "INTERPOLATIONS"]
 
 INTERPOLATIONS = ("trilinear", "tetrahedral")
+# Trilinear kernels a CPU renderer keeps, one per LUT size and domain in use.
+_KERNELS_KEPT = 4
 # Below this many hair pixels one thread is faster than splitting the work.
 _PARALLEL_MIN_PIXELS = 60_000
 
@@ -193,7 +196,9 @@ class CpuRenderer(Closeable):
         self.interpolation = interpolation
         self._threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
-        self._kernels: dict[tuple, _TrilinearKernel] = {}
+        # by (LUT size, domain), most recently used last; a kernel holds its last colour's
+        # tables (13 MB at 33^3), so only the few last in use are kept
+        self._kernels: "collections.OrderedDict[tuple, _TrilinearKernel]" = collections.OrderedDict()
         # one frame at a time: the kernels' blend buffers and caches are shared state
         self._lock = threading.Lock()
 
@@ -201,6 +206,9 @@ class CpuRenderer(Closeable):
         k = self._kernels.get((n, domain))
         if k is None:
             k = self._kernels[(n, domain)] = _TrilinearKernel(n, domain)
+            while len(self._kernels) > _KERNELS_KEPT:
+                self._kernels.popitem(last=False)
+        self._kernels.move_to_end((n, domain))
         return k
 
     def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:

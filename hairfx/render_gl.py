@@ -148,6 +148,34 @@ void main() {
 """
 
 _context_lock = threading.Lock()
+# The process that set OpenGL (EGL) up in this address space, if any. A child forked after
+# it (multiprocessing's default start method on Linux) inherits Mesa's EGL state half-made,
+# and its first read from the GPU hangs for ever, in a context of the parent's or a new one.
+_gl_pid: int | None = None
+
+
+_renderers: "weakref.WeakSet[GLRenderer]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child, renderers of the parent's must never call GL again: not when
+    they are collected (their finalizers release the context) nor when closed."""
+    for r in list(_renderers):
+        if getattr(r, "_finalizer", None) is not None:
+            r._finalizer.detach()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    """Raise :class:`RendererUnavailable` in a child forked after its parent set up OpenGL."""
+    if _gl_pid is not None and _gl_pid != os.getpid():
+        raise RendererUnavailable(
+            "OpenGL was set up by this process's parent before it forked (multiprocessing's 'fork' start "
+            "method), and Mesa's EGL hangs when the child uses it: start workers with the 'spawn' method, "
+            "or use renderer='cpu' in them"
+        )
 
 
 def create_context(backend: str | None = "egl"):
@@ -156,12 +184,15 @@ def create_context(backend: str | None = "egl"):
     Raises :class:`~hairfx.errors.RendererUnavailable` with the reason when none can be
     made (moderngl missing, no EGL/GL driver, too old a GL version).
     """
+    global _gl_pid
+    _check_not_forked()
     try:
         import moderngl
     except ImportError as exc:  # pragma: no cover - moderngl is a dependency
         raise RendererUnavailable(f"the GL renderer needs moderngl: {exc}") from exc
     try:
         with _context_lock:
+            _gl_pid = os.getpid()  # before: a failed attempt may have set EGL up too
             if backend:
                 return moderngl.create_standalone_context(require=330, backend=backend)
             return moderngl.create_standalone_context(require=330)
@@ -260,6 +291,7 @@ class GLRenderer(Closeable):
         self._finalizer = weakref.finalize(self, self.ctx.release) if context is None else None
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
+        _renderers.add(self)
         self._lock = threading.RLock()  # one call at a time, whichever thread makes it
         self._handle: int | None = None  # the EGL context of self.ctx, once seen current
         import moderngl
@@ -464,6 +496,7 @@ class GLRenderer(Closeable):
 
     def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
         """Hair intensity of ``frame`` under ``mask``, reduced on the GPU."""
+        _check_not_forked()
         box = mask_bbox(mask)
         if box is None:
             return None
@@ -489,6 +522,7 @@ class GLRenderer(Closeable):
         """Recolour ``frame`` under ``mask`` (frame size, float32); see :class:`CpuRenderer`."""
         if self.ctx is None:
             raise RendererUnavailable("this GLRenderer has been closed")
+        _check_not_forked()
         box = mask_bbox(mask)
         if box is None:
             return RenderResult(frame.copy(), None, None)
@@ -534,6 +568,11 @@ class GLRenderer(Closeable):
 
     def _close(self) -> None:
         self._lut_key = self._lut_texels = None
+        if _gl_pid is not None and _gl_pid != os.getpid():  # a forked child: GL calls would hang
+            if getattr(self, "_finalizer", None) is not None:
+                self._finalizer.detach()
+            self.ctx = None
+            return
         names = (
             "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",

@@ -360,3 +360,22 @@ def test_bundled_palette_location_matches_the_install():
     expected = REPO / "luts" if package == REPO / "hairfx" else package / "luts"
     assert colors_mod._bundled_dir().resolve() == expected.resolve()
     assert (expected / "copper" / "color.json").is_file()
+
+
+def test_colours_named_by_path_are_kept_for_the_last_64_only(tmp_path, copperish):
+    """A service naming a new colour folder per request grew by about 1 MB a folder for ever."""
+    import importlib
+
+    colors_mod = importlib.import_module("hairfx.colors")  # hairfx.colors is also the function
+    for i in range(70):
+        save_color(copperish, tmp_path / f"c{i}")
+    got = [get_color(str(tmp_path / f"c{i}")) for i in range(70)]
+    assert len(colors_mod._cache) <= colors_mod._CACHE_SIZE
+    assert get_color(str(tmp_path / "c69")) is got[69]  # the recent ones are still the same objects
+    assert get_color(str(tmp_path / "c0")) is not got[0]  # the oldest was let go, and loads again
+
+
+@pytest.mark.parametrize("bad", [None, 5, ""])
+def test_add_lut_dir_refuses_what_is_not_a_path(bad):
+    with pytest.raises(InputError, match="add_lut_dir needs the path of a folder"):
+        hairfx.add_lut_dir(bad)

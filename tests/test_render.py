@@ -670,3 +670,51 @@ def test_a_callers_context_current_in_another_thread_is_refused_not_drawn_over(p
         made["r"].close()  # leaves the objects to go with the context, without an error
     finally:
         made["ctx"].release()
+
+
+def _recolor_in_child(renderer: str):
+    import warnings
+
+    import hairfx
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            out = hairfx.recolor(np.full((16, 16, 3), 90, np.uint8), "copper", mask=np.ones((16, 16), np.float32),
+                                 renderer=renderer)  # fmt: skip
+        except RendererUnavailable as exc:
+            return "unavailable", str(exc)
+    return out[0, 0].tolist(), " ".join(str(w.message) for w in caught)
+
+
+@pytest.mark.gl
+def test_a_child_forked_after_gl_was_set_up_gets_an_error_or_the_cpu_not_a_hang(gl_context):
+    """Mesa's EGL hangs a forked child's first read from the GPU once the parent has used
+    GL (a multiprocessing pool with the default start method on Linux)."""
+    import multiprocessing
+
+    import hairfx
+
+    expected = hairfx.recolor(np.full((16, 16, 3), 90, np.uint8), "copper", mask=np.ones((16, 16), np.float32),
+                              renderer="gl")[0, 0].tolist()  # fmt: skip
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        gl, auto, cpu = pool.map_async(_recolor_in_child, ["gl", "auto", "cpu"]).get(timeout=120)
+    assert gl[0] == "unavailable" and "'spawn' method" in gl[1]
+    assert max(abs(a - b) for a, b in zip(auto[0], expected)) <= TOL_LEVELS
+    assert "OpenGL unavailable, using the CPU renderer" in auto[1]
+    assert max(abs(a - b) for a, b in zip(cpu[0], expected)) <= TOL_LEVELS
+
+
+def test_a_cpu_renderer_keeps_a_few_kernels_not_one_per_domain_it_ever_saw():
+    """40 colours over 40 domains grew a renderer by about 16 MB each, for good."""
+    from hairfx.render_cpu import _KERNELS_KEPT
+
+    r = CpuRenderer(threads=1)
+    frame, mask = np.full((8, 8, 3), 90, np.uint8), np.ones((8, 8), np.float32)
+    for i in range(_KERNELS_KEPT + 3):
+        hi = (1.0 + i / 10,) * 3
+        lut = LUT3D(LUT3D.identity(5).table, domain_min=(0, 0, 0), domain_max=hi)
+        color = Color(f"d{i}", f"D{i}", "#112233", light=lut, dark=lut, light_intensity=0.6, dark_intensity=0.2)
+        out = r.render(frame, mask, color).frame
+        assert abs(int(out[0, 0, 0]) - round(90 / (1.0 + i / 10))) <= TOL_LEVELS  # each domain's own lookup
+    assert len(r._kernels) == _KERNELS_KEPT
