@@ -282,6 +282,8 @@ class RecolorSession(Closeable):
         self.last_mask: np.ndarray | None = None
         self.last_raw_intensity: float | None = None
         self.last_weight: float | None = None
+        # its frames are one sequence: a second thread's frame in the middle of one is refused
+        self._busy = threading.Lock()
 
     # colour, strength and smoothing can change between frames
     @property
@@ -348,7 +350,20 @@ class RecolorSession(Closeable):
         return m
 
     def process(self, frame, mask=None):
-        """Recolour one frame (same conventions as :func:`recolor`); returns the new frame."""
+        """Recolour one frame (same conventions as :func:`recolor`); returns the new frame.
+        A frame given while another thread's is being processed raises
+        :class:`~hairfx.errors.InputError`: the two streams' previous masks would cross."""
+        if not self._busy.acquire(blocking=False):
+            raise InputError(
+                "this RecolorSession is processing a frame in another thread; its frames are one "
+                "sequence: give them one at a time, or make a session per stream"
+            )
+        try:
+            return self._process(frame, mask)
+        finally:
+            self._busy.release()
+
+    def _process(self, frame, mask):
         if self.renderer is None:
             raise InputError("this RecolorSession has been closed")
         arr = as_frame(frame)

@@ -523,3 +523,33 @@ def test_session_with_the_full_model_feeds_back_the_ensembles_masks(portrait):
             assert rv.session.ensemble is (ensemble is not False)
     with pytest.raises(InputError, match="ensemble=True is for the 'full' preset only"):
         hairfx.RecolorSession("copper", renderer="cpu", ensemble=True)
+
+
+def test_a_session_refuses_a_second_threads_frame_in_the_middle_of_one(portrait):
+    """Two threads feeding one session at once crossed their streams' previous masks (25 of
+    30 frames wrong, no error); one at a time, from any thread, stays fine."""
+    import threading
+
+    from conftest import in_thread
+
+    frame, mask = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        inside, release = threading.Event(), threading.Event()
+        plain_mask = s.mask
+
+        def slow_mask(f, m=None):  # the first thread's frame, held half way through
+            inside.set()
+            release.wait(10)
+            return plain_mask(f, m)
+
+        s.mask = slow_mask
+        worker = threading.Thread(target=s.process, args=(frame, mask))
+        worker.start()
+        assert inside.wait(10)
+        with pytest.raises(InputError, match="processing a frame in another thread"):
+            s.process(frame, mask)
+        release.set()
+        worker.join()
+        s.mask = plain_mask
+        expected = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+        np.testing.assert_array_equal(in_thread(s.process, frame, mask), expected)  # later, any thread
