@@ -28,7 +28,7 @@ The effects, with their parameters (defaults in brackets):
 ``hue_shift``  degrees
 ``saturation``  factor (chroma multiplier)
 ``lightness_curve``  points (``[[in, out], ...]`` on L*/100; (0, 0) and (1, 1) are implied)
-``contrast``  amount, pivot [the hair's mean lightness]
+``contrast``  amount, pivot (L*/100) [the hair's mean lightness]
 ``tint``  color (``'#RRGGBB'``), amount [0.2] (adds the colour's chroma)
 ``lut``  file (a ``.cube``, e.g. from ``hairfx-lut hald-import`` or ``fit``; relative to
     the recipe), amount [1.0]: an artist's grade made in another tool, as one step
@@ -273,7 +273,12 @@ def _number(lo, hi):
     def check(value, where):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
             raise InputError(f"{where} must be a number in [{lo}, {hi}], got {value!r}")
+    check.accepts = f"{lo:g}..{hi:g}"
     return check
+
+
+_pivot = _number(0, 1)
+_pivot.accepts = "0..1, on L*/100; the hair's mean lightness when left out"
 
 
 def _hexcheck(value, where):
@@ -287,10 +292,33 @@ EFFECTS = {
     "hue_shift": (_hue_shift, {"degrees": (_number(-360, 360), True)}),
     "saturation": (_saturation, {"factor": (_number(0, 4), True)}),
     "lightness_curve": (_lightness_curve, {"points": (_check_points, True)}),
-    "contrast": (_contrast, {"amount": (_number(0.1, 4), True), "pivot": (_number(0, 1), False)}),
+    "contrast": (_contrast, {"amount": (_number(0.1, 4), True), "pivot": (_pivot, False)}),
     "tint": (_tint, {"color": (_hexcheck, True), "amount": (_number(0, 2), False)}),
     "lut": (_lut, {"file": (_check_file, True), "amount": (_number(0, 1), False)}),
 }
+
+
+_hexcheck.accepts = "'#RRGGBB'"
+_check_points.accepts = "[[in, out], ...] on L*/100"
+_check_file.accepts = "a .cube path, relative to the recipe"
+
+
+def effects_reference() -> str:
+    """Every effect with its parameters, what each accepts and its default, from the
+    checks :func:`validate_effects` applies (one line per effect)."""
+    import inspect
+
+    lines = []
+    for name, (fn, params) in EFFECTS.items():
+        defaults = {k: v.default for k, v in inspect.signature(fn).parameters.items()
+                    if v.default is not inspect.Parameter.empty}  # fmt: skip
+        parts = []
+        for key, (check, required) in params.items():
+            default = defaults.get(key)
+            when = "required" if required else ("optional" if default is None else f"default {default!r}")
+            parts.append(f"{key} ({getattr(check, 'accepts', 'see the docs')}; {when})")
+        lines.append(f"  {name}: " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def validate_effects(effects: Any, *, where: str = "effects") -> list[dict]:

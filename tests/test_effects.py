@@ -95,3 +95,16 @@ def test_bad_effects(effects, message):
 def test_bad_source_intensity():
     with pytest.raises(InputError, match="source intensity"):
         apply_effects(np.zeros((1, 3)), [], source_intensity=1.5)
+
+
+def test_the_effects_reference_lists_every_effect_and_the_ranges_it_checks():
+    """`hairfx-lut bake --help` prints it: the ranges were in the code only."""
+    from hairfx.effects import EFFECTS, effects_reference
+
+    text = effects_reference()
+    assert [line.split(":")[0].strip() for line in text.splitlines()] == list(EFFECTS)
+    assert "saturation: factor (0..4; required)" in text
+    assert "amount (0..1; default 1.0)" in text and "pivot (0..1, on L*/100" in text
+    for bad in (4.5, -0.1):  # the range printed is the range refused
+        with pytest.raises(InputError, match=r"must be a number in \[0, 4\]"):
+            validate_effects([{"effect": "saturation", "factor": bad}])

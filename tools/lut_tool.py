@@ -399,9 +399,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _recipe_help() -> str:
     """The recipe format, from the docstring of :mod:`tools.recipe` (one place to keep it)."""
+    from hairfx.effects import effects_reference
+
     from . import recipe
 
-    return recipe.__doc__.replace("``", "").replace(":mod:", "")
+    text = recipe.__doc__.replace("``", "").replace(":mod:", "")
+    return f"{text.rstrip()}\n\nEffects and their parameters (checked when the recipe is read):\n{effects_reference()}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
