@@ -42,6 +42,10 @@ _MAX_ROW_CHARS = 128
 _MAX_FILE_BYTES = MAX_SIZE**3 * _MAX_ROW_CHARS + 65536
 
 
+#: ``(domain_min, domain_max)`` of a LUT over ``[0, 1]``, the domain of every LUT hairfx writes.
+UNIT_DOMAIN = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
 @dataclass(frozen=True, eq=False)
 class LUT3D:
     """A 3D colour lookup table.
@@ -60,8 +64,8 @@ class LUT3D:
 
     table: np.ndarray
     title: str = ""
-    domain_min: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    domain_max: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    domain_min: tuple[float, float, float] = UNIT_DOMAIN[0]
+    domain_max: tuple[float, float, float] = UNIT_DOMAIN[1]
 
     def __post_init__(self) -> None:
         t = np.asarray(self.table)
@@ -101,7 +105,7 @@ class LUT3D:
 
     @property
     def has_unit_domain(self) -> bool:
-        return self.domain_min == (0.0, 0.0, 0.0) and self.domain_max == (1.0, 1.0, 1.0)
+        return (self.domain_min, self.domain_max) == UNIT_DOMAIN
 
     @classmethod
     def identity(cls, size: int = 33, *, title: str = "identity") -> "LUT3D":
@@ -152,7 +156,7 @@ class LUT3D:
 def grid_coords(rgb: np.ndarray, domain_min, domain_max) -> np.ndarray:
     """``clamp((rgb - domain_min) / (domain_max - domain_min), 0, 1)`` per channel, as
     float32; ``rgb`` unchanged for the domain ``[0, 1]``. See :meth:`LUT3D.grid_coords`."""
-    if tuple(domain_min) == (0.0, 0.0, 0.0) and tuple(domain_max) == (1.0, 1.0, 1.0):
+    if (tuple(domain_min), tuple(domain_max)) == UNIT_DOMAIN:
         return rgb
     lo = np.asarray(domain_min, np.float64)
     scale = 1.0 / (np.asarray(domain_max, np.float64) - lo)

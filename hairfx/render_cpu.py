@@ -54,7 +54,7 @@ class RenderResult(tuple):
     weight = property(lambda self: self[2])
 
 
-def _trilinear_tables(n: int, domain: tuple = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))):
+def _trilinear_tables(n: int, domain: tuple):
     """Per channel and 8-bit input value: the lower grid index and the fraction within the
     cell, ``(3, 256)`` each, for a table of ``n`` points per axis spanning ``domain``
     (``(domain_min, domain_max)``; inputs outside it take the value at its edge)."""
@@ -94,7 +94,7 @@ class _TrilinearKernel:
     scratch arrays each thread keeps.
     """
 
-    def __init__(self, n: int, domain: tuple = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))):
+    def __init__(self, n: int, domain: tuple):
         self.n = n
         i0, f = _trilinear_tables(n, domain)
         self.i0, self.f = i0[0], f[0]  # red's, for resolving it

@@ -152,8 +152,6 @@ _context_lock = threading.Lock()
 # it (multiprocessing's default start method on Linux) inherits Mesa's EGL state half-made,
 # and its first read from the GPU hangs for ever, in a context of the parent's or a new one.
 _gl_pid: int | None = None
-
-
 _renderers: "weakref.WeakSet[GLRenderer]" = weakref.WeakSet()
 
 
@@ -168,9 +166,14 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _forked() -> bool:
+    """Whether this process is a child forked after its parent set up OpenGL."""
+    return _gl_pid is not None and _gl_pid != os.getpid()
+
+
 def _check_not_forked() -> None:
     """Raise :class:`RendererUnavailable` in a child forked after its parent set up OpenGL."""
-    if _gl_pid is not None and _gl_pid != os.getpid():
+    if _forked():
         raise RendererUnavailable(
             "OpenGL was set up by this process's parent before it forked (multiprocessing's 'fork' start "
             "method), and Mesa's EGL hangs when the child uses it: start workers with the 'spawn' method, "
@@ -568,9 +571,7 @@ class GLRenderer(Closeable):
 
     def _close(self) -> None:
         self._lut_key = self._lut_texels = None
-        if _gl_pid is not None and _gl_pid != os.getpid():  # a forked child: GL calls would hang
-            if getattr(self, "_finalizer", None) is not None:
-                self._finalizer.detach()
+        if _forked():  # GL calls would hang; _after_fork_in_child detached the finalizer
             self.ctx = None
             return
         names = (

@@ -275,7 +275,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     frames = cv_frames if cv_frames > 0 else None
     picture_start, stated, sar, video_seconds = 0.0, False, Fraction(1), None
     codecs = tuple(str(s.get("codec_name")) for s in audio)
-    pixel_format, alpha_decoder = (None, None) if video is None else (video.get("pix_fmt"), None)
+    pixel_format, alpha_decoder = None if video is None else video.get("pix_fmt"), None
     if video is not None:
         fps = _stream_fps(video) or fps
         tags = video.get("tags") or {}

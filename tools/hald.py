@@ -17,7 +17,7 @@ import numpy as np
 
 from hairfx._files import check_readable_file
 from hairfx.errors import InputError, LutFormatError
-from hairfx.lut import LUT3D, sample_trilinear
+from hairfx.lut import LUT3D
 
 __all__ = ["MIN_LEVEL", "MAX_LEVEL", "hald_from_table", "table_from_hald", "identity_hald", "read_hald", "write_hald"]
 
@@ -143,11 +143,3 @@ def is_tile_lookup(lut: LUT3D) -> bool:
     image = hald_from_table(lut.table)
     tiles = image.reshape(8, 64, 8, 64, 3).transpose(3, 1, 0, 2, 4).reshape(64, 64, 64, 3)  # [r, g, b]
     return _roughness(lut.table) > 2.0 * _roughness(tiles)
-
-
-def resample(lut: LUT3D, size: int) -> LUT3D:
-    """``lut`` evaluated (trilinear) on a ``size``-point grid."""
-    if size == lut.size:
-        return lut
-    grid = LUT3D.identity(size).table
-    return LUT3D(sample_trilinear(lut.table, grid), title=lut.title)

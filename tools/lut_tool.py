@@ -35,6 +35,7 @@ from pathlib import Path
 from hairfx._files import path_argument
 from hairfx.cli import quiet_opencv
 from hairfx.errors import HairfxError, InputError, run_command, stop_signals_interrupt
+from hairfx.lut import MAX_SIZE, MIN_SIZE
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
 __all__ = ["main", "build_parser"]
@@ -55,8 +56,8 @@ def _ranged_int(lo: int, hi: int):
     return parse
 
 
-# LUT_3D_SIZE (hairfx.lut.MIN_SIZE..MAX_SIZE), decimals per .cube value, the fit's grid
-_lut_size, _decimals, _fit_grid = _ranged_int(2, 256), _ranged_int(3, 12), _ranged_int(4, 65)
+# LUT_3D_SIZE, decimals per .cube value, the fit's grid
+_lut_size, _decimals, _fit_grid = _ranged_int(MIN_SIZE, MAX_SIZE), _ranged_int(3, 12), _ranged_int(4, 65)
 
 
 def _smoothness(text: str) -> float:
@@ -100,7 +101,7 @@ def _cmd_hald_import(args) -> int:
     from hairfx.lut import write_cube
 
     from ._common import check_cube_output, output_file
-    from .hald import grid_trend, is_tile_lookup, read_hald, resample
+    from .hald import grid_trend, is_tile_lookup, read_hald
 
     check_cube_output(args.output, inputs=(args.image,))
     lut = read_hald(args.image)
@@ -118,7 +119,7 @@ def _cmd_hald_import(args) -> int:
             f"`hairfx-lut hald-export` instead (--force imports it as a Hald anyway)"
         )
     size = lut.size if args.size is None else args.size
-    lut = resample(lut, size)
+    lut = lut.to_unit_domain(size)  # a Hald's LUT is on [0, 1]: resampled only when asked
     with output_file(args.output) as out:
         write_cube(lut, out, decimals=args.decimals)
     print(f"wrote {args.output}: {size}^3 LUT from {args.image}")

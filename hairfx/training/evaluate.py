@@ -292,12 +292,13 @@ def _json_problem(path: Path) -> str | None:
 
 def _check_pairs(folder: Path, limit: int | None) -> list[str]:
     """Problems with the pairs of ``folder`` that :func:`evaluate_split` would score."""
-    pairs = list_pairs(folder)[:limit]
+    every = list_pairs(folder)
+    pairs = every[:limit]
     if not pairs:
         return [f"no image/mask pairs in {folder} (images/NAME.jpg with masks/NAME.png)"]
     problems = []
     # nothing left out unsaid: every picture in images/ is a scored .jpg with its label
-    paired = {img_path for _name, img_path, _mask in list_pairs(folder)}
+    paired = {img_path for _name, img_path, _mask in every}
     for path in sorted((folder / "images").iterdir()):
         if path.name.startswith(".") or path in paired:
             continue
