@@ -17,7 +17,9 @@
   ``m`` over 8 x 8 blocks into a float target 1/64 the size, whose partial sums the CPU adds
   up in float64.
 * Textures, framebuffers and buffers are sized to the largest box seen and reused from
-  frame to frame.
+  frame to frame: each side grows to the largest seen, unless that area would be more than
+  :data:`_GROWTH` times the larger of the new box's and the old size's (a wide box, then a
+  tall one), when they are sized for the new box alone.
 * A box larger than the context's ``GL_MAX_TEXTURE_SIZE`` raises
   :class:`~hairfx.errors.RendererUnavailable` before anything is allocated.
 
@@ -56,6 +58,10 @@ __all__ = ["GLRenderer", "create_context"]
 
 _TILE = 32  # side of the tiles that are shaded or skipped as a whole
 _BLOCK = 8  # side of the block each fragment of the intensity pass sums (divides _TILE)
+#: How much larger than the box it must hold (or than its old size) a renderer's textures may
+#: grow to take boxes of both shapes: 1080x1920 and 1920x1080 in turn share one 1920 square
+#: (1.8 times either), a 16x8000 box and an 8000x16 one do not (250 times).
+_GROWTH = 2.0
 
 _VERTEX = """
 #version 330
@@ -407,7 +413,13 @@ class GLRenderer(Closeable):
         if w <= cw and h <= ch:
             return
         # whole tiles, so that the zero-padded mask of a box always fits
-        cw, ch = max(-(-w // _TILE) * _TILE, cw), max(-(-h // _TILE) * _TILE, ch)
+        w, h = -(-w // _TILE) * _TILE, -(-h // _TILE) * _TILE
+        # Grow each side to the largest seen, so boxes of either shape fit from then on
+        # (portrait and landscape frames in turn: one square), unless that holds far more
+        # than either: a wide box then a tall one would reserve their long sides squared.
+        if max(w, cw) * max(h, ch) <= _GROWTH * max(w * h, cw * ch):
+            w, h = max(w, cw), max(h, ch)
+        cw, ch = w, h
         # moderngl's Framebuffer.release() leaves its renderbuffers alive: release them too
         for name in ("_frame_tex", "_mask_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb", "_vao", "_vao_sum", "_tiles"):
             obj = getattr(self, name)

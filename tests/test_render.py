@@ -210,6 +210,28 @@ def test_gl_reuses_objects_across_frame_sizes(gl, copperish):
 
 
 @pytest.mark.gl
+def test_gl_textures_hold_both_orientations_but_not_a_wide_and_a_tall_box_squared(gl, copperish):
+    """Portrait and landscape frames in turn share one square allocation (no reallocation
+    per frame); a very wide box, then a very tall one, are not held as their long sides
+    squared (8000x8000, 900 MB), but each at its own size, within a few levels of the CPU."""
+    def run(h, w):
+        frame = np.full((h, w, 3), 90, np.uint8)
+        frame[::3] = 200
+        mask = np.ones((h, w), np.float32)
+        assert _max_diff(CpuRenderer().render(frame, mask, copperish).frame,
+                         gl.render(frame, mask, copperish).frame) <= TOL_LEVELS
+        return gl._cap, gl._frame_tex
+
+    assert run(120, 200)[0] == (224, 128)  # whole 32-pixel tiles
+    square = run(200, 120)
+    assert square[0] == (224, 224)  # both sides grown: 1.75 times either box
+    assert run(120, 200)[1] is square[1] and run(200, 120)[1] is square[1]  # reused, not remade
+    assert run(16, 4000)[0] == (4000, 32)  # 4000 x 224 would be 7 times this box
+    assert run(4000, 16)[0] == (32, 4000)  # the tall box alone, not 4000 x 4000
+    assert run(16, 4000)[0] == (4000, 32)
+
+
+@pytest.mark.gl
 def test_gl_follows_changes_of_colour_and_weight(gl, portrait, copperish, two_tone):
     """One renderer, colours of other LUT sizes in turn and a weight that moves each frame
     (a video session's smoothing): each frame as a fresh CPU renderer makes it."""
