@@ -114,14 +114,14 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     if mask.shape[0] > MAX_SIDE or mask.shape[1] > MAX_SIDE:
         raise InputError(f"{name} is {mask.shape[1]}x{mask.shape[0]}, larger than {MAX_SIDE} px per side")
     if mask.dtype == np.bool_:
-        return mask.astype(np.float32)
+        return mask.astype(np.float32, order="C")
     if mask.dtype == np.uint8:
         if mask.max() == 1:
             raise InputError(
                 f"{name} is uint8 with values 0..1; uint8 masks are 0..255 - "
                 f"pass a bool or float32 mask, or multiply by 255"
             )
-        return mask.astype(np.float32) * np.float32(1.0 / 255.0)
+        return mask.astype(np.float32, order="C") * np.float32(1.0 / 255.0)
     if not np.issubdtype(mask.dtype, np.floating):
         raise InputError(f"{name} must be float in [0, 1], uint8 or bool, got {_describe(mask)}")
     mask = np.ascontiguousarray(mask, dtype=np.float32)

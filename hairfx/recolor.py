@@ -328,12 +328,16 @@ class RecolorSession(Closeable):
         with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by
         the model resets the smoothed intensity too. A frame given its own ``mask`` breaks
         the model's chain of previous masks: the next frame the model sees starts afresh,
-        not from a mask it made frames earlier."""
+        not from a mask it made frames earlier. The array returned (and kept as
+        :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
+        that refills one buffer does not change the state kept."""
         if self.renderer is None:
             raise InputError("this RecolorSession has been closed")
         arr = as_frame(frame)
         if mask is not None:
             m = mask_for_frame(arr, mask)
+            if isinstance(mask, np.ndarray) and np.may_share_memory(m, mask):
+                m = m.copy()
             if self.segmenter_session is not None:
                 self.segmenter_session.reset()
             return m

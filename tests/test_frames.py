@@ -52,3 +52,12 @@ def test_a_float_pil_mask_is_taken_as_a_float_array():
         as_mask(Image.fromarray(soft * 255, "F"))
     with pytest.raises(InputError, match=r"mode 'L', '1', or 'F' in \[0, 1\]\), got PIL mode 'RGB'"):
         as_mask(Image.new("RGB", (4, 4)))
+
+
+@pytest.mark.parametrize("mask", [np.eye(6, 8, dtype=bool), np.eye(6, 8, dtype=np.uint8) * 255,
+                                  np.eye(6, 8, dtype=np.float64), np.eye(6, 8, dtype=np.float32)])
+@pytest.mark.parametrize("layout", [np.asfortranarray, lambda a: a.T.copy().T, lambda a: a[:, ::-1]])
+def test_masks_of_any_memory_layout_come_back_c_contiguous(mask, layout):
+    got = as_mask(layout(mask))
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    assert np.array_equal(got, layout(mask).astype(np.float32) / (255 if mask.dtype == np.uint8 else 1))

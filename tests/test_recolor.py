@@ -553,3 +553,18 @@ def test_a_session_refuses_a_second_threads_frame_in_the_middle_of_one(portrait)
         s.mask = plain_mask
         expected = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
         np.testing.assert_array_equal(in_thread(s.process, frame, mask), expected)  # later, any thread
+
+
+def test_a_session_keeps_its_own_copy_of_the_callers_mask():
+    """A capture loop that refills one mask buffer must not change the mask the session
+    keeps (last_mask), and writing into what mask() returns must not write into the input."""
+    frame = np.full((4, 6, 3), 90, np.uint8)
+    buf = np.ones((4, 6), np.float32)
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        s.process(frame, mask=buf)
+        assert s.last_mask is not buf
+        buf[:] = 0.0
+        assert s.last_mask.min() == 1.0
+        m = s.mask(frame, buf)
+        m += 0.5
+        assert buf.max() == 0.0
