@@ -26,56 +26,13 @@ No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .presets import PRESETS, HairNetConfig
+
 __all__ = ["HairNetConfig", "HairNet", "PRESETS", "build_model"]
-
-
-@dataclass(frozen=True)
-class HairNetConfig:
-    """Hyper-parameters of one preset.
-
-    ``widths[0]`` is the stem width at 1/4 resolution; each further width adds one
-    stride-2 level. ``depths`` gives the number of encoder bottlenecks per level.
-    """
-
-    input_size: int
-    widths: tuple[int, ...]
-    depths: tuple[int, ...]
-    squeeze: int = 16
-    min_mid: int = 8
-    head_channels: int = 4
-    dense_growth: int = 4
-    dense_layers: int = 1
-    dilated_levels: int = 1
-
-    @property
-    def stride(self) -> int:
-        """Total downsampling: the stride-4 stem, then one stride-2 stage per further width."""
-        return 4 * 2 ** (len(self.widths) - 1)
-
-
-#: Table-1-style presets: the same family at 256x256 ("small") and 512x512 ("full").
-#: The full preset adds one level so its lowest level sees the same fraction of the
-#: frame. The small preset's lowest level, an 8x8 grid, is 256 channels wide, squeezed
-#: 16x to 16 in its bottlenecks: the context that tells a hat or a dark wall from hair
-#: is decided there, and at 8x8 the width costs 0.1-0.2 ms. Its 1/8 and 1/16 levels are
-#: 48 and 128 wide, and its 1/16 and 1/32 levels three and four bottlenecks deep: grown
-#: from 32/64 wide and two/three deep (:func:`transfer_weights` keeps what the smaller
-#: network computed) and trained on a GPU, they raised the validation IoU by 0.006 for
-#: about 0.5 ms (model card). The full preset's deepest level was widened the same way
-#: and trained as long on the CPU, but gained too little to pay for its 0.5 ms; a full
-#: preset widened and deepened like the small one gained 0.0015 on the GPU, not shipped.
-PRESETS: dict[str, HairNetConfig] = {
-    "small": HairNetConfig(input_size=256, widths=(16, 48, 128, 256), depths=(1, 2, 3, 4)),
-    "full": HairNetConfig(
-        input_size=512, widths=(16, 32, 64, 128, 128), depths=(1, 2, 2, 3, 2), dilated_levels=2
-    ),
-}
 
 
 def _conv_bn(cin: int, cout: int, k: int, *, stride: int = 1, dilation: int = 1, act: bool = True) -> nn.Sequential:

@@ -40,7 +40,9 @@ from ._closeable import Closeable
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from ._options import flag, number, thread_count
-from .presets import BACKENDS, ENSEMBLE_PARTNER, ENSEMBLE_PRESET, MODEL_NAMES, check_model_name, resolve_ensemble
+from .presets import (
+    BACKENDS, ENSEMBLE_PARTNER, ENSEMBLE_PRESET, MODEL_NAMES, PRESETS, check_model_name, resolve_ensemble,
+)
 
 __all__ = [
     "Segmenter",
@@ -319,8 +321,6 @@ class Segmenter:
         threads: int | None = None,
         ensemble: bool | None = None,
     ):
-        from .model import PRESETS
-
         check_model_name(name)
         if weights_dir is not None and not isinstance(weights_dir, (str, os.PathLike)):
             raise InputError(f"weights_dir must be a folder's path, got {type(weights_dir).__name__} {weights_dir!r}")

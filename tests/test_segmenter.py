@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -966,3 +969,23 @@ def test_the_ensemble_gives_masks_for_any_frame_shape(full_ensemble, shape):
         masks = [seg.predict(frame), seg.predict(frame, tta=True), sess.process(frame), sess.process(frame)]
     for m in masks:
         assert m.shape == shape and m.dtype == np.float32 and 0.0 <= m.min() and m.max() <= 1.0
+
+
+def test_masks_from_onnx_runtime_do_not_import_torch():
+    """PyTorch takes 2-3 s and 150 MB to import here: a photo recoloured through ONNX Runtime
+    (the default runtime) must not pay for it. In a fresh interpreter, as a user's script."""
+    code = (
+        "import sys, numpy as np, hairfx\n"
+        "from hairfx.segmenter import get_segmenter\n"
+        "frame = np.full((64, 48, 3), 90, np.uint8)\n"
+        "for name in ('small', 'full'):\n"
+        "    assert get_segmenter(name).backend == 'onnxruntime'\n"
+        "    get_segmenter(name).predict(frame)\n"
+        "hairfx.recolor(frame, 'copper', renderer='cpu')\n"
+        "print('torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
