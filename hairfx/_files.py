@@ -150,3 +150,33 @@ def folder_obstacle(folder: Path, *, writable: bool = False) -> tuple[Path, str]
         if d.exists():
             return d, "file"
     return None  # pragma: no cover - a relative path's parents end at ".", which exists
+
+
+def opencv_name(path: str | os.PathLike) -> str | None:
+    """``path`` as the text OpenCV's Python functions take, or None when its name is not
+    valid UTF-8 (as names copied from old archives or other systems may be: Python holds
+    their bytes as surrogates). OpenCV crashes the whole process on such a name rather
+    than raise, so it must never be given one."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return text
+
+
+@contextmanager
+def opencv_readable(path: Path) -> Iterator[str]:
+    """A name under which OpenCV can open the existing file ``path``: its own, or, when that
+    is not valid UTF-8 (:func:`opencv_name`), a link with a plain name in a private
+    temporary folder, removed on exit (an open file stays open without it)."""
+    text = opencv_name(path)
+    if text is not None:
+        yield text
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hairfx-") as folder:
+        link = Path(folder) / ("input" + (path.suffix if opencv_name(path.suffix) is not None else ""))
+        link.symlink_to(Path(path).resolve())
+        yield str(link)

@@ -55,10 +55,20 @@ def quiet_opencv() -> None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
+def print_names_as_given() -> None:
+    """For a command's ``main``: file names whose bytes are not UTF-8 (Python holds them as
+    surrogates) are printed as those bytes, as ``ls`` prints them, where the locale's strict
+    encoding would raise in the middle of a message (stdout) or print ``\udce9`` (stderr)."""
+    for stream, defaults in ((sys.stdout, ("strict",)), (sys.stderr, ("strict", "backslashreplace"))):
+        if getattr(stream, "errors", None) in defaults and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     quiet_opencv()  # after the parsing: `hairfx --help` loads no OpenCV
+    print_names_as_given()
     try:
         with warnings.catch_warnings(), stop_signals_interrupt():
             # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
@@ -292,9 +302,13 @@ def _check_out_folder(out, given: str) -> None:
     from ._files import folder_obstacle
     from .errors import InputError
 
-    obstacle = folder_obstacle(out)  # a regular file (or a device, a socket...) where a folder must go
+    # a regular file (or a device, a socket...) where a folder must go, or a folder that takes no files
+    obstacle = folder_obstacle(out, writable=True)
     if obstacle is not None:
-        folder = obstacle[0]
+        folder, kind = obstacle
+        if kind == "unwritable":
+            where = "" if folder == out else f" (under {folder}, which takes no new folders)"
+            raise InputError(f"-o {given} is not writable{where}; give a folder you can write the masks to")
         what = "" if folder == out else f" lies under {folder}, which"
         raise InputError(f"-o {given}{what} is a file, not a folder; give a folder for the masks (created if missing)")
 
@@ -316,9 +330,12 @@ def _png_with_software(png: bytes, software: str) -> bytes:
 
 
 def _is_mask_file(path) -> bool:
-    """Whether ``path`` is a mask `hairfx mask` wrote (a PNG that says so, :data:`MASK_SOFTWARE`)."""
+    """Whether ``path`` is a mask `hairfx mask` wrote (a PNG that says so, :data:`MASK_SOFTWARE`).
+    Only a regular file is opened: opening a named pipe would wait for a writer for ever."""
     from PIL import Image
 
+    if not path.is_file():
+        return False
     try:
         with Image.open(path) as im:
             return im.format == "PNG" and im.mode == "L" and im.info.get("Software") == MASK_SOFTWARE
@@ -414,8 +431,12 @@ def _run_mask(args) -> int:
                     reason = f"a link to {os.readlink(f)}, which is missing" if f.is_symlink() else "gone since it was listed"
             elif isinstance(exc, InputError):  # the line names f already: not twice
                 msg = str(exc)
-                reason = msg.removeprefix(f"{f}: ") if msg.startswith(f"{f}: ") else \
-                    "it" + msg.removeprefix(str(f)) if msg.startswith(f"{f} ") else msg
+                if msg.startswith(f"{f}: "):
+                    reason = msg.removeprefix(f"{f}: ")
+                elif msg.startswith((f"{f} ", f"image {f} ")):  # "image F is a pipe ..."
+                    reason = "it" + msg.removeprefix("image ").removeprefix(str(f))
+                else:
+                    reason = msg
             else:
                 reason = f"cannot read it: {exc.strerror or exc}"
             skipped.append(f)

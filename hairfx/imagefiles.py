@@ -7,11 +7,16 @@ files with the same messages. Library functions take arrays; only these touch fi
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from ._files import check_readable_file
+from ._files import check_readable_file, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 
@@ -96,6 +101,50 @@ def _truncated_jpeg(data: bytes) -> bool:
     return True  # the headers themselves end early
 
 
+_FD2 = threading.Lock()  # one redirection of the process's stderr at a time
+
+
+@contextmanager
+def _c_stderr() -> Iterator[list[str]]:
+    """The lines C libraries write to the process's stderr (file descriptor 2) inside the
+    block, for the caller to word with the file's name: libjpeg's "Corrupt JPEG data: ..."
+    and libpng's "libpng error: ..." name no file, and in a batch they cannot be told
+    apart. The list is filled when the block ends."""
+    import tempfile
+
+    lines: list[str] = []
+    with _FD2, tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(line.strip() for line in tmp.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _decode(path: Path, data: bytes):
+    """``cv2.imdecode`` of ``data`` (alpha and 16 bits kept), with what its decoders say
+    about the file put in hairfx's words: a file that fails is refused with their reason,
+    and one that decodes in spite of damage (libjpeg carries on over corrupt data, filling
+    what it lost with garbage) gives a warning naming the file."""
+    import cv2
+
+    with _c_stderr() as said:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    # OpenCV's own log lines ("[ERROR:0@0.03] global grfmt_tiff.cpp ...") say what the error below says
+    said = [line for line in said if not line.startswith("[")]
+    if img is None:
+        raise InputError(f"{path}: not an image OpenCV can read" + (f" ({'; '.join(said)})" if said else ""))
+    if said:
+        warnings.warn(f"hairfx: {path} is damaged, parts of the picture may be wrong: {'; '.join(said)}",
+                      RuntimeWarning, stacklevel=4)
+    return img
+
+
 def _imread(path: Path, kind: str):
     """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
     EXIF orientation."""
@@ -108,14 +157,14 @@ def _imread(path: Path, kind: str):
     if size is not None and max(size) > MAX_SIDE:
         w, h = size
         raise InputError(f"{path} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
-    if size is None and not cv2.haveImageReader(str(path)):
-        raise InputError(f"{path}: not an image OpenCV can read")
+    if size is None:
+        with opencv_readable(path) as name:
+            if not cv2.haveImageReader(name):
+                raise InputError(f"{path}: not an image OpenCV can read")
     data = path.read_bytes()  # read once: checked here, decoded from memory below
     if _truncated_jpeg(data):  # OpenCV only warns, and fills the missing rows with grey
         raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if img is None:
-        raise InputError(f"{path}: not an image OpenCV can read")
+    img = _decode(path, data)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
     return _apply_orientation(img, orientation)
 
@@ -178,11 +227,12 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     or takes no new files, or the same file as one of ``inputs``. Returns the path."""
     import cv2
 
-    from ._files import check_not_input, check_output_file
+    from ._files import check_not_input, check_output_file, opencv_name
 
     path = Path(path)
     check_output_file(path, "out.png")
-    if not cv2.haveImageWriter(str(path)):
+    # by its extension alone: OpenCV must not see a name that is not UTF-8 (opencv_name)
+    if opencv_name(path.suffix) is None or not cv2.haveImageWriter("image" + path.suffix):
         raise InputError(f"cannot write {path}: OpenCV has no writer for {path.suffix or 'a name without an extension'}; "
                          f"use .png or .jpg")
     check_not_input(path, inputs)

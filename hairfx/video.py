@@ -49,7 +49,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
-from ._files import check_new_file, check_readable_file
+from ._files import check_new_file, check_readable_file, opencv_name, opencv_readable
 from ._options import number
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
@@ -260,7 +260,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if streams and video is None:
         raise InputError(f"{str(p)!r} has no video stream" + (" (only sound)" if audio else ""))
-    cap = cv2.VideoCapture(str(p))
+    with opencv_readable(p) as name:
+        cap = cv2.VideoCapture(name)
     try:
         if not cap.isOpened():
             raise InputError(f"could not open {str(p)!r} as a video" + (f": {unreadable}" if unreadable else ""))
@@ -433,7 +434,8 @@ class VideoReader(Closeable):
                 "hairfx's H.264 output cannot keep; flatten it onto a background first"
             )
         self._cv2 = cv2
-        self._cap = cv2.VideoCapture(str(self.info.path))
+        with opencv_readable(self.info.path) as name:
+            self._cap = cv2.VideoCapture(name)
         if not self._cap.isOpened():  # pragma: no cover - probe opened it a moment ago
             raise InputError(f"could not open {str(self.info.path)!r} as a video")
 
@@ -608,9 +610,13 @@ class VideoWriter(Closeable):
         import cv2
 
         self._cv2 = cv2
-        self._cv = cv2.VideoWriter(
-            str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(self.fps), (self.width, self.height)
-        )
+        name = opencv_name(self._tmp)
+        if name is None:
+            raise InputError(
+                f"OpenCV cannot write {str(self.path)!r}: its folder's or its own name is not valid UTF-8; "
+                "rename it, or install ffmpeg, which can"
+            )
+        self._cv = cv2.VideoWriter(name, cv2.VideoWriter_fourcc(*"mp4v"), float(self.fps), (self.width, self.height))
         if not self._cv.isOpened():
             raise InputError(f"OpenCV could not open {str(self.path)!r} for writing")
 

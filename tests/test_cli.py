@@ -377,3 +377,83 @@ def test_mask_names_a_skipped_file_once(tmp_path, capsys):
     assert main(["mask", str(wide), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert f"hairfx mask: skipped {wide}: it is 16385x2, larger than the 16384 px per side hairfx accepts\n" in err
+
+
+def test_mask_skips_a_named_pipe_in_a_folder_instead_of_waiting_on_it(tmp_path, capsys):
+    """A FIFO named like a photo in the input folder: opening it would wait for a writer for
+    ever. It is skipped as no regular file and the photos around it are done."""
+    import threading
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.jpg", "z.jpg"):
+        cv2.imwrite(str(src / name), _head())
+    os.mkfifo(src / "pipe.jpg")
+    out, codes = tmp_path / "out", []
+    worker = threading.Thread(target=lambda: codes.append(main(["mask", str(src), "-o", str(out)])), daemon=True)
+    worker.start()
+    worker.join(120)
+    assert codes == [2], "hairfx mask did not finish: it waits on the pipe"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "z.png"]
+    assert capsys.readouterr().err == (f"hairfx mask: skipped {src / 'pipe.jpg'}: it is a pipe, socket or device, "
+                                       "not an image file\n")
+
+
+def test_names_that_are_not_utf8_are_read_and_written_not_crashed_on(tmp_path):
+    """A name's bytes need not be UTF-8 (files from old archives); Python holds them as
+    surrogates, on which OpenCV crashes the process. Images with such names, and outputs
+    given such names, work, and are printed as their bytes, as ls prints them, even under a
+    locale whose encoding is strict; a non-image among them is skipped like any other."""
+    src = tmp_path / "in"
+    src.mkdir()
+    photo, notes = (src / os.fsdecode(n) for n in (b"caf\xe9.jpg", b"notes_\xe9.jpg"))
+    cv2.imwrite(str(src / "z.jpg"), _head())
+    shutil.copy(src / "z.jpg", photo)
+    notes.write_text("not an image")
+    out = tmp_path / os.fsdecode(b"r\xe9sultat.png")
+
+    def hairfx_cli(*args):
+        return subprocess.run([sys.executable, "-m", "hairfx", *args], capture_output=True, cwd=REPO, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"})
+
+    done = hairfx_cli("recolor", photo, "--color", "copper", "-o", out)
+    assert done.returncode == 0 and done.stdout == b"wrote " + os.fsencode(out) + b"\n", done.stderr
+    assert cv2.imdecode(np.fromfile(out, np.uint8), cv2.IMREAD_COLOR).shape == (60, 48, 3)
+    done = hairfx_cli("mask", src, "-o", tmp_path / "masks")
+    assert done.returncode == 2
+    assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == sorted([os.fsdecode(b"caf\xe9.png"), "z.png"])
+    assert done.stderr == b"hairfx mask: skipped " + os.fsencode(notes) + b": not an image OpenCV can read\n"
+
+
+def test_the_video_reader_opens_a_file_whose_name_is_not_utf8(tmp_path):
+    from hairfx.video import VideoReader
+
+    clip = tmp_path / os.fsdecode(b"clip_\xe9.avi")
+    w = cv2.VideoWriter(str(tmp_path / "plain.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 32))
+    for k in range(3):
+        w.write(np.full((32, 48, 3), 60 * k, np.uint8))
+    w.release()
+    (tmp_path / "plain.avi").rename(clip)
+    with VideoReader(clip) as reader:
+        assert len([f.shape for f in reader]) == 3
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_mask_refuses_an_output_folder_it_cannot_write_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    import hairfx.segmenter
+
+    def no_model(*a, **k):
+        raise AssertionError("the model was loaded before -o was checked")
+
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", no_model)
+    cv2.imwrite(str(tmp_path / "a.jpg"), _head())
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        for out, message in ((locked, f"-o {locked} is not writable;"),
+                             (locked / "masks", f"-o {locked / 'masks'} is not writable (under {locked}, which takes")):
+            assert main(["mask", str(tmp_path / "a.jpg"), "-o", str(out)]) == 2
+            assert message in capsys.readouterr().err
+    finally:
+        locked.chmod(0o755)

@@ -265,3 +265,40 @@ def test_a_folder_is_not_reported_missing(tmp_path):
 def test_a_large_image_within_the_limit_is_still_read(tmp_path):
     path = _png_stating(tmp_path / "wide.png", 16384, 2)
     assert read_rgb(path).shape == (2, 16384, 3)
+
+
+def _photo_jpeg() -> bytes:
+    rng = np.random.default_rng(5)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8), (7, 7), 0)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_a_jpeg_damaged_in_the_middle_is_read_with_a_warning_that_names_it(tmp_path, capfd):
+    """libjpeg carries on over corrupt data and prints "Corrupt JPEG data" with no file name
+    (in a batch, nobody can tell which photo it was about); the garbage it fills in is kept,
+    but a warning names the file, and nothing else reaches the process's stderr."""
+    data = bytearray(_photo_jpeg())
+    start = data.index(b"\xff\xda") + 40  # inside the entropy-coded data, after the scan header
+    data[start : start + 200] = bytes(range(200))
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match=rf"{path} is damaged, parts of the picture may be wrong: Corrupt JPEG data"):
+        img = read_rgb(path)
+    assert img.shape == (96, 128, 3)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_file_that_fails_to_decode_gives_the_decoders_reason_in_the_error_alone(tmp_path, capfd):
+    png = cv2.imencode(".png", np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8))[1].tobytes()
+    path = tmp_path / "cut.png"
+    path.write_bytes(png[: len(png) // 2])
+    with pytest.raises(InputError, match=rf"{path}: not an image OpenCV can read \(libpng error: "):
+        read_rgb(path)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_sound_file_is_read_without_a_warning(tmp_path, recwarn):
+    path = tmp_path / "fine.jpg"
+    path.write_bytes(_photo_jpeg())
+    read_rgb(path)
+    assert not [w for w in recwarn if "damaged" in str(w.message)]

@@ -33,7 +33,7 @@ import sys
 from pathlib import Path
 
 from hairfx._files import path_argument
-from hairfx.cli import quiet_opencv
+from hairfx.cli import print_names_as_given, quiet_opencv
 from hairfx.errors import HairfxError, InputError, run_command, stop_signals_interrupt
 from hairfx.lut import MAX_SIZE, MIN_SIZE
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_opencv()
+    print_names_as_given()
     try:
         # SIGTERM and SIGHUP stop a command as Ctrl-C does: half-written files are removed
         with stop_signals_interrupt():
