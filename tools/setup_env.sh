@@ -31,7 +31,7 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# PyTorch first, pinned: hairfx's own requirement (torch>=2.2) is then already satisfied and
+# PyTorch first, pinned: hairfx's own requirement (torch>=2.3) is then already satisfied and
 # pip pulls nothing more. Where pip's configuration provides the CPU wheel, this is the CPU
 # build; elsewhere set HAIRFX_TORCH_INDEX to PyTorch's CPU wheel index to avoid a CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0 ${HAIRFX_TORCH_INDEX:+--index-url "$HAIRFX_TORCH_INDEX"}
