@@ -105,7 +105,7 @@ def _add_recolor(sub) -> None:
         from . import recolor
         from .errors import InputError
         from .frames import mask_for_frame
-        from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
+        from .imagefiles import check_output_image, read_icc_profile, read_mask, read_rgb, write_rgb
         from .segmenter import MIN_SIDE
 
         ensemble = ensemble_from_args(args)
@@ -133,7 +133,8 @@ def _add_recolor(sub) -> None:
             tta=args.tta,
             ensemble=ensemble,
         )
-        write_rgb(args.output, out)
+        # the input's colour profile goes with it (the LUTs are applied to the values as held)
+        write_rgb(args.output, out, icc_profile=read_icc_profile(args.input))
         print(f"wrote {args.output}")
         return 0
 

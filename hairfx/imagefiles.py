@@ -20,7 +20,7 @@ from ._files import check_readable_file, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 
-__all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image"]
+__all__ = ["read_rgb", "read_mask", "read_icc_profile", "write_rgb", "check_output_image"]
 
 
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
@@ -32,17 +32,18 @@ _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
     """The image's ``(width, height)`` as its header states them, read by Pillow without
     decoding the pixels (None where Pillow does not know the format or cannot read it),
-    and its EXIF orientation tag (1..8; 1 when it has none or it cannot be read)."""
-    import warnings
-
+    and its EXIF orientation tag (1..8; 1 when it has none or it cannot be read). A file
+    of several frames (an animated GIF or WebP, a multi-page TIFF) gives a warning that
+    only the first is read."""
     from PIL import Image
 
-    size, value = None, None
+    size, value, frames = None, None, 1
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 size = im.size
+                frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) or im.format == "TIFF" else 1
                 # Pillow decodes the whole PNG looking for an eXIf chunk after the pixel
                 # data; one before it, where writers put it, is already in ``info``
                 if im.format in _ORIENTED_FORMATS and not (im.format == "PNG" and "exif" not in im.info):
@@ -51,6 +52,9 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
         size = (MAX_SIDE + 1, MAX_SIDE + 1)
     except Exception:  # Pillow raises many types on files it half understands; OpenCV may read them
         pass
+    if isinstance(frames, int) and frames > 1:
+        warnings.warn(f"hairfx: {path} holds {frames} frames (an animation or pages); only the first is read",
+                      RuntimeWarning, stacklevel=4)
     return size, value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
@@ -239,11 +243,57 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     return path
 
 
-def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+def read_icc_profile(path: str | os.PathLike) -> bytes | None:
+    """The ICC colour profile embedded in an image file (a camera's or an editor's Adobe
+    RGB or Display P3, say), or None when it has none or cannot be read. Pixels are read
+    as the file holds them, not converted: :func:`write_rgb` can give the profile to the
+    output, so that colour-managed viewers show it as they showed the input."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            icc = im.info.get("icc_profile")
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: no profile it can give
+        return None
+    return bytes(icc) if icc else None
+
+
+#: Output formats :func:`write_rgb` embeds an ICC profile in (as their extensions).
+ICC_FORMATS = (".jpg", ".jpeg", ".jpe", ".png")
+
+
+def _with_icc(data: bytes, suffix: str, icc: bytes) -> bytes:
+    """Encoded ``data`` with ``icc`` embedded: APP2 ``ICC_PROFILE`` segments after the JPEG's
+    JFIF header (the ICC specification's split into chunks of at most 65,519 bytes), or a
+    PNG ``iCCP`` chunk after ``IHDR``."""
+    import struct
+    import zlib
+
+    if suffix in (".png",):
+        body = b"iCCP" + b"ICC profile\0\0" + zlib.compress(icc)
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        end = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 bytes of data, CRC
+        return data[:end] + chunk + data[end:]
+    parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
+    if len(parts) > 255:
+        raise InputError(f"the colour profile ({len(icc)} bytes) is too large for a JPEG file")
+    segments = b"".join(
+        b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]) + part
+        for k, part in enumerate(parts)
+    )
+    pos = 2  # after SOI, and after the JFIF APP0 segment when it comes first
+    if data[2:4] == b"\xff\xe0":
+        pos = 4 + int.from_bytes(data[4:6], "big")
+    return data[:pos] + segments + data[pos:]
+
+
+def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None) -> Path:
     """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
     Missing parent folders are created. The image is encoded first and written through a
     temporary file renamed into place, so a failure (a full disk, say) leaves the file
-    that was there, never a half-written or deleted one."""
+    that was there, never a half-written or deleted one. ``icc_profile`` (from
+    :func:`read_icc_profile`) is embedded in a JPEG or PNG; other formats get none, with a
+    ``RuntimeWarning`` saying so."""
     import cv2
 
     path = check_output_image(path)
@@ -254,7 +304,15 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray) -> Path:
         raise InputError(f"could not encode {path}: {str(exc).strip().splitlines()[-1]}") from None
     if not ok:
         raise InputError(f"could not encode {path} as {path.suffix}")
-    return write_whole(path, data.tobytes())
+    data = data.tobytes()
+    if icc_profile:
+        if path.suffix.lower() in ICC_FORMATS:
+            data = _with_icc(data, ".png" if path.suffix.lower() == ".png" else ".jpg", icc_profile)
+        else:
+            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no colour profile; the input's is "
+                          f"dropped, so colour-managed viewers show it as sRGB (write .png or .jpg to keep it)",
+                          RuntimeWarning, stacklevel=2)
+    return write_whole(path, data)
 
 
 def write_whole(path: Path, data: bytes) -> Path:

@@ -302,3 +302,57 @@ def test_a_sound_file_is_read_without_a_warning(tmp_path, recwarn):
     path.write_bytes(_photo_jpeg())
     read_rgb(path)
     assert not [w for w in recwarn if "damaged" in str(w.message)]
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_colour_profile_is_carried_into_jpeg_and_png_output(tmp_path, suffix, size):
+    """The profile Pillow (an independent reader) finds in the output is the input's, byte for
+    byte, also one larger than a JPEG segment holds (split into chunks); the pixels decode as
+    those of the same image written without it."""
+    from hairfx.imagefiles import read_icc_profile
+
+    icc = _srgb_profile()
+    if size == "large":  # 150 kB: padded, with the header's length field to match
+        icc += bytes(range(256)) * 600
+        icc = len(icc).to_bytes(4, "big") + icc[4:]
+    src = tmp_path / "in.jpg"
+    Image.fromarray(np.full((30, 40, 3), 120, np.uint8)).save(src, icc_profile=icc)
+    assert read_icc_profile(src) == icc
+    rgb = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    with_icc, plain = write_rgb(tmp_path / f"a{suffix}", rgb, icc_profile=icc), write_rgb(tmp_path / f"b{suffix}", rgb)
+    with Image.open(with_icc) as im:
+        assert im.info.get("icc_profile") == icc
+        decoded = np.asarray(im.convert("RGB"))
+    assert np.array_equal(read_rgb(with_icc), read_rgb(plain))
+    assert np.array_equal(decoded, read_rgb(plain))
+
+
+def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
+    from hairfx.imagefiles import read_icc_profile
+
+    rgb = np.full((8, 8, 3), 100, np.uint8)
+    with pytest.warns(RuntimeWarning, match=r"\.webp output keeps no colour profile"):
+        write_rgb(tmp_path / "a.webp", rgb, icc_profile=_srgb_profile())
+    assert read_icc_profile(tmp_path / "a.webp") is None
+    assert read_icc_profile(tmp_path / "missing.png") is None
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".tif"])
+def test_a_file_of_several_frames_says_only_the_first_is_read(tmp_path, suffix, recwarn):
+    frames = [Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (40, 120, 200)]
+    path = tmp_path / f"anim{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with pytest.warns(RuntimeWarning, match=rf"{path} holds 3 frames \(an animation or pages\); only the first is read"):
+        first = read_rgb(path)
+    assert abs(int(first.mean()) - 40) <= 1
+    frames[0].save(tmp_path / f"one{suffix}")
+    recwarn.clear()
+    read_rgb(tmp_path / f"one{suffix}")
+    assert not [w for w in recwarn if "frames" in str(w.message)]
