@@ -7,6 +7,7 @@ files with the same messages. Library functions take arrays; only these touch fi
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import warnings
@@ -106,6 +107,7 @@ def _truncated_jpeg(data: bytes) -> bool:
 
 
 _FD2 = threading.Lock()  # one redirection of the process's stderr at a time
+_PROFILE_WARNING = re.compile(r"libpng warning: (iCCP|sRGB|cHRM|gAMA)\b")
 
 
 @contextmanager
@@ -119,7 +121,11 @@ def _c_stderr() -> Iterator[list[str]]:
     lines: list[str] = []
     with _FD2, tempfile.TemporaryFile() as tmp:
         sys.stderr.flush()
-        saved = os.dup(2)
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all (a daemon's closed descriptor): nothing to catch
+            yield lines
+            return
         try:
             os.dup2(tmp.fileno(), 2)
             yield lines
@@ -139,8 +145,10 @@ def _decode(path: Path, data: bytes):
 
     with _c_stderr() as said:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    # OpenCV's own log lines ("[ERROR:0@0.03] global grfmt_tiff.cpp ...") say what the error below says
-    said = [line for line in said if not line.startswith("[")]
+    # OpenCV's own log lines ("[ERROR:0@0.03] global grfmt_tiff.cpp ...") say what the error
+    # below says; libpng's warnings about a colour profile ("iCCP: known incorrect sRGB
+    # profile", common in older files) concern metadata, not the pixels
+    said = [line for line in said if not line.startswith("[") and not _PROFILE_WARNING.match(line)]
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read" + (f" ({'; '.join(said)})" if said else ""))
     if said:

@@ -356,3 +356,20 @@ def test_a_file_of_several_frames_says_only_the_first_is_read(tmp_path, suffix, 
     recwarn.clear()
     read_rgb(tmp_path / f"one{suffix}")
     assert not [w for w in recwarn if "frames" in str(w.message)]
+
+
+def test_a_libpng_warning_about_the_colour_profile_is_no_damage(tmp_path, capfd, recwarn):
+    """libpng warns about colour profiles it finds odd ("iCCP: known incorrect sRGB profile"
+    in many older PNGs; here a profile longer than its header says, "iCCP: extra compressed
+    data"); that concerns the metadata, the pixels are fine: no 'damaged' warning, and
+    nothing on stderr."""
+    from hairfx.imagefiles import _with_icc
+
+    png = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
+    path = tmp_path / "old.png"
+    path.write_bytes(_with_icc(png, ".png", _srgb_profile() + bytes(range(256)) * 600))
+    cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert "libpng warning: iCCP" in capfd.readouterr().err  # what OpenCV alone prints
+    assert np.array_equal(read_rgb(path), np.full((8, 8, 3), 90, np.uint8))
+    assert not [w for w in recwarn if "damaged" in str(w.message)]
+    assert capfd.readouterr().err == ""
