@@ -321,13 +321,9 @@ MASK_SOFTWARE = "hairfx mask"
 
 def _png_with_software(png: bytes, software: str) -> bytes:
     """``png`` with a ``tEXt`` chunk ``Software`` = ``software`` right after its header chunk."""
-    import struct
-    import zlib
+    from .imagefiles import png_with_chunk
 
-    body = b"tEXt" + b"Software\0" + software.encode("latin-1")
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
-    end = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 bytes of data, CRC
-    return png[:end] + chunk + png[end:]
+    return png_with_chunk(png, b"tEXt", b"Software\0" + software.encode("latin-1"))
 
 
 def _is_mask_file(path) -> bool:

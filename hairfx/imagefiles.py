@@ -270,6 +270,19 @@ def read_icc_profile(path: str | os.PathLike) -> bytes | None:
 ICC_FORMATS = (".jpg", ".jpeg", ".jpe", ".png")
 
 
+def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
+    """An encoded ``png`` with one more chunk of type ``kind`` (``b"tEXt"``, ``b"iCCP"``)
+    holding ``data``, right after its header chunk ``IHDR``, where chunks that must come
+    before the pixels go."""
+    import struct
+    import zlib
+
+    body = kind + data
+    chunk = struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    end = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 bytes of data, CRC
+    return png[:end] + chunk + png[end:]
+
+
 def _with_icc(data: bytes, suffix: str, icc: bytes) -> bytes:
     """Encoded ``data`` with ``icc`` embedded: APP2 ``ICC_PROFILE`` segments after the JPEG's
     JFIF header (the ICC specification's split into chunks of at most 65,519 bytes), or a
@@ -277,11 +290,8 @@ def _with_icc(data: bytes, suffix: str, icc: bytes) -> bytes:
     import struct
     import zlib
 
-    if suffix in (".png",):
-        body = b"iCCP" + b"ICC profile\0\0" + zlib.compress(icc)
-        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
-        end = 8 + 8 + 13 + 4  # signature, then IHDR: length and type, 13 bytes of data, CRC
-        return data[:end] + chunk + data[end:]
+    if suffix == ".png":
+        return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
     parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
     if len(parts) > 255:
         raise InputError(f"the colour profile ({len(icc)} bytes) is too large for a JPEG file")

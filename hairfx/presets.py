@@ -59,7 +59,7 @@ PRESETS: dict[str, HairNetConfig] = {
 
 
 #: Presets, fastest first. "small" runs the network at 256x256, "full" at 512x512.
-MODEL_NAMES = ("small", "full")
+MODEL_NAMES = tuple(PRESETS)
 
 #: Inference runtimes. "onnxruntime" runs the shipped ONNX export with ONNX Runtime,
 #: "opencv" runs it with OpenCV's DNN module, "torch" runs the PyTorch weights; "auto"
