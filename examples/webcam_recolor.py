@@ -49,6 +49,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 import hairfx
 from hairfx._files import path_argument
 from hairfx.errors import InputError, stop_signals_interrupt
+from hairfx.imagefiles import imwrite_any
 from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
 
@@ -421,12 +422,10 @@ class App:
         while path.exists():  # several snapshots within one second
             n += 1
             path = folder / f"{stem}_{n}.png"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(path), self.last_picture):
-                raise OSError("OpenCV could not write it")
-        except OSError as exc:
-            print(f"snapshot not saved: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        try:  # written whole, and under any folder name (cv2.imwrite crashes on one that is not UTF-8)
+            imwrite_any(path, self.last_picture)
+        except InputError as exc:  # "could not write PATH: reason"
+            print(f"snapshot not saved: {exc}", file=sys.stderr)
             return None
         print(f"saved {path}")
         return path

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_readable_file, opencv_readable
+from ._files import check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 
-__all__ = ["read_rgb", "read_mask", "read_icc_profile", "write_rgb", "check_output_image"]
+__all__ = ["read_rgb", "read_mask", "read_icc_profile", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
 
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
@@ -233,20 +233,51 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     return mask
 
 
+def _check_writer(path: Path) -> None:
+    """Refuse a file name OpenCV has no image writer for, judged by its extension alone:
+    OpenCV must not see a name that is not UTF-8 (:func:`~hairfx._files.opencv_name`)."""
+    import cv2
+
+    if opencv_name(path.suffix) is None or not cv2.haveImageWriter("image" + path.suffix):
+        raise InputError(f"cannot write {path}: OpenCV has no writer for {path.suffix or 'a name without an extension'}; "
+                         f"use .png or .jpg")
+
+
+def imread_any(path: str | os.PathLike, flags: int) -> np.ndarray | None:
+    """``cv2.imread(path, flags)`` for a file of any name: OpenCV decodes the bytes, so a
+    name that is not UTF-8 (:func:`~hairfx._files.opencv_name`) cannot crash the process.
+    None where the file is empty or not an image, as ``cv2.imread`` gives; an OS error
+    (missing, no permission) is raised. For dataset and tool code that wants OpenCV's own
+    decoding; user images go through :func:`read_rgb`, which checks them first."""
+    import cv2
+
+    data = Path(path).read_bytes()
+    return cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+
+
+def imwrite_any(path: str | os.PathLike, img: np.ndarray, params: tuple = ()) -> None:
+    """``cv2.imwrite(path, img, params)`` (BGR, the format by the extension) for a file of
+    any name, encoded in memory and written whole (:func:`write_whole`); a failure raises
+    :class:`~hairfx.errors.InputError` naming the file."""
+    import cv2
+
+    path = Path(path)
+    _check_writer(path)
+    ok, data = cv2.imencode(path.suffix, img, list(params))
+    if not ok:
+        raise InputError(f"could not encode {path} as {path.suffix}")
+    write_whole(path, data.tobytes())
+
+
 def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     """Refuse, before any work, an image output that could not be written or would destroy
     an input: a format OpenCV cannot write, a folder at the path, a parent that is a file
     or takes no new files, or the same file as one of ``inputs``. Returns the path."""
-    import cv2
-
-    from ._files import check_not_input, check_output_file, opencv_name
+    from ._files import check_not_input, check_output_file
 
     path = Path(path)
     check_output_file(path, "out.png")
-    # by its extension alone: OpenCV must not see a name that is not UTF-8 (opencv_name)
-    if opencv_name(path.suffix) is None or not cv2.haveImageWriter("image" + path.suffix):
-        raise InputError(f"cannot write {path}: OpenCV has no writer for {path.suffix or 'a name without an extension'}; "
-                         f"use .png or .jpg")
+    _check_writer(path)
     check_not_input(path, inputs)
     return path
 

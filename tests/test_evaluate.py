@@ -292,3 +292,23 @@ def test_boundary_f_matches_pixels_within_the_davis_disk():
         recall = float((near(fb)[gb] <= r).mean())
         expected = 2 * precision * recall / (precision + recall)
         assert boundary_f(pred, gt) == pytest.approx(expected, abs=1e-9)
+
+
+def test_dataset_files_whose_names_are_not_utf8_are_read(tmp_path):
+    """OpenCV's Python binding crashes the process on a name Python holds as surrogates;
+    the datasets' readers hand it the bytes instead. Such a pair is checked and read like
+    the others, its photo BGR-to-RGB as OpenCV decodes it."""
+    import os
+
+    from hairfx.training.data import _read_pair
+
+    data = _tree(tmp_path / "data")
+    split = data / "figaro1k" / "test"
+    name = os.fsdecode(b"caf\xe9")
+    (split / "images" / "p0.jpg").rename(split / "images" / f"{name}.jpg")
+    (split / "masks" / "p0.png").rename(split / "masks" / f"{name}.png")
+    assert check_inputs(data) == [data / "videos" / "pan.mp4"]
+    pair = _read_pair(name, split / "images" / f"{name}.jpg", split / "masks" / f"{name}.png", None)
+    (split / "images" / f"{name}.jpg").rename(tmp_path / "plain.jpg")
+    np.testing.assert_array_equal(pair.image, cv2.imread(str(tmp_path / "plain.jpg"))[:, :, ::-1])
+    np.testing.assert_array_equal(pair.mask, _blob(0)[1])

@@ -373,3 +373,30 @@ def test_a_libpng_warning_about_the_colour_profile_is_no_damage(tmp_path, capfd,
     assert np.array_equal(read_rgb(path), np.full((8, 8, 3), 90, np.uint8))
     assert not [w for w in recwarn if "damaged" in str(w.message)]
     assert capfd.readouterr().err == ""
+
+
+def test_opencv_reads_and_writes_files_whose_names_are_not_utf8(tmp_path):
+    """imread_any / imwrite_any: what cv2.imread / cv2.imwrite do, under names on which
+    they would crash the process (bytes that are not UTF-8, held by Python as surrogates)."""
+    import os
+
+    from hairfx.imagefiles import imread_any, imwrite_any
+
+    img = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    odd = tmp_path / os.fsdecode(b"d\xe9j\xe0") / os.fsdecode(b"caf\xe9.png")
+    imwrite_any(odd, img, (cv2.IMWRITE_PNG_COMPRESSION, 9))  # its folder created
+    cv2.imwrite(str(tmp_path / "plain.png"), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert odd.read_bytes() == (tmp_path / "plain.png").read_bytes()
+    np.testing.assert_array_equal(imread_any(odd, cv2.IMREAD_COLOR), img)
+    np.testing.assert_array_equal(imread_any(odd, cv2.IMREAD_GRAYSCALE), cv2.imread(str(tmp_path / "plain.png"), 0))
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    assert imread_any(tmp_path / "empty.png", cv2.IMREAD_COLOR) is None
+    assert imread_any(tmp_path / "text.png", cv2.IMREAD_COLOR) is None
+    with pytest.raises(FileNotFoundError):
+        imread_any(tmp_path / "missing.png", cv2.IMREAD_COLOR)
+    with pytest.raises(InputError, match=r"cannot write .*\.xyz: OpenCV has no writer for \.xyz"):
+        imwrite_any(tmp_path / "a.xyz", img)
+    (tmp_path / "file").write_text("a file where a folder should be")
+    with pytest.raises(InputError, match=r"could not write .*file/a\.png"):
+        imwrite_any(tmp_path / "file" / "a.png", img)

@@ -343,7 +343,7 @@ def test_snapshot_key_saves_the_picture_without_the_figures(webcam, clip, tmp_pa
     picture = cv2.imread(str(saved[0]))
     np.testing.assert_array_equal(picture, app.last_picture)
     assert np.any(picture != shown)  # the FPS figures drawn over the window are not in the photo
-    assert "snapshot not saved: cannot write" in capsys.readouterr().err
+    assert "snapshot not saved: could not write" in capsys.readouterr().err
 
 
 def test_missing_camera_is_a_clear_error():

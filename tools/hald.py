@@ -17,6 +17,7 @@ import numpy as np
 
 from hairfx._files import check_readable_file
 from hairfx.errors import InputError, LutFormatError
+from hairfx.imagefiles import imread_any
 from hairfx.lut import LUT3D
 
 __all__ = ["MIN_LEVEL", "MAX_LEVEL", "hald_from_table", "table_from_hald", "identity_hald", "read_hald", "write_hald"]
@@ -96,7 +97,7 @@ def read_hald(path: str | os.PathLike) -> LUT3D:
     check_readable_file(path, "Hald image", "an image file")
     if path.suffix.lower() in (".jpg", ".jpeg"):
         raise LutFormatError(f"{path}: JPEG is lossy and blurs the Hald grid; export the edited Hald as PNG or TIFF")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img = imread_any(path, cv2.IMREAD_UNCHANGED)
     if img is None:
         raise LutFormatError(f"{path}: not an image OpenCV can read")
     if img.ndim == 2:

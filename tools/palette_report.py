@@ -80,6 +80,7 @@ def pick_subjects(data: str | Path, count: int, *, max_side: int = 512) -> list[
     intensities are evenly spaced in rank from the lightest to the darkest hair."""
     import cv2
 
+    from hairfx.imagefiles import imread_any
     from hairfx.intensity import hair_intensity
 
     from ._common import read_mask, read_rgb
@@ -99,7 +100,7 @@ def pick_subjects(data: str | Path, count: int, *, max_side: int = 512) -> list[
         if (mask >= MASK_MIN).sum() < 500:  # too little hair to judge a colour on
             continue
         # Intensity from a cheap, half-size read; subjects are loaded in full below.
-        small = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_2)[:, :, ::-1]
+        small = imread_any(path, cv2.IMREAD_REDUCED_COLOR_2)[:, :, ::-1]
         m_small = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
         i = hair_intensity(np.ascontiguousarray(small), m_small)
         if i is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hairfx.imagefiles import imread_any, imwrite_any
 from hairfx.intensity import hair_intensity
 
 __all__ = ["REFERENCES", "make_mask", "main"]
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     intensities = {}
     for name, (key, filename, box, polygon, holes) in REFERENCES.items():
-        bgr = cv2.imread(str(sources[key] / filename), cv2.IMREAD_COLOR)
+        bgr = imread_any(sources[key] / filename, cv2.IMREAD_COLOR)
         if bgr is None:
             print(f"reference_masks: cannot read {sources[key] / filename}", file=sys.stderr)
             return 2
@@ -124,13 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])
         mask = make_mask(rgb, polygon, holes)
         mask8 = np.round(mask * 255).astype(np.uint8)
-        cv2.imwrite(str(args.output / f"{name}.png"), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        cv2.imwrite(str(args.output / f"{name}_mask.png"), mask8, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        imwrite_any(args.output / f"{name}.png", bgr, (cv2.IMWRITE_PNG_COMPRESSION, 9))
+        imwrite_any(args.output / f"{name}_mask.png", mask8, (cv2.IMWRITE_PNG_COMPRESSION, 9))
         # The intensity is measured on what was written (the 8-bit mask), as the tool will.
         intensities[name] = round(hair_intensity(rgb, mask8.astype(np.float32) / 255.0), 6)
         if args.overlays is not None:
             args.overlays.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(args.overlays / f"{name}_overlay.png"), overlay(rgb, mask)[:, :, ::-1])
+            imwrite_any(args.overlays / f"{name}_overlay.png", np.ascontiguousarray(overlay(rgb, mask)[:, :, ::-1]))
         print(f"{name}: {filename} {rgb.shape[1]}x{rgb.shape[0]}, hair intensity {intensities[name]:.4f}")
     (args.output / "intensities.json").write_text(json.dumps(intensities, indent=2) + "\n", encoding="utf-8")
     return 0

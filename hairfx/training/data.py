@@ -29,6 +29,7 @@ import numpy as np
 
 from .._files import replacing
 from ..errors import InputError
+from ..imagefiles import imread_any
 
 __all__ = [
     "Pair",
@@ -76,8 +77,8 @@ def list_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
 
 
 def _read_pair(name: str, img_path: Path, mask_path: Path, side: int | None) -> Pair:
-    img = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    img = imread_any(img_path, cv2.IMREAD_COLOR)
+    mask = imread_any(mask_path, cv2.IMREAD_GRAYSCALE)
     if img is None or mask is None:
         raise InputError(f"cannot read {img_path if img is None else mask_path}")
     if mask.shape != img.shape[:2]:

@@ -54,6 +54,7 @@ import numpy as np
 
 from .._files import folder_obstacle, replacing
 from ..errors import InputError, MissingFileError, WeightsError
+from ..imagefiles import imread_any
 from ..video import VideoReader
 from . import cli_args
 from .data import _read_pair as read_pair, list_pairs
@@ -307,7 +308,7 @@ def _check_pairs(folder: Path, limit: int | None) -> list[str]:
         else:
             problems.append(f"{path} has no label {folder / 'masks' / (path.stem + '.png')}")
     for _name, img_path, mask_path in pairs:  # decoded as evaluate_split decodes them
-        img, mask = cv2.imread(str(img_path), cv2.IMREAD_COLOR), cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        img, mask = imread_any(img_path, cv2.IMREAD_COLOR), imread_any(mask_path, cv2.IMREAD_GRAYSCALE)
         for path, decoded in ((img_path, img), (mask_path, mask)):
             if decoded is None:
                 problems.append(f"cannot read {path}")
