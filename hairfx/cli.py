@@ -15,6 +15,7 @@ import warnings
 
 from ._files import path_argument
 from .errors import HairfxError, run_command, stop_signals_interrupt
+from .imagefiles import IMAGE_SUFFIXES
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
@@ -259,9 +260,6 @@ def _add_video(sub) -> None:
 
 # ----------------------------------------------------------------------------- hair masks
 
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-
-
 @command
 def _add_mask(sub) -> None:
     p = sub.add_parser(
@@ -280,7 +278,8 @@ def _add_mask(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=path_argument,
-                   help="image files, or folders of images (" + ", ".join(sorted(_IMAGE_SUFFIXES)) + ")")
+                   help="image files, or folders of images (" + " ".join(sorted(IMAGE_SUFFIXES)) + "; a HEIC "
+                        "photo is reported, not read)")
     p.add_argument("-o", "--out", required=True, metavar="OUTDIR", type=path_argument,
                    help="folder for the masks (created)")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="small (256x256, default) or full (512x512)")
@@ -366,7 +365,7 @@ def _run_mask(args) -> int:
             # Not its subfolders (an -o inside it would be read on the next run) nor hidden
             # files (the ._IMG_1.jpg macOS writes beside IMG_1.jpg on other disks is no image).
             found = sorted(f for f in path.iterdir()
-                           if f.suffix.lower() in _IMAGE_SUFFIXES and not f.name.startswith(".") and not f.is_dir())
+                           if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") and not f.is_dir())
         elif path.is_file():
             found = [path]
         else:

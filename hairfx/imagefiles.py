@@ -24,6 +24,13 @@ from .frames import MAX_SIDE, as_frame, as_mask
 __all__ = ["read_rgb", "read_mask", "read_icc_profile", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
 
+#: The extensions of the image files a folder given to ``hairfx mask`` is searched for (any
+#: case): what :func:`read_rgb` reads, and HEIC/HEIF, which it refuses with a reason (a
+#: folder of phone photos should not look empty).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".webp", ".tif", ".tiff",
+                            ".gif", ".avif", ".jp2", ".pbm", ".pgm", ".ppm", ".pnm", ".heic", ".heif"})
+
+
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
 #: them; MPO is the multi-picture JPEG many phones write). OpenCV's TIFF reader applies the
 #: tag itself for some layouts, so TIFF is left as OpenCV reads it.
@@ -157,6 +164,24 @@ def _decode(path: Path, data: bytes):
     return img
 
 
+#: ISO base media ``ftyp`` brands of HEIF still images (HEIC: HEVC-coded, as iPhones save
+#: photos). AVIF is HEIF too, but OpenCV reads it.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+
+def _unreadable(path: Path) -> str:
+    """Why OpenCV reads no image from ``path``, in words for its owner."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        head = b""
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return ("a HEIC/HEIF photo (as iPhones save them), which hairfx cannot decode; convert it to JPEG "
+                "or PNG first (the iPhone's Camera > Formats > Most Compatible saves JPEG)")
+    return "not an image OpenCV can read"
+
+
 def _imread(path: Path, kind: str):
     """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
     EXIF orientation."""
@@ -172,7 +197,7 @@ def _imread(path: Path, kind: str):
     if size is None:
         with opencv_readable(path) as name:
             if not cv2.haveImageReader(name):
-                raise InputError(f"{path}: not an image OpenCV can read")
+                raise InputError(f"{path}: {_unreadable(path)}")
     data = path.read_bytes()  # read once: checked here, decoded from memory below
     if _truncated_jpeg(data):  # OpenCV only warns, and fills the missing rows with grey
         raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")

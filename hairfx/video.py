@@ -255,6 +255,11 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     streams, fmt, unreadable = _ffprobe_streams(exe, p) if exe is not None else ([], {}, None)
     container = fmt.get("format_name", "")
     if container == "image2" or container.endswith("_pipe"):  # png_pipe, jpeg_pipe, webp_pipe...
+        # image2 is also FFmpeg's guess from the extension alone: a text file named .jpg
+        with opencv_readable(p) as name:
+            if not cv2.haveImageReader(name):
+                raise InputError(f"{str(p)!r} is neither a video nor an image (FFmpeg takes it for one by its name, "
+                                 "but it holds none)")
         raise InputError(f"{str(p)!r} is a still image, not a video; recolour it with `hairfx recolor`")
     video = _video_stream(streams)
     audio = [s for s in streams if s.get("codec_type") == "audio"]

@@ -457,3 +457,30 @@ def test_mask_refuses_an_output_folder_it_cannot_write_before_loading_the_model(
             assert message in capsys.readouterr().err
     finally:
         locked.chmod(0o755)
+
+
+def test_mask_takes_every_format_it_reads_from_a_folder_and_names_heic_photos(tmp_path, capsys):
+    """A folder is searched for every extension read_rgb reads (GIF, AVIF, JPEG 2000, PNM
+    were passed over without a word), and for HEIC, which it cannot decode: a folder of
+    iPhone photos is told why, not reported empty."""
+    from PIL import Image
+
+    from hairfx.imagefiles import IMAGE_SUFFIXES
+
+    src = tmp_path / "in"
+    src.mkdir()
+    head = Image.fromarray(np.ascontiguousarray(_head()[:, :, ::-1]))
+    head.save(src / "a.gif")
+    head.save(src / "b.avif")
+    head.save(src / "c.jp2")
+    head.save(src / "d.ppm")
+    head.save(src / "e.JFIF", format="JPEG")
+    (src / "f.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (src / "g.txt").write_text("not an image, not looked at")
+    assert {".gif", ".avif", ".jp2", ".ppm", ".jfif", ".heic"} <= IMAGE_SUFFIXES
+    assert main(["mask", str(src), "-o", str(tmp_path / "out")]) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    err = capsys.readouterr().err
+    assert err == (f"hairfx mask: skipped {src / 'f.heic'}: a HEIC/HEIF photo (as iPhones save them), which hairfx "
+                   "cannot decode; convert it to JPEG or PNG first (the iPhone's Camera > Formats > Most Compatible "
+                   "saves JPEG)\n")

@@ -578,6 +578,9 @@ def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_p
     for path in (tmp_path / "photo.png", still):
         with pytest.raises(InputError, match="is a still image, not a video; recolour it with `hairfx recolor`"):
             probe(path)
+    (tmp_path / "notes.jpg").write_text("a text file under an image's name")  # FFmpeg's image2, by the name
+    with pytest.raises(InputError, match=r"notes\.jpg' is neither a video nor an image \(FFmpeg takes it for one by"):
+        probe(tmp_path / "notes.jpg")
     link = tmp_path / "hard_link.mp4"
     link.hardlink_to(short_clip)
     with pytest.raises(InputError, match="would overwrite the input"):
