@@ -101,17 +101,24 @@ def _add_recolor(sub) -> None:
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, mask fed back), four times slower")
     add_ensemble_argument(p)
+    p.add_argument("--no-exif", action="store_true",
+                   help="leave out the input's EXIF (camera, date, GPS position), which is otherwise copied")
 
     def run(args) -> int:
         from . import recolor
         from .errors import InputError
         from .frames import mask_for_frame
-        from .imagefiles import check_output_image, read_icc_profile, read_mask, read_rgb, write_rgb
+        from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
+        from .metadata import ColourProfile, exif_for_output, read_metadata
         from .segmenter import MIN_SIDE
 
         ensemble = ensemble_from_args(args)
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
         frame = read_rgb(args.input)
+        meta = read_metadata(args.input)
+        # a Display P3 or Adobe RGB photo is recoloured in sRGB, as the LUTs were made
+        profile = ColourProfile(meta.icc_profile, name=str(args.input))
+        work = profile.to_srgb(frame)
         if args.mask is not None:
             mask = read_mask(args.mask)
             try:
@@ -124,7 +131,7 @@ def _add_recolor(sub) -> None:
                 raise InputError(f"{args.input} is {frame.shape[1]}x{frame.shape[0]}, smaller than the {MIN_SIDE} px "
                                  "per side the hair-mask model needs; give a --mask")
         out = recolor(
-            frame,
+            work,
             args.color,
             mask=mask,
             strength=args.strength,
@@ -134,8 +141,10 @@ def _add_recolor(sub) -> None:
             tta=args.tta,
             ensemble=ensemble,
         )
-        # the input's colour profile goes with it (the LUTs are applied to the values as held)
-        write_rgb(args.output, out, icc_profile=read_icc_profile(args.input))
+        # back in the photo's own profile: the pixels the work left alone are the photo's own
+        out = profile.from_srgb(frame, work, out)
+        exif = None if args.no_exif else exif_for_output(meta.exif, out.shape[1], out.shape[0])
+        write_rgb(args.output, out, icc_profile=profile.output_profile, exif=exif)
         print(f"wrote {args.output}")
         return 0
 
@@ -349,6 +358,7 @@ def _run_mask(args) -> int:
 
     from .errors import InputError, MissingFileError
     from .imagefiles import read_rgb, write_whole
+    from .metadata import ColourProfile, read_metadata
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
@@ -418,7 +428,9 @@ def _run_mask(args) -> int:
         # must not stop a batch half-way. A mask that cannot be written still stops it: the
         # next ones would fail the same way.
         try:
-            mask = seg.predict(read_rgb(f), tta=args.tta)
+            frame = read_rgb(f)
+            # in sRGB, as `hairfx recolor` predicts it, so that its --mask gives the same photo
+            mask = seg.predict(ColourProfile(read_metadata(f).icc_profile, name=str(f)).to_srgb(frame), tta=args.tta)
         except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
             if isinstance(exc, MissingFileError):  # read_rgb's "image not found: <f>" names f twice
                 if f.exists():

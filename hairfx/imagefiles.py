@@ -21,7 +21,7 @@ from ._files import check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 
-__all__ = ["read_rgb", "read_mask", "read_icc_profile", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
+__all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
 
 #: The extensions of the image files a folder given to ``hairfx mask`` is searched for (any
@@ -307,23 +307,8 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     return path
 
 
-def read_icc_profile(path: str | os.PathLike) -> bytes | None:
-    """The ICC colour profile embedded in an image file (a camera's or an editor's Adobe
-    RGB or Display P3, say), or None when it has none or cannot be read. Pixels are read
-    as the file holds them, not converted: :func:`write_rgb` can give the profile to the
-    output, so that colour-managed viewers show it as they showed the input."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            icc = im.info.get("icc_profile")
-    except Exception:  # noqa: BLE001 - not an image Pillow reads: no profile it can give
-        return None
-    return bytes(icc) if icc else None
-
-
-#: Output formats :func:`write_rgb` embeds an ICC profile in (as their extensions).
-ICC_FORMATS = (".jpg", ".jpeg", ".jpe", ".png")
+#: Output formats :func:`write_rgb` embeds a colour profile and EXIF in (as their extensions).
+METADATA_FORMATS = (".jpg", ".jpeg", ".jpe", ".png")
 
 
 def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
@@ -339,35 +324,51 @@ def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
     return png[:end] + chunk + png[end:]
 
 
-def _with_icc(data: bytes, suffix: str, icc: bytes) -> bytes:
-    """Encoded ``data`` with ``icc`` embedded: APP2 ``ICC_PROFILE`` segments after the JPEG's
-    JFIF header (the ICC specification's split into chunks of at most 65,519 bytes), or a
-    PNG ``iCCP`` chunk after ``IHDR``."""
+#: The most data one JPEG marker segment holds (its length field counts itself).
+_SEGMENT = 65533
+
+
+def _with_metadata(data: bytes, suffix: str, icc: bytes | None, exif: bytes | None, path: Path) -> bytes:
+    """Encoded ``data`` with ``icc`` and ``exif`` embedded. In a JPEG, after its JFIF header:
+    an APP1 ``Exif`` segment, then APP2 ``ICC_PROFILE`` segments (the ICC specification's
+    split into chunks of at most 65,519 bytes). In a PNG, ``iCCP`` and ``eXIf`` chunks after
+    ``IHDR``. EXIF larger than a JPEG segment is left out, with a warning."""
     import struct
     import zlib
 
     if suffix == ".png":
-        return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
-    parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
-    if len(parts) > 255:
-        raise InputError(f"the colour profile ({len(icc)} bytes) is too large for a JPEG file")
-    segments = b"".join(
-        b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]) + part
-        for k, part in enumerate(parts)
-    )
+        if exif:
+            data = png_with_chunk(data, b"eXIf", exif)
+        return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)) if icc else data
+    segments = b""
+    if exif:
+        if len(exif) + 6 > _SEGMENT:
+            warnings.warn(f"hairfx: {path}: the input's EXIF ({len(exif)} bytes) is too large for a JPEG file and "
+                          "is left out", RuntimeWarning, stacklevel=3)
+        else:
+            segments += b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(exif)) + b"Exif\0\0" + exif
+    if icc:
+        parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
+        if len(parts) > 255:
+            raise InputError(f"the colour profile ({len(icc)} bytes) is too large for a JPEG file")
+        segments += b"".join(
+            b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]) + part
+            for k, part in enumerate(parts)
+        )
     pos = 2  # after SOI, and after the JFIF APP0 segment when it comes first
     if data[2:4] == b"\xff\xe0":
         pos = 4 + int.from_bytes(data[4:6], "big")
     return data[:pos] + segments + data[pos:]
 
 
-def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None) -> Path:
+def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None,
+              exif: bytes | None = None) -> Path:
     """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
     Missing parent folders are created. The image is encoded first and written through a
     temporary file renamed into place, so a failure (a full disk, say) leaves the file
-    that was there, never a half-written or deleted one. ``icc_profile`` (from
-    :func:`read_icc_profile`) is embedded in a JPEG or PNG; other formats get none, with a
-    ``RuntimeWarning`` saying so."""
+    that was there, never a half-written or deleted one. ``icc_profile`` and ``exif`` (see
+    :mod:`hairfx.metadata`) are embedded in a JPEG or PNG; other formats get neither, with
+    a ``RuntimeWarning`` saying so."""
     import cv2
 
     path = check_output_image(path)
@@ -379,13 +380,14 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | 
     if not ok:
         raise InputError(f"could not encode {path} as {path.suffix}")
     data = data.tobytes()
-    if icc_profile:
-        if path.suffix.lower() in ICC_FORMATS:
-            data = _with_icc(data, ".png" if path.suffix.lower() == ".png" else ".jpg", icc_profile)
+    if icc_profile or exif:
+        if path.suffix.lower() in METADATA_FORMATS:
+            data = _with_metadata(data, ".png" if path.suffix.lower() == ".png" else ".jpg", icc_profile, exif, path)
         else:
-            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no colour profile; the input's is "
-                          f"dropped, so colour-managed viewers show it as sRGB (write .png or .jpg to keep it)",
-                          RuntimeWarning, stacklevel=2)
+            dropped = " and ".join(w for w, v in (("colour profile", icc_profile), ("EXIF", exif)) if v)
+            shown = " (colour-managed viewers show it as sRGB)" if icc_profile else ""
+            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's is dropped{shown}; "
+                          f"write .png or .jpg to keep it", RuntimeWarning, stacklevel=2)
     return write_whole(path, data)
 
 

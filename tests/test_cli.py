@@ -484,3 +484,55 @@ def test_mask_takes_every_format_it_reads_from_a_folder_and_names_heic_photos(tm
     assert err == (f"hairfx mask: skipped {src / 'f.heic'}: a HEIC/HEIF photo (as iPhones save them), which hairfx "
                    "cannot decode; convert it to JPEG or PNG first (the iPhone's Camera > Formats > Most Compatible "
                    "saves JPEG)\n")
+
+
+def _to_srgb(rgb: np.ndarray, icc: bytes) -> np.ndarray:
+    """``rgb`` in the profile ``icc`` converted to sRGB by Pillow's LittleCMS binding."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    srgb = ImageCms.createProfile("sRGB")
+    return np.asarray(ImageCms.profileToProfile(Image.fromarray(rgb), io.BytesIO(icc), srgb,
+                                                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC))
+
+
+def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile_and_exif(tmp_path):
+    """The same picture as sRGB and as Display P3 (other numbers, the same colours on a
+    colour-managed screen) must come out the same colours: the LUTs were made on sRGB. The
+    P3 output keeps the input's profile and EXIF, and every pixel outside the hair is the
+    input's own. Applying the LUT to the P3 numbers as held, as hairfx did before, misses."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    from conftest import matrix_shaper_profile
+
+    p3 = matrix_shaper_profile("Display P3")
+    srgb_rgb = cv2.imread(str(REF / "dark.png"))[:, :, ::-1].copy()
+    mask = cv2.imread(str(REF / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
+    p3_rgb = np.asarray(ImageCms.profileToProfile(Image.fromarray(srgb_rgb), ImageCms.createProfile("sRGB"),
+                                                  io.BytesIO(p3), renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC))
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0132] = "2026:01:01 10:00:00"
+    Image.fromarray(p3_rgb).save(tmp_path / "p3.png", icc_profile=p3, exif=exif.tobytes())
+    common = ["--color", "copper", "--mask", str(REF / "dark_mask.png"), "--renderer", "cpu"]
+    assert main(["recolor", str(REF / "dark.png"), *common, "-o", str(tmp_path / "srgb_out.png")]) == 0
+    assert main(["recolor", str(tmp_path / "p3.png"), *common, "-o", str(tmp_path / "p3_out.png")]) == 0
+    assert main(["recolor", str(tmp_path / "p3.png"), *common, "--no-exif", "-o", str(tmp_path / "bare.png")]) == 0
+
+    with Image.open(tmp_path / "p3_out.png") as im:
+        assert im.info["icc_profile"] == p3
+        assert im.getexif()[0x010F] == "Canon" and im.getexif()[0x0132] == "2026:01:01 10:00:00"
+        out = np.asarray(im.convert("RGB"))
+    with Image.open(tmp_path / "bare.png") as im:
+        assert im.info["icc_profile"] == p3 and not im.getexif()
+    hair = mask > 0
+    np.testing.assert_array_equal(out[~hair], p3_rgb[~hair])  # wide-gamut colours and all
+    srgb_out = cv2.imread(str(tmp_path / "srgb_out.png"))[:, :, ::-1].astype(int)
+    seen = _to_srgb(out, p3).astype(int)  # what a colour-managed screen shows
+    err = np.abs(seen - srgb_out)[hair].mean()
+    assert err < 1.0, err  # 0.3 levels here: rounding in the conversions
+    as_held = hairfx.recolor(p3_rgb, "copper", mask=mask / 255.0, renderer="cpu")
+    assert np.abs(_to_srgb(as_held, p3).astype(int) - srgb_out)[hair].mean() > 5  # 10.6 levels here

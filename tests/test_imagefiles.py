@@ -316,7 +316,7 @@ def test_a_colour_profile_is_carried_into_jpeg_and_png_output(tmp_path, suffix, 
     """The profile Pillow (an independent reader) finds in the output is the input's, byte for
     byte, also one larger than a JPEG segment holds (split into chunks); the pixels decode as
     those of the same image written without it."""
-    from hairfx.imagefiles import read_icc_profile
+    from hairfx.metadata import read_metadata
 
     icc = _srgb_profile()
     if size == "large":  # 150 kB: padded, with the header's length field to match
@@ -324,24 +324,32 @@ def test_a_colour_profile_is_carried_into_jpeg_and_png_output(tmp_path, suffix, 
         icc = len(icc).to_bytes(4, "big") + icc[4:]
     src = tmp_path / "in.jpg"
     Image.fromarray(np.full((30, 40, 3), 120, np.uint8)).save(src, icc_profile=icc)
-    assert read_icc_profile(src) == icc
+    assert read_metadata(src).icc_profile == icc
     rgb = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    with_icc, plain = write_rgb(tmp_path / f"a{suffix}", rgb, icc_profile=icc), write_rgb(tmp_path / f"b{suffix}", rgb)
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif = exif.tobytes()[6:]  # the TIFF structure, without JPEG's "Exif\0\0"
+    with_icc = write_rgb(tmp_path / f"a{suffix}", rgb, icc_profile=icc, exif=exif)
+    plain = write_rgb(tmp_path / f"b{suffix}", rgb)
     with Image.open(with_icc) as im:
         assert im.info.get("icc_profile") == icc
+        assert im.getexif()[0x010F] == "Canon"
         decoded = np.asarray(im.convert("RGB"))
     assert np.array_equal(read_rgb(with_icc), read_rgb(plain))
     assert np.array_equal(decoded, read_rgb(plain))
 
 
 def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
-    from hairfx.imagefiles import read_icc_profile
+    from hairfx.metadata import Metadata, read_metadata
 
     rgb = np.full((8, 8, 3), 100, np.uint8)
-    with pytest.warns(RuntimeWarning, match=r"\.webp output keeps no colour profile"):
+    with pytest.warns(RuntimeWarning, match=r"\.webp output keeps no colour profile; the input's is dropped \(colour-"):
         write_rgb(tmp_path / "a.webp", rgb, icc_profile=_srgb_profile())
-    assert read_icc_profile(tmp_path / "a.webp") is None
-    assert read_icc_profile(tmp_path / "missing.png") is None
+    with pytest.warns(RuntimeWarning, match=r"\.tif output keeps no colour profile and EXIF; the input's"):
+        write_rgb(tmp_path / "a.tif", rgb, icc_profile=_srgb_profile(), exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
+    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no EXIF; the input's is dropped; write \.png"):
+        write_rgb(tmp_path / "a.bmp", rgb, exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
+    assert read_metadata(tmp_path / "a.webp") == Metadata()
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".tif"])
@@ -363,11 +371,11 @@ def test_a_libpng_warning_about_the_colour_profile_is_no_damage(tmp_path, capfd,
     in many older PNGs; here a profile longer than its header says, "iCCP: extra compressed
     data"); that concerns the metadata, the pixels are fine: no 'damaged' warning, and
     nothing on stderr."""
-    from hairfx.imagefiles import _with_icc
+    from hairfx.imagefiles import _with_metadata
 
     png = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
     path = tmp_path / "old.png"
-    path.write_bytes(_with_icc(png, ".png", _srgb_profile() + bytes(range(256)) * 600))
+    path.write_bytes(_with_metadata(png, ".png", _srgb_profile() + bytes(range(256)) * 600, None, path))
     cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     assert "libpng warning: iCCP" in capfd.readouterr().err  # what OpenCV alone prints
     assert np.array_equal(read_rgb(path), np.full((8, 8, 3), 90, np.uint8))

@@ -1,0 +1,221 @@
+"""What a photo file holds besides its pixels, and what ``hairfx recolor`` does with it.
+
+* **The ICC colour profile.** hairfx's LUTs are authored on sRGB photos, and its mask
+  model was trained on them. A phone's Display P3 photo or a camera's Adobe RGB one holds
+  other numbers for the same colours: applied to them as held, a LUT lands the hair more
+  saturated than its artist made it. :class:`ColourProfile` converts such a photo to sRGB
+  for the work and the pixels the work changed back to the photo's own profile, which the
+  output keeps: every other pixel stays exactly as it was, wide-gamut colours included.
+* **EXIF** (camera, lens, date, place): :func:`exif_for_output` gives the input's block to
+  write with the output, its bytes as they were but for the orientation (the pixels are
+  turned upright when read) and the thumbnail (which shows the hair before the change).
+
+Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
+tests check its conversions against colour-science's.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Metadata", "read_metadata", "ColourProfile", "exif_for_output"]
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """An image file's ICC profile and EXIF block (TIFF-structured bytes, without the
+    ``Exif\\0\\0`` prefix JPEG files put before them); None for what it has not."""
+
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+def read_metadata(path: str | os.PathLike) -> Metadata:
+    """The ICC profile and EXIF of a JPEG, PNG or WebP file (a TIFF's EXIF lies among its
+    own tags and is not read), as far as Pillow reads them; an empty :class:`Metadata`
+    for a file Pillow cannot open. Only the headers are read, not the pixels, and only from
+    a regular file (opening a named pipe would wait for a writer for ever)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    if not Path(path).is_file():
+        return Metadata()
+    try:
+        with Image.open(path) as im:
+            icc, exif = im.info.get("icc_profile"), im.info.get("exif")
+    except Exception:  # noqa: BLE001 - not an image Pillow reads: no metadata it can give
+        return Metadata()
+    if isinstance(exif, (bytes, bytearray)):
+        exif = bytes(exif).removeprefix(b"Exif\0\0")
+        if exif[:4] not in (b"II*\0", b"MM\0*"):  # not a TIFF structure: nothing a writer could use
+            exif = None
+    else:
+        exif = None
+    return Metadata(bytes(icc) if icc else None, exif or None)
+
+
+# ----------------------------------------------------------------------------- colour
+
+#: A profile whose conversion to sRGB moves no 8-bit value by more than this many levels
+#: is taken as sRGB: the photo's values are used as held (as for the many sRGB profiles
+#: cameras and editors embed, each a little different in its bytes).
+SRGB_TOLERANCE = 1
+
+
+class ColourProfile:
+    """The colour space a photo's values are in, by its embedded ICC profile, and the
+    conversions recolouring needs between it and sRGB.
+
+    ``ColourProfile(icc, name=...)`` with ``icc`` None, or an sRGB profile, or one that
+    cannot be read (with a warning), is sRGB: :attr:`is_srgb`, and the conversions return
+    their input. An RGB profile (Display P3, Adobe RGB, a camera's) converts both ways
+    (relative colorimetric; colours outside sRGB are clipped on the way in, and only the
+    pixels recolouring changed come back, see :meth:`from_srgb`); the output keeps the
+    profile (:attr:`output_profile`). A grey profile converts the grey values into sRGB
+    and the output is sRGB, with no profile: a recoloured photo is no longer grey. Any
+    other (a CMYK photo's: OpenCV reads CMYK as RGB without its profile) is dropped with a
+    warning, and the values are taken as sRGB.
+    """
+
+    def __init__(self, icc: bytes | None, *, name: str = "image") -> None:
+        self.icc = icc
+        self.name = name
+        self.kind = "sRGB"  # or "RGB", "GRAY"
+        self._to = self._back = None
+        self.output_profile = icc
+        if not icc:
+            return
+        from PIL import ImageCms
+
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            space = profile.profile.xcolor_space.strip()
+        except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:
+            warnings.warn(f"hairfx: {name}: its colour profile cannot be read ({exc}); its values are taken as sRGB",
+                          RuntimeWarning, stacklevel=2)
+            return
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+        try:
+            if space == "RGB":
+                to = ImageCms.buildTransform(profile, srgb, "RGB", "RGB", renderingIntent=intent)
+                grid = np.stack(np.meshgrid(*[np.arange(0, 256, 15, dtype=np.uint8)] * 3, indexing="ij"), -1)
+                grid = grid.reshape(-1, 1, 3)
+                if np.abs(_apply(to, grid).astype(np.int16) - grid).max() <= SRGB_TOLERANCE:
+                    return  # sRGB in all but its bytes: the values as held, the profile kept
+                self._to, self.kind = to, "RGB"
+                self._back = ImageCms.buildTransform(srgb, profile, "RGB", "RGB", renderingIntent=intent)
+            elif space == "GRAY":
+                self._to, self.kind = ImageCms.buildTransform(profile, srgb, "L", "RGB", renderingIntent=intent), "GRAY"
+                self.output_profile = None
+            else:
+                warnings.warn(f"hairfx: {name} has a {space} colour profile, which hairfx does not apply: its picture "
+                              f"is read as sRGB, and the output has no profile", RuntimeWarning, stacklevel=2)
+                self.output_profile = None
+        except ImageCms.PyCMSError as exc:
+            self._to = self._back = None
+            self.kind, self.output_profile = "sRGB", icc
+            warnings.warn(f"hairfx: {name}: its colour profile cannot be used ({exc}); its values are taken as sRGB",
+                          RuntimeWarning, stacklevel=2)
+
+    @property
+    def is_srgb(self) -> bool:
+        """Whether the values are used as held (no conversion either way)."""
+        return self._to is None
+
+    def to_srgb(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb`` (``H x W x 3`` uint8, in this profile) converted to sRGB."""
+        if self._to is None:
+            return rgb
+        if self.kind == "GRAY":  # the file's grey read as three equal channels
+            return _apply(self._to, np.ascontiguousarray(rgb[:, :, 0]))
+        return _apply(self._to, rgb)
+
+    def from_srgb(self, original: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        """The picture to write in :attr:`output_profile`: ``original`` (as read) where
+        the work left ``before`` (its sRGB conversion) as it was in ``after``, and
+        ``after`` converted back to this profile where the work changed it. For a grey
+        profile, whose output is sRGB, that is ``after`` itself."""
+        if self._back is None:
+            return after
+        changed = np.any(after != before, axis=2)
+        out = original.copy()
+        if changed.any():
+            ys, xs = np.nonzero(changed)
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # the box of the hair, converted
+            back = _apply(self._back, np.ascontiguousarray(after[y0:y1, x0:x1]))
+            box = out[y0:y1, x0:x1]
+            box[changed[y0:y1, x0:x1]] = back[changed[y0:y1, x0:x1]]
+        return out
+
+
+def _apply(transform, arr: np.ndarray) -> np.ndarray:
+    """A LittleCMS ``transform`` applied to an ``H x W x 3`` (or ``H x W`` grey) uint8 array."""
+    from PIL import Image, ImageCms
+
+    return np.asarray(ImageCms.applyTransform(Image.fromarray(arr), transform)).copy()
+
+
+# ----------------------------------------------------------------------------- EXIF
+
+_ORIENTATION, _EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
+
+
+def exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
+    """The EXIF block ``exif`` (from :func:`read_metadata`) to write with an upright
+    ``width x height`` picture made from its photo: the same bytes, so that every tag
+    (maker notes included) survives, but with the orientation set to 1 (the pixels were
+    turned upright when read: the tag again would turn them twice), the pixel dimensions
+    set to the picture's, and the thumbnail unlinked (it shows the photo before the
+    change; its bytes stay, unreferenced). None for a block whose structure cannot be
+    followed: better no EXIF than a damaged one."""
+    if not exif:
+        return None
+    try:
+        return _patched(bytearray(exif), width, height)
+    except (struct.error, ValueError, IndexError, KeyError):
+        return None
+
+
+def _patched(data: bytearray, width: int, height: int) -> bytes:
+    order = {b"II": "<", b"MM": ">"}[bytes(data[:2])]
+
+    def u16(pos):
+        return struct.unpack_from(order + "H", data, pos)[0]
+
+    def u32(pos):
+        return struct.unpack_from(order + "I", data, pos)[0]
+
+    def entries(ifd):
+        count = u16(ifd)
+        if ifd + 2 + 12 * count + 4 > len(data):
+            raise ValueError("IFD runs past the block")
+        return [(ifd + 2 + 12 * k, u16(ifd + 2 + 12 * k), u16(ifd + 4 + 12 * k), u32(ifd + 6 + 12 * k))
+                for k in range(count)], ifd + 2 + 12 * count
+
+    def set_short_or_long(pos, kind, count, value):
+        if count != 1:
+            return
+        if kind == 3:  # SHORT, in the first two bytes of the value field
+            struct.pack_into(order + "H", data, pos + 8, min(value, 0xFFFF))
+        elif kind == 4:  # LONG
+            struct.pack_into(order + "I", data, pos + 8, value)
+
+    ifd0 = u32(4)
+    tags, next_at = entries(ifd0)
+    for pos, tag, kind, count in tags:
+        if tag == _ORIENTATION:
+            set_short_or_long(pos, kind, count, 1)
+        elif tag == _EXIF_IFD and kind in (4, 13) and count == 1:  # LONG or IFD: the Exif sub-IFD's offset
+            for sub_pos, sub_tag, sub_kind, sub_count in entries(u32(pos + 8))[0]:
+                if sub_tag in (_PIXEL_X, _PIXEL_Y):
+                    set_short_or_long(sub_pos, sub_kind, sub_count, width if sub_tag == _PIXEL_X else height)
+    struct.pack_into(order + "I", data, next_at, 0)  # no IFD1, so no thumbnail
+    return bytes(data)

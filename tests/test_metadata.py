@@ -1,0 +1,173 @@
+"""Colour profiles and EXIF (hairfx.metadata): conversions against colour-science, EXIF
+read back by Pillow."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image, ImageCms
+
+from conftest import grey_profile, matrix_shaper_profile
+from hairfx._colour import colour_science
+from hairfx.metadata import ColourProfile, Metadata, exif_for_output, read_metadata
+
+
+def _grid() -> np.ndarray:
+    """Every 8-bit level step of 15 on each channel, as a 1-row image."""
+    levels = np.arange(0, 256, 15, dtype=np.uint8)
+    return np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, -1, 3)
+
+
+@pytest.mark.parametrize("space", ["Display P3", "Adobe RGB (1998)"])
+def test_a_wide_gamut_photo_is_converted_to_srgb_as_colour_science_converts_it(space):
+    colour = colour_science()
+    profile = ColourProfile(matrix_shaper_profile(space), name="photo.jpg")
+    assert not profile.is_srgb and profile.output_profile == matrix_shaper_profile(space)
+    grid = _grid()
+    expected = colour.RGB_to_RGB(grid / 255.0, space, "sRGB", apply_cctf_decoding=True, apply_cctf_encoding=True)
+    expected = np.round(np.clip(expected, 0.0, 1.0) * 255.0)
+    got = profile.to_srgb(grid)
+    assert got.dtype == np.uint8 and got.shape == grid.shape
+    assert np.abs(got - expected).max() <= 1
+    assert np.abs(got.astype(int) - grid).max() > 60  # a real change: these numbers are not sRGB's
+    # back: the colours inside sRGB's gamut come home within a level
+    inside = np.all((expected > 3) & (expected < 252), axis=-1)
+    back = profile.from_srgb(np.zeros_like(grid), np.zeros_like(got), got)
+    assert np.abs(back.astype(int) - grid)[inside].max() <= 1
+
+
+def test_srgb_profiles_and_none_leave_the_values_as_held():
+    pillow_srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for icc in (None, pillow_srgb, matrix_shaper_profile("sRGB")):  # two sRGB profiles, different bytes
+        profile = ColourProfile(icc)
+        assert profile.is_srgb and profile.output_profile == icc
+        grid = _grid()
+        assert profile.to_srgb(grid) is grid
+        after = grid.copy()
+        after[0, :5] = 7
+        assert profile.from_srgb(grid, grid, after) is after
+
+
+def test_only_the_pixels_the_work_changed_are_converted_back():
+    """A P3 photo: the pixels the recolouring left alone come out exactly as read, even a
+    saturated green that sRGB cannot hold (converting it there and back would clip it)."""
+    profile = ColourProfile(matrix_shaper_profile("Display P3"))
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    original[0, 0] = (0, 255, 0)
+    before = profile.to_srgb(original)
+    after = before.copy()
+    after[10:20, 15:30] = (180, 80, 40)  # "the hair", recoloured in sRGB
+    out = profile.from_srgb(original, before, after)
+    changed = np.zeros((40, 50), bool)
+    changed[10:20, 15:30] = True
+    np.testing.assert_array_equal(out[~changed], original[~changed])
+    expected = profile.to_srgb(out)[changed]  # the recoloured sRGB value, seen through the profile again
+    assert np.abs(expected.astype(int) - (180, 80, 40)).max() <= 1
+    green = original[:1, :1]
+    there_and_back = profile.from_srgb(green, np.zeros_like(green), profile.to_srgb(green))
+    assert np.abs(there_and_back.astype(int) - green).max() > 50  # what converting every pixel would have done
+
+
+def test_a_grey_profile_turns_into_srgb_output_without_a_profile():
+    profile = ColourProfile(grey_profile(2.2), name="bw.jpg")
+    assert not profile.is_srgb and profile.output_profile is None
+    levels = np.arange(256, dtype=np.uint8)
+    grey = np.repeat(np.repeat(levels[None, :, None], 3, axis=2), 2, axis=0)  # read_rgb expands grey
+    got = profile.to_srgb(grey)
+    encode = colour_science().cctf_encoding
+    expected = np.round(np.clip(encode((levels / 255.0) ** 2.2, function="sRGB"), 0, 1) * 255)
+    assert got.shape == grey.shape and np.abs(got[0, :, 1].astype(int) - expected).max() <= 1
+    assert np.array_equal(got[..., 0], got[..., 2])
+    after = got.copy()
+    after[0, 0] = (200, 90, 30)
+    assert profile.from_srgb(grey, got, after) is after  # sRGB out, colour and all
+
+
+def test_profiles_it_cannot_apply_are_named():
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    with pytest.warns(RuntimeWarning, match=r"odd\.jpg has a Lab colour profile, which hairfx does not apply"):
+        profile = ColourProfile(lab, name="odd.jpg")
+    assert profile.is_srgb and profile.output_profile is None  # a Lab profile on RGB output would be wrong
+    with pytest.warns(RuntimeWarning, match=r"bad\.jpg: its colour profile cannot be read"):
+        profile = ColourProfile(b"not a profile at all" * 10, name="bad.jpg")
+    assert profile.is_srgb and profile.output_profile == b"not a profile at all" * 10  # kept, as found
+
+
+def _tiff_exif(order: str = ">", *, orientation: int = 6, width: int = 400, height: int = 300) -> bytes:
+    """An EXIF block as cameras write it: IFD0 (Make, Orientation, a pointer to the Exif
+    IFD), the Exif IFD (pixel dimensions, as SHORT and LONG), then IFD1, the thumbnail's."""
+    def ifd(entries, next_offset):
+        out = struct.pack(order + "H", len(entries))
+        for tag, kind, count, value in entries:
+            field = struct.pack(order + ("HH" if kind == 3 else "I"), *((value, 0) if kind == 3 else (value,)))
+            out += struct.pack(order + "HHI", tag, kind, count) + field
+        return out + struct.pack(order + "I", next_offset)
+
+    make = b"Canon\0"
+    ifd0_at = 8
+    ifd0_len = 2 + 12 * 3 + 4
+    exif_at = ifd0_at + ifd0_len
+    exif_len = 2 + 12 * 2 + 4
+    ifd1_at = exif_at + exif_len
+    ifd1_len = 2 + 12 * 2 + 4
+    make_at = ifd1_at + ifd1_len
+    thumb_at = make_at + len(make)
+    thumb = b"\xff\xd8thumbnail\xff\xd9"
+    data = (b"MM\0*" if order == ">" else b"II*\0") + struct.pack(order + "I", ifd0_at)
+    data += ifd([(0x010F, 2, len(make), make_at), (0x0112, 3, 1, orientation), (0x8769, 4, 1, exif_at)], ifd1_at)
+    data += ifd([(0xA002, 3, 1, width), (0xA003, 4, 1, height)], 0)
+    data += ifd([(0x0201, 4, 1, thumb_at), (0x0202, 4, 1, len(thumb))], 0)
+    return data + make + thumb
+
+
+def _read_exif(tiff: bytes) -> Image.Exif:
+    """The block as Pillow, an independent reader, reads it."""
+    exif = Image.Exif()
+    exif.load(b"Exif\0\0" + tiff)
+    return exif
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_exif_keeps_its_tags_but_the_orientation_dimensions_and_thumbnail(order):
+    exif = _tiff_exif(order)
+    before = _read_exif(exif)
+    assert before[0x0112] == 6 and before.get_ifd(ExifTags.IFD.IFD1)  # what a camera wrote: turned, a thumbnail
+    out = exif_for_output(exif, 300, 400)  # turned upright: the sides swap
+    assert len(out) == len(exif)  # the same block, patched in place
+    after = _read_exif(out)
+    assert after[0x010F] == "Canon" and after[0x0112] == 1
+    assert (after.get_ifd(ExifTags.IFD.Exif)[0xA002], after.get_ifd(ExifTags.IFD.Exif)[0xA003]) == (300, 400)
+    assert not after.get_ifd(ExifTags.IFD.IFD1)  # no thumbnail of the photo before the change
+
+
+def test_exif_that_cannot_be_followed_is_left_out():
+    good = _tiff_exif()
+    assert exif_for_output(None, 10, 10) is None
+    assert exif_for_output(b"XX" + good[2:], 10, 10) is None  # no byte order
+    assert exif_for_output(good[:30], 10, 10) is None  # cut inside IFD0
+    bad_pointer = good[:4] + struct.pack(">I", 10_000) + good[8:]
+    assert exif_for_output(bad_pointer, 10, 10) is None
+
+
+def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
+    icc = matrix_shaper_profile("Display P3")
+    exif = _tiff_exif()
+    for suffix in (".jpg", ".png", ".webp"):
+        path = tmp_path / f"a{suffix}"
+        Image.new("RGB", (8, 8)).save(path, icc_profile=icc, exif=b"Exif\0\0" + exif)
+        assert read_metadata(path) == Metadata(icc, exif), suffix
+    Image.new("RGB", (8, 8)).save(tmp_path / "plain.png")
+    assert read_metadata(tmp_path / "plain.png") == Metadata()
+    (tmp_path / "text.jpg").write_text("not an image")
+    assert read_metadata(tmp_path / "text.jpg") == Metadata()
+    assert read_metadata(tmp_path / "missing.jpg") == Metadata()
+
+
+def test_metadata_of_a_named_pipe_is_not_waited_for(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert read_metadata(tmp_path / "pipe.jpg") == Metadata()  # opening it would block for ever
