@@ -435,10 +435,15 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     return path
 
 
+#: The decimals :func:`write_cube` writes per value: 3 (a thousandth, a quarter of an 8-bit
+#: level) to 12.
+MIN_DECIMALS, MAX_DECIMALS = 3, 12
+
+
 def _decimals(value) -> int:
-    """The ``decimals`` of a ``.cube`` file's values, checked: 3 (a thousandth, a quarter
-    of an 8-bit level) to 12."""
-    return number(value, "decimals", lo=3, hi=12, integer=True)
+    """The ``decimals`` of a ``.cube`` file's values, checked (:data:`MIN_DECIMALS` ..
+    :data:`MAX_DECIMALS`)."""
+    return number(value, "decimals", lo=MIN_DECIMALS, hi=MAX_DECIMALS, integer=True)
 
 
 def _cube_title(title: str) -> str:

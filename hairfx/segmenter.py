@@ -547,24 +547,11 @@ class Segmenter:
         first = both_ways(prior)
         return _zero_small(both_ways(apply_ramp(first, _PRIOR_TABLE)))
 
-    def session(
-        self,
-        *,
-        cut_threshold: float = 0.12,
-        confirm: float = 0.3,
-        min_area: float = 0.02,
-        check_every: int = 0,
-        recheck_threshold: float = 0.03,
-    ) -> "SegmenterSession":
-        """A :class:`SegmenterSession` for a video stream (the options are documented there)."""
-        return SegmenterSession(
-            self,
-            cut_threshold=cut_threshold,
-            confirm=confirm,
-            min_area=min_area,
-            check_every=check_every,
-            recheck_threshold=recheck_threshold,
-        )
+    def session(self, **options) -> "SegmenterSession":
+        """A :class:`SegmenterSession` for a video stream; ``options`` are its keyword
+        arguments (``cut_threshold``, ``confirm``, ``min_area``, ``check_every``,
+        ``recheck_threshold``), documented and defaulted there only."""
+        return SegmenterSession(self, **options)
 
     def __repr__(self) -> str:
         ensemble = f", ensemble={self.ensemble}" if self.name == ENSEMBLE_PRESET else ""

@@ -35,7 +35,7 @@ from pathlib import Path
 from hairfx._files import path_argument
 from hairfx.cli import print_names_as_given, quiet_opencv
 from hairfx.errors import HairfxError, InputError, run_command, stop_signals_interrupt
-from hairfx.lut import MAX_SIZE, MIN_SIZE
+from hairfx.lut import MAX_DECIMALS, MAX_SIZE, MIN_DECIMALS, MIN_SIZE
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
 __all__ = ["main", "build_parser"]
@@ -57,7 +57,7 @@ def _ranged_int(lo: int, hi: int):
 
 
 # LUT_3D_SIZE, decimals per .cube value, the fit's grid
-_lut_size, _decimals, _fit_grid = _ranged_int(MIN_SIZE, MAX_SIZE), _ranged_int(3, 12), _ranged_int(4, 65)
+_lut_size, _decimals, _fit_grid = _ranged_int(MIN_SIZE, MAX_SIZE), _ranged_int(MIN_DECIMALS, MAX_DECIMALS), _ranged_int(4, 65)
 
 
 def _smoothness(text: str) -> float:
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", type=path_argument, help="the edited Hald image")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
     p.add_argument("--size", type=_lut_size, help="resample to this LUT_3D_SIZE, 2..256 (default: the Hald's own, L^2)")
-    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
+    p.add_argument("--decimals", type=_decimals, default=6, help=f"decimals per value in the .cube, {MIN_DECIMALS}..{MAX_DECIMALS} (default 6)")
     p.add_argument("--force", action="store_true", help="import an image that does not look like a graded Hald")
     p.set_defaults(run=_cmd_hald_import)
 
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lut", type=path_argument, help="the .cube to resample")
     p.add_argument("--size", type=_lut_size, required=True, help="LUT_3D_SIZE written, 2..256")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output .cube (folders created as needed)")
-    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
+    p.add_argument("--decimals", type=_decimals, default=6, help=f"decimals per value in the .cube, {MIN_DECIMALS}..{MAX_DECIMALS} (default 6)")
     p.set_defaults(run=_cmd_resample)
 
     p = sub.add_parser("fit", help="fit a smooth LUT from a reference photo and its edited version",
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_lut_size, default=33, help="LUT_3D_SIZE written, 2..256 (default 33)")
     p.add_argument("--grid", type=_fit_grid, default=17, help="grid the fit is solved on, 4..65 (default 17)")
     p.add_argument("--smoothness", type=_smoothness, default=0.05, help="weight of the smoothness term (default 0.05)")
-    p.add_argument("--decimals", type=_decimals, default=6, help="decimals per value in the .cube, 3..12 (default 6)")
+    p.add_argument("--decimals", type=_decimals, default=6, help=f"decimals per value in the .cube, {MIN_DECIMALS}..{MAX_DECIMALS} (default 6)")
     p.set_defaults(run=_cmd_fit)
 
     p = sub.add_parser("bake", help="bake a recipe of effects into a colour folder",
