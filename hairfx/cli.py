@@ -108,7 +108,9 @@ def _add_recolor(sub) -> None:
         from . import recolor
         from .errors import InputError
         from .frames import mask_for_frame
-        from .imagefiles import check_output_image, read_mask, read_rgb, write_rgb
+        from pathlib import Path
+
+        from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_rgb, write_rgb
         from .metadata import ColourProfile, exif_for_output, read_metadata
         from .segmenter import MIN_SIDE
 
@@ -141,10 +143,12 @@ def _add_recolor(sub) -> None:
             tta=args.tta,
             ensemble=ensemble,
         )
-        # back in the photo's own profile: the pixels the work left alone are the photo's own
-        out = profile.from_srgb(frame, work, out)
-        exif = None if args.no_exif else exif_for_output(meta.exif, out.shape[1], out.shape[0])
-        write_rgb(args.output, out, icc_profile=profile.output_profile, exif=exif)
+        exif = None if args.no_exif else exif_for_output(meta.exif, out.shape[1], out.shape[0], name=str(args.input))
+        if Path(args.output).suffix.lower() in METADATA_FORMATS:
+            # back in the photo's own profile: the pixels the work left alone are the photo's own
+            write_rgb(args.output, profile.from_srgb(frame, work, out), icc_profile=profile.output_profile, exif=exif)
+        else:  # a format that holds no profile is shown as sRGB: the work's sRGB picture is the one to write
+            write_rgb(args.output, out, icc_profile=profile.output_profile if profile.is_srgb else None, exif=exif)
         print(f"wrote {args.output}")
         return 0
 

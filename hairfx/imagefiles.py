@@ -20,6 +20,7 @@ import numpy as np
 from ._files import check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
+from .metadata import png_exif
 
 __all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
@@ -51,10 +52,18 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 size = im.size
-                frames = getattr(im, "n_frames", 1) if getattr(im, "is_animated", False) or im.format == "TIFF" else 1
-                # Pillow decodes the whole PNG looking for an eXIf chunk after the pixel
-                # data; one before it, where writers put it, is already in ``info``
-                if im.format in _ORIENTED_FORMATS and not (im.format == "PNG" and "exif" not in im.info):
+                # an MPO's second picture is the phone's depth map or a preview, no page of its own
+                several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
+                frames = getattr(im, "n_frames", 1) if several else 1
+                if im.format == "PNG" and "exif" not in im.info:
+                    # after the pixel data (ImageMagick puts it there), where Pillow would
+                    # decode the whole picture to find it
+                    raw = png_exif(path)
+                    if raw:
+                        exif = Image.Exif()
+                        exif.load(raw if raw.startswith(b"Exif\0\0") else b"Exif\0\0" + raw)
+                        value = exif.get(0x0112)
+                elif im.format in _ORIENTED_FORMATS:
                     value = im.getexif().get(0x0112)
     except Image.DecompressionBombError:  # over twice Pillow's 89 M pixel limit: a side over MAX_SIDE
         size = (MAX_SIDE + 1, MAX_SIDE + 1)

@@ -50,6 +50,8 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
     try:
         with Image.open(path) as im:
             icc, exif = im.info.get("icc_profile"), im.info.get("exif")
+            if im.format == "PNG" and exif is None:  # ImageMagick writes eXIf after the pixels
+                exif = png_exif(path)
     except Exception:  # noqa: BLE001 - not an image Pillow reads: no metadata it can give
         return Metadata()
     if isinstance(exif, (bytes, bytearray)):
@@ -59,6 +61,28 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
     else:
         exif = None
     return Metadata(bytes(icc) if icc else None, exif or None)
+
+
+def png_exif(path: str | os.PathLike) -> bytes | None:
+    """The ``eXIf`` chunk of the PNG file ``path`` wherever it lies, or None. Pillow reads
+    chunks only up to the pixel data without decoding it, and ImageMagick writes EXIF
+    after them; this walks the chunk headers, skipping their data, so a large PNG costs
+    a few thousand small reads, not a decode."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            while len(head := f.read(8)) == 8:
+                length, kind = struct.unpack(">I", head[:4])[0], head[4:]
+                if kind == b"eXIf":
+                    data = f.read(length)
+                    return data if len(data) == length else None
+                if kind == b"IEND":
+                    return None
+                f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    except OSError:
+        return None
+    return None
 
 
 # ----------------------------------------------------------------------------- colour
@@ -135,24 +159,33 @@ class ColourProfile:
         if self._to is None:
             return rgb
         if self.kind == "GRAY":  # the file's grey read as three equal channels
+            if not (np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 1], rgb[:, :, 2])):
+                warnings.warn(f"hairfx: {self.name} is in colour but its colour profile is for grey images; the "
+                              "profile is ignored and its values are taken as sRGB", RuntimeWarning, stacklevel=2)
+                return rgb
             return _apply(self._to, np.ascontiguousarray(rgb[:, :, 0]))
         return _apply(self._to, rgb)
 
     def from_srgb(self, original: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         """The picture to write in :attr:`output_profile`: ``original`` (as read) where
-        the work left ``before`` (its sRGB conversion) as it was in ``after``, and
-        ``after`` converted back to this profile where the work changed it. For a grey
-        profile, whose output is sRGB, that is ``after`` itself."""
+        the work left ``before`` (its sRGB conversion) as it was in ``after``; where the
+        work changed it, ``original`` plus the change, the difference between ``after``
+        and ``before`` each converted back to this profile. A colour sRGB cannot hold
+        (a vivid P3 green) was clipped in ``before``: a faint edge of the hair over it
+        moves by what the recolouring did, not by the clipping too. For a grey profile,
+        whose output is sRGB, that is ``after`` itself."""
         if self._back is None:
             return after
         changed = np.any(after != before, axis=2)
         out = original.copy()
         if changed.any():
             ys, xs = np.nonzero(changed)
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1  # the box of the hair, converted
-            back = _apply(self._back, np.ascontiguousarray(after[y0:y1, x0:x1]))
-            box = out[y0:y1, x0:x1]
-            box[changed[y0:y1, x0:x1]] = back[changed[y0:y1, x0:x1]]
+            box = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]  # the box of the hair, converted
+            moved = (_apply(self._back, np.ascontiguousarray(after[box])).astype(np.int16)
+                     - _apply(self._back, np.ascontiguousarray(before[box])))
+            inside = changed[box]
+            region = out[box]
+            region[inside] = np.clip(region[inside] + moved[inside], 0, 255).astype(np.uint8)
         return out
 
 
@@ -165,22 +198,27 @@ def _apply(transform, arr: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- EXIF
 
-_ORIENTATION, _EXIF_IFD, _PIXEL_X, _PIXEL_Y = 0x0112, 0x8769, 0xA002, 0xA003
+_ORIENTATION, _EXIF_IFD = 0x0112, 0x8769
+#: Tags holding the picture's width or height: IFD0's ImageWidth/ImageLength, the Exif
+#: IFD's PixelXDimension/PixelYDimension.
+_WIDTH_TAGS, _HEIGHT_TAGS = (0x0100, 0xA002), (0x0101, 0xA003)
 
 
-def exif_for_output(exif: bytes | None, width: int, height: int) -> bytes | None:
+def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = "the input") -> bytes | None:
     """The EXIF block ``exif`` (from :func:`read_metadata`) to write with an upright
     ``width x height`` picture made from its photo: the same bytes, so that every tag
     (maker notes included) survives, but with the orientation set to 1 (the pixels were
-    turned upright when read: the tag again would turn them twice), the pixel dimensions
-    set to the picture's, and the thumbnail unlinked (it shows the photo before the
-    change; its bytes stay, unreferenced). None for a block whose structure cannot be
-    followed: better no EXIF than a damaged one."""
+    turned upright when read: the tag again would turn them twice), the width and height
+    tags set to the picture's, and the thumbnail unlinked (it shows the photo before the
+    change; its bytes stay, unreferenced). An Exif sub-IFD that cannot be followed is
+    left as it is. None, with a warning naming ``name``, for a block whose first IFD
+    cannot be followed: better no EXIF than a damaged one."""
     if not exif:
         return None
     try:
         return _patched(bytearray(exif), width, height)
     except (struct.error, ValueError, IndexError, KeyError):
+        warnings.warn(f"hairfx: {name}: its EXIF block is damaged and is not copied", RuntimeWarning, stacklevel=2)
         return None
 
 
@@ -193,29 +231,39 @@ def _patched(data: bytearray, width: int, height: int) -> bytes:
     def u32(pos):
         return struct.unpack_from(order + "I", data, pos)[0]
 
-    def entries(ifd):
+    def entries(ifd, tail=4):
         count = u16(ifd)
-        if ifd + 2 + 12 * count + 4 > len(data):
+        if ifd + 2 + 12 * count + tail > len(data):
             raise ValueError("IFD runs past the block")
         return [(ifd + 2 + 12 * k, u16(ifd + 2 + 12 * k), u16(ifd + 4 + 12 * k), u32(ifd + 6 + 12 * k))
                 for k in range(count)], ifd + 2 + 12 * count
 
-    def set_short_or_long(pos, kind, count, value):
-        if count != 1:
-            return
-        if kind == 3:  # SHORT, in the first two bytes of the value field
-            struct.pack_into(order + "H", data, pos + 8, min(value, 0xFFFF))
-        elif kind == 4:  # LONG
+    def set_value(pos, kind, count, value):
+        """Every value of a SHORT or LONG entry held in its 4-byte value field (a count of
+        two SHORTs is odd but written; readers take the first)."""
+        if kind == 3 and count in (1, 2):  # SHORT
+            for k in range(count):
+                struct.pack_into(order + "H", data, pos + 8 + 2 * k, min(value, 0xFFFF))
+        elif kind == 4 and count == 1:  # LONG
             struct.pack_into(order + "I", data, pos + 8, value)
+
+    def set_size(pos, tag, kind, count):
+        if tag in _WIDTH_TAGS + _HEIGHT_TAGS:
+            set_value(pos, kind, count, width if tag in _WIDTH_TAGS else height)
 
     ifd0 = u32(4)
     tags, next_at = entries(ifd0)
     for pos, tag, kind, count in tags:
         if tag == _ORIENTATION:
-            set_short_or_long(pos, kind, count, 1)
+            set_value(pos, kind, count, 1)
         elif tag == _EXIF_IFD and kind in (4, 13) and count == 1:  # LONG or IFD: the Exif sub-IFD's offset
-            for sub_pos, sub_tag, sub_kind, sub_count in entries(u32(pos + 8))[0]:
-                if sub_tag in (_PIXEL_X, _PIXEL_Y):
-                    set_short_or_long(sub_pos, sub_kind, sub_count, width if sub_tag == _PIXEL_X else height)
+            try:
+                sub_tags = entries(u32(pos + 8), tail=0)[0]  # its next-IFD link, never used, may be missing
+            except (struct.error, ValueError):  # readers pass over a broken sub-IFD; so does this
+                sub_tags = []
+            for sub in sub_tags:
+                set_size(*sub)
+        else:
+            set_size(pos, tag, kind, count)
     struct.pack_into(order + "I", data, next_at, 0)  # no IFD1, so no thumbnail
     return bytes(data)

@@ -497,7 +497,7 @@ def _to_srgb(rgb: np.ndarray, icc: bytes) -> np.ndarray:
                                                 renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC))
 
 
-def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile_and_exif(tmp_path):
+def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile_and_exif(tmp_path, capsys):
     """The same picture as sRGB and as Display P3 (other numbers, the same colours on a
     colour-managed screen) must come out the same colours: the LUTs were made on sRGB. The
     P3 output keeps the input's profile and EXIF, and every pixel outside the hair is the
@@ -534,5 +534,11 @@ def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile
     seen = _to_srgb(out, p3).astype(int)  # what a colour-managed screen shows
     err = np.abs(seen - srgb_out)[hair].mean()
     assert err < 1.0, err  # 0.3 levels here: rounding in the conversions
+    # a format that holds no profile is shown as sRGB: the sRGB picture is written, EXIF dropped with a word
+    capsys.readouterr()
+    assert main(["recolor", str(tmp_path / "p3.png"), *common, "-o", str(tmp_path / "p3_out.bmp")]) == 0
+    assert ".bmp output keeps no EXIF; the input's is dropped; write .png" in capsys.readouterr().err
+    bmp = cv2.imread(str(tmp_path / "p3_out.bmp"))[:, :, ::-1].astype(int)
+    assert np.abs(bmp - srgb_out).mean() < 1.0
     as_held = hairfx.recolor(p3_rgb, "copper", mask=mask / 255.0, renderer="cpu")
     assert np.abs(_to_srgb(as_held, p3).astype(int) - srgb_out)[hair].mean() > 5  # 10.6 levels here

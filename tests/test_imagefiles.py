@@ -408,3 +408,14 @@ def test_opencv_reads_and_writes_files_whose_names_are_not_utf8(tmp_path):
     (tmp_path / "file").write_text("a file where a folder should be")
     with pytest.raises(InputError, match=r"could not write .*file/a\.png"):
         imwrite_any(tmp_path / "file" / "a.png", img)
+
+
+def test_a_phone_mpo_is_one_picture_not_an_animation(tmp_path, recwarn):
+    """An MPO (a JPEG with a second picture appended: a depth map or a preview, as phones
+    write) is read as its first picture without the several-frames warning."""
+    first, second = (Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (60, 180))
+    first.save(tmp_path / "photo.mpo", format="MPO", save_all=True, append_images=[second])
+    with Image.open(tmp_path / "photo.mpo") as im:
+        assert im.format == "MPO" and im.n_frames == 2
+    assert abs(int(read_rgb(tmp_path / "photo.mpo").mean()) - 60) <= 1
+    assert not [w for w in recwarn if "frames" in str(w.message)]

@@ -32,10 +32,10 @@ def test_a_wide_gamut_photo_is_converted_to_srgb_as_colour_science_converts_it(s
     assert got.dtype == np.uint8 and got.shape == grid.shape
     assert np.abs(got - expected).max() <= 1
     assert np.abs(got.astype(int) - grid).max() > 60  # a real change: these numbers are not sRGB's
-    # back: the colours inside sRGB's gamut come home within a level
+    # back: a change from black to these colours lands them home within the two roundings
     inside = np.all((expected > 3) & (expected < 252), axis=-1)
     back = profile.from_srgb(np.zeros_like(grid), np.zeros_like(got), got)
-    assert np.abs(back.astype(int) - grid)[inside].max() <= 1
+    assert np.abs(back.astype(int) - grid)[inside].max() <= 2
 
 
 def test_srgb_profiles_and_none_leave_the_values_as_held():
@@ -52,23 +52,28 @@ def test_srgb_profiles_and_none_leave_the_values_as_held():
 
 def test_only_the_pixels_the_work_changed_are_converted_back():
     """A P3 photo: the pixels the recolouring left alone come out exactly as read, even a
-    saturated green that sRGB cannot hold (converting it there and back would clip it)."""
+    saturated green that sRGB cannot hold (converting it there and back would clip it); a
+    recoloured pixel lands on the sRGB colour it was given; and a faint edge of the hair
+    over that green moves by what the recolouring did, not by the clipping as well."""
     profile = ColourProfile(matrix_shaper_profile("Display P3"))
-    rng = np.random.default_rng(0)
-    original = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
-    original[0, 0] = (0, 255, 0)
+    srgb = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    original = profile.from_srgb(np.zeros_like(srgb), np.zeros_like(srgb), srgb)  # colours sRGB can hold
+    original[:, :5] = (40, 220, 60)  # a vivid P3 green down the left edge, outside sRGB
     before = profile.to_srgb(original)
     after = before.copy()
     after[10:20, 15:30] = (180, 80, 40)  # "the hair", recoloured in sRGB
+    after[10:20, 4] = np.clip(before[10:20, 4].astype(int) + (15, 1, 14), 0, 255)  # its faint edge over the green
     out = profile.from_srgb(original, before, after)
     changed = np.zeros((40, 50), bool)
-    changed[10:20, 15:30] = True
+    changed[10:20, 15:30] = changed[10:20, 4] = True
     np.testing.assert_array_equal(out[~changed], original[~changed])
-    expected = profile.to_srgb(out)[changed]  # the recoloured sRGB value, seen through the profile again
-    assert np.abs(expected.astype(int) - (180, 80, 40)).max() <= 1
+    hair = profile.to_srgb(out[10:20, 15:30])  # seen through the profile again
+    assert np.abs(hair.astype(int) - (180, 80, 40)).max() <= 2
+    edge = out[10:20, 4].astype(int) - original[10:20, 4]
+    assert np.abs(edge).max() <= 16  # the change, no more
     green = original[:1, :1]
-    there_and_back = profile.from_srgb(green, np.zeros_like(green), profile.to_srgb(green))
-    assert np.abs(there_and_back.astype(int) - green).max() > 50  # what converting every pixel would have done
+    there_and_back = profile.from_srgb(np.zeros_like(green), np.zeros_like(green), profile.to_srgb(green))
+    assert np.abs(there_and_back.astype(int) - green).max() > 50  # what the clipping alone would have done
 
 
 def test_a_grey_profile_turns_into_srgb_output_without_a_profile():
@@ -84,6 +89,13 @@ def test_a_grey_profile_turns_into_srgb_output_without_a_profile():
     after = got.copy()
     after[0, 0] = (200, 90, 30)
     assert profile.from_srgb(grey, got, after) is after  # sRGB out, colour and all
+
+
+def test_a_grey_profile_on_a_colour_photo_is_ignored_not_made_grey():
+    profile = ColourProfile(grey_profile(2.2), name="odd.jpg")
+    colour = np.random.default_rng(1).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    with pytest.warns(RuntimeWarning, match=r"odd\.jpg is in colour but its colour profile is for grey images"):
+        assert profile.to_srgb(colour) is colour
 
 
 def test_profiles_it_cannot_apply_are_named():
@@ -143,13 +155,26 @@ def test_exif_keeps_its_tags_but_the_orientation_dimensions_and_thumbnail(order)
     assert not after.get_ifd(ExifTags.IFD.IFD1)  # no thumbnail of the photo before the change
 
 
-def test_exif_that_cannot_be_followed_is_left_out():
+def test_exif_that_cannot_be_followed_is_left_out_with_a_warning():
     good = _tiff_exif()
     assert exif_for_output(None, 10, 10) is None
-    assert exif_for_output(b"XX" + good[2:], 10, 10) is None  # no byte order
-    assert exif_for_output(good[:30], 10, 10) is None  # cut inside IFD0
-    bad_pointer = good[:4] + struct.pack(">I", 10_000) + good[8:]
-    assert exif_for_output(bad_pointer, 10, 10) is None
+    for bad in (b"XX" + good[2:], good[:30], good[:4] + struct.pack(">I", 10_000) + good[8:]):  # no byte order,
+        with pytest.warns(RuntimeWarning, match=r"a\.jpg: its EXIF block is damaged and is not copied"):  # cut, lost
+            assert exif_for_output(bad, 10, 10, name="a.jpg") is None
+
+
+def test_odd_but_readable_exif_is_still_copied_and_turned_upright():
+    """What readers tolerate is copied: an Exif sub-IFD pointing outside the block (Make
+    and GPS would be lost with it), and an orientation written as two SHORTs (readers
+    take the first: both are set, or the output would be turned twice)."""
+    exif = bytearray(_tiff_exif())
+    pointer_at = 8 + 2 + 12 * 2 + 8  # IFD0's third entry, the Exif IFD pointer: its value field
+    struct.pack_into(">I", exif, pointer_at, 60_000)
+    orientation_at = 8 + 2 + 12 * 1  # IFD0's second entry
+    struct.pack_into(">HHIHH", exif, orientation_at, 0x0112, 3, 2, 6, 6)
+    out = _read_exif(exif_for_output(bytes(exif), 300, 400))
+    assert out[0x010F] == "Canon" and out[0x0112] == 1
+    assert struct.unpack_from(">HH", exif_for_output(bytes(exif), 300, 400), orientation_at + 8) == (1, 1)
 
 
 def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
@@ -164,6 +189,27 @@ def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
     (tmp_path / "text.jpg").write_text("not an image")
     assert read_metadata(tmp_path / "text.jpg") == Metadata()
     assert read_metadata(tmp_path / "missing.jpg") == Metadata()
+
+
+def test_png_exif_after_the_pixel_data_is_found(tmp_path):
+    """ImageMagick writes a PNG's eXIf chunk after IDAT, where Pillow does not look
+    without decoding the picture: the orientation was ignored (the picture came out
+    sideways) and the EXIF dropped."""
+    import cv2
+    import zlib
+
+    from hairfx.imagefiles import read_rgb
+
+    stored = np.zeros((20, 30, 3), np.uint8)
+    stored[:, :10] = 200  # a bright band down the stored picture's left side
+    png = cv2.imencode(".png", stored)[1].tobytes()
+    exif = _tiff_exif(orientation=6, width=30, height=20)
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    iend = png.rindex(b"IEND") - 4
+    (tmp_path / "late.png").write_bytes(png[:iend] + chunk + png[iend:])
+    assert read_metadata(tmp_path / "late.png").exif == exif
+    upright = read_rgb(tmp_path / "late.png")
+    assert upright.shape == (30, 20, 3) and upright[:10].min() == 200  # turned 90 degrees clockwise
 
 
 def test_metadata_of_a_named_pipe_is_not_waited_for(tmp_path):
