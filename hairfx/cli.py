@@ -105,11 +105,11 @@ def _add_recolor(sub) -> None:
                    help="leave out the input's EXIF (camera, date, GPS position), which is otherwise copied")
 
     def run(args) -> int:
+        from pathlib import Path
+
         from . import recolor
         from .errors import InputError
         from .frames import mask_for_frame
-        from pathlib import Path
-
         from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_rgb, write_rgb
         from .metadata import ColourProfile, exif_for_output, read_metadata
         from .segmenter import MIN_SIDE

@@ -61,7 +61,7 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
                     raw = png_exif(path)
                     if raw:
                         exif = Image.Exif()
-                        exif.load(raw if raw.startswith(b"Exif\0\0") else b"Exif\0\0" + raw)
+                        exif.load(b"Exif\0\0" + raw)
                         value = exif.get(0x0112)
                 elif im.format in _ORIENTED_FORMATS:
                     value = im.getexif().get(0x0112)
@@ -337,15 +337,15 @@ def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
 _SEGMENT = 65533
 
 
-def _with_metadata(data: bytes, suffix: str, icc: bytes | None, exif: bytes | None, path: Path) -> bytes:
-    """Encoded ``data`` with ``icc`` and ``exif`` embedded. In a JPEG, after its JFIF header:
-    an APP1 ``Exif`` segment, then APP2 ``ICC_PROFILE`` segments (the ICC specification's
-    split into chunks of at most 65,519 bytes). In a PNG, ``iCCP`` and ``eXIf`` chunks after
-    ``IHDR``. EXIF larger than a JPEG segment is left out, with a warning."""
+def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None) -> bytes:
+    """``data``, encoded for ``path`` (a JPEG, or a PNG by its extension), with ``icc`` and
+    ``exif`` embedded. In a JPEG, after its JFIF header: an APP1 ``Exif`` segment, then APP2
+    ``ICC_PROFILE`` segments (the ICC specification's split into chunks of at most 65,519
+    bytes). In a PNG, ``iCCP`` and ``eXIf`` chunks after ``IHDR``. EXIF larger than a JPEG segment is left out, with a warning."""
     import struct
     import zlib
 
-    if suffix == ".png":
+    if path.suffix.lower() == ".png":
         if exif:
             data = png_with_chunk(data, b"eXIf", exif)
         return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)) if icc else data
@@ -391,7 +391,7 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | 
     data = data.tobytes()
     if icc_profile or exif:
         if path.suffix.lower() in METADATA_FORMATS:
-            data = _with_metadata(data, ".png" if path.suffix.lower() == ".png" else ".jpg", icc_profile, exif, path)
+            data = _with_metadata(data, path, icc_profile, exif)
         else:
             dropped = " and ".join(w for w, v in (("colour profile", icc_profile), ("EXIF", exif)) if v)
             shown = " (colour-managed viewers show it as sRGB)" if icc_profile else ""

@@ -64,7 +64,8 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
 
 
 def png_exif(path: str | os.PathLike) -> bytes | None:
-    """The ``eXIf`` chunk of the PNG file ``path`` wherever it lies, or None. Pillow reads
+    """The ``eXIf`` chunk of the PNG file ``path`` wherever it lies (its TIFF structure,
+    without the ``Exif\\0\\0`` some writers put first), or None. Pillow reads
     chunks only up to the pixel data without decoding it, and ImageMagick writes EXIF
     after them; this walks the chunk headers, skipping their data, so a large PNG costs
     a few thousand small reads, not a decode."""
@@ -76,7 +77,7 @@ def png_exif(path: str | os.PathLike) -> bytes | None:
                 length, kind = struct.unpack(">I", head[:4])[0], head[4:]
                 if kind == b"eXIf":
                     data = f.read(length)
-                    return data if len(data) == length else None
+                    return data.removeprefix(b"Exif\0\0") if len(data) == length else None
                 if kind == b"IEND":
                     return None
                 f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
@@ -109,7 +110,6 @@ class ColourProfile:
     """
 
     def __init__(self, icc: bytes | None, *, name: str = "image") -> None:
-        self.icc = icc
         self.name = name
         self.kind = "sRGB"  # or "RGB", "GRAY"
         self._to = self._back = None

@@ -375,7 +375,7 @@ def test_a_libpng_warning_about_the_colour_profile_is_no_damage(tmp_path, capfd,
 
     png = cv2.imencode(".png", np.full((8, 8, 3), 90, np.uint8))[1].tobytes()
     path = tmp_path / "old.png"
-    path.write_bytes(_with_metadata(png, ".png", _srgb_profile() + bytes(range(256)) * 600, None, path))
+    path.write_bytes(_with_metadata(png, path, _srgb_profile() + bytes(range(256)) * 600, None))
     cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
     assert "libpng warning: iCCP" in capfd.readouterr().err  # what OpenCV alone prints
     assert np.array_equal(read_rgb(path), np.full((8, 8, 3), 90, np.uint8))
