@@ -119,7 +119,7 @@ def _add_recolor(sub) -> None:
         frame = read_rgb(args.input)
         meta = read_metadata(args.input)
         # a Display P3 or Adobe RGB photo is recoloured in sRGB, as the LUTs were made
-        profile = ColourProfile(meta.icc_profile, name=str(args.input))
+        profile = ColourProfile(meta.colour_profile, name=str(args.input))
         work = profile.to_srgb(frame)
         if args.mask is not None:
             mask = read_mask(args.mask)
@@ -434,7 +434,7 @@ def _run_mask(args) -> int:
         try:
             frame = read_rgb(f)
             # in sRGB, as `hairfx recolor` predicts it, so that its --mask gives the same photo
-            mask = seg.predict(ColourProfile(read_metadata(f).icc_profile, name=str(f)).to_srgb(frame), tta=args.tta)
+            mask = seg.predict(ColourProfile(read_metadata(f).colour_profile, name=str(f)).to_srgb(frame), tta=args.tta)
         except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
             if isinstance(exc, MissingFileError):  # read_rgb's "image not found: <f>" names f twice
                 if f.exists():

@@ -6,6 +6,8 @@
   saturated than its artist made it. :class:`ColourProfile` converts such a photo to sRGB
   for the work and the pixels the work changed back to the photo's own profile, which the
   output keeps: every other pixel stays exactly as it was, wide-gamut colours included.
+  A camera's Adobe RGB JPEG, which holds no profile but says Adobe RGB in its EXIF, is
+  converted with a profile made for it (:attr:`Metadata.colour_profile`).
 * **EXIF** (camera, lens, date, place): :func:`exif_for_output` gives the input's block to
   write with the output, its bytes as they were but for the orientation (the pixels are
   turned upright when read) and the thumbnail (which shows the hair before the change).
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Metadata", "read_metadata", "ColourProfile", "exif_for_output"]
+__all__ = ["Metadata", "read_metadata", "ColourProfile", "exif_for_output", "exif_colour_space"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class Metadata:
 
     icc_profile: bytes | None = None
     exif: bytes | None = None
+
+    @property
+    def colour_profile(self) -> bytes | None:
+        """The ICC profile the pixels are in: the embedded one; else, where the EXIF says
+        Adobe RGB (a camera's JPEG, which embeds none: :func:`exif_colour_space`), one made
+        for it (:func:`hairfx.icc.matrix_shaper_profile`); else None, for sRGB."""
+        if self.icc_profile is None and exif_colour_space(self.exif) == "Adobe RGB (1998)":
+            from .icc import matrix_shaper_profile
+
+            return matrix_shaper_profile("Adobe RGB (1998)")
+        return self.icc_profile
 
 
 def read_metadata(path: str | os.PathLike) -> Metadata:
@@ -222,21 +235,43 @@ def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = 
         return None
 
 
-def _patched(data: bytearray, width: int, height: int) -> bytes:
-    order = {b"II": "<", b"MM": ">"}[bytes(data[:2])]
+class _Tiff:
+    """Reading the IFDs of a TIFF-structured EXIF block."""
 
-    def u16(pos):
-        return struct.unpack_from(order + "H", data, pos)[0]
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+        self.order = {b"II": "<", b"MM": ">"}[bytes(data[:2])]
 
-    def u32(pos):
-        return struct.unpack_from(order + "I", data, pos)[0]
+    def u16(self, pos: int) -> int:
+        return struct.unpack_from(self.order + "H", self.data, pos)[0]
 
-    def entries(ifd, tail=4):
-        count = u16(ifd)
-        if ifd + 2 + 12 * count + tail > len(data):
+    def u32(self, pos: int) -> int:
+        return struct.unpack_from(self.order + "I", self.data, pos)[0]
+
+    def entries(self, ifd: int, tail: int = 4) -> tuple[list[tuple[int, int, int, int]], int]:
+        """``(position, tag, type, count)`` of each entry of the IFD at ``ifd``, and where
+        its next-IFD link is; ``tail`` bytes of that link must fit in the block."""
+        count = self.u16(ifd)
+        if ifd + 2 + 12 * count + tail > len(self.data):
             raise ValueError("IFD runs past the block")
-        return [(ifd + 2 + 12 * k, u16(ifd + 2 + 12 * k), u16(ifd + 4 + 12 * k), u32(ifd + 6 + 12 * k))
+        return [(ifd + 2 + 12 * k, self.u16(ifd + 2 + 12 * k), self.u16(ifd + 4 + 12 * k), self.u32(ifd + 6 + 12 * k))
                 for k in range(count)], ifd + 2 + 12 * count
+
+    def sub_ifd(self, tags, tag: int) -> list[tuple[int, int, int, int]]:
+        """The entries of the sub-IFD that entry ``tag`` of ``tags`` points to; none where
+        there is no such entry or it cannot be followed (readers pass over a broken one)."""
+        for pos, found, kind, count in tags:
+            if found == tag and kind in (4, 13) and count == 1:  # LONG or IFD: the sub-IFD's offset
+                try:
+                    return self.entries(self.u32(pos + 8), tail=0)[0]  # its next-IFD link, never used, may be missing
+                except (struct.error, ValueError):
+                    return []
+        return []
+
+
+def _patched(data: bytearray, width: int, height: int) -> bytes:
+    tiff = _Tiff(data)
+    order = tiff.order
 
     def set_value(pos, kind, count, value):
         """Every value of a SHORT or LONG entry held in its 4-byte value field (a count of
@@ -251,19 +286,44 @@ def _patched(data: bytearray, width: int, height: int) -> bytes:
         if tag in _WIDTH_TAGS + _HEIGHT_TAGS:
             set_value(pos, kind, count, width if tag in _WIDTH_TAGS else height)
 
-    ifd0 = u32(4)
-    tags, next_at = entries(ifd0)
+    tags, next_at = tiff.entries(tiff.u32(4))
     for pos, tag, kind, count in tags:
         if tag == _ORIENTATION:
             set_value(pos, kind, count, 1)
-        elif tag == _EXIF_IFD and kind in (4, 13) and count == 1:  # LONG or IFD: the Exif sub-IFD's offset
-            try:
-                sub_tags = entries(u32(pos + 8), tail=0)[0]  # its next-IFD link, never used, may be missing
-            except (struct.error, ValueError):  # readers pass over a broken sub-IFD; so does this
-                sub_tags = []
-            for sub in sub_tags:
-                set_size(*sub)
-        else:
+        elif tag != _EXIF_IFD:
             set_size(pos, tag, kind, count)
+    for sub in tiff.sub_ifd(tags, _EXIF_IFD):
+        set_size(*sub)
     struct.pack_into(order + "I", data, next_at, 0)  # no IFD1, so no thumbnail
     return bytes(data)
+
+
+#: The Exif IFD's ColorSpace tag, and its Interoperability IFD's pointer and index tag.
+_COLOR_SPACE, _INTEROP_IFD, _INTEROP_INDEX = 0xA001, 0xA005, 0x0001
+
+
+def exif_colour_space(exif: bytes | None) -> str | None:
+    """The colour space an EXIF block says its photo is in, for a photo without an ICC
+    profile: "sRGB", "Adobe RGB (1998)", or None where it says neither or cannot be read.
+
+    A camera set to Adobe RGB embeds no profile. Exif and DCF mark such a JPEG with the Exif
+    IFD's ColorSpace "Uncalibrated" (0xFFFF) and the Interoperability IFD's index "R03" (DCF's
+    option file; sRGB photos say "R98"); a few cameras write ColorSpace 2, which Exif does not
+    define, for Adobe RGB. Photo editors read both so, as exiftool names them."""
+    if not exif:
+        return None
+    try:
+        tiff = _Tiff(exif)
+        exif_ifd = tiff.sub_ifd(tiff.entries(tiff.u32(4))[0], _EXIF_IFD)
+        space = next((tiff.u16(pos + 8) for pos, tag, kind, count in exif_ifd
+                      if tag == _COLOR_SPACE and kind == 3 and count == 1), None)
+        index = next((bytes(exif[pos + 8 : pos + 8 + min(count, 4)]).rstrip(b"\0")
+                      for pos, tag, kind, count in tiff.sub_ifd(exif_ifd, _INTEROP_IFD)
+                      if tag == _INTEROP_INDEX and kind in (2, 7)), None)  # ASCII "R03\0", inline
+    except (struct.error, ValueError, IndexError, KeyError):
+        return None
+    if space == 1:
+        return "sRGB"
+    if space == 2 or (space == 0xFFFF and index == b"R03"):
+        return "Adobe RGB (1998)"
+    return None

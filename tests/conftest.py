@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hairfx.colors import Color
+from hairfx.icc import D50, icc_profile, icc_xyz
 from hairfx.lut import LUT3D
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,55 +148,27 @@ def read_only_folder(tmp_path: Path) -> Path:
     pytest.skip("this user writes into read-only folders (root)")
 
 
-def matrix_shaper_profile(colourspace: str) -> bytes:
-    """An ICC v2 matrix/TRC display profile of one of colour-science's RGB colourspaces
-    ("Display P3", "Adobe RGB (1998)", "sRGB"), made from its primaries, white point and
-    transfer function (a 1024-entry curve): what cameras, phones and editors embed. Made
-    here because Pillow creates only sRGB and Lab profiles, and shipped profiles are not
-    ours to copy."""
-    return _icc_profile(b"mntrRGB XYZ ", colourspace, _rgb_tags(colourspace))
-
-
 def grey_profile(gamma: float) -> bytes:
     """An ICC v2 grey display profile with a pure power-law tone curve."""
     curve = b"curv" + bytes(4) + struct.pack(">I", 1) + struct.pack(">H", round(gamma * 256))
-    return _icc_profile(b"mntrGRAYXYZ ", f"Gamma {gamma} grey", [(b"wtpt", _icc_xyz(_D50)), (b"kTRC", curve)])
+    return icc_profile(b"mntrGRAYXYZ ", f"Gamma {gamma} grey", [(b"wtpt", icc_xyz(D50)), (b"kTRC", curve)])
 
 
-_D50 = (0.9642, 1.0, 0.8249)  # the ICC profile connection space's white
+def camera_exif(order: str = "<", *, color_space: int | None = 0xFFFF, index: bytes | None = b"R03") -> bytes:
+    """EXIF as a camera writes it: IFD0 pointing to the Exif IFD, which holds ColorSpace
+    (SHORT) and points to the Interoperability IFD, which holds the DCF index ("R98" for
+    sRGB, "R03" for the Adobe RGB option file: four ASCII bytes, held in the entry)."""
+    def ifd(entries):
+        out = struct.pack(order + "H", len(entries))
+        for tag, kind, count, field in entries:
+            out += struct.pack(order + "HHI", tag, kind, count) + field
+        return out + bytes(4)
 
-
-def _icc_xyz(v) -> bytes:
-    return b"XYZ " + bytes(4) + b"".join(struct.pack(">i", round(float(c) * 65536)) for c in v)
-
-
-def _rgb_tags(name: str) -> list:
-    from hairfx._colour import colour_science
-
-    colour = colour_science()
-    cs = colour.RGB_COLOURSPACES[name]
-    d50 = colour.xy_to_XYZ(colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"])
-    adapt = colour.adaptation.matrix_chromatic_adaptation_VonKries(colour.xy_to_XYZ(cs.whitepoint), d50, "Bradford")
-    m = adapt @ cs.matrix_RGB_to_XYZ  # columns: the primaries' XYZ under D50, as ICC wants them
-    curve = np.clip(cs.cctf_decoding(np.linspace(0.0, 1.0, 1024)), 0.0, 1.0)
-    curv = b"curv" + bytes(4) + struct.pack(">I", 1024) + np.round(curve * 65535).astype(">u2").tobytes()
-    return [(b"wtpt", _icc_xyz(_D50)), (b"rXYZ", _icc_xyz(m[:, 0])), (b"gXYZ", _icc_xyz(m[:, 1])),
-            (b"bXYZ", _icc_xyz(m[:, 2])), (b"rTRC", curv), (b"gTRC", curv), (b"bTRC", curv)]
-
-
-def _icc_profile(classes: bytes, name: str, tags: list) -> bytes:
-    """An ICC v2.1 profile: ``classes`` is the header's class, colour space and connection
-    space (12 bytes), ``tags`` (signature, body) pairs; a description and copyright are added."""
-    text = name.encode("ascii") + b"\0"
-    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
-    tags = [(b"desc", desc), (b"cprt", b"text" + bytes(4) + b"none\0"), *tags]
-    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
-    for sig, body in tags:
-        body += bytes(-len(body) % 4)
-        table += sig + struct.pack(">II", offset + len(data), len(body))
-        data += body
-    body = struct.pack(">I", len(tags)) + table + data
-    header = (struct.pack(">I", 128 + len(body)) + b"none" + bytes([2, 0x10, 0, 0]) + classes + bytes(12) + b"acsp"
-              + b"none" + bytes(4 + 4 + 4 + 8 + 4) + _icc_xyz(_D50)[8:] + b"none" + bytes(44))
-    assert len(header) == 128
-    return header + body
+    exif_at = 8 + 2 + 12 + 4
+    exif_entries = [] if color_space is None else [(0xA001, 3, 1, struct.pack(order + "HH", color_space, 0))]
+    interop_at = exif_at + 2 + 12 * (len(exif_entries) + 1) + 4
+    exif_entries.append((0xA005, 4, 1, struct.pack(order + "I", interop_at)))
+    interop = [] if index is None else [(0x0001, 2, 4, index + b"\0")]
+    data = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
+    data += ifd([(0x8769, 4, 1, struct.pack(order + "I", exif_at))])
+    return data + ifd(exif_entries) + ifd(interop)

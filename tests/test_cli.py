@@ -13,6 +13,7 @@ import pytest
 
 import hairfx
 from conftest import REPO
+from hairfx.icc import matrix_shaper_profile
 from hairfx.cli import main
 
 REF = REPO / "reference_images"
@@ -506,8 +507,6 @@ def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile
 
     from PIL import Image, ImageCms
 
-    from conftest import matrix_shaper_profile
-
     p3 = matrix_shaper_profile("Display P3")
     srgb_rgb = cv2.imread(str(REF / "dark.png"))[:, :, ::-1].copy()
     mask = cv2.imread(str(REF / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
@@ -542,3 +541,42 @@ def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile
     assert np.abs(bmp - srgb_out).mean() < 1.0
     as_held = hairfx.recolor(p3_rgb, "copper", mask=mask / 255.0, renderer="cpu")
     assert np.abs(_to_srgb(as_held, p3).astype(int) - srgb_out)[hair].mean() > 5  # 10.6 levels here
+
+
+def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(tmp_path):
+    """A camera set to Adobe RGB embeds no profile; its EXIF says Adobe RGB (ColorSpace
+    "Uncalibrated", DCF index "R03"). Recoloured as the numbers stand, the hair misses the
+    colour it gets on the sRGB twin; read as Adobe RGB, it lands on it. The output carries
+    an Adobe RGB profile, so that readers that do not read the EXIF's word show it right.
+    The twin and the check are colour-science's conversions, not the profile hairfx makes."""
+    from PIL import Image
+
+    from conftest import camera_exif
+    from hairfx._colour import colour_science
+
+    colour = colour_science()
+
+    def convert(rgb, source, target):  # clipped in linear light, where sRGB cannot hold an Adobe RGB colour
+        source, target = colour.RGB_COLOURSPACES[source], colour.RGB_COLOURSPACES[target]
+        linear = np.clip(colour.RGB_to_RGB(source.cctf_decoding(rgb / 255.0), source, target), 0.0, 1.0)
+        return np.round(target.cctf_encoding(linear) * 255.0).astype(np.uint8)
+
+    srgb_rgb = cv2.imread(str(REF / "dark.png"))[:, :, ::-1].copy()
+    mask = cv2.imread(str(REF / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
+    adobe_rgb = convert(srgb_rgb, "sRGB", "Adobe RGB (1998)")
+    Image.fromarray(adobe_rgb).save(tmp_path / "_MG_0001.png", exif=b"Exif\0\0" + camera_exif())
+    common = ["--color", "copper", "--mask", str(REF / "dark_mask.png"), "--renderer", "cpu"]
+    assert main(["recolor", str(REF / "dark.png"), *common, "-o", str(tmp_path / "srgb_out.png")]) == 0
+    assert main(["recolor", str(tmp_path / "_MG_0001.png"), *common, "-o", str(tmp_path / "out.png")]) == 0
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.info["icc_profile"] == matrix_shaper_profile("Adobe RGB (1998)")
+        assert im.getexif().get_ifd(0xA005)[0x0001] == "R03"  # the camera's EXIF, kept
+        out = np.asarray(im.convert("RGB"))
+    hair = mask > 0
+    np.testing.assert_array_equal(out[~hair], adobe_rgb[~hair])
+    srgb_out = cv2.imread(str(tmp_path / "srgb_out.png"))[:, :, ::-1].astype(int)
+    err = np.abs(convert(out, "Adobe RGB (1998)", "sRGB").astype(int) - srgb_out)[hair].mean()
+    assert err < 1.0, err  # 0.36 levels here
+    as_held = hairfx.recolor(adobe_rgb, "copper", mask=mask / 255.0, renderer="cpu")
+    missed = np.abs(convert(as_held, "Adobe RGB (1998)", "sRGB").astype(int) - srgb_out)[hair].mean()
+    assert missed > 5, missed  # 11.7 levels here, against 0.36

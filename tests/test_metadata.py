@@ -3,15 +3,17 @@ read back by Pillow."""
 
 from __future__ import annotations
 
+import io
 import struct
 
 import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import grey_profile, matrix_shaper_profile
+from conftest import camera_exif, grey_profile
 from hairfx._colour import colour_science
-from hairfx.metadata import ColourProfile, Metadata, exif_for_output, read_metadata
+from hairfx.icc import matrix_shaper_profile
+from hairfx.metadata import ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata
 
 
 def _grid() -> np.ndarray:
@@ -175,6 +177,34 @@ def test_odd_but_readable_exif_is_still_copied_and_turned_upright():
     out = _read_exif(exif_for_output(bytes(exif), 300, 400))
     assert out[0x010F] == "Canon" and out[0x0112] == 1
     assert struct.unpack_from(">HH", exif_for_output(bytes(exif), 300, 400), orientation_at + 8) == (1, 1)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_the_colour_space_exif_names_is_read_as_photo_editors_read_it(order):
+    """A camera set to Adobe RGB embeds no profile: "Uncalibrated" and DCF's "R03" say it."""
+    block = camera_exif(order)
+    seen = _read_exif(block)  # Pillow, an independent reader, reads the same tags
+    assert seen.get_ifd(ExifTags.IFD.Exif)[0xA001] == 0xFFFF
+    assert seen.get_ifd(ExifTags.IFD.Interop)[0x0001] == "R03"
+    assert exif_colour_space(block) == "Adobe RGB (1998)"
+    assert exif_colour_space(camera_exif(order, color_space=2, index=None)) == "Adobe RGB (1998)"  # not Exif's, but written
+    assert exif_colour_space(camera_exif(order, color_space=1, index=b"R98")) == "sRGB"
+    for unsaid in (camera_exif(order, index=b"R98"), camera_exif(order, index=None),
+                   camera_exif(order, color_space=None), _tiff_exif(order), None, b"", block[:30], b"XX" + block[2:]):
+        assert exif_colour_space(unsaid) is None
+
+
+def test_a_camera_adobe_rgb_photo_without_a_profile_gets_one_made_for_it(tmp_path):
+    adobe = matrix_shaper_profile("Adobe RGB (1998)")
+    Image.new("RGB", (8, 8)).save(tmp_path / "IMG_0001.jpg", exif=b"Exif\0\0" + camera_exif())
+    meta = read_metadata(tmp_path / "IMG_0001.jpg")
+    assert meta.icc_profile is None and meta.colour_profile == adobe  # the file's own, and the one its pixels are in
+    assert not ColourProfile(meta.colour_profile).is_srgb
+    p3 = matrix_shaper_profile("Display P3")
+    assert Metadata(p3, camera_exif()).colour_profile == p3  # an embedded profile says more than EXIF
+    assert Metadata(None, camera_exif(index=b"R98")).colour_profile is None
+    description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(adobe)))
+    assert description.strip() == "Adobe RGB (1998)"
 
 
 def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
