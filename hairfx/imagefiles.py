@@ -124,32 +124,88 @@ def _truncated_jpeg(data: bytes) -> bool:
 
 _FD2 = threading.Lock()  # one redirection of the process's stderr at a time
 _PROFILE_WARNING = re.compile(r"libpng warning: (iCCP|sRGB|cHRM|gAMA)\b")
+#: What the decoders OpenCV uses write to stderr: libjpeg's warnings (jerror.h's JWRN_*),
+#: libpng's and libtiff's messages, and OpenCV's own log lines from its image codecs.
+_DECODER_LINE = re.compile(
+    r"Corrupt JPEG data|Premature end of JPEG file|Invalid SOS parameters|Inconsistent progression sequence"
+    r"|Unknown Adobe color transform|Warning: unknown JFIF revision|Application transferred too (few|many)"
+    r"|libpng (warning|error)|TIFF\w*: |\[[^\]]*\] global (grfmt\w*|loadsave|bitstrm|exif)\.cpp"
+)
+
+
+#: How long the decoder's lines are waited for once stderr is given back. They were all
+#: written before: this only bounds the wait where a process started by another thread
+#: meanwhile inherited the pipe (its lines are then passed on as they come).
+_DRAIN_WAIT = 2.0
 
 
 @contextmanager
 def _c_stderr() -> Iterator[list[str]]:
-    """The lines C libraries write to the process's stderr (file descriptor 2) inside the
-    block, for the caller to word with the file's name: libjpeg's "Corrupt JPEG data: ..."
-    and libpng's "libpng error: ..." name no file, and in a batch they cannot be told
-    apart. The list is filled when the block ends."""
-    import tempfile
+    """The lines the image decoders write to the process's stderr (file descriptor 2) inside
+    the block, for the caller to word with the file's name: libjpeg's "Corrupt JPEG data:
+    ..." and libpng's "libpng error: ..." name no file, and in a batch they cannot be told
+    apart. The list is filled when the block ends.
 
+    Descriptor 2 is a pipe meanwhile, read by a thread: whatever else reaches it (another
+    thread's logging, say) is passed on to the real stderr line by line as it comes,
+    unchanged and in order, and is not taken for the decoder's."""
     lines: list[str] = []
-    with _FD2, tempfile.TemporaryFile() as tmp:
+    with _FD2:
         sys.stderr.flush()
         try:
             saved = os.dup(2)
         except OSError:  # no stderr at all (a daemon's closed descriptor): nothing to catch
             yield lines
             return
+        found: list[str] = []
         try:
-            os.dup2(tmp.fileno(), 2)
+            read_end, write_end = os.pipe()
+        except OSError:  # out of descriptors: decode without catching
+            os.close(saved)
+            yield lines
+            return
+        # the thread owns the read end and a copy of the real stderr, and closes both at
+        # the pipe's end (which waits for every descriptor of its write end to close)
+        drain = threading.Thread(target=_drain, args=(read_end, os.dup(saved), found), daemon=True,
+                                 name="hairfx-decoder-stderr")
+        drain.start()
+        try:
+            os.dup2(write_end, 2)
+            os.close(write_end)
             yield lines
         finally:
-            os.dup2(saved, 2)
+            os.dup2(saved, 2)  # the pipe's last write end closes: the thread reads to its end
             os.close(saved)
-            tmp.seek(0)
-            lines.extend(line.strip() for line in tmp.read().decode("utf-8", "replace").splitlines() if line.strip())
+            drain.join(_DRAIN_WAIT)
+            lines.extend(found[:])
+
+
+def _drain(source: int, out: int, found: list[str]) -> None:
+    """Lines from the pipe ``source`` to its end: the decoder's appended to ``found``, the
+    rest written to ``out``. Closes both."""
+    try:
+        pending = b""
+        while chunk := os.read(source, 65536):
+            *complete, pending = (pending + chunk).split(b"\n")
+            for raw in complete:
+                _sort_line(raw + b"\n", out, found)
+        if pending:
+            _sort_line(pending, out, found)
+    finally:
+        os.close(source)
+        os.close(out)
+
+
+def _sort_line(raw: bytes, out: int, found: list[str]) -> None:
+    text = raw.decode("utf-8", "replace").strip()
+    if _DECODER_LINE.match(text):
+        found.append(text)
+        return
+    while raw:
+        try:
+            raw = raw[os.write(out, raw) :]
+        except OSError:  # a closed stderr: as it would have been for its writer
+            return
 
 
 def _decode(path: Path, data: bytes):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import cv2
@@ -286,6 +287,46 @@ def test_a_jpeg_damaged_in_the_middle_is_read_with_a_warning_that_names_it(tmp_p
         img = read_rgb(path)
     assert img.shape == (96, 128, 3)
     assert capfd.readouterr().err == ""
+
+
+def test_what_other_threads_write_to_stderr_while_images_decode_is_passed_on_not_taken_for_damage(
+        tmp_path, capfd, recwarn):
+    """A service that logs to stderr from other threads: the lines written while a photo
+    decodes (its decoder's stderr is caught) reach stderr all the same, and a sound photo
+    is not called damaged for them. A damaged one still is, for its decoder's words alone."""
+    import threading
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_photo_jpeg())
+    damaged = bytearray(_photo_jpeg())
+    start = damaged.index(b"\xff\xda") + 40
+    damaged[start : start + 200] = bytes(range(200))
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    stop, written = threading.Event(), []
+
+    def log():
+        while not stop.is_set() or len(written) < 200:
+            line = f"service line {len(written)}\n"
+            os.write(2, line.encode())
+            written.append(line)
+
+    other = threading.Thread(target=log)
+    other.start()
+    try:
+        for _ in range(100):
+            read_rgb(path)
+        with pytest.warns(RuntimeWarning) as caught:
+            read_rgb(tmp_path / "damaged.jpg")
+    finally:
+        stop.set()
+        other.join()
+    err = capfd.readouterr().err
+    # every line, whole, once (two may swap about the moment stderr is given back), and
+    # nothing of the decoder's
+    assert sorted(err.splitlines(keepends=True)) == sorted(written)
+    assert len(caught) == 1 and "Corrupt JPEG data" in str(caught[0].message)
+    assert "service line" not in str(caught[0].message)
+    assert not [w for w in recwarn if "damaged" in str(w.message)]
 
 
 def test_a_file_that_fails_to_decode_gives_the_decoders_reason_in_the_error_alone(tmp_path, capfd):
