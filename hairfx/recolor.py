@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import warnings
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -247,7 +248,9 @@ class RecolorSession(Closeable):
 
     A session may be made in one thread and used, or closed, in another (a worker that
     reads frames, say): its GL context is current only during each call. Its frames are
-    one sequence, so give them to it one at a time.
+    one sequence, so give them to it one at a time: a frame given while another thread's
+    is in :meth:`process` or :meth:`mask` raises :class:`~hairfx.errors.InputError`.
+    :meth:`close` and :meth:`reset` from another thread wait for the frame in hand.
 
     >>> with RecolorSession("copper") as session:                     # doctest: +SKIP
     ...     for frame in frames:
@@ -282,8 +285,11 @@ class RecolorSession(Closeable):
         self.last_mask: np.ndarray | None = None
         self.last_raw_intensity: float | None = None
         self.last_weight: float | None = None
-        # its frames are one sequence: a second thread's frame in the middle of one is refused
-        self._busy = threading.Lock()
+        # its frames are one sequence: a second thread's frame in the middle of one is refused,
+        # and close() or reset() waits for it (re-entrant: a close from the frame's own thread,
+        # a signal handler's say, does not wait for itself)
+        self._busy = threading.RLock()
+        self._closing = False
 
     # colour, strength and smoothing can change between frames
     @property
@@ -331,9 +337,28 @@ class RecolorSession(Closeable):
         not from a mask it made frames earlier. The array returned (and kept as
         :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
         that refills one buffer does not change the state kept."""
-        if self.renderer is None:
-            raise InputError("this RecolorSession has been closed")
-        arr = as_frame(frame)
+        with self._one_frame():
+            return self._mask(as_frame(frame), mask)
+
+    @contextmanager
+    def _one_frame(self):
+        """The session held for one frame: refused while another thread's frame is in
+        hand (their previous masks would cross), and once the session is closed."""
+        if not self._busy.acquire(blocking=False):
+            if self._closing:  # held by close(), not by a frame
+                raise InputError("this RecolorSession has been closed")
+            raise InputError(
+                "this RecolorSession is processing a frame in another thread; its frames are one "
+                "sequence: give them one at a time, or make a session per stream"
+            )
+        try:
+            if self.renderer is None:
+                raise InputError("this RecolorSession has been closed")
+            yield
+        finally:
+            self._busy.release()
+
+    def _mask(self, arr: np.ndarray, mask) -> np.ndarray:
         if mask is not None:
             m = mask_for_frame(arr, mask)
             if isinstance(mask, np.ndarray) and np.may_share_memory(m, mask):
@@ -357,21 +382,12 @@ class RecolorSession(Closeable):
         """Recolour one frame (same conventions as :func:`recolor`); returns the new frame.
         A frame given while another thread's is being processed raises
         :class:`~hairfx.errors.InputError`: the two streams' previous masks would cross."""
-        if not self._busy.acquire(blocking=False):
-            raise InputError(
-                "this RecolorSession is processing a frame in another thread; its frames are one "
-                "sequence: give them one at a time, or make a session per stream"
-            )
-        try:
+        with self._one_frame():
             return self._process(frame, mask)
-        finally:
-            self._busy.release()
 
     def _process(self, frame, mask):
-        if self.renderer is None:
-            raise InputError("this RecolorSession has been closed")
         arr = as_frame(frame)
-        m = self.mask(arr, mask)
+        m = self._mask(arr, mask)
         self.last_mask = m
         self.last_raw_intensity = None  # a frame with no hair has none: _smooth sets it when there is
         result = self._render(arr, m, self._color, self._smooth)
@@ -390,15 +406,22 @@ class RecolorSession(Closeable):
 
     def reset(self) -> None:
         """Forget the smoothed intensity and the previous mask (call on a scene change)."""
-        self.intensity = None
-        self.last_raw_intensity = None
-        self.last_weight = None
-        self.last_mask = None
-        if self.segmenter_session is not None:
-            self.segmenter_session.reset()
+        with self._busy:  # after the frame in hand, not in its middle
+            self.intensity = None
+            self.last_raw_intensity = None
+            self.last_weight = None
+            self.last_mask = None
+            if self.segmenter_session is not None:
+                self.segmenter_session.reset()
 
     def close(self) -> None:
-        """Release the renderer's resources. The session cannot process frames afterwards."""
+        """Release the renderer's resources. The session cannot process frames afterwards.
+        From another thread, it waits for the frame in hand."""
+        self._closing = True  # frames given meanwhile are refused as to a closed session
+        with self._busy:
+            self._close()
+
+    def _close(self) -> None:
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None

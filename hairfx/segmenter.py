@@ -641,10 +641,17 @@ class SegmenterSession(Closeable):
         self.recheck_threshold = number(recheck_threshold, "recheck_threshold", lo=0, hi=1)
         self.resets = 0
         self._closed = False
+        # one stream: a second thread's frame in the middle of one is refused, and reset()
+        # or close() waits for it (re-entrant, as RecolorSession's)
+        self._busy = threading.RLock()
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous frame: the next frame starts with an empty prior."""
+        with self._busy:
+            self._forget()
+
+    def _forget(self) -> None:
         self._prior: np.ndarray | None = None
         self._thumb: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
@@ -657,9 +664,22 @@ class SegmenterSession(Closeable):
         return self._prior
 
     def process(self, frame) -> np.ndarray:
-        """The ``H x W`` float32 hair mask of the next ``frame`` of the stream."""
-        if self._closed:
-            raise InputError("this SegmenterSession is closed")
+        """The ``H x W`` float32 hair mask of the next ``frame`` of the stream. A frame
+        given while another thread's is in hand raises :class:`~hairfx.errors.InputError`:
+        the two streams' previous masks would cross."""
+        if not self._busy.acquire(blocking=False):
+            if self._closed:  # held by close(), not by a frame
+                raise InputError("this SegmenterSession is closed")
+            raise InputError("this SegmenterSession is processing a frame in another thread; its frames are one "
+                             "sequence: give them one at a time, or make a session per stream")
+        try:
+            if self._closed:
+                raise InputError("this SegmenterSession is closed")
+            return self._process(frame)
+        finally:
+            self._busy.release()
+
+    def _process(self, frame) -> np.ndarray:
         seg = self.segmenter
         frame = seg._check_frame(frame)
         thumb = _thumb(frame)
@@ -688,8 +708,11 @@ class SegmenterSession(Closeable):
         return mask
 
     def close(self) -> None:
-        self.reset()
-        self._closed = True
+        """Forget the stream; frames are refused afterwards. From another thread, it waits
+        for the frame in hand."""
+        self._closed = True  # frames given meanwhile are refused as to a closed session
+        with self._busy:
+            self._forget()
 
 
 _CACHE: dict[tuple[str, bool], Segmenter] = {}

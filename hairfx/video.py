@@ -1000,7 +1000,11 @@ class VideoRecolorer(Closeable):
             raise InputError("this VideoRecolorer has been closed")
         t = number(t, "t (the frame's time in seconds)", lo=0)
         arr = as_frame(frame)
-        m = self.session.mask(arr, mask)
+        with self.session._one_frame():  # the session's guard: one frame at a time, and not once closed
+            return self._process(arr, t, mask)
+
+    def _process(self, arr: np.ndarray, t: float, mask) -> np.ndarray:
+        m = self.session._mask(arr, mask)
         self.last_mask = self.session.last_mask = m
         if self.ombre is not None:
             roots, tips = self._render(arr, m, list(self.ombre))

@@ -527,32 +527,73 @@ def test_session_with_the_full_model_feeds_back_the_ensembles_masks(portrait):
 
 def test_a_session_refuses_a_second_threads_frame_in_the_middle_of_one(portrait):
     """Two threads feeding one session at once crossed their streams' previous masks (25 of
-    30 frames wrong, no error); one at a time, from any thread, stays fine."""
+    30 frames wrong, no error), through process() or mask() alike; one at a time, from any
+    thread, stays fine. close() and reset() from another thread wait for the frame in hand:
+    a close in its middle had made the worker fail with AttributeError, not InputError."""
     import threading
+    import time
 
     from conftest import in_thread
 
     frame, mask = portrait
+    expected = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
     with hairfx.RecolorSession("copper", renderer="cpu") as s:
         inside, release = threading.Event(), threading.Event()
-        plain_mask = s.mask
+        plain_mask = s._mask
 
         def slow_mask(f, m=None):  # the first thread's frame, held half way through
             inside.set()
             release.wait(10)
             return plain_mask(f, m)
 
-        s.mask = slow_mask
-        worker = threading.Thread(target=s.process, args=(frame, mask))
+        s._mask = slow_mask
+        box = {}
+        worker = threading.Thread(target=lambda: box.setdefault("out", s.process(frame, mask)))
         worker.start()
         assert inside.wait(10)
-        with pytest.raises(InputError, match="processing a frame in another thread"):
-            s.process(frame, mask)
+        for call in (lambda: s.process(frame, mask), lambda: s.mask(frame, mask), lambda: s.mask(frame)):
+            with pytest.raises(InputError, match="processing a frame in another thread"):
+                call()
+        closer = threading.Thread(target=s.close)
+        closer.start()
+        time.sleep(0.2)
+        assert closer.is_alive()  # waiting for the frame in hand
         release.set()
         worker.join()
-        s.mask = plain_mask
-        expected = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
-        np.testing.assert_array_equal(in_thread(s.process, frame, mask), expected)  # later, any thread
+        closer.join(10)
+        np.testing.assert_array_equal(box["out"], expected)  # the frame in hand finished as it would have
+        with pytest.raises(InputError, match="has been closed"):
+            s.process(frame, mask)
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        np.testing.assert_array_equal(in_thread(s.process, frame, mask), expected)  # one at a time, any thread
+
+
+def test_closing_a_session_while_another_thread_feeds_it_stops_that_thread_with_input_error():
+    """A worker feeding frames as fast as it can and a close from another thread: the
+    worker stops on the session's own error, every time, whichever renderer."""
+    import threading
+    import time
+
+    frame = np.full((96, 96, 3), 90, np.uint8)
+    for renderer, mask in (("cpu", np.ones((96, 96), np.float32)), ("auto", np.ones((96, 96), np.float32)),
+                           ("cpu", None)):  # None: the model's masks, through the session's previous masks
+        for _ in range(4):
+            s = hairfx.RecolorSession("copper", renderer=renderer)
+            box = {}
+
+            def feed():
+                try:
+                    while True:
+                        s.process(frame, mask)
+                except Exception as exc:  # noqa: BLE001 - examined below
+                    box["error"] = exc
+
+            worker = threading.Thread(target=feed)
+            worker.start()
+            time.sleep(0.02)
+            s.close()
+            worker.join(10)
+            assert isinstance(box["error"], InputError) and "closed" in str(box["error"]), repr(box["error"])
 
 
 def test_a_session_keeps_its_own_copy_of_the_callers_mask():

@@ -989,3 +989,42 @@ def test_masks_from_onnx_runtime_do_not_import_torch():
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_segmenter_session_takes_one_frame_at_a_time_and_closes_after_the_frame_in_hand(seg):
+    """A second thread's frame in the middle of one would cross the streams' previous masks:
+    refused. close() from another thread waits for the frame in hand, and frames given
+    meanwhile or later are refused as to a closed session."""
+    import threading
+    import time
+
+    frame = _portrait()
+    expected = seg.session().process(frame)
+    sess = seg.session()
+    inside, release = threading.Event(), threading.Event()
+    plain = sess._process
+
+    def slow(f):
+        inside.set()
+        release.wait(10)
+        return plain(f)
+
+    sess._process = slow
+    box = {}
+    worker = threading.Thread(target=lambda: box.setdefault("mask", sess.process(frame)))
+    worker.start()
+    assert inside.wait(10)
+    with pytest.raises(InputError, match="processing a frame in another thread"):
+        sess.process(frame)
+    closer = threading.Thread(target=sess.close)
+    closer.start()
+    time.sleep(0.2)
+    assert closer.is_alive()  # waiting for the frame in hand
+    with pytest.raises(InputError, match="is closed"):
+        sess.process(frame)
+    release.set()
+    worker.join(10)
+    closer.join(10)
+    np.testing.assert_array_equal(box["mask"], expected)
+    with pytest.raises(InputError, match="is closed"):
+        sess.process(frame)
