@@ -100,11 +100,12 @@ def _warn_caller(message: str) -> None:
 
 
 def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, strength: float, intensity_filter=None):
-    """``r.render(...)``; under ``"auto"`` a frame the GL renderer refuses (one too large
-    for its textures) is rendered by ``cpu()`` instead, with a warning once per process."""
+    """``r.render(...)`` of a validated frame and mask; under ``"auto"`` a frame the GL
+    renderer refuses (one too large for its textures) is rendered by ``cpu()`` instead, with
+    a warning once per process."""
     global _large_frame_warned
     try:
-        return r.render(frame, mask, color, strength=strength, intensity_filter=intensity_filter)
+        return r._render_frame(frame, mask, color, strength, intensity_filter)
     except RendererUnavailable as exc:  # raised before the intensity is measured
         if not auto or r.name == "cpu":
             raise
@@ -113,7 +114,7 @@ def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, s
             _large_frame_warned = True
         if warn:
             _warn_caller(f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})")
-        return cpu().render(frame, mask, color, strength=strength, intensity_filter=intensity_filter)
+        return cpu()._render_frame(frame, mask, color, strength, intensity_filter)
 
 
 def _cached_renderer(renderer: str, interpolation: str):

@@ -181,6 +181,22 @@ def _compose(f: np.ndarray, lut01: np.ndarray, ms: np.ndarray, out8: np.ndarray)
     out8[:] = lut01
 
 
+def checked_render_args(frame, mask, color, strength, intensity_filter) -> tuple:
+    """A renderer's arguments as its drawing code takes them: the frame through
+    :func:`~hairfx.frames.as_frame`, the mask through :func:`~hairfx.frames.mask_for_frame`,
+    a colour's name looked up, the strength checked to lie in ``[0, 1]``."""
+    from ._options import number
+    from .colors import get_color
+    from .frames import as_frame, mask_for_frame
+
+    arr = as_frame(frame)
+    m = mask_for_frame(arr, mask)
+    c = color if isinstance(color, Color) else get_color(color)
+    if intensity_filter is not None and not callable(intensity_filter):
+        raise InputError(f"intensity_filter must be a function of the measured intensity, got {intensity_filter!r}")
+    return arr, m, c, number(strength, "strength", lo=0.0, hi=1.0), intensity_filter
+
+
 class CpuRenderer(Closeable):
     """Recolours frames on the CPU with numpy. Same interface and math as the GL renderer.
 
@@ -217,16 +233,30 @@ class CpuRenderer(Closeable):
 
     def render(
         self,
-        frame: np.ndarray,
-        mask: np.ndarray,
-        color: Color,
+        frame,
+        mask,
+        color: "Color | str",
         *,
         strength: float = 1.0,
         intensity_filter: Callable[[float], float] | None = None,
     ) -> RenderResult:
-        """Recolour ``frame`` (``H x W x 3`` uint8) under ``mask`` (``H x W`` float32 at frame
-        size, already validated). ``intensity_filter`` maps the measured intensity to the one
-        used for the blend (a video session smooths it). Returns a :class:`RenderResult`."""
+        """Recolour ``frame`` under ``mask`` with ``color``, each as :func:`hairfx.recolor`
+        takes them (what is wrong raises :class:`~hairfx.errors.InputError`).
+        ``intensity_filter`` maps the measured intensity to the one used for the blend (a
+        video session smooths it). Returns a :class:`RenderResult` whose frame is an
+        ``H x W x 3`` uint8 array."""
+        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
+
+    def _render_frame(
+        self,
+        frame: np.ndarray,
+        mask: np.ndarray,
+        color: Color,
+        strength: float = 1.0,
+        intensity_filter: Callable[[float], float] | None = None,
+    ) -> RenderResult:
+        """:meth:`render` of a frame (``H x W x 3`` uint8) and mask (``H x W`` float32 in
+        ``[0, 1]`` at frame size) already validated, as :func:`hairfx.recolor` has them."""
         import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
 
         mflat = np.ascontiguousarray(mask).reshape(-1)

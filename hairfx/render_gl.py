@@ -52,7 +52,7 @@ from .colors import Color
 from .errors import InputError, RendererUnavailable
 from .frames import mask_bbox
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT
-from .render_cpu import INTERPOLATIONS, RenderResult
+from .render_cpu import INTERPOLATIONS, RenderResult, checked_render_args
 
 __all__ = ["GLRenderer", "create_context"]
 
@@ -527,14 +527,27 @@ class GLRenderer(Closeable):
 
     def render(
         self,
-        frame: np.ndarray,
-        mask: np.ndarray,
-        color: Color,
+        frame,
+        mask,
+        color: "Color | str",
         *,
         strength: float = 1.0,
         intensity_filter: Callable[[float], float] | None = None,
     ) -> RenderResult:
-        """Recolour ``frame`` under ``mask`` (frame size, float32); see :class:`CpuRenderer`."""
+        """Recolour ``frame`` under ``mask`` with ``color``; see :meth:`CpuRenderer.render`."""
+        if self.ctx is None:
+            raise RendererUnavailable("this GLRenderer has been closed")
+        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
+
+    def _render_frame(
+        self,
+        frame: np.ndarray,
+        mask: np.ndarray,
+        color: Color,
+        strength: float = 1.0,
+        intensity_filter: Callable[[float], float] | None = None,
+    ) -> RenderResult:
+        """:meth:`render` of a frame and mask already validated (see :class:`CpuRenderer`)."""
         if self.ctx is None:
             raise RendererUnavailable("this GLRenderer has been closed")
         _check_not_forked()

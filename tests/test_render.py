@@ -279,6 +279,43 @@ def test_no_hair_returns_frame_unchanged(gl_context, portrait, copperish):
 
 
 @pytest.mark.gl
+def test_a_renderer_takes_what_recolor_takes_and_refuses_the_rest(gl_context, portrait):
+    """Renderers are public (make_renderer): a uint8 0..255 mask once came out up to 254
+    levels off on the CPU and failed in moderngl on GL, a half-size mask was stretched, and
+    a float frame failed in OpenCV. They now take frames, masks and colours as recolor()
+    does, and give the same pictures, or an InputError that names what is wrong."""
+    import cv2
+    from PIL import Image
+
+    import hairfx
+    from hairfx.errors import InputError
+
+    frame, mask = portrait
+    expected = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
+    m8 = np.round(mask * 255).astype(np.uint8)
+    half = cv2.resize(mask, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    for r in _renderers(gl_context):
+        for m in (mask, m8, m8 > 127, mask.astype(np.float64), Image.fromarray(m8)):
+            out = r.render(Image.fromarray(frame), m, "copper").frame
+            ref = hairfx.recolor(frame, "copper", mask=m, renderer="cpu")
+            assert np.abs(out.astype(int) - ref).max() <= TOL_LEVELS, (r.name, type(m), getattr(m, "dtype", None))
+        assert np.abs(r.render(frame, m8, "copper").frame.astype(int) - expected).max() <= TOL_LEVELS + 1  # 1/255 steps
+        scaled = hairfx.recolor(frame, "copper", mask=half, renderer="cpu")
+        assert np.abs(r.render(frame, half, "copper").frame.astype(int) - scaled).max() <= TOL_LEVELS
+        for bad, said in ((frame.astype(np.float32) / 255, "uint8"), (frame[:, :, 0], "3"),
+                          (np.zeros((0, 4, 3), np.uint8), "empty")):
+            with pytest.raises(InputError, match=said):
+                r.render(bad, mask, "copper")
+        with pytest.raises(InputError, match="mask"):
+            r.render(frame, mask[:10, :10], "copper")
+        with pytest.raises(InputError, match="strength"):
+            r.render(frame, mask, "copper", strength=2)
+        with pytest.raises(hairfx.UnknownColorError):
+            r.render(frame, mask, "no-such-colour")
+        r.close()
+
+
+@pytest.mark.gl
 def test_strength_zero_is_identity(gl_context, portrait, copperish):
     frame, mask = portrait
     for r in _renderers(gl_context):
