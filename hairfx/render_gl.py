@@ -62,6 +62,13 @@ _BLOCK = 8  # side of the block each fragment of the intensity pass sums (divide
 #: grow to take boxes of both shapes: 1080x1920 and 1920x1080 in turn share one 1920 square
 #: (1.8 times either), a 16x8000 box and an 8000x16 one do not (250 times).
 _GROWTH = 2.0
+#: Texture capacity (pixels) a renderer keeps however small its later frames: a 1080p box.
+#: Above it, what one large photo grew (a 48-megapixel one holds about 600 MB, in system
+#: memory under llvmpipe or on the GPU) is given back once :data:`_SHRINK_AFTER` calls in a
+#: row have needed under a quarter of it: a thread's cached renderer in a service that
+#: once saw a large photo would otherwise hold that memory for as long as the thread lives.
+_KEEP_PIXELS = 1920 * 1088
+_SHRINK_AFTER = 8
 
 _VERTEX = """
 #version 330
@@ -307,6 +314,7 @@ class GLRenderer(Closeable):
 
         self._mgl = moderngl
         self._cap = (0, 0)
+        self._small_calls = 0  # calls in a row that needed under a quarter of the capacity
         self._frame_tex = self._mask_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
@@ -411,7 +419,14 @@ class GLRenderer(Closeable):
     def _ensure_capacity(self, w: int, h: int) -> None:
         cw, ch = self._cap
         if w <= cw and h <= ch:
-            return
+            if cw * ch <= _KEEP_PIXELS or 4 * w * h > cw * ch:
+                self._small_calls = 0
+                return
+            self._small_calls += 1
+            if self._small_calls < _SHRINK_AFTER:
+                return
+            cw = ch = 0  # made again for this box alone
+        self._small_calls = 0
         # whole tiles, so that the zero-padded mask of a box always fits
         w, h = -(-w // _TILE) * _TILE, -(-h // _TILE) * _TILE
         # Grow each side to the largest seen, so boxes of either shape fit from then on

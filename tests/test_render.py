@@ -232,6 +232,34 @@ def test_gl_textures_hold_both_orientations_but_not_a_wide_and_a_tall_box_square
 
 
 @pytest.mark.gl
+def test_gl_gives_back_what_one_large_photo_grew_once_frames_are_small_again(gl, copperish):
+    """A thread's renderer that saw one 48-megapixel photo held its textures (600 MB) for
+    as long as the thread lived. Above a 1080p box, textures are made again at the size
+    needed once eight calls in a row have needed under a quarter of them; not sooner,
+    so that sizes that alternate do not remake them every frame."""
+    from hairfx import render_gl
+
+    def run(h, w):
+        frame = np.full((h, w, 3), 90, np.uint8)
+        frame[::3] = 200
+        mask = np.ones((h, w), np.float32)
+        assert _max_diff(CpuRenderer().render(frame, mask, copperish).frame,
+                         gl.render(frame, mask, copperish).frame) <= TOL_LEVELS
+        return gl._cap
+
+    assert run(1600, 2400) == (2400, 1600)  # above the 1080p kept
+    for _ in range(render_gl._SHRINK_AFTER - 1):
+        assert run(480, 640) == (2400, 1600)
+    assert run(1200, 1800) == (2400, 1600)  # over a quarter of it: the count starts again
+    for _ in range(render_gl._SHRINK_AFTER - 1):
+        assert run(480, 640) == (2400, 1600)
+    assert run(480, 640) == (640, 480)  # the eighth small call in a row
+    assert run(1080, 1920) == (1920, 1088)
+    for _ in range(2 * render_gl._SHRINK_AFTER):
+        assert run(240, 320) == (1920, 1088)  # a 1080p box is kept
+
+
+@pytest.mark.gl
 def test_gl_follows_changes_of_colour_and_weight(gl, portrait, copperish, two_tone):
     """One renderer, colours of other LUT sizes in turn and a weight that moves each frame
     (a video session's smoothing): each frame as a fresh CPU renderer makes it."""
