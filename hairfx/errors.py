@@ -82,6 +82,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
 
+    def __reduce__(self):  # made again from the number (args hold the name): pickled to another process
+        return type(self), (self.signum,)
+
 
 #: The signals that ask a command to stop besides Ctrl-C's SIGINT: ``kill`` and a job
 #: scheduler's SIGTERM, a closed terminal's SIGHUP (where the platform has it).

@@ -1088,8 +1088,8 @@ def recolor_video(
 
     >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
     """
-    if max_frames is not None and max_frames < 1:
-        raise InputError(f"max_frames must be at least 1, got {max_frames}")
+    if max_frames is not None:
+        max_frames = number(max_frames, "max_frames", lo=1, integer=True)
     same = Path(src).exists() and Path(dst).exists() and os.path.samefile(src, dst)  # hard links too
     if same or Path(src).resolve() == Path(dst).resolve():
         raise InputError(f"output {str(dst)!r} would overwrite the input")
@@ -1136,6 +1136,8 @@ def recolor_video(
     short = shortfall(info, writer.frames, name=repr(str(src)), limit=max_frames)
     if short:
         warnings.warn(f"hairfx: {short}", RuntimeWarning, stacklevel=2)
+    if _ffprobe() is not None:  # what the file holds, its audio codecs and pixel format too
+        return probe(dst)
     return VideoInfo(
         Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
         sample_aspect_ratio=writer.sample_aspect_ratio,

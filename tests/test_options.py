@@ -82,3 +82,18 @@ def test_recolor_checks_the_model_name_also_when_a_mask_is_given(portrait):
     frame, mask = portrait
     with pytest.raises(InputError, match="unknown model 'huge'; valid models are: small, full"):
         hairfx.recolor(frame, "copper", mask=mask, model="huge", renderer="cpu")
+
+
+def test_every_error_crosses_a_process_boundary():
+    """Errors raised in a worker process reach the parent pickled: each comes back as
+    itself, with its message (Interrupted once failed: its args hold the signal's name)."""
+    import pickle
+    import signal
+
+    from hairfx import errors
+
+    for exc in (errors.InputError("bad frame"), errors.Interrupted(signal.SIGTERM),
+                errors.RendererUnavailable("no GL"), errors.UnknownColorError("mauve")):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+    assert pickle.loads(pickle.dumps(errors.Interrupted(signal.SIGTERM))).signum == signal.SIGTERM

@@ -467,7 +467,13 @@ def test_recolor_video_keeps_count_rate_and_audio(short_clip, tmp_path, monkeypa
     assert [Path(p) for p in probed].count(Path(short_clip)) == 1
     got = probe(out)
     assert (got.width, got.height, got.fps, got.frames, got.has_audio) == (*SMALL, 30, N_FRAMES, True)
-    assert info.frames == N_FRAMES and info.has_audio
+    assert info == got  # all of it: the audio codecs and pixel format too, not a partial guess
+    assert info.audio_codec == "aac" and info.pixel_format == "yuv420p"
+    for bad in ("5", 2.5, 0, True):
+        with pytest.raises(InputError, match="max_frames"):
+            recolor_video(short_clip, tmp_path / "bad.mp4", color="copper", renderer="cpu", progress=False,
+                          max_frames=bad)
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 def test_writer_without_ffmpeg_warns_and_drops_audio(short_clip, tmp_path, monkeypatch):
