@@ -12,6 +12,22 @@ from pathlib import Path
 from .errors import InputError, MissingFileError
 
 
+def as_path(value, what: str) -> Path:
+    """``value``, a path given as ``str``, ``bytes`` or ``os.PathLike``, as a :class:`Path`;
+    anything else (a number, an open file, None) raises :class:`~hairfx.errors.InputError`
+    naming ``what``, where ``Path()`` would raise a bare ``TypeError``.
+
+    >>> as_path(3, "video")
+    Traceback (most recent call last):
+    hairfx.errors.InputError: video must be a path (str or os.PathLike), got int 3
+    """
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    if isinstance(value, bytes):
+        return Path(os.fsdecode(value))
+    raise InputError(f"{what} must be a path (str or os.PathLike), got {type(value).__name__} {value!r}")
+
+
 def check_readable_file(path: Path, what: str, kind: str, *, shown: str | None = None) -> None:
     """Raise :class:`~hairfx.errors.InputError` ``"WHAT P is a folder, not KIND"`` when
     ``path`` is a folder (likewise a pipe, socket or device) and

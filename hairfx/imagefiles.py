@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_readable_file, opencv_name, opencv_readable
+from ._files import as_path, check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
 from .metadata import png_exif
@@ -277,7 +277,7 @@ def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarr
     is fully opaque (as screenshot tools and some editors save) is dropped; transparent
     pixels are refused. A 16-bit file is refused, or with ``sixteen_bits`` rounded to the
     nearest 8-bit level (where 8 bits is all the result keeps, as a LUT fitted to it)."""
-    path = Path(path)
+    path = as_path(path, "image")
     img = _imread(path, "image")
     if img.dtype == np.uint16 and sixteen_bits:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
@@ -300,7 +300,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     refused unless its channels are equal (a grey image saved as RGB), and one with
     transparent pixels is refused (the hair is read from the grey level). With ``shape``
     (``(H, W)``) the mask must have that size."""
-    path = Path(path)
+    path = as_path(path, "mask")
     m = _imread(path, "mask")
     if m.ndim == 3 and m.shape[2] == 4:
         alpha = m[:, :, 3]
@@ -365,7 +365,7 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     or takes no new files, or the same file as one of ``inputs``. Returns the path."""
     from ._files import check_not_input, check_output_file
 
-    path = Path(path)
+    path = as_path(path, "output image")
     check_output_file(path, "out.png")
     _check_writer(path)
     check_not_input(path, inputs)

@@ -49,7 +49,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
-from ._files import check_new_file, check_readable_file, opencv_name, opencv_readable
+from ._files import as_path, check_new_file, check_readable_file, opencv_name, opencv_readable
 from ._options import number
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
@@ -246,7 +246,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     """
     import cv2
 
-    p = Path(path)
+    p = as_path(path, "video")
     check_readable_file(p, "video", "a video file", shown=repr(str(p)))
     # ffprobe first: a file with no pictures is refused before OpenCV prints FFmpeg's own
     # complaints about it. One ffprobe cannot open is still tried with OpenCV, whose FFmpeg
@@ -530,7 +530,7 @@ class VideoWriter(Closeable):
         use_ffmpeg: bool | None = None,
         sample_aspect_ratio: "Fraction | None" = None,
     ):
-        self.path = Path(path)
+        self.path = as_path(path, "output video")
         if self.path.suffix.lower() not in CONTAINERS:
             raise InputError(
                 f"cannot write {str(self.path)!r}: hairfx writes H.264 video into "
@@ -1090,7 +1090,8 @@ def recolor_video(
     """
     if max_frames is not None:
         max_frames = number(max_frames, "max_frames", lo=1, integer=True)
-    same = Path(src).exists() and Path(dst).exists() and os.path.samefile(src, dst)  # hard links too
+    src, dst = as_path(src, "video"), as_path(dst, "output video")
+    same = src.exists() and dst.exists() and os.path.samefile(src, dst)  # hard links too
     if same or Path(src).resolve() == Path(dst).resolve():
         raise InputError(f"output {str(dst)!r} would overwrite the input")
     with VideoReader(src) as reader:

@@ -97,3 +97,17 @@ def test_every_error_crosses_a_process_boundary():
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc)
     assert pickle.loads(pickle.dumps(errors.Interrupted(signal.SIGTERM))).signum == signal.SIGTERM
+
+
+def test_a_path_that_is_not_a_path_is_named_not_a_type_error(tmp_path):
+    from hairfx.imagefiles import read_mask, read_rgb, write_rgb
+    from hairfx.video import VideoReader, VideoWriter, probe, recolor_video
+
+    frame = np.zeros((4, 4, 3), np.uint8)
+    for call, what in ((lambda: read_rgb(3), "image"), (lambda: read_mask(None), "mask"),
+                       (lambda: write_rgb(5, frame), "output image"), (lambda: probe(3), "video"),
+                       (lambda: VideoReader(3.5), "video"),
+                       (lambda: VideoWriter(7, width=4, height=4, fps=30), "output video"),
+                       (lambda: recolor_video(3, tmp_path / "o.mp4", color="copper"), "video")):
+        with pytest.raises(InputError, match=rf"^{what} must be a path \(str or os.PathLike\), got "):
+            call()
