@@ -6,13 +6,12 @@ files with the same messages. Library functions take arrays; only these touch fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +121,6 @@ def _truncated_jpeg(data: bytes) -> bool:
     return True  # the headers themselves end early
 
 
-_FD2 = threading.Lock()  # one redirection of the process's stderr at a time
 _PROFILE_WARNING = re.compile(r"libpng warning: (iCCP|sRGB|cHRM|gAMA)\b")
 #: What the decoders OpenCV uses write to stderr: libjpeg's warnings (jerror.h's JWRN_*),
 #: libpng's and libtiff's messages, and OpenCV's own log lines from its image codecs.
@@ -131,81 +129,160 @@ _DECODER_LINE = re.compile(
     r"|Unknown Adobe color transform|Warning: unknown JFIF revision|Application transferred too (few|many)"
     r"|libpng (warning|error)|TIFF\w*: |\[[^\]]*\] global (grfmt\w*|loadsave|bitstrm|exif)\.cpp"
 )
+#: The line a decode writes into the pipe once it is done (it goes no further): every line
+#: its decoder wrote lies before it.
+_MARK = re.compile(rb"\0hairfx-decode-end (\d+)\n")
+#: How long a decode waits for the pipe's reader to reach its end mark: it only waits
+#: longer where the real stderr takes no more (a full pipe nobody reads).
+_MARK_WAIT = 5.0
 
 
-#: How long the decoder's lines are waited for once stderr is given back. They were all
-#: written before: this only bounds the wait where a process started by another thread
-#: meanwhile inherited the pipe (its lines are then passed on as they come).
-_DRAIN_WAIT = 2.0
+class _Watch:
+    """One decode's share of :class:`_DecoderStderr`."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.lines: list[str] = []
+        self.shared = False  # a decoder's line came while another decode was open too
+        self.ended = threading.Event()
 
 
-@contextmanager
-def _c_stderr() -> Iterator[list[str]]:
-    """The lines the image decoders write to the process's stderr (file descriptor 2) inside
-    the block, for the caller to word with the file's name: libjpeg's "Corrupt JPEG data:
-    ..." and libpng's "libpng error: ..." name no file, and in a batch they cannot be told
-    apart. The list is filled when the block ends.
+class _DecoderStderr:
+    """What the image decoders write to the process's stderr (file descriptor 2), sorted by
+    decode: libjpeg's "Corrupt JPEG data: ..." and libpng's "libpng error: ..." name no
+    file, and in a batch nobody could tell which photo they were about.
 
-    Descriptor 2 is a pipe meanwhile, read by a thread: whatever else reaches it (another
-    thread's logging, say) is passed on to the real stderr line by line as it comes,
-    unchanged and in order, and is not taken for the decoder's."""
-    lines: list[str] = []
-    with _FD2:
+    While decodes are in flight, descriptor 2 is a pipe read by a thread. Decodes in
+    several threads share it and run at once. A decode is open from before it starts
+    until the reader meets the mark it writes into the pipe when done: the decoders' lines
+    met while it is open alone are its own. A line met while two are open cannot be told
+    apart: those decodes are made again one at a time (:meth:`decode` with ``alone``), a
+    rare cost, since sound files print nothing. Whatever else reaches the pipe (another thread's logging, say) is
+    passed on to the real stderr line by line as it comes, unchanged, and is not taken
+    for a decoder's."""
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._gate = threading.Lock()  # held through a decode made alone; briefly by the others
+        self._users = 0
+        self._count = 0
+        self._open: dict[int, _Watch] = {}
+        self._saved: int | None = None
+        self._reader: threading.Thread | None = None
+
+    def decode(self, work, *, alone: bool = False):
+        """``(work(), the decoders' lines, whether they may be another decode's)``."""
+        with self._gate if alone else contextlib.nullcontext():
+            if not alone:
+                with self._gate:  # no decode starts while one made alone waits or runs
+                    watch = self._enter()
+            else:
+                with self._state:
+                    while self._users:
+                        self._state.wait()
+                watch = self._enter()
+            if watch is None:  # no stderr to catch (a daemon's closed descriptor), or no pipe
+                return work(), [], False
+            try:
+                result = work()
+            finally:
+                self._mark(watch.number)
+                watch.ended.wait(_MARK_WAIT)
+                self._leave()
+        return result, list(watch.lines), watch.shared
+
+    def _enter(self) -> _Watch | None:
+        with self._state:
+            if self._users == 0 and not self._start():
+                return None
+            self._users += 1
+            self._count += 1
+            watch = _Watch(self._count)
+            self._open[watch.number] = watch
+            return watch
+
+    def _start(self) -> bool:
         sys.stderr.flush()
         try:
             saved = os.dup(2)
-        except OSError:  # no stderr at all (a daemon's closed descriptor): nothing to catch
-            yield lines
-            return
-        found: list[str] = []
+        except OSError:
+            return False
         try:
             read_end, write_end = os.pipe()
         except OSError:  # out of descriptors: decode without catching
             os.close(saved)
-            yield lines
-            return
+            return False
         # the thread owns the read end and a copy of the real stderr, and closes both at
         # the pipe's end (which waits for every descriptor of its write end to close)
-        drain = threading.Thread(target=_drain, args=(read_end, os.dup(saved), found), daemon=True,
-                                 name="hairfx-decoder-stderr")
-        drain.start()
+        self._reader = threading.Thread(target=self._read, args=(read_end, os.dup(saved)), daemon=True,
+                                        name="hairfx-decoder-stderr")
+        self._reader.start()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        self._saved = saved
+        return True
+
+    def _leave(self) -> None:
+        with self._state:
+            self._users -= 1
+            if self._users == 0:
+                os.dup2(self._saved, 2)  # the pipe's last write end closes: the reader reads to its end
+                os.close(self._saved)
+                self._saved = None
+                reader, self._reader = self._reader, None
+                self._state.notify_all()
+            else:
+                reader = None
+        if reader is not None:
+            reader.join(_MARK_WAIT)
+
+    @staticmethod
+    def _mark(number: int) -> None:
         try:
-            os.dup2(write_end, 2)
-            os.close(write_end)
-            yield lines
+            os.write(2, b"\0hairfx-decode-end %d\n" % number)
+        except OSError:  # pragma: no cover - the pipe is open while the decode is counted
+            pass
+
+    def _read(self, source: int, out: int) -> None:
+        """Lines from the pipe ``source`` to its end: marks and decoders' lines to the
+        decodes open, the rest written to ``out``. Closes both."""
+        try:
+            pending = b""
+            while chunk := os.read(source, 65536):
+                *complete, pending = (pending + chunk).split(b"\n")
+                for raw in complete:
+                    self._sort(raw + b"\n", out)
+            if pending:
+                self._sort(pending, out)
         finally:
-            os.dup2(saved, 2)  # the pipe's last write end closes: the thread reads to its end
-            os.close(saved)
-            drain.join(_DRAIN_WAIT)
-            lines.extend(found[:])
+            os.close(source)
+            os.close(out)
+            with self._state:  # a decode whose end mark never came (the pipe closed first)
+                for watch in self._open.values():
+                    watch.ended.set()
+
+    def _sort(self, raw: bytes, out: int) -> None:
+        mark = _MARK.fullmatch(raw)
+        with self._state:
+            if mark is not None:
+                watch = self._open.pop(int(mark.group(1)), None)
+                if watch is not None:
+                    watch.ended.set()
+                return
+            text = raw.decode("utf-8", "replace").strip()
+            if _DECODER_LINE.match(text):
+                for watch in self._open.values():
+                    watch.lines.append(text)
+                    watch.shared = watch.shared or len(self._open) > 1
+                return
+        while raw:
+            try:
+                raw = raw[os.write(out, raw) :]
+            except OSError:  # a closed stderr: as it would have been for its writer
+                return
 
 
-def _drain(source: int, out: int, found: list[str]) -> None:
-    """Lines from the pipe ``source`` to its end: the decoder's appended to ``found``, the
-    rest written to ``out``. Closes both."""
-    try:
-        pending = b""
-        while chunk := os.read(source, 65536):
-            *complete, pending = (pending + chunk).split(b"\n")
-            for raw in complete:
-                _sort_line(raw + b"\n", out, found)
-        if pending:
-            _sort_line(pending, out, found)
-    finally:
-        os.close(source)
-        os.close(out)
-
-
-def _sort_line(raw: bytes, out: int, found: list[str]) -> None:
-    text = raw.decode("utf-8", "replace").strip()
-    if _DECODER_LINE.match(text):
-        found.append(text)
-        return
-    while raw:
-        try:
-            raw = raw[os.write(out, raw) :]
-        except OSError:  # a closed stderr: as it would have been for its writer
-            return
+_DECODER_STDERR = _DecoderStderr()
 
 
 def _decode(path: Path, data: bytes):
@@ -215,8 +292,12 @@ def _decode(path: Path, data: bytes):
     what it lost with garbage) gives a warning naming the file."""
     import cv2
 
-    with _c_stderr() as said:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    def work():
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+
+    img, said, shared = _DECODER_STDERR.decode(work)
+    if shared:  # another decode's lines may be among them: made again alone, to know
+        img, said, _ = _DECODER_STDERR.decode(work, alone=True)
     # OpenCV's own log lines ("[ERROR:0@0.03] global grfmt_tiff.cpp ...") say what the error
     # below says; libpng's warnings about a colour profile ("iCCP: known incorrect sRGB
     # profile", common in older files) concern metadata, not the pixels

@@ -329,6 +329,47 @@ def test_what_other_threads_write_to_stderr_while_images_decode_is_passed_on_not
     assert not [w for w in recwarn if "damaged" in str(w.message)]
 
 
+def test_threads_decode_at_once_and_each_damaged_photo_alone_is_named(tmp_path, capfd, monkeypatch):
+    """Decodes in several threads run at once (catching the decoders' stderr once took a
+    process-wide lock for each), and a damaged photo among sound ones decoded at the same
+    moment is still the only one named, once per reading."""
+    import threading
+    import time
+
+    from conftest import in_threads
+
+    sound = tmp_path / "sound.jpg"
+    sound.write_bytes(_photo_jpeg())
+    damaged = bytearray(_photo_jpeg())
+    start = damaged.index(b"\xff\xda") + 40
+    damaged[start : start + 200] = bytes(range(200))
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+
+    plain, lock, running, most = cv2.imdecode, threading.Lock(), [0], [0]
+
+    def slow_imdecode(*args):  # long enough for the threads' decodes to meet
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        try:
+            return plain(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(cv2, "imdecode", slow_imdecode)
+    said = []  # warnings.warn itself: the warnings module's recorders are not safe across threads
+    monkeypatch.setattr("warnings.warn", lambda message, *a, **k: said.append(str(message)))
+    names = ["damaged.jpg" if i % 4 == 0 else "sound.jpg" for i in range(16)]
+    results = in_threads(lambda i: [read_rgb(tmp_path / names[i]) for _ in range(3)], len(names))
+    assert all(isinstance(r, list) and r[0].shape == (96, 128, 3) for r in results), results
+    assert most[0] > 1  # at once, not in turn
+    assert len(said) == 3 * names.count("damaged.jpg")
+    assert all(f"{tmp_path / 'damaged.jpg'} is damaged" in m and "Corrupt JPEG data" in m for m in said)
+    assert capfd.readouterr().err == ""  # the decoders' lines went into the warnings, and no further
+
+
 def test_a_file_that_fails_to_decode_gives_the_decoders_reason_in_the_error_alone(tmp_path, capfd):
     png = cv2.imencode(".png", np.random.default_rng(1).integers(0, 256, (100, 100, 3), dtype=np.uint8))[1].tobytes()
     path = tmp_path / "cut.png"
