@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
-from ._files import check_folder, replacing
+from ._files import folder_obstacle, replacing
 from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
@@ -216,8 +216,7 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
     if not isinstance(color, Color):
         raise InputError(f"save_color needs a Color (from get_color or load_color), got {type(color).__name__}")
     folder = Path(folder)
-    if not _NAME.match(folder.name):
-        raise InputError(f"cannot save colour {color.name!r} to {folder}: {_bad_name(folder.name)}")
+    check_color_folder(folder, color.name)
     decimals = _decimals(decimals)
     meta = {
         "format": FORMAT_VERSION,
@@ -228,7 +227,6 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
         "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
     }
     try:
-        check_folder(folder, f"cannot save colour {color.name!r} to {folder}")
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
             light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))
@@ -237,6 +235,26 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
             meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:  # no permission, a full disk; the message names the folder, not a temporary file
         raise InputError(f"cannot save colour {color.name!r} to {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
+def check_color_folder(folder: str | os.PathLike, name: str) -> Path:
+    """Refuse a folder that :func:`save_color` could not save the colour ``name`` to: a
+    folder name that is not a colour name, a folder that is, or lies under, a file, and one
+    whose nearest existing folder takes no new files. :func:`save_color` checks it first;
+    a tool that works long before saving (a bake at a large size) calls it before that
+    work, so a wrong ``-o`` costs nothing. Returns the folder as a :class:`~pathlib.Path`."""
+    folder = Path(folder)
+    doing = f"cannot save colour {name!r} to {folder}"
+    if not _NAME.match(folder.name):
+        raise InputError(f"{doing}: {_bad_name(folder.name)}")
+    try:  # a name too long for the file system fails its stat()
+        obstacle = folder_obstacle(folder, writable=True)
+    except OSError as exc:
+        raise InputError(f"{doing}: {exc.strerror or exc}") from None
+    if obstacle is not None:
+        where, why = obstacle
+        raise InputError(f"{doing}: {where} is {'a file, not a folder' if why == 'file' else 'not writable'}")
     return folder
 
 

@@ -36,7 +36,7 @@ import os
 import shutil
 from pathlib import Path
 
-from hairfx.colors import _NAME, Color, save_color
+from hairfx.colors import _NAME, Color, check_color_folder, save_color
 from hairfx.effects import bake_lut, parse_hex, validate_effects
 from hairfx.errors import InputError
 from hairfx.lut import MAX_SIZE, MIN_SIZE
@@ -155,6 +155,9 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
                 f"{recipe_path}: grade file {rel!r} lies outside the recipe's folder, so it cannot travel "
                 f"with the colour; put it beside recipe.toml (or in a folder below it) or give an absolute path"
             )
+    # the folder is checked as save_color checks it, but before the bake, which takes
+    # seconds at size 65 and minutes at 256: a wrong -o costs nothing
+    check_color_folder(out_dir, recipe["name"])
     color = color_from_recipe(recipe)
     save_color(color, out_dir, decimals=DECIMALS)  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
     target = out_dir / "recipe.toml"
