@@ -193,7 +193,9 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     Raises :class:`~hairfx.errors.LutFormatError` naming the file and line for anything
     malformed: unknown keywords, a missing or out-of-range ``LUT_3D_SIZE`` (checked before
     any table memory is allocated), 1D LUTs, wrong number of values on a line, non-numeric
-    or non-finite values, or a wrong number of table rows. A file larger than any valid
+    or non-finite values, a wrong number of table rows, or a byte that is not UTF-8 outside
+    the ``TITLE`` and comments (which are read as Windows-1252 where they are not UTF-8,
+    as Windows tools write them). A file larger than any valid
     LUT could be, or far larger than its ``LUT_3D_SIZE`` needs, is refused unparsed.
     :class:`~hairfx.errors.MissingFileError` when there is no such file.
     """
@@ -230,12 +232,68 @@ def stated_size(path: str | os.PathLike) -> int | None:
     return None
 
 
-def _decode(data: bytes, offset: int, path: Path) -> str:
-    """``data`` (read from byte ``offset`` of the file) as text."""
+def _line_text(data: bytes, offset: int, lineno: int, path: Path, *, header: bool = True) -> str:
+    """Line ``lineno`` of the file (``data``, read from byte ``offset``) as text.
+
+    A .cube file is UTF-8, but Windows tools write its ``TITLE`` and comments in the
+    system's code page (Windows-1252: ``TITLE "Café Crème"``), and ffmpeg's ``lut3d``
+    reads such files. Those parts hold no table data, so a byte there that is not UTF-8
+    is read as Windows-1252: the whole line of a ``TITLE`` (where ``header``; in the
+    table it would be refused anyway), the comment of any other line. Anywhere else (a
+    keyword, a number, a binary file given by mistake) it is refused, naming the line."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise LutFormatError(f"{path}: not a text .cube file ({exc.reason} at byte {offset + exc.start})") from None
+        bad = exc
+    stripped = data.strip()
+    if header and stripped.startswith(b"TITLE") and (len(stripped) == 5 or stripped[5:6].isspace()):
+        return _windows_1252(data)
+    mark = data.find(b"#", 0, bad.start)  # '#' is ASCII, never part of a multi-byte character
+    if mark >= 0:
+        try:
+            return data[:mark].decode("utf-8") + _windows_1252(data[mark:])
+        except UnicodeDecodeError:  # a byte before the comment is not UTF-8 either
+            pass
+    raise LutFormatError(
+        f"{path}: line {lineno} is not UTF-8 text ({bad.reason} at byte {offset + bad.start}): not a text .cube "
+        "file, or one saved in another encoding; save it as UTF-8"
+    )
+
+
+def _windows_1252(data: bytes) -> str:
+    """``data`` as Windows-1252 text; its five undefined bytes (0x81, 0x8D, 0x8F, 0x90,
+    0x9D) as Latin-1, as Windows itself maps them, so that every byte reads."""
+    parts = []
+    while True:
+        try:
+            parts.append(data.decode("cp1252"))
+            return "".join(parts)
+        except UnicodeDecodeError as exc:
+            parts.append(data[: exc.start].decode("cp1252") + data[exc.start : exc.end].decode("latin-1"))
+            data = data[exc.end :]
+
+
+def _table_text(data: bytes, offset: int, first_lineno: int, path: Path) -> str:
+    """The table (``data``, read from byte ``offset``, starting on line ``first_lineno``) as
+    text: decoded in one go when it is all UTF-8, as it nearly always is; else line by line
+    (:func:`_line_text`), which reads comments written in Windows-1252 and names the first
+    line that holds a byte that is not UTF-8 outside a comment."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = max(data.rfind(b"\n", 0, exc.start), data.rfind(b"\r", 0, exc.start)) + 1
+        end = len(data)
+        for ending in (b"\n", b"\r"):
+            found = data.find(ending, exc.start)
+            end = min(end, found) if found >= 0 else end
+        # a bad byte outside a comment is named at once, without reading the table line by line
+        lineno = first_lineno + data.count(b"\n", 0, start) + data.count(b"\r", 0, start) - data.count(b"\r\n", 0, start)
+        _line_text(data[start:end], offset + start, lineno, path, header=False)
+    texts, lineno = [], first_lineno
+    for line in data.splitlines(keepends=True):
+        texts.append(_line_text(line, offset, lineno, path, header=False))
+        offset, lineno = offset + len(line), lineno + 1
+    return "".join(texts)
 
 
 def _lines(f, path: Path):
@@ -270,7 +328,7 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
     for offset, data in _lines(f, path):
         if offset == 0 and data.startswith(codecs.BOM_UTF8):
             data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
-        raw = _decode(data, offset, path)
+        raw = _line_text(data, offset, lineno + 1, path)
         stripped = raw.strip()
         if stripped.startswith("TITLE"):  # before comment stripping: a title may hold '#'
             lineno += 1
@@ -335,7 +393,7 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             "refusing to parse it"
         )
     f.seek(body_start)
-    body = _decode(f.read(), body_start, path)
+    body = _table_text(f.read(), body_start, lineno + 1, path)
     rows, reason = _parse_rows(body)
     # abs <= the float32 maximum: False for NaN too; a larger value would become inf in the table
     if rows is None or rows.shape != (expected, 3) or not (np.abs(rows) <= _F32_MAX).all():

@@ -243,7 +243,38 @@ def test_malformed_headers(tmp_path, text, message):
 def test_binary_file(tmp_path):
     p = tmp_path / "bin.cube"
     p.write_bytes(b"\xff\xfe\x00\x01garbage")
-    with pytest.raises(LutFormatError, match="bin.cube: not a text .cube file"):
+    with pytest.raises(LutFormatError, match="bin.cube: line 1 is not UTF-8 text .*: not a text .cube file"):
+        read_cube(p)
+
+
+_ROWS_2 = "".join(f"{r} {g} {b}\r\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+
+
+def test_a_title_and_comments_in_windows_1252_are_read(tmp_path):
+    # as Windows tools write them, and ffmpeg's lut3d reads them; refused as "not a text
+    # .cube file" before
+    text = ('# Créé par Résolve\r\nTITLE "Café Crème – warm"\r\nLUT_3D_SIZE 2  # côté\r\n'
+            + _ROWS_2.replace("1 1 1", "1 1 1 # blanc é") + "# fin – é\r\n")
+    p = tmp_path / "cp1252.cube"
+    p.write_bytes(text.encode("cp1252"))
+    lut = read_cube(p)
+    assert lut.title == "Café Crème – warm"
+    np.testing.assert_array_equal(lut.table, LUT3D.identity(2).table)
+    # the five bytes Windows-1252 leaves undefined read too (as Latin-1)
+    p.write_bytes(b'TITLE "a\x81b\x96c"\nLUT_3D_SIZE 2\n' + _ROWS_2.encode())
+    assert read_cube(p).title == "a\x81b\u2013c"
+
+
+@pytest.mark.parametrize("text, line", [
+    ("LUT_3D_SIZE 2\r\nDOMAIN_MIN 0 0 0 é\r\n" + _ROWS_2, 2),  # a keyword's values
+    ("LUT_3D_SIZE 2\r\n" + _ROWS_2.replace("0 1 1", "0 1 1é"), 8),  # a table row
+    ("LUT_3D_SIZE 2\r\n" + _ROWS_2.replace("0 0 0", "0 0 0é", 1), 2),  # the first one
+    ("Ñ_3D_SIZE 2\r\n" + _ROWS_2, 1),
+])
+def test_bytes_that_are_not_utf8_outside_a_title_or_comment_name_the_line(tmp_path, text, line):
+    p = tmp_path / "cp1252.cube"
+    p.write_bytes(text.encode("cp1252"))
+    with pytest.raises(LutFormatError, match=rf"cp1252\.cube: line {line} is not UTF-8 text \(.* at byte \d+\)"):
         read_cube(p)
 
 

@@ -611,6 +611,14 @@ def test_resample_puts_a_lut_with_a_domain_onto_the_unit_domain(tmp_path):
     np.testing.assert_allclose(back.table, LUT3D.identity(5).table, atol=1e-6)
 
 
+def test_resample_keeps_a_windows_1252_title_as_text(tmp_path):
+    # the title of a .cube saved by a Windows tool comes out as the same text, in UTF-8
+    rows = "".join(f"{r} {g} {b}\r\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+    (tmp_path / "win.cube").write_bytes(f'TITLE "Café Crème – warm"\r\nLUT_3D_SIZE 2\r\n{rows}'.encode("cp1252"))
+    assert lut_tool.main(["resample", str(tmp_path / "win.cube"), "--size", "3", "-o", str(tmp_path / "u.cube")]) == 0
+    assert (tmp_path / "u.cube").read_text(encoding="utf-8").splitlines()[0] == 'TITLE "Café Crème – warm"'
+
+
 def colour_read(path: Path) -> np.ndarray:
     import warnings
 
