@@ -648,6 +648,24 @@ def test_reference_intensities_are_current():
         assert hair_intensity(rgb, mask) == pytest.approx(value, abs=1e-6), name
 
 
+def test_reference_masks_names_a_missing_photo_and_makes_no_output_folder(tmp_path, capsys):
+    # it raised FileNotFoundError with a traceback, after creating the output folder
+    from tools import reference_masks
+
+    src = {key: tmp_path / key for key in ("kphotoalbum", "mahotas", "skimage")}
+    argv = [a for key, folder in src.items() for a in (f"--{key}", str(folder))] + ["-o", str(tmp_path / "out")]
+    assert reference_masks.main(argv) == 2
+    assert capsys.readouterr().err.startswith(
+        f"reference_masks: error: source photo not found: {src['kphotoalbum'] / 'anne_helene.jpg'}; fetch and unpack")
+    assert not (tmp_path / "out").exists()
+    for where, filename, *_ in reference_masks.REFERENCES.values():
+        src[where].mkdir(exist_ok=True)
+        (src[where] / filename).write_bytes(b"not an image")
+    assert reference_masks.main(argv) == 2
+    assert "is not an image OpenCV can read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_apply_color_is_the_engines_recolor():
     import hairfx
     from tools._common import apply_color, reference

@@ -6,9 +6,10 @@ about one pixel. The polygons were placed by eye on zoomed crops; this script is
 makes the shipped masks reproducible. See reference_images/README.md for where the
 photos come from and their licences.
 
-Usage (after fetching and unpacking the packages, see the README)::
+Usage, from the checkout (after fetching and unpacking the packages, see
+reference_images/README.md)::
 
-    python -m hairfx.tools.reference_masks \\
+    python -m tools.reference_masks \\
         --kphotoalbum /tmp/kpa/usr/share/kphotoalbum/demo \\
         --mahotas /tmp/mh/mahotas/demos/data \\
         --skimage /tmp/sk/skimage/data \\
@@ -25,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hairfx._files import check_folder, check_readable_file
+from hairfx.errors import HairfxError, InputError, MissingFileError
 from hairfx.imagefiles import imread_any, imwrite_any
 from hairfx.intensity import hair_intensity
 
@@ -93,6 +96,16 @@ def make_mask(rgb: np.ndarray, polygon, holes=(), *, band: int = BAND) -> np.nda
     return np.clip(cv2.GaussianBlur(hard, (3, 3), 0.8), 0.0, 1.0).astype(np.float32)
 
 
+def read_source(path: Path) -> np.ndarray:
+    """The BGR photo at ``path``; :class:`~hairfx.errors.MissingFileError` or
+    :class:`~hairfx.errors.InputError` naming it when it is missing or not an image."""
+    check_readable_file(path, "source photo", "an image file")
+    bgr = imread_any(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"source photo {path} is not an image OpenCV can read")
+    return bgr
+
+
 def overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The image with the mask tinted green and its outline drawn, for checking by eye."""
     out = rgb.astype(np.float32)
@@ -112,13 +125,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlays", type=Path, help="also write NAME_overlay.png here")
     args = parser.parse_args(argv)
     sources = {"kphotoalbum": args.kphotoalbum, "mahotas": args.mahotas, "skimage": args.skimage}
+    try:
+        # every photo is read, and the output folders checked, before anything is made: a
+        # wrong package folder leaves no half-filled (or new, empty) output folder behind
+        photos = {name: read_source(sources[key] / filename) for name, (key, filename, *_) in REFERENCES.items()}
+        for folder in (args.output, args.overlays):
+            if folder is not None:
+                check_folder(folder, f"cannot write into {folder}")
+    except MissingFileError as exc:
+        print(f"reference_masks: error: {exc}; fetch and unpack the packages as reference_images/README.md "
+              "says, and pass the folders that hold the photos", file=sys.stderr)
+        return 2
+    except HairfxError as exc:
+        print(f"reference_masks: error: {exc}", file=sys.stderr)
+        return 2
     args.output.mkdir(parents=True, exist_ok=True)
     intensities = {}
     for name, (key, filename, box, polygon, holes) in REFERENCES.items():
-        bgr = imread_any(sources[key] / filename, cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f"reference_masks: cannot read {sources[key] / filename}", file=sys.stderr)
-            return 2
+        bgr = photos[name]
         if box is not None:
             x0, y0, x1, y1 = box
             bgr = bgr[y0:y1, x0:x1]
