@@ -105,6 +105,17 @@ def test_hald_import_refuses_a_photo_saved_in_place_of_the_graded_hald(tmp_path,
     assert lut_tool.main(["hald-import", str(tmp_path / "photo.png"), "-o", str(tmp_path / "p.cube"), "--force"]) == 0
 
 
+def test_hald_import_takes_a_grade_that_sets_channels_to_one_value(tmp_path):
+    # ffmpeg's colorchannelmixer=rr=1:gg=0:bb=0 on the identity: green and blue are 0
+    # everywhere, neither rising nor falling, and counted against the image (33%)
+    red_only = identity_hald(4) * np.array([1.0, 0.0, 0.0])
+    write_hald(tmp_path / "redonly.png", red_only, depth=16)
+    assert lut_tool.main(["hald-import", str(tmp_path / "redonly.png"), "-o", str(tmp_path / "r.cube")]) == 0
+    np.testing.assert_allclose(read_cube(tmp_path / "r.cube").table[..., 1:], 0.0)
+    write_hald(tmp_path / "flat.png", np.full_like(red_only, 0.5), depth=16)  # a grade to one colour
+    assert lut_tool.main(["hald-import", str(tmp_path / "flat.png"), "-o", str(tmp_path / "f.cube")]) == 0
+
+
 def _turn_hue(rgb: np.ndarray, degrees: float) -> np.ndarray:
     """``rgb`` (float, ``(..., 3)``) with its hue turned, as an editor's Hue/Saturation does."""
     import cv2

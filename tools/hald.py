@@ -114,18 +114,23 @@ def read_hald(path: str | os.PathLike) -> LUT3D:
 def grid_trend(lut: LUT3D) -> float:
     """How consistently each output channel rises (or falls) along the axis of the grid it
     follows most, from 0 (as often up as down) to 1 (always one way), averaged over the
-    channels. A grade of any strength is a smooth function of the colour: red follows red
-    (or, after a hue turn or a channel swap, blue), and so on (about 1); a photo saved in
-    place of the graded Hald has neighbouring pixels that go up and down at random (under 0.2)."""
+    channels that vary. A grade of any strength is a smooth function of the colour: red
+    follows red (or, after a hue turn or a channel swap, blue), and so on (about 1); a photo
+    saved in place of the graded Hald has neighbouring pixels that go up and down at random
+    (under 0.2). A channel the grade sets to one value (a channel mixer keeping red only)
+    neither rises nor falls, which says nothing either way, so it is left out; a LUT
+    with no channel that varies gives 1."""
     trends = []
     for c in range(3):
-        best = 0.0
+        best, varies = 0.0, False
         for axis in range(3):
             d = np.diff(lut.table[..., c], axis=axis)
             up, down = int(np.count_nonzero(d > 1e-6)), int(np.count_nonzero(d < -1e-6))
             best = max(best, abs(up - down) / max(1, up + down))
-        trends.append(best)
-    return float(np.mean(trends))
+            varies = varies or up + down > 0
+        if varies:
+            trends.append(best)
+    return float(np.mean(trends)) if trends else 1.0
 
 
 def _roughness(table: np.ndarray) -> float:
