@@ -220,15 +220,26 @@ def stated_size(path: str | os.PathLike) -> int | None:
     cannot be read): :func:`read_cube` then says what is wrong."""
     try:
         with open(path, "rb") as f:
-            head = f.read(1 << 16).decode("latin-1")
+            head = f.read(1 << 16)
     except OSError:
         return None
-    for line in head.splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == "LUT_3D_SIZE" and words[1].isdigit():
-            return int(words[1])
-        if words and (words[0][0].isdigit() or words[0][0] in "+-."):  # the table began: no size line
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    # each line read as _read_cube reads it (a comment after '#', a size as int() takes it),
+    # so that every size line it accepts is told here too; bytes that are not UTF-8 are
+    # its to refuse
+    for data in head.splitlines():
+        line = data.decode("utf-8", "replace").split("#", 1)[0].strip()
+        if not line:
+            continue
+        key = line.split(None, 1)[0]
+        if line[0].isdigit() or line[0] in "+-." or _is_number(key):  # the table began: no size line
             return None
+        if key == "LUT_3D_SIZE":
+            try:
+                return int(line[len(key) :].strip())
+            except ValueError:
+                return None
     return None
 
 

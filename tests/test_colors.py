@@ -313,6 +313,10 @@ def test_a_colour_folder_of_mismatched_sizes_is_refused_before_its_tables_are_pa
     with pytest.raises(LutFormatError, match=r"color.json: the light LUT light.cube is 17\^3 but the dark LUT dark.cube "
                                              r"is 9\^3; a colour's two LUTs must have the same size \(resample one"):
         load_color(folder)
+    # a size line with a comment, after a BOM: told before parsing too, with the way out
+    (folder / "dark.cube").write_bytes(b"\xef\xbb\xbfLUT_3D_SIZE 9  # nine\n" + b"0 0 0\n" * 729)
+    with pytest.raises(LutFormatError, match=r"is 17\^3 but the dark LUT dark.cube is 9\^3; .*hairfx-lut resample"):
+        load_color(folder)
     (folder / "dark.cube").write_text("0 0 0\n")  # no size line: not told here, read_cube says what is wrong
     assert stated_size(folder / "dark.cube") is None and stated_size(tmp_path / "absent.cube") is None
     monkeypatch.undo()

@@ -240,14 +240,30 @@ def test_malformed_headers(tmp_path, text, message):
         read_cube(_cube(tmp_path, text))
 
 
+_ROWS_2 = "".join(f"{r} {g} {b}\r\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
+
+
+@pytest.mark.parametrize("header", [
+    b"LUT_3D_SIZE 2\n",
+    b"LUT_3D_SIZE 2  # two\n",  # an inline comment
+    b"\xef\xbb\xbfLUT_3D_SIZE 2\n",  # a UTF-8 BOM right before it
+    b"\xef\xbb\xbf# made by hand\r\nTITLE \"a # b\"\r\n  LUT_3D_SIZE\t+2 # \xe9\r\n",
+])
+def test_stated_size_reads_every_size_line_read_cube_reads(tmp_path, header):
+    # the early size read behind the pair-size check missed the comment and the BOM, so a
+    # 17/33 pair was refused only after both tables were parsed (28 s at 256^3)
+    from hairfx.lut import stated_size
+
+    p = tmp_path / "s.cube"
+    p.write_bytes(header + _ROWS_2.encode())
+    assert stated_size(p) == read_cube(p).size == 2
+
+
 def test_binary_file(tmp_path):
     p = tmp_path / "bin.cube"
     p.write_bytes(b"\xff\xfe\x00\x01garbage")
     with pytest.raises(LutFormatError, match="bin.cube: line 1 is not UTF-8 text .*: not a text .cube file"):
         read_cube(p)
-
-
-_ROWS_2 = "".join(f"{r} {g} {b}\r\n" for b in (0, 1) for g in (0, 1) for r in (0, 1))
 
 
 def test_a_title_and_comments_in_windows_1252_are_read(tmp_path):
