@@ -341,7 +341,9 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             data, offset = data[len(codecs.BOM_UTF8) :], len(codecs.BOM_UTF8)
         raw = _line_text(data, offset, lineno + 1, path)
         stripped = raw.strip()
-        if stripped.startswith("TITLE"):  # before comment stripping: a title may hold '#'
+        # before comment stripping: a title may hold '#'; 'TITLEFOO 3' is no title but an
+        # unknown keyword, refused below (a keyword ends at whitespace, as colour-science reads it)
+        if stripped.startswith("TITLE") and (len(stripped) == 5 or stripped[5].isspace()):
             lineno += 1
             title = stripped[5:].strip().strip('"')
             continue
@@ -356,6 +358,13 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
         rest = line[len(key):].strip()
         if key in seen:  # two sizes or domains: which one the author meant is a guess
             raise fail(lineno, f"{key} given twice (first on line {seen[key]})")
+        # the domain in both forms is given twice too, however it is split between them
+        other = ("LUT_3D_INPUT_RANGE",) if key in ("DOMAIN_MIN", "DOMAIN_MAX") else \
+            ("DOMAIN_MIN", "DOMAIN_MAX") if key == "LUT_3D_INPUT_RANGE" else ()
+        first = next((k for k in other if k in seen), None)
+        if first is not None:
+            raise fail(lineno, f"the domain given twice: {key} here, {first} on line {seen[first]}; give it "
+                               "once, as DOMAIN_MIN and DOMAIN_MAX or as LUT_3D_INPUT_RANGE")
         seen[key] = lineno
         if key == "LUT_3D_SIZE":
             try:

@@ -233,6 +233,13 @@ def test_huge_file_refused_without_reading(tmp_path):
         ("LUT_1D_SIZE 4\n", "line 1: 1D LUTs"),
         ("LUT_3D_SIZE 17\n# regraded\nLUT_3D_SIZE 2\n" + "0 0 0\n" * 8, r"line 3: LUT_3D_SIZE given twice \(first on line 1\)"),
         ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 8 + "DOMAIN_MIN 0 0 0\n", "line 10: 'DOMAIN_MIN' after the table: keywords come"),
+        # the domain in both forms (the last one won), a keyword run into its value (read as a title)
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\nLUT_3D_INPUT_RANGE 0 2\n" + "0 0 0\n" * 8,
+         "line 4: the domain given twice: LUT_3D_INPUT_RANGE here, DOMAIN_MIN on line 2; give it once"),
+        ("LUT_3D_INPUT_RANGE 0 2\nLUT_3D_SIZE 2\nDOMAIN_MAX 1 1 1\n" + "0 0 0\n" * 8,
+         "line 3: the domain given twice: DOMAIN_MAX here, LUT_3D_INPUT_RANGE on line 1"),
+        ("TITLEFOO 3\nLUT_3D_SIZE 2\n" + "0 0 0\n" * 8, "line 1: unknown keyword 'TITLEFOO'"),
+        ('TITLE"x"\nLUT_3D_SIZE 2\n' + "0 0 0\n" * 8, "line 1: unknown keyword 'TITLE\"x\"'"),
     ],
 )
 def test_malformed_headers(tmp_path, text, message):
