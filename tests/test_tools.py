@@ -915,6 +915,23 @@ def test_help_shows_the_whole_workflow(capsys):
     assert "Run 'hairfx-lut COMMAND --help' for each command." in out
 
 
+@pytest.mark.parametrize("script, argv", [
+    ("lut_tool.py", ["--help"]),
+    ("lut_tool.py", ["hald-export", "--level", "2", "-o", "identity.png"]),  # the helpers of a command
+    ("palette_report.py", ["--data", "split", "--subjects", "2", "--color", "copper"]),
+])
+def test_the_tools_run_by_their_path(tmp_path, script, argv):
+    # `python tools/lut_tool.py --help` failed: "attempted relative import with no known parent package"
+    import os
+
+    tiny_split(tmp_path / "split")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(REPO / "tools" / script), *argv], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout or (tmp_path / "identity.png").is_file() or "| copper |" in done.stdout
+
+
 def run_tool(argv, cwd) -> subprocess.CompletedProcess:
     """hairfx-lut in a fresh interpreter (colour-science warns on its first import only), with
     the checkout's tools appended to sys.path as conftest does."""
