@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,12 +61,20 @@ def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
     ends normally and removed when it raises, so ``path`` is never left half-written.
     The temporary name is unique, so two processes writing the same file do not write
-    into each other's half-finished copy (the last rename wins, whole)."""
+    into each other's half-finished copy (the last rename wins, whole). A file that is
+    replaced keeps its permission bits (one made read-only stays so, a shared one stays
+    group-writable); a new one gets the mode ``open`` gives under the umask."""
     _remove_orphans(path)
     # not mkstemp: its file is private (0600), and the renamed result would keep that mode
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         yield tmp
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:  # a new file
+            mode = None
+        if mode is not None:
+            os.chmod(tmp, mode)  # the rename puts the new file, with its own mode, in the old one's place
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

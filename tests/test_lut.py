@@ -301,6 +301,22 @@ def test_bytes_that_are_not_utf8_outside_a_title_or_comment_name_the_line(tmp_pa
         read_cube(p)
 
 
+def test_replacing_a_cube_keeps_its_permission_bits(tmp_path):
+    # the renamed temporary file brought its own mode: a read-only grade became 0644
+    import os
+
+    for mode in (0o444, 0o640):
+        out = tmp_path / f"{mode:o}.cube"
+        out.write_text("x")
+        out.chmod(mode)
+        write_cube(LUT3D.identity(2), out)
+        assert read_cube(out).size == 2 and out.stat().st_mode & 0o777 == mode
+    umask = os.umask(0)
+    os.umask(umask)
+    write_cube(LUT3D.identity(2), tmp_path / "new.cube")  # a new file: as open() makes it
+    assert (tmp_path / "new.cube").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(MissingFileError, match="nope.cube") as info:
         read_cube(tmp_path / "nope.cube")
