@@ -157,8 +157,11 @@ def load_color(folder: str | os.PathLike) -> Color:
     if not isinstance(meta, dict):
         raise LutFormatError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     fmt = meta.get("format", FORMAT_VERSION)
-    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt != FORMAT_VERSION:
-        raise LutFormatError(f"{meta_path}: unsupported format {meta.get('format')!r} (this hairfx reads {FORMAT_VERSION})")
+    if isinstance(fmt, bool) or not isinstance(fmt, int):  # "1", 1.0 or true: a hand edit, not a newer format
+        got = f"the string {json.dumps(fmt)}" if isinstance(fmt, str) else json.dumps(fmt)
+        raise LutFormatError(f"{meta_path}: 'format' must be the number {FORMAT_VERSION}, not {got}")
+    if fmt != FORMAT_VERSION:
+        raise LutFormatError(f"{meta_path}: unsupported format {fmt} (this hairfx reads {FORMAT_VERSION})")
     name = need(meta, "name", str)
     # two checks, two reasons: the folder's name must be a colour name, and color.json must agree with it
     if not _NAME.match(folder.name):
@@ -167,9 +170,15 @@ def load_color(folder: str | os.PathLike) -> Color:
         raise LutFormatError(f"{meta_path}: name {name!r} must equal the folder name {folder.name!r}")
     files = {}
     for side in ("light", "dark"):
-        lut_file = files[side] = folder / need(need(meta, side, dict), "lut", str, side)
+        given = need(need(meta, side, dict), "lut", str, side)
+        if not given.strip():  # the folder itself: "the light LUT 'copper' does not exist" named the folder
+            raise LutFormatError(f"{meta_path}: the {side} LUT's path is empty; give its file name, such as "
+                                 f"\"{side}.cube\"")
+        lut_file = files[side] = folder / given
+        if lut_file.is_dir():
+            raise LutFormatError(f"{meta_path}: the {side} LUT {given!r} is a folder in {folder}, not a .cube file")
         if not lut_file.is_file():
-            raise LutFormatError(f"{meta_path}: the {side} LUT {lut_file.name!r} does not exist in {folder}")
+            raise LutFormatError(f"{meta_path}: the {side} LUT {given!r} does not exist in {folder}")
     sizes = {side: stated_size(f) for side, f in files.items()}
     # told before a large table is parsed; a size out of range is read_cube's to report
     if all(s is not None and MIN_SIZE <= s <= MAX_SIZE for s in sizes.values()) and sizes["light"] != sizes["dark"]:

@@ -259,8 +259,13 @@ def test_bundled_palette_has_starter_colours():
         (lambda m: m["dark"].update(lut="nope.cube"), "the dark LUT 'nope.cube' does not exist"),
         (lambda m: m.update(name="copper"), "name 'copper' must equal the folder name 'copperish'"),
         (lambda m: m.update(format=9), "unsupported format 9"),
-        (lambda m: m.update(format=True), "unsupported format True"),  # JSON true is not the number 1
-        (lambda m: m.update(format=1.0), "unsupported format 1.0"),
+        (lambda m: m.update(format=True), "'format' must be the number 1, not true$"),  # JSON true is not 1
+        (lambda m: m.update(format=1.0), "'format' must be the number 1, not 1.0$"),
+        # "unsupported format '1' (this hairfx reads 1)" said nothing of what was wrong
+        (lambda m: m.update(format="1"), "'format' must be the number 1, not the string \"1\"$"),
+        # "the light LUT 'copperish' does not exist" named the folder, not the LUT
+        (lambda m: m["light"].update(lut=""), "the light LUT's path is empty; give its file name, such as \"light.cube\"$"),
+        (lambda m: m["light"].update(lut="."), "the light LUT '.' is a folder in .*copperish, not a .cube file$"),
         (lambda m: m.update(display_name=["Copper"]), "'display_name' must be str"),
     ],
 )
