@@ -491,7 +491,8 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, 
 
 def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Path:
     """Write ``lut`` as a ``.cube`` file that colour-science, ffmpeg's ``lut3d`` and
-    Resolve read. Returns the path written.
+    Resolve read. Returns the path written. (ffmpeg 5.1 ignores ``DOMAIN_MIN``: it applies
+    the file rightly only where the domain starts at 0, as ``[0, 1]`` does.)
 
     The file is written under a temporary name and renamed into place, so a failure leaves
     the file that was there. The title is written on one line between double quotes, as

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TOL_CUBE, graded, read_only_folder
+from conftest import TOL_CUBE, TOL_LEVELS, graded, read_only_folder
 from hairfx.errors import HairfxError, InputError, LutFormatError, MissingFileError
 from hairfx.lut import LUT3D, MAX_SIZE, read_cube, sample_tetrahedral, sample_trilinear, write_cube
 
@@ -315,6 +315,28 @@ def test_replacing_a_cube_keeps_its_permission_bits(tmp_path):
     os.umask(umask)
     write_cube(LUT3D.identity(2), tmp_path / "new.cube")  # a new file: as open() makes it
     assert (tmp_path / "new.cube").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_ffmpeg_applies_a_written_domain_that_starts_at_0_as_hairfx_does(tmp_path, ffmpeg):
+    """Independent oracle for the README's word that ffmpeg's lut3d opens the files hairfx
+    writes, for a domain starting at 0. ffmpeg 5.1 ignores DOMAIN_MIN: tables over
+    [0.25, 1], [0.5, 1.5] and [-0.5, 1] came out 47, 127 and 128 levels off, hence the caveat."""
+    import subprocess
+
+    import cv2
+
+    lut = LUT3D(np.clip(LUT3D.identity(17).table * 2.0 ** np.array([0.5, 1.0, 2.0]), 0, 1),
+                domain_min=(0, 0, 0), domain_max=(2, 2, 2))
+    write_cube(lut, tmp_path / "d.cube", decimals=7)
+    x = np.arange(256, dtype=np.uint8)
+    r, g = np.meshgrid(x, x)
+    rgb = np.dstack([r, g, 255 - r // 2 - g // 2])
+    cv2.imwrite(str(tmp_path / "in.png"), rgb[:, :, ::-1])
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(tmp_path / "in.png"), "-vf",
+                    f"lut3d=file={tmp_path / 'd.cube'}:interp=trilinear", str(tmp_path / "out.png")], check=True)
+    theirs = cv2.imread(str(tmp_path / "out.png"))[:, :, ::-1].astype(np.int16)
+    ours = np.round(read_cube(tmp_path / "d.cube").apply(rgb / 255.0) * 255).astype(np.int16)
+    assert np.abs(theirs - ours).max() <= TOL_LEVELS
 
 
 def test_missing_file(tmp_path):
