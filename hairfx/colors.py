@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
-from ._files import folder_obstacle, replacing
+from ._files import as_path, folder_obstacle, replacing
 from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
@@ -127,7 +127,7 @@ class Color:
 
 def load_color(folder: str | os.PathLike) -> Color:
     """Load the colour stored in ``folder`` (see the module docstring for the format)."""
-    folder = Path(folder)
+    folder = as_path(folder, "colour folder")
     meta_path = folder / "color.json"
     if not folder.exists():
         raise MissingFileError(f"colour folder not found: {folder}")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import check_new_file, check_readable_file, replacing
+from ._files import as_path, check_new_file, check_readable_file, replacing
 from ._options import number
 from .errors import InputError, LutFormatError, MissingFileError
 
@@ -199,7 +199,7 @@ def read_cube(path: str | os.PathLike) -> LUT3D:
     LUT could be, or far larger than its ``LUT_3D_SIZE`` needs, is refused unparsed.
     :class:`~hairfx.errors.MissingFileError` when there is no such file.
     """
-    path = Path(path)
+    path = as_path(path, "LUT file")
     check_readable_file(path, "LUT file", "a .cube LUT file")
     try:
         f = open(path, "rb")
@@ -503,7 +503,7 @@ def write_cube(lut: LUT3D, path: str | os.PathLike, *, decimals: int = 6) -> Pat
     """
     if not isinstance(lut, LUT3D):
         raise InputError(f"write_cube needs a LUT3D, got {type(lut).__name__}")
-    path = Path(path)
+    path = as_path(path, "output LUT file")
     decimals = _decimals(decimals)
     try:  # the checks too: a name too long for the file system fails its stat()
         check_new_file(path, "give a file name ending in .cube")

@@ -100,7 +100,9 @@ def test_every_error_crosses_a_process_boundary():
 
 
 def test_a_path_that_is_not_a_path_is_named_not_a_type_error(tmp_path):
+    from hairfx.colors import load_color
     from hairfx.imagefiles import read_mask, read_rgb, write_rgb
+    from hairfx.lut import LUT3D, read_cube, write_cube
     from hairfx.video import VideoReader, VideoWriter, probe, recolor_video
 
     frame = np.zeros((4, 4, 3), np.uint8)
@@ -108,6 +110,8 @@ def test_a_path_that_is_not_a_path_is_named_not_a_type_error(tmp_path):
                        (lambda: write_rgb(5, frame), "output image"), (lambda: probe(3), "video"),
                        (lambda: VideoReader(3.5), "video"),
                        (lambda: VideoWriter(7, width=4, height=4, fps=30), "output video"),
-                       (lambda: recolor_video(3, tmp_path / "o.mp4", color="copper"), "video")):
+                       (lambda: recolor_video(3, tmp_path / "o.mp4", color="copper"), "video"),
+                       (lambda: read_cube(5), "LUT file"), (lambda: write_cube(LUT3D.identity(2), None), "output LUT file"),
+                       (lambda: load_color(2.0), "colour folder")):
         with pytest.raises(InputError, match=rf"^{what} must be a path \(str or os.PathLike\), got "):
             call()
