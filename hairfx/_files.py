@@ -97,7 +97,10 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     check_parent(path)
     missing = [d for d in path.parents if not d.exists()]  # the nearest first
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only file system, no permission
+        raise InputError(f"cannot write {path}: cannot make folder {path.parent}: {exc.strerror or exc}") from None
     try:
         yield path
     except BaseException:

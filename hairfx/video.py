@@ -75,6 +75,12 @@ __all__ = [
     "OMBRE_END",
 ]
 
+#: ffmpeg's words for a file it could not finish although it exits 0 (FFmpeg 5 does so when
+#: the trailer, an MP4's index, cannot be written).
+_WRITE_FAILED = re.compile(
+    r"Error writing trailer|No space left on device|Disk quota exceeded|File too large|Input/output error"
+)
+
 #: Length of the cross-fade at a colour switch, in seconds (starts at the switch time).
 FADE_SECONDS = 0.25
 #: Fractions of the hair height (from the scalp line) where the ombre ramp starts and ends.
@@ -665,8 +671,12 @@ class VideoWriter(Closeable):
                 rc = proc.wait()
                 msg = self._ffmpeg_error()
                 self._log.close()
-                if rc != 0:
-                    raise HairfxError(f"ffmpeg failed writing {str(self.path)!r} (exit {rc}): {msg}")
+                # FFmpeg 5 exits 0 when the end of the file cannot be written (a full disk:
+                # "Error writing trailer ... No space left on device"), leaving no index
+                if rc != 0 or _WRITE_FAILED.search(msg):
+                    status = f" (exit {rc})" if rc else ""
+                    raise HairfxError(f"ffmpeg failed writing {str(self.path)!r}{status}: {msg}")
+                self._check_written(_ffprobe(), msg)
                 if self.audio and not self._wrote_audio(_ffprobe()):
                     self.audio = False
                     warnings.warn(
@@ -677,6 +687,7 @@ class VideoWriter(Closeable):
             elif self._cv is not None:
                 self._cv.release()
                 self._cv = None
+                self._check_cv_written()
             else:
                 return  # closed before
             try:
@@ -684,7 +695,38 @@ class VideoWriter(Closeable):
             except OSError as exc:
                 raise HairfxError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
         finally:
+            self._discard()
+
+    def _discard(self) -> None:
+        """Remove the temporary file, as far as the file system lets it (a read-only one
+        refuses even a name that is not there: the error that brought us here is the one
+        to report)."""
+        try:
             self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def _check_written(self, exe: str | None, said: str) -> None:
+        """Refuse a file ffmpeg reported as written that holds no readable video (its end
+        not written: a full disk, a quota), before it replaces anything."""
+        if exe is None:
+            return
+        streams, _, unreadable = _ffprobe_streams(exe, self._tmp)
+        if unreadable is not None or _video_stream(streams) is None:
+            why = unreadable or "no video stream"
+            raise HairfxError(f"ffmpeg did not finish {str(self.path)!r} ({why})" + (f": {said}" if said else ""))
+
+    def _check_cv_written(self) -> None:
+        """As :meth:`_check_written`, for OpenCV's writer, which says nothing of a failed write."""
+        with opencv_readable(self._tmp) as name:
+            cap = self._cv2.VideoCapture(name)
+        try:
+            readable = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+        if not readable:
+            raise HairfxError(f"OpenCV did not finish {str(self.path)!r}: the file it wrote cannot be read back "
+                              "(a full disk?)")
 
     def _wrote_audio(self, exe: str | None) -> bool:
         """Whether the file written holds a sound stream (streams listed, nothing else read)."""
@@ -706,7 +748,7 @@ class VideoWriter(Closeable):
         if self._cv is not None:
             self._cv.release()
             self._cv = None
-        self._tmp.unlink(missing_ok=True)
+        self._discard()
 
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is None:

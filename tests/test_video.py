@@ -23,7 +23,7 @@ import pytest
 
 import hairfx
 from hairfx.cli import main
-from hairfx.errors import InputError, MissingFileError, UnknownColorError
+from hairfx.errors import HairfxError, InputError, MissingFileError, UnknownColorError
 from hairfx.video import (
     ColorSchedule,
     VideoReader,
@@ -1003,3 +1003,60 @@ def test_video_eval_finds_the_data_root_or_names_where_it_looked(monkeypatch, tm
     (second / "videos").rmdir()
     with pytest.raises(InputError, match=f"no .mp4 clips in {first}/videos or {second}/videos"):
         video_eval.main([])
+
+
+def _mounted_tmpfs(folder: Path, options: str):
+    """A tmpfs mounted at ``folder`` with ``options`` for the block, or a skip where none
+    can be (mounting needs root on Linux)."""
+    folder.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("no file system can be mounted here (mounting a tmpfs needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB file system."""
+    yield from _mounted_tmpfs(tmp_path / "disk", "size=64k")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    yield from _mounted_tmpfs(tmp_path / "ro", "ro,size=64k")
+
+
+def test_a_read_only_file_system_is_named_in_one_line(read_only_disk, short_clip, capsys):
+    """Removing the temporary file raised a second error (a read-only file system refuses
+    even a name that is not there), and making a missing folder was not caught: both ended
+    in a traceback instead of the reason."""
+    for out in (read_only_disk / "x.mp4", read_only_disk / "new" / "x.mp4"):
+        capsys.readouterr()
+        assert main(["video", str(short_clip), "-c", "copper", "--renderer", "cpu", "-q", "--frames", "2",
+                     "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "Read-only file system" in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+
+
+@pytest.mark.parametrize("use_ffmpeg", [True, False])
+def test_a_disk_that_fills_up_fails_the_write_and_keeps_the_old_file(small_disk, use_ffmpeg):
+    """FFmpeg 5 exits 0 when it cannot write an MP4's index at the end ("Error writing
+    trailer ... No space left on device"): the truncated file, which no player opens, once
+    replaced the existing output, and the webcam example said it had written it."""
+    if use_ffmpeg and shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    old = small_disk / "out.mp4"
+    with VideoWriter(old, width=64, height=48, fps=10, use_ffmpeg=use_ffmpeg) as w:
+        for _ in range(5):
+            w.write(np.full((48, 64, 3), 90, np.uint8))
+    before = old.read_bytes()
+    y, x = np.mgrid[0:240, 0:320]
+    with pytest.raises(HairfxError, match=r"out\.mp4"):
+        with VideoWriter(old, width=320, height=240, fps=30, use_ffmpeg=use_ffmpeg) as w:
+            for i in range(120):  # about 60 KiB of pictures: the end no longer fits
+                w.write(np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, ((x + y) // 2 + i) % 256], -1).astype(np.uint8))
+    assert old.read_bytes() == before
+    assert [p.name for p in small_disk.iterdir()] == ["out.mp4"]  # no temporary file left
