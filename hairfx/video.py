@@ -300,6 +300,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
                 frames, stated, video_seconds = round(seconds * float(fps)), False, seconds
         else:
             video_seconds = _clock(tags.get("DURATION"))
+            if video_seconds is not None:  # the time its last frame ends: from a late start, less
+                video_seconds = max(video_seconds - max(_seconds(video.get("start_time")), 0.0), 0.0) or None
             # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
             # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
             # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
@@ -1068,17 +1070,22 @@ class VideoRecolorer(Closeable):
 
 
 class _Progress:
-    """A one-line progress bar on stderr, redrawn at most ten times a second."""
+    """A one-line progress bar on stderr, redrawn at most ten times a second on a terminal;
+    written to a file or a pipe (a log), only its last state, once, as a line of its own."""
 
     def __init__(self, total: int | None, *, stream=None, enabled: bool = True):
         self.total, self.stream, self.enabled = total, stream or sys.stderr, enabled
+        try:
+            self.live = bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):  # a stand-in without one, or closed
+            self.live = False
         self.start = self._last = time.perf_counter()
         self.done = 0
 
     def update(self, n: int = 1) -> None:
         self.done += n
         now = time.perf_counter()
-        if self.enabled and (now - self._last >= 0.1 or self.done == self.total):
+        if self.enabled and self.live and (now - self._last >= 0.1 or self.done == self.total):
             self._last = now
             self._draw(now)
 
@@ -1091,7 +1098,7 @@ class _Progress:
             line = f"\r[{bar:<30}] {frac:4.0%} {self.done}/{self.total} frames  {rate:5.1f} fps  ETA {eta:4.0f} s"
         else:
             line = f"\r{self.done} frames  {rate:5.1f} fps"
-        self.stream.write(line)
+        self.stream.write(line if self.live else line[1:])
         self.stream.flush()
 
     def finish(self, complete: bool = False) -> None:
@@ -1099,8 +1106,12 @@ class _Progress:
         if complete and self.total and self.done:
             self.total = self.done
         if self.enabled:
-            self._draw(time.perf_counter())
-            self.stream.write("\n")
+            now = time.perf_counter()
+            if self.live and now - self._last < 0.05 and self.done == self.total:
+                self.stream.write("\n")  # the last state is drawn already
+            else:
+                self._draw(now)
+                self.stream.write("\n")
             self.stream.flush()
 
 

@@ -1060,3 +1060,44 @@ def test_a_disk_that_fills_up_fails_the_write_and_keeps_the_old_file(small_disk,
                 w.write(np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, ((x + y) // 2 + i) % 256], -1).astype(np.uint8))
     assert old.read_bytes() == before
     assert [p.name for p in small_disk.iterdir()] == ["out.mp4"]  # no temporary file left
+
+
+def test_progress_is_redrawn_on_a_terminal_and_written_once_to_a_log():
+    """Redirected to a file, the bar's ten redraws a second made one endless line of a
+    log, and its 100 % was drawn twice."""
+    import io
+    import time
+
+    from hairfx.video import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log, term = io.StringIO(), Terminal()
+    for stream in (log, term):
+        bar = _Progress(30, stream=stream)
+        for _ in range(30):
+            bar.update()
+            time.sleep(0.006)
+        bar.finish(complete=True)
+    assert "\r" not in log.getvalue() and log.getvalue().count("\n") == 1
+    assert log.getvalue().startswith("[" + "#" * 30 + "] 100% 30/30 frames")
+    shown = term.getvalue()
+    assert shown.count("\r") >= 2 and shown.endswith("\n") and shown.count("100%") == 1
+
+
+def test_a_matroska_video_that_starts_late_is_not_called_truncated(short_clip, tmp_path, recwarn):
+    """Matroska's DURATION tag is the time the video's last frame ends: for a video that
+    starts after the sound, that is more than its length, and a complete file was said to
+    be truncated."""
+    late = tmp_path / "late.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-itsoffset", "0.2", "-i", str(short_clip), "-i", str(short_clip),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    info = probe(late)
+    assert info.picture_start == pytest.approx(0.2, abs=0.05)
+    assert info.video_seconds == pytest.approx(N_FRAMES / 30, abs=0.05)
+    out = recolor_video(late, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert out.frames == N_FRAMES
+    assert not [str(w.message) for w in recwarn if "hairfx" in str(w.message)]
