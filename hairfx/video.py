@@ -539,10 +539,14 @@ class VideoWriter(Closeable):
         sample_aspect_ratio: "Fraction | None" = None,
     ):
         self.path = as_path(path, "output video")
-        if self.path.suffix.lower() not in CONTAINERS:
+        if self.path.is_dir():  # a folder named like a video is named below, by check_new_file
+            if self.path.suffix.lower() not in CONTAINERS:
+                raise InputError(f"cannot write {str(self.path)!r}: it is a folder; give a file name such as "
+                                 f"{str(self.path / 'out.mp4')!r}")
+        elif self.path.suffix.lower() not in CONTAINERS:
             raise InputError(
                 f"cannot write {str(self.path)!r}: hairfx writes H.264 video into "
-                f"{', '.join(CONTAINERS)} files"
+                f"{', '.join(CONTAINERS)} files" + ("; give a file name such as out.mp4" if not self.path.suffix else "")
             )
         self.width, self.height = int(width), int(height)
         if self.width <= 0 or self.height <= 0:

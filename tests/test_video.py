@@ -1101,3 +1101,10 @@ def test_a_matroska_video_that_starts_late_is_not_called_truncated(short_clip, t
                         masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert out.frames == N_FRAMES
     assert not [str(w.message) for w in recwarn if "hairfx" in str(w.message)]
+
+
+def test_a_folder_given_as_the_output_video_is_called_a_folder(tmp_path):
+    with pytest.raises(InputError, match=r"it is a folder; give a file name such as '.*out\.mp4'"):
+        VideoWriter(tmp_path, width=32, height=16, fps=30)
+    with pytest.raises(InputError, match=r"into \.mp4, .* files; give a file name such as out\.mp4"):
+        VideoWriter(tmp_path / "clips", width=32, height=16, fps=30)
