@@ -29,6 +29,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing chatter
@@ -595,7 +596,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
     try:
-        with stop_signals_interrupt():  # kill / a closed terminal: the same clean-up as Ctrl-C
+        with warnings.catch_warnings(), stop_signals_interrupt():  # kill / a closed terminal: as Ctrl-C
+            # hairfx's warnings read as sentences ("hairfx: ..."), as the hairfx command prints
+            # them; the source line of the library that raised them tells a user nothing
+            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
             return _main(args)
     except hairfx.HairfxError as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)

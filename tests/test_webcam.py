@@ -705,3 +705,16 @@ def test_an_empty_input_is_refused_not_taken_for_the_camera(webcam, capsys):
         webcam.main(["--input", "", "--frames", "1"])
     assert exit_.value.code == 2
     assert "argument --input/-i: an empty path (is a shell variable unset?)" in capsys.readouterr().err
+
+
+def test_hairfx_warnings_read_as_sentences_not_source_lines(webcam, short_clip, tmp_path, hair_model, capsys):
+    """A warning from hairfx (here: the clip's sound ends before its first picture, so
+    none can be kept) is printed as the hairfx command prints it, not in Python's
+    "webcam_recolor.py:521: RuntimeWarning: ... writer.close()" form."""
+    late = tmp_path / "late.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-itsoffset", "0.5", "-i", str(short_clip), "-i", str(short_clip),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    assert webcam.main(["--input", str(late), "--output", str(tmp_path / "o.mp4"), "--renderer", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert any(line.startswith("hairfx: no sound of ") for line in err.splitlines()), err
+    assert "RuntimeWarning" not in err and "webcam_recolor.py:" not in err
