@@ -274,15 +274,21 @@ def _photo_jpeg() -> bytes:
     return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
+def _damaged_jpeg() -> bytes:
+    """The photo with 200 bytes of its entropy-coded data (after the scan header) garbled:
+    libjpeg carries on over them, saying "Corrupt JPEG data"."""
+    data = bytearray(_photo_jpeg())
+    start = data.index(b"\xff\xda") + 40
+    data[start : start + 200] = bytes(range(200))
+    return bytes(data)
+
+
 def test_a_jpeg_damaged_in_the_middle_is_read_with_a_warning_that_names_it(tmp_path, capfd):
     """libjpeg carries on over corrupt data and prints "Corrupt JPEG data" with no file name
     (in a batch, nobody can tell which photo it was about); the garbage it fills in is kept,
     but a warning names the file, and nothing else reaches the process's stderr."""
-    data = bytearray(_photo_jpeg())
-    start = data.index(b"\xff\xda") + 40  # inside the entropy-coded data, after the scan header
-    data[start : start + 200] = bytes(range(200))
     path = tmp_path / "damaged.jpg"
-    path.write_bytes(bytes(data))
+    path.write_bytes(_damaged_jpeg())
     with pytest.warns(RuntimeWarning, match=rf"{path} is damaged, parts of the picture may be wrong: Corrupt JPEG data"):
         img = read_rgb(path)
     assert img.shape == (96, 128, 3)
@@ -298,10 +304,7 @@ def test_what_other_threads_write_to_stderr_while_images_decode_is_passed_on_not
 
     path = tmp_path / "photo.jpg"
     path.write_bytes(_photo_jpeg())
-    damaged = bytearray(_photo_jpeg())
-    start = damaged.index(b"\xff\xda") + 40
-    damaged[start : start + 200] = bytes(range(200))
-    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    (tmp_path / "damaged.jpg").write_bytes(_damaged_jpeg())
     stop, written = threading.Event(), []
 
     def log():
@@ -340,10 +343,7 @@ def test_threads_decode_at_once_and_each_damaged_photo_alone_is_named(tmp_path, 
 
     sound = tmp_path / "sound.jpg"
     sound.write_bytes(_photo_jpeg())
-    damaged = bytearray(_photo_jpeg())
-    start = damaged.index(b"\xff\xda") + 40
-    damaged[start : start + 200] = bytes(range(200))
-    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    (tmp_path / "damaged.jpg").write_bytes(_damaged_jpeg())
 
     plain, lock, running, most = cv2.imdecode, threading.Lock(), [0], [0]
 

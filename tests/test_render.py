@@ -209,18 +209,23 @@ def test_gl_reuses_objects_across_frame_sizes(gl, copperish):
     assert textures[1] is textures[2] is textures[3]
 
 
+def _striped_on_gl(gl, color, h: int, w: int) -> tuple[int, int]:
+    """A striped ``h x w`` frame, all hair, rendered by ``gl`` within a level of the CPU;
+    the GL renderer's texture capacity afterwards."""
+    frame = np.full((h, w, 3), 90, np.uint8)
+    frame[::3] = 200
+    mask = np.ones((h, w), np.float32)
+    assert _max_diff(CpuRenderer().render(frame, mask, color).frame, gl.render(frame, mask, color).frame) <= TOL_LEVELS
+    return gl._cap
+
+
 @pytest.mark.gl
 def test_gl_textures_hold_both_orientations_but_not_a_wide_and_a_tall_box_squared(gl, copperish):
     """Portrait and landscape frames in turn share one square allocation (no reallocation
     per frame); a very wide box, then a very tall one, are not held as their long sides
     squared (8000x8000, 900 MB), but each at its own size, within a few levels of the CPU."""
     def run(h, w):
-        frame = np.full((h, w, 3), 90, np.uint8)
-        frame[::3] = 200
-        mask = np.ones((h, w), np.float32)
-        assert _max_diff(CpuRenderer().render(frame, mask, copperish).frame,
-                         gl.render(frame, mask, copperish).frame) <= TOL_LEVELS
-        return gl._cap, gl._frame_tex
+        return _striped_on_gl(gl, copperish, h, w), gl._frame_tex
 
     assert run(120, 200)[0] == (224, 128)  # whole 32-pixel tiles
     square = run(200, 120)
@@ -240,12 +245,7 @@ def test_gl_gives_back_what_one_large_photo_grew_once_frames_are_small_again(gl,
     from hairfx import render_gl
 
     def run(h, w):
-        frame = np.full((h, w, 3), 90, np.uint8)
-        frame[::3] = 200
-        mask = np.ones((h, w), np.float32)
-        assert _max_diff(CpuRenderer().render(frame, mask, copperish).frame,
-                         gl.render(frame, mask, copperish).frame) <= TOL_LEVELS
-        return gl._cap
+        return _striped_on_gl(gl, copperish, h, w)
 
     assert run(1600, 2400) == (2400, 1600)  # above the 1080p kept
     for _ in range(render_gl._SHRINK_AFTER - 1):
