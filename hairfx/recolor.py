@@ -13,12 +13,11 @@ import os
 import sys
 import threading
 import warnings
-from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
 
-from ._closeable import Closeable
+from ._closeable import Closeable, StreamGuard
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from ._options import flag, number
@@ -287,10 +286,8 @@ class RecolorSession(Closeable):
         self.last_raw_intensity: float | None = None
         self.last_weight: float | None = None
         # its frames are one sequence: a second thread's frame in the middle of one is refused,
-        # and close() or reset() waits for it (re-entrant: a close from the frame's own thread,
-        # a signal handler's say, does not wait for itself)
-        self._busy = threading.RLock()
-        self._closing = False
+        # and close() or reset() waits for it
+        self._guard = StreamGuard("RecolorSession", "this RecolorSession has been closed")
 
     # colour, strength and smoothing can change between frames
     @property
@@ -338,26 +335,8 @@ class RecolorSession(Closeable):
         not from a mask it made frames earlier. The array returned (and kept as
         :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
         that refills one buffer does not change the state kept."""
-        with self._one_frame():
+        with self._guard.frame():
             return self._mask(as_frame(frame), mask)
-
-    @contextmanager
-    def _one_frame(self):
-        """The session held for one frame: refused while another thread's frame is in
-        hand (their previous masks would cross), and once the session is closed."""
-        if not self._busy.acquire(blocking=False):
-            if self._closing:  # held by close(), not by a frame
-                raise InputError("this RecolorSession has been closed")
-            raise InputError(
-                "this RecolorSession is processing a frame in another thread; its frames are one "
-                "sequence: give them one at a time, or make a session per stream"
-            )
-        try:
-            if self.renderer is None:
-                raise InputError("this RecolorSession has been closed")
-            yield
-        finally:
-            self._busy.release()
 
     def _mask(self, arr: np.ndarray, mask) -> np.ndarray:
         if mask is not None:
@@ -383,7 +362,7 @@ class RecolorSession(Closeable):
         """Recolour one frame (same conventions as :func:`recolor`); returns the new frame.
         A frame given while another thread's is being processed raises
         :class:`~hairfx.errors.InputError`: the two streams' previous masks would cross."""
-        with self._one_frame():
+        with self._guard.frame():
             return self._process(frame, mask)
 
     def _process(self, frame, mask):
@@ -407,7 +386,7 @@ class RecolorSession(Closeable):
 
     def reset(self) -> None:
         """Forget the smoothed intensity and the previous mask (call on a scene change)."""
-        with self._busy:  # after the frame in hand, not in its middle
+        with self._guard.between_frames():
             self.intensity = None
             self.last_raw_intensity = None
             self.last_weight = None
@@ -418,8 +397,7 @@ class RecolorSession(Closeable):
     def close(self) -> None:
         """Release the renderer's resources. The session cannot process frames afterwards.
         From another thread, it waits for the frame in hand."""
-        self._closing = True  # frames given meanwhile are refused as to a closed session
-        with self._busy:
+        with self._guard.closing():
             self._close()
 
     def _close(self) -> None:

@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ._closeable import Closeable
+from ._closeable import Closeable, StreamGuard
 from .errors import InputError, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from ._options import flag, number, thread_count
@@ -640,15 +640,14 @@ class SegmenterSession(Closeable):
         self.check_every = number(check_every, "check_every", lo=0, integer=True)
         self.recheck_threshold = number(recheck_threshold, "recheck_threshold", lo=0, hi=1)
         self.resets = 0
-        self._closed = False
         # one stream: a second thread's frame in the middle of one is refused, and reset()
-        # or close() waits for it (re-entrant, as RecolorSession's)
-        self._busy = threading.RLock()
+        # or close() waits for it
+        self._guard = StreamGuard("SegmenterSession", "this SegmenterSession is closed")
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous frame: the next frame starts with an empty prior."""
-        with self._busy:
+        with self._guard.between_frames():
             self._forget()
 
     def _forget(self) -> None:
@@ -667,17 +666,8 @@ class SegmenterSession(Closeable):
         """The ``H x W`` float32 hair mask of the next ``frame`` of the stream. A frame
         given while another thread's is in hand raises :class:`~hairfx.errors.InputError`:
         the two streams' previous masks would cross."""
-        if not self._busy.acquire(blocking=False):
-            if self._closed:  # held by close(), not by a frame
-                raise InputError("this SegmenterSession is closed")
-            raise InputError("this SegmenterSession is processing a frame in another thread; its frames are one "
-                             "sequence: give them one at a time, or make a session per stream")
-        try:
-            if self._closed:
-                raise InputError("this SegmenterSession is closed")
+        with self._guard.frame():
             return self._process(frame)
-        finally:
-            self._busy.release()
 
     def _process(self, frame) -> np.ndarray:
         seg = self.segmenter
@@ -710,8 +700,7 @@ class SegmenterSession(Closeable):
     def close(self) -> None:
         """Forget the stream; frames are refused afterwards. From another thread, it waits
         for the frame in hand."""
-        self._closed = True  # frames given meanwhile are refused as to a closed session
-        with self._busy:
+        with self._guard.closing():
             self._forget()
 
 

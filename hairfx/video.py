@@ -1048,7 +1048,7 @@ class VideoRecolorer(Closeable):
             raise InputError("this VideoRecolorer has been closed")
         t = number(t, "t (the frame's time in seconds)", lo=0)
         arr = as_frame(frame)
-        with self.session._one_frame():  # the session's guard: one frame at a time, and not once closed
+        with self.session._guard.frame():  # the session's guard: one frame at a time, and not once closed
             return self._process(arr, t, mask)
 
     def _process(self, arr: np.ndarray, t: float, mask) -> np.ndarray:
