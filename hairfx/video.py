@@ -682,8 +682,8 @@ class VideoWriter(Closeable):
                 if rc != 0 or _WRITE_FAILED.search(msg):
                     status = f" (exit {rc})" if rc else ""
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r}{status}: {msg}")
-                self._check_written(_ffprobe(), msg)
-                if self.audio and not self._wrote_audio(_ffprobe()):
+                streams = self._written_streams(_ffprobe(), msg)
+                if self.audio and streams is not None and not any(st.get("codec_type") == "audio" for st in streams):
                     self.audio = False
                     warnings.warn(
                         f"hairfx: no sound of {str(self._sound_of)!r} could be written with the video (it ends "
@@ -712,18 +712,20 @@ class VideoWriter(Closeable):
         except OSError:
             pass
 
-    def _check_written(self, exe: str | None, said: str) -> None:
-        """Refuse a file ffmpeg reported as written that holds no readable video (its end
-        not written: a full disk, a quota), before it replaces anything."""
+    def _written_streams(self, exe: str | None, said: str) -> list[dict] | None:
+        """The streams of the file ffmpeg wrote, as ffprobe lists them (nothing else read);
+        None without ffprobe. A file that holds no readable video (its end not written: a
+        full disk, a quota) is refused, before it replaces anything."""
         if exe is None:
-            return
+            return None
         streams, _, unreadable = _ffprobe_streams(exe, self._tmp)
         if unreadable is not None or _video_stream(streams) is None:
             why = unreadable or "no video stream"
             raise HairfxError(f"ffmpeg did not finish {str(self.path)!r} ({why})" + (f": {said}" if said else ""))
+        return streams
 
     def _check_cv_written(self) -> None:
-        """As :meth:`_check_written`, for OpenCV's writer, which says nothing of a failed write."""
+        """As :meth:`_written_streams` checks, for OpenCV's writer, which says nothing of a failed write."""
         with opencv_readable(self._tmp) as name:
             cap = self._cv2.VideoCapture(name)
         try:
@@ -733,12 +735,6 @@ class VideoWriter(Closeable):
         if not readable:
             raise HairfxError(f"OpenCV did not finish {str(self.path)!r}: the file it wrote cannot be read back "
                               "(a full disk?)")
-
-    def _wrote_audio(self, exe: str | None) -> bool:
-        """Whether the file written holds a sound stream (streams listed, nothing else read)."""
-        if exe is None:
-            return True  # ffmpeg without ffprobe: it was asked to write one
-        return any(st.get("codec_type") == "audio" for st in _ffprobe_streams(exe, self._tmp)[0])
 
     def abort(self) -> None:
         """Stop writing and discard the file; ``path`` is left as it was."""
@@ -1111,11 +1107,9 @@ class _Progress:
             self.total = self.done
         if self.enabled:
             now = time.perf_counter()
-            if self.live and now - self._last < 0.05 and self.done == self.total:
-                self.stream.write("\n")  # the last state is drawn already
-            else:
+            if not (self.live and now - self._last < 0.05 and self.done == self.total):  # else drawn already
                 self._draw(now)
-                self.stream.write("\n")
+            self.stream.write("\n")
             self.stream.flush()
 
 
@@ -1149,7 +1143,7 @@ def recolor_video(
         max_frames = number(max_frames, "max_frames", lo=1, integer=True)
     src, dst = as_path(src, "video"), as_path(dst, "output video")
     same = src.exists() and dst.exists() and os.path.samefile(src, dst)  # hard links too
-    if same or Path(src).resolve() == Path(dst).resolve():
+    if same or src.resolve() == dst.resolve():
         raise InputError(f"output {str(dst)!r} would overwrite the input")
     with VideoReader(src) as reader:
         info = reader.info
@@ -1197,6 +1191,6 @@ def recolor_video(
     if _ffprobe() is not None:  # what the file holds, its audio codecs and pixel format too
         return probe(dst)
     return VideoInfo(
-        Path(dst), writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
+        dst, writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
         sample_aspect_ratio=writer.sample_aspect_ratio,
     )
