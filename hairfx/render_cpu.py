@@ -197,7 +197,36 @@ def checked_render_args(frame, mask, color, strength, intensity_filter) -> tuple
     return arr, m, c, number(strength, "strength", lo=0.0, hi=1.0), intensity_filter
 
 
-class CpuRenderer(Closeable):
+class _Renderer(Closeable):
+    """What the CPU and GL renderers share: :meth:`render`, which checks its arguments as
+    :func:`hairfx.recolor` does, then draws them (each renderer's ``_render_frame``, which
+    :func:`hairfx.recolor` and the sessions call directly, having checked them already)."""
+
+    def render(
+        self,
+        frame,
+        mask,
+        color: "Color | str",
+        *,
+        strength: float = 1.0,
+        intensity_filter: Callable[[float], float] | None = None,
+    ) -> RenderResult:
+        """Recolour ``frame`` under ``mask`` with ``color``, each as :func:`hairfx.recolor`
+        takes them (what is wrong raises :class:`~hairfx.errors.InputError`).
+        ``intensity_filter`` maps the measured intensity to the one used for the blend (a
+        video session smooths it). Returns a :class:`RenderResult` whose frame is an
+        ``H x W x 3`` uint8 array."""
+        self._check_open()
+        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
+
+    def _check_open(self) -> None:
+        """Raise where this renderer can draw no more (a GL renderer once closed)."""
+
+    def _render_frame(self, frame, mask, color, strength=1.0, intensity_filter=None) -> RenderResult:
+        raise NotImplementedError  # pragma: no cover - every renderer defines it
+
+
+class CpuRenderer(_Renderer):
     """Recolours frames on the CPU with numpy. Same interface and math as the GL renderer.
 
     >>> r = CpuRenderer()
@@ -230,22 +259,6 @@ class CpuRenderer(Closeable):
     def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
         """Hair intensity of ``frame`` under ``mask`` (see :mod:`hairfx.intensity`)."""
         return hair_intensity(frame, mask)
-
-    def render(
-        self,
-        frame,
-        mask,
-        color: "Color | str",
-        *,
-        strength: float = 1.0,
-        intensity_filter: Callable[[float], float] | None = None,
-    ) -> RenderResult:
-        """Recolour ``frame`` under ``mask`` with ``color``, each as :func:`hairfx.recolor`
-        takes them (what is wrong raises :class:`~hairfx.errors.InputError`).
-        ``intensity_filter`` maps the measured intensity to the one used for the blend (a
-        video session smooths it). Returns a :class:`RenderResult` whose frame is an
-        ``H x W x 3`` uint8 array."""
-        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
 
     def _render_frame(
         self,

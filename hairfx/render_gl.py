@@ -47,12 +47,11 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ._closeable import Closeable
 from .colors import Color
 from .errors import InputError, RendererUnavailable
 from .frames import mask_bbox
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT
-from .render_cpu import INTERPOLATIONS, RenderResult, checked_render_args
+from .render_cpu import INTERPOLATIONS, RenderResult, _Renderer
 
 __all__ = ["GLRenderer", "create_context"]
 
@@ -287,7 +286,7 @@ def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
                 dst[ys, a * _TILE : b * _TILE] = src[ys, a * _TILE : b * _TILE]
 
 
-class GLRenderer(Closeable):
+class GLRenderer(_Renderer):
     """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
 
     >>> with GLRenderer() as r:                                       # doctest: +SKIP
@@ -351,8 +350,7 @@ class GLRenderer(Closeable):
         thread while it is current in another: GL calls would then go to whatever that
         thread has current. So the context seen current the first time is remembered,
         and not finding it current afterwards raises."""
-        if self.ctx is None:
-            raise RendererUnavailable("this GLRenderer has been closed")
+        self._check_open()
         self.ctx.__enter__()  # moderngl's only 'make current'
         now = _current_egl_context()
         if self._handle is None:
@@ -540,19 +538,9 @@ class GLRenderer(Closeable):
             return None
         return float(min(1.0, max(0.0, weighted / total)))
 
-    def render(
-        self,
-        frame,
-        mask,
-        color: "Color | str",
-        *,
-        strength: float = 1.0,
-        intensity_filter: Callable[[float], float] | None = None,
-    ) -> RenderResult:
-        """Recolour ``frame`` under ``mask`` with ``color``; see :meth:`CpuRenderer.render`."""
+    def _check_open(self) -> None:
         if self.ctx is None:
             raise RendererUnavailable("this GLRenderer has been closed")
-        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
 
     def _render_frame(
         self,
@@ -563,8 +551,7 @@ class GLRenderer(Closeable):
         intensity_filter: Callable[[float], float] | None = None,
     ) -> RenderResult:
         """:meth:`render` of a frame and mask already validated (see :class:`CpuRenderer`)."""
-        if self.ctx is None:
-            raise RendererUnavailable("this GLRenderer has been closed")
+        self._check_open()
         _check_not_forked()
         box = mask_bbox(mask)
         if box is None:
