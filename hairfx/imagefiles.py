@@ -172,15 +172,15 @@ class _DecoderStderr:
 
     def decode(self, work, *, alone: bool = False):
         """``(work(), the decoders' lines, whether they may be another decode's)``."""
-        with self._gate if alone else contextlib.nullcontext():
-            if not alone:
-                with self._gate:  # no decode starts while one made alone waits or runs
-                    watch = self._enter()
-            else:
+        with contextlib.ExitStack() as gate:
+            gate.enter_context(self._gate)  # no decode starts while one made alone waits or runs
+            if alone:  # it waits for those in flight, and holds the gate to its end
                 with self._state:
                     while self._users:
                         self._state.wait()
-                watch = self._enter()
+            watch = self._enter()
+            if not alone:
+                gate.close()  # the others run side by side
             if watch is None:  # no stderr to catch (a daemon's closed descriptor), or no pipe
                 return work(), [], False
             try:
