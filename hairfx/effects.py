@@ -106,19 +106,21 @@ def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
     ab = lab[..., 1:]
     eps = 1e-6
 
-    def inside(s):
+    def inside(L, ab, s):
         lin = _lab_to_linear(np.concatenate([L, ab * s], -1))
         return np.all((lin >= -eps) & (lin <= 1 + eps), -1, keepdims=True)
 
-    ok = inside(np.ones_like(L))
-    lo, hi = np.zeros_like(L), np.ones_like(L)
-    if not ok.all():
+    scale = np.ones_like(L)
+    out = ~inside(L, ab, scale)[..., 0]
+    if out.any():  # bisect only the values out of gamut: often a small share of a LUT
+        Lo, abo = L[out], ab[out]
+        lo, hi = np.zeros_like(Lo), np.ones_like(Lo)
         for _ in range(16):
             mid = 0.5 * (lo + hi)
-            good = inside(mid)
+            good = inside(Lo, abo, mid)
             lo = np.where(good, mid, lo)
             hi = np.where(good, hi, mid)
-    scale = np.where(ok, 1.0, lo)
+        scale[out] = lo
     return _encode(_lab_to_linear(np.concatenate([L, ab * scale], -1)))
 
 
