@@ -121,7 +121,7 @@ def stop_signals_interrupt():
 def run_command(run) -> int:
     """For a command's ``main``: the exit status of ``run()`` (0 for None), with standard
     output flushed before it returns, so that a program reading it that has stopped early
-    (``hairfx colors | head -3``) is met here and not at exit. That is not an error: the
+    (``hairfx colors -v | head -1``) is met here and not at exit. That is not an error: the
     status is then 141, as for a program ended by SIGPIPE (:func:`_reader_left`)."""
     try:
         code = int(run() or 0)
