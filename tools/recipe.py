@@ -8,6 +8,7 @@ A recipe (``luts/<name>/recipe.toml``)::
     size = 33                       # LUT_3D_SIZE (optional, 33)
 
     [light]
+    reference = "light"             # optional: the photo it was tuned on (a note, not read)
     intensity = 0.546235            # hair intensity of the light reference image
     [[light.effects]]
     effect = "colorize"
