@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -1189,7 +1189,9 @@ def recolor_video(
     if short:
         warnings.warn(f"hairfx: {short}", RuntimeWarning, stacklevel=2)
     if _ffprobe() is not None:  # what the file holds, its audio codecs and pixel format too
-        return probe(dst)
+        # with the frames counted as written: a .mkv keeps no count, and probe's guess from
+        # its duration (often the sound's) is not the number of frames it holds
+        return replace(probe(dst), frames=writer.frames)
     return VideoInfo(
         dst, writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
         sample_aspect_ratio=writer.sample_aspect_ratio,

@@ -933,6 +933,18 @@ def test_a_frame_count_guessed_from_the_duration_is_not_taken_for_truncation(tmp
     assert got.frames == 40
 
 
+def test_a_matroska_output_reports_the_frames_written_not_a_guess(tmp_path):
+    # `hairfx video ... -o out.mkv` said "wrote out.mkv: 51 frames" for 40: a .mkv keeps no
+    # frame count, and the one guessed from its duration (here the sound's 2 s) was reported
+    exe = ffmpeg_or_skip()
+    src = _flash_and_beep_clip(exe, tmp_path, "in.mp4")  # 40 frames, 2 s of sound
+    out = tmp_path / "out.mkv"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert probe(out).frames != 40  # the container's guess, which the result must not repeat
+    assert got.frames == 40 and got.has_audio
+
+
 def test_a_truncated_matroska_file_is_told_by_its_video_streams_own_length(tmp_path, capsys):
     # Matroska states no frame count, so a cut .mkv was recoloured in part without a word;
     # its video stream's DURATION tag says how long the pictures were meant to last
