@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", help=f"dataset split with images/ and masks/ (default: {DEFAULT_SPLIT_HELP})")
     parser.add_argument("--subjects", type=_positive, default=12,
                         help="subjects spanning the intensity range (default 12)")
-    parser.add_argument("--markdown", help="also write the report to this markdown file")
+    parser.add_argument("--markdown", help="also write the report to this markdown file (folders created as needed)")
     parser.add_argument("--color", dest="colors", action="append", help="only this colour (repeatable)")
     args = parser.parse_args(argv)
     from hairfx.colors import colors
