@@ -110,14 +110,13 @@ def _add_recolor(sub) -> None:
         from . import recolor
         from .errors import InputError
         from .frames import mask_for_frame
-        from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_rgb, write_rgb
-        from .metadata import ColourProfile, exif_for_output, read_metadata
+        from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_photo, write_rgb
+        from .metadata import ColourProfile, exif_for_output
         from .segmenter import MIN_SIDE
 
         ensemble = ensemble_from_args(args)
         check_output_image(args.output, inputs=(args.input, args.mask))  # before the model runs
-        frame = read_rgb(args.input)
-        meta = read_metadata(args.input)
+        frame, meta = read_photo(args.input)
         # a Display P3 or Adobe RGB photo is recoloured in sRGB, as the LUTs were made
         profile = ColourProfile(meta.colour_profile, name=str(args.input))
         work = profile.to_srgb(frame)
@@ -361,8 +360,8 @@ def _run_mask(args) -> int:
     import numpy as np
 
     from .errors import InputError, MissingFileError
-    from .imagefiles import read_rgb, write_whole
-    from .metadata import ColourProfile, read_metadata
+    from .imagefiles import read_photo, write_whole
+    from .metadata import ColourProfile
     from .recolor import hair_alpha
     from .segmenter import get_segmenter
 
@@ -432,9 +431,9 @@ def _run_mask(args) -> int:
         # must not stop a batch half-way. A mask that cannot be written still stops it: the
         # next ones would fail the same way.
         try:
-            frame = read_rgb(f)
+            frame, meta = read_photo(f)
             # in sRGB, as `hairfx recolor` predicts it, so that its --mask gives the same photo
-            mask = seg.predict(ColourProfile(read_metadata(f).colour_profile, name=str(f)).to_srgb(frame), tta=args.tta)
+            mask = seg.predict(ColourProfile(meta.colour_profile, name=str(f)).to_srgb(frame), tta=args.tta)
         except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
             if isinstance(exc, MissingFileError):  # read_rgb's "image not found: <f>" names f twice
                 if f.exists():

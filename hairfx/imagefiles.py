@@ -19,9 +19,9 @@ import numpy as np
 from ._files import as_path, check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
-from .metadata import png_exif
+from .metadata import Metadata, image_metadata
 
-__all__ = ["read_rgb", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
+__all__ = ["read_rgb", "read_photo", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
 
 #: The extensions of the image files a folder given to ``hairfx mask`` is searched for (any
@@ -37,15 +37,16 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".
 _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 
 
-def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
+def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
     """The image's ``(width, height)`` as its header states them, read by Pillow without
     decoding the pixels (None where Pillow does not know the format or cannot read it),
-    and its EXIF orientation tag (1..8; 1 when it has none or it cannot be read). A file
+    its EXIF orientation tag (1..8; 1 when it has none or it cannot be read) and its
+    :class:`~hairfx.metadata.Metadata`, all from one reading of the header. A file
     of several frames (an animated GIF or WebP, a multi-page TIFF) gives a warning that
     only the first is read."""
     from PIL import Image
 
-    size, value, frames = None, None, 1
+    size, value, frames, meta = None, None, 1, Metadata()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -54,13 +55,13 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
                 # an MPO's second picture is the phone's depth map or a preview, no page of its own
                 several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
                 frames = getattr(im, "n_frames", 1) if several else 1
+                meta = image_metadata(im, path)
                 if im.format == "PNG" and "exif" not in im.info:
                     # after the pixel data (ImageMagick puts it there), where Pillow would
-                    # decode the whole picture to find it
-                    raw = png_exif(path)
-                    if raw:
+                    # decode the whole picture to find it: image_metadata found it
+                    if meta.exif:
                         exif = Image.Exif()
-                        exif.load(b"Exif\0\0" + raw)
+                        exif.load(b"Exif\0\0" + meta.exif)
                         value = exif.get(0x0112)
                 elif im.format in _ORIENTED_FORMATS:
                     value = im.getexif().get(0x0112)
@@ -71,7 +72,7 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int]:
     if isinstance(frames, int) and frames > 1:
         warnings.warn(f"hairfx: {path} holds {frames} frames (an animation or pages); only the first is read",
                       RuntimeWarning, stacklevel=4)
-    return size, value if isinstance(value, int) and 1 <= value <= 8 else 1
+    return size, value if isinstance(value, int) and 1 <= value <= 8 else 1, meta
 
 
 def _apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -328,15 +329,15 @@ def _unreadable(path: Path) -> str:
     return "not an image OpenCV can read"
 
 
-def _imread(path: Path, kind: str):
+def _imread(path: Path, kind: str) -> tuple[np.ndarray, Metadata]:
     """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
-    EXIF orientation."""
+    EXIF orientation, and its metadata."""
     import cv2
 
     check_readable_file(path, kind, "an image file")
     # Checked before the file is read and decoded: a small PNG can state 20000 x 20000
     # pixels (1.2 GB decoded), and a large file need not be an image at all.
-    size, orientation = _header(path)
+    size, orientation, meta = _header(path)
     if size is not None and max(size) > MAX_SIDE:
         w, h = size
         raise InputError(f"{path} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
@@ -349,7 +350,7 @@ def _imread(path: Path, kind: str):
         raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
     img = _decode(path, data)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
-    return _apply_orientation(img, orientation)
+    return _apply_orientation(img, orientation), meta
 
 
 def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarray:
@@ -359,7 +360,19 @@ def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarr
     pixels are refused. A 16-bit file is refused, or with ``sixteen_bits`` rounded to the
     nearest 8-bit level (where 8 bits is all the result keeps, as a LUT fitted to it)."""
     path = as_path(path, "image")
-    img = _imread(path, "image")
+    return _as_rgb(path, _imread(path, "image")[0], sixteen_bits)
+
+
+def read_photo(path: str | os.PathLike) -> tuple[np.ndarray, Metadata]:
+    """A photo to recolour: its picture as :func:`read_rgb` reads it, and its colour profile
+    and EXIF as :func:`~hairfx.metadata.read_metadata` reads them, from one reading of its
+    header (Pillow's, which also gives the size checked before the pixels are read)."""
+    path = as_path(path, "image")
+    img, meta = _imread(path, "image")
+    return _as_rgb(path, img, False), meta
+
+
+def _as_rgb(path: Path, img: np.ndarray, sixteen_bits: bool) -> np.ndarray:
     if img.dtype == np.uint16 and sixteen_bits:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if img.dtype != np.uint8:
@@ -382,7 +395,7 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
     transparent pixels is refused (the hair is read from the grey level). With ``shape``
     (``(H, W)``) the mask must have that size."""
     path = as_path(path, "mask")
-    m = _imread(path, "mask")
+    m = _imread(path, "mask")[0]
     if m.ndim == 3 and m.shape[2] == 4:
         alpha = m[:, :, 3]
         opaque = np.iinfo(alpha.dtype).max if np.issubdtype(alpha.dtype, np.integer) else 1.0

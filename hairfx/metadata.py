@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Metadata", "read_metadata", "ColourProfile", "exif_for_output", "exif_colour_space"]
+__all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,20 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
         return Metadata()
     try:
         with Image.open(path) as im:
-            icc, exif = im.info.get("icc_profile"), im.info.get("exif")
-            if im.format == "PNG" and exif is None:  # ImageMagick writes eXIf after the pixels
-                exif = png_exif(path)
+            return image_metadata(im, path)
     except Exception:  # noqa: BLE001 - not an image Pillow reads: no metadata it can give
+        return Metadata()
+
+
+def image_metadata(im, path: str | os.PathLike) -> Metadata:
+    """:func:`read_metadata` of the file ``path`` that Pillow has open as ``im``, from the
+    header Pillow has read (a PNG's EXIF after its pixel data is found by
+    :func:`png_exif`); never raises. For readers that open the file for more than this."""
+    try:
+        icc, exif = im.info.get("icc_profile"), im.info.get("exif")
+        if im.format == "PNG" and exif is None:  # ImageMagick writes eXIf after the pixels
+            exif = png_exif(path)
+    except Exception:  # noqa: BLE001 - a header Pillow half understands: no metadata it can give
         return Metadata()
     if isinstance(exif, (bytes, bytearray)):
         exif = bytes(exif).removeprefix(b"Exif\0\0")

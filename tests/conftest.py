@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,31 @@ DATA = REPO.parent / "shared" / "data"
 # that `hairfx` itself still comes from the installed package when one is installed.
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))
+
+_opening: list[list[str]] = []  # one list per open files_opened() block
+
+
+def _record_open(event: str, args: tuple) -> None:
+    if event == "open" and _opening and isinstance(args[0], (str, bytes, os.PathLike)):
+        for opened in _opening:
+            opened.append(os.path.abspath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_record_open)  # an audit hook cannot be removed: it records only inside the block
+
+
+@contextmanager
+def files_opened():
+    """The absolute paths of the files opened inside the block (``open()``, ``os.open``,
+    Pillow's and pathlib's opens: Python's ``open`` audit event), in order, in a list
+    filled as they come; an open by file descriptor is not counted."""
+    opened: list[str] = []
+    _opening.append(opened)
+    try:
+        yield opened
+    finally:
+        _opening.remove(opened)
+
 
 def in_thread(fn, *args):
     """``fn(*args)`` in a thread of its own, waited for: its result, or its exception
@@ -172,3 +199,16 @@ def camera_exif(order: str = "<", *, color_space: int | None = 0xFFFF, index: by
     data = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
     data += ifd([(0x8769, 4, 1, struct.pack(order + "I", exif_at))])
     return data + ifd(exif_entries) + ifd(interop)
+
+
+def png_with_late_exif(rgb: np.ndarray, exif: bytes) -> bytes:
+    """A PNG of ``rgb`` whose ``eXIf`` chunk holding ``exif`` comes after the pixel data,
+    where ImageMagick writes it (and where Pillow does not look without decoding)."""
+    import zlib
+
+    import cv2
+
+    png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    iend = png.rindex(b"IEND") - 4
+    return png[:iend] + chunk + png[iend:]

@@ -580,3 +580,25 @@ def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(t
     as_held = hairfx.recolor(adobe_rgb, "copper", mask=mask / 255.0, renderer="cpu")
     missed = np.abs(convert(as_held, "Adobe RGB (1998)", "sRGB").astype(int) - srgb_out)[hair].mean()
     assert missed > 5, missed  # 11.7 levels here, against 0.36
+
+
+def test_recolor_and_mask_read_a_photos_header_once(tmp_path):
+    """Pillow reads a photo's header once: the size checked before the pixels are read, the
+    orientation, the colour profile and the EXIF all come from it. The file is opened for
+    that and once more for its bytes; `hairfx mask` first opens each file it lists once
+    more, to tell the masks of an earlier run from photos."""
+    from PIL import Image
+
+    from conftest import camera_exif, files_opened
+
+    photo = tmp_path / "IMG_1.jpg"
+    Image.fromarray(_head()[:, :, ::-1]).save(photo, icc_profile=matrix_shaper_profile("Display P3"),
+                                              exif=b"Exif\0\0" + camera_exif())
+    cv2.imwrite(str(tmp_path / "m.png"), np.zeros((60, 48), np.uint8))
+    with files_opened() as opened:
+        assert main(["recolor", str(photo), "--color", "copper", "--mask", str(tmp_path / "m.png"),
+                     "-o", str(tmp_path / "out.jpg"), "--renderer", "cpu"]) == 0
+    assert opened.count(str(photo)) == 2
+    with files_opened() as opened:
+        assert main(["mask", str(photo), "-o", str(tmp_path / "masks")]) == 0
+    assert opened.count(str(photo)) == 3

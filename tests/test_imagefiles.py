@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 
 from conftest import REPO
 from hairfx.errors import InputError, MissingFileError
-from hairfx.imagefiles import read_mask, read_rgb, write_rgb
+from hairfx.imagefiles import read_mask, read_photo, read_rgb, write_rgb
 
 
 def test_rgb_round_trip_and_grey_expansion(tmp_path):
@@ -214,6 +214,24 @@ def test_tiff_orientation_is_not_applied_twice(tmp_path):
     # OpenCV's TIFF reader turns this layout upright itself
     path = save_with_orientation(tmp_path / "o.tif", asymmetric_rgb(), 3)
     np.testing.assert_array_equal(read_rgb(path), upright(path))
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_a_photo_and_its_metadata_come_from_one_reading_as_from_two(tmp_path, suffix):
+    """read_photo gives what read_rgb and read_metadata give, each reading on its own."""
+    from conftest import camera_exif, png_with_late_exif
+    from hairfx.icc import matrix_shaper_profile
+    from hairfx.metadata import read_metadata
+
+    path = save_with_orientation(tmp_path / f"o{suffix}", asymmetric_rgb(), 6,
+                                 icc_profile=matrix_shaper_profile("Display P3"))
+    rgb, meta = read_photo(path)
+    np.testing.assert_array_equal(rgb, read_rgb(path))
+    assert rgb.shape == (40, 24, 3) and meta == read_metadata(path)
+    assert meta.icc_profile == matrix_shaper_profile("Display P3")
+    late = tmp_path / "late.png"
+    late.write_bytes(png_with_late_exif(asymmetric_rgb(), camera_exif()))
+    assert read_photo(late)[1] == read_metadata(late) and read_metadata(late).exif == camera_exif()
 
 
 def test_unreadable_exif_does_not_stop_reading(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import camera_exif, grey_profile
+from conftest import camera_exif, grey_profile, png_with_late_exif
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
 from hairfx.metadata import ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata
@@ -225,18 +225,12 @@ def test_png_exif_after_the_pixel_data_is_found(tmp_path):
     """ImageMagick writes a PNG's eXIf chunk after IDAT, where Pillow does not look
     without decoding the picture: the orientation was ignored (the picture came out
     sideways) and the EXIF dropped."""
-    import cv2
-    import zlib
-
     from hairfx.imagefiles import read_rgb
 
     stored = np.zeros((20, 30, 3), np.uint8)
     stored[:, :10] = 200  # a bright band down the stored picture's left side
-    png = cv2.imencode(".png", stored)[1].tobytes()
     exif = _tiff_exif(orientation=6, width=30, height=20)
-    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
-    iend = png.rindex(b"IEND") - 4
-    (tmp_path / "late.png").write_bytes(png[:iend] + chunk + png[iend:])
+    (tmp_path / "late.png").write_bytes(png_with_late_exif(stored, exif))
     assert read_metadata(tmp_path / "late.png").exif == exif
     upright = read_rgb(tmp_path / "late.png")
     assert upright.shape == (30, 20, 3) and upright[:10].min() == 200  # turned 90 degrees clockwise
