@@ -10,7 +10,8 @@
   converted with a profile made for it (:attr:`Metadata.colour_profile`).
 * **EXIF** (camera, lens, date, place): :func:`exif_for_output` gives the input's block to
   write with the output, its bytes as they were but for the orientation (the pixels are
-  turned upright when read) and the thumbnail (which shows the hair before the change).
+  turned upright when read), and less what shows the hair before the change: the
+  thumbnail and the maker note, which can hold a preview of the photo.
 
 Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
 tests check its conversions against colour-science's.
@@ -221,21 +222,31 @@ def _apply(transform, arr: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- EXIF
 
-_ORIENTATION, _EXIF_IFD = 0x0112, 0x8769
+_ORIENTATION, _EXIF_IFD, _GPS_IFD, _MAKER_NOTE = 0x0112, 0x8769, 0x8825, 0x927C
 #: Tags holding the picture's width or height: IFD0's ImageWidth/ImageLength, the Exif
 #: IFD's PixelXDimension/PixelYDimension.
 _WIDTH_TAGS, _HEIGHT_TAGS = (0x0100, 0xA002), (0x0101, 0xA003)
+#: IFD0's SubIFDs, the pictures a TIFF holds besides its main one (full-size and preview
+#: pictures, in a DNG): never copied.
+_SUB_IFDS = 0x014A
+#: The bytes of one value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL,
+#: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD).
+_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
 
 def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = "the input") -> bytes | None:
     """The EXIF block ``exif`` (from :func:`read_metadata`) to write with an upright
-    ``width x height`` picture made from its photo: the same bytes, so that every tag
-    (maker notes included) survives, but with the orientation set to 1 (the pixels were
-    turned upright when read: the tag again would turn them twice), the width and height
-    tags set to the picture's, and the thumbnail unlinked (it shows the photo before the
-    change; its bytes stay, unreferenced). An Exif sub-IFD that cannot be followed is
-    left as it is. None, with a warning naming ``name``, for a block whose first IFD
-    cannot be followed: better no EXIF than a damaged one."""
+    ``width x height`` picture made from its photo: the same bytes, so that every tag's
+    offsets still hold, but with the orientation set to 1 (the pixels were turned upright
+    when read: the tag again would turn them twice), the width and height tags set to the
+    picture's, and without what shows the photo before the change: the thumbnail (IFD1),
+    the maker note (0x927C: Nikon, Sony, Pentax, Olympus and others keep a preview of the
+    photo in theirs, each in its own private layout) and sub-pictures (SubIFDs). Every
+    byte that the IFDs kept (IFD0 and the Exif, GPS and Interoperability IFDs) do not
+    point to is cleared, so that what was left out does not travel in the file
+    unreferenced, and the block ends after the last byte kept. A sub-IFD that cannot be
+    followed is left out. None, with a warning naming ``name``, for a block whose first
+    IFD cannot be followed: better no EXIF than a damaged one."""
     if not exif:
         return None
     try:
@@ -267,21 +278,39 @@ class _Tiff:
         return [(ifd + 2 + 12 * k, self.u16(ifd + 2 + 12 * k), self.u16(ifd + 4 + 12 * k), self.u32(ifd + 6 + 12 * k))
                 for k in range(count)], ifd + 2 + 12 * count
 
-    def sub_ifd(self, tags, tag: int) -> list[tuple[int, int, int, int]]:
-        """The entries of the sub-IFD that entry ``tag`` of ``tags`` points to; none where
-        there is no such entry or it cannot be followed (readers pass over a broken one)."""
+    def sub_ifd_at(self, tags, tag: int) -> int | None:
+        """Where the sub-IFD that entry ``tag`` of ``tags`` points to lies, where there is
+        such an entry and the IFD can be followed; else None (readers pass over a broken one)."""
         for pos, found, kind, count in tags:
             if found == tag and kind in (4, 13) and count == 1:  # LONG or IFD: the sub-IFD's offset
                 try:
-                    return self.entries(self.u32(pos + 8), tail=0)[0]  # its next-IFD link, never used, may be missing
+                    at = self.u32(pos + 8)
+                    self.entries(at, tail=0)  # its next-IFD link, never used, may be missing
+                    return at
                 except (struct.error, ValueError):
-                    return []
-        return []
+                    return None
+        return None
+
+    def sub_ifd(self, tags, tag: int) -> list[tuple[int, int, int, int]]:
+        """The entries of the sub-IFD that entry ``tag`` of ``tags`` points to; none where
+        there is no such entry or it cannot be followed."""
+        at = self.sub_ifd_at(tags, tag)
+        return [] if at is None else self.entries(at, tail=0)[0]
+
+    def value_bytes(self, pos: int, kind: int, count: int) -> tuple[int, int] | None:
+        """``(start, end)`` of the value of the entry at ``pos`` where it lies outside the
+        entry (more than 4 bytes); None where the entry holds it (or its type is unknown)."""
+        size = _TYPE_BYTES.get(kind, 0) * count
+        if size <= 4:
+            return None
+        start = self.u32(pos + 8)
+        return start, start + size
 
 
 def _patched(data: bytearray, width: int, height: int) -> bytes:
     tiff = _Tiff(data)
     order = tiff.order
+    kept = [(0, 8)]  # the byte ranges the output's IFDs point to: the header first
 
     def set_value(pos, kind, count, value):
         """Every value of a SHORT or LONG entry held in its 4-byte value field (a count of
@@ -296,16 +325,51 @@ def _patched(data: bytearray, width: int, height: int) -> bytes:
         if tag in _WIDTH_TAGS + _HEIGHT_TAGS:
             set_value(pos, kind, count, width if tag in _WIDTH_TAGS else height)
 
-    tags, next_at = tiff.entries(tiff.u32(4))
+    def keep(at: int, tail: int, pointers: tuple = (), drop: tuple = ()) -> tuple[list, int, dict[int, int]]:
+        """The entries of the IFD at ``at``, less those of the tags ``drop`` and of the
+        ``pointers`` to sub-IFDs that cannot be followed (the others moved up in their
+        place), and where its next-IFD link is; its bytes and its entries' values are
+        marked kept. Also where each sub-IFD of ``pointers`` followed lies."""
+        tags, link = tiff.entries(at, tail)
+        subs = {tag: tiff.sub_ifd_at(tags, tag) for tag in pointers}
+        gone = set(drop) | {tag for tag, sub in subs.items() if sub is None}
+        staying = [bytes(data[pos : pos + 12]) for pos, tag, _, _ in tags if tag not in gone]
+        if len(staying) < len(tags):
+            next_ifd = bytes(data[link : link + 4])  # a sub-IFD's may be missing
+            struct.pack_into(order + "H", data, at, len(staying))
+            data[at + 2 : at + 2 + 12 * len(staying)] = b"".join(staying)
+            link = at + 2 + 12 * len(staying)
+            data[link : link + len(next_ifd)] = next_ifd
+            tags = tiff.entries(at, tail)[0]
+        kept.append((at, link + 4))
+        kept.extend(r for pos, _, kind, count in tags if (r := tiff.value_bytes(pos, kind, count)))
+        return tags, link, {tag: sub for tag, sub in subs.items() if sub is not None}
+
+    tags, link, subs = keep(tiff.u32(4), 4, pointers=(_EXIF_IFD, _GPS_IFD), drop=(_SUB_IFDS,))
     for pos, tag, kind, count in tags:
         if tag == _ORIENTATION:
             set_value(pos, kind, count, 1)
-        elif tag != _EXIF_IFD:
+        elif tag not in (_EXIF_IFD, _GPS_IFD):
             set_size(pos, tag, kind, count)
-    for sub in tiff.sub_ifd(tags, _EXIF_IFD):
-        set_size(*sub)
-    struct.pack_into(order + "I", data, next_at, 0)  # no IFD1, so no thumbnail
-    return bytes(data)
+    struct.pack_into(order + "I", data, link, 0)  # no IFD1, so no thumbnail
+    if _EXIF_IFD in subs:
+        exif_tags, _, exif_subs = keep(subs[_EXIF_IFD], 0, pointers=(_INTEROP_IFD,), drop=(_MAKER_NOTE,))
+        for pos, tag, kind, count in exif_tags:
+            if tag != _INTEROP_IFD:
+                set_size(pos, tag, kind, count)
+        if _INTEROP_IFD in exif_subs:
+            keep(exif_subs[_INTEROP_IFD], 0)
+    if _GPS_IFD in subs:
+        keep(subs[_GPS_IFD], 0)
+    # what no IFD kept points to (the thumbnail, the maker note, ...) is cleared, and the end cut
+    end = 0
+    for start, stop in sorted((max(a, 0), min(b, len(data))) for a, b in kept):
+        if start >= stop:
+            continue
+        if start > end:
+            data[end:start] = bytes(start - end)
+        end = max(end, stop)
+    return bytes(data[:end])
 
 
 #: The Exif IFD's ColorSpace tag, and its Interoperability IFD's pointer and index tag.

@@ -181,10 +181,12 @@ def grey_profile(gamma: float) -> bytes:
     return icc_profile(b"mntrGRAYXYZ ", f"Gamma {gamma} grey", [(b"wtpt", icc_xyz(D50)), (b"kTRC", curve)])
 
 
-def camera_exif(order: str = "<", *, color_space: int | None = 0xFFFF, index: bytes | None = b"R03") -> bytes:
+def camera_exif(order: str = "<", *, color_space: int | None = 0xFFFF, index: bytes | None = b"R03",
+                maker_note: bytes | None = None) -> bytes:
     """EXIF as a camera writes it: IFD0 pointing to the Exif IFD, which holds ColorSpace
     (SHORT) and points to the Interoperability IFD, which holds the DCF index ("R98" for
-    sRGB, "R03" for the Adobe RGB option file: four ASCII bytes, held in the entry)."""
+    sRGB, "R03" for the Adobe RGB option file: four ASCII bytes, held in the entry); with
+    ``maker_note``, the Exif IFD's MakerNote (UNDEFINED) holds it, after the IFDs."""
     def ifd(entries):
         out = struct.pack(order + "H", len(entries))
         for tag, kind, count, field in entries:
@@ -192,13 +194,33 @@ def camera_exif(order: str = "<", *, color_space: int | None = 0xFFFF, index: by
         return out + bytes(4)
 
     exif_at = 8 + 2 + 12 + 4
-    exif_entries = [] if color_space is None else [(0xA001, 3, 1, struct.pack(order + "HH", color_space, 0))]
-    interop_at = exif_at + 2 + 12 * (len(exif_entries) + 1) + 4
-    exif_entries.append((0xA005, 4, 1, struct.pack(order + "I", interop_at)))
+    exif_count = 1 + (color_space is not None) + (maker_note is not None)
+    interop_at = exif_at + 2 + 12 * exif_count + 4
     interop = [] if index is None else [(0x0001, 2, 4, index + b"\0")]
+    note_at = interop_at + 2 + 12 * len(interop) + 4
+    exif_entries = [] if maker_note is None else [(0x927C, 7, len(maker_note), struct.pack(order + "I", note_at))]
+    if color_space is not None:
+        exif_entries.append((0xA001, 3, 1, struct.pack(order + "HH", color_space, 0)))
+    exif_entries.append((0xA005, 4, 1, struct.pack(order + "I", interop_at)))
     data = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
     data += ifd([(0x8769, 4, 1, struct.pack(order + "I", exif_at))])
-    return data + ifd(exif_entries) + ifd(interop)
+    return data + ifd(exif_entries) + ifd(interop) + (maker_note or b"")
+
+
+def nikon_maker_note(preview: bytes) -> bytes:
+    """A maker note as Nikon's cameras write it (type 3): "Nikon\\0", version 2.10, then a
+    TIFF structure of its own (big-endian, offsets counted from its header) whose
+    PreviewIFD (0x0011) locates ``preview``, a JPEG of the photo, by its
+    PreviewImageStart and PreviewImageLength (0x0201, 0x0202), as exiftool documents it."""
+    def entry(tag, kind, count, field):
+        return struct.pack(">HHI", tag, kind, count) + field
+
+    preview_ifd_at = 8 + 2 + 12 * 2 + 4
+    jpeg_at = preview_ifd_at + 2 + 12 * 3 + 4
+    ifd0 = struct.pack(">H", 2) + entry(0x0001, 7, 4, b"0210") + entry(0x0011, 13, 1, struct.pack(">I", preview_ifd_at))
+    preview_ifd = (struct.pack(">H", 3) + entry(0x0103, 3, 1, struct.pack(">HH", 6, 0))  # Compression: JPEG
+                   + entry(0x0201, 4, 1, struct.pack(">I", jpeg_at)) + entry(0x0202, 4, 1, struct.pack(">I", len(preview))))
+    return b"Nikon\0\x02\x10\0\0" + b"MM\0*" + struct.pack(">I", 8) + ifd0 + bytes(4) + preview_ifd + bytes(4) + preview
 
 
 def png_with_late_exif(rgb: np.ndarray, exif: bytes) -> bytes:

@@ -543,6 +543,32 @@ def test_recolor_recolours_a_display_p3_photo_as_its_srgb_twin_and_keeps_profile
     assert np.abs(_to_srgb(as_held, p3).astype(int) - srgb_out)[hair].mean() > 5  # 10.6 levels here
 
 
+def test_recolor_leaves_out_the_preview_of_the_photo_a_maker_note_holds(tmp_path):
+    """A Nikon photo's maker note holds a JPEG preview of the photo: copied with the EXIF,
+    the photo before the change would travel inside the recoloured file."""
+    import io
+
+    from PIL import Image
+
+    from conftest import camera_exif, nikon_maker_note
+
+    photo = _head()[:, :, ::-1]
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG")
+    preview = buf.getvalue()
+    Image.fromarray(photo).save(tmp_path / "DSC_0001.jpg", exif=b"Exif\0\0" + camera_exif(maker_note=nikon_maker_note(preview)))
+    assert preview in (tmp_path / "DSC_0001.jpg").read_bytes()
+    cv2.imwrite(str(tmp_path / "hair.png"), np.full(photo.shape[:2], 255, np.uint8))
+    for name in ("out.jpg", "out.png"):
+        assert main(["recolor", str(tmp_path / "DSC_0001.jpg"), "--color", "copper", "--mask", str(tmp_path / "hair.png"),
+                     "-o", str(tmp_path / name), "--renderer", "cpu"]) == 0
+        data = (tmp_path / name).read_bytes()
+        assert preview not in data and data.count(b"\xff\xd8\xff") == (name == "out.jpg")  # its own picture alone
+        with Image.open(tmp_path / name) as im:
+            exif = im.getexif()
+            assert 0x927C not in exif.get_ifd(0x8769) and exif.get_ifd(0xA005)[0x0001] == "R03"  # the rest kept
+
+
 def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(tmp_path):
     """A camera set to Adobe RGB embeds no profile; its EXIF says Adobe RGB (ColorSpace
     "Uncalibrated", DCF index "R03"). Recoloured as the numbers stand, the hair misses the

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import camera_exif, grey_profile, png_with_late_exif
+from conftest import camera_exif, grey_profile, nikon_maker_note, png_with_late_exif
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
 from hairfx.metadata import ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata
@@ -150,11 +150,75 @@ def test_exif_keeps_its_tags_but_the_orientation_dimensions_and_thumbnail(order)
     before = _read_exif(exif)
     assert before[0x0112] == 6 and before.get_ifd(ExifTags.IFD.IFD1)  # what a camera wrote: turned, a thumbnail
     out = exif_for_output(exif, 300, 400)  # turned upright: the sides swap
-    assert len(out) == len(exif)  # the same block, patched in place
+    assert len(out) < len(exif)  # the same block, patched in place, but for the thumbnail at its end
     after = _read_exif(out)
     assert after[0x010F] == "Canon" and after[0x0112] == 1
     assert (after.get_ifd(ExifTags.IFD.Exif)[0xA002], after.get_ifd(ExifTags.IFD.Exif)[0xA003]) == (300, 400)
     assert not after.get_ifd(ExifTags.IFD.IFD1)  # no thumbnail of the photo before the change
+    assert b"thumbnail" in exif and b"thumbnail" not in out  # nor its bytes, unreferenced
+    assert exif_for_output(out, 300, 400) == out  # nothing more to take out
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _maker_note_preview(maker_note: bytes) -> bytes:
+    """The preview a Nikon maker note holds, found as exiftool finds it, by Pillow's TIFF
+    reader: its PreviewIFD's start and length, counted from the maker note's TIFF header."""
+    from PIL import TiffImagePlugin
+
+    tiff = maker_note[10:]  # after "Nikon\0" and the version
+    fp = io.BytesIO(tiff)
+    fp.seek(8)
+    ifd0 = TiffImagePlugin.ImageFileDirectory_v2(tiff[:8])
+    ifd0.load(fp)
+    fp.seek(ifd0[0x0011])
+    preview = TiffImagePlugin.ImageFileDirectory_v2(tiff[:8])
+    preview.load(fp)
+    return tiff[preview[0x0201] : preview[0x0201] + preview[0x0202]]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_maker_note_and_the_preview_of_the_photo_it_holds_are_left_out(order):
+    """A Nikon maker note holds a preview of the photo: copied, the photo before the change
+    would travel inside the recoloured one. The maker note is left out, and its bytes with
+    it; what the camera's standard tags say stays."""
+    original = np.zeros((12, 16, 3), np.uint8)
+    original[:, :8] = (60, 40, 30)  # dark hair, before the change
+    preview = _jpeg(original)
+    block = camera_exif(order, maker_note=nikon_maker_note(preview))
+    before = _read_exif(block).get_ifd(ExifTags.IFD.Exif)
+    assert _maker_note_preview(before[0x927C]) == preview  # what a reader of maker notes finds there
+    out = exif_for_output(block, 16, 12)
+    after = _read_exif(out)
+    assert 0x927C not in after.get_ifd(ExifTags.IFD.Exif)
+    assert after.get_ifd(ExifTags.IFD.Exif)[0xA001] == 0xFFFF and after.get_ifd(ExifTags.IFD.Interop)[0x0001] == "R03"
+    assert exif_colour_space(out) == "Adobe RGB (1998)"
+    assert preview not in out and b"Nikon" not in out and b"\xff\xd8" not in out
+    assert len(out) == len(camera_exif(order)) + 12  # the note's entry's room, cleared, and no byte of the note
+
+
+def test_every_tag_kept_reads_the_same_after_the_unreferenced_bytes_are_cleared():
+    """IFD0, Exif, GPS and Interoperability tags with values held outside their entries
+    (text, rationals, a user comment), as Pillow writes them, read back the same."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0132] = "NIKON CORPORATION", "NIKON D850", "2025:06:01 12:00:00"
+    exif[0x011A], exif[0x011B], exif[0x0128] = 300.0, 300.0, 2
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    sub[0x829A], sub[0x9003], sub[0x9286] = 1 / 250, "2025:06:01 11:59:58", b"ASCII\0\0\0a portrait"
+    sub[0x927C] = nikon_maker_note(_jpeg(np.zeros((8, 8, 3), np.uint8)))
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[1], gps[2], gps[3], gps[4] = "N", (48.0, 51.0, 29.6), "E", (2.0, 17.0, 40.2)
+    block = exif.tobytes()[6:]
+    before, after = _read_exif(block), _read_exif(exif_for_output(block, 8, 8))
+    assert dict(after) == dict(before) and len(before) == 8  # six tags and two sub-IFD pointers
+    assert after.get_ifd(ExifTags.IFD.GPSInfo) == before.get_ifd(ExifTags.IFD.GPSInfo) == gps
+    kept = dict(before.get_ifd(ExifTags.IFD.Exif))
+    del kept[0x927C]
+    assert after.get_ifd(ExifTags.IFD.Exif) == kept and len(kept) == 3
 
 
 def test_exif_that_cannot_be_followed_is_left_out_with_a_warning():
@@ -166,17 +230,33 @@ def test_exif_that_cannot_be_followed_is_left_out_with_a_warning():
 
 
 def test_odd_but_readable_exif_is_still_copied_and_turned_upright():
-    """What readers tolerate is copied: an Exif sub-IFD pointing outside the block (Make
-    and GPS would be lost with it), and an orientation written as two SHORTs (readers
-    take the first: both are set, or the output would be turned twice)."""
+    """What readers tolerate is copied: a block whose Exif sub-IFD points outside it (Make
+    and GPS would be lost with it; the pointer that leads nowhere is taken out), and an
+    orientation written as two SHORTs (readers take the first: both are set, or the output
+    would be turned twice)."""
     exif = bytearray(_tiff_exif())
     pointer_at = 8 + 2 + 12 * 2 + 8  # IFD0's third entry, the Exif IFD pointer: its value field
     struct.pack_into(">I", exif, pointer_at, 60_000)
     orientation_at = 8 + 2 + 12 * 1  # IFD0's second entry
     struct.pack_into(">HHIHH", exif, orientation_at, 0x0112, 3, 2, 6, 6)
     out = _read_exif(exif_for_output(bytes(exif), 300, 400))
-    assert out[0x010F] == "Canon" and out[0x0112] == 1
+    assert out[0x010F] == "Canon" and out[0x0112] == 1 and 0x8769 not in out
     assert struct.unpack_from(">HH", exif_for_output(bytes(exif), 300, 400), orientation_at + 8) == (1, 1)
+
+
+def test_other_pictures_of_the_photo_that_ifd0_points_to_are_left_out():
+    """IFD0's SubIFDs lead to other pictures of the photo (a DNG's previews, say)."""
+    preview = _jpeg(np.zeros((8, 8, 3), np.uint8))
+    make = b"Canon\0"
+    sub_at = 8 + 2 + 12 * 2 + 4
+    make_at = sub_at + 2 + 12 * 2 + 4
+    ifd0 = struct.pack(">HHHII", 2, 0x010F, 2, len(make), make_at) + struct.pack(">HHII", 0x014A, 4, 1, sub_at) + bytes(4)
+    sub = struct.pack(">HHHII", 2, 0x0201, 4, 1, make_at + len(make)) + struct.pack(">HHII", 0x0202, 4, 1, len(preview))
+    block = b"MM\0*" + struct.pack(">I", 8) + ifd0 + sub + bytes(4) + make + preview
+    assert _read_exif(block)[0x014A] == sub_at  # as Pillow reads it
+    out = exif_for_output(block, 8, 8)
+    assert _read_exif(out)[0x010F] == "Canon" and 0x014A not in _read_exif(out)
+    assert preview not in out and b"\xff\xd8" not in out
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
