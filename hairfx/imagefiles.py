@@ -33,7 +33,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".
 
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
 #: them; MPO is the multi-picture JPEG many phones write). OpenCV's TIFF reader applies the
-#: tag itself for some layouts, so TIFF is left as OpenCV reads it.
+#: tag itself (OpenCV 5: strips and tiles, grey, RGB and RGBA, 8 and 16 bits, every compression
+#: Pillow writes), so TIFF is left as OpenCV reads it; its EXIF's orientation tag is set to 1
+#: on output, as a JPEG's (:func:`hairfx.metadata.exif_for_output`).
 _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 
 

@@ -11,7 +11,8 @@
 * **EXIF** (camera, lens, date, place): :func:`exif_for_output` gives the input's block to
   write with the output, its bytes as they were but for the orientation (the pixels are
   turned upright when read), and less what shows the hair before the change: the
-  thumbnail and the maker note, which can hold a preview of the photo.
+  thumbnail and the maker note, which can hold a preview of the photo. A TIFF's EXIF lies
+  among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block.
 
 Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
 tests check its conversions against colour-science's.
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space"]
+__all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space",
+           "tiff_exif"]
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class Metadata:
 
 
 def read_metadata(path: str | os.PathLike) -> Metadata:
-    """The ICC profile and EXIF of a JPEG, PNG or WebP file (a TIFF's EXIF lies among its
-    own tags and is not read), as far as Pillow reads them; an empty :class:`Metadata`
-    for a file Pillow cannot open. Only the headers are read, not the pixels, and only from
+    """The ICC profile and EXIF of a JPEG, PNG, WebP or TIFF file (a TIFF's EXIF is
+    gathered from among its own tags, :func:`tiff_exif`), as far as Pillow reads them; an
+    empty :class:`Metadata` for a file Pillow cannot open. Only the headers are read, not the pixels, and only from
     a regular file (opening a named pipe would wait for a writer for ever)."""
     from pathlib import Path
 
@@ -76,6 +78,8 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
         icc, exif = im.info.get("icc_profile"), im.info.get("exif")
         if im.format == "PNG" and exif is None:  # ImageMagick writes eXIf after the pixels
             exif = png_exif(path)
+        elif im.format == "TIFF":
+            exif = _tiff_file_exif(im.fp)
     except Exception:  # noqa: BLE001 - a header Pillow half understands: no metadata it can give
         return Metadata()
     if isinstance(exif, (bytes, bytearray)):
@@ -108,6 +112,23 @@ def png_exif(path: str | os.PathLike) -> bytes | None:
     except OSError:
         return None
     return None
+
+
+def _tiff_file_exif(fp) -> bytes | None:
+    """:func:`tiff_exif` of the TIFF file open as ``fp`` (Pillow's), mapped into memory so
+    that only the pages its tags lie in are read; its position is left where it was."""
+    import mmap
+
+    try:
+        with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return tiff_exif(data)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # not a file that maps
+        pos = fp.tell()
+        try:
+            fp.seek(0)
+            return tiff_exif(fp.read())
+        finally:
+            fp.seek(pos)
 
 
 # ----------------------------------------------------------------------------- colour
@@ -370,6 +391,83 @@ def _patched(data: bytearray, width: int, height: int) -> bytes:
             data[end:start] = bytes(start - end)
         end = max(end, stop)
     return bytes(data[:end])
+
+
+#: The tags of a TIFF's IFD0 its EXIF is made of: those Exif lists for IFD0 that describe
+#: the photo, not how the file lays out its pixels. ImageDescription, Make, Model,
+#: Orientation, XResolution, YResolution, ResolutionUnit, TransferFunction, Software,
+#: DateTime, Artist, WhitePoint, PrimaryChromaticities, Copyright.
+_TIFF_EXIF_TAGS = frozenset({0x010E, 0x010F, 0x0110, 0x0112, 0x011A, 0x011B, 0x0128, 0x012D, 0x0131, 0x0132,
+                             0x013B, 0x013E, 0x013F, 0x8298})
+
+
+def tiff_exif(data) -> bytes | None:
+    """The EXIF of the TIFF file whose bytes are ``data`` (or a memory map of them: only
+    what its tags point to is read), as a JPEG holds it: a TIFF structure of the file's
+    IFD0 tags that describe the photo (camera, date, artist, copyright, resolution,
+    orientation: :data:`_TIFF_EXIF_TAGS`) and of its Exif, GPS and Interoperability IFDs.
+    In the file they lie among the tags that lay out its pixels, their values at offsets
+    counted from the file's start: each entry is copied into a block of their own, its
+    value with it. The maker note is not: its own offsets may count from the file's start,
+    and would point astray (:func:`exif_for_output` leaves maker notes out anyway). None
+    where the file has none of these, or its IFD0 cannot be read (a BigTIFF's neither); a
+    sub-IFD that cannot be followed, or an entry whose value lies past the file's end, is
+    left out."""
+    try:
+        tiff = _Tiff(data)
+        if tiff.u16(2) != 42:  # 43: a BigTIFF, whose offsets are 8 bytes
+            return None
+        ifd0 = tiff.entries(tiff.u32(4))[0]
+        exif_ifd = tiff.sub_ifd(ifd0, _EXIF_IFD)
+        interop = tiff.sub_ifd(exif_ifd, _INTEROP_IFD)
+        gps = tiff.sub_ifd(ifd0, _GPS_IFD)
+
+        def copied(entries) -> list[tuple[int, int, int, bytes | None, bool]]:
+            """``(tag, type, count, value, whether it lies outside the entry)`` of each entry."""
+            out = []
+            for pos, tag, kind, count in entries:
+                span = tiff.value_bytes(pos, kind, count)
+                if span is None:
+                    out.append((tag, kind, count, bytes(data[pos + 8 : pos + 12]), False))
+                elif span[1] <= len(data):
+                    out.append((tag, kind, count, bytes(data[span[0] : span[1]]), True))
+            return out
+
+        ifds = [copied(e for e in ifd0 if e[1] in _TIFF_EXIF_TAGS),
+                copied(e for e in exif_ifd if e[1] not in (_INTEROP_IFD, _MAKER_NOTE)), copied(interop), copied(gps)]
+    except (struct.error, ValueError, IndexError, KeyError):
+        return None
+    # the sub-IFDs' pointers, their offsets written below: IFD0 to the Exif and GPS IFDs,
+    # the Exif IFD to the Interoperability IFD
+    pointers = {_EXIF_IFD: 1, _GPS_IFD: 3, _INTEROP_IFD: 2}
+    if ifds[2]:
+        ifds[1].append((_INTEROP_IFD, 4, 1, None, False))
+    ifds[0] += [(tag, 4, 1, None, False) for tag in (_EXIF_IFD, _GPS_IFD) if ifds[pointers[tag]]]
+    if not ifds[0]:
+        return None
+    order = tiff.order
+    at, ifd_at = 8, {}
+    for k, entries in enumerate(ifds):
+        if entries:
+            entries.sort(key=lambda entry: entry[0])  # by tag, as TIFF wants them
+            ifd_at[k], at = at, at + 2 + 12 * len(entries) + 4
+    block, values = bytearray(data[:4]) + struct.pack(order + "I", 8), bytearray()
+    for k, entries in enumerate(ifds):
+        if not entries:
+            continue
+        block += struct.pack(order + "H", len(entries))
+        for tag, kind, count, value, outside in entries:
+            if value is None:  # a sub-IFD's pointer
+                field = struct.pack(order + "I", ifd_at[pointers[tag]])
+            elif outside:
+                values += bytes(len(values) % 2)  # values start on a word boundary
+                field = struct.pack(order + "I", at + len(values))
+                values += value
+            else:
+                field = value
+            block += struct.pack(order + "HHI", tag, kind, count) + field
+        block += bytes(4)  # no next IFD
+    return bytes(block + values)
 
 
 #: The Exif IFD's ColorSpace tag, and its Interoperability IFD's pointer and index tag.

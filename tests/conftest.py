@@ -234,3 +234,44 @@ def png_with_late_exif(rgb: np.ndarray, exif: bytes) -> bytes:
     chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
     iend = png.rindex(b"IEND") - 4
     return png[:iend] + chunk + png[iend:]
+
+
+def tiff_photo(rgb: np.ndarray, exif: bytes, *, icc_profile: bytes | None = None) -> bytes:
+    """An uncompressed RGB TIFF of ``rgb`` whose tags are those of the EXIF block ``exif``
+    (a TIFF structure) and the ones that lay out its pixels, as a camera or a raw converter
+    writes one: the block starts the file, so its offsets still hold, and a new IFD0 after
+    the pixels holds its IFD0's entries (its sub-IFD pointers among them) with the others."""
+    order = {b"II": "<", b"MM": ">"}[exif[:2]]
+    h, w = rgb.shape[:2]
+    ifd0 = struct.unpack_from(order + "I", exif, 4)[0]
+    entries = {struct.unpack_from(order + "H", exif, ifd0 + 2 + 12 * k)[0]: exif[ifd0 + 2 + 12 * k : ifd0 + 14 + 12 * k]
+               for k in range(struct.unpack_from(order + "H", exif, ifd0)[0])}
+    data = bytearray(exif + bytes(len(exif) % 2))
+
+    def put(value: bytes) -> int:  # a value outside its entry, on a word boundary
+        at = len(data)
+        data.extend(value + bytes(len(value) % 2))
+        return at
+
+    def entry(tag, kind, count, field):
+        entries[tag] = struct.pack(order + "HHI", tag, kind, count) + field
+
+    def long(value):
+        return struct.pack(order + "I", value)
+
+    pixels = put(np.ascontiguousarray(rgb, np.uint8).tobytes())
+    entry(0x0100, 4, 1, long(w))
+    entry(0x0101, 4, 1, long(h))
+    entry(0x0102, 3, 3, long(put(struct.pack(order + "3H", 8, 8, 8))))  # BitsPerSample
+    entry(0x0103, 3, 1, struct.pack(order + "HH", 1, 0))  # no compression
+    entry(0x0106, 3, 1, struct.pack(order + "HH", 2, 0))  # RGB
+    entry(0x0111, 4, 1, long(pixels))  # one strip
+    entry(0x0115, 3, 1, struct.pack(order + "HH", 3, 0))
+    entry(0x0116, 4, 1, long(h))
+    entry(0x0117, 4, 1, long(w * h * 3))
+    if icc_profile:
+        entry(0x8773, 7, len(icc_profile), long(put(icc_profile)))
+    at = len(data)
+    data += struct.pack(order + "H", len(entries)) + b"".join(entries[tag] for tag in sorted(entries)) + bytes(4)
+    data[4:8] = long(at)
+    return bytes(data)

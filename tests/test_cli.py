@@ -569,6 +569,46 @@ def test_recolor_leaves_out_the_preview_of_the_photo_a_maker_note_holds(tmp_path
             assert 0x927C not in exif.get_ifd(0x8769) and exif.get_ifd(0xA005)[0x0001] == "R03"  # the rest kept
 
 
+def test_recolor_keeps_a_tiffs_exif_as_it_keeps_a_jpegs(tmp_path):
+    """A TIFF's EXIF (camera, date, GPS position, resolution), its colour profile and its
+    orientation are kept as a JPEG's are: the picture comes out upright, its orientation
+    tag 1, its resolution 300 dpi, every pixel outside the hair the photo's own."""
+    from PIL import ExifTags, Image, ImageOps
+
+    from conftest import tiff_photo
+
+    p3 = matrix_shaper_profile("Display P3")
+    stored = np.random.default_rng(1).integers(0, 256, (48, 60, 3), dtype=np.uint8)  # as the camera held it
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0132], exif[0x0112] = "Canon", "2026:01:01 10:00:00", 6  # shown turned 90 degrees clockwise
+    exif[0x011A], exif[0x011B], exif[0x0128] = 300.0, 300.0, 2  # inches
+    exif.get_ifd(ExifTags.IFD.Exif)[0x9003] = "2026:01:01 09:59:58"
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update({1: "N", 2: (48.0, 51.0, 29.6)})
+    (tmp_path / "IMG_1.tif").write_bytes(tiff_photo(stored, exif.tobytes()[6:], icc_profile=p3))
+    shown = Image.fromarray(stored)
+    shown.getexif()[0x0112] = 6
+    upright = np.asarray(ImageOps.exif_transpose(shown))  # Pillow's turn, the oracle
+    hair = np.zeros(upright.shape[:2], np.uint8)
+    hair[:20] = 255
+    cv2.imwrite(str(tmp_path / "hair.png"), hair)
+    for name in ("out.jpg", "out.png"):
+        assert main(["recolor", str(tmp_path / "IMG_1.tif"), "--color", "copper", "--mask", str(tmp_path / "hair.png"),
+                     "-o", str(tmp_path / name), "--renderer", "cpu"]) == 0
+        with Image.open(tmp_path / name) as im:
+            got = im.getexif()
+            assert (got[0x010F], got[0x0132], got[0x0112]) == ("Canon", "2026:01:01 10:00:00", 1)
+            assert got.get_ifd(ExifTags.IFD.Exif)[0x9003] == "2026:01:01 09:59:58"
+            assert got.get_ifd(ExifTags.IFD.GPSInfo) == {1: "N", 2: (48.0, 51.0, 29.6)}
+            assert im.info["icc_profile"] == p3 and im.size == (48, 60)
+            if name == "out.jpg":
+                assert im.info["dpi"] == (300, 300)  # Pillow reads a JPEG's from its EXIF
+            else:
+                assert (got[0x011A], got[0x011B], got[0x0128]) == (300.0, 300.0, 2)
+                out = np.asarray(im.convert("RGB"))
+    np.testing.assert_array_equal(out[20:], upright[20:])
+    assert np.abs(out[:20].astype(int) - upright[:20]).mean() > 5  # the hair, recoloured
+
+
 def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(tmp_path):
     """A camera set to Adobe RGB embeds no profile; its EXIF says Adobe RGB (ColorSpace
     "Uncalibrated", DCF index "R03"). Recoloured as the numbers stand, the hair misses the
@@ -608,18 +648,22 @@ def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(t
     assert missed > 5, missed  # 11.7 levels here, against 0.36
 
 
-def test_recolor_and_mask_read_a_photos_header_once(tmp_path):
+@pytest.mark.parametrize("suffix", [".jpg", ".tif"])
+def test_recolor_and_mask_read_a_photos_header_once(tmp_path, suffix):
     """Pillow reads a photo's header once: the size checked before the pixels are read, the
-    orientation, the colour profile and the EXIF all come from it. The file is opened for
-    that and once more for its bytes; `hairfx mask` first opens each file it lists once
-    more, to tell the masks of an earlier run from photos."""
+    orientation, the colour profile and the EXIF (a TIFF's too) all come from it. The file
+    is opened for that and once more for its bytes; `hairfx mask` first opens each file it
+    lists once more, to tell the masks of an earlier run from photos."""
     from PIL import Image
 
-    from conftest import camera_exif, files_opened
+    from conftest import camera_exif, files_opened, tiff_photo
 
-    photo = tmp_path / "IMG_1.jpg"
-    Image.fromarray(_head()[:, :, ::-1]).save(photo, icc_profile=matrix_shaper_profile("Display P3"),
-                                              exif=b"Exif\0\0" + camera_exif())
+    photo = tmp_path / f"IMG_1{suffix}"
+    if suffix == ".tif":
+        photo.write_bytes(tiff_photo(_head()[:, :, ::-1], camera_exif(), icc_profile=matrix_shaper_profile("Display P3")))
+    else:
+        Image.fromarray(_head()[:, :, ::-1]).save(photo, icc_profile=matrix_shaper_profile("Display P3"),
+                                                  exif=b"Exif\0\0" + camera_exif())
     cv2.imwrite(str(tmp_path / "m.png"), np.zeros((60, 48), np.uint8))
     with files_opened() as opened:
         assert main(["recolor", str(photo), "--color", "copper", "--mask", str(tmp_path / "m.png"),

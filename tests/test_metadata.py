@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import camera_exif, grey_profile, nikon_maker_note, png_with_late_exif
+from conftest import camera_exif, grey_profile, nikon_maker_note, png_with_late_exif, tiff_photo
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
 from hairfx.metadata import ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata
@@ -299,6 +299,47 @@ def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
     (tmp_path / "text.jpg").write_text("not an image")
     assert read_metadata(tmp_path / "text.jpg") == Metadata()
     assert read_metadata(tmp_path / "missing.jpg") == Metadata()
+
+
+def _photo_exif(order: str = "<") -> bytes:
+    """EXIF as Pillow writes it, with what a TIFF's IFD0 holds of it (camera, date, an
+    orientation, 300 dpi), an Exif IFD and a GPS IFD."""
+    exif = Image.Exif()
+    exif.endian = order  # the byte order Pillow writes in
+    exif[0x010F], exif[0x0110], exif[0x0132] = "Canon", "Canon EOS R5", "2025:06:01 12:00:00"
+    exif[0x0112], exif[0x011A], exif[0x011B], exif[0x0128] = 6, 300.0, 300.0, 2
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    sub[0x829A], sub[0x9003], sub[0xA002], sub[0xA003] = 1 / 250, "2025:06:01 11:59:58", 40, 24
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[1], gps[2] = "N", (48.0, 51.0, 29.6)
+    return exif.tobytes()[6:]
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_tiffs_exif_is_gathered_from_among_its_tags(tmp_path, order):
+    """A TIFF's EXIF lies among the tags that lay out its pixels, at offsets counted from
+    the file's start: it is gathered into a block of its own, whose tags read as Pillow
+    reads them from the file. The tags of the file's layout stay behind."""
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    p3 = matrix_shaper_profile("Display P3")
+    (tmp_path / "a.tif").write_bytes(tiff_photo(rgb, _photo_exif(order), icc_profile=p3))
+    meta = read_metadata(tmp_path / "a.tif")
+    assert meta.icc_profile == p3 and meta.exif[:2] == (b"II" if order == "<" else b"MM")
+    got = _read_exif(meta.exif)
+    with Image.open(tmp_path / "a.tif") as im:
+        want = im.getexif()
+        for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
+            assert got.get_ifd(ifd) == want.get_ifd(ifd) and got.get_ifd(ifd)
+        assert 0x0111 in want and 0x8773 in want  # StripOffsets, the ICC profile: the file's, not EXIF
+    assert {tag: got[tag] for tag in got if tag not in (0x8769, 0x8825)} == {
+        tag: want[tag] for tag in (0x010F, 0x0110, 0x0132, 0x0112, 0x011A, 0x011B, 0x0128)}
+    camera = tmp_path / "camera.tif"  # a camera set to Adobe RGB: says so in the Interoperability IFD
+    camera.write_bytes(tiff_photo(rgb, camera_exif(order)))
+    assert _read_exif(read_metadata(camera).exif).get_ifd(ExifTags.IFD.Interop)[0x0001] == "R03"
+    assert read_metadata(camera).colour_profile == matrix_shaper_profile("Adobe RGB (1998)")
+    for plain in ({}, {"big_tiff": True}):  # no tag of EXIF's; a BigTIFF's is not read
+        Image.fromarray(rgb).save(tmp_path / "plain.tif", icc_profile=p3, **plain)
+        assert read_metadata(tmp_path / "plain.tif") == Metadata(p3, None)
 
 
 def test_png_exif_after_the_pixel_data_is_found(tmp_path):
