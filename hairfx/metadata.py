@@ -20,6 +20,7 @@ tests check its conversions against colour-science's.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -152,6 +153,9 @@ class ColourProfile:
     and the output is sRGB, with no profile: a recoloured photo is no longer grey. Any
     other (a CMYK photo's: OpenCV reads CMYK as RGB without its profile) is dropped with a
     warning, and the values are taken as sRGB.
+
+    Photos with the same profile share its conversions, built for the first of them (for
+    the last :data:`PROFILES_KEPT` profiles used, in any thread).
     """
 
     def __init__(self, icc: bytes | None, *, name: str = "image") -> None:
@@ -161,38 +165,9 @@ class ColourProfile:
         self.output_profile = icc
         if not icc:
             return
-        from PIL import ImageCms
-
-        try:
-            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            space = profile.profile.xcolor_space.strip()
-        except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:
-            warnings.warn(f"hairfx: {name}: its colour profile cannot be read ({exc}); its values are taken as sRGB",
-                          RuntimeWarning, stacklevel=2)
-            return
-        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-        intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
-        try:
-            if space == "RGB":
-                to = ImageCms.buildTransform(profile, srgb, "RGB", "RGB", renderingIntent=intent)
-                grid = np.stack(np.meshgrid(*[np.arange(0, 256, 15, dtype=np.uint8)] * 3, indexing="ij"), -1)
-                grid = grid.reshape(-1, 1, 3)
-                if np.abs(_apply(to, grid).astype(np.int16) - grid).max() <= SRGB_TOLERANCE:
-                    return  # sRGB in all but its bytes: the values as held, the profile kept
-                self._to, self.kind = to, "RGB"
-                self._back = ImageCms.buildTransform(srgb, profile, "RGB", "RGB", renderingIntent=intent)
-            elif space == "GRAY":
-                self._to, self.kind = ImageCms.buildTransform(profile, srgb, "L", "RGB", renderingIntent=intent), "GRAY"
-                self.output_profile = None
-            else:
-                warnings.warn(f"hairfx: {name} has a {space} colour profile, which hairfx does not apply: its picture "
-                              f"is read as sRGB, and the output has no profile", RuntimeWarning, stacklevel=2)
-                self.output_profile = None
-        except ImageCms.PyCMSError as exc:
-            self._to = self._back = None
-            self.kind, self.output_profile = "sRGB", icc
-            warnings.warn(f"hairfx: {name}: its colour profile cannot be used ({exc}); its values are taken as sRGB",
-                          RuntimeWarning, stacklevel=2)
+        self.kind, self._to, self._back, self.output_profile, problem = _conversions(bytes(icc))
+        if problem:
+            warnings.warn(f"hairfx: {name}{problem}", RuntimeWarning, stacklevel=2)
 
     @property
     def is_srgb(self) -> bool:
@@ -232,6 +207,49 @@ class ColourProfile:
             region = out[box]
             region[inside] = np.clip(region[inside] + moved[inside], 0, 255).astype(np.uint8)
         return out
+
+
+#: How many profiles' conversions :class:`ColourProfile` keeps, the most recently used: a
+#: batch of photos from one camera or phone shares one or two profiles, and building the
+#: conversions (LittleCMS transforms both ways and the sRGB check) takes some 6 ms a photo.
+#: A camera's or phone's profile is a few kilobytes; the two transforms made from an Adobe
+#: RGB one take about 300 KB.
+PROFILES_KEPT = 16
+
+
+@functools.lru_cache(maxsize=PROFILES_KEPT)
+def _conversions(icc: bytes) -> tuple:
+    """What :class:`ColourProfile` makes of the profile ``icc``: its ``kind``, the
+    transforms to and from sRGB (or None), its ``output_profile``, and the warning to give
+    after the photo's name (or None). Kept by the profile's bytes, for
+    :data:`PROFILES_KEPT` profiles; ``lru_cache`` keeps its table whole under threads, and a
+    LittleCMS transform may be applied in several threads at once (each call works on its
+    own copy of the transform's one-pixel cache, since LittleCMS 2.3), as Pillow does with
+    the GIL released."""
+    from PIL import ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        space = profile.profile.xcolor_space.strip()
+    except (OSError, ValueError, TypeError, ImageCms.PyCMSError) as exc:
+        return "sRGB", None, None, icc, f": its colour profile cannot be read ({exc}); its values are taken as sRGB"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+    intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+    try:
+        if space == "RGB":
+            to = ImageCms.buildTransform(profile, srgb, "RGB", "RGB", renderingIntent=intent)
+            grid = np.stack(np.meshgrid(*[np.arange(0, 256, 15, dtype=np.uint8)] * 3, indexing="ij"), -1)
+            grid = grid.reshape(-1, 1, 3)
+            if np.abs(_apply(to, grid).astype(np.int16) - grid).max() <= SRGB_TOLERANCE:
+                return "sRGB", None, None, icc, None  # sRGB in all but its bytes: the values as held, the profile kept
+            back = ImageCms.buildTransform(srgb, profile, "RGB", "RGB", renderingIntent=intent)
+            return "RGB", to, back, icc, None
+        if space == "GRAY":
+            return "GRAY", ImageCms.buildTransform(profile, srgb, "L", "RGB", renderingIntent=intent), None, None, None
+    except ImageCms.PyCMSError as exc:
+        return "sRGB", None, None, icc, f": its colour profile cannot be used ({exc}); its values are taken as sRGB"
+    return "sRGB", None, None, None, (f" has a {space} colour profile, which hairfx does not apply: its picture is "
+                                      "read as sRGB, and the output has no profile")
 
 
 def _apply(transform, arr: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ read back by Pillow."""
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import numpy as np
@@ -108,6 +109,54 @@ def test_profiles_it_cannot_apply_are_named():
     with pytest.warns(RuntimeWarning, match=r"bad\.jpg: its colour profile cannot be read"):
         profile = ColourProfile(b"not a profile at all" * 10, name="bad.jpg")
     assert profile.is_srgb and profile.output_profile == b"not a profile at all" * 10  # kept, as found
+
+
+def _profile_copy(space: str, k: int) -> bytes:
+    """The profile of ``space`` under another description: other bytes, the same colours."""
+    from hairfx.icc import _rgb_tags, icc_profile
+
+    return icc_profile(b"mntrRGB XYZ ", f"{space} copy {k}", _rgb_tags(space))
+
+
+def test_the_conversions_of_a_profile_are_built_once_for_many_photos():
+    """A folder of one camera's photos shares one profile: its conversions are built for
+    the first photo and used for the next ones, found by the profile's bytes, for the last
+    PROFILES_KEPT profiles; a profile's warning still names each photo it comes with."""
+    adobe = matrix_shaper_profile("Adobe RGB (1998)")
+    first, second = ColourProfile(bytes(adobe), name="a.jpg"), ColourProfile(bytearray(adobe), name="b.jpg")
+    assert first._to is second._to and first._back is second._back and second.output_profile == adobe
+    from hairfx.metadata import PROFILES_KEPT
+
+    grid = _grid()
+    np.testing.assert_array_equal(second.to_srgb(grid), ColourProfile(_profile_copy("Adobe RGB (1998)", 0)).to_srgb(grid))
+    for k in range(1, PROFILES_KEPT + 1):  # as many others: the first is let go
+        ColourProfile(_profile_copy("Adobe RGB (1998)", k))
+    assert ColourProfile(adobe)._to is not first._to
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    for name in ("a.jpg", "b.jpg"):
+        with pytest.warns(RuntimeWarning, match=re.escape(name) + " has a Lab colour profile"):
+            assert ColourProfile(lab, name=name).output_profile is None
+
+
+def test_photos_in_threads_share_a_profiles_conversions():
+    """The library is used from threads: photos of one profile, converted at once in eight
+    threads through the conversions they share, come out as converted one at a time."""
+    from conftest import in_threads
+
+    p3 = _profile_copy("Display P3", 99)
+    photos = [np.random.default_rng(k).integers(0, 256, (120, 160, 3), dtype=np.uint8) for k in range(8)]
+    alone = [ColourProfile(p3).to_srgb(photo) for photo in photos]
+    back = [ColourProfile(p3).from_srgb(photo, photo, np.roll(photo, 1, axis=2)) for photo in photos]
+
+    def work(k):
+        profile = ColourProfile(bytes(p3), name=f"{k}.jpg")
+        return [(profile.to_srgb(photos[k]), profile.from_srgb(photos[k], photos[k], np.roll(photos[k], 1, axis=2)))
+                for _ in range(10)]
+
+    for k, results in enumerate(in_threads(work, len(photos))):
+        for srgb, original in results:
+            np.testing.assert_array_equal(srgb, alone[k])
+            np.testing.assert_array_equal(original, back[k])
 
 
 def _tiff_exif(order: str = ">", *, orientation: int = 6, width: int = 400, height: int = 300) -> bytes:
