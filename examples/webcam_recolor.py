@@ -22,11 +22,22 @@ picture shown or written).
 
 from __future__ import annotations
 
-import argparse
 import os
-import queue
 import signal
 import sys
+
+if __name__ == "__main__":
+    # Ctrl-C before the run (the imports below take a moment) or after it: nothing to clean
+    # up, so the one line and the status main() gives an interrupted run, not a traceback from
+    # inside whichever module was loading. main() makes Ctrl-C raise KeyboardInterrupt in between.
+    def _interrupted(signum, frame):
+        os.write(2, os.fsencode(os.path.basename(sys.argv[0])) + b": interrupted\n")
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, _interrupted)
+
+import argparse
+import queue
 import threading
 import time
 import warnings
@@ -49,7 +60,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 
 import hairfx
 from hairfx._files import path_argument
-from hairfx.errors import InputError, stop_signals_interrupt
+from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, signal_handlers
 from hairfx.imagefiles import imwrite_any
 from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -595,19 +606,35 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
+    stops: list[int] = []  # the signals that came during the run
+
+    def stop(signum, frame):
+        stops.append(signum)
+        raise Interrupted(signum)
+
     try:
-        with warnings.catch_warnings(), stop_signals_interrupt():  # kill / a closed terminal: as Ctrl-C
+        # Ctrl-C, kill and a closed terminal raise Interrupted (a KeyboardInterrupt) for the
+        # run, so that its clean-up runs (no half-written video); outside it there is none to do
+        with signal_handlers(stop, (signal.SIGINT, *STOP_SIGNALS)), warnings.catch_warnings():
             # hairfx's warnings read as sentences ("hairfx: ..."), as the hairfx command prints
             # them; the source line of the library that raised them tells a user nothing
             warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
             return _main(args)
-    except hairfx.HairfxError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt as exc:
-        done = f"; nothing written to {args.output}" if args.output else ""
-        print(f"{name}: interrupted{done}", file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)
+        signum = getattr(exc, "signum", signal.SIGINT)
+    except Exception as exc:
+        if not stops:
+            if isinstance(exc, hairfx.HairfxError):
+                print(f"{name}: error: {exc}", file=sys.stderr)
+                return 2
+            raise
+        # A module that was loading when the signal came may have made it an error of its own
+        # (an extension's "ImportError: initialization failed", then "install onnxruntime"):
+        # the signal is what happened.
+        signum = stops[0]
+    done = f"; nothing written to {args.output}" if args.output else ""
+    print(f"{name}: interrupted{done}", file=sys.stderr)
+    return 128 + signum
 
 
 def _main(args) -> int:

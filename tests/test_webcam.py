@@ -377,6 +377,54 @@ def test_no_display_is_a_clear_error_not_an_abort(clip):
     assert "Traceback" not in r.stderr
 
 
+def _run_interrupted(clip, out, loaded: str, after: float, *, twice: bool = False) -> subprocess.CompletedProcess:
+    """Run the example on ``clip`` into ``out`` and send it SIGINT ``after`` seconds after a
+    shared library whose path holds ``loaded`` appears in its memory map (so the signal lands
+    while that module is loading, or at a known moment after), again 10 ms later if ``twice``."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--input", str(clip), "--output", str(out), "--renderer", "cpu"],
+        cwd=REPO, env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        maps = Path(f"/proc/{proc.pid}/maps")
+        while loaded not in maps.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, f"{loaded} was never loaded"
+            time.sleep(0.0005)
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        if twice:
+            time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+        out_, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out_, err)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to time the signal")
+def test_ctrl_c_at_any_moment_is_one_line_and_status_130(clip, tmp_path):
+    """Ctrl-C while the modules load (the first 0.2 s) printed a traceback from inside
+    numpy or OpenCV; one that came while ONNX Runtime started was taken for a missing
+    onnxruntime package ("install it", status 2)."""
+    import importlib.util
+
+    moments = [("_multiarray_umath", 0.0), ("/cv2/", 0.0), ("/cv2/", 0.03), ("/cv2/", 0.08)]  # numpy, OpenCV, hairfx
+    if importlib.util.find_spec("onnxruntime") is not None:  # the hair model's runtime
+        moments += [("onnxruntime_pybind11_state", 0.0), ("onnxruntime_pybind11_state", 0.5)]
+    for i, (loaded, after) in enumerate(moments):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        r = _run_interrupted(clip, folder / "out.mp4", loaded, after)
+        where = f"SIGINT {after} s after {loaded} was loaded"
+        assert r.returncode == 130, f"{where}: {r.stderr}"
+        assert r.stderr.startswith("webcam_recolor.py: interrupted") and len(r.stderr.splitlines()) == 1, where
+        assert list(folder.iterdir()) == [], where
+
+
 # Drives the real window on a virtual X server: waits for it, focuses it, then types keys.
 # OpenCV's Qt backend keeps only the last key between two frames, and the first frame waits
 # for the model to load, so a snapshot key is repeated until its file appears.
