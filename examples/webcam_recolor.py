@@ -60,7 +60,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 
 import hairfx
 from hairfx._files import path_argument
-from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, signal_handlers
+from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, run_command, signal_handlers
 from hairfx.imagefiles import imwrite_any
 from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -619,7 +619,7 @@ def main(argv=None) -> int:
             # hairfx's warnings read as sentences ("hairfx: ..."), as the hairfx command prints
             # them; the source line of the library that raised them tells a user nothing
             warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
-            return _main(args)
+            return run_command(lambda: _main(args))  # a reader gone early (| head): 141, no traceback
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
     except Exception as exc:

@@ -425,6 +425,19 @@ def test_ctrl_c_at_any_moment_is_one_line_and_status_130(clip, tmp_path):
         assert list(folder.iterdir()) == [], where
 
 
+def test_a_reader_that_stops_early_ends_the_run_quietly(clip):
+    """`webcam_recolor.py --bench ... | head -1`: the figures printed into a pipe whose reader
+    has gone ended in a BrokenPipeError traceback and status 1."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--input", str(clip), "--bench", "--frames", "2", "--renderer", "cpu"],
+        cwd=REPO, env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    proc.stdout.close()  # the reader goes before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == ""
+
+
 # Drives the real window on a virtual X server: waits for it, focuses it, then types keys.
 # OpenCV's Qt backend keeps only the last key between two frames, and the first frame waits
 # for the model to load, so a snapshot key is repeated until its file appears.
