@@ -737,20 +737,23 @@ class VideoWriter(Closeable):
                               "(a full disk?)")
 
     def abort(self) -> None:
-        """Stop writing and discard the file; ``path`` is left as it was."""
-        if self._proc is not None:
-            proc, self._proc = self._proc, None
-            proc.kill()
-            proc.wait()
-            for f in (proc.stdin, self._log):
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        if self._cv is not None:
-            self._cv.release()
-            self._cv = None
-        self._discard()
+        """Stop writing and discard the file; ``path`` is left as it was. The file goes
+        even when a second Ctrl-C cuts short the wait for the killed ffmpeg."""
+        try:
+            if self._proc is not None:
+                proc, self._proc = self._proc, None
+                proc.kill()
+                proc.wait()
+                for f in (proc.stdin, self._log):
+                    try:
+                        f.close()
+                    except OSError:
+                        pass
+            if self._cv is not None:
+                self._cv.release()
+                self._cv = None
+        finally:
+            self._discard()
 
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is None:

@@ -7,12 +7,14 @@ Frames are a real clip from ../shared/data/videos, cut short and scaled down.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from fractions import Fraction
 from pathlib import Path
@@ -568,6 +570,35 @@ def test_a_failed_or_interrupted_job_leaves_the_old_output_and_no_partial_file(s
     with pytest.raises(InputError, match="no frames were written .* nothing was saved"):
         w.close()
     assert out.read_bytes() == b"yesterday's render" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.mp4"]
+
+
+def test_a_second_ctrl_c_while_ffmpeg_is_stopped_leaves_no_partial_file(tmp_path, monkeypatch):
+    """Ctrl-C twice in quick succession: the second came while abort() waited for the
+    killed ffmpeg, and the hidden partial file stayed beside the output."""
+    ffmpeg_or_skip()
+    w = VideoWriter(tmp_path / "out.mp4", width=32, height=16, fps=30)
+    for _ in range(3):
+        w.write(np.zeros((16, 32, 3), np.uint8))
+    for _ in range(200):  # ffmpeg has started and made its file
+        if any(tmp_path.iterdir()):
+            break
+        time.sleep(0.05)
+    assert [p.name for p in tmp_path.iterdir()] == [w._tmp.name]
+    proc, log = w._proc, w._log
+    wait = proc.wait
+
+    def interrupted(*a, **kw):
+        monkeypatch.setattr(proc, "wait", wait)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(proc, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.abort()
+    proc.wait()
+    log.close()
+    with contextlib.suppress(OSError):  # the frames left in the pipe's buffer: ffmpeg is gone
+        proc.stdin.close()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_outputs_and_inputs_that_cannot_be_a_video_are_refused(short_clip, tmp_path):

@@ -409,17 +409,20 @@ def _run_interrupted(clip, out, loaded: str, after: float, *, twice: bool = Fals
 def test_ctrl_c_at_any_moment_is_one_line_and_status_130(clip, tmp_path):
     """Ctrl-C while the modules load (the first 0.2 s) printed a traceback from inside
     numpy or OpenCV; one that came while ONNX Runtime started was taken for a missing
-    onnxruntime package ("install it", status 2)."""
+    onnxruntime package ("install it", status 2); a second one soon after the first could
+    leave the hidden partial video behind."""
     import importlib.util
 
     moments = [("_multiarray_umath", 0.0), ("/cv2/", 0.0), ("/cv2/", 0.03), ("/cv2/", 0.08)]  # numpy, OpenCV, hairfx
-    if importlib.util.find_spec("onnxruntime") is not None:  # the hair model's runtime
+    if importlib.util.find_spec("onnxruntime") is not None:  # the hair model's runtime, then the frames
         moments += [("onnxruntime_pybind11_state", 0.0), ("onnxruntime_pybind11_state", 0.5)]
-    for i, (loaded, after) in enumerate(moments):
+    moments = [(loaded, after, False) for loaded, after in moments]
+    moments += [("/cv2/", after, True) for after in (0.6, 0.9, 1.2)]  # twice: the second one during the clean-up
+    for i, (loaded, after, twice) in enumerate(moments):
         folder = tmp_path / str(i)
         folder.mkdir()
-        r = _run_interrupted(clip, folder / "out.mp4", loaded, after)
-        where = f"SIGINT {after} s after {loaded} was loaded"
+        r = _run_interrupted(clip, folder / "out.mp4", loaded, after, twice=twice)
+        where = f"SIGINT{' twice' if twice else ''} {after} s after {loaded} was loaded"
         assert r.returncode == 130, f"{where}: {r.stderr}"
         assert r.stderr.startswith("webcam_recolor.py: interrupted") and len(r.stderr.splitlines()) == 1, where
         assert list(folder.iterdir()) == [], where
