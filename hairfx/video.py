@@ -568,6 +568,13 @@ class VideoWriter(Closeable):
         # a name of its own per writer: two jobs writing one output, or an input that happens
         # to be called like a writer's temporary file, are never written over or removed
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial{self.path.suffix}")
+        # a folder that takes no new file (read-only, another user's) is refused now, naming
+        # the output, not by ffmpeg after the first frame, naming the hidden file
+        try:
+            os.close(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as exc:
+            raise InputError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+        os.unlink(self._tmp)
         exe = _ffmpeg() if use_ffmpeg is not False else None
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")

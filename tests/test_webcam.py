@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, REPO
+from conftest import DATA, REPO, read_only_folder
 from test_video import hair_model, short_clip  # noqa: F401 - fixtures
 
 SCRIPT = REPO / "examples" / "webcam_recolor.py"
@@ -514,6 +514,20 @@ def test_an_input_that_is_not_a_video_says_what_it_is(webcam, tmp_path, capsys):
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and says in err, err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_an_output_folder_that_takes_no_files_is_named_with_the_output(webcam, clip, tmp_path, hair_model, capsys):
+    """ffmpeg said it, after the first frame, of the hidden file the user never named:
+    "... .out.1234.89ab.partial.mp4: Permission denied"."""
+    ro = read_only_folder(tmp_path)
+    try:
+        out = ro / "out.mp4"
+        assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "2", "--renderer", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"webcam_recolor: error: cannot write {str(out)!r}: Permission denied\n"
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o700)
 
 
 class _FakeCamera:
