@@ -498,6 +498,11 @@ CONTAINERS = {
 }
 
 
+#: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
+#: past about nine times this (int64 microseconds), so a longer one is no cut at all.
+_LONGEST_CUT = 1e12
+
+
 class VideoWriter(Closeable):
     """Writes RGB frames to a video file at an exact frame rate.
 
@@ -606,7 +611,9 @@ class VideoWriter(Closeable):
             codecs = [("copy" if held is None or name in held else "aac") for name in audio.audio_codecs]
             # a clip cut short (--frames) keeps the sound of its frames only (not -shortest:
             # it would also cut the pictures of a clip whose sound ends before them)
-            cut = ["-t", f"{self._audio_seconds:.6f}"] if self._audio_seconds is not None else []
+            # (--frames 99999999999999999999 for all of it: no cut, and past ffmpeg's range)
+            seconds = self._audio_seconds
+            cut = ["-t", f"{seconds:.6f}"] if seconds is not None and seconds < _LONGEST_CUT else []
             # the frames were read from the first picture on: sound before it is cut, so
             # the two start together (input -ss counts from the file's start)
             if audio.picture_start > 0:

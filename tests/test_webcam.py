@@ -69,6 +69,18 @@ def test_headless_output_keeps_the_clips_sound(webcam, short_clip, tmp_path, hai
     assert got.frames == 5 and got.has_audio and got.duration < 5 / 30 + 0.1  # cut to the frames written
 
 
+def test_headless_output_of_far_more_frames_than_the_clip_has_keeps_it_all(webcam, short_clip, tmp_path, hair_model):
+    """--frames 99999999999999999999 ("all of it") asked ffmpeg to cut the sound at 3.3e18 s,
+    which it refused after the whole run: "Invalid duration specification for t"."""
+    from hairfx.video import probe
+
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(short_clip), "--output", str(out), "--frames", "99999999999999999999",
+                        "--renderer", "cpu"]) == 0
+    got, source = probe(out), probe(short_clip)
+    assert got.frames == source.frames and got.has_audio
+
+
 def test_headless_output_of_a_truncated_file_warns(webcam, clip, tmp_path, hair_model, capsys):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
