@@ -61,15 +61,18 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 import hairfx
 from hairfx._files import path_argument
 from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, run_command, signal_handlers
+from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
 from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
+from hairfx.segmenter import MIN_SIDE
 
 MODES = ("effect", "mask", "side", "off")
 WINDOW = "hairfx"
 #: A camera that delivers nothing for this long is treated as gone.
 CAMERA_TIMEOUT_S = 3.0
 CAMERA_START_S = 10.0  # the first frame of a camera that is waking up
+CAMERA_INDEX_MAX = 2**31 - 1
 #: cv2.cvtColor codes to RGB by the number of channels of an 8-bit frame as a driver delivers
 #: it: BGR, grayscale (H x W, or H x W x 1; infrared and monochrome cameras) or BGRA.
 TO_RGB = {3: cv2.COLOR_BGR2RGB, 1: cv2.COLOR_GRAY2RGB, 4: cv2.COLOR_BGRA2RGB}
@@ -451,8 +454,10 @@ def _size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    if min(w, h) < MIN_SIDE:  # 0, negative, or too small for the hair model
+        raise argparse.ArgumentTypeError(f"size must be at least {MIN_SIDE}x{MIN_SIDE}, got {text!r}")
+    if max(w, h) > MAX_SIDE:  # else the capture thread failed to allocate the frame, with a traceback
+        raise argparse.ArgumentTypeError(f"size must be at most {MAX_SIDE} px a side, got {text!r}")
     return w, h
 
 
@@ -482,8 +487,8 @@ def parse_args(argv):
         p.error("--output and --bench need --input FILE")
     if args.frames is not None and args.frames < 1:
         p.error("--frames must be at least 1")
-    if args.camera < 0:
-        p.error(f"--camera must be a camera index, 0 or more, got {args.camera}")
+    if not 0 <= args.camera <= CAMERA_INDEX_MAX:  # OpenCV takes a C int: a larger one raised a cv2.error traceback
+        p.error(f"--camera must be a camera index, 0 to {CAMERA_INDEX_MAX}, got {args.camera}")
     try:
         args.ensemble = ensemble_from_args(args)
     except InputError as exc:

@@ -358,6 +358,23 @@ def test_snapshot_key_saves_the_picture_without_the_figures(webcam, clip, tmp_pa
     assert "snapshot not saved: could not write" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--size", "100000x100000"], "argument --size: size must be at most 16384 px a side, got '100000x100000'"),
+    (["--size", "3x3"], "argument --size: size must be at least 4x4, got '3x3'"),
+    (["--size", "0x10"], "argument --size: size must be at least 4x4, got '0x10'"),
+    (["--camera", "-1"], "--camera must be a camera index, 0 to 2147483647, got -1"),
+    (["--camera", "99999999999999999999"], "--camera must be a camera index, 0 to 2147483647, got 99999999999999999999"),
+])
+def test_sizes_and_camera_indices_out_of_range_are_refused_before_anything_runs(webcam, capsys, argv, says):
+    """A size past hairfx's 16384 px failed in the capture thread (a traceback, then
+    OpenCV's "Failed to allocate 30000000000 bytes"); one under the hair model's 4 px after
+    the model had loaded; a camera index past a C int raised a cv2.error traceback."""
+    with pytest.raises(SystemExit) as exit_:
+        webcam.parse_args(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: {says}")
+
+
 def test_missing_camera_is_a_clear_error():
     # a separate process: the real exit code and stderr, and proof there is no traceback
     import hairfx
