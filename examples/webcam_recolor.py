@@ -59,7 +59,8 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
             break
 
 import hairfx
-from hairfx._files import path_argument
+from hairfx._files import opencv_readable, path_argument
+from hairfx.cli import print_names_as_given
 from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, run_command, signal_handlers
 from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
@@ -115,7 +116,8 @@ class Capture:
             # a folder, a still image, a file with no pictures or cut before its index:
             # refused with the reason, as `hairfx video` does; its exact rate, sound and count
             self.info = probe(source)
-            cap = cv2.VideoCapture(str(source))
+            with opencv_readable(self.info.path) as name:  # OpenCV crashes on a name that is not UTF-8
+                cap = cv2.VideoCapture(name)
             if not cap.isOpened():
                 raise hairfx.CameraError(f"could not open {source!r} as a video")
         self.source = source
@@ -611,6 +613,7 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
+    print_names_as_given()  # "wrote caf\xe9.mp4" as its bytes, not a UnicodeEncodeError
     stops: list[int] = []  # the signals that came during the run
 
     def stop(signum, frame):

@@ -81,6 +81,24 @@ def test_headless_output_of_far_more_frames_than_the_clip_has_keeps_it_all(webca
     assert got.frames == source.frames and got.has_audio
 
 
+def test_clip_and_output_names_that_are_not_utf8_are_read_written_and_printed(short_clip, tmp_path):
+    """A name's bytes need not be UTF-8 (files from old archives or other systems): OpenCV
+    crashed the process (SIGSEGV) opening such a clip, and the "wrote" line raised
+    UnicodeEncodeError under a locale whose encoding is strict."""
+    from hairfx.video import probe
+
+    clip = tmp_path / os.fsdecode(b"caf\xe9.mp4")
+    shutil.copy(short_clip, clip)
+    out = tmp_path / os.fsdecode(b"r\xe9sultat.mp4")
+    r = subprocess.run(
+        [sys.executable, str(SCRIPT), "--input", clip, "--output", out, "--frames", "3", "--renderer", "cpu"],
+        cwd=REPO, env=_script_env(PYTHONIOENCODING="utf-8:strict"), capture_output=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"wrote " + os.fsencode(out) + b": 3 frames\n"
+    assert probe(out).frames == 3
+
+
 def test_headless_output_of_a_truncated_file_warns(webcam, clip, tmp_path, hair_model, capsys):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
