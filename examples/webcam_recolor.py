@@ -46,6 +46,9 @@ from pathlib import Path
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing chatter
 # FFmpeg's lines inside OpenCV ("[mov,mp4 @ 0x..] moov atom not found"): the error says it
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# Mesa's "libEGL warning: egl: failed to create dri2 screen" where OpenGL cannot start:
+# hairfx's own line says so, and what to do
+os.environ.setdefault("EGL_LOG_LEVEL", "fatal")
 
 import cv2
 import numpy as np

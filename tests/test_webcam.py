@@ -424,6 +424,21 @@ def test_no_display_is_a_clear_error_not_an_abort(clip):
     assert "Traceback" not in r.stderr
 
 
+def test_opengl_that_cannot_start_is_said_in_one_line(short_clip, tmp_path):
+    """Where Mesa cannot start a driver (here one that does not exist), its own "libEGL
+    warning: egl: failed to create dri2 screen" lines came before hairfx's, which says it."""
+    out = tmp_path / "out.mp4"
+    for renderer, status in (("auto", 0), ("gl", 2)):
+        r = subprocess.run(
+            [sys.executable, str(SCRIPT), "--input", str(short_clip), "--output", str(out), "--frames", "2",
+             "--renderer", renderer],
+            cwd=REPO, env=_script_env(GALLIUM_DRIVER="no-such-driver"), capture_output=True, text=True, timeout=120,
+        )
+        assert "libEGL" not in r.stderr, r.stderr
+        if "OpenGL" in r.stderr:  # Mesa's EGL: no context; another vendor's ignores the variable
+            assert r.returncode == status and len(r.stderr.splitlines()) == 1, r.stderr
+
+
 def _run_interrupted(clip, out, loaded: str, after: float, *, twice: bool = False) -> subprocess.CompletedProcess:
     """Run the example on ``clip`` into ``out`` and send it SIGINT ``after`` seconds after a
     shared library whose path holds ``loaded`` appears in its memory map (so the signal lands
