@@ -26,6 +26,7 @@ __all__ = [
     "CameraError",
     "DeviceUnavailable",
     "Interrupted",
+    "OutputError",
     "stop_signals_interrupt",
     "run_command",
 ]
@@ -122,13 +123,71 @@ def run_command(run) -> int:
     """For a command's ``main``: the exit status of ``run()`` (0 for None), with standard
     output flushed before it returns, so that a program reading it that has stopped early
     (``hairfx colors -v | head -1``) is met here and not at exit. That is not an error: the
-    status is then 141, as for a program ended by SIGPIPE (:func:`_reader_left`)."""
+    status is then 141, as for a program ended by SIGPIPE (:func:`_reader_left`). Standard
+    output that cannot be written (a full disk, ``> /dev/full``, an I/O error) raises
+    :class:`OutputError`, which the command reports as its other errors, in one line."""
+    stdout = sys.stdout
+    guard = sys.stdout = _GuardedStdout(stdout)
     try:
         code = int(run() or 0)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
         return _reader_left()
+    except _StdoutFailed as exc:
+        _drop_stdout(stdout)
+        raise OutputError(f"cannot write standard output: {exc.__cause__.strerror or exc.__cause__}") from None
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = stdout
+
+
+class OutputError(HairfxError, OSError):
+    """Standard output could not be written (a full disk, an I/O error)."""
+
+
+class _StdoutFailed(Exception):
+    """A write to standard output failed for another reason than its reader leaving."""
+
+
+class _GuardedStdout:
+    """Standard output for a command's run: a write or flush that fails raises
+    :class:`_StdoutFailed` (but a broken pipe stays :class:`BrokenPipeError`), so that
+    :func:`run_command` tells that failure from an ``OSError`` of anything else."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def _call(self, name: str, *args):
+        try:
+            return getattr(self._stream, name)(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutFailed() from exc
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def writelines(self, lines):
+        return self._call("writelines", lines)
+
+    def flush(self):
+        return self._call("flush")
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _drop_stdout(stream) -> None:
+    """After standard output failed: what is left in its buffer is sent to ``os.devnull``,
+    so that Python's flush at exit does not fail a second time with a traceback."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stand-in without a descriptor: nothing flushes it at exit
+        pass
 
 
 def _reader_left() -> int:

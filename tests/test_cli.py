@@ -363,6 +363,31 @@ def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch
             run_command(command)
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+@pytest.mark.parametrize("cmd", [["hairfx", "colors"], ["hairfx", "colors", "-v"]])
+def test_standard_output_that_cannot_be_written_is_one_error_line(cmd):
+    """`hairfx colors > /dev/full`: every write fails with ENOSPC. It used to end in a
+    traceback; it is one line and status 2, as any other error."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", *cmd], stdout=full, stderr=subprocess.PIPE, cwd=REPO, timeout=120)
+    assert proc.stderr.decode() == "hairfx colors: error: cannot write standard output: No space left on device\n"
+    assert proc.returncode == 2
+
+
+def test_an_oserror_of_anything_but_standard_output_is_not_called_an_output_error():
+    from hairfx.errors import OutputError, run_command
+
+    def command():
+        print("fine")
+        raise OSError(28, "No space left on device", "/elsewhere/file")
+
+    with pytest.raises(OSError) as caught:
+        run_command(command)
+    assert not isinstance(caught.value, OutputError)
+    assert caught.value.filename == "/elsewhere/file"
+    assert sys.stdout.__class__.__name__ != "_GuardedStdout"  # standard output given back
+
+
 def test_video_refuses_a_fade_with_an_ombre_which_has_no_switch_to_fade(tmp_path, capsys):
     # the fade was ignored without a word
     argv = ["video", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4"), "--ombre", "copper,platinum", "--fade", "3"]
