@@ -56,28 +56,68 @@ def path_argument(text: str) -> str:
     return text
 
 
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` when the block
-    ends normally and removed when it raises, so ``path`` is never left half-written.
-    The temporary name is unique, so two processes writing the same file do not write
-    into each other's half-finished copy (the last rename wins, whole). A file that is
-    replaced keeps its permission bits (one made read-only stays so, a shared one stays
-    group-writable); a new one gets the mode ``open`` gives under the umask."""
-    _remove_orphans(path)
-    # not mkstemp: its file is private (0600), and the renamed result would keep that mode
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+def write_target(path: Path) -> Path:
+    """The file that writing ``path`` replaces: ``path`` itself, or, where ``path`` is a
+    symbolic link, the file it points at (through a chain of links), so the link stays a
+    link and its target gets the new content, as ``cp``, a shell's ``>``, Pillow's ``save``
+    and OpenCV's ``imwrite`` do. A link to a file not made yet gives that file (made as
+    ``open`` makes it: the link may come before what it points at); a link into a folder
+    that does not exist, or a loop of links, raises :class:`~hairfx.errors.InputError`
+    naming both, where writing would fail with "No such file or directory" or "Too many
+    levels of symbolic links"."""
+    if not path.is_symlink():
+        return path
     try:
-        yield tmp
+        target = path.resolve()
+    except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, OSError (ELOOP) from 3.13
+        raise InputError(f"cannot write {path}: it is a symbolic link in a loop of links") from None
+    if not target.parent.is_dir():
+        raise InputError(f"cannot write {path}: it is a symbolic link to {target}, whose folder does not exist")
+    return target
+
+
+class Replacement:
+    """A temporary file :attr:`tmp` to write, beside :attr:`target`, the file that writing
+    ``path`` replaces (:func:`write_target`: where ``path`` is a symbolic link, the file it
+    points at, so that the rename stays on one file system); :meth:`commit` renames it onto
+    the target, :meth:`discard` removes it. Its name is unique
+    (``.NAME.PID.RANDOM.tmp``, and ``suffix`` after it: ``.tmp.mp4`` for writers that
+    choose the format by the extension), so two processes writing the same file do not
+    write into each other's half-finished copy (the last rename wins, whole), and a copy
+    whose process was killed is found and removed by the next write (:func:`_remove_orphans`).
+    A file that is replaced keeps its permission bits (one made read-only stays so, a shared
+    one stays group-writable); a new one gets the mode ``open`` gives under the umask."""
+
+    def __init__(self, path: Path, *, suffix: str = ""):
+        self.target = write_target(path)
+        _remove_orphans(self.target)
+        # not mkstemp: its file is private (0600), and the renamed result would keep that mode
+        self.tmp = self.target.with_name(f".{self.target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+
+    def commit(self) -> None:
         try:
-            mode = stat.S_IMODE(os.stat(path).st_mode)
+            mode = stat.S_IMODE(os.stat(self.target).st_mode)
         except FileNotFoundError:  # a new file
             mode = None
         if mode is not None:
-            os.chmod(tmp, mode)  # the rename puts the new file, with its own mode, in the old one's place
-        tmp.replace(path)
+            os.chmod(self.tmp, mode)  # the rename puts the new file, with its own mode, in the old one's place
+        self.tmp.replace(self.target)
+
+    def discard(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path (:class:`Replacement`) to write to; renamed onto ``path`` (or onto the
+    file it points at, where ``path`` is a symbolic link) when the block ends normally and
+    removed when it raises, so ``path`` is never left half-written."""
+    replacement = Replacement(path)
+    try:
+        yield replacement.tmp
+        replacement.commit()
     finally:
-        tmp.unlink(missing_ok=True)
+        replacement.discard()
 
 
 def check_folder(folder: Path, doing: str) -> None:
@@ -93,9 +133,11 @@ def check_folder(folder: Path, doing: str) -> None:
 def output_file(path: str | os.PathLike) -> Iterator[Path]:
     """``path``, with its missing parent folders created for the block that writes it, and
     removed again (if still empty) when the block raises, so a failed command leaves nothing.
-    A parent that is a file is refused first, naming it."""
+    A parent that is a file is refused first, naming it, and so is a symbolic link that
+    cannot be written through (:func:`write_target`)."""
     path = Path(path)
     check_parent(path)
+    write_target(path)
     missing = [d for d in path.parents if not d.exists()]  # the nearest first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,21 +163,24 @@ def check_parent(path: Path) -> None:
 def check_new_file(path: Path, hint: str) -> None:
     """Refuse, before any work, a file that must go into an existing folder: a folder at
     ``path`` (the message ends with ``hint``, how to name a file), a folder that is, or
-    lies under, a file, and a folder that does not exist."""
+    lies under, a file, a folder that does not exist, and a symbolic link that cannot be
+    written through (:func:`write_target`)."""
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder; {hint}")
     check_parent(path)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
+    write_target(path)
 
 
 def check_output_file(path: Path, example: str) -> None:
     """Refuse, before any work, a file output that could not be written: a folder at
-    ``path`` (the hint gives ``example``, a file name), or a parent folder that is, or lies
-    under, a file or takes no new files."""
+    ``path`` (the hint gives ``example``, a file name), a parent folder that is, or lies
+    under, a file or takes no new files, or a symbolic link that cannot be written through
+    (:func:`write_target`; the folder of the file it points at is the one checked)."""
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder; give a file name such as {example}")
-    obstacle = folder_obstacle(path.parent, writable=True)
+    obstacle = folder_obstacle(write_target(path).parent, writable=True)  # a link's: where its target is
     if obstacle is not None:
         where, why = obstacle
         what = "a file, not a folder" if why == "file" else "not writable"

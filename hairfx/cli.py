@@ -359,6 +359,7 @@ def _run_mask(args) -> int:
     import cv2
     import numpy as np
 
+    from ._files import write_target
     from .errors import InputError, MissingFileError
     from .imagefiles import read_photo, write_whole
     from .metadata import ColourProfile
@@ -414,6 +415,7 @@ def _run_mask(args) -> int:
         targets.append(out / f"{stem}.png")
     inputs = {f.resolve() for f in files}
     for t in targets:
+        write_target(t)  # a symbolic link there is written through: refused now if it cannot be
         if t.resolve() in inputs:
             raise InputError(f"the mask {t} would overwrite an input image; choose another output folder")
         if t.exists() and not _is_mask_file(t):  # a mask of an earlier run may be replaced, a photo not

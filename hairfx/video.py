@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -49,7 +48,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ._closeable import Closeable
-from ._files import as_path, check_new_file, check_readable_file, opencv_name, opencv_readable
+from ._files import (
+    Replacement, as_path, check_new_file, check_readable_file, opencv_name, opencv_readable, write_target
+)
 from ._options import number
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
@@ -526,7 +527,8 @@ class VideoWriter(Closeable):
     The video is written to a hidden file beside ``path`` and renamed onto it by
     :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
     replaces one that was there; :meth:`abort` (and leaving a ``with`` block by an
-    exception) discards it.
+    exception) discards it. Where ``path`` is a symbolic link, the file it points at is
+    written and the link kept (:func:`~hairfx._files.write_target`).
     """
 
     def __init__(
@@ -571,8 +573,11 @@ class VideoWriter(Closeable):
         self._proc = None
         self._cv = None
         # a name of its own per writer: two jobs writing one output, or an input that happens
-        # to be called like a writer's temporary file, are never written over or removed
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{secrets.token_hex(4)}.partial{self.path.suffix}")
+        # to be called like a writer's temporary file, are never written over or removed. It
+        # ends in the output's extension, by which ffmpeg and OpenCV choose the container, and
+        # lies beside the file written: where the output is a symbolic link, its target.
+        self._replacement = Replacement(self.path, suffix=self.path.suffix)
+        self._tmp = self._replacement.tmp
         # a folder that takes no new file (read-only, another user's) is refused now, naming
         # the output, not by ffmpeg after the first frame, naming the hidden file
         try:
@@ -711,7 +716,7 @@ class VideoWriter(Closeable):
             else:
                 return  # closed before
             try:
-                os.replace(self._tmp, self.path)
+                self._replacement.commit()
             except OSError as exc:
                 raise HairfxError(f"cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
         finally:
@@ -722,7 +727,7 @@ class VideoWriter(Closeable):
         refuses even a name that is not there: the error that brought us here is the one
         to report)."""
         try:
-            self._tmp.unlink(missing_ok=True)
+            self._replacement.discard()
         except OSError:
             pass
 
@@ -1159,6 +1164,7 @@ def recolor_video(
     if max_frames is not None:
         max_frames = number(max_frames, "max_frames", lo=1, integer=True)
     src, dst = as_path(src, "video"), as_path(dst, "output video")
+    write_target(dst)  # a symbolic link that cannot be written through, before resolve() meets its loop
     same = src.exists() and dst.exists() and os.path.samefile(src, dst)  # hard links too
     if same or src.resolve() == dst.resolve():
         raise InputError(f"output {str(dst)!r} would overwrite the input")
