@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import stat
 import uuid
 from collections.abc import Iterator
@@ -196,16 +197,22 @@ def check_not_input(path: Path, inputs) -> None:
 
 
 def _remove_orphans(path: Path) -> None:
-    """Remove temporary copies of ``path`` left by processes that were killed (SIGKILL, out
-    of memory) while writing it; they would otherwise stay, each as large as the file."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
+    """Remove temporary copies of ``path`` (:class:`Replacement`'s ``.NAME.PID.RANDOM.tmp``,
+    with the extension after it for a video) left by processes that were killed (SIGKILL,
+    out of memory) while writing it; they would otherwise stay, each as large as the file."""
+    name = re.compile(rf"\.{re.escape(path.name)}\.(\d{{1,9}})\.[0-9a-f]{{8}}\.tmp(?:{re.escape(path.suffix)})?")
+    try:
+        entries = [e.name for e in os.scandir(path.parent)]  # not glob: a name may hold [ or *
+    except OSError:  # a folder not there yet, or not readable: the write itself will say
+        return
+    for entry in entries:
+        m = name.fullmatch(entry)
+        if m is None or int(m.group(1)) == os.getpid():
             continue
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(m.group(1)), 0)
         except ProcessLookupError:  # its writer is gone
-            tmp.unlink(missing_ok=True)
+            (path.parent / entry).unlink(missing_ok=True)
         except OSError:  # alive, someone else's: leave it
             pass
 

@@ -395,6 +395,31 @@ def test_each_writer_has_a_temporary_file_of_its_own(tmp_path):
     assert bait.read_bytes() == b"someone's clip"
 
 
+def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    """A writer killed by SIGKILL (or the out-of-memory killer) cannot remove its hidden
+    file. The next write of a file removes such copies, but only of the other writers'
+    names: a video's (.o.PID.RANDOM.partial.mp4) stayed beside it for good, as large as the
+    video. OpenCV's writer is used: it writes in the killed process itself, so the file is
+    complete when the process is gone (ffmpeg, in a session of its own, would go on)."""
+    import signal
+
+    out = tmp_path / "o.mp4"
+    code = ("import os, signal, sys, numpy as np; from hairfx.video import VideoWriter\n"
+            "w = VideoWriter(sys.argv[1], width=16, height=16, fps=10, use_ffmpeg=False)\n"
+            "w.write(np.zeros((16, 16, 3), np.uint8))\n"
+            "print(w._tmp, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=REPO,
+                            timeout=120)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    orphan = Path(killed.stdout.strip())
+    assert orphan.is_file() and orphan.parent == tmp_path
+    with VideoWriter(out, width=16, height=16, fps=10, use_ffmpeg=False) as w:
+        assert not orphan.exists()
+        w.write(np.zeros((16, 16, 3), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
 def test_video_stream_choice_on_ffprobe_json():
     cover = {"codec_type": "video", "r_frame_rate": "90000/1", "avg_frame_rate": "0/0", "disposition": {"attached_pic": 1}}
     picture = {"codec_type": "video", "r_frame_rate": "30/1", "avg_frame_rate": "20/1", "nb_frames": "12",
