@@ -306,7 +306,9 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
             # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
             # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
-            counted = _timestamp_rate(exe, p, video.get("index"), video_seconds) if "matroska" in container else None
+            counted = None
+            if "matroska" in container:
+                counted = _timestamp_rate(exe, p, video.get("index"), video_seconds, fps)
             if counted is not None and (fps is None or abs(counted[1] / fps - 1) > 0.05):
                 frames, fps = counted
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
@@ -326,38 +328,117 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
     )
 
 
-def _timestamp_rate(exe: str, p: Path, index, stated: float | None) -> tuple[int, Fraction] | None:
-    """The frames of video stream ``index`` of ``p`` and their average rate (frames over the
-    time their timestamps span, or the stream's ``stated`` length in seconds where it agrees
-    with them), read without decoding; None when they do not tell."""
+#: Frames at the end of a cut file among which B-frames may be missing: those shown before
+#: the last reference frame are stored after it, and H.264 lets a decoder hold back up to 16.
+_REORDER = 16
+#: Largest distance, as a fraction of the interval, from a frame's time to its place on an
+#: even grid for the clip to count as constant-rate (with a millisecond, Matroska's rounding).
+_EVEN = 0.125
+
+
+@dataclass(frozen=True)
+class _Timing:
+    """When the frames of a video stream are shown, read from its packets without decoding:
+    ``pts``, sorted, in ``time_base`` units from the first frame; ``listed``, the packets
+    listed (those without a time too); ``stated``, the stream's own length in seconds where
+    the container keeps one."""
+
+    pts: np.ndarray
+    time_base: Fraction
+    listed: int
+    stated: float | None
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return self.pts * float(self.time_base)
+
+    @property
+    def covered(self) -> float:
+        return float(self.pts[-1] * self.time_base)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream's stated length ends after the last frame by about one frame
+        (its time on screen): the whole stream is there, not a file cut short."""
+        gaps = np.diff(self.seconds)
+        return self.stated is not None and 0 <= self.stated - self.covered <= 1.5 * float(gaps.max())
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first frame to the end of the last: the stated length where
+        :attr:`complete` (it includes the last frame's time on screen, which Matroska writes
+        as the first frames' duration), else the last frame's time and a typical interval."""
+        return self.stated if self.complete else self.covered + float(np.median(np.diff(self.seconds)))
+
+
+def _read_timing(exe: str, p: Path, index, stated: float | None) -> _Timing | None:
+    """The :class:`_Timing` of video stream ``index`` of ``p`` (``stated``: its own length
+    in seconds, where known); frames an MP4's edit list hides are left out, as decoders
+    leave them. None when the timestamps do not tell (fewer than two, or a tenth without
+    one: an MPEG-PS file's B-frames)."""
     if not isinstance(index, int):
         return None
     out = subprocess.run(
-        [exe, "-v", "error", "-select_streams", str(index), "-show_entries", "packet=pts_time",
-         "-of", "csv=p=0", "-i", str(p)], capture_output=True, text=True,
+        [exe, "-v", "error", "-select_streams", str(index), "-show_entries", "packet=pts,flags:stream=time_base",
+         "-of", "compact", "-i", str(p)], capture_output=True, text=True,
     )  # fmt: skip
-    lines = [line for line in out.stdout.splitlines() if line.strip()]
-    pts = []
-    for line in lines:
-        try:
-            pts.append(float(line.split(",")[0]))
-        except ValueError:  # "N/A": a frame all the same, with no time of its own
+    time_base, listed, pts = None, 0, []
+    for line in out.stdout.splitlines():
+        section, _, rest = line.partition("|")
+        fields = dict(kv.split("=", 1) for kv in rest.split("|") if "=" in kv)
+        if section == "stream":
+            time_base = _fraction(fields.get("time_base"))
+        elif section == "packet" and "D" not in fields.get("flags", ""):  # D: discarded (an edit list hides it)
+            listed += 1
+            if fields.get("pts", "").lstrip("-").isdigit():  # "N/A": a frame all the same, with no time of its own
+                pts.append(int(fields["pts"]))
+    if time_base is None or len(pts) < 2 or len(pts) < 0.9 * listed:
+        return None
+    pts = np.sort(np.array(pts, np.int64))
+    timing = _Timing(pts - pts[0], time_base, listed, stated)
+    return timing if timing.covered > 0 else None
+
+
+def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | None:
+    """The interval of frames shown at ``timing``'s times when they are evenly spaced, each
+    within :data:`_EVEN` of an interval of its place on the grid; None for a variable rate.
+    Missing frames are allowed only among the last :data:`_REORDER` of a stream that may be
+    cut short (not :attr:`_Timing.complete`): the B-frames its last reference frame shows
+    after, which a truncated file lacks. The grid is counted in ``hint``'s interval (the
+    container's stated rate), else in the typical (median) one."""
+    t = timing.seconds
+    gaps = np.diff(t)
+    for rate in ([float(hint)] if hint else []) + [1 / float(np.median(gaps))]:
+        if not (rate > 0 and math.isfinite(rate)):
             continue
-    if len(pts) < 2 or len(pts) < 0.9 * len(lines):
+        counts = np.rint(gaps * rate)  # intervals each gap spans: 1, or more across missing frames
+        if counts.min() < 1:
+            continue
+        missing = np.flatnonzero(counts > 1)
+        if missing.size and (timing.complete or missing[0] < len(gaps) - _REORDER):
+            continue
+        grid = np.concatenate([[0.0], np.cumsum(counts)])
+        step = t[-1] / grid[-1]
+        if np.abs(t - grid * step).max() <= max(_EVEN * step, 0.001):
+            return step
+    return None
+
+
+def _timestamp_rate(
+    exe: str, p: Path, index, stated: float | None, hint: Fraction | None
+) -> tuple[int, Fraction] | None:
+    """The frames of video stream ``index`` of ``p`` and their rate, read from their
+    timestamps without decoding: that of their interval where they are evenly spaced
+    (:func:`_even_interval`; a truncated file's missing B-frames do not lower it), else
+    their average (frames over :attr:`_Timing.span`); None when the timestamps do not tell."""
+    timing = _read_timing(exe, p, index, stated)
+    if timing is None:
         return None
-    pts.sort()
-    covered = pts[-1] - pts[0]
-    gaps = np.diff(pts)
-    if stated is not None and 0 <= stated - covered <= 1.5 * float(gaps.max()):
-        # the stream's own length (Matroska's DURATION tag) includes the last frame's time
-        # on screen, which Matroska writes as the first frames' duration: trusted where it
-        # ends after the last timestamp by about one frame (not in a truncated file)
-        span = stated
-    else:
-        span = covered + float(np.median(gaps))
-    if not (span > 0 and math.isfinite(span)):
+    step = _even_interval(timing, hint)
+    rate = 1 / step if step is not None else timing.listed / timing.span
+    if not (rate > 0 and math.isfinite(rate)):
         return None
-    return len(lines), Fraction(len(lines) / span).limit_denominator(1001)
+    return timing.listed, Fraction(rate).limit_denominator(1001)
 
 
 def _clock(text) -> float | None:

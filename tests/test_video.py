@@ -533,10 +533,18 @@ def test_writer_checks_frames(tmp_path):
 def _ffprobe_streams(path) -> list[dict]:
     import json
 
-    entries = "stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,nb_frames"
+    entries = "stream=codec_type,codec_name,pix_fmt,width,height,avg_frame_rate,r_frame_rate,nb_frames,duration"
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json", str(path)],
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout)["streams"]
+
+
+def _shown_times(path) -> list[float]:
+    """When each frame of the first video stream of ``path`` is shown, in seconds, as
+    ffprobe lists its packets' timestamps (in presentation order)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)  # fmt: skip
+    return sorted(float(t) for t in out.stdout.split())
 
 
 def test_odd_sizes_are_written_as_playable_4_2_0_with_the_edge_repeated(tmp_path):
@@ -1018,6 +1026,46 @@ def test_a_truncated_matroska_file_is_told_by_its_video_streams_own_length(tmp_p
         warnings.simplefilter("error")  # the whole file: nothing to say
         assert recolor_video(whole, tmp_path / "out2.mp4", color="copper", renderer="cpu", progress=False,
                              masks=masks).frames == 40
+
+
+def _cut_after_a_reference_frame(exe: str, whole: Path, cut: Path, near: int) -> int:
+    """``cut``: ``whole`` (H.264 with B-frames) cut right after the P-frame whose packet
+    comes first from the ``near``-th on, so the B-frames shown before it, stored after
+    it, are missing; the number of frames it keeps."""
+    out = subprocess.run([shutil.which("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "packet=pts,pos,size,flags", "-of", "compact", str(whole)],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    packets = [dict(kv.split("=") for kv in line.split("|")[1:]) for line in out.splitlines()
+               if line.startswith("packet")]  # fmt: skip
+    for i in range(near, len(packets) - 1):
+        later = [int(q["pts"]) for q in packets[i + 1 :]]
+        if "K" not in packets[i]["flags"] and min(later) < int(packets[i]["pts"]):  # B-frames stored after it
+            cut.write_bytes(whole.read_bytes()[: int(packets[i + 1]["pos"])])  # where the next block starts
+            return i + 1
+    raise AssertionError(f"no P-frame followed by B-frames in {whole}")
+
+
+def test_a_truncated_matroska_file_with_b_frames_keeps_its_rate(tmp_path):
+    """The B-frames shown before the last P-frame of a cut .mkv are stored after it, so
+    they are missing: its timestamps span more time than their count fills, which gave
+    27.8 fps for 30, more than the 5 % within which the stated rate is kept. Their interval
+    tells the rate."""
+    exe = ffmpeg_or_skip()
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    make_clip(exe, whole, "-frames:v", "60", "-bf", "3", "-x264-params", "b-adapt=0")  # P B B B, P B B B...
+    kept = _cut_after_a_reference_frame(exe, whole, cut, 36)
+    with VideoReader(cut) as r:
+        assert sum(1 for _ in r) == kept
+    # what fooled the count over the span: the frames kept leave a hole of three before the last
+    times = _shown_times(cut)
+    assert len(times) == kept and times[-1] - times[-2] > 3.5 / 30
+    info = probe(cut)
+    assert info.fps == 30
+    with pytest.warns(RuntimeWarning, match=rf"cut.mkv' states 2.00 s of video .* but only {kept} frames"):
+        out = recolor_video(cut, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                            masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert (out.fps, out.frames) == (30, kept)
+    assert _ffprobe_streams(tmp_path / "out.mp4")[0]["r_frame_rate"] == "30/1"
 
 
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
