@@ -3,8 +3,8 @@
 * :class:`VideoReader` decodes a file into RGB frames (OpenCV); :func:`probe` reads its
   size, exact frame rate, frame count and whether it has audio (ffprobe when present).
 * :class:`VideoWriter` pipes RGB frames into ``ffmpeg`` (H.264, every audio stream of the
-  source copied with ``-c:a copy``), or, when ffmpeg is absent, writes with
-  ``cv2.VideoWriter`` without audio and warns once.
+  source copied with ``-c:a copy``; a variable-rate clip's frames each at its own time), or,
+  when ffmpeg is absent, writes with ``cv2.VideoWriter`` without audio and warns once.
 * :func:`parse_color_schedule` turns ``"copper:0-5,violet:5-"`` (seconds) into a
   :class:`ColorSchedule`. At each switch the new colour **cross-fades in over**
   :data:`FADE_SECONDS` **starting at the switch time**, so every frame before a switch is
@@ -43,7 +43,7 @@ import warnings
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -295,7 +295,15 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         seconds = _seconds(video.get("duration"))
         if str(video.get("nb_frames", "")).isdigit():
             frames, stated = int(video["nb_frames"]), True
-            if fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
+            # the average rate of a variable-rate MP4 with B-frames is counted over its decoding
+            # times, which start earlier than they end by the first frames' reordering delay
+            # (510/23 for 68 frames in 3 s): where it is not the rate of its timestamps'
+            # grid (r_frame_rate), they are read
+            varied = exe is not None and fps != _fraction(video.get("r_frame_rate"))
+            counted = _timestamp_rate(exe, p, video.get("index"), None, fps) if varied else None
+            if counted is not None:
+                fps = counted[1]
+            elif fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
                 # an MP4 cut without re-encoding counts the frames before the cut that its
                 # edit list hides (71 stated, 32 shown): the stream's duration is what plays
                 frames, stated, video_seconds = round(seconds * float(fps)), False, seconds
@@ -340,13 +348,13 @@ _EVEN = 0.125
 class _Timing:
     """When the frames of a video stream are shown, read from its packets without decoding:
     ``pts``, sorted, in ``time_base`` units from the first frame; ``listed``, the packets
-    listed (those without a time too); ``stated``, the stream's own length in seconds where
-    the container keeps one."""
+    listed (those without a time too); ``end``, when the last frame stops, in seconds, where
+    the file says so (:func:`_read_timing`), else None."""
 
     pts: np.ndarray
     time_base: Fraction
     listed: int
-    stated: float | None
+    end: float | None
 
     @property
     def seconds(self) -> np.ndarray:
@@ -357,55 +365,63 @@ class _Timing:
         return float(self.pts[-1] * self.time_base)
 
     @property
-    def complete(self) -> bool:
-        """Whether the stream's stated length ends after the last frame by about one frame
-        (its time on screen): the whole stream is there, not a file cut short."""
-        gaps = np.diff(self.seconds)
-        return self.stated is not None and 0 <= self.stated - self.covered <= 1.5 * float(gaps.max())
-
-    @property
     def span(self) -> float:
-        """Seconds from the first frame to the end of the last: the stated length where
-        :attr:`complete` (it includes the last frame's time on screen, which Matroska writes
-        as the first frames' duration), else the last frame's time and a typical interval."""
-        return self.stated if self.complete else self.covered + float(np.median(np.diff(self.seconds)))
+        """Seconds from the first frame to the end of the last: :attr:`end`, else the last
+        frame's time and a typical interval."""
+        return self.end if self.end is not None else self.covered + float(np.median(np.diff(self.seconds)))
 
 
-def _read_timing(exe: str, p: Path, index, stated: float | None) -> _Timing | None:
-    """The :class:`_Timing` of video stream ``index`` of ``p`` (``stated``: its own length
-    in seconds, where known); frames an MP4's edit list hides are left out, as decoders
-    leave them. None when the timestamps do not tell (fewer than two, or a tenth without
-    one: an MPEG-PS file's B-frames)."""
-    if not isinstance(index, int):
+def _read_timing(exe: str, p: Path, stream, stated: float | None = None) -> _Timing | None:
+    """The :class:`_Timing` of video stream ``stream`` of ``p`` (its index, or a specifier:
+    "V:0", the first that is not cover art). Its end is the first of these lengths that
+    ends after the last frame by about one frame (up to one and a half of the longest
+    interval): ``stated``, where the caller knows one (Matroska's DURATION tag), the
+    stream's duration (an MP4's, its edit list applied), the file's (where the video is
+    its longest stream; what an MP4 of a variable rate with B-frames keeps right); none
+    in a file cut short, whose stated lengths run past its last frame. Frames an MP4's
+    edit list hides are left out, as decoders leave them. None when the timestamps do not
+    tell (fewer than two, or a tenth without one: an MPEG-PS file's B-frames)."""
+    if not isinstance(stream, (int, str)):
         return None
     out = subprocess.run(
-        [exe, "-v", "error", "-select_streams", str(index), "-show_entries", "packet=pts,flags:stream=time_base",
-         "-of", "compact", "-i", str(p)], capture_output=True, text=True,
+        [exe, "-v", "error", "-select_streams", str(stream), "-show_entries",
+         "packet=pts,flags:stream=time_base,start_time,duration:format=start_time,duration", "-of", "compact",
+         "-i", str(p)], capture_output=True, text=True,
     )  # fmt: skip
-    time_base, listed, pts = None, 0, []
+    listed, pts, found = 0, [], {}
     for line in out.stdout.splitlines():
         section, _, rest = line.partition("|")
         fields = dict(kv.split("=", 1) for kv in rest.split("|") if "=" in kv)
-        if section == "stream":
-            time_base = _fraction(fields.get("time_base"))
-        elif section == "packet" and "D" not in fields.get("flags", ""):  # D: discarded (an edit list hides it)
-            listed += 1
-            if fields.get("pts", "").lstrip("-").isdigit():  # "N/A": a frame all the same, with no time of its own
-                pts.append(int(fields["pts"]))
+        if section == "packet":
+            if "D" not in fields.get("flags", ""):  # D: discarded (an edit list hides it)
+                listed += 1
+                if fields.get("pts", "").lstrip("-").isdigit():  # "N/A": a frame all the same, with no time of its own
+                    pts.append(int(fields["pts"]))
+        elif section in ("stream", "format"):
+            found[section] = fields
+    time_base = _fraction(found.get("stream", {}).get("time_base"))
     if time_base is None or len(pts) < 2 or len(pts) < 0.9 * listed:
         return None
     pts = np.sort(np.array(pts, np.int64))
-    timing = _Timing(pts - pts[0], time_base, listed, stated)
-    return timing if timing.covered > 0 else None
+    pts -= pts[0]
+    covered, longest = float(pts[-1] * time_base), float(np.diff(pts).max() * time_base)
+    if covered <= 0:
+        return None
+    stream_start = _seconds(found["stream"].get("start_time"))
+    fmt = found.get("format", {})
+    lengths = [stated, _seconds(found["stream"].get("duration")),
+               _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - stream_start]  # fmt: skip
+    end = next((x for x in lengths if x and 0 <= x - covered <= 1.5 * longest), None)
+    return _Timing(pts, time_base, listed, end)
 
 
 def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | None:
     """The interval of frames shown at ``timing``'s times when they are evenly spaced, each
     within :data:`_EVEN` of an interval of its place on the grid; None for a variable rate.
     Missing frames are allowed only among the last :data:`_REORDER` of a stream that may be
-    cut short (not :attr:`_Timing.complete`): the B-frames its last reference frame shows
-    after, which a truncated file lacks. The grid is counted in ``hint``'s interval (the
-    container's stated rate), else in the typical (median) one."""
+    cut short (one whose :attr:`_Timing.end` is unknown): the B-frames its last reference
+    frame shows after, which a truncated file lacks. The grid is counted in ``hint``'s
+    interval (the container's stated rate), else in the typical (median) one."""
     t = timing.seconds
     gaps = np.diff(t)
     for rate in ([float(hint)] if hint else []) + [1 / float(np.median(gaps))]:
@@ -415,7 +431,7 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
         if counts.min() < 1:
             continue
         missing = np.flatnonzero(counts > 1)
-        if missing.size and (timing.complete or missing[0] < len(gaps) - _REORDER):
+        if missing.size and (timing.end is not None or missing[0] < len(gaps) - _REORDER):
             continue
         grid = np.concatenate([[0.0], np.cumsum(counts)])
         step = t[-1] / grid[-1]
@@ -439,6 +455,18 @@ def _timestamp_rate(
     if not (rate > 0 and math.isfinite(rate)):
         return None
     return timing.listed, Fraction(rate).limit_denominator(1001)
+
+
+def _variable_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
+    """When each frame of ``info``'s video is shown (seconds from the first, exact in its
+    time base) and when the last one stops, for a clip whose frames are not evenly spaced
+    (:func:`_even_interval`); None for one that is, or where ffprobe cannot tell."""
+    exe = _ffprobe()
+    timing = None if exe is None else _read_timing(exe, info.path, "V:0", info.video_seconds)
+    if timing is None or _even_interval(timing, info.fps) is not None:
+        return None
+    tb = timing.time_base
+    return [int(p) * tb for p in timing.pts], round(timing.span / tb) * tb
 
 
 def _clock(text) -> float | None:
@@ -569,6 +597,97 @@ def read_frames(path: "str | os.PathLike", limit: int, max_side: int | None = No
     return out
 
 
+# A variable-rate clip reaches ffmpeg as Matroska holding raw RGB frames, each with its
+# time: raw video (the constant-rate path) carries none. Only what FFmpeg's demuxer needs.
+
+
+def _ebml(element: bytes, payload: bytes) -> bytes:
+    """One EBML element: its ID, its size (8 bytes: 0x01 and 7 bytes of length), ``payload``."""
+    return element + (0x01 << 56 | len(payload)).to_bytes(8, "big") + payload
+
+
+def _ebml_uint(element: bytes, value: int) -> bytes:
+    return _ebml(element, value.to_bytes(8, "big"))
+
+
+def _matroska_header(width: int, height: int, default_ns: int) -> bytes:
+    """The start of a Matroska stream of ``width`` x ``height`` RGB24 frames (V_UNCOMPRESSED,
+    colour space FourCC "RGB" 24) timed in nanoseconds, up to its first cluster; the
+    segment's size is left unknown, as a live stream's is. ``default_ns``, the track's
+    default frame duration, is what FFmpeg gives the last frame (it reads no other): FFmpeg
+    5.1 takes it between 1 and 200 ms (5 to 1000 fps), and gives a longer last frame the
+    interval of the first ones."""
+    ebml = _ebml(b"\x1a\x45\xdf\xa3", _ebml_uint(b"\x42\x86", 1) + _ebml_uint(b"\x42\xf7", 1)
+                 + _ebml_uint(b"\x42\xf2", 4) + _ebml_uint(b"\x42\xf3", 8) + _ebml(b"\x42\x82", b"matroska")
+                 + _ebml_uint(b"\x42\x87", 4) + _ebml_uint(b"\x42\x85", 2))  # fmt: skip
+    info = _ebml(b"\x15\x49\xa9\x66", _ebml_uint(b"\x2a\xd7\xb1", 1) + _ebml(b"\x4d\x80", b"hairfx")
+                 + _ebml(b"\x57\x41", b"hairfx"))  # TimestampScale: 1 ns  # fmt: skip
+    video = _ebml(b"\xe0", _ebml_uint(b"\xb0", width) + _ebml_uint(b"\xba", height)
+                  + _ebml(b"\x2e\xb5\x24", b"RGB\x18"))  # fmt: skip
+    track = _ebml(b"\xae", _ebml_uint(b"\xd7", 1) + _ebml_uint(b"\x73\xc5", 1) + _ebml_uint(b"\x83", 1)
+                  + _ebml(b"\x86", b"V_UNCOMPRESSED") + _ebml_uint(b"\x23\xe3\x83", default_ns) + video)  # fmt: skip
+    segment = b"\x18\x53\x80\x67" + b"\x01" + b"\xff" * 7  # of unknown size
+    return ebml + segment + info + _ebml(b"\x16\x54\xae\x6b", track)
+
+
+def _matroska_frame_head(ns: int, size: int) -> bytes:
+    """What comes before a frame of ``size`` bytes shown at ``ns`` nanoseconds: a cluster of
+    its own (a block's time is 16 bits from its cluster's) holding that time and the start
+    of a SimpleBlock (track 1, at the cluster's time, a keyframe)."""
+    timestamp = _ebml_uint(b"\xe7", ns)
+    block = b"\x81\x00\x00\x80"
+    block_head = b"\xa3" + (0x01 << 56 | len(block) + size).to_bytes(8, "big") + block
+    cluster_size = len(timestamp) + len(block_head) + size
+    return b"\x1f\x43\xb6\x75" + (0x01 << 56 | cluster_size).to_bytes(8, "big") + timestamp + block_head
+
+
+#: Containers that hold frames at any times; others (AVI) hold one rate.
+VARIABLE_RATE = {".mp4", ".m4v", ".mov", ".mkv"}
+#: The finest time base a variable-rate output is written in; times that need a finer one
+#: (floats) are written in MPEG's 90 kHz clock.
+_FINEST = 1_000_000
+
+
+def _frame_times(times, end, fps: Fraction) -> tuple[list[Fraction] | None, Fraction | None]:
+    """``times`` and ``end`` as :class:`VideoWriter` takes them, as Fractions, ``end``
+    filled in (the last interval again, or ``1 / fps`` after a single frame);
+    :class:`~hairfx.errors.InputError` for times that do not start at 0 and increase."""
+    if times is None:
+        if end is not None:
+            raise InputError("end (when the last frame stops) needs the frames' times")
+        return None, None
+    try:
+        got = [Fraction(t) for t in times]
+        end = None if end is None else Fraction(end)
+    except (TypeError, ValueError, OverflowError):  # a string, NaN, infinity
+        raise InputError(f"frame times must be numbers of seconds, got {str(list(times))[:80]}") from None
+    if not got or got[0] != 0 or any(b <= a for a, b in zip(got, got[1:])):
+        raise InputError("frame times must be seconds from the first frame, starting at 0 and increasing, got "
+                         f"{str([float(t) for t in got])[:80]}")
+    if end is None:
+        end = got[-1] + (got[-1] - got[-2] if len(got) > 1 else 1 / fps)
+    if end <= got[-1]:
+        raise InputError(f"end ({float(end):g} s) must come after the last frame's time ({float(got[-1]):g} s)")
+    return got, end
+
+
+def _time_of(i: int, times: list[Fraction], end: Fraction) -> Fraction:
+    """When frame ``i`` is shown: its time, or, past the last, the last frame's duration on."""
+    last = len(times) - 1
+    return times[i] if i <= last else times[last] + (i - last) * (end - times[last])
+
+
+def _time_base(times: list[Fraction]) -> int:
+    """The least common denominator of ``times`` (seconds): they are exact in 1/that; 90000
+    where it would exceed :data:`_FINEST`."""
+    den = 1
+    for t in times:
+        den = math.lcm(den, t.denominator)
+        if den > _FINEST:
+            return 90000
+    return den
+
+
 #: Containers the H.264 writer fills, each with the audio codecs it takes as they are
 #: (``None``: any); other audio is re-encoded to AAC rather than failing the whole job.
 CONTAINERS = {
@@ -586,7 +705,7 @@ _LONGEST_CUT = 1e12
 
 
 class VideoWriter(Closeable):
-    """Writes RGB frames to a video file at an exact frame rate.
+    """Writes RGB frames to a video file at an exact frame rate, or at the times given.
 
     With ffmpeg on the ``PATH``: H.264 yuv420p (``crf`` quality), which every player
     decodes; a frame of odd width or height gets its last column or row repeated to the
@@ -604,6 +723,13 @@ class VideoWriter(Closeable):
     whether audio is being written, and after :meth:`close` whether the file holds any
     (none, with a warning, when the sound ends before the first picture or ffmpeg could
     not read it from there).
+
+    ``times`` (seconds from the first frame: 0, then increasing; Fractions are kept
+    exactly) writes each frame at its own time instead of at ``fps``, as a variable-rate
+    clip needs, and ``end`` is when the last one stops (the interval before it, when not
+    given); frames past the last time follow at the last frame's duration. They need
+    ffmpeg and a container that holds any times (:data:`VARIABLE_RATE`); OpenCV's writer
+    and an AVI file, which hold one rate, space the frames evenly at ``fps`` instead.
 
     The video is written to a hidden file beside ``path`` and renamed onto it by
     :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
@@ -625,6 +751,8 @@ class VideoWriter(Closeable):
         preset: str = "veryfast",
         use_ffmpeg: bool | None = None,
         sample_aspect_ratio: "Fraction | None" = None,
+        times: "Sequence[Fraction | float] | None" = None,
+        end: "Fraction | float | None" = None,
     ):
         self.path = as_path(path, "output video")
         if self.path.is_dir():  # a folder named like a video is named below, by check_new_file
@@ -647,6 +775,7 @@ class VideoWriter(Closeable):
         if sar <= 0:
             raise InputError(f"sample aspect ratio must be positive, got {sample_aspect_ratio}")
         self.sample_aspect_ratio = sar
+        self._times, self._end = _frame_times(times, end, self.fps)
         # checked now: the rename onto a folder would fail after the whole encode
         check_new_file(self.path, "give a file name")
         self.frames = 0
@@ -669,6 +798,8 @@ class VideoWriter(Closeable):
         exe = _ffmpeg() if use_ffmpeg is not False else None
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")
+        if exe is None or self.path.suffix.lower() not in VARIABLE_RATE:  # one rate: the frames evenly at fps
+            self._times = self._end = None
         source = audio_from if isinstance(audio_from, VideoInfo) or audio_from is None else probe(audio_from)
         want_audio = source is not None and source.has_audio
         self._sound_of = source.path if want_audio else None
@@ -689,7 +820,11 @@ class VideoWriter(Closeable):
     def _open_ffmpeg(self, exe: str, audio: VideoInfo | None, crf: int, preset: str) -> None:
         w, h = self.width, self.height
         cmd = [exe, "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-        cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps), "-i", "pipe:0"]
+        if self._times is None:
+            cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps)]
+        else:
+            cmd += ["-f", "matroska"]
+        cmd += ["-i", "pipe:0"]
         if audio is not None:
             held = CONTAINERS[self.path.suffix.lower()]
             # each audio stream on its own: a second one (another language, a commentary)
@@ -715,6 +850,8 @@ class VideoWriter(Closeable):
         cmd += ["-vf", filters, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
         cmd += ["-color_range", "tv", "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
+        if self._times is not None:  # each frame's time kept exactly: else rounded to 1/rate of the first ones
+            cmd += ["-enc_time_base", f"1/{_time_base([*self._times, self._end])}"]
         cmd += ["-movflags", "+faststart", str(self._tmp)]
         self._log = tempfile.TemporaryFile()
         # A session of its own: Ctrl-C in a terminal reaches this process only, which then
@@ -722,6 +859,8 @@ class VideoWriter(Closeable):
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
         )
+        if self._times is not None:
+            self._pipe(_matroska_header(w, h, round((self._end - self._times[-1]) * 10**9)))
 
     def _open_cv2(self) -> None:
         import cv2
@@ -750,16 +889,23 @@ class VideoWriter(Closeable):
         if (w, h) != (self.width, self.height):  # odd sides: repeat the last column / row
             arr = np.pad(arr, ((0, self.height - h), (0, self.width - w), (0, 0)), mode="edge")
         if self._proc is not None:
-            try:
-                self._proc.stdin.write(arr.tobytes())
-            except (BrokenPipeError, OSError):
-                self._proc.wait()
-                raise HairfxError(f"ffmpeg stopped while writing {str(self.path)!r}: {self._ffmpeg_error()}") from None
+            data = arr.tobytes()
+            if self._times is not None:
+                ns = round(_time_of(self.frames, self._times, self._end) * 10**9)
+                self._pipe(_matroska_frame_head(ns, len(data)))
+            self._pipe(data)
         elif self._cv is not None:
             self._cv.write(self._cv2.cvtColor(arr, self._cv2.COLOR_RGB2BGR))
         else:
             raise InputError("this VideoWriter has been closed")
         self.frames += 1
+
+    def _pipe(self, data: bytes) -> None:
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            raise HairfxError(f"ffmpeg stopped while writing {str(self.path)!r}: {self._ffmpeg_error()}") from None
 
     def close(self) -> None:
         """Finish the file (waits for ffmpeg) and move it to ``path``. Raises, keeping
@@ -1235,9 +1381,11 @@ def recolor_video(
     ensemble: bool | None = None,
 ) -> VideoInfo:
     """Recolour every frame of ``src`` into ``dst``, keeping its size, frame count, frame
-    rate and (with ffmpeg) its pixel shape and every audio stream. ``color``/``ombre`` as
-    in :class:`VideoRecolorer`; ``masks(i, frame)`` supplies masks instead of the model;
-    ``model`` and ``ensemble`` as in :func:`~hairfx.recolor.recolor`.
+    rate and (with ffmpeg) its pixel shape and every audio stream; a variable-rate clip
+    keeps each frame's time (:class:`VideoWriter`'s ``times``), and its colour schedule
+    follows them. ``color``/``ombre`` as in :class:`VideoRecolorer`; ``masks(i, frame)``
+    supplies masks instead of the model; ``model`` and ``ensemble`` as in
+    :func:`~hairfx.recolor.recolor`.
     Returns the output's :class:`VideoInfo`.
 
     >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
@@ -1252,6 +1400,12 @@ def recolor_video(
     with VideoReader(src) as reader:
         info = reader.info
         total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
+        audio_seconds = None if max_frames is None else max_frames / float(info.fps)
+        # a variable-rate clip: each frame written at its own time, and coloured by it
+        times, end = _variable_times(info) or (None, None)
+        if times is not None and max_frames is not None and max_frames < len(times):
+            times, end = times[:max_frames], times[max_frames]
+            audio_seconds = float(end)  # the sound up to where the next frame begins
         with VideoRecolorer(
             color=color,
             ombre=ombre,
@@ -1269,8 +1423,10 @@ def recolor_video(
                 height=info.height,
                 fps=info.fps,
                 audio_from=info if keep_audio else None,
-                audio_seconds=None if max_frames is None else max_frames / float(info.fps),
+                audio_seconds=audio_seconds,
                 sample_aspect_ratio=info.sample_aspect_ratio,
+                times=times,
+                end=end,
             )
             bar = _Progress(total, enabled=progress)
             finished = False
@@ -1279,7 +1435,8 @@ def recolor_video(
                     if max_frames is not None and i >= max_frames:
                         break
                     mask = masks(i, frame) if masks is not None else None
-                    writer.write(rv.process(frame, t=i / float(info.fps), mask=mask))
+                    t = float(_time_of(i, times, end)) if times is not None else i / float(info.fps)
+                    writer.write(rv.process(frame, t=t, mask=mask))
                     bar.update()
                 finished = writer.frames > 0
             finally:

@@ -315,7 +315,7 @@ def test_probe_takes_the_average_rate_of_a_variable_rate_clip(tmp_path):
     assert math.isclose(info.duration, 0.6)
 
 
-def test_a_variable_rate_matroska_is_written_at_its_average_rate(tmp_path):
+def test_a_variable_rate_matroska_states_its_average_rate(tmp_path):
     """30 frames at 30 fps then 10 at 10 fps, joined into one .mkv: its avg_frame_rate says
     30 (the first frames'), which made 40 frames last 1.3 s instead of 2."""
     exe = ffmpeg_or_skip()
@@ -330,6 +330,47 @@ def test_a_variable_rate_matroska_is_written_at_its_average_rate(tmp_path):
     # a constant-rate .mkv keeps its stated rate exactly
     make_clip(exe, tmp_path / "cfr.mkv", "-r", "30000/1001", "-frames:v", "20")
     assert probe(tmp_path / "cfr.mkv").fps == Fraction(30000, 1001)
+
+
+def _slow_then_fast(exe: str, out) -> None:
+    """A variable-rate clip: 1.5 s at 15 fps then 1.5 s at 30 fps (23 + 45 frames, 3 s), as
+    H.264 with B-frames."""
+    make_clip(exe, out, "-vf", "select='gte(n,45)+not(mod(n,2))'", "-frames:v", "68", "-bf", "3",
+              *_passthrough_option(_ffmpeg_release_of(exe)))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_path, suffix, hair_model):
+    """Written at its average rate, its frames were evenly spaced, and an MP4 came out
+    3.067 s long instead of 3: the average rate of one with B-frames, as its avg_frame_rate
+    states it (510/23 for 68/3), is counted over its decoding times, which start earlier
+    than they end by the first frames' reordering delay (frames at 15 fps, not 30)."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / f"vfr{suffix}"
+    _slow_then_fast(exe, src)
+    shown = _shown_times(src)
+    assert len(shown) == 68 and shown[22:24] == pytest.approx([22 / 15, 1.5], abs=1e-3)
+    assert (probe(src).fps, probe(src).frames) == (Fraction(68, 3), 68)
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper:1.5-", fade=0, renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert (got.fps, got.frames) == (Fraction(68, 3), 68)
+    assert float(_ffprobe_streams(out)[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
+    assert _shown_times(out) == pytest.approx(shown, abs=1e-6)
+    # the colour schedule follows the frames' times: the hair turns copper at 1.5 s, from
+    # frame 23 on (not from frame 34, where 1.5 s falls at the average rate)
+    with VideoReader(src) as a, VideoReader(out) as b:
+        change = [float(np.abs(x.astype(np.int16) - y).mean()) for x, y in zip(a, b)]
+    assert max(change[:23]) < TOL_CODEC < min(change[23:]), change
+    # cut short, it keeps the times of the frames it keeps, and ends where the next began
+    got = recolor_video(src, tmp_path / "cut.mp4", color="copper", renderer="cpu", progress=False, max_frames=30,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert got.frames == 30 and _shown_times(tmp_path / "cut.mp4") == pytest.approx(shown[:30], abs=1e-6)
+    assert got.duration == pytest.approx(shown[30])
+    # and `hairfx video` writes the same times
+    assert main(["video", str(src), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "cli.mov")]) == 0
+    assert _shown_times(tmp_path / "cli.mov") == pytest.approx(shown, abs=1e-6)
+    assert float(_ffprobe_streams(tmp_path / "cli.mov")[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
 
 
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
@@ -418,6 +459,46 @@ def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_
         assert not orphan.exists()
         w.write(np.zeros((16, 16, 3), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+def test_the_writer_shows_each_frame_at_the_time_given(tmp_path):
+    ffmpeg_or_skip()
+    times = [Fraction(0), Fraction(1, 10), Fraction(3, 10), Fraction(7, 10)]
+    colours = [(200, 60, 30), (30, 160, 220), (240, 220, 40), (90, 20, 140)]  # BT.601 would shift them
+    frames = [np.full((48, 64, 3), c, np.uint8) for c in colours]
+    for name in ("timed.mkv", "timed.mov"):
+        with VideoWriter(tmp_path / name, width=64, height=48, fps=10, times=times, end=Fraction(85, 100)) as w:
+            for f in frames:
+                w.write(f)
+        assert _shown_times(tmp_path / name) == pytest.approx([0, 0.1, 0.3, 0.7], abs=1e-6)
+        got = probe(tmp_path / name)
+        assert (got.frames, got.duration) == (4, pytest.approx(0.85))
+    # the same pixels as at an even rate: the frames reach ffmpeg another way
+    with VideoWriter(tmp_path / "even.mp4", width=64, height=48, fps=10) as w:
+        for f in frames:
+            w.write(f)
+    with VideoReader(tmp_path / "timed.mov") as a, VideoReader(tmp_path / "even.mp4") as b:
+        for x, y, f in zip(a, b, frames):
+            assert max(np.abs(x.astype(np.int16) - f).max(), np.abs(y.astype(np.int16) - f).max()) <= TOL_CODEC
+    # an AVI file holds one rate: the frames are spaced evenly at fps
+    with VideoWriter(tmp_path / "one_rate.avi", width=64, height=48, fps=10, times=times) as w:
+        for f in frames:
+            w.write(f)
+    got = probe(tmp_path / "one_rate.avi")
+    assert (got.fps, got.frames) == (10, 4)
+
+
+@pytest.mark.parametrize(
+    "times, end, words",
+    [([0, 0.2, 0.1], None, "starting at 0 and increasing, got \\[0.0, 0.2, 0.1\\]"),
+     ([0.5, 1], None, "starting at 0"), (["soon"], None, "numbers of seconds, got \\['soon'\\]"),
+     ([0, float("nan")], None, "numbers of seconds"), ([0, 1], 0.5, r"end \(0.5 s\) must come after the last frame's"),
+     (None, 1.0, "needs the frames' times"), ([], None, "starting at 0")],
+)
+def test_frame_times_that_are_no_times_are_refused(tmp_path, times, end, words):
+    with pytest.raises(InputError, match=words):
+        VideoWriter(tmp_path / "o.mp4", width=16, height=16, fps=10, times=times, end=end)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_video_stream_choice_on_ffprobe_json():
