@@ -505,7 +505,7 @@ def parse_args(argv):
 
 
 def run_headless(app: App, cap: Capture, args) -> int:
-    from hairfx.video import VideoWriter, shortfall
+    from hairfx.video import VideoWriter, frame_timing, shortfall
 
     writer = None
     source = cap.info  # the input file's exact rate, its sound, its frame count
@@ -529,12 +529,12 @@ def run_headless(app: App, cap: Capture, args) -> int:
             if args.output:
                 if writer is None:  # the file's exact rate (29.97 is 30000/1001, not 2997/100), and its sound
                     h, w = bgr.shape[:2]
-                    fps = source.fps
+                    # a variable-rate clip: each frame at its own time, as `hairfx video` writes it
+                    times, end, audio_seconds = frame_timing(source, args.frames)
                     # the source's pixel shape, unless --size resized the frames to square pixels
                     sar = source.sample_aspect_ratio if args.size is None else None
-                    writer = VideoWriter(args.output, width=w, height=h, fps=fps, audio_from=source,
-                                         audio_seconds=None if args.frames is None else args.frames / float(fps),
-                                         sample_aspect_ratio=sar)
+                    writer = VideoWriter(args.output, width=w, height=h, fps=source.fps, audio_from=source,
+                                         audio_seconds=audio_seconds, sample_aspect_ratio=sar, times=times, end=end)
                 writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             n += 1
         ok = True

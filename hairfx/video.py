@@ -43,7 +43,7 @@ import warnings
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -64,6 +64,8 @@ __all__ = [
     "read_frames",
     "shortfall",
     "VideoWriter",
+    "FrameTiming",
+    "frame_timing",
     "ColorSchedule",
     "parse_color_schedule",
     "parse_ombre",
@@ -467,6 +469,29 @@ def _variable_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
         return None
     tb = timing.time_base
     return [int(p) * tb for p in timing.pts], round(timing.span / tb) * tb
+
+
+class FrameTiming(NamedTuple):
+    """When the frames of a copy of a clip are written: :class:`VideoWriter`'s ``times``,
+    ``end`` and ``audio_seconds`` (see :func:`frame_timing`)."""
+
+    times: list[Fraction] | None
+    end: Fraction | None
+    audio_seconds: float | None
+
+
+def frame_timing(info: VideoInfo, max_frames: int | None = None) -> FrameTiming:
+    """The :class:`FrameTiming` of a frame-for-frame copy of ``info``'s clip, up to
+    ``max_frames`` frames: a variable-rate clip's frames each at its own time (None for an
+    evenly spaced one, written at ``info.fps``), and its sound cut where the frame after the
+    last one kept begins (at ``max_frames / fps`` for an evenly spaced one; not cut without
+    ``max_frames``)."""
+    audio_seconds = None if max_frames is None else max_frames / float(info.fps)
+    times, end = _variable_times(info) or (None, None)
+    if times is not None and max_frames is not None and max_frames < len(times):
+        times, end = times[:max_frames], times[max_frames]
+        audio_seconds = float(end)  # the sound up to where the next frame begins
+    return FrameTiming(times, end, audio_seconds)
 
 
 def _clock(text) -> float | None:
@@ -1400,12 +1425,8 @@ def recolor_video(
     with VideoReader(src) as reader:
         info = reader.info
         total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
-        audio_seconds = None if max_frames is None else max_frames / float(info.fps)
         # a variable-rate clip: each frame written at its own time, and coloured by it
-        times, end = _variable_times(info) or (None, None)
-        if times is not None and max_frames is not None and max_frames < len(times):
-            times, end = times[:max_frames], times[max_frames]
-            audio_seconds = float(end)  # the sound up to where the next frame begins
+        times, end, audio_seconds = frame_timing(info, max_frames)
         with VideoRecolorer(
             color=color,
             ombre=ombre,

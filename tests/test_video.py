@@ -332,10 +332,10 @@ def test_a_variable_rate_matroska_states_its_average_rate(tmp_path):
     assert probe(tmp_path / "cfr.mkv").fps == Fraction(30000, 1001)
 
 
-def _slow_then_fast(exe: str, out) -> None:
+def _slow_then_fast(exe: str, out, *args: str) -> None:
     """A variable-rate clip: 1.5 s at 15 fps then 1.5 s at 30 fps (23 + 45 frames, 3 s), as
-    H.264 with B-frames."""
-    make_clip(exe, out, "-vf", "select='gte(n,45)+not(mod(n,2))'", "-frames:v", "68", "-bf", "3",
+    H.264 with B-frames; ``args`` add to it (another input, a sound)."""
+    make_clip(exe, out, *args, "-vf", "select='gte(n,45)+not(mod(n,2))'", "-frames:v", "68", "-bf", "3",
               *_passthrough_option(_ffmpeg_release_of(exe)))
 
 

@@ -69,6 +69,27 @@ def test_headless_output_keeps_the_clips_sound(webcam, short_clip, tmp_path, hai
     assert got.frames == 5 and got.has_audio and got.duration < 5 / 30 + 0.1  # cut to the frames written
 
 
+def test_headless_output_keeps_the_time_of_every_frame_of_a_variable_rate_clip(webcam, tmp_path, hair_model):
+    """The frames of a clip at 15 fps and then at 30 were written evenly spaced at its average
+    rate, and cut short with --frames its sound was cut at that rate too: at 30 / (68 / 3) =
+    1.32 s, where the 31st frame begins at 1.73 s."""
+    from test_video import _ffprobe_streams, _shown_times, _slow_then_fast, ffmpeg_or_skip
+
+    src = tmp_path / "vfr.mkv"
+    _slow_then_fast(ffmpeg_or_skip(), src, "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=3",
+                    "-c:a", "pcm_s16le")  # copied into a .mov, cut at a packet of 1024 samples (21 ms)
+    shown = _shown_times(src)
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(src), "--output", str(out), "--renderer", "cpu"]) == 0
+    assert _shown_times(out) == pytest.approx(shown, abs=1e-6)
+    assert float(_ffprobe_streams(out)[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
+    cut = tmp_path / "cut.mov"
+    assert webcam.main(["--input", str(src), "--output", str(cut), "--renderer", "cpu", "--frames", "30"]) == 0
+    assert _shown_times(cut) == pytest.approx(shown[:30], abs=1e-6)
+    sound = [s for s in _ffprobe_streams(cut) if s["codec_type"] == "audio"]
+    assert float(sound[0]["duration"]) == pytest.approx(shown[30], abs=1024 / 48000)
+
+
 def test_headless_output_of_far_more_frames_than_the_clip_has_keeps_it_all(webcam, short_clip, tmp_path, hair_model):
     """--frames 99999999999999999999 ("all of it") asked ffmpeg to cut the sound at 3.3e18 s,
     which it refused after the whole run: "Invalid duration specification for t"."""
