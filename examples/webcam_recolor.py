@@ -40,7 +40,6 @@ import argparse
 import queue
 import threading
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # OpenCV's own camera-probing chatter
@@ -64,7 +63,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 import hairfx
 from hairfx._files import opencv_readable, path_argument
 from hairfx.cli import print_names_as_given
-from hairfx.errors import STOP_SIGNALS, InputError, Interrupted, run_command, signal_handlers
+from hairfx.errors import InputError, run_main
 from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
 from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
@@ -617,35 +616,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     name = Path(sys.argv[0]).name if argv is None else "webcam_recolor"
     print_names_as_given()  # "wrote caf\xe9.mp4" as its bytes, not a UnicodeEncodeError
-    stops: list[int] = []  # the signals that came during the run
-
-    def stop(signum, frame):
-        stops.append(signum)
-        raise Interrupted(signum)
-
-    try:
-        # Ctrl-C, kill and a closed terminal raise Interrupted (a KeyboardInterrupt) for the
-        # run, so that its clean-up runs (no half-written video); outside it there is none to do
-        with signal_handlers(stop, (signal.SIGINT, *STOP_SIGNALS)), warnings.catch_warnings():
-            # hairfx's warnings read as sentences ("hairfx: ..."), as the hairfx command prints
-            # them; the source line of the library that raised them tells a user nothing
-            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
-            return run_command(lambda: _main(args))  # a reader gone early (| head): 141, no traceback
-    except KeyboardInterrupt as exc:
-        signum = getattr(exc, "signum", signal.SIGINT)
-    except Exception as exc:
-        if not stops:
-            if isinstance(exc, hairfx.HairfxError):
-                print(f"{name}: error: {exc}", file=sys.stderr)
-                return 2
-            raise
-        # A module that was loading when the signal came may have made it an error of its own
-        # (an extension's "ImportError: initialization failed", then "install onnxruntime"):
-        # the signal is what happened.
-        signum = stops[0]
-    done = f"; nothing written to {args.output}" if args.output else ""
-    print(f"{name}: interrupted{done}", file=sys.stderr)
-    return 128 + signum
+    # Ctrl-C, kill and a closed terminal stop the run with its clean-up (no half-written
+    # video); a reader gone early (| head) is 141, with no traceback
+    return run_main(name, lambda: _main(args), stopped=f"; nothing written to {args.output}" if args.output else "")
 
 
 def _main(args) -> int:

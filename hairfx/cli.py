@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import warnings
 
 from ._files import path_argument
-from .errors import HairfxError, run_command, stop_signals_interrupt
+from .errors import run_main
 from .imagefiles import IMAGE_SUFFIXES
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
@@ -68,19 +66,13 @@ def print_names_as_given() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    quiet_opencv()  # after the parsing: `hairfx --help` loads no OpenCV
     print_names_as_given()
-    try:
-        with warnings.catch_warnings(), stop_signals_interrupt():
-            # hairfx's warnings read as sentences ("hairfx: ..."); the source line adds nothing
-            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
-            return run_command(lambda: args.run(args))
-    except HairfxError as exc:
-        print(f"hairfx {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"hairfx {args.command}: interrupted", file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
+
+    def run() -> int:
+        quiet_opencv()  # after the parsing: `hairfx --help` loads no OpenCV
+        return args.run(args)
+
+    return run_main(f"hairfx {args.command}", run)  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 @command

@@ -14,6 +14,7 @@ import signal
 import stat
 import sys
 import threading
+import warnings
 
 __all__ = [
     "HairfxError",
@@ -27,8 +28,8 @@ __all__ = [
     "DeviceUnavailable",
     "Interrupted",
     "OutputError",
-    "stop_signals_interrupt",
     "run_command",
+    "run_main",
 ]
 
 
@@ -107,16 +108,42 @@ def signal_handlers(handler, signums):
             signal.signal(s, old)
 
 
-def stop_signals_interrupt():
-    """SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler) raise
-    :class:`~hairfx.errors.Interrupted` as Ctrl-C raises ``KeyboardInterrupt``, so the same
-    clean-up runs: without it they end the process at once and leave a half-written file.
-    A context manager."""
+def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "") -> int:
+    """For a command-line tool's ``main``: the exit status of ``run()`` (:func:`run_command`),
+    with what stopped it said in one line on standard error after ``name``
+    (``"hairfx video"``):
+
+    * an error of ``errors``: ``"NAME: error: ..."``, status 2 (any other is raised);
+    * Ctrl-C, SIGTERM or SIGHUP: ``"NAME: interrupted"`` and ``stopped`` after it, status
+      128 + the signal. During the run they raise :class:`Interrupted`, so that its clean-up
+      runs (a half-written file is removed); without it SIGTERM and SIGHUP end the process
+      at once. An error that follows one of them is taken for it: a module that was loading
+      when it came may have made it an error of its own (an extension's "ImportError:
+      initialization failed", then "install onnxruntime").
+
+    Warnings are printed as their message alone: hairfx's read as sentences ("hairfx: ..."),
+    and the source line of the library that raised them tells a user nothing."""
+    stops: list[int] = []  # the signals that came during the run
 
     def stop(signum, frame):
+        stops.append(signum)
         raise Interrupted(signum)
 
-    return signal_handlers(stop, STOP_SIGNALS)
+    try:
+        with signal_handlers(stop, (signal.SIGINT, *STOP_SIGNALS)), warnings.catch_warnings():
+            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
+            return run_command(run)
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+    except Exception as exc:
+        if not stops:
+            if isinstance(exc, errors):
+                print(f"{name}: error: {exc}", file=sys.stderr)
+                return 2
+            raise
+        signum = stops[0]
+    print(f"{name}: interrupted{stopped}", file=sys.stderr)
+    return 128 + signum
 
 
 def run_command(run) -> int:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
+import subprocess
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -158,6 +161,31 @@ def ffmpeg() -> str:
     if exe is None:
         pytest.skip("ffmpeg is not installed")
     return exe
+
+
+def interrupted_while_loading(cmd, loaded: str, after: float, *, twice: bool = False,
+                              env=None) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in the checkout and send it SIGINT ``after`` seconds after a shared
+    library whose path holds ``loaded`` appears in its memory map (so the signal lands
+    while that module is loading, or at a known moment after), again 10 ms later if
+    ``twice``. Needs Linux's /proc."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        maps = Path(f"/proc/{proc.pid}/maps")
+        while loaded not in maps.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, f"{loaded} was never loaded"
+            time.sleep(0.0005)
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        if twice:
+            time.sleep(0.01)
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def read_only_folder(tmp_path: Path) -> Path:

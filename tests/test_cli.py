@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 import hairfx
-from conftest import REPO
+from conftest import DATA, REPO, interrupted_while_loading
 from hairfx.icc import matrix_shaper_profile
 from hairfx.cli import main
 
 REF = REPO / "reference_images"
+CLIP = DATA / "videos" / "terryky_gl2facemesh_sample_video.mp4"
 
 
 def test_recolor_with_mask_file(tmp_path, capsys):
@@ -349,6 +352,28 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cmd):
     _, err = proc.communicate(timeout=120)
     assert err.decode() == ""
     assert proc.returncode == 141
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to time the signal")
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the hair model runs without ONNX Runtime")
+@pytest.mark.parametrize("cmd, out, says", [
+    (["hairfx", "video", str(CLIP), "-c", "copper", "--renderer", "cpu", "-q", "-o"], "o.mp4", "hairfx video"),
+    (["hairfx", "recolor", str(REF / "dark.png"), "-c", "copper", "--renderer", "cpu", "-o"], "o.png",
+     "hairfx recolor"),
+    (["tools.lut_tool", "intensity", str(REF / "dark.png")], None, "hairfx-lut intensity"),
+])  # fmt: skip
+def test_ctrl_c_while_onnx_runtime_starts_is_an_interruption_not_a_missing_package(cmd, out, says, tmp_path):
+    """Ctrl-C while ONNX Runtime started (for the hair model) failed its import with
+    "ImportError: initialization failed", which the commands reported as a missing
+    onnxruntime package: "install it", status 2."""
+    if str(CLIP) in cmd and not CLIP.is_file():
+        pytest.skip(f"test clip {CLIP} not found (the shared data folder sits beside the repository)")
+    argv = [sys.executable, "-m", *cmd, *([str(tmp_path / out)] if out else [])]
+    for after in (0.0, 0.005, 0.01):  # while its extension starts
+        r = interrupted_while_loading(argv, "onnxruntime_pybind11_state", after,
+                                      env={**os.environ, "PYTHONPATH": str(REPO)})
+        assert (r.returncode, r.stderr) == (130, f"{says}: interrupted\n"), f"SIGINT {after} s after it loaded"
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch, tmp_path):

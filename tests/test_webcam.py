@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, REPO, read_only_folder
+from conftest import DATA, REPO, interrupted_while_loading, read_only_folder
 from test_video import hair_model, short_clip  # noqa: F401 - fixtures
 
 SCRIPT = REPO / "examples" / "webcam_recolor.py"
@@ -461,31 +461,9 @@ def test_opengl_that_cannot_start_is_said_in_one_line(short_clip, tmp_path):
 
 
 def _run_interrupted(clip, out, loaded: str, after: float, *, twice: bool = False) -> subprocess.CompletedProcess:
-    """Run the example on ``clip`` into ``out`` and send it SIGINT ``after`` seconds after a
-    shared library whose path holds ``loaded`` appears in its memory map (so the signal lands
-    while that module is loading, or at a known moment after), again 10 ms later if ``twice``."""
-    import signal
-
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--input", str(clip), "--output", str(out), "--renderer", "cpu"],
-        cwd=REPO, env=_script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        maps = Path(f"/proc/{proc.pid}/maps")
-        while loaded not in maps.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, f"{loaded} was never loaded"
-            time.sleep(0.0005)
-        time.sleep(after)
-        proc.send_signal(signal.SIGINT)
-        if twice:
-            time.sleep(0.01)
-            proc.send_signal(signal.SIGINT)
-        out_, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-        proc.wait()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out_, err)
+    """Run the example on ``clip`` into ``out`` and interrupt it (:func:`interrupted_while_loading`)."""
+    return interrupted_while_loading([sys.executable, str(SCRIPT), "--input", str(clip), "--output", str(out),
+                                      "--renderer", "cpu"], loaded, after, twice=twice, env=_script_env())
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to time the signal")

@@ -40,13 +40,12 @@ if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its 
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 
 from hairfx._files import path_argument
 from hairfx.cli import print_names_as_given, quiet_opencv
-from hairfx.errors import HairfxError, InputError, run_command, stop_signals_interrupt
+from hairfx.errors import HairfxError, InputError, run_main
 from hairfx.lut import MAX_DECIMALS, MAX_SIZE, MIN_DECIMALS, MIN_SIZE
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
 
@@ -423,18 +422,14 @@ def _recipe_help() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet_opencv()
     print_names_as_given()
-    try:
-        # SIGTERM and SIGHUP stop a command as Ctrl-C does: half-written files are removed
-        with stop_signals_interrupt():
-            return run_command(lambda: args.run(args))
-    except (HairfxError, OSError) as exc:  # OSError: a folder given for a file, no permission, a full disk
-        print(f"hairfx-lut {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print(f"hairfx-lut {args.command}: interrupted", file=sys.stderr)
-        return 128 + getattr(exc, "signum", signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP
+
+    def run() -> int:
+        quiet_opencv()
+        return args.run(args)
+
+    # OSError: a folder given for a file, no permission, a full disk
+    return run_main(f"hairfx-lut {args.command}", run, errors=(HairfxError, OSError))
 
 
 if __name__ == "__main__":  # pragma: no cover
