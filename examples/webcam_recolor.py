@@ -618,7 +618,8 @@ def main(argv=None) -> int:
     print_names_as_given()  # "wrote caf\xe9.mp4" as its bytes, not a UnicodeEncodeError
     # Ctrl-C, kill and a closed terminal stop the run with its clean-up (no half-written
     # video); a reader gone early (| head) is 141, with no traceback
-    return run_main(name, lambda: _main(args), stopped=f"; nothing written to {args.output}" if args.output else "")
+    return run_main(name, lambda: _main(args), stopped=f"; nothing written to {args.output}" if args.output else "",
+                    renderer_option="--renderer")
 
 
 def _main(args) -> int:

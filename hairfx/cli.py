@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         quiet_opencv()  # after the parsing: `hairfx --help` loads no OpenCV
         return args.run(args)
 
-    return run_main(f"hairfx {args.command}", run)  # 130 for Ctrl-C, 143 for SIGTERM
+    # Mesa's "libEGL warning: egl: failed to create dri2 screen" where OpenGL cannot start:
+    # hairfx's own line says so, and what to do
+    os.environ.setdefault("EGL_LOG_LEVEL", "fatal")
+    # `recolor` and `video` pick the renderer with --renderer: their messages name it
+    option = "--renderer" if hasattr(args, "renderer") else None
+    return run_main(f"hairfx {args.command}", run, renderer_option=option)  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 @command

@@ -108,7 +108,13 @@ def signal_handlers(handler, signums):
             signal.signal(s, old)
 
 
-def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "") -> int:
+#: How an error or warning that suggests the CPU renderer names it: the Python API's argument.
+#: A command-line tool names its own option instead (:func:`run_main`'s ``renderer_option``).
+USE_CPU = "renderer='cpu'"
+
+
+def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "",
+             renderer_option: str | None = None) -> int:
     """For a command-line tool's ``main``: the exit status of ``run()`` (:func:`run_command`),
     with what stopped it said in one line on standard error after ``name``
     (``"hairfx video"``):
@@ -122,8 +128,14 @@ def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "
       initialization failed", then "install onnxruntime").
 
     Warnings are printed as their message alone: hairfx's read as sentences ("hairfx: ..."),
-    and the source line of the library that raised them tells a user nothing."""
+    and the source line of the library that raised them tells a user nothing. Where the tool
+    picks the renderer with an option (``renderer_option="--renderer"``), the errors and
+    warnings that suggest :data:`USE_CPU` name that option instead (``--renderer cpu``)."""
     stops: list[int] = []  # the signals that came during the run
+
+    def say(message) -> str:
+        text = str(message)
+        return text.replace(USE_CPU, f"{renderer_option} cpu") if renderer_option else text
 
     def stop(signum, frame):
         stops.append(signum)
@@ -131,14 +143,14 @@ def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "
 
     try:
         with signal_handlers(stop, (signal.SIGINT, *STOP_SIGNALS)), warnings.catch_warnings():
-            warnings.showwarning = lambda message, *_args, **_kw: print(message, file=sys.stderr)
+            warnings.showwarning = lambda message, *_args, **_kw: print(say(message), file=sys.stderr)
             return run_command(run)
     except KeyboardInterrupt as exc:
         signum = getattr(exc, "signum", signal.SIGINT)
     except Exception as exc:
         if not stops:
             if isinstance(exc, errors):
-                print(f"{name}: error: {exc}", file=sys.stderr)
+                print(f"{name}: error: {say(exc)}", file=sys.stderr)
                 return 2
             raise
         signum = stops[0]

@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 from .colors import Color
-from .errors import InputError, RendererUnavailable
+from .errors import USE_CPU, InputError, RendererUnavailable
 from .frames import mask_bbox
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT
 from .render_cpu import INTERPOLATIONS, RenderResult, _Renderer
@@ -189,7 +189,7 @@ def _check_not_forked() -> None:
         raise RendererUnavailable(
             "OpenGL was set up by this process's parent before it forked (multiprocessing's 'fork' start "
             "method), and Mesa's EGL hangs when the child uses it: start workers with the 'spawn' method, "
-            "or use renderer='cpu' in them"
+            f"or use {USE_CPU} in them"
         )
 
 
@@ -215,7 +215,7 @@ def create_context(backend: str | None = "egl"):
         raise RendererUnavailable(
             f"could not create an OpenGL 3.3 context (backend={backend!r}): {exc}. "
             "Install an EGL/OpenGL driver (on Debian/Ubuntu: libegl1 libgl1-mesa-dri) "
-            "or use renderer='cpu'."
+            f"or use {USE_CPU}."
         ) from exc
 
 
@@ -411,7 +411,7 @@ class GLRenderer(_Renderer):
             fh, fw = frame.shape[:2]
             raise RendererUnavailable(
                 f"a {fw}x{fh} frame whose hair spans {w}x{h} pixels ({tw}x{th} in whole tiles) is larger than "
-                f"this OpenGL context's {name} of {limits[name]}; use renderer='cpu' or a smaller frame"
+                f"this OpenGL context's {name} of {limits[name]}; use {USE_CPU} or a smaller frame"
             )
 
     def _ensure_capacity(self, w: int, h: int) -> None:

@@ -354,6 +354,30 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(cmd):
     assert proc.returncode == 141
 
 
+@pytest.mark.parametrize("command", ["recolor", "video"])
+def test_opengl_that_cannot_start_is_one_line_naming_the_commands_option(command, tmp_path):
+    """Where Mesa cannot start a driver (here one that does not exist): its "libEGL warning:
+    egl: failed to create dri2 screen" lines came first, twice, and hairfx's line suggested
+    the Python API's renderer='cpu', which the command does not take."""
+    if command == "video":
+        exe = shutil.which("ffmpeg") or pytest.skip("ffmpeg is not installed")
+        src, out = tmp_path / "in.mp4", tmp_path / "o.mp4"
+        subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "2",
+                        "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
+        argv = ["video", src, "-q", "--frames", "1"]
+    else:
+        out = tmp_path / "o.png"
+        argv = ["recolor", REF / "dark.png", "--mask", REF / "dark_mask.png"]
+    for renderer, status in (("auto", 0), ("gl", 2)):
+        r = subprocess.run([sys.executable, "-m", "hairfx", *argv, "-c", "copper", "-o", out, "--renderer", renderer],
+                           capture_output=True, text=True, cwd=REPO, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(REPO), "GALLIUM_DRIVER": "no-such-driver"})
+        if "OpenGL" not in r.stderr:  # another vendor's EGL ignores the variable
+            pytest.skip("OpenGL starts here even without its driver")
+        assert r.returncode == status and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "use --renderer cpu" in r.stderr and "renderer='cpu'" not in r.stderr, r.stderr
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to time the signal")
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="the hair model runs without ONNX Runtime")
 @pytest.mark.parametrize("cmd, out, says", [

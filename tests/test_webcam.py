@@ -447,7 +447,8 @@ def test_no_display_is_a_clear_error_not_an_abort(clip):
 
 def test_opengl_that_cannot_start_is_said_in_one_line(short_clip, tmp_path):
     """Where Mesa cannot start a driver (here one that does not exist), its own "libEGL
-    warning: egl: failed to create dri2 screen" lines came before hairfx's, which says it."""
+    warning: egl: failed to create dri2 screen" lines came before hairfx's, which says it,
+    and that suggested the Python API's renderer='cpu' for the example's --renderer cpu."""
     out = tmp_path / "out.mp4"
     for renderer, status in (("auto", 0), ("gl", 2)):
         r = subprocess.run(
@@ -458,6 +459,7 @@ def test_opengl_that_cannot_start_is_said_in_one_line(short_clip, tmp_path):
         assert "libEGL" not in r.stderr, r.stderr
         if "OpenGL" in r.stderr:  # Mesa's EGL: no context; another vendor's ignores the variable
             assert r.returncode == status and len(r.stderr.splitlines()) == 1, r.stderr
+            assert "use --renderer cpu" in r.stderr and "renderer='cpu'" not in r.stderr, r.stderr
 
 
 def _run_interrupted(clip, out, loaded: str, after: float, *, twice: bool = False) -> subprocess.CompletedProcess:
