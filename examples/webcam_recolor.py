@@ -62,6 +62,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 
 import hairfx
 from hairfx._files import opencv_readable, path_argument
+from hairfx._text import counted
 from hairfx.cli import print_names_as_given
 from hairfx.errors import InputError, run_main
 from hairfx.frames import MAX_SIDE
@@ -191,7 +192,7 @@ class Capture:
             if bgr is None:
                 if not self.is_camera:  # a file: no retries
                     if why is not None:
-                        self.error = f"could not decode {self.source!r} after {n} frames: {why}"
+                        self.error = f"could not decode {self.source!r} after {counted(n, 'frame')}: {why}"
                     break  # else the end of the file
                 # A camera that fails, however it fails, is retried for as long as one whose
                 # read() says no: one bad read is not the end of a live session.
@@ -548,13 +549,13 @@ def run_headless(app: App, cap: Capture, args) -> int:
     if args.bench:
         t = app.stats.totals
         h, w = frame.shape[:2]
-        print(f"webcam path, {w}x{h}, {n} frames, renderer {app.session.renderer.name}, "
+        print(f"webcam path, {w}x{h}, {counted(n, 'frame')}, renderer {app.session.renderer.name}, "
               f"model {args.model}{' (ensemble)' if args.ensemble else ''}")
         print(f"  end to end     {n / elapsed:6.1f} FPS   ({elapsed / n * 1e3:5.1f} ms per frame)")
         for k in ("capture", "mask", "render", "display"):
             print(f"  {k:<14} {t[k] / n:6.1f} ms" + ("   (own thread, overlaps)" if k == "capture" else ""))
     if args.output:
-        print(f"wrote {args.output}: {n} frames")
+        print(f"wrote {args.output}: {counted(n, 'frame')}")
         short = shortfall(source, n, name=args.input, limit=args.frames)  # fewer than asked and than stated
         if short:
             print(f"warning: {short}", file=sys.stderr)

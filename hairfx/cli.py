@@ -12,6 +12,7 @@ import os
 import sys
 
 from ._files import path_argument
+from ._text import counted
 from .errors import run_main
 from .imagefiles import IMAGE_SUFFIXES
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
@@ -261,7 +262,8 @@ def _add_video(sub) -> None:
                 keep_audio=not args.no_audio,
             )
         audio = "with audio" if info.has_audio else "no audio"
-        print(f"wrote {args.output}: {info.frames} frames, {info.width}x{info.height} at {float(info.fps):g} fps, {audio}")
+        print(f"wrote {args.output}: {counted(info.frames, 'frame')}, {info.width}x{info.height} "
+              f"at {float(info.fps):g} fps, {audio}")
         return 0
 
     p.set_defaults(run=run)
@@ -461,16 +463,16 @@ def _run_mask(args) -> int:
             png = _png_with_software(cv2.imencode(".png", m8)[1].tobytes(), MASK_SOFTWARE)
             write_whole(target, png)  # a failed write leaves the old file whole
         except InputError as exc:
-            raise InputError(f"{exc} (wrote {written} mask(s) before it)") from None
+            raise InputError(f"{exc} (wrote {counted(written, 'mask')} before it)") from None
         written += 1
         if f in renamed:
             print(f"{f}: mask {target.name} (another input has the same name)")
     if not skipped:
-        print(f"wrote {written} mask(s) to {out}")
+        print(f"wrote {counted(written, 'mask')} to {out}")
         return 0
     listed = ", ".join(str(f) for f in skipped[:_SKIPS_LISTED])
     more = f" and {len(skipped) - _SKIPS_LISTED} more" if len(skipped) > _SKIPS_LISTED else ""
-    print(f"wrote {written} mask(s) to {out}; skipped {len(skipped)}: {listed}{more}")
+    print(f"wrote {counted(written, 'mask')} to {out}; skipped {len(skipped)}: {listed}{more}")
     return 2
 
 

@@ -52,6 +52,7 @@ from ._files import (
     Replacement, as_path, check_new_file, check_readable_file, opencv_name, opencv_readable, write_target
 )
 from ._options import number
+from ._text import counted
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
 from .frames import as_frame, mask_bbox
@@ -531,7 +532,7 @@ def shortfall(info: VideoInfo, decoded: int, *, name: str, limit: int | None = N
         if expected - decoded <= max(2, expected // 20):
             return None
         return (f"{name} states {info.video_seconds:.2f} s of video ({whole} frames at {float(info.fps):g} fps) but only "
-                f"{decoded} frames could be decoded; the file may be truncated")
+                f"{counted(decoded, 'frame')} could be decoded; the file may be truncated")
     return None
 
 
@@ -1369,9 +1370,10 @@ class _Progress:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            line = f"\r[{bar:<30}] {frac:4.0%} {self.done}/{self.total} frames  {rate:5.1f} fps  ETA {eta:4.0f} s"
+            done = f"{self.done}/{counted(self.total, 'frame')}"
+            line = f"\r[{bar:<30}] {frac:4.0%} {done}  {rate:5.1f} fps  ETA {eta:4.0f} s"
         else:
-            line = f"\r{self.done} frames  {rate:5.1f} fps"
+            line = f"\r{counted(self.done, 'frame')}  {rate:5.1f} fps"
         self.stream.write(line if self.live else line[1:])
         self.stream.flush()
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _datadir
+from ._text import counted
 from .errors import InputError
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(f"Machine: {platform.machine()}, {platform.processor() or platform.system()}; {time.strftime('%Y-%m-%d')}; "
               f"model {args.model}{' (ensemble)' if ensemble else ''}, colour {args.color}, "
-              f"smoothing {args.smoothing}, up to {args.frames} frames per clip at <= {args.side} px")
+              f"smoothing {args.smoothing}, up to {counted(args.frames, 'frame')} per clip at <= {args.side} px")
         print()
         print("| clip | frames | mask flicker off | mask flicker on | colour flicker off | colour flicker on |")
         print("|---|---:|---:|---:|---:|---:|")

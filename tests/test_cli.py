@@ -244,9 +244,23 @@ def test_mask_takes_the_images_directly_in_a_folder_and_nothing_else(tmp_path, c
     for _ in range(2):
         assert main(["mask", str(src), "-o", str(out)]) == 0
         captured = capsys.readouterr()
-        assert captured.err == "" and captured.out == f"wrote 3 mask(s) to {out}\n"
+        assert captured.err == "" and captured.out == f"wrote 3 masks to {out}\n"
         assert sorted(p.name for p in out.iterdir()) == ["B.png", "a.png", "link.png"]
     assert np.array_equal(cv2.imread(str(out / "link.png"), cv2.IMREAD_UNCHANGED), _mask_alone(tmp_path, src / "a.jpg"))
+
+
+def test_counts_of_one_are_said_in_the_singular(tmp_path, capsys):
+    """"wrote 1 mask(s)" and "wrote o.mp4: 1 frames"."""
+    cv2.imwrite(str(tmp_path / "a.jpg"), _head())
+    assert main(["mask", str(tmp_path / "a.jpg"), "-o", str(tmp_path / "masks")]) == 0
+    assert capsys.readouterr().out == f"wrote 1 mask to {tmp_path / 'masks'}\n"
+    exe = shutil.which("ffmpeg") or pytest.skip("ffmpeg is not installed")
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "2",
+                    "-pix_fmt", "yuv420p", str(tmp_path / "in.mp4")], check=True)  # fmt: skip
+    out = tmp_path / "o.mp4"
+    assert main(["video", str(tmp_path / "in.mp4"), "-c", "copper", "--renderer", "cpu", "-q", "--frames", "1",
+                 "-o", str(out)]) == 0  # fmt: skip
+    assert capsys.readouterr().out == f"wrote {out}: 1 frame, 64x48 at 30 fps, no audio\n"
 
 
 def test_mask_gives_inputs_that_share_a_name_masks_of_their_own(tmp_path, capsys):
@@ -266,7 +280,7 @@ def test_mask_gives_inputs_that_share_a_name_masks_of_their_own(tmp_path, capsys
              "a_jpg_2.png": other / "a.jpg"}
     assert sorted(p.name for p in out.iterdir()) == sorted(named)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-1] == f"wrote 4 mask(s) to {out}"
+    assert lines[-1] == f"wrote 4 masks to {out}"
     assert sorted(lines[:-1]) == sorted(f"{named[n]}: mask {n} (another input has the same name)"
                                         for n in named if n != "a_1.png")
     for name, image in named.items():
@@ -299,7 +313,7 @@ def test_mask_skips_a_file_it_may_not_read_and_a_broken_link(tmp_path, capsys, m
         f"hairfx mask: skipped {src / 'broken.jpg'}: a link to missing.jpg, which is missing",
         f"hairfx mask: skipped {src / 'locked.jpg'}: cannot read it: Permission denied",
     ]
-    assert captured.out.splitlines()[-1].startswith(f"wrote 2 mask(s) to {out}; skipped 2: ")
+    assert captured.out.splitlines()[-1].startswith(f"wrote 2 masks to {out}; skipped 2: ")
 
 
 @pytest.mark.parametrize("argv, argument", [

@@ -540,7 +540,7 @@ def test_mask_cli_skips_unreadable_files_and_does_the_rest(tmp_path, capsys):
         assert line.startswith("hairfx mask: skipped ") and reason in line
         assert line.count(name) == 1  # the reason does not repeat the file name
     summary = captured.out.strip().splitlines()[-1]
-    assert summary.startswith(f"wrote 3 mask(s) to {out}; skipped 5: ")
+    assert summary.startswith(f"wrote 3 masks to {out}; skipped 5: ")
     assert "b_truncated.jpg" in summary and "and 0 more" not in summary
 
 
@@ -554,7 +554,7 @@ def test_mask_cli_summary_names_the_first_skips(tmp_path, capsys, monkeypatch):
     _unreadable_images(src)
     assert main(["mask", str(src), "-o", str(tmp_path / "out")]) == 2
     summary = capsys.readouterr().out.strip()
-    assert summary == (f"wrote 0 mask(s) to {tmp_path / 'out'}; skipped 4: {src / 'b_truncated.jpg'}, "
+    assert summary == (f"wrote 0 masks to {tmp_path / 'out'}; skipped 4: {src / 'b_truncated.jpg'}, "
                        f"{src / 'c_rgba.png'} and 2 more")
 
 

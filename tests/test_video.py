@@ -399,6 +399,14 @@ def test_an_mp4_cut_without_re_encoding_is_not_called_truncated(tmp_path):
     assert shortfall(info, decoded, name="cut.mp4") is None
 
 
+def test_a_truncated_file_that_gave_one_frame_says_so_in_the_singular():
+    from hairfx.video import VideoInfo, shortfall
+
+    info = VideoInfo(Path("cut.mkv"), 64, 48, Fraction(25), 50, False, video_seconds=2.0)
+    assert shortfall(info, 1, name="cut.mkv") == ("cut.mkv states 2.00 s of video (50 frames at 25 fps) but only "
+                                                  "1 frame could be decoded; the file may be truncated")
+
+
 def test_a_file_named_like_an_option_is_probed_as_a_file(short_clip, tmp_path, monkeypatch):
     """ffprobe took "-clip.mp4" for an option: no audio, rotation or frame count was seen."""
     ffmpeg_or_skip()
@@ -1282,6 +1290,13 @@ def test_progress_is_redrawn_on_a_terminal_and_written_once_to_a_log():
     assert log.getvalue().startswith("[" + "#" * 30 + "] 100% 30/30 frames")
     shown = term.getvalue()
     assert shown.count("\r") >= 2 and shown.endswith("\n") and shown.count("100%") == 1
+    # a count of one, in the singular ("1/1 frames" was written)
+    for total in (1, None):
+        log = io.StringIO()
+        bar = _Progress(total, stream=log)
+        bar.update()
+        bar.finish(complete=True)
+        assert "1/1 frame " in log.getvalue() if total else log.getvalue().startswith("1 frame "), log.getvalue()
 
 
 def test_a_matroska_video_that_starts_late_is_not_called_truncated(short_clip, tmp_path, recwarn):

@@ -59,6 +59,12 @@ def test_headless_writes_the_expected_frames(webcam, clip, tmp_path, hair_model)
     assert frames[0].shape == (320, 320, 3)
 
 
+def test_headless_says_one_frame_in_the_singular(webcam, clip, tmp_path, hair_model, capsys):
+    out = tmp_path / "out.mp4"
+    assert webcam.main(["--input", str(clip), "--output", str(out), "--frames", "1", "--renderer", "cpu"]) == 0
+    assert capsys.readouterr().out == f"wrote {out}: 1 frame\n"
+
+
 def test_headless_output_keeps_the_clips_sound(webcam, short_clip, tmp_path, hair_model):
     from hairfx.video import probe
 

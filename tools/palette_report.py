@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from hairfx.errors import InputError
+from hairfx._text import counted
 from hairfx.training.cli_args import _positive  # no torch
 
 __all__ = ["pick_subjects", "measure", "main", "HUE_TARGET", "DE_TARGET", "TEXTURE_TARGET"]
@@ -118,7 +119,7 @@ def pick_subjects(data: str | Path, count: int, *, max_side: int = 512) -> list[
         if i is not None:
             scored.append((i, path, mask_path))
     if len(scored) < count:
-        raise InputError(f"{data}: only {len(scored)} images with enough hair, asked for {count}")
+        raise InputError(f"{data}: only {counted(len(scored), 'image')} with enough hair, asked for {count}")
     scored.sort(key=lambda t: -t[0])
     picks = [scored[round(k * (len(scored) - 1) / (count - 1))] for k in range(count)]
     out = []

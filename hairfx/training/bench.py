@@ -19,6 +19,7 @@ import time
 import cv2
 import numpy as np
 
+from .._text import counted
 from ..presets import MASK_BACKENDS
 from . import cli_args
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}, "
           f"onnxruntime {_onnxruntime_version()}; "
-          f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {args.frames} frames")
+          f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {counted(args.frames, 'frame')}")
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
     for name, ensemble, label in models:
