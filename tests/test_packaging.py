@@ -1,0 +1,80 @@
+"""What a plain install carries: the package data that pyproject.toml lists covers every file
+the code opens from the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+PYPROJECT = REPO / "pyproject.toml"
+
+
+@pytest.fixture(scope="module")
+def setuptools_config() -> dict:
+    if not PYPROJECT.is_file():
+        pytest.skip("no pyproject.toml beside the tests")
+    return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["tool"]["setuptools"]
+
+
+def _source_dir(config: dict, package: str) -> Path:
+    """The checkout folder a package is built from (``package-dir``, else its dotted path)."""
+    mapped = config.get("package-dir", {})
+    if package in mapped:
+        return REPO / mapped[package]
+    parent, _, leaf = package.rpartition(".")
+    return _source_dir(config, parent) / leaf if parent else REPO / package
+
+
+def _packaged(config: dict, package: str) -> set[Path]:
+    """The data files of ``package`` that its package-data globs pick up, relative to its folder."""
+    folder = _source_dir(config, package)
+    return {p.relative_to(folder) for pattern in config["package-data"].get(package, [])
+            for p in folder.glob(pattern) if p.is_file()}
+
+
+def _data_files(folder: Path) -> set[Path]:
+    """Every file under ``folder`` that is not Python source or a cache: what must ship as data."""
+    return {p.relative_to(folder) for p in folder.rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts}
+
+
+def test_every_package_folder_is_listed(setuptools_config):
+    """A folder with an ``__init__.py`` left out of ``packages`` is missing from the wheel."""
+    listed = set(setuptools_config["packages"])
+    for package in list(listed):
+        folder = _source_dir(setuptools_config, package)
+        for init in folder.rglob("__init__.py"):
+            sub = init.parent.relative_to(folder).parts
+            assert ".".join((package, *sub)) in listed, f"{init.parent} is not in [tool.setuptools] packages"
+
+
+@pytest.mark.parametrize("package", ["hairfx.luts", "hairfx.weights"])
+def test_package_data_covers_every_data_file(setuptools_config, package):
+    folder = _source_dir(setuptools_config, package)
+    missing = _data_files(folder) - _packaged(setuptools_config, package)
+    assert not missing, f"not in package-data for {package}, so left out of the wheel: {sorted(map(str, missing))}"
+
+
+def test_package_data_covers_the_weights_and_their_terms(setuptools_config):
+    packaged = _packaged(setuptools_config, "hairfx.weights")
+    index = json.loads((_source_dir(setuptools_config, "hairfx.weights") / "weights.json").read_text())
+    needed = {"weights.json", "MODEL_CARD.md", "LICENSE-WEIGHTS.txt"}
+    for entry in index.values():
+        needed |= {entry["file"], str(Path(entry["file"]).with_suffix(".onnx"))}
+    assert {Path(n) for n in needed} <= packaged
+
+
+def test_license_files_exist():
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"] if PYPROJECT.is_file() else {}
+    for name in project.get("license-files", []):
+        assert (REPO / name).is_file(), name
+
