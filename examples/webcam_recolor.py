@@ -589,7 +589,9 @@ def check_window() -> None:
 
 def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
     cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
-    print(__doc__.split("Keys in the window:")[1].split("Capture runs")[0].rstrip())
+    keys = (__doc__ or "").partition("Keys in the window:")[2].partition("Capture runs")[0].rstrip()
+    if keys:  # python -OO strips the docstring that lists them
+        print(keys)
     try:
         n = 0
         while frames is None or n < frames:

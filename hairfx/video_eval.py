@@ -81,7 +81,7 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hairfx.video_eval", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m hairfx.video_eval", description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--data", type=Path, default=None, help="data folder holding videos/ (default ../shared/data)")
     p.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--side", type=int, default=480, help="scale clips so the longer side is at most this (default 480)")

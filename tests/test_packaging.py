@@ -1,9 +1,11 @@
 """What a plain install carries: the package data that pyproject.toml lists covers every file
-the code opens from the package."""
+the code opens from the package, and the console scripts run under ``python -OO``."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,26 @@ def test_license_files_exist():
     for name in project.get("license-files", []):
         assert (REPO / name).is_file(), name
 
+
+def test_console_scripts_run_without_docstrings():
+    """``python -OO`` (or PYTHONOPTIMIZE=2) strips docstrings; the help built from them must
+    not fail."""
+    code = f"""
+import sys
+sys.path.append({str(REPO)!r})
+from hairfx.cli import main as hairfx_main
+from hairfx.video_eval import main as video_eval
+from tools.lut_tool import main as lut_tool
+from tools.palette_report import main as report
+from tools.reference_masks import main as reference_masks
+for main, argv in [(hairfx_main, ["--help"]), (hairfx_main, ["train", "--help"]), (video_eval, ["--help"]),
+                   (lut_tool, ["--help"]), (lut_tool, ["bake", "--help"]), (lut_tool, ["report", "--help"]),
+                   (report, ["--help"]), (reference_masks, ["--help"])]:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code == 0, (argv, exc.code)
+"""
+    done = subprocess.run([sys.executable, "-OO", "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "usage: hairfx-lut bake" in done.stdout and "usage: reference_masks" in done.stdout

@@ -296,7 +296,7 @@ def _cmd_report(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .palette_report import DEFAULT_SPLIT_HELP
 
-    parser = argparse.ArgumentParser(prog="hairfx-lut", description=__doc__.replace("``", ""),
+    parser = argparse.ArgumentParser(prog="hairfx-lut", description=(__doc__ or "").replace("``", ""),
                                      epilog="Run 'hairfx-lut COMMAND --help' for each command.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -415,7 +415,7 @@ def _recipe_help() -> str:
 
     from . import recipe
 
-    text = recipe.__doc__.replace("``", "").replace(":mod:", "")
+    text = (recipe.__doc__ or "").replace("``", "").replace(":mod:", "")
     return f"{text.rstrip()}\n\nEffects and their parameters (checked when the recipe is read):\n{effects_reference()}\n"
 
 

@@ -247,7 +247,7 @@ def report(colors: list[str], subjects, data) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hairfx-lut report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hairfx-lut report", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--data", help=f"dataset split with images/ and masks/ (default: {DEFAULT_SPLIT_HELP})")
     parser.add_argument("--subjects", type=_positive, default=12,
                         help="subjects spanning the intensity range (default 12)")

@@ -117,7 +117,7 @@ def overlay(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="reference_masks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="reference_masks", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--kphotoalbum", type=Path, required=True, help="kphotoalbum's demo/ folder")
     parser.add_argument("--mahotas", type=Path, required=True, help="mahotas' demos/data/ folder")
     parser.add_argument("--skimage", type=Path, required=True, help="scikit-image's data/ folder")

@@ -893,7 +893,8 @@ def export_onnx(model: HairNet, path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    return cli_args.train(argparse.ArgumentParser(prog="hairfx train", description=__doc__.splitlines()[0]))
+    summary = (__doc__ or "").partition("\n")[0]  # no docstrings under python -OO
+    return cli_args.train(argparse.ArgumentParser(prog="hairfx train", description=summary))
 
 
 def run(args: argparse.Namespace) -> int:
