@@ -488,6 +488,29 @@ def test_resume_refuses_a_run_of_the_other_preset(tmp_path, blobs):
               resume=True, max_pairs=4, crop=64, log=lambda s: None)
 
 
+@pytest.mark.parametrize("keyword", [True, False], ids=["pytorch-2.5-on", "pytorch-2.3-2.4"])
+def test_onnx_export_picks_the_torchscript_exporter_where_it_can_be_chosen(tmp_path, monkeypatch, keyword):
+    """``dynamo=`` came in PyTorch 2.5: passed where the installed one takes it, never before."""
+    import sys
+    import types
+
+    from hairfx.training.train import export_onnx
+
+    calls = []
+
+    def export_2_5(model, args, f, *, dynamo=True, **options):
+        calls.append({"dynamo": dynamo, **options})
+
+    def export_2_4(model, args, f, export_params=True, verbose=False, training=None, input_names=None,
+                   output_names=None, opset_version=None, dynamic_axes=None):
+        calls.append({"opset_version": opset_version})
+
+    monkeypatch.setitem(sys.modules, "onnx", types.ModuleType("onnx"))  # export_onnx only checks it imports
+    monkeypatch.setattr(torch.onnx, "export", export_2_5 if keyword else export_2_4)
+    export_onnx(build_model("small"), tmp_path / "small.onnx")
+    assert calls[0]["opset_version"] == 13 and calls[0].get("dynamo", False) is False
+
+
 def test_an_export_without_onnx_or_with_a_worse_checkpoint_is_refused(tmp_path, monkeypatch):
     import sys
 

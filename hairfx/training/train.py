@@ -32,6 +32,7 @@ import argparse
 import collections
 import contextlib
 import hashlib
+import inspect
 import io
 import json
 import math
@@ -888,7 +889,10 @@ def export_onnx(model: HairNet, path: Path) -> None:
     # Height and width are free: the segmenter runs the network on a canvas cut to the
     # frame's shape (multiples of the stride), not always the square it was traced on.
     free = {2: "height", 3: "width"}
-    torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=13, input_names=["input"],
+    # The TorchScript exporter: the only one before PyTorch 2.5, which added `dynamo=` to choose
+    # it (the default from 2.9 is the other); hairfx takes PyTorch 2.3 on.
+    choose = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(net, (x,), str(path), **choose, opset_version=13, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": free, "logits": free})
 
 
