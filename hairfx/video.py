@@ -840,6 +840,11 @@ class VideoWriter(Closeable):
             self._open_cv2()
             self.audio = False
         else:
+            if source is not None and _ffprobe() is None:  # a lone ffmpeg binary (imageio-ffmpeg ships one)
+                warnings.warn(
+                    "hairfx: ffprobe not found: without it the source's sound cannot be seen, so none is copied "
+                    "(install ffprobe, which comes with ffmpeg, for the audio track)", RuntimeWarning, stacklevel=2
+                )
             self._open_ffmpeg(exe, source if want_audio else None, crf, preset)
             self.audio = want_audio
 

@@ -607,6 +607,16 @@ def test_writer_without_ffmpeg_warns_and_drops_audio(short_clip, tmp_path, monke
     cap.release()
 
 
+def test_ffmpeg_without_ffprobe_says_the_sound_is_left_out(short_clip, tmp_path, monkeypatch):
+    import hairfx.video
+
+    monkeypatch.setattr(hairfx.video, "_ffprobe", lambda: None)  # a lone ffmpeg binary on the PATH
+    with pytest.warns(RuntimeWarning, match="ffprobe not found: .*none is copied"):
+        info = recolor_video(short_clip, tmp_path / "h264.mp4", color="copper", renderer="cpu", progress=False,
+                             masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert info.frames == N_FRAMES and not info.has_audio
+
+
 def test_writer_checks_frames(tmp_path):
     with VideoWriter(tmp_path / "w.mp4", width=32, height=16, fps=30, use_ffmpeg=False) as w:
         with pytest.raises(InputError, match="32x16"):
