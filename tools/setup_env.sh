@@ -35,5 +35,8 @@ python3 -m venv .venv
 # pip pulls nothing more. Where pip's configuration provides the CPU wheel, this is the CPU
 # build; elsewhere set HAIRFX_TORCH_INDEX to PyTorch's CPU wheel index to avoid a CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0 ${HAIRFX_TORCH_INDEX:+--index-url "$HAIRFX_TORCH_INDEX"}
+# setuptools builds the wheel in build/ and copies into it what is there from an earlier run:
+# a module or a colour removed from the checkout since then would be installed again.
+rm -rf build
 .venv/bin/python -m pip install -q $editable ".[test]"
 echo "hairfx installed in .venv: try  .venv/bin/hairfx colors"
