@@ -454,6 +454,21 @@ def test_an_export_refuses_a_run_without_a_score_and_a_broken_index_in_one_line(
         export_weights(tmp_path / "a.pt", "small", tmp_path / "a.pt" / "w", onnx=False)
 
 
+def test_an_export_into_a_folder_that_takes_no_files_is_refused_before_writing(tmp_path, monkeypatch):
+    """The package's weights folder of an install by another user, or in a read-only image."""
+    import os
+
+    from hairfx.segmenter import WEIGHTS_DIR
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: Path(p) != weights and access(p, mode, **kw))
+    with pytest.raises(InputError, match=r"cannot export into \S+/w: \S+/w is not writable; give --weights-dir"):
+        export_weights(WEIGHTS_DIR / "small.pt", "small", weights, onnx=False)
+    assert not any(weights.iterdir())
+
+
 def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):
     import hairfx.training.train as train_mod
     from hairfx.segmenter import load_state_dict
