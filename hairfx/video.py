@@ -640,9 +640,10 @@ def _matroska_header(width: int, height: int, default_ns: int) -> bytes:
     """The start of a Matroska stream of ``width`` x ``height`` RGB24 frames (V_UNCOMPRESSED,
     colour space FourCC "RGB" 24) timed in nanoseconds, up to its first cluster; the
     segment's size is left unknown, as a live stream's is. ``default_ns``, the track's
-    default frame duration, is what FFmpeg gives the last frame (it reads no other): FFmpeg
-    5.1 takes it between 1 and 200 ms (5 to 1000 fps), and gives a longer last frame the
-    interval of the first ones."""
+    default frame duration, is what FFmpeg gives the last frame (it reads no other), as the
+    stream's rate where that is under 1000 fps (:data:`_SHORTEST_NS`); from 5 fps down (200
+    ms) only where ffmpeg reads no frame to guess the rate from (``-probesize 32``): it would
+    else give the last frame the interval of the first ones."""
     ebml = _ebml(b"\x1a\x45\xdf\xa3", _ebml_uint(b"\x42\x86", 1) + _ebml_uint(b"\x42\xf7", 1)
                  + _ebml_uint(b"\x42\xf2", 4) + _ebml_uint(b"\x42\xf3", 8) + _ebml(b"\x42\x82", b"matroska")
                  + _ebml_uint(b"\x42\x87", 4) + _ebml_uint(b"\x42\x85", 2))  # fmt: skip
@@ -667,6 +668,11 @@ def _matroska_frame_head(ns: int, size: int) -> bytes:
     return b"\x1f\x43\xb6\x75" + (0x01 << 56 | cluster_size).to_bytes(8, "big") + timestamp + block_head
 
 
+#: The shortest last frame a variable-rate output keeps (nanoseconds): FFmpeg's Matroska
+#: demuxer takes a default frame duration as the rate only under 1000 fps, as it rounds it
+#: (1.000001 ms is 1000/1); after a shorter one the last frame lasts nothing, and an MP4's
+#: edit list hides it. A shorter one is made this long.
+_SHORTEST_NS = 1_001_000
 #: Containers that hold frames at any times; others (AVI) hold one rate.
 VARIABLE_RATE = {".mp4", ".m4v", ".mov", ".mkv"}
 #: The finest time base a variable-rate output is written in; times that need a finer one
@@ -854,7 +860,9 @@ class VideoWriter(Closeable):
         if self._times is None:
             cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-framerate", str(self.fps)]
         else:
-            cmd += ["-f", "matroska"]
+            # nothing read ahead: the frames' rate guessed from the first ones, not the header's
+            # default duration, would be the last frame's duration (0.1 s for a last one of 0.5)
+            cmd += ["-probesize", "32", "-analyzeduration", "0", "-f", "matroska"]
         cmd += ["-i", "pipe:0"]
         if audio is not None:
             held = CONTAINERS[self.path.suffix.lower()]
@@ -891,7 +899,8 @@ class VideoWriter(Closeable):
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
         )
         if self._times is not None:
-            self._pipe(_matroska_header(w, h, round((self._end - self._times[-1]) * 10**9)))
+            last = max(round((self._end - self._times[-1]) * 10**9), _SHORTEST_NS)
+            self._pipe(_matroska_header(w, h, last))
 
     def _open_cv2(self) -> None:
         import cv2

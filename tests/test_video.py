@@ -496,6 +496,25 @@ def test_the_writer_shows_each_frame_at_the_time_given(tmp_path):
     assert (got.fps, got.frames) == (10, 4)
 
 
+@pytest.mark.parametrize("last", [Fraction(1, 2), Fraction(3, 10), Fraction(1, 2000)])
+@pytest.mark.parametrize("name", ["timed.mp4", "timed.mkv"])
+def test_the_last_frame_lasts_as_long_as_given(tmp_path, name, last):
+    """A last frame of 200 ms or more lasted as long as the first interval (a clip 0.3 s long
+    for 0.7), FFmpeg having guessed the rate from the first frames; one of a millisecond or
+    less lasted nothing, and an MP4 hid it."""
+    ffmpeg_or_skip()
+    times = [Fraction(0), Fraction(1, 10), Fraction(2, 10)]
+    with VideoWriter(tmp_path / name, width=64, height=48, fps=10, times=times, end=times[-1] + last) as w:
+        for i in range(3):
+            w.write(np.full((48, 64, 3), 80 * i, np.uint8))
+    assert _shown_times(tmp_path / name) == pytest.approx([0, 0.1, 0.2], abs=1e-6)
+    seconds = float(_ffprobe_streams(tmp_path / name)[0].get("duration") or probe(tmp_path / name).video_seconds)
+    # a last frame under a millisecond lasts one, the shortest FFmpeg keeps
+    assert seconds == pytest.approx(0.2 + max(float(last), 0.001), abs=1e-6)
+    with VideoReader(tmp_path / name) as r:
+        assert len(list(r)) == 3
+
+
 @pytest.mark.parametrize(
     "times, end, words",
     [([0, 0.2, 0.1], None, "starting at 0 and increasing, got \\[0.0, 0.2, 0.1\\]"),
