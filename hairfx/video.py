@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Sequence
@@ -132,6 +132,11 @@ class VideoInfo:
     #: The FFmpeg decoder that sees the video's alpha channel where the default one does
     #: not: "libvpx-vp9" or "libvpx" for VP9 or VP8 with alpha (a WebM's alpha_mode tag).
     alpha_decoder: str | None = None
+    #: What :func:`probe` learnt of the frames' timestamps, for :func:`frame_timing`: the
+    #: :class:`_Timing` it read, False where there are no times to keep (an MP4 whose
+    #: average rate is that of its timestamps' grid: evenly spaced; or timestamps that do not
+    #: tell), None where it did not look (they are read when needed).
+    _timing: "_Timing | bool | None" = field(default=None, repr=False, compare=False)
 
     @property
     def audio_codec(self) -> str | None:
@@ -289,7 +294,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} has no video stream")
     fps = Fraction(cv_fps).limit_denominator(1001) if cv_fps > 0 else None
     frames = cv_frames if cv_frames > 0 else None
-    picture_start, stated, sar, video_seconds = 0.0, False, Fraction(1), None
+    picture_start, stated, sar, video_seconds, timing = 0.0, False, Fraction(1), None, None
     codecs = tuple(str(s.get("codec_name")) for s in audio)
     pixel_format, alpha_decoder = None if video is None else video.get("pix_fmt"), None
     if video is not None:
@@ -303,7 +308,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # (510/23 for 68 frames in 3 s): where it is not the rate of its timestamps'
             # grid (r_frame_rate), they are read
             varied = exe is not None and fps != _fraction(video.get("r_frame_rate"))
-            counted = _timestamp_rate(exe, p, video.get("index"), None, fps) if varied else None
+            timing = (_read_timing(exe, p, video.get("index")) or False) if varied else False
+            counted = _timestamp_rate(timing, fps) if timing else None
             if counted is not None:
                 fps = counted[1]
             elif fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
@@ -319,7 +325,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
             counted = None
             if "matroska" in container:
-                counted = _timestamp_rate(exe, p, video.get("index"), video_seconds, fps)
+                timing = _read_timing(exe, p, video.get("index"), video_seconds) or False
+                counted = _timestamp_rate(timing, fps) if timing else None
             if counted is not None and (fps is None or abs(counted[1] / fps - 1) > 0.05):
                 frames, fps = counted
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
@@ -335,7 +342,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         raise InputError(f"{str(p)!r} does not state its frame rate")
     return VideoInfo(
         p, width, height, fps, frames, bool(audio), codecs, max(picture_start, 0.0), stated, sar,
-        pixel_format, video_seconds, alpha_decoder,
+        pixel_format, video_seconds, alpha_decoder, timing,
     )
 
 
@@ -443,16 +450,11 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
     return None
 
 
-def _timestamp_rate(
-    exe: str, p: Path, index, stated: float | None, hint: Fraction | None
-) -> tuple[int, Fraction] | None:
-    """The frames of video stream ``index`` of ``p`` and their rate, read from their
-    timestamps without decoding: that of their interval where they are evenly spaced
-    (:func:`_even_interval`; a truncated file's missing B-frames do not lower it), else
-    their average (frames over :attr:`_Timing.span`); None when the timestamps do not tell."""
-    timing = _read_timing(exe, p, index, stated)
-    if timing is None:
-        return None
+def _timestamp_rate(timing: _Timing, hint: Fraction | None) -> tuple[int, Fraction] | None:
+    """The frames of a video stream and their rate, told by their timestamps (``timing``):
+    that of their interval where they are evenly spaced (:func:`_even_interval`; a truncated
+    file's missing B-frames do not lower it), else their average (frames over
+    :attr:`_Timing.span`); None when the timestamps do not tell."""
     step = _even_interval(timing, hint)
     rate = 1 / step if step is not None else timing.listed / timing.span
     if not (rate > 0 and math.isfinite(rate)):
@@ -463,10 +465,14 @@ def _timestamp_rate(
 def _variable_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     """When each frame of ``info``'s video is shown (seconds from the first, exact in its
     time base) and when the last one stops, for a clip whose frames are not evenly spaced
-    (:func:`_even_interval`); None for one that is, or where ffprobe cannot tell."""
-    exe = _ffprobe()
-    timing = None if exe is None else _read_timing(exe, info.path, "V:0", info.video_seconds)
-    if timing is None or _even_interval(timing, info.fps) is not None:
+    (:func:`_even_interval`); None for one that is, or where ffprobe cannot tell. The
+    timestamps :func:`probe` read are not read again, nor those of an MP4 it found evenly
+    spaced; those of other files (MPEG-TS, FLV) are read here."""
+    timing = info._timing
+    if timing is None:
+        exe = _ffprobe()
+        timing = None if exe is None else _read_timing(exe, info.path, "V:0", info.video_seconds)
+    if not timing or _even_interval(timing, info.fps) is not None:
         return None
     tb = timing.time_base
     return [int(p) * tb for p in timing.pts], round(timing.span / tb) * tb

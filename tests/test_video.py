@@ -373,6 +373,33 @@ def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_p
     assert float(_ffprobe_streams(tmp_path / "cli.mov")[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
 
 
+def test_timestamps_are_read_once_and_not_for_a_constant_rate_mp4(tmp_path, monkeypatch):
+    """frame_timing read every clip's timestamps again after probe (a pass of ffprobe over the
+    whole file: 0.1 s for a 10-s clip, 1 s for 30 min at 60 fps), an evenly spaced MP4's too,
+    whose average rate is that of its timestamps' grid; it is written as before, as raw frames
+    at its rate."""
+    import hairfx.video as video
+
+    exe = ffmpeg_or_skip()
+    make_clip(exe, tmp_path / "even.mp4", "-frames:v", "10")
+    _slow_then_fast(exe, tmp_path / "vfr.mp4")
+    _slow_then_fast(exe, tmp_path / "vfr.mkv")
+    subprocess.run([exe, "-v", "error", "-i", str(tmp_path / "vfr.mp4"), "-c", "copy", str(tmp_path / "vfr.ts")],
+                   check=True)  # fmt: skip
+    read = []
+    real = video._read_timing
+    monkeypatch.setattr(video, "_read_timing", lambda *a, **kw: read.append(a[2]) or real(*a, **kw))
+    for name, reads, variable in [("even.mp4", 0, False), ("vfr.mp4", 1, True), ("vfr.mkv", 1, True),
+                                  ("vfr.ts", 1, True)]:  # MPEG-TS states no count: read when needed
+        read.clear()
+        timing = video.frame_timing(probe(tmp_path / name))
+        assert (len(read), timing.times is not None) == (reads, variable), name
+    timing = video.frame_timing(probe(tmp_path / "even.mp4"))
+    with VideoWriter(tmp_path / "out.mp4", width=64, height=48, fps=30, times=timing.times, end=timing.end) as w:
+        assert w._proc.args[w._proc.args.index("-f") + 1] == "rawvideo"
+        w.write(np.zeros((48, 64, 3), np.uint8))
+
+
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
     """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
     of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
