@@ -467,7 +467,9 @@ def _variable_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     time base) and when the last one stops, for a clip whose frames are not evenly spaced
     (:func:`_even_interval`); None for one that is, or where ffprobe cannot tell. The
     timestamps :func:`probe` read are not read again, nor those of an MP4 it found evenly
-    spaced; those of other files (MPEG-TS, FLV) are read here."""
+    spaced; those of other files (MPEG-TS, FLV) are read here. Frames that share a time
+    (written so with FFmpeg's warning "non-strictly-monotonic PTS") are spread evenly up
+    to the next one's, so that the times increase, as a writer needs them to."""
     timing = info._timing
     if timing is None:
         exe = _ffprobe()
@@ -475,7 +477,14 @@ def _variable_times(info: VideoInfo) -> tuple[list[Fraction], Fraction] | None:
     if not timing or _even_interval(timing, info.fps) is not None:
         return None
     tb = timing.time_base
-    return [int(p) * tb for p in timing.pts], round(timing.span / tb) * tb
+    end = max(round(timing.span / tb), int(timing.pts[-1]) + 1) * tb
+    times = [int(p) * tb for p in timing.pts]
+    starts = np.flatnonzero(np.diff(timing.pts, prepend=-1))  # where each run of one time begins
+    stops = np.append(starts[1:], len(times))
+    for a, b in zip(starts[stops - starts > 1].tolist(), stops[stops - starts > 1].tolist()):
+        step = ((times[b] if b < len(times) else end) - times[a]) / (b - a)
+        times[a + 1 : b] = [times[a] + j * step for j in range(1, b - a)]
+    return times, end
 
 
 class FrameTiming(NamedTuple):

@@ -400,6 +400,30 @@ def test_timestamps_are_read_once_and_not_for_a_constant_rate_mp4(tmp_path, monk
         w.write(np.zeros((48, 64, 3), np.uint8))
 
 
+@pytest.mark.parametrize("suffix, n", [(".mkv", 10), (".webm", 10), (".mkv", 39)])
+def test_frames_that_share_a_time_are_spread_to_the_next_one(tmp_path, suffix, n):
+    """Frame ``n`` at frame n-1's time (FFmpeg writes such a file with a warning about
+    "non-strictly-monotonic PTS"): recolouring failed, the clip's own times refused as
+    "frame times must be ... increasing"."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / f"same{suffix}"
+    codec = ["-c:v", "libx264"] if suffix == ".mkv" else ["-c:v", "libvpx-vp9", "-deadline", "realtime"]
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-vf",
+                    f"setpts='PTS-eq(N,{n})'", "-frames:v", "40", *_passthrough_option(_ffmpeg_release_of(exe)),
+                    *codec, "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
+    shown = _shown_times(src)
+    assert len(shown) == 40 and shown[n - 1] == shown[n]
+    got = recolor_video(src, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    end = shown[-1] + 0.033  # the last frame lasts as long as it says
+    assert got.frames == 40
+    assert float(_ffprobe_streams(tmp_path / "out.mp4")[0]["duration"]) == pytest.approx(end, abs=1e-6)
+    # the second of the two halfway to the next frame (or the end); every other at its own time
+    after = shown[n + 1] if n + 1 < 40 else end
+    expected = [*shown[:n], (shown[n] + after) / 2, *shown[n + 1:]]
+    assert _shown_times(tmp_path / "out.mp4") == pytest.approx(expected, abs=1e-6)
+
+
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
     """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
     of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
