@@ -424,6 +424,24 @@ def test_frames_that_share_a_time_are_spread_to_the_next_one(tmp_path, suffix, n
     assert _shown_times(tmp_path / "out.mp4") == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_clip_of_one_or_two_frames_keeps_its_length(tmp_path, suffix):
+    """Frames 0 and 5 of a 30 fps clip, the second lasting 1/30 s: 0.2 s. Its one interval
+    was taken as the rate (6 fps), and the copy lasted 0.333 s."""
+    exe = ffmpeg_or_skip()
+    fast = _passthrough_option(_ffmpeg_release_of(exe))
+    make_clip(exe, tmp_path / f"two{suffix}", "-vf", "select='eq(n,0)+eq(n,5)'", "-frames:v", "2", *fast)
+    make_clip(exe, tmp_path / f"even{suffix}", "-frames:v", "2")
+    make_clip(exe, tmp_path / f"one{suffix}", "-frames:v", "1")
+    for name, times, seconds in [("two", [0, 1 / 6], 0.2), ("even", [0, 1 / 30], 1 / 15), ("one", [0], 1 / 30)]:
+        out = tmp_path / f"{name}-out.mp4"
+        got = recolor_video(tmp_path / f"{name}{suffix}", out, color="copper", renderer="cpu", progress=False,
+                            masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+        assert got.frames == len(times) and _shown_times(out) == pytest.approx(times, abs=1e-3), name
+        assert float(_ffprobe_streams(out)[0]["duration"]) == pytest.approx(seconds, abs=1e-3), name
+    assert probe(tmp_path / f"two{suffix}").fps == 10 and probe(tmp_path / f"even{suffix}").fps == 30
+
+
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
     """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
     of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
