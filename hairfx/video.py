@@ -322,12 +322,15 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
                 video_seconds = max(video_seconds - max(_seconds(video.get("start_time")), 0.0), 0.0) or None
             # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
             # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
-            # within 5 % the stated rate is kept (exact, where the timestamps are rounded to ms).
-            counted = None
+            # within 5 % the stated rate of evenly spaced frames is kept (exact, where the
+            # timestamps are rounded to ms), not that of others: an MP4 copied into Matroska
+            # states the MP4's average, counted over decoding times (510/23 for 68/3)
+            counted, even = None, True
             if "matroska" in container:
                 timing = _read_timing(exe, p, video.get("index"), video_seconds) or False
-                counted = _timestamp_rate(timing, fps) if timing else None
-            if counted is not None and (fps is None or abs(counted[1] / fps - 1) > 0.05):
+                if timing:
+                    counted, even = _timestamp_rate(timing, fps), _even_interval(timing, fps) is not None
+            if counted is not None and (fps is None or not even or abs(counted[1] / fps - 1) > 0.05):
                 frames, fps = counted
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
             # VP8/VP9 keep alpha in a side channel FFmpeg's own decoders drop, so pix_fmt does not show it

@@ -442,6 +442,22 @@ def test_a_clip_of_one_or_two_frames_keeps_its_length(tmp_path, suffix):
     assert probe(tmp_path / f"two{suffix}").fps == 10 and probe(tmp_path / f"even{suffix}").fps == 30
 
 
+def test_a_variable_rate_mp4_copied_into_matroska_keeps_its_average_rate(tmp_path):
+    """Copied without re-encoding, the .mkv states the MP4's avg_frame_rate, 510/23 (counted
+    over decoding times), within 5 % of its timestamps' 68/3: it was kept, and the frames
+    counted from it (67 for 68); an AVI copy, at one rate, lasted 3.067 s for 3."""
+    exe = ffmpeg_or_skip()
+    _slow_then_fast(exe, tmp_path / "vfr.mp4")
+    subprocess.run([exe, "-v", "error", "-i", str(tmp_path / "vfr.mp4"), "-c", "copy", str(tmp_path / "vfr.mkv")],
+                   check=True)  # fmt: skip
+    assert _ffprobe_streams(tmp_path / "vfr.mkv")[0]["avg_frame_rate"] == "510/23"
+    info = probe(tmp_path / "vfr.mkv")
+    assert (info.fps, info.frames) == (Fraction(68, 3), 68)
+    recolor_video(tmp_path / "vfr.mkv", tmp_path / "out.avi", color="copper", renderer="cpu", progress=False,
+                  masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert float(_ffprobe_streams(tmp_path / "out.avi")[0]["duration"]) == pytest.approx(3.0, abs=1e-3)
+
+
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
     """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
     of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
