@@ -29,6 +29,7 @@ pixels outside the mask are copied bit for bit.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import math
@@ -732,6 +733,18 @@ def _time_of(i: int, times: list[Fraction], end: Fraction) -> Fraction:
     return times[i] if i <= last else times[last] + (i - last) * (end - times[last])
 
 
+def _frames_before(seconds: float, times: list[Fraction], end: Fraction) -> float:
+    """How many frames are shown before ``seconds``, the part of the one shown then counted
+    too: the inverse of :func:`_time_of` (``len(times)`` at ``end``).
+
+    >>> _frames_before(0.5, [Fraction(0), Fraction(1, 10), Fraction(1, 2)], Fraction(1))
+    2.0
+    """
+    i = max(bisect.bisect_right(times, seconds) - 1, 0)
+    length = (times[i + 1] if i + 1 < len(times) else end) - times[i]  # past the last: its duration
+    return i + float((Fraction(seconds) - times[i]) / length)
+
+
 def _time_base(times: list[Fraction]) -> int:
     """The least common denominator of ``times`` (seconds): they are exact in 1/that; 90000
     where it would exceed :data:`_FINEST`."""
@@ -784,7 +797,9 @@ class VideoWriter(Closeable):
     clip needs, and ``end`` is when the last one stops (the interval before it, when not
     given); frames past the last time follow at the last frame's duration. They need
     ffmpeg and a container that holds any times (:data:`VARIABLE_RATE`); OpenCV's writer
-    and an AVI file, which hold one rate, space the frames evenly at ``fps`` instead.
+    and an AVI file, which hold one rate, space the frames evenly at ``fps`` instead, and
+    cut the sound at the frame where ``audio_seconds`` falls among ``times``, wherever that
+    frame then is.
 
     The video is written to a hidden file beside ``path`` and renamed onto it by
     :meth:`close`, so a failed or interrupted job never leaves a partial video, nor
@@ -854,6 +869,8 @@ class VideoWriter(Closeable):
         if use_ffmpeg and exe is None:
             raise HairfxError("ffmpeg was requested but is not on the PATH")
         if exe is None or self.path.suffix.lower() not in VARIABLE_RATE:  # one rate: the frames evenly at fps
+            if self._times is not None and audio_seconds is not None:  # the sound cut at the same frame
+                self._audio_seconds = _frames_before(audio_seconds, self._times, self._end) / float(self.fps)
             self._times = self._end = None
         source = audio_from if isinstance(audio_from, VideoInfo) or audio_from is None else probe(audio_from)
         want_audio = source is not None and source.has_audio

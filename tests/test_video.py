@@ -458,6 +458,20 @@ def test_a_variable_rate_mp4_copied_into_matroska_keeps_its_average_rate(tmp_pat
     assert float(_ffprobe_streams(tmp_path / "out.avi")[0]["duration"]) == pytest.approx(3.0, abs=1e-3)
 
 
+def test_a_variable_rate_clip_cut_into_one_rate_keeps_the_sound_of_its_frames(tmp_path):
+    """Cut to 30 frames, it ends at 1.733 s at its own times, where its sound was cut, but an
+    AVI holds one rate: there the 30 frames end at 1.324 s, and the sound ran 0.5 s past them."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "vfr.mp4"
+    _slow_then_fast(exe, src, "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:a", "aac")
+    for name, seconds in [("out.avi", 30 / (68 / 3)), ("out.mp4", 26 / 15)]:
+        recolor_video(src, tmp_path / name, color="copper", renderer="cpu", progress=False, max_frames=30,
+                      masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+        video, audio = (float(s["duration"]) for s in _ffprobe_streams(tmp_path / name))
+        # AAC is cut in packets of 1024 samples, and an AVI's count a few more
+        assert video == pytest.approx(seconds, abs=1e-3) and 0 <= audio - video < 0.1, name
+
+
 def test_a_program_stream_with_b_frames_keeps_its_stated_rate(tmp_path):
     """Only Matroska and WebM have their timestamps read: an MPEG-PS file's B-frames have none
     of their own (N/A), which gave 19.4 fps for 25 and a clip 31 % too long."""
