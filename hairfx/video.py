@@ -318,9 +318,10 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
                 # edit list hides (71 stated, 32 shown): the stream's duration is what plays
                 frames, stated, video_seconds = round(seconds * float(fps)), False, seconds
         else:
-            video_seconds = _clock(tags.get("DURATION"))
-            if video_seconds is not None:  # the time its last frame ends: from a late start, less
-                video_seconds = max(video_seconds - max(_seconds(video.get("start_time")), 0.0), 0.0) or None
+            # the time its last frame ends: from a late start, less. Where the video starts past
+            # what ffprobe reads ahead (5 s of sound first), its start_time is N/A or the
+            # file's; its first packet's time, read here anyway, is when it starts
+            ends_at, start = _clock(tags.get("DURATION")), _seconds(video.get("start_time"))
             # Matroska and WebM keep no frame count, and their avg_frame_rate is read from the
             # first frames: a clip at 60 fps then 15 says 60. Its timestamps tell the real one;
             # within 5 % the stated rate of evenly spaced frames is kept (exact, where the
@@ -328,16 +329,21 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # states the MP4's average, counted over decoding times (510/23 for 68/3)
             counted, even = None, True
             if "matroska" in container:
-                timing = _read_timing(exe, p, video.get("index"), video_seconds) or False
+                timing = _read_timing(exe, p, video.get("index"), ends_at=ends_at) or False
                 if timing:
+                    start = timing.start
                     counted, even = _timestamp_rate(timing, fps), _even_interval(timing, fps) is not None
+            if ends_at is not None:
+                video_seconds = max(ends_at - max(start, 0.0), 0.0) or None
             if counted is not None and (fps is None or not even or abs(counted[1] / fps - 1) > 0.05):
                 frames, fps = counted
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
             # VP8/VP9 keep alpha in a side channel FFmpeg's own decoders drop, so pix_fmt does not show it
             pixel_format = "yuva420p"
             alpha_decoder = "libvpx-vp9" if video.get("codec_name") == "vp9" else "libvpx"
-        picture_start = _seconds(video.get("start_time")) - _seconds(fmt.get("start_time"))
+        # the first packet's time where read: the start_time of a video that starts late may be wrong
+        first = timing.start if timing else _seconds(video.get("start_time"))
+        picture_start = first - _seconds(fmt.get("start_time"))
         sar = _ratio(video.get("sample_aspect_ratio"))
         # OpenCV turns the frames upright; a quarter turn makes a pixel's width its height
         if _rotation(video) % 180 == 90 and (width, height) == (video.get("height"), video.get("width")):
@@ -363,12 +369,14 @@ class _Timing:
     """When the frames of a video stream are shown, read from its packets without decoding:
     ``pts``, sorted, in ``time_base`` units from the first frame; ``listed``, the packets
     listed (those without a time too); ``end``, when the last frame stops, in seconds, where
-    the file says so (:func:`_read_timing`), else None."""
+    the file says so (:func:`_read_timing`), else None; ``start``, the first frame's time in
+    seconds on the file's clock (the stream's true start_time, which ffprobe may not know)."""
 
     pts: np.ndarray
     time_base: Fraction
     listed: int
     end: float | None
+    start: float = 0.0
 
     @property
     def seconds(self) -> np.ndarray:
@@ -385,11 +393,14 @@ class _Timing:
         return self.end if self.end is not None else self.covered + float(np.median(np.diff(self.seconds)))
 
 
-def _read_timing(exe: str, p: Path, stream, stated: float | None = None) -> _Timing | None:
+def _read_timing(
+    exe: str, p: Path, stream, stated: float | None = None, *, ends_at: float | None = None
+) -> _Timing | None:
     """The :class:`_Timing` of video stream ``stream`` of ``p`` (its index, or a specifier:
     "V:0", the first that is not cover art). Its end is the first of these lengths that
     ends after the last frame by about one frame (up to one and a half of the longest
-    interval): ``stated``, where the caller knows one (Matroska's DURATION tag), the
+    interval): ``stated``, where the caller knows one, or the time from the first frame to
+    ``ends_at``, where the caller knows when the last one stops (Matroska's DURATION tag), the
     stream's duration (an MP4's, its edit list applied), the file's (where the video is
     its longest stream; what an MP4 of a variable rate with B-frames keeps right); none
     in a file cut short, whose stated lengths run past its last frame. Frames an MP4's
@@ -417,16 +428,18 @@ def _read_timing(exe: str, p: Path, stream, stated: float | None = None) -> _Tim
     if time_base is None or len(pts) < 2 or len(pts) < 0.9 * listed:
         return None
     pts = np.sort(np.array(pts, np.int64))
+    start = float(pts[0] * time_base)  # the stream's start_time, even where ffprobe does not know it
     pts -= pts[0]
     covered, longest = float(pts[-1] * time_base), float(np.diff(pts).max() * time_base)
     if covered <= 0:
         return None
-    stream_start = _seconds(found["stream"].get("start_time"))
+    if ends_at is not None:
+        stated = ends_at - max(start, 0.0)
     fmt = found.get("format", {})
     lengths = [stated, _seconds(found["stream"].get("duration")),
-               _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - stream_start]  # fmt: skip
+               _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - start]  # fmt: skip
     end = next((x for x in lengths if x and 0 <= x - covered <= 1.5 * longest), None)
-    return _Timing(pts, time_base, listed, end)
+    return _Timing(pts, time_base, listed, end, start)
 
 
 def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | None:

@@ -38,7 +38,7 @@ from hairfx.video import (
     probe,
     recolor_video,
 )
-from hairfx.video import _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _stream_fps, _video_stream
+from hairfx.video import _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _seconds, _stream_fps, _video_stream
 
 from conftest import DATA, REPO
 
@@ -1448,3 +1448,27 @@ def test_a_folder_given_as_the_output_video_is_called_a_folder(tmp_path):
         VideoWriter(tmp_path, width=32, height=16, fps=30)
     with pytest.raises(InputError, match=r"into \.mp4, .* files; give a file name such as out\.mp4"):
         VideoWriter(tmp_path / "clips", width=32, height=16, fps=30)
+
+
+def test_a_matroska_video_that_starts_after_what_ffprobe_reads_ahead_is_not_called_truncated(tmp_path, recwarn):
+    """Sound for 5.5 s before the first picture, encoded straight into Matroska: ffprobe
+    reads about 5 s ahead, finds no video packet, and takes the video's start_time for
+    the file's (0), so its DURATION tag (when its last frame ends, 5.9 s) was taken for
+    its length, and a complete 0.4-s clip was said to be truncated; its sound was kept
+    from the file's start, not from its first picture."""
+    exe = ffmpeg_or_skip()
+    late = tmp_path / "late.mkv"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=5.9", "-itsoffset", "5.5",
+                    "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30:duration=0.4", "-map", "0:a", "-map", "1:v",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(late)],
+                   check=True)
+    stated = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "V:0", "-show_entries", "stream=start_time",
+                             "-of", "csv=p=0", str(late)], capture_output=True, text=True, check=True).stdout.strip()
+    assert _seconds(stated) < 5  # the clip is made as meant: ffprobe does not know when its video starts
+    info = probe(late)
+    assert info.picture_start == pytest.approx(5.5, abs=0.05)
+    assert info.video_seconds == pytest.approx(0.4, abs=0.02)
+    out = recolor_video(late, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert out.frames == 12
+    assert not [str(w.message) for w in recwarn if "hairfx" in str(w.message)]
