@@ -891,10 +891,19 @@ class VideoWriter(Closeable):
         self.width += self.width % 2  # 4:2:0 halves both sides: they must be even (OpenCV's writer too)
         self.height += self.height % 2
         if exe is None:
-            if source is not None:  # without ffprobe the source's sound cannot even be seen
+            # one line either way: the sound is lost where there was a source to take it from
+            # (without ffprobe it cannot even be seen), and MPEG-4 part 2 in place of H.264 is
+            # worth knowing anyway (browsers and some players do not play it); not said when
+            # OpenCV's writer was asked for (use_ffmpeg=False) and no sound was
+            if source is not None:
                 warnings.warn(
                     "hairfx: ffmpeg not found: writing MPEG-4 part 2 video with OpenCV, without any sound the "
                     "source has (install ffmpeg for H.264 and the audio track)", RuntimeWarning, stacklevel=2
+                )
+            elif use_ffmpeg is None:
+                warnings.warn(
+                    "hairfx: ffmpeg not found: writing MPEG-4 part 2 video with OpenCV, which browsers and some "
+                    "players do not play (install ffmpeg for H.264)", RuntimeWarning, stacklevel=2
                 )
             self._open_cv2()
             self.audio = False

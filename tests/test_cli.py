@@ -760,3 +760,24 @@ def test_recolor_and_mask_read_a_photos_header_once(tmp_path, suffix):
     with files_opened() as opened:
         assert main(["mask", str(photo), "-o", str(tmp_path / "masks")]) == 0
     assert opened.count(str(photo)) == 3
+
+
+@pytest.mark.parametrize("no_audio", [False, True], ids=["sound", "no-audio"])
+def test_video_without_ffmpeg_says_once_what_it_writes(tmp_path, monkeypatch, capsys, no_audio):
+    """Without ffmpeg, OpenCV's writer makes MPEG-4 part 2 video, which browsers and some
+    players do not play: only the sound's loss was said, so with --no-audio nothing told
+    that the video was not H.264."""
+    exe = shutil.which("ffmpeg") or pytest.skip("ffmpeg is not installed")
+    src = tmp_path / "in.mp4"
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-f", "lavfi", "-i",
+                    "sine=duration=0.2", "-frames:v", "2", "-pix_fmt", "yuv420p", str(src)], check=True)  # fmt: skip
+    bare = tmp_path / "bin"  # a PATH without ffmpeg or ffprobe
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    out = tmp_path / "o.mp4"
+    args = ["video", str(src), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(out)]
+    assert main(args + (["--no-audio"] if no_audio else [])) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and said[0].startswith("hairfx: ffmpeg not found: writing MPEG-4 part 2 video"), said
+    assert ("sound" in said[0]) == (not no_audio)
+    assert out.is_file()
