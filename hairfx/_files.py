@@ -68,10 +68,15 @@ def write_target(path: Path) -> Path:
     levels of symbolic links"."""
     if not path.is_symlink():
         return path
+    loop = InputError(f"cannot write {path}: it is a symbolic link in a loop of links")
     try:
+        target = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:  # a link to a file not made yet: the file it names
         target = path.resolve()
-    except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, OSError (ELOOP) from 3.13
-        raise InputError(f"cannot write {path}: it is a symbolic link in a loop of links") from None
+    except (OSError, RuntimeError):  # ELOOP
+        raise loop from None
+    if target.is_symlink():  # Python 3.13's resolve() gives a loop back as it is, without raising
+        raise loop
     if not target.parent.is_dir():
         raise InputError(f"cannot write {path}: it is a symbolic link to {target}, whose folder does not exist")
     return target

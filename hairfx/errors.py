@@ -28,6 +28,7 @@ __all__ = [
     "DeviceUnavailable",
     "Interrupted",
     "OutputError",
+    "stop_signals_interrupt",
     "run_command",
     "run_main",
 ]
@@ -108,6 +109,18 @@ def signal_handlers(handler, signums):
             signal.signal(s, old)
 
 
+def stop_signals_interrupt():
+    """SIGTERM and SIGHUP (``kill``, a closed terminal, a job scheduler) raise
+    :class:`Interrupted` as Ctrl-C raises ``KeyboardInterrupt``, so that the same clean-up
+    runs: without it they end the process at once and leave a half-written file. A context
+    manager (:func:`run_main` sets it, with Ctrl-C, for a command-line tool)."""
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    return signal_handlers(stop, STOP_SIGNALS)
+
+
 #: How an error or warning that suggests the CPU renderer names it: the Python API's argument.
 #: A command-line tool names its own option instead (:func:`run_main`'s ``renderer_option``).
 USE_CPU = "renderer='cpu'"
@@ -165,8 +178,11 @@ def run_command(run) -> int:
     status is then 141, as for a program ended by SIGPIPE (:func:`_reader_left`). Standard
     output that cannot be written (a full disk, ``> /dev/full``, an I/O error) raises
     :class:`OutputError`, which the command reports as its other errors, in one line."""
-    stdout = sys.stdout
-    guard = sys.stdout = _GuardedStdout(stdout)
+    stdout = guard = sys.stdout
+    # sys.stdout is the whole process's: swapped only by the main thread, as signal handlers
+    # are set, so that runs overlapping in other threads cannot leave the guard in place
+    if threading.current_thread() is threading.main_thread():
+        guard = sys.stdout = _GuardedStdout(stdout)
     try:
         code = int(run() or 0)
         sys.stdout.flush()
@@ -241,7 +257,5 @@ def _reader_left() -> int:
         piped = False
     if not piped:
         raise
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    _drop_stdout(sys.stdout)
     return 128 + signal.SIGPIPE

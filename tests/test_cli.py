@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -449,6 +450,33 @@ def test_an_oserror_of_anything_but_standard_output_is_not_called_an_output_erro
     assert not isinstance(caught.value, OutputError)
     assert caught.value.filename == "/elsewhere/file"
     assert sys.stdout.__class__.__name__ != "_GuardedStdout"  # standard output given back
+
+
+def test_a_command_run_in_another_thread_leaves_standard_output_alone():
+    """sys.stdout is the whole process's: a run_command in a worker thread must not swap it
+    (two overlapping ones would put them back out of order and leave the guard for good)."""
+    import threading
+
+    from hairfx.errors import run_command
+
+    before, seen = sys.stdout, []
+    worker = threading.Thread(target=lambda: seen.append(run_command(lambda: seen.append(sys.stdout) or 3)))
+    worker.start()
+    worker.join()
+    assert seen == [before, 3] and sys.stdout is before
+
+
+def test_stop_signals_interrupt_turns_sigterm_into_interrupted():
+    import signal
+
+    from hairfx.errors import Interrupted, stop_signals_interrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as caught, stop_signals_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler runs as soon as kill returns
+        time.sleep(1)  # not reached
+    assert caught.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 def test_video_refuses_a_fade_with_an_ombre_which_has_no_switch_to_fade(tmp_path, capsys):
