@@ -399,8 +399,8 @@ def _read_timing(
 ) -> _Timing | None:
     """The :class:`_Timing` of video stream ``stream`` of ``p`` (its index, or a specifier:
     "V:0", the first that is not cover art). Its end is the first of these lengths that
-    ends after the last frame by about one frame (up to one and a half of the longest
-    interval): ``stated``, where the caller knows one, or the time from the first frame to
+    ends after the last frame by about one frame (by more than nothing, up to one and a
+    half of the longest interval): ``stated``, where the caller knows one, or the time from the first frame to
     ``ends_at``, where the caller knows when the last one stops (Matroska's DURATION tag), the
     stream's duration (an MP4's, its edit list applied), the file's (where the video is
     its longest stream; what an MP4 of a variable rate with B-frames keeps right); none
@@ -431,15 +431,22 @@ def _read_timing(
     pts = np.sort(np.array(pts, np.int64))
     start = float(pts[0] * time_base)  # the stream's start_time, even where ffprobe does not know it
     pts -= pts[0]
-    covered, longest = float(pts[-1] * time_base), float(np.diff(pts).max() * time_base)
+    gaps = np.diff(pts)
+    covered, longest = float(pts[-1] * time_base), float(gaps.max() * time_base)
     if covered <= 0:
         return None
+    # a length that ends at the last frame's own time (an MP4 with B-frames states so its
+    # stream's duration) would give that frame none: the end lies past it by half a
+    # millisecond at least (half the shortest last frame VideoWriter writes, well over
+    # ffprobe's rounding), or half the shortest interval where that is less. Not more:
+    # frames that share the last time (0.36 s three times, ending at 0.4) share its length
+    least = min(0.5 * float(gaps[gaps > 0].min() * time_base), 0.0005)
     if ends_at is not None:
         stated = ends_at - max(start, 0.0)
     fmt = found.get("format", {})
     lengths = [stated, _seconds(found["stream"].get("duration")),
                _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - start]  # fmt: skip
-    end = next((x for x in lengths if x and 0 <= x - covered <= 1.5 * longest), None)
+    end = next((x for x in lengths if x and least <= x - covered <= 1.5 * longest), None)
     return _Timing(pts, time_base, listed, end, start)
 
 

@@ -373,6 +373,24 @@ def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_p
     assert float(_ffprobe_streams(tmp_path / "cli.mov")[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
 
 
+def test_a_variable_rate_mp4_whose_stream_ends_at_its_last_frame_keeps_its_length(tmp_path):
+    """An MP4 with B-frames states its stream's duration as its last frame's time (1.5 s
+    here; the file's, 2 s, is right): taken as the end, the last frame lasted nothing, the
+    copy 1.501 s long at 10/3 fps."""
+    ffmpeg_or_skip()
+    src = tmp_path / "vfr.mp4"
+    with VideoWriter(src, width=64, height=48, fps=5, times=[0, 0.1, 0.5, 0.6, 1.5], end=2) as w:
+        for i in range(5):
+            w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    assert float(_ffprobe_streams(src)[0]["duration"]) == pytest.approx(1.5)
+    assert probe(src).fps == Fraction(5, 2)
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert (got.fps, got.frames) == (Fraction(5, 2), 5) and got.duration == pytest.approx(2.0)
+    assert _shown_times(out) == pytest.approx([0, 0.1, 0.5, 0.6, 1.5], abs=1e-6)
+
+
 def test_timestamps_are_read_once_and_not_for_a_constant_rate_mp4(tmp_path, monkeypatch):
     """frame_timing read every clip's timestamps again after probe (a pass of ffprobe over the
     whole file: 0.1 s for a 10-s clip, 1 s for 30 min at 60 fps), an evenly spaced MP4's too,
