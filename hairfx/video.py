@@ -314,6 +314,10 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             counted = _timestamp_rate(timing, fps) if timing else None
             if counted is not None:
                 fps = counted[1]
+                if counted[0] != frames:
+                    # nb_frames counts the packets an edit list hides too (an MP4 cut without
+                    # re-encoding: 68 stated, 53 shown); the timestamps' are those decoded
+                    frames, stated = counted[0], False
             elif fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
                 # an MP4 cut without re-encoding counts the frames before the cut that its
                 # edit list hides (71 stated, 32 shown): the stream's duration is what plays

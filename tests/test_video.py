@@ -391,6 +391,27 @@ def test_a_variable_rate_mp4_whose_stream_ends_at_its_last_frame_keeps_its_lengt
     assert _shown_times(out) == pytest.approx([0, 0.1, 0.5, 0.6, 1.5], abs=1e-6)
 
 
+def test_a_variable_rate_mp4_cut_without_re_encoding_counts_the_frames_it_shows(tmp_path):
+    """Cut 1 s in with ``-c copy``, the MP4 keeps the packets before the cut, hidden by its
+    edit list, in nb_frames (68): that count was kept, and the 53 frames decoded were
+    warned of as a truncated file."""
+    exe = ffmpeg_or_skip()
+    _slow_then_fast(exe, tmp_path / "vfr.mp4")
+    cut = tmp_path / "cut.mp4"
+    subprocess.run([exe, "-v", "error", "-ss", "1", "-i", str(tmp_path / "vfr.mp4"), "-c", "copy", str(cut)],
+                   check=True)  # fmt: skip
+    with VideoReader(cut) as r:
+        shown = sum(1 for _ in r)
+    assert int(_ffprobe_streams(cut)[0]["nb_frames"]) > shown
+    info = probe(cut)
+    assert info.frames == shown and not info.frames_stated
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = recolor_video(cut, tmp_path / "out.mp4", color="copper", renderer="cpu", progress=False,
+                            masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert got.frames == shown
+
+
 def test_timestamps_are_read_once_and_not_for_a_constant_rate_mp4(tmp_path, monkeypatch):
     """frame_timing read every clip's timestamps again after probe (a pass of ffprobe over the
     whole file: 0.1 s for a 10-s clip, 1 s for 30 min at 60 fps), an evenly spaced MP4's too,
