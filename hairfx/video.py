@@ -460,7 +460,8 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
     Missing frames are allowed only among the last :data:`_REORDER` of a stream that may be
     cut short (one whose :attr:`_Timing.end` is unknown): the B-frames its last reference
     frame shows after, which a truncated file lacks. The grid is counted in ``hint``'s
-    interval (the container's stated rate), else in the typical (median) one. Two frames
+    interval (the container's stated rate), else in the typical (median) one of those
+    between different times. Two frames
     have one interval, which says nothing of their spacing: where the stream's end is
     known, the second frame's length is held to it too (0 and 1/6 s, ending at 0.2 s, are
     not evenly spaced)."""
@@ -468,7 +469,11 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
     if len(t) == 2 and timing.end is not None:
         t = np.append(t, timing.end)
     gaps = np.diff(t)
-    for rate in ([float(hint)] if hint else []) + [1 / float(np.median(gaps))]:
+    # frames that share a time have gaps of 0, which tell no interval (half or more of them
+    # would make the median one 0)
+    moving = gaps[gaps > 0]
+    typical = float(np.median(moving)) if moving.size else 0.0
+    for rate in ([float(hint)] if hint else []) + ([1 / typical] if typical > 0 else []):
         if not (rate > 0 and math.isfinite(rate)):
             continue
         counts = np.rint(gaps * rate)  # intervals each gap spans: 1, or more across missing frames

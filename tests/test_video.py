@@ -463,6 +463,27 @@ def test_frames_that_share_a_time_are_spread_to_the_next_one(tmp_path, suffix, n
     assert _shown_times(tmp_path / "out.mp4") == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_clip_whose_frames_mostly_share_times_is_read(tmp_path):
+    """Frames three to a time, 0.12 s apart: most intervals are 0, and their median made
+    probe divide by zero."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "dup.mkv"
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-frames:v", "12",
+                    "-vf", "setpts='floor(N/3)*0.12/TB'", *_passthrough_option(_ffmpeg_release_of(exe)),
+                    "-c:v", "ffv1", str(src)], check=True)  # fmt: skip
+    assert _shown_times(src) == pytest.approx([0.12 * (i // 3) for i in range(12)], abs=1e-6)
+    info = probe(src)
+    assert info.frames == 12 and info.duration == pytest.approx(0.4)
+    out = tmp_path / "out.mp4"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert got.frames == 12
+    # each run of one time spread evenly up to the next (the last up to the end, 0.4 s)
+    assert _shown_times(out) == pytest.approx([0.04 * i for i in range(9)] + [0.36, 0.36 + 0.04 / 3, 0.36 + 0.08 / 3],
+                                              abs=1e-3)
+    assert float(_ffprobe_streams(out)[0]["duration"]) == pytest.approx(0.4, abs=1e-3)
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_a_clip_of_one_or_two_frames_keeps_its_length(tmp_path, suffix):
     """Frames 0 and 5 of a 30 fps clip, the second lasting 1/30 s: 0.2 s. Its one interval
