@@ -203,9 +203,12 @@ def check_not_input(path: Path, inputs) -> None:
 
 def _remove_orphans(path: Path) -> None:
     """Remove temporary copies of ``path`` (:class:`Replacement`'s ``.NAME.PID.RANDOM.tmp``,
-    with the extension after it for a video) left by processes that were killed (SIGKILL,
-    out of memory) while writing it; they would otherwise stay, each as large as the file."""
-    name = re.compile(rf"\.{re.escape(path.name)}\.(\d{{1,9}})\.[0-9a-f]{{8}}\.tmp(?:{re.escape(path.suffix)})?")
+    with an extension after it for a video: the output's, or its link's) left by processes
+    that were killed (SIGKILL, out of memory) while writing it; they would otherwise stay,
+    each as large as the file."""
+    # any extension after .tmp: a video written through a link takes the link's (out.mp4
+    # pointing at real.mov writes .real.mov.PID.RANDOM.tmp.mp4), by which ffmpeg chooses the container
+    name = re.compile(rf"\.{re.escape(path.name)}\.(\d{{1,9}})\.[0-9a-f]{{8}}\.tmp(?:\.\w+)?")
     try:
         entries = [e.name for e in os.scandir(path.parent)]  # not glob: a name may hold [ or *
     except OSError:  # a folder not there yet, or not readable: the write itself will say

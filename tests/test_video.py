@@ -603,15 +603,20 @@ def test_each_writer_has_a_temporary_file_of_its_own(tmp_path):
     assert bait.read_bytes() == b"someone's clip"
 
 
-def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+@pytest.mark.parametrize("linked", [False, True])
+def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path, linked):
     """A writer killed by SIGKILL (or the out-of-memory killer) cannot remove its hidden
     file. The next write of a file removes such copies, but only of the other writers'
     names: a video's (.o.PID.RANDOM.partial.mp4) stayed beside it for good, as large as the
     video. OpenCV's writer is used: it writes in the killed process itself, so the file is
-    complete when the process is gone (ffmpeg, in a session of its own, would go on)."""
+    complete when the process is gone (ffmpeg, in a session of its own, would go on).
+    Written through a link (o.mp4 pointing at real.mov), the file takes the link's
+    extension (.real.mov.PID.RANDOM.tmp.mp4), and only the target's was looked for."""
     import signal
 
     out = tmp_path / "o.mp4"
+    if linked:
+        out.symlink_to("real.mov")
     code = ("import os, signal, sys, numpy as np; from hairfx.video import VideoWriter\n"
             "w = VideoWriter(sys.argv[1], width=16, height=16, fps=10, use_ffmpeg=False)\n"
             "w.write(np.zeros((16, 16, 3), np.uint8))\n"
@@ -625,7 +630,7 @@ def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_
     with VideoWriter(out, width=16, height=16, fps=10, use_ffmpeg=False) as w:
         assert not orphan.exists()
         w.write(np.zeros((16, 16, 3), np.uint8))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["o.mp4", "real.mov"] if linked else ["o.mp4"])
 
 
 def test_the_writer_shows_each_frame_at_the_time_given(tmp_path):
