@@ -932,7 +932,11 @@ class VideoWriter(Closeable):
                     "hairfx: ffprobe not found: without it the source's sound cannot be seen, so none is copied "
                     "(install ffprobe, which comes with ffmpeg, for the audio track)", RuntimeWarning, stacklevel=2
                 )
-            self._open_ffmpeg(exe, source if want_audio else None, crf, preset)
+            try:
+                self._open_ffmpeg(exe, source if want_audio else None, crf, preset)
+            except BaseException:  # ffmpeg gone before the header was taken: its pipe, log and file too
+                self.abort()
+                raise
             self.audio = want_audio
 
     def _open_ffmpeg(self, exe: str, audio: VideoInfo | None, crf: int, preset: str) -> None:
@@ -976,9 +980,13 @@ class VideoWriter(Closeable):
         self._log = tempfile.TemporaryFile()
         # A session of its own: Ctrl-C in a terminal reaches this process only, which then
         # stops ffmpeg and discards the partial file, instead of ffmpeg dying mid-write.
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
-        )
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True
+            )
+        except BaseException:
+            self._log.close()
+            raise
         if self._times is not None:
             last = max(round((self._end - self._times[-1]) * 10**9), _SHORTEST_NS)
             self._pipe(_matroska_header(w, h, last))

@@ -633,6 +633,27 @@ def test_the_temporary_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == (["o.mp4", "real.mov"] if linked else ["o.mp4"])
 
 
+def test_a_writer_whose_ffmpeg_stops_before_the_first_frame_keeps_nothing(tmp_path, monkeypatch):
+    """ffmpeg gone before it took the Matroska header of a variable-rate write: the error
+    came from VideoWriter() itself, whose ffmpeg, pipe and log were never closed."""
+    import hairfx.video as video
+
+    ffmpeg_or_skip()
+    started = []
+    real = subprocess.Popen
+    monkeypatch.setattr(video.subprocess, "Popen", lambda *a, **kw: started.append(real(*a, **kw)) or started[-1])
+
+    def gone(self, data):
+        raise HairfxError("ffmpeg stopped")
+
+    monkeypatch.setattr(VideoWriter, "_pipe", gone)
+    with pytest.raises(HairfxError, match="ffmpeg stopped"):
+        VideoWriter(tmp_path / "out.mp4", width=16, height=16, fps=10, times=[0, 0.1], end=0.3)
+    proc = started[-1]  # ffmpeg writing the file (after one asked its release)
+    assert proc.returncode is not None and proc.stdin.closed
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_writer_shows_each_frame_at_the_time_given(tmp_path):
     ffmpeg_or_skip()
     times = [Fraction(0), Fraction(1, 10), Fraction(3, 10), Fraction(7, 10)]
