@@ -126,13 +126,16 @@ def replacing(path: Path) -> Iterator[Path]:
         replacement.discard()
 
 
-def check_folder(folder: Path, doing: str) -> None:
+def check_folder(folder: Path, doing: str, *, writable: bool = False, hint: str = "") -> None:
     """Raise :class:`~hairfx.errors.InputError` ``"{doing}: F is a file, not a folder"``
     when ``folder`` is, or lies under, a file ``F`` (where ``mkdir`` would only say
-    "File exists")."""
-    obstacle = folder_obstacle(folder)
+    "File exists"); with ``writable``, also ``"{doing}: F is not writable{hint}"`` when
+    ``F``, the nearest existing folder, takes no new files."""
+    obstacle = folder_obstacle(folder, writable=writable)
     if obstacle is not None:
-        raise InputError(f"{doing}: {obstacle[0]} is a file, not a folder")
+        where, why = obstacle
+        raise InputError(f"{doing}: {where} is a file, not a folder" if why == "file" else
+                         f"{doing}: {where} is not writable{hint}")
 
 
 @contextmanager
@@ -186,11 +189,7 @@ def check_output_file(path: Path, example: str) -> None:
     (:func:`write_target`; the folder of the file it points at is the one checked)."""
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder; give a file name such as {example}")
-    obstacle = folder_obstacle(write_target(path).parent, writable=True)  # a link's: where its target is
-    if obstacle is not None:
-        where, why = obstacle
-        what = "a file, not a folder" if why == "file" else "not writable"
-        raise InputError(f"cannot write {path}: {where} is {what}")
+    check_folder(write_target(path).parent, f"cannot write {path}", writable=True)  # a link's: where its target is
 
 
 def check_not_input(path: Path, inputs) -> None:

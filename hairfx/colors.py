@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
-from ._files import as_path, folder_obstacle, replacing
+from ._files import as_path, check_folder, replacing
 from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
@@ -258,12 +258,9 @@ def check_color_folder(folder: str | os.PathLike, name: str) -> Path:
     if not _NAME.match(folder.name):
         raise InputError(f"{doing}: {_bad_name(folder.name)}")
     try:  # a name too long for the file system fails its stat()
-        obstacle = folder_obstacle(folder, writable=True)
+        check_folder(folder, doing, writable=True)
     except OSError as exc:
         raise InputError(f"{doing}: {exc.strerror or exc}") from None
-    if obstacle is not None:
-        where, why = obstacle
-        raise InputError(f"{doing}: {where} is {'a file, not a folder' if why == 'file' else 'not writable'}")
     return folder
 
 

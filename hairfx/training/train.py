@@ -46,7 +46,7 @@ import threadpoolctl
 import torch
 import torch.nn.functional as F
 
-from .._files import folder_obstacle, replacing
+from .._files import check_folder, folder_obstacle, replacing
 from .._options import thread_count
 from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
 from ..model import PRESETS, HairNet, build_model, transfer_weights
@@ -757,11 +757,7 @@ def export_weights(
     weights_dir = Path(weights_dir)
     # the package's own folder is read-only where hairfx was installed by another user or
     # into a read-only image: refused now, in one line, not by a traceback from the writes
-    obstacle = folder_obstacle(weights_dir, writable=True)
-    if obstacle is not None:
-        where, why = obstacle
-        raise InputError(f"cannot export into {weights_dir}: {where} is a file, not a folder" if why == "file" else
-                         f"cannot export into {weights_dir}: {where} is not writable; give --weights-dir DIR")
+    check_folder(weights_dir, f"cannot export into {weights_dir}", writable=True, hint="; give --weights-dir DIR")
     path, onnx_path, index_path = (weights_dir / n for n in (f"{model_name}.pt", f"{model_name}.onnx", "weights.json"))
     if onnx:
         _check_onnx(model_name, onnx_path)
