@@ -311,7 +311,7 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # grid (r_frame_rate), they are read
             varied = exe is not None and fps != _fraction(video.get("r_frame_rate"))
             timing = (_read_timing(exe, p, video.get("index")) or False) if varied else False
-            counted = _timestamp_rate(timing, fps) if timing else None
+            counted = _timestamp_rate(timing, _even_interval(timing, fps)) if timing else None
             if counted is not None:
                 fps = counted[1]
                 if counted[0] != frames:
@@ -336,8 +336,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             if "matroska" in container:
                 timing = _read_timing(exe, p, video.get("index"), ends_at=ends_at) or False
                 if timing:
-                    start = timing.start
-                    counted, even = _timestamp_rate(timing, fps), _even_interval(timing, fps) is not None
+                    start, step = timing.start, _even_interval(timing, fps)
+                    counted, even = _timestamp_rate(timing, step), step is not None
             if ends_at is not None:
                 video_seconds = max(ends_at - max(start, 0.0), 0.0) or None
             if counted is not None and (fps is None or not even or abs(counted[1] / fps - 1) > 0.05):
@@ -489,12 +489,11 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
     return None
 
 
-def _timestamp_rate(timing: _Timing, hint: Fraction | None) -> tuple[int, Fraction] | None:
+def _timestamp_rate(timing: _Timing, step: float | None) -> tuple[int, Fraction] | None:
     """The frames of a video stream and their rate, told by their timestamps (``timing``):
-    that of their interval where they are evenly spaced (:func:`_even_interval`; a truncated
-    file's missing B-frames do not lower it), else their average (frames over
-    :attr:`_Timing.span`); None when the timestamps do not tell."""
-    step = _even_interval(timing, hint)
+    that of their interval ``step`` where they are evenly spaced (:func:`_even_interval`'s
+    result; a truncated file's missing B-frames do not lower it), else, with ``step`` None,
+    their average (frames over :attr:`_Timing.span`); None when the timestamps do not tell."""
     rate = 1 / step if step is not None else timing.listed / timing.span
     if not (rate > 0 and math.isfinite(rate)):
         return None
