@@ -7,6 +7,10 @@ accepted too); masks are ``H x W`` ``float32`` in ``[0, 1]``.
 >>> out = hairfx.recolor(frame, "copper", mask=mask)              # doctest: +SKIP
 """
 
+from ._start import set_up_command_start as _set_up_command_start
+
+_set_up_command_start()  # in `hairfx`, `hairfx-lut` or `python -m hairfx`: Ctrl-C while it loads is one line
+
 from .colors import Color, add_lut_dir, colors, get_color, load_color, lut_dirs, save_color
 from .errors import (
     CameraError,

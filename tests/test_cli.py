@@ -415,6 +415,76 @@ def test_ctrl_c_while_onnx_runtime_starts_is_an_interruption_not_a_missing_packa
         assert list(tmp_path.iterdir()) == []
 
 
+def _console_script(tmp_path: Path, name: str) -> Path:
+    """The ``name`` console script as pip writes it from ``[project.scripts]`` of pyproject.toml."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    module, _, function = scripts[name].partition(":")
+    script = tmp_path / name
+    script.write_text(f"import sys\nfrom {module} import {function}\nif __name__ == '__main__':\n"
+                      f"    sys.argv[0] = sys.argv[0].removesuffix('.exe')\n    sys.exit({function}())\n")
+    return script
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="needs Linux's /proc to time the signal")
+@pytest.mark.parametrize("script, command", [
+    ("hairfx", "recolor"), ("python -m hairfx", "recolor"), ("hairfx-lut", "intensity"),
+])  # fmt: skip
+def test_ctrl_c_while_a_console_script_loads_is_one_line_and_status_130(script, command, tmp_path):
+    """Ctrl-C while `hairfx` or `hairfx-lut` imported hairfx (numpy and the rest, a few tenths
+    of a second) printed a traceback from inside whichever module was loading."""
+    if script == "hairfx-lut" and importlib.util.find_spec("hairfx.tools") is None:
+        pytest.skip("hairfx.tools is there only once hairfx is installed")
+    start = ["-m", "hairfx"] if script.startswith("python") else [str(_console_script(tmp_path, script))]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, *start, "--help"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: "), done.stderr  # the script itself works
+    name = script.split()[-1]
+    args = [command, str(REF / "dark.png")]
+    if command == "recolor":
+        args += ["-c", "copper", "--renderer", "cpu", "-o", str(tmp_path / "out.png")]
+    for after in (0.0, 0.02, 0.05):  # while numpy loads, then while the rest of hairfx does
+        r = interrupted_while_loading([sys.executable, *start, *args], "_multiarray_umath", after, env=env)
+        where = f"SIGINT {after} s after numpy loaded"
+        assert r.returncode == 130 and "Traceback" not in r.stderr, f"{where}: {r.stderr}"
+        # "hairfx: interrupted" while it loads, "hairfx recolor: interrupted" once the command runs
+        assert r.stderr.startswith(f"{name}") and r.stderr.endswith(": interrupted\n"), f"{where}: {r.stderr}"
+        assert r.stderr.count("\n") == 1, f"{where}: {r.stderr}"
+        assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("orig_argv, target", [
+    (["python", "-m", "hairfx", "colors"], "hairfx"),
+    (["python", "-X", "importtime", "-mhairfx", "colors"], "hairfx"),
+    (["python", "-Bm", "hairfx.__main__", "colors"], "hairfx.__main__"),
+    (["python", "-m", "pytest", "-m", "hairfx"], "pytest"),  # a -m among the arguments
+])  # fmt: skip
+def test_python_m_target_is_read_from_the_original_command_line(monkeypatch, orig_argv, target):
+    from hairfx import _start
+
+    monkeypatch.setattr(sys, "orig_argv", orig_argv, raising=False)
+    monkeypatch.setattr(sys, "argv", ["-m", "colors"] if orig_argv[-1] == "colors" else ["-m", "-m", "hairfx"])
+    assert _start._python_m_target() == target
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/hairfx", "colors"])  # not while `python -m` finds its module
+    assert _start._python_m_target() is None
+
+
+@pytest.mark.parametrize("argv0, command", [
+    ("/venv/bin/hairfx", "hairfx"), ("hairfx-lut", "hairfx-lut"), ("hairfx.exe", "hairfx"),
+    ("hairfx-script.py", "hairfx"), ("/home/me/hairfx.py", None), ("/usr/bin/python3", None), ("", None),
+])  # fmt: skip
+def test_only_the_console_scripts_set_up_ctrl_c_as_hairfx_loads(monkeypatch, argv0, command):
+    """A program that imports hairfx keeps its own Ctrl-C handling; the console scripts get
+    one line and status 130 from the moment hairfx starts loading."""
+    from hairfx import _start
+
+    monkeypatch.setattr(sys, "argv", [argv0, "colors"])
+    assert _start._console_script() == command
+
+
 def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch, tmp_path):
     from hairfx.errors import run_command
 
