@@ -63,7 +63,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 import hairfx
 from hairfx._files import opencv_readable, path_argument
 from hairfx._text import counted
-from hairfx.cli import print_names_as_given
+from hairfx.cli import ArgumentParser, print_names_as_given
 from hairfx.errors import InputError, run_main
 from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
@@ -467,7 +467,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="Live hair recolouring from a webcam or a video file.")
+    p = ArgumentParser(description="Live hair recolouring from a webcam or a video file.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, default=0, help="camera index (default 0)")
     src.add_argument("--input", "-i", type=path_argument, help="a video file instead of a camera")

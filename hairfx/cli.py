@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from ._files import path_argument
@@ -20,11 +21,27 @@ from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package any
 from .render_cpu import INTERPOLATIONS
 from .training.cli_args import _positive  # the options module alone: no torch
 
-__all__ = ["main"]
+__all__ = ["main", "ArgumentParser"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser for hairfx's command lines, where a value that starts with a minus
+    and a digit is an option's value, as ``-5`` and ``-0.5`` already are in argparse:
+    ``--size -5x10`` and ``--smoothing -1e-3`` then get the option's own message ("size must
+    be at least 4x4"), not "expected one argument" as if the value were an unknown option.
+    No option of hairfx's is a minus and a digit, so nothing else reads differently. Its
+    subcommands' parsers are of this class too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # What argparse takes for a negative number, and so for a value rather than an
+        # option, where the parser has no option that looks like one: by default only
+        # whole numbers and plain decimals (^-\d+$|^-\d*\.\d+$), not -5x10, -1e-3 or -2.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="hairfx", description="Hair segmentation and LUT hair recolouring: photos, videos, masks, benchmarks."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -23,7 +23,6 @@ Lower is steadier. A markdown table is printed too (``--markdown``) for the repo
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -33,6 +32,7 @@ import numpy as np
 
 from . import _datadir
 from ._text import counted
+from .cli import ArgumentParser
 from .errors import InputError
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -81,7 +81,7 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hairfx.video_eval", description=(__doc__ or "").partition("\n")[0])
+    p = ArgumentParser(prog="python -m hairfx.video_eval", description=(__doc__ or "").partition("\n")[0])
     p.add_argument("--data", type=Path, default=None, help="data folder holding videos/ (default ../shared/data)")
     p.add_argument("--frames", type=int, default=150, help="frames per clip (default 150)")
     p.add_argument("--side", type=int, default=480, help="scale clips so the longer side is at most this (default 480)")

@@ -196,6 +196,20 @@ def test_counts_are_checked_by_the_option_that_gives_them(argv, option, capsys):
     assert f"argument {option}: expected a whole number >= 1, got '0'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, option, value", [
+    (["bench-mask", "--size", "-640x480"], "size", "-640x480"),
+    (["video", "in.mp4", "-o", "out.mp4", "-c", "copper", "--smoothing", "-1e-3"], "smoothing", -1e-3),
+    (["recolor", "in.png", "-o", "out.png", "-c", "copper", "--strength", "-2."], "strength", -2.0),
+    (["video", "in.mp4", "-o", "out.mp4", "--ombre", "copper,teal", "--fade", "-1e3"], "fade", -1e3),
+])  # fmt: skip
+def test_a_value_that_starts_with_a_minus_and_a_digit_is_the_options_value(argv, option, value):
+    """argparse takes only -5 and -0.5 for values: `--size -640x480` or `--smoothing -1e-3`
+    was refused as "expected one argument", not by the option's own check."""
+    from hairfx.cli import _build_parser
+
+    assert getattr(_build_parser().parse_args(argv), option) == value
+
+
 def test_video_help_names_every_container_it_writes(capsys):
     from hairfx.video import CONTAINERS
 

@@ -568,6 +568,10 @@ def test_intensity_takes_a_mask_at_another_size_as_the_engine_does(tmp_path, cap
         (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--size", "1"], "--size: must be in 2..256, got 1"),
         (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--grid", "99"], "--grid: must be in 4..65"),
         (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--smoothness", "-1"], "expected a number >= 0"),
+        # not "expected one argument", as if -1e-3 were an option
+        (["fit", "--before", "b.png", "--after", "a.png", "-o", "f.cube", "--smoothness", "-1e-3"],
+         "--smoothness: expected a number >= 0, got '-1e-3'"),
+        (["resample", "x.cube", "-o", "y.cube", "--size", "-2."], "--size: expected an integer in 2..256, got '-2.'"),
         (["hald-import", "h.png", "-o", "x.cube", "--decimals", "2"], "--decimals: must be in 3..12, got 2"),
         (["hald-import", "h.png", "-o", "x.cube", "--size", "300"], "--size: must be in 2..256, got 300"),
         (["resample", "x.cube", "-o", "y.cube", "--size", "two"], "expected an integer in 2..256, got 'two'"),

@@ -407,6 +407,7 @@ def test_snapshot_key_saves_the_picture_without_the_figures(webcam, clip, tmp_pa
     (["--size", "100000x100000"], "argument --size: size must be at most 16384 px a side, got '100000x100000'"),
     (["--size", "3x3"], "argument --size: size must be at least 4x4, got '3x3'"),
     (["--size", "0x10"], "argument --size: size must be at least 4x4, got '0x10'"),
+    (["--size", "-5x10"], "argument --size: size must be at least 4x4, got '-5x10'"),  # not "expected one argument"
     (["--camera", "-1"], "--camera must be a camera index, 0 to 2147483647, got -1"),
     (["--camera", "99999999999999999999"], "--camera must be a camera index, 0 to 2147483647, got 99999999999999999999"),
 ])

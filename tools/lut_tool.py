@@ -44,7 +44,7 @@ import sys
 from pathlib import Path
 
 from hairfx._files import path_argument
-from hairfx.cli import print_names_as_given, quiet_opencv
+from hairfx.cli import ArgumentParser, print_names_as_given, quiet_opencv
 from hairfx.errors import HairfxError, InputError, run_main
 from hairfx.lut import MAX_DECIMALS, MAX_SIZE, MIN_DECIMALS, MIN_SIZE
 from hairfx.training.cli_args import _non_negative, _positive  # no torch
@@ -296,7 +296,7 @@ def _cmd_report(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from .palette_report import DEFAULT_SPLIT_HELP
 
-    parser = argparse.ArgumentParser(prog="hairfx-lut", description=(__doc__ or "").replace("``", ""),
+    parser = ArgumentParser(prog="hairfx-lut", description=(__doc__ or "").replace("``", ""),
                                      epilog="Run 'hairfx-lut COMMAND --help' for each command.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -38,7 +38,6 @@ if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its 
 
     sys.exit(main())
 
-import argparse
 import datetime
 import math
 import os
@@ -50,6 +49,7 @@ import numpy as np
 
 from hairfx.errors import InputError
 from hairfx._text import counted
+from hairfx.cli import ArgumentParser
 from hairfx.training.cli_args import _positive  # no torch
 
 __all__ = ["pick_subjects", "measure", "main", "HUE_TARGET", "DE_TARGET", "TEXTURE_TARGET"]
@@ -247,7 +247,7 @@ def report(colors: list[str], subjects, data) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hairfx-lut report", description=(__doc__ or "").partition("\n")[0])
+    parser = ArgumentParser(prog="hairfx-lut report", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--data", help=f"dataset split with images/ and masks/ (default: {DEFAULT_SPLIT_HELP})")
     parser.add_argument("--subjects", type=_positive, default=12,
                         help="subjects spanning the intensity range (default 12)")

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .._text import counted
+from ..cli import ArgumentParser
 from ..presets import MASK_BACKENDS
 from . import cli_args
 
@@ -95,7 +96,7 @@ def _onnxruntime_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(cli_args.bench(argparse.ArgumentParser(prog="hairfx bench-mask")).parse_args(argv))
+    return run(cli_args.bench(ArgumentParser(prog="hairfx bench-mask")).parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,6 +53,7 @@ import cv2
 import numpy as np
 
 from .._files import folder_obstacle, replacing
+from ..cli import ArgumentParser
 from ..errors import InputError, MissingFileError, WeightsError
 from ..imagefiles import imread_any
 from ..video import VideoReader
@@ -486,7 +487,7 @@ def _print_worst(results: dict, k: int = WORST) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(cli_args.evaluate(argparse.ArgumentParser(prog="hairfx evaluate")).parse_args(argv))
+    return run(cli_args.evaluate(ArgumentParser(prog="hairfx evaluate")).parse_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

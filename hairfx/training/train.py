@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from .._files import check_folder, folder_obstacle, replacing
 from .._options import thread_count
+from ..cli import ArgumentParser
 from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
 from ..model import PRESETS, HairNet, build_model, transfer_weights
 from . import cli_args
@@ -900,7 +901,7 @@ def export_onnx(model: HairNet, path: Path) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     summary = (__doc__ or "").partition("\n")[0]  # no docstrings under python -OO
-    return cli_args.train(argparse.ArgumentParser(prog="hairfx train", description=summary))
+    return cli_args.train(ArgumentParser(prog="hairfx train", description=summary))
 
 
 def run(args: argparse.Namespace) -> int:
