@@ -122,10 +122,10 @@ def run_bench(*, color: str = "copper", repeat: int = 30, baseline: bool = True,
         try:
             from .render_gl import GLRenderer
 
-            renderers["gl"] = stack.enter_context(GLRenderer())
-            gl_info = renderers["gl"].gl_renderer
-        except RendererUnavailable as exc:
-            gl_info = f"unavailable ({exc})"
+            gl = renderers["gl"] = stack.enter_context(GLRenderer())
+            gl_info = f"{gl.gl_renderer}, OpenGL {gl.gl_version}"  # the GPU, and the driver's version
+        except RendererUnavailable as exc:  # its advice to use the CPU renderer: the table has it anyway
+            gl_info = f"unavailable ({exc.reason}): timed on the cpu renderer only"
         return _run(renderers, gl_info, col, image, portrait, int(repeat), baseline, out)
 
 

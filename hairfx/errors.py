@@ -35,7 +35,23 @@ __all__ = [
 
 
 class HairfxError(Exception):
-    """Base class of every error hairfx raises on purpose."""
+    """Base class of every error hairfx raises on purpose.
+
+    :attr:`reason` is what went wrong without what the message puts around it, for a caller
+    that words the rest itself: ``"not an image OpenCV can read"`` for the message
+    ``"photo.jpg: not an image OpenCV can read"`` (``hairfx mask`` names the file it skips),
+    the cause without the advice to use the CPU renderer (``hairfx bench`` times it anyway).
+    """
+
+    def __init__(self, *args, reason: str | None = None):
+        super().__init__(*args)
+        self._reason = reason
+
+    @property
+    def reason(self) -> str:
+        """The ``reason=`` the error was raised with, else its whole message."""
+        reason = getattr(self, "_reason", None)
+        return str(self) if reason is None else reason
 
 
 class InputError(HairfxError, ValueError):

@@ -186,11 +186,9 @@ def _forked() -> bool:
 def _check_not_forked() -> None:
     """Raise :class:`RendererUnavailable` in a child forked after its parent set up OpenGL."""
     if _forked():
-        raise RendererUnavailable(
-            "OpenGL was set up by this process's parent before it forked (multiprocessing's 'fork' start "
-            "method), and Mesa's EGL hangs when the child uses it: start workers with the 'spawn' method, "
-            f"or use {USE_CPU} in them"
-        )
+        why = ("OpenGL was set up by this process's parent before it forked (multiprocessing's 'fork' start "
+               "method), and Mesa's EGL hangs when the child uses it")
+        raise RendererUnavailable(f"{why}: start workers with the 'spawn' method, or use {USE_CPU} in them", reason=why)
 
 
 def create_context(backend: str | None = "egl"):
@@ -212,10 +210,10 @@ def create_context(backend: str | None = "egl"):
                 return moderngl.create_standalone_context(require=330, backend=backend)
             return moderngl.create_standalone_context(require=330)
     except Exception as exc:  # moderngl raises plain Exceptions for driver problems
+        why = f"could not create an OpenGL 3.3 context (backend={backend!r}): {exc}"
         raise RendererUnavailable(
-            f"could not create an OpenGL 3.3 context (backend={backend!r}): {exc}. "
-            "Install an EGL/OpenGL driver (on Debian/Ubuntu: libegl1 libgl1-mesa-dri) "
-            f"or use {USE_CPU}."
+            f"{why}. Install an EGL/OpenGL driver (on Debian/Ubuntu: libegl1 libgl1-mesa-dri) or use {USE_CPU}.",
+            reason=why,
         ) from exc
 
 
@@ -394,8 +392,16 @@ class GLRenderer(_Renderer):
     @property
     def gl_renderer(self) -> str:
         """The driver's name for the GPU (``GL_RENDERER``), e.g. ``"llvmpipe (LLVM 15.0.6, 256 bits)"``."""
+        return self._gl_string("GL_RENDERER")
+
+    @property
+    def gl_version(self) -> str:
+        """The OpenGL version and the driver's own (``GL_VERSION``), e.g. ``"4.5 (Core Profile) Mesa 22.3.6"``."""
+        return self._gl_string("GL_VERSION")
+
+    def _gl_string(self, name: str) -> str:
         with self._current():  # read, and cached by moderngl, with this context current
-            return str(self.ctx.info.get("GL_RENDERER", "?"))
+            return str(self.ctx.info.get(name) or "?")
 
     # -- resources ------------------------------------------------------------------
     def _check_fits(self, frame: np.ndarray, w: int, h: int) -> None:

@@ -119,8 +119,29 @@ def test_bench_prints_a_table(capsys):
     out = capsys.readouterr().out
     assert "1280x720" in out and "1920x1080" in out and " cpu " in out
     assert "GL: ?" not in out  # the driver's name, read with the renderer's context current
+    gl = next(line for line in out.splitlines() if line.startswith("GL: "))
+    assert gl.startswith("GL: unavailable (") or (", OpenGL " in gl and not gl.endswith("?")), gl  # and its version
     for row in (line.split() for line in out.splitlines() if line.startswith(("1280x720", "1920x1080"))):
         assert float(row[3]) <= float(row[4])  # p90 never below the median, even of two runs
+
+
+def test_bench_without_opengl_says_why_and_that_it_times_the_cpu_renderer(monkeypatch):
+    """Where no OpenGL context could be made, the GL line ended with the context error's
+    advice, "or use renderer='cpu'": an option bench does not have, for a renderer it times anyway."""
+    import moderngl
+
+    from hairfx import bench
+
+    def no_context(*args, **kwargs):
+        raise Exception("eglInitialize failed (0x3001)")  # as moderngl says it without a driver
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", no_context)
+    lines = []
+    results = bench.run_bench(repeat=1, baseline=False, image=REF / "light.png", mask=REF / "light_mask.png",
+                              out=lines.append)
+    assert lines[1] == ("GL: unavailable (could not create an OpenGL 3.3 context (backend='egl'): eglInitialize "
+                        "failed (0x3001)): timed on the cpu renderer only")
+    assert all(set(row) == {"coverage", "baseline_ms", "baseline_first_ms", "cpu"} for row in results.values())
 
 
 def test_bench_takes_a_smaller_mask_at_the_portraits_place_and_refuses_a_wrong_one(tmp_path, capsys):
@@ -548,6 +569,19 @@ def test_a_command_run_in_another_thread_leaves_standard_output_alone():
     worker.start()
     worker.join()
     assert seen == [before, 3] and sys.stdout is before
+
+
+def test_an_errors_reason_is_its_message_unless_one_was_given():
+    import pickle
+
+    from hairfx.errors import MissingFileError, RendererUnavailable, UnknownColorError
+
+    assert RendererUnavailable("no GL. Use the CPU").reason == "no GL. Use the CPU"
+    assert UnknownColorError("unknown colour 'x'").reason == "unknown colour 'x'"  # not KeyError's quoted form
+    missing = MissingFileError("image not found: a.png", reason="not found")
+    assert (str(missing), missing.reason) == ("image not found: a.png", "not found")
+    again = pickle.loads(pickle.dumps(missing))  # to another process and back
+    assert (type(again), str(again), again.reason) == (MissingFileError, "image not found: a.png", "not found")
 
 
 def test_stop_signals_interrupt_turns_sigterm_into_interrupted():
