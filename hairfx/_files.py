@@ -37,11 +37,12 @@ def check_readable_file(path: Path, what: str, kind: str, *, shown: str | None =
     ``P`` is ``shown`` when given, else the path."""
     shown = str(path) if shown is None else shown
     if path.is_dir():
-        raise InputError(f"{what} {shown} is a folder, not {kind}")
+        raise InputError(f"{what} {shown} is a folder, not {kind}", reason=f"it is a folder, not {kind}")
     if path.exists() and not path.is_file():
-        raise InputError(f"{what} {shown} is a pipe, socket or device, not {kind}")
+        raise InputError(f"{what} {shown} is a pipe, socket or device, not {kind}",
+                         reason=f"it is a pipe, socket or device, not {kind}")
     if not path.is_file():
-        raise MissingFileError(f"{what} not found: {shown}")
+        raise MissingFileError(f"{what} not found: {shown}", reason="not found")
 
 
 def path_argument(text: str) -> str:

@@ -453,19 +453,13 @@ def _run_mask(args) -> int:
             # in sRGB, as `hairfx recolor` predicts it, so that its --mask gives the same photo
             mask = seg.predict(ColourProfile(meta.colour_profile, name=str(f)).to_srgb(frame), tta=args.tta)
         except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
-            if isinstance(exc, MissingFileError):  # read_rgb's "image not found: <f>" names f twice
+            if isinstance(exc, MissingFileError):  # "not found", of a file listed a moment ago: say why
                 if f.exists():
                     reason = "not a regular file"  # a pipe or a device named like an image
                 else:
                     reason = f"a link to {os.readlink(f)}, which is missing" if f.is_symlink() else "gone since it was listed"
-            elif isinstance(exc, InputError):  # the line names f already: not twice
-                msg = str(exc)
-                if msg.startswith(f"{f}: "):
-                    reason = msg.removeprefix(f"{f}: ")
-                elif msg.startswith((f"{f} ", f"image {f} ")):  # "image F is a pipe ..."
-                    reason = "it" + msg.removeprefix("image ").removeprefix(str(f))
-                else:
-                    reason = msg
+            elif isinstance(exc, InputError):  # the line names f already: the reason alone, without it
+                reason = exc.reason
             else:
                 reason = f"cannot read it: {exc.strerror or exc}"
             skipped.append(f)

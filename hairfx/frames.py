@@ -76,7 +76,8 @@ def as_frame(frame, *, name: str = "frame") -> np.ndarray:
     if h == 0 or w == 0:
         raise InputError(f"{name} is empty: shape {frame.shape}")
     if h > MAX_SIDE or w > MAX_SIDE:
-        raise InputError(f"{name} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
+        why = f"{w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts"
+        raise InputError(f"{name} is {why}", reason=f"it is {why}")
     return np.ascontiguousarray(frame)
 
 

@@ -306,7 +306,8 @@ def _decode(path: Path, data: bytes):
     # profile", common in older files) concern metadata, not the pixels
     said = [line for line in said if not line.startswith("[") and not _PROFILE_WARNING.match(line)]
     if img is None:
-        raise InputError(f"{path}: not an image OpenCV can read" + (f" ({'; '.join(said)})" if said else ""))
+        why = "not an image OpenCV can read" + (f" ({'; '.join(said)})" if said else "")
+        raise InputError(f"{path}: {why}", reason=why)
     if said:
         warnings.warn(f"hairfx: {path} is damaged, parts of the picture may be wrong: {'; '.join(said)}",
                       RuntimeWarning, stacklevel=4)
@@ -342,14 +343,17 @@ def _imread(path: Path, kind: str) -> tuple[np.ndarray, Metadata]:
     size, orientation, meta = _header(path)
     if size is not None and max(size) > MAX_SIDE:
         w, h = size
-        raise InputError(f"{path} is {w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts")
+        why = f"{w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts"
+        raise InputError(f"{path} is {why}", reason=f"it is {why}")
     if size is None:
         with opencv_readable(path) as name:
             if not cv2.haveImageReader(name):
-                raise InputError(f"{path}: {_unreadable(path)}")
+                why = _unreadable(path)
+                raise InputError(f"{path}: {why}", reason=why)
     data = path.read_bytes()  # read once: checked here, decoded from memory below
     if _truncated_jpeg(data):  # OpenCV only warns, and fills the missing rows with grey
-        raise InputError(f"{path}: the JPEG data ends early (a truncated or partly copied file)")
+        why = "the JPEG data ends early (a truncated or partly copied file)"
+        raise InputError(f"{path}: {why}", reason=why)
     img = _decode(path, data)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
     return _apply_orientation(img, orientation), meta
@@ -378,14 +382,15 @@ def _as_rgb(path: Path, img: np.ndarray, sixteen_bits: bool) -> np.ndarray:
     if img.dtype == np.uint16 and sixteen_bits:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if img.dtype != np.uint8:
-        raise InputError(f"{path}: expected an 8-bit image, got {img.dtype}")
+        why = f"expected an 8-bit image, got {img.dtype}"
+        raise InputError(f"{path}: {why}", reason=why)
     if img.ndim == 2:
         img = np.dstack([img, img, img])
     elif img.shape[2] == 4:
         clear = int((img[:, :, 3] < 255).sum())
         if clear:  # what lies under them is no part of the picture
-            raise InputError(f"{path}: has transparent pixels ({clear} of {img.shape[0] * img.shape[1]}); "
-                             "flatten it onto a background first")
+            why = f"has transparent pixels ({clear} of {img.shape[0] * img.shape[1]}); flatten it onto a background first"
+            raise InputError(f"{path}: {why}", reason=why)
         img = img[:, :, :3]
     return as_frame(np.ascontiguousarray(img[:, :, ::-1]), name=str(path))
 

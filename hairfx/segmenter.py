@@ -502,7 +502,9 @@ class Segmenter:
     def _check_frame(self, frame) -> np.ndarray:
         frame = as_frame(frame)
         if min(frame.shape[:2]) < MIN_SIDE:
-            raise InputError(f"frame is {frame.shape[1]}x{frame.shape[0]}, smaller than {MIN_SIDE} px per side")
+            size = f"{frame.shape[1]}x{frame.shape[0]}"
+            raise InputError(f"frame is {size}, smaller than {MIN_SIDE} px per side",
+                             reason=f"it is {size}, smaller than the {MIN_SIDE} px per side the hair-mask model needs")
         return frame
 
     # -- public ---------------------------------------------------------------------

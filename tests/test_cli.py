@@ -614,6 +614,15 @@ def test_mask_names_a_skipped_file_once(tmp_path, capsys):
     assert f"hairfx mask: skipped {wide}: it is 16385x2, larger than the 16384 px per side hairfx accepts\n" in err
 
 
+def test_mask_says_why_a_photo_too_small_for_the_model_is_skipped(tmp_path, capsys):
+    """It said "frame is 2x2, smaller than 4 px per side": a frame the user never named."""
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), np.zeros((2, 2, 3), np.uint8))
+    assert main(["mask", str(tiny), "-o", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == (f"hairfx mask: skipped {tiny}: it is 2x2, smaller than the 4 px per side "
+                                       "the hair-mask model needs\n")
+
+
 def test_mask_skips_a_named_pipe_in_a_folder_instead_of_waiting_on_it(tmp_path, capsys):
     """A FIFO named like a photo in the input folder: opening it would wait for a writer for
     ever. It is skipped as no regular file and the photos around it are done."""

@@ -519,3 +519,29 @@ def test_a_phone_mpo_is_one_picture_not_an_animation(tmp_path, recwarn):
         assert im.format == "MPO" and im.n_frames == 2
     assert abs(int(read_rgb(tmp_path / "photo.mpo").mean()) - 60) <= 1
     assert not [w for w in recwarn if "frames" in str(w.message)]
+
+
+def test_a_photo_that_cannot_be_read_gives_the_reason_apart_from_its_name(tmp_path):
+    """For a caller that names the file itself (`hairfx mask` skipping it), with no need to
+    cut the name out of the message."""
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "folder.png").mkdir()
+    cv2.imwrite(str(tmp_path / "wide.png"), np.zeros((2, 16385, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "deep.png"), np.zeros((8, 8, 3), np.uint16))
+    ok, jpg = cv2.imencode(".jpg", np.zeros((64, 64, 3), np.uint8))
+    (tmp_path / "cut.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    alpha = np.dstack([np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 7, np.uint8)])
+    cv2.imwrite(str(tmp_path / "clear.png"), alpha)
+    for name, reason in [
+        ("notes.jpg", "not an image OpenCV can read"),
+        ("folder.png", "it is a folder, not an image file"),
+        ("wide.png", "it is 16385x2, larger than the 16384 px per side hairfx accepts"),
+        ("deep.png", "expected an 8-bit image, got uint16"),
+        ("cut.jpg", "the JPEG data ends early (a truncated or partly copied file)"),
+        ("clear.png", "has transparent pixels (64 of 64); flatten it onto a background first"),
+        ("absent.png", "not found"),
+    ]:
+        with pytest.raises(InputError) as caught:
+            read_photo(tmp_path / name)
+        assert caught.value.reason == reason, name
+        assert str(tmp_path / name) in str(caught.value) and str(tmp_path) not in caught.value.reason
