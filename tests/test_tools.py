@@ -923,13 +923,19 @@ def test_help_shows_the_whole_workflow(capsys):
     ("lut_tool.py", ["--help"]),
     ("lut_tool.py", ["hald-export", "--level", "2", "-o", "identity.png"]),  # the helpers of a command
     ("palette_report.py", ["--data", "split", "--subjects", "2", "--color", "copper"]),
+    ("reference_masks.py", ["--help"]),
 ])
 def test_the_tools_run_by_their_path(tmp_path, script, argv):
-    # `python tools/lut_tool.py --help` failed: "attempted relative import with no known parent package"
+    """`python tools/lut_tool.py --help` failed: "attempted relative import with no known
+    parent package". Each tool runs with the checkout's hairfx, not another found first on
+    the path (reference_masks took whichever came first)."""
     import os
 
     tiny_split(tmp_path / "split")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    other = tmp_path / "elsewhere" / "hairfx"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise ImportError('not the checkout hairfx')\n")
+    env = {**os.environ, "PYTHONPATH": str(other.parent)}
     done = subprocess.run([sys.executable, str(REPO / "tools" / script), *argv], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -27,16 +27,9 @@ From two reference photos to a shipped colour::
 from __future__ import annotations
 
 if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/lut_tool.py
-    # A file run by its path belongs to no package, and the commands import their helpers
-    # relative to it: run it as tools.lut_tool instead, as `python -m tools.lut_tool` does from
-    # the checkout that holds it (whose hairfx it then uses too).
-    import sys
-    from pathlib import Path
+    import _by_path  # beside it, in the folder Python put first on sys.path
 
-    sys.path[0] = str(Path(__file__).resolve().parents[1])  # the checkout, in place of tools/
-    from tools.lut_tool import main
-
-    sys.exit(main())
+    _by_path.run_as_module(__file__)  # as python -m tools.lut_tool
 
 import argparse
 import os

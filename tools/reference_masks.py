@@ -18,6 +18,11 @@ reference_images/README.md)::
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/reference_masks.py
+    import _by_path  # beside it, in the folder Python put first on sys.path
+
+    _by_path.run_as_module(__file__)  # as python -m tools.reference_masks, with the checkout's hairfx
+
 import argparse
 import json
 import sys
