@@ -563,6 +563,44 @@ def run_headless(app: App, cap: Capture, args) -> int:
 
 
 _WINDOW_PROBE = "import cv2; cv2.namedWindow('hairfx-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+_HEADLESS = "--output OUT.mp4 or --bench to run without a window"
+
+#: pip's OpenCV packages, with windows (Qt) and without ("headless"). Each installs the same
+#: cv2 folder, so with one of each installed the files of the last one installed are used.
+OPENCV_WINDOWED = ("opencv-python", "opencv-contrib-python")
+OPENCV_HEADLESS = ("opencv-python-headless", "opencv-contrib-python-headless")
+
+
+def no_window_support(error: str) -> str | None:
+    """Where ``error`` (what OpenCV said as a window failed to open) is that of an OpenCV
+    built without windows: why, and the pip commands that give one with windows; else None.
+    A headless package installed beside the one with windows is the usual cause: its cv2
+    replaced the other's, and uninstalling it leaves the shared files broken until the
+    package with windows is installed again."""
+    # OpenCV's highgui, built without a GUI backend, for every window function
+    if "The function is not implemented" not in error:
+        return None
+    from importlib import metadata
+
+    def installed(names):
+        found = []
+        for name in names:
+            try:
+                metadata.distribution(name)
+            except metadata.PackageNotFoundError:
+                continue
+            found.append(name)
+        return found
+
+    headless, windowed = installed(OPENCV_HEADLESS), installed(OPENCV_WINDOWED)
+    if not headless:  # a build of its own, or another package manager's
+        return (f"this OpenCV ({cv2.__version__}) was built without windows; install one that has them "
+                f"(pip install opencv-python), or use {_HEADLESS}")
+    reinstall = " ".join(windowed or ["opencv-python"])
+    where = f" beside {' and '.join(windowed)}, whose cv2 it replaced" if windowed else ""
+    return (f"this OpenCV has no windows: {' and '.join(headless)} is installed{where}; run "
+            f"`pip uninstall {' '.join(headless)}` then `pip install --force-reinstall {reinstall}`, "
+            f"or use {_HEADLESS}")
 
 
 def check_window() -> None:
@@ -578,13 +616,14 @@ def check_window() -> None:
     except subprocess.TimeoutExpired:
         raise hairfx.HairfxError("opening a window timed out (is the display responding?)") from None
     if r.returncode != 0:
+        fix = no_window_support(r.stderr)
+        if fix is not None:
+            raise hairfx.HairfxError(f"cannot open a window: {fix}")
         lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
         why = next((ln for ln in lines if "display" in ln.lower()), lines[-1] if lines else f"exit code {r.returncode}")
         display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         where = f"display {display!r}" if display else "no display (DISPLAY is not set)"
-        raise hairfx.HairfxError(
-            f"cannot open a window on {where}: {why}; use --output OUT.mp4 or --bench to run without a window"
-        )
+        raise hairfx.HairfxError(f"cannot open a window on {where}: {why}; use {_HEADLESS}")
 
 
 def run_window(app: App, cap: Capture, frames: int | None = None) -> int:

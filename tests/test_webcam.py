@@ -866,3 +866,50 @@ def test_hairfx_warnings_read_as_sentences_not_source_lines(webcam, short_clip, 
     err = capsys.readouterr().err
     assert any(line.startswith("hairfx: no sound of ") for line in err.splitlines()), err
     assert "RuntimeWarning" not in err and "webcam_recolor.py:" not in err
+
+
+#: What OpenCV built without a GUI backend says for every window function (opencv-python-headless).
+NO_WINDOWS = ("cv2.error: OpenCV(5.0.0) /io/opencv/modules/highgui/src/window.cpp:1301: error: (-2:Unspecified "
+              "error) The function is not implemented. Rebuild the library with Windows, GTK+ 2.x or Cocoa support. "
+              "If you are on Ubuntu or Debian, install libgtk2.0-dev and pkg-config, then re-run cmake or configure "
+              "script in function 'cvNamedWindow'")
+
+
+def _installed_here(folder: Path, *names: str) -> None:
+    """Make ``names`` look installed to importlib.metadata through ``folder`` (on sys.path)."""
+    for name in names:
+        info = folder / f"{name.replace('-', '_')}-5.0.0.93.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 5.0.0.93\n")
+
+
+@pytest.mark.parametrize("installed, says", [
+    (["opencv-python", "opencv-python-headless"],
+     "cannot open a window: this OpenCV has no windows: opencv-python-headless is installed beside opencv-python, "
+     "whose cv2 it replaced; run `pip uninstall opencv-python-headless` then `pip install --force-reinstall "
+     "opencv-python`, or use --output OUT.mp4 or --bench to run without a window"),
+    (["opencv-python-headless"], "is installed; run `pip uninstall opencv-python-headless` then "
+                                 "`pip install --force-reinstall opencv-python`"),
+    ([], "was built without windows; install one that has them (pip install opencv-python)"),  # a build of its own
+])  # fmt: skip
+def test_an_opencv_without_windows_is_named_with_the_fix(webcam, monkeypatch, tmp_path, installed, says):
+    """pip's opencv-python-headless beside opencv-python replaces the cv2 that has windows: the
+    window failed with OpenCV's "The function is not implemented. Rebuild the library with ...
+    GTK+ 2.x", advice that does not apply to a pip install."""
+    from importlib import metadata
+
+    real = metadata.distribution
+
+    def only_these(name):  # the packages of the case alone, whatever this machine has
+        if name in webcam.OPENCV_WINDOWED + webcam.OPENCV_HEADLESS and name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    _installed_here(tmp_path / "site", *installed)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(metadata, "distribution", only_these)
+    monkeypatch.setattr(webcam, "_WINDOW_PROBE", f"import sys; sys.exit({NO_WINDOWS!r})")
+    with pytest.raises(webcam.hairfx.HairfxError) as caught:
+        webcam.check_window()
+    assert says in str(caught.value) and "GTK" not in str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1
