@@ -796,6 +796,12 @@ CONTAINERS = {
     ".mkv": None,
     ".avi": {"aac", "mp3", "ac3", "pcm_s16le", "pcm_u8"},
 }
+#: Containers whose edit list hides what a stream holds before its start (MP4, MOV): AAC's
+#: priming (1024 samples timed before 0, 2112 from Apple's encoder), and sound copied from
+#: before a cut. Matroska (for AAC) and AVI have none: ffmpeg moved every stream until the
+#: earliest packet started at 0, so the sound began 23 ms (128 ms at 8 kHz) before the
+#: pictures. There the packets copied from before the start are left out.
+_EDIT_LISTS = {".mp4", ".m4v", ".mov"}
 
 
 #: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
@@ -965,6 +971,11 @@ class VideoWriter(Closeable):
             cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?"]
             for i, codec in enumerate(codecs):
                 cmd += [f"-c:a:{i}", codec]
+            if self.path.suffix.lower() not in _EDIT_LISTS:
+                # each packet kept at its own time: the sound starts with the pictures, or
+                # less than a packet after them where the priming ends inside one (Apple's
+                # ends 64 samples into its third packet)
+                cmd += ["-copypriorss:a", "0"]
         # RGB to BT.709 YUV, and said so: players guess the matrix of an untagged HD video
         # as BT.709 but FFmpeg converts with BT.601 unless told, which shifts every colour
         filters = "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p"

@@ -1263,6 +1263,29 @@ def test_sound_and_pictures_stay_in_step_when_one_starts_late(tmp_path, delays):
     assert abs(_beep_after_flash(exe, out) - gap) < 0.03  # under one audio frame and one picture
 
 
+def _start_times(path) -> dict[str, float]:
+    """When each kind of stream of ``path`` starts, in seconds (ffprobe's start_time)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,start_time", "-of", "csv=p=0",
+                          str(path)], capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    return {kind: float(t) for kind, t in (line.split(",") for line in out)}
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4", ".mov"])
+@pytest.mark.parametrize("source", [".mp4", ".mov", ".mkv"])
+def test_copied_aac_starts_with_the_pictures(tmp_path, source, suffix):
+    """AAC starts with a packet of priming timed before 0 (1024 samples: 128 ms at 8 kHz),
+    which an MP4 or MOV hides with its edit list. Matroska has none for AAC: ffmpeg moved
+    the pictures until that packet started at 0, and an .mkv's sound began 128 ms before
+    them. (A Matroska source holds its priming so, and its sound is cut where the pictures
+    start, like any sound that starts before them.)"""
+    exe = ffmpeg_or_skip()
+    src, out = tmp_path / f"in{source}", tmp_path / f"out{suffix}"
+    make_clip(exe, src, "-f", "lavfi", "-i", "sine=sample_rate=8000", "-t", "0.5", "-c:a", "aac")
+    recolor_video(src, out, color="copper", renderer="cpu", progress=False, masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    start = _start_times(out)
+    assert start["audio"] == pytest.approx(start["video"], abs=1e-3)  # Matroska counts in milliseconds
+
+
 @pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["re-encoded", "copied"])
 def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept(tmp_path, suffix):
     exe = ffmpeg_or_skip()
