@@ -983,6 +983,12 @@ class VideoWriter(Closeable):
             filters += f",setsar={self.sample_aspect_ratio.numerator}/{self.sample_aspect_ratio.denominator}"
         cmd += ["-vf", filters, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
         cmd += ["-color_range", "tv", "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf))]
+        if self.path.suffix.lower() == ".avi":
+            # An AVI keeps no presentation times: B-frames there are shown as late as a decoder
+            # holds them back (two frames, 67 ms at 30 fps), and their negative decoding times
+            # made ffmpeg move the sound as far, which AVI cannot hold (it padded the sound's
+            # length, stated 0.09 s too long). Without them the file is about a third larger.
+            cmd += ["-bf", "0"]
         cmd += _passthrough_option(_ffmpeg_release_of(exe))
         if self._times is not None:  # each frame's time kept exactly: else rounded to 1/rate of the first ones
             cmd += ["-enc_time_base", f"1/{_time_base([*self._times, self._end])}"]
