@@ -802,6 +802,8 @@ CONTAINERS = {
 #: earliest packet started at 0, so the sound began 23 ms (128 ms at 8 kHz) before the
 #: pictures. There the packets copied from before the start are left out.
 _EDIT_LISTS = {".mp4", ".m4v", ".mov"}
+#: Samples of priming FFmpeg's AAC encoder puts before the sound it encodes.
+_AAC_PRIMING = 1024
 
 
 #: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
@@ -969,9 +971,14 @@ class VideoWriter(Closeable):
             if audio.picture_start > 0:
                 cut = ["-ss", f"{audio.picture_start:.6f}", *cut]
             cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?"]
+            edit_list = self.path.suffix.lower() in _EDIT_LISTS
             for i, codec in enumerate(codecs):
                 cmd += [f"-c:a:{i}", codec]
-            if self.path.suffix.lower() not in _EDIT_LISTS:
+                if codec == "aac" and not edit_list:
+                    # FFmpeg's encoder puts its priming before the sound: as many of the
+                    # sound's first samples are left out, so the priming takes their place
+                    cmd += [f"-filter:a:{i}", f"atrim=start_sample={_AAC_PRIMING}"]
+            if not edit_list:
                 # each packet kept at its own time: the sound starts with the pictures, or
                 # less than a packet after them where the priming ends inside one (Apple's
                 # ends 64 samples into its third packet)
