@@ -13,7 +13,7 @@ import re
 import sys
 
 from ._files import path_argument
-from ._text import counted
+from ._text import counted, frame_rate
 from .errors import run_main
 from .imagefiles import IMAGE_SUFFIXES
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
@@ -280,7 +280,7 @@ def _add_video(sub) -> None:
             )
         audio = "with audio" if info.has_audio else "no audio"
         print(f"wrote {args.output}: {counted(info.frames, 'frame')}, {info.width}x{info.height} "
-              f"at {float(info.fps):g} fps, {audio}")
+              f"at {frame_rate(info.fps)} fps, {audio}")
         return 0
 
     p.set_defaults(run=run)

@@ -54,7 +54,7 @@ from ._files import (
     Replacement, as_path, check_new_file, check_readable_file, opencv_name, opencv_readable, write_target
 )
 from ._options import number
-from ._text import counted
+from ._text import counted, frame_rate
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
 from .frames import as_frame, mask_bbox
@@ -586,7 +586,7 @@ def shortfall(info: VideoInfo, decoded: int, *, name: str, limit: int | None = N
         expected = whole if limit is None else min(limit, whole)
         if expected - decoded <= max(2, expected // 20):
             return None
-        return (f"{name} states {info.video_seconds:.2f} s of video ({whole} frames at {float(info.fps):g} fps) but only "
+        return (f"{name} states {info.video_seconds:.2f} s of video ({whole} frames at {frame_rate(info.fps)} fps) but only "
                 f"{counted(decoded, 'frame')} could be decoded; the file may be truncated")
     return None
 

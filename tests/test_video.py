@@ -340,7 +340,7 @@ def _slow_then_fast(exe: str, out, *args: str) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
-def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_path, suffix, hair_model):
+def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_path, suffix, hair_model, capsys):
     """Written at its average rate, its frames were evenly spaced, and an MP4 came out
     3.067 s long instead of 3: the average rate of one with B-frames, as its avg_frame_rate
     states it (510/23 for 68/3), is counted over its decoding times, which start earlier
@@ -369,6 +369,7 @@ def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_p
     assert got.duration == pytest.approx(shown[30])
     # and `hairfx video` writes the same times
     assert main(["video", str(src), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "cli.mov")]) == 0
+    assert "68 frames, 64x48 at 22.667 fps" in capsys.readouterr().out  # the average rate, in decimals
     assert _shown_times(tmp_path / "cli.mov") == pytest.approx(shown, abs=1e-6)
     assert float(_ffprobe_streams(tmp_path / "cli.mov")[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
 
@@ -565,6 +566,15 @@ def test_a_truncated_file_that_gave_one_frame_says_so_in_the_singular():
     info = VideoInfo(Path("cut.mkv"), 64, 48, Fraction(25), 50, False, video_seconds=2.0)
     assert shortfall(info, 1, name="cut.mkv") == ("cut.mkv states 2.00 s of video (50 frames at 25 fps) but only "
                                                   "1 frame could be decoded; the file may be truncated")
+
+
+def test_a_variable_rate_clips_average_is_said_in_decimals():
+    """The average rate of 120 frames over 3.999 s (a Matroska clip's milliseconds) is
+    27997/933, which was said as 30.0075 fps."""
+    from hairfx.video import VideoInfo, shortfall
+
+    info = VideoInfo(Path("cut.mkv"), 64, 48, Fraction(27997, 933), None, False, video_seconds=3.999)
+    assert "(120 frames at 30.008 fps)" in shortfall(info, 1, name="cut.mkv")
 
 
 def test_a_file_named_like_an_option_is_probed_as_a_file(short_clip, tmp_path, monkeypatch):
