@@ -474,7 +474,7 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
 
 
 #: Output formats :func:`write_rgb` embeds a colour profile and EXIF in (as their extensions).
-METADATA_FORMATS = (".jpg", ".jpeg", ".jpe", ".png")
+METADATA_FORMATS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff")
 
 
 def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
@@ -495,17 +495,27 @@ _SEGMENT = 65533
 
 
 def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None) -> bytes:
-    """``data``, encoded for ``path`` (a JPEG, or a PNG by its extension), with ``icc`` and
-    ``exif`` embedded. In a JPEG, after its JFIF header: an APP1 ``Exif`` segment, then APP2
-    ``ICC_PROFILE`` segments (the ICC specification's split into chunks of at most 65,519
-    bytes). In a PNG, ``iCCP`` and ``eXIf`` chunks after ``IHDR``. EXIF larger than a JPEG segment is left out, with a warning."""
+    """``data``, encoded for ``path`` (by its extension, one of :data:`METADATA_FORMATS`),
+    with ``icc`` and ``exif`` embedded where each format's readers look for them. In a JPEG,
+    after its JFIF header: an APP1 ``Exif`` segment, then APP2 ``ICC_PROFILE`` segments (the
+    ICC specification's split into chunks of at most 65,519 bytes); EXIF larger than a JPEG
+    segment is left out, with a warning. In a PNG, ``iCCP`` and ``eXIf`` chunks after
+    ``IHDR``. In a WebP, ``ICCP`` and ``EXIF`` chunks (:func:`webp_with_chunks`); in a TIFF,
+    tags of its own (:func:`~hairfx.metadata.tiff_with_metadata`)."""
     import struct
     import zlib
 
-    if path.suffix.lower() == ".png":
+    suffix = path.suffix.lower()
+    if suffix == ".png":
         if exif:
             data = png_with_chunk(data, b"eXIf", exif)
         return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)) if icc else data
+    if suffix == ".webp":
+        return webp_with_chunks(data, icc=icc, exif=exif)
+    if suffix in (".tif", ".tiff"):
+        from .metadata import tiff_with_metadata
+
+        return tiff_with_metadata(data, icc_profile=icc, exif=exif)
     segments = b""
     if exif:
         if len(exif) + 6 > _SEGMENT:
@@ -527,14 +537,50 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
     return data[:pos] + segments + data[pos:]
 
 
+def webp_with_chunks(webp: bytes, *, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
+    """An encoded ``webp`` (a still picture, as OpenCV writes it) in WebP's extended format,
+    with ``icc`` in an ``ICCP`` chunk and ``exif`` (the TIFF structure) in an ``EXIF`` chunk,
+    as the WebP container specification lays them out: a ``VP8X`` header chunk whose flags
+    say which are there and whose canvas is the picture's size, the profile, the picture's
+    own chunks, then the EXIF. Chunks are padded to an even size."""
+    chunks, pos = [], 12  # after "RIFF", the size, "WEBP"
+    while pos + 8 <= len(webp):
+        size = int.from_bytes(webp[pos + 4 : pos + 8], "little")
+        chunks.append((webp[pos : pos + 4], webp[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + size % 2
+    header = next((body for kind, body in chunks if kind == b"VP8X"), None)
+    picture = [(kind, body) for kind, body in chunks if kind not in (b"VP8X", b"ICCP", b"EXIF", b"XMP ")]
+    if header is None:  # a simple file: one VP8 (lossy) or VP8L (lossless) chunk
+        width, height = _webp_size(*picture[0])
+        header = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    flags = header[0] & 0x12 | (0x20 if icc else 0) | (0x08 if exif else 0)  # alpha and animation as they were
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + len(body).to_bytes(4, "little") + body + bytes(len(body) % 2)
+
+    body = (b"WEBP" + chunk(b"VP8X", bytes([flags]) + header[1:]) + (chunk(b"ICCP", icc) if icc else b"")
+            + b"".join(chunk(kind, data) for kind, data in picture) + (chunk(b"EXIF", exif) if exif else b""))
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+def _webp_size(kind: bytes, body: bytes) -> tuple[int, int]:
+    """The width and height a ``VP8`` or ``VP8L`` chunk's bitstream header states."""
+    if kind == b"VP8L":  # a signature byte, then 14 bits each of width - 1 and height - 1
+        bits = int.from_bytes(body[1:5], "little")
+        return (bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1
+    if kind == b"VP8 ":  # a frame tag and start code, then 14 bits each (and 2 of scale)
+        return int.from_bytes(body[6:8], "little") & 0x3FFF, int.from_bytes(body[8:10], "little") & 0x3FFF
+    raise InputError(f"not a WebP picture chunk: {kind!r}")
+
+
 def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None,
               exif: bytes | None = None) -> Path:
     """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
     Missing parent folders are created. The image is encoded first and written through a
     temporary file renamed into place, so a failure (a full disk, say) leaves the file
     that was there, never a half-written or deleted one. ``icc_profile`` and ``exif`` (see
-    :mod:`hairfx.metadata`) are embedded in a JPEG or PNG; other formats get neither, with
-    a ``RuntimeWarning`` saying so."""
+    :mod:`hairfx.metadata`) are embedded in a JPEG, PNG, WebP or TIFF file
+    (:data:`METADATA_FORMATS`); other formats get neither, with a ``RuntimeWarning`` saying so."""
     import cv2
 
     path = check_output_image(path)
@@ -553,7 +599,7 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | 
             dropped = " and ".join(w for w, v in (("colour profile", icc_profile), ("EXIF", exif)) if v)
             shown = " (colour-managed viewers show it as sRGB)" if icc_profile else ""
             warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's is dropped{shown}; "
-                          f"write .png or .jpg to keep it", RuntimeWarning, stacklevel=2)
+                          f"write .jpg, .png, .webp or .tif to keep it", RuntimeWarning, stacklevel=2)
     return write_whole(path, data)
 
 

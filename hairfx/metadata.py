@@ -12,7 +12,8 @@
   write with the output, its bytes as they were but for the orientation (the pixels are
   turned upright when read), and less what shows the hair before the change: the
   thumbnail and the maker note, which can hold a preview of the photo. A TIFF's EXIF lies
-  among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block.
+  among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block, and
+  :func:`tiff_with_metadata` lays a block (and a profile) out among a TIFF output's tags.
 
 Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
 tests check its conversions against colour-science's.
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space",
-           "tiff_exif"]
+           "tiff_exif", "tiff_with_metadata"]
 
 
 @dataclass(frozen=True)
@@ -432,46 +433,64 @@ def tiff_exif(data) -> bytes | None:
     sub-IFD that cannot be followed, or an entry whose value lies past the file's end, is
     left out."""
     try:
-        tiff = _Tiff(data)
-        if tiff.u16(2) != 42:  # 43: a BigTIFF, whose offsets are 8 bytes
-            return None
-        ifd0 = tiff.entries(tiff.u32(4))[0]
-        exif_ifd = tiff.sub_ifd(ifd0, _EXIF_IFD)
-        interop = tiff.sub_ifd(exif_ifd, _INTEROP_IFD)
-        gps = tiff.sub_ifd(ifd0, _GPS_IFD)
-
-        def copied(entries) -> list[tuple[int, int, int, bytes | None, bool]]:
-            """``(tag, type, count, value, whether it lies outside the entry)`` of each entry."""
-            out = []
-            for pos, tag, kind, count in entries:
-                span = tiff.value_bytes(pos, kind, count)
-                if span is None:
-                    out.append((tag, kind, count, bytes(data[pos + 8 : pos + 12]), False))
-                elif span[1] <= len(data):
-                    out.append((tag, kind, count, bytes(data[span[0] : span[1]]), True))
-            return out
-
-        ifds = [copied(e for e in ifd0 if e[1] in _TIFF_EXIF_TAGS),
-                copied(e for e in exif_ifd if e[1] not in (_INTEROP_IFD, _MAKER_NOTE)), copied(interop), copied(gps)]
+        order, ifds = _gathered(data)
     except (struct.error, ValueError, IndexError, KeyError):
         return None
+    if not any(ifds):
+        return None
+    return bytes(data[:4]) + struct.pack(order + "I", 8) + _laid_out(order, ifds, 8)
+
+
+def _gathered(data) -> tuple[str, list[list[tuple[int, int, int, bytes, bool]]]]:
+    """The byte order of the TIFF structure ``data`` and the entries :func:`tiff_exif`
+    copies from it: those of IFD0 (:data:`_TIFF_EXIF_TAGS`), of the Exif IFD (less its
+    maker note and its pointer to the next), of the Interoperability and of the GPS IFD,
+    each as ``(tag, type, count, value, whether the value lies outside the entry)``.
+    Raises ``ValueError`` (or ``struct.error``) where IFD0 cannot be read."""
+    tiff = _Tiff(data)
+    if tiff.u16(2) != 42:  # 43: a BigTIFF, whose offsets are 8 bytes
+        raise ValueError("not a classic TIFF structure")
+    ifd0 = tiff.entries(tiff.u32(4))[0]
+    exif_ifd = tiff.sub_ifd(ifd0, _EXIF_IFD)
+    interop = tiff.sub_ifd(exif_ifd, _INTEROP_IFD)
+    gps = tiff.sub_ifd(ifd0, _GPS_IFD)
+
+    def copied(entries) -> list[tuple[int, int, int, bytes, bool]]:
+        out = []
+        for pos, tag, kind, count in entries:
+            span = tiff.value_bytes(pos, kind, count)
+            if span is None:
+                out.append((tag, kind, count, bytes(data[pos + 8 : pos + 12]), False))
+            elif span[1] <= len(data):
+                out.append((tag, kind, count, bytes(data[span[0] : span[1]]), True))
+        return out
+
+    return tiff.order, [copied(e for e in ifd0 if e[1] in _TIFF_EXIF_TAGS),
+                        copied(e for e in exif_ifd if e[1] not in (_INTEROP_IFD, _MAKER_NOTE)), copied(interop),
+                        copied(gps)]
+
+
+def _laid_out(order: str, ifds: list[list[tuple]], at: int, *, next_ifd: int = 0) -> bytes:
+    """The IFDs ``ifds`` (IFD0, Exif, Interoperability, GPS, as :func:`_gathered` gives
+    them; any may be empty) written in byte order ``order`` to lie at the offset ``at``
+    (even) of their file: IFD0 first, linked to ``next_ifd``, then the sub-IFDs that have
+    entries, each pointed to from its parent, then the values held outside the entries,
+    each on a word boundary. The entries are sorted by tag, as TIFF wants them."""
     # the sub-IFDs' pointers, their offsets written below: IFD0 to the Exif and GPS IFDs,
     # the Exif IFD to the Interoperability IFD
     pointers = {_EXIF_IFD: 1, _GPS_IFD: 3, _INTEROP_IFD: 2}
+    ifds = [[entry for entry in entries if entry[0] not in pointers] for entries in ifds]
     if ifds[2]:
         ifds[1].append((_INTEROP_IFD, 4, 1, None, False))
     ifds[0] += [(tag, 4, 1, None, False) for tag in (_EXIF_IFD, _GPS_IFD) if ifds[pointers[tag]]]
-    if not ifds[0]:
-        return None
-    order = tiff.order
-    at, ifd_at = 8, {}
+    start, ifd_at = at, {}
     for k, entries in enumerate(ifds):
-        if entries:
-            entries.sort(key=lambda entry: entry[0])  # by tag, as TIFF wants them
+        if entries or k == 0:
+            entries.sort(key=lambda entry: entry[0])
             ifd_at[k], at = at, at + 2 + 12 * len(entries) + 4
-    block, values = bytearray(data[:4]) + struct.pack(order + "I", 8), bytearray()
+    block, values = bytearray(), bytearray()
     for k, entries in enumerate(ifds):
-        if not entries:
+        if k not in ifd_at:
             continue
         block += struct.pack(order + "H", len(entries))
         for tag, kind, count, value, outside in entries:
@@ -484,8 +503,70 @@ def tiff_exif(data) -> bytes | None:
             else:
                 field = value
             block += struct.pack(order + "HHI", tag, kind, count) + field
-        block += bytes(4)  # no next IFD
+        block += struct.pack(order + "I", next_ifd if k == 0 else 0)
+    if len(block) != at - start:  # pragma: no cover - fixed by the layout above
+        raise AssertionError("IFDs laid out at the wrong offsets")
     return bytes(block + values)
+
+
+#: IFD0's tags for the ICC profile (InterColorProfile) and XMP, as TIFF files hold them.
+_ICC_TAG, _XMP_TAG = 0x8773, 0x02BC
+#: The bytes of each number a value of a TIFF field type holds, which a change of byte
+#: order turns around (a RATIONAL is two LONGs).
+_NUMBER_BYTES = {1: 1, 2: 1, 6: 1, 7: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5: 4, 10: 4, 12: 8}
+
+
+def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: bytes | None = None,
+                       xmp: bytes | None = None) -> bytes:
+    """The TIFF file ``data`` (one picture, as OpenCV writes it) with ``icc_profile``,
+    ``exif`` (a TIFF-structured block, as :func:`exif_for_output` gives it) and ``xmp``
+    among its tags, where TIFF readers look for them: the profile and XMP packet as IFD0's
+    tags 34675 and 700, the EXIF's IFD0 tags that describe the photo (camera, date,
+    resolution, orientation) beside the file's own, and its Exif, GPS and Interoperability
+    IFDs pointed to from IFD0, as :func:`tiff_exif` reads them back. The file is left as
+    it is but for its header's pointer to IFD0: a new IFD0, the old one's entries (whose
+    values stay where they lie) with these, is written after its end, and the old one's
+    table is cleared. EXIF in the other byte order is turned to the file's (an entry of a
+    type it cannot turn is left out). Raises ``ValueError`` (or ``struct.error``) for a file
+    or an EXIF block whose IFD0 cannot be read."""
+    tiff = _Tiff(data)
+    if tiff.u16(2) != 42:
+        raise ValueError("not a classic TIFF file")
+    old = tiff.u32(4)
+    tags, link = tiff.entries(old)
+    entries = {tag: (tag, kind, count, bytes(data[pos + 8 : pos + 12]), False) for pos, tag, kind, count in tags}
+    ifds = [[], [], [], []]
+    if exif:
+        order, ifds = _gathered(exif)
+        ifds = [_in_order(each, order, tiff.order) for each in ifds]
+        entries.update((entry[0], entry) for entry in ifds[0])
+    for tag, kind, value in ((_ICC_TAG, 7, icc_profile), (_XMP_TAG, 1, xmp)):
+        if value:
+            entries[tag] = (tag, kind, len(value), value if len(value) > 4 else value.ljust(4, b"\0"), len(value) > 4)
+    at = len(data) + len(data) % 2  # an IFD starts on a word boundary
+    block = _laid_out(tiff.order, [list(entries.values()), *ifds[1:]], at, next_ifd=tiff.u32(link))
+    out = bytearray(data) + bytes(at - len(data)) + block
+    out[4:8] = struct.pack(tiff.order + "I", at)
+    out[old : link + 4] = bytes(link + 4 - old)  # the old IFD0's table, which nothing points to now
+    return bytes(out)
+
+
+def _in_order(entries: list[tuple], source: str, target: str) -> list[tuple]:
+    """The entries ``entries`` (as :func:`_gathered` gives them) of a TIFF structure in byte
+    order ``source``, turned to ``target``: each number of each value turned around, less
+    the entries of a type whose numbers' size is unknown."""
+    if source == target:
+        return entries
+    turned = []
+    for tag, kind, count, value, outside in entries:
+        size = _NUMBER_BYTES.get(kind)
+        if size is None:
+            continue
+        used = min(len(value), _TYPE_BYTES[kind] * count)  # an entry's field may hold fewer than 4 bytes
+        if size > 1:
+            value = b"".join(value[k : k + size][::-1] for k in range(0, used, size)) + value[used:]
+        turned.append((tag, kind, count, value, outside))
+    return turned
 
 
 #: The Exif IFD's ColorSpace tag, and its Interoperability IFD's pointer and index tag.

@@ -410,9 +410,9 @@ def _srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
 @pytest.mark.parametrize("size", ["small", "large"])
-def test_a_colour_profile_is_carried_into_jpeg_and_png_output(tmp_path, suffix, size):
+def test_a_colour_profile_is_carried_into_the_output(tmp_path, suffix, size):
     """The profile Pillow (an independent reader) finds in the output is the input's, byte for
     byte, also one larger than a JPEG segment holds (split into chunks); the pixels decode as
     those of the same image written without it."""
@@ -439,17 +439,89 @@ def test_a_colour_profile_is_carried_into_jpeg_and_png_output(tmp_path, suffix, 
     assert np.array_equal(decoded, read_rgb(plain))
 
 
+def _webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """The chunks of a WebP file, read by the container specification's rules: "RIFF", the
+    size of what follows, "WEBP", then chunks of a four-letter type, a little-endian size
+    and the data, padded to an even size."""
+    assert data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") == len(data) - 8 and data[8:12] == b"WEBP"
+    chunks, pos = [], 12
+    while pos < len(data):
+        size = int.from_bytes(data[pos + 4 : pos + 8], "little")
+        chunks.append((data[pos : pos + 4], data[pos + 8 : pos + 8 + size]))
+        pos += 8 + size + size % 2
+    assert pos == len(data)
+    return chunks
+
+
+def test_a_webp_holds_its_profile_and_exif_where_the_container_specification_puts_them(tmp_path):
+    """VP8X first, its flags saying ICC and EXIF and its canvas the picture's size, then
+    ICCP, the picture, EXIF; the same picture as written without them."""
+    icc = _srgb_profile()
+    exif = b"MM\0*\0\0\0\x08\0\0\0\0\0\0"  # an empty IFD0
+    rgb = np.random.default_rng(3).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    chunks = _webp_chunks(write_rgb(tmp_path / "a.webp", rgb, icc_profile=icc, exif=exif).read_bytes())
+    plain = _webp_chunks(write_rgb(tmp_path / "b.webp", rgb).read_bytes())
+    assert [kind for kind, _ in chunks] == [b"VP8X", b"ICCP", plain[0][0], b"EXIF"]
+    header = chunks[0][1]
+    assert header[0] == 0x20 | 0x08  # ICC profile and EXIF flags
+    assert int.from_bytes(header[4:7], "little") + 1 == 41 and int.from_bytes(header[7:10], "little") + 1 == 30
+    assert chunks[1][1] == icc and chunks[2] == plain[0] and chunks[3][1] == exif
+
+
+def _tiff_ifd0(data: bytes) -> dict[int, tuple[int, int, bytes]]:
+    """IFD0 of a little-endian TIFF file read by the specification's rules: ``{tag: (type,
+    count, value)}``, each value from where its entry says (in the entry when it fits)."""
+    import struct
+
+    assert data[:4] == b"II*\0"
+    at = struct.unpack_from("<I", data, 4)[0]
+    assert at % 2 == 0
+    tags, sizes = {}, {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1}
+    for k in range(struct.unpack_from("<H", data, at)[0]):
+        tag, kind, count, field = struct.unpack_from("<HHI4s", data, at + 2 + 12 * k)
+        size = sizes[kind] * count
+        start = struct.unpack("<I", field)[0] if size > 4 else None
+        tags[tag] = (kind, count, field[:size] if start is None else data[start : start + size])
+    assert list(tags) == sorted(tags)  # in the order TIFF wants them
+    return tags
+
+
+def test_a_tiff_holds_its_profile_and_exif_among_its_tags(tmp_path):
+    """The profile as tag 34675, the EXIF's IFD0 tags among the file's own and its Exif IFD
+    pointed to by tag 34665, every tag of the file's layout as OpenCV wrote it; the same
+    picture as written without them."""
+    import struct
+
+    icc = _srgb_profile()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "Canon", 1
+    exif.get_ifd(0x8769)[0x9003] = "2026:01:01 09:59:58"
+    rgb = np.random.default_rng(4).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    data = write_rgb(tmp_path / "a.tif", rgb, icc_profile=icc, exif=exif.tobytes()[6:]).read_bytes()
+    plain = write_rgb(tmp_path / "b.tif", rgb).read_bytes()
+    tags, own = _tiff_ifd0(data), _tiff_ifd0(plain)
+    assert {tag: tags[tag] for tag in own} == own  # strips, size, compression, ...
+    assert tags[0x8773] == (7, len(icc), icc)
+    assert tags[0x010F] == (2, 6, b"Canon\0") and tags[0x0112] == (3, 1, b"\1\0")
+    exif_at = struct.unpack("<I", tags[0x8769][2])[0]
+    entry = data[exif_at + 2 : exif_at + 14]
+    tag, kind, count, value_at = struct.unpack("<HHII", entry)
+    assert struct.unpack_from("<H", data, exif_at)[0] == 1 and (tag, kind, count) == (0x9003, 2, 20)
+    assert data[value_at : value_at + 20] == b"2026:01:01 09:59:58\0"
+    assert set(tags) == set(own) | {0x010F, 0x0112, 0x8769, 0x8773}
+    assert np.array_equal(read_rgb(tmp_path / "a.tif"), read_rgb(tmp_path / "b.tif"))
+
+
 def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
     from hairfx.metadata import Metadata, read_metadata
 
     rgb = np.full((8, 8, 3), 100, np.uint8)
-    with pytest.warns(RuntimeWarning, match=r"\.webp output keeps no colour profile; the input's is dropped \(colour-"):
-        write_rgb(tmp_path / "a.webp", rgb, icc_profile=_srgb_profile())
-    with pytest.warns(RuntimeWarning, match=r"\.tif output keeps no colour profile and EXIF; the input's"):
-        write_rgb(tmp_path / "a.tif", rgb, icc_profile=_srgb_profile(), exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
-    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no EXIF; the input's is dropped; write \.png"):
+    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no colour profile; the input's is dropped \(colour-"):
+        write_rgb(tmp_path / "a.bmp", rgb, icc_profile=_srgb_profile())
+    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no EXIF; the input's is dropped; write \.jpg, "
+                                            r"\.png, \.webp or \.tif to keep it"):
         write_rgb(tmp_path / "a.bmp", rgb, exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
-    assert read_metadata(tmp_path / "a.webp") == Metadata()
+    assert read_metadata(tmp_path / "a.bmp") == Metadata()
 
 
 @pytest.mark.parametrize("suffix", [".gif", ".tif"])

@@ -14,7 +14,8 @@ from PIL import ExifTags, Image, ImageCms
 from conftest import camera_exif, grey_profile, nikon_maker_note, png_with_late_exif, tiff_photo
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
-from hairfx.metadata import ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata
+from hairfx.metadata import (ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata,
+                             tiff_with_metadata)
 
 
 def _grid() -> np.ndarray:
@@ -391,6 +392,28 @@ def test_a_tiffs_exif_is_gathered_from_among_its_tags(tmp_path, order):
     for plain in ({}, {"big_tiff": True}):  # no tag of EXIF's; a BigTIFF's is not read
         Image.fromarray(rgb).save(tmp_path / "plain.tif", icc_profile=p3, **plain)
         assert read_metadata(tmp_path / "plain.tif") == Metadata(p3, None)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_exif_goes_into_a_tiffs_own_tags_in_either_byte_order(order):
+    """OpenCV writes little-endian TIFFs; a Nikon's EXIF is big-endian: its numbers are
+    turned around, and Pillow reads from the file's tags what it reads from the block."""
+    import cv2
+
+    rgb = np.random.default_rng(5).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    tiff = cv2.imencode(".tif", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+    assert tiff[:2] == b"II"
+    block = exif_for_output(_photo_exif(order), 40, 24)  # upright, as the pixels are
+    out = tiff_with_metadata(tiff, exif=block, icc_profile=matrix_shaper_profile("Display P3"))
+    want = _read_exif(block)
+    with Image.open(io.BytesIO(out)) as im:
+        got = im.getexif()
+        assert {tag: got[tag] for tag in want if tag not in (0x8769, 0x8825)} == {
+            tag: want[tag] for tag in (0x010F, 0x0110, 0x0132, 0x0112, 0x011A, 0x011B, 0x0128)}
+        for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo):
+            assert got.get_ifd(ifd) == want.get_ifd(ifd) and got.get_ifd(ifd)
+        assert im.info["icc_profile"] == matrix_shaper_profile("Display P3")
+        np.testing.assert_array_equal(np.asarray(im), rgb)
 
 
 def test_png_exif_after_the_pixel_data_is_found(tmp_path):
