@@ -473,7 +473,7 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     return path
 
 
-#: Output formats :func:`write_rgb` embeds a colour profile and EXIF in (as their extensions).
+#: Output formats :func:`write_rgb` embeds a colour profile, EXIF and XMP in (as their extensions).
 METADATA_FORMATS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -492,30 +492,36 @@ def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
 
 #: The most data one JPEG marker segment holds (its length field counts itself).
 _SEGMENT = 65533
+#: What starts a JPEG's APP1 segment that holds an XMP packet.
+_XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\0"
 
 
-def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None) -> bytes:
+def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None, xmp: bytes | None = None) -> bytes:
     """``data``, encoded for ``path`` (by its extension, one of :data:`METADATA_FORMATS`),
-    with ``icc`` and ``exif`` embedded where each format's readers look for them. In a JPEG,
-    after its JFIF header: an APP1 ``Exif`` segment, then APP2 ``ICC_PROFILE`` segments (the
-    ICC specification's split into chunks of at most 65,519 bytes); EXIF larger than a JPEG
-    segment is left out, with a warning. In a PNG, ``iCCP`` and ``eXIf`` chunks after
-    ``IHDR``. In a WebP, ``ICCP`` and ``EXIF`` chunks (:func:`webp_with_chunks`); in a TIFF,
-    tags of its own (:func:`~hairfx.metadata.tiff_with_metadata`)."""
+    with ``icc``, ``exif`` and ``xmp`` embedded where each format's readers look for them.
+    In a JPEG, after its JFIF header: an APP1 ``Exif`` segment, an APP1 XMP segment (XMP's
+    specification, part 3), then APP2 ``ICC_PROFILE`` segments (the ICC specification's
+    split into chunks of at most 65,519 bytes); EXIF or XMP larger than a JPEG segment is
+    left out, with a warning. In a PNG, ``iCCP``, ``eXIf`` and an uncompressed ``iTXt``
+    ``XML:com.adobe.xmp`` chunk after ``IHDR``. In a WebP, ``ICCP``, ``EXIF`` and ``XMP``
+    chunks (:func:`webp_with_chunks`); in a TIFF, tags of its own
+    (:func:`~hairfx.metadata.tiff_with_metadata`)."""
     import struct
     import zlib
 
     suffix = path.suffix.lower()
     if suffix == ".png":
+        if xmp:
+            data = png_with_chunk(data, b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp)
         if exif:
             data = png_with_chunk(data, b"eXIf", exif)
         return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)) if icc else data
     if suffix == ".webp":
-        return webp_with_chunks(data, icc=icc, exif=exif)
+        return webp_with_chunks(data, icc=icc, exif=exif, xmp=xmp)
     if suffix in (".tif", ".tiff"):
         from .metadata import tiff_with_metadata
 
-        return tiff_with_metadata(data, icc_profile=icc, exif=exif)
+        return tiff_with_metadata(data, icc_profile=icc, exif=exif, xmp=xmp)
     segments = b""
     if exif:
         if len(exif) + 6 > _SEGMENT:
@@ -523,6 +529,12 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
                           "is left out", RuntimeWarning, stacklevel=3)
         else:
             segments += b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(exif)) + b"Exif\0\0" + exif
+    if xmp:
+        if len(xmp) + len(_XMP_SIGNATURE) > _SEGMENT:
+            warnings.warn(f"hairfx: {path}: the input's XMP ({len(xmp)} bytes) is too large for a JPEG file and "
+                          "is left out", RuntimeWarning, stacklevel=3)
+        else:
+            segments += b"\xff\xe1" + struct.pack(">H", 2 + len(_XMP_SIGNATURE) + len(xmp)) + _XMP_SIGNATURE + xmp
     if icc:
         parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
         if len(parts) > 255:
@@ -537,12 +549,14 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
     return data[:pos] + segments + data[pos:]
 
 
-def webp_with_chunks(webp: bytes, *, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
+def webp_with_chunks(webp: bytes, *, icc: bytes | None = None, exif: bytes | None = None,
+                     xmp: bytes | None = None) -> bytes:
     """An encoded ``webp`` (a still picture, as OpenCV writes it) in WebP's extended format,
-    with ``icc`` in an ``ICCP`` chunk and ``exif`` (the TIFF structure) in an ``EXIF`` chunk,
-    as the WebP container specification lays them out: a ``VP8X`` header chunk whose flags
-    say which are there and whose canvas is the picture's size, the profile, the picture's
-    own chunks, then the EXIF. Chunks are padded to an even size."""
+    with ``icc`` in an ``ICCP`` chunk, ``exif`` (the TIFF structure) in an ``EXIF`` chunk and
+    ``xmp`` in an ``XMP`` chunk, as the WebP container specification lays them out: a
+    ``VP8X`` header chunk whose flags say which are there and whose canvas is the picture's
+    size, the profile, the picture's own chunks, the EXIF, the XMP. Chunks are padded to
+    an even size."""
     chunks, pos = [], 12  # after "RIFF", the size, "WEBP"
     while pos + 8 <= len(webp):
         size = int.from_bytes(webp[pos + 4 : pos + 8], "little")
@@ -553,13 +567,15 @@ def webp_with_chunks(webp: bytes, *, icc: bytes | None = None, exif: bytes | Non
     if header is None:  # a simple file: one VP8 (lossy) or VP8L (lossless) chunk
         width, height = _webp_size(*picture[0])
         header = bytes(4) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-    flags = header[0] & 0x12 | (0x20 if icc else 0) | (0x08 if exif else 0)  # alpha and animation as they were
+    # alpha and animation as they were; then ICC profile, EXIF, XMP
+    flags = header[0] & 0x12 | (0x20 if icc else 0) | (0x08 if exif else 0) | (0x04 if xmp else 0)
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return kind + len(body).to_bytes(4, "little") + body + bytes(len(body) % 2)
 
     body = (b"WEBP" + chunk(b"VP8X", bytes([flags]) + header[1:]) + (chunk(b"ICCP", icc) if icc else b"")
-            + b"".join(chunk(kind, data) for kind, data in picture) + (chunk(b"EXIF", exif) if exif else b""))
+            + b"".join(chunk(kind, data) for kind, data in picture) + (chunk(b"EXIF", exif) if exif else b"")
+            + (chunk(b"XMP ", xmp) if xmp else b""))
     return b"RIFF" + len(body).to_bytes(4, "little") + body
 
 
@@ -574,13 +590,13 @@ def _webp_size(kind: bytes, body: bytes) -> tuple[int, int]:
 
 
 def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None,
-              exif: bytes | None = None) -> Path:
+              exif: bytes | None = None, xmp: bytes | None = None) -> Path:
     """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
     Missing parent folders are created. The image is encoded first and written through a
     temporary file renamed into place, so a failure (a full disk, say) leaves the file
-    that was there, never a half-written or deleted one. ``icc_profile`` and ``exif`` (see
-    :mod:`hairfx.metadata`) are embedded in a JPEG, PNG, WebP or TIFF file
-    (:data:`METADATA_FORMATS`); other formats get neither, with a ``RuntimeWarning`` saying so."""
+    that was there, never a half-written or deleted one. ``icc_profile``, ``exif`` and
+    ``xmp`` (see :mod:`hairfx.metadata`) are embedded in a JPEG, PNG, WebP or TIFF file
+    (:data:`METADATA_FORMATS`); other formats get none, with a ``RuntimeWarning`` saying so."""
     import cv2
 
     path = check_output_image(path)
@@ -592,14 +608,16 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | 
     if not ok:
         raise InputError(f"could not encode {path} as {path.suffix}")
     data = data.tobytes()
-    if icc_profile or exif:
+    if icc_profile or exif or xmp:
         if path.suffix.lower() in METADATA_FORMATS:
-            data = _with_metadata(data, path, icc_profile, exif)
+            data = _with_metadata(data, path, icc_profile, exif, xmp)
         else:
-            dropped = " and ".join(w for w, v in (("colour profile", icc_profile), ("EXIF", exif)) if v)
+            kinds = [w for w, v in (("colour profile", icc_profile), ("EXIF", exif), ("XMP", xmp)) if v]
+            dropped = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+            are, them = ("is", "it") if len(kinds) == 1 else ("are", "them")
             shown = " (colour-managed viewers show it as sRGB)" if icc_profile else ""
-            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's is dropped{shown}; "
-                          f"write .jpg, .png, .webp or .tif to keep it", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's {are} dropped{shown}; "
+                          f"write .jpg, .png, .webp or .tif to keep {them}", RuntimeWarning, stacklevel=2)
     return write_whole(path, data)
 
 

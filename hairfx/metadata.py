@@ -14,6 +14,8 @@
   thumbnail and the maker note, which can hold a preview of the photo. A TIFF's EXIF lies
   among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block, and
   :func:`tiff_with_metadata` lays a block (and a profile) out among a TIFF output's tags.
+* **XMP** (ratings, keywords, titles, an editor's settings): read here from where each
+  format holds it; :func:`hairfx.xmp.xmp_for_output` gives the packet to write.
 
 Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
 tests check its conversions against colour-science's.
@@ -36,11 +38,13 @@ __all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif
 
 @dataclass(frozen=True)
 class Metadata:
-    """An image file's ICC profile and EXIF block (TIFF-structured bytes, without the
-    ``Exif\\0\\0`` prefix JPEG files put before them); None for what it has not."""
+    """An image file's ICC profile, EXIF block (TIFF-structured bytes, without the
+    ``Exif\\0\\0`` prefix JPEG files put before them) and XMP packet (:mod:`hairfx.xmp`, as
+    the file holds it); None for what it has not."""
 
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    xmp: bytes | None = None
 
     @property
     def colour_profile(self) -> bytes | None:
@@ -55,7 +59,7 @@ class Metadata:
 
 
 def read_metadata(path: str | os.PathLike) -> Metadata:
-    """The ICC profile and EXIF of a JPEG, PNG, WebP or TIFF file (a TIFF's EXIF is
+    """The ICC profile, EXIF and XMP of a JPEG, PNG, WebP or TIFF file (a TIFF's EXIF is
     gathered from among its own tags, :func:`tiff_exif`), as far as Pillow reads them; an
     empty :class:`Metadata` for a file Pillow cannot open. Only the headers are read, not the pixels, and only from
     a regular file (opening a named pipe would wait for a writer for ever)."""
@@ -74,12 +78,13 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
 
 def image_metadata(im, path: str | os.PathLike) -> Metadata:
     """:func:`read_metadata` of the file ``path`` that Pillow has open as ``im``, from the
-    header Pillow has read (a PNG's EXIF after its pixel data is found by
-    :func:`png_exif`); never raises. For readers that open the file for more than this."""
+    header Pillow has read (a PNG's EXIF and XMP after its pixel data are found by
+    :func:`png_metadata`); never raises. For readers that open the file for more than this."""
     try:
-        icc, exif = im.info.get("icc_profile"), im.info.get("exif")
-        if im.format == "PNG" and exif is None:  # ImageMagick writes eXIf after the pixels
-            exif = png_exif(path)
+        icc, exif, xmp = im.info.get("icc_profile"), im.info.get("exif"), im.info.get("xmp")
+        if im.format == "PNG" and (exif is None or xmp is None):  # ImageMagick writes eXIf after the pixels
+            late_exif, late_xmp = png_metadata(path)
+            exif, xmp = late_exif if exif is None else exif, late_xmp if xmp is None else xmp
         elif im.format == "TIFF":
             exif = _tiff_file_exif(im.fp)
     except Exception:  # noqa: BLE001 - a header Pillow half understands: no metadata it can give
@@ -90,30 +95,62 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
             exif = None
     else:
         exif = None
-    return Metadata(bytes(icc) if icc else None, exif or None)
+    if isinstance(xmp, str):  # a PNG's iTXt text, decoded
+        xmp = xmp.encode("utf-8", "surrogateescape")
+    xmp = bytes(xmp) if isinstance(xmp, (bytes, bytearray)) else None
+    return Metadata(bytes(icc) if icc else None, exif or None, xmp or None)
 
 
-def png_exif(path: str | os.PathLike) -> bytes | None:
-    """The ``eXIf`` chunk of the PNG file ``path`` wherever it lies (its TIFF structure,
-    without the ``Exif\\0\\0`` some writers put first), or None. Pillow reads
+#: The keyword of a PNG's iTXt chunk that holds its XMP packet, and the most its
+#: packet may hold once decompressed (far more than any photo's; a bomb is not unpacked).
+_PNG_XMP, _PNG_XMP_MAX = b"XML:com.adobe.xmp", 1 << 24
+
+
+def png_metadata(path: str | os.PathLike) -> tuple[bytes | None, bytes | None]:
+    """The ``eXIf`` chunk of the PNG file ``path`` (its TIFF structure, without the
+    ``Exif\\0\\0`` some writers put first) and its XMP packet (the ``iTXt`` chunk
+    ``XML:com.adobe.xmp``), wherever they lie; None for each it has not. Pillow reads
     chunks only up to the pixel data without decoding it, and ImageMagick writes EXIF
-    after them; this walks the chunk headers, skipping their data, so a large PNG costs
-    a few thousand small reads, not a decode."""
+    after them; this walks the chunk headers, reading only the data of iTXt and eXIf
+    chunks, so a large PNG costs a few thousand small reads, not a decode."""
+    exif = xmp = None
     try:
         with open(path, "rb") as f:
             if f.read(8) != b"\x89PNG\r\n\x1a\n":
-                return None
-            while len(head := f.read(8)) == 8:
-                length, kind = struct.unpack(">I", head[:4])[0], head[4:]
-                if kind == b"eXIf":
-                    data = f.read(length)
-                    return data.removeprefix(b"Exif\0\0") if len(data) == length else None
+                return None, None
+            while (exif is None or xmp is None) and len(head := f.read(8)) == 8:
+                length, kind, start = struct.unpack(">I", head[:4])[0], head[4:], f.tell()
                 if kind == b"IEND":
-                    return None
-                f.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+                    break
+                if kind == b"eXIf" and exif is None:
+                    data = f.read(length)
+                    exif = data.removeprefix(b"Exif\0\0") if len(data) == length else None
+                elif (kind == b"iTXt" and xmp is None and length > len(_PNG_XMP) + 1
+                      and f.read(len(_PNG_XMP) + 1) == _PNG_XMP + b"\0"):
+                    xmp = _itxt_text(f.read(length - len(_PNG_XMP) - 1))
+                f.seek(start + length + 4)  # past the data and its CRC
     except OSError:
+        pass
+    return exif, xmp
+
+
+def _itxt_text(data: bytes) -> bytes | None:
+    """The text of a PNG ``iTXt`` chunk whose data after its keyword is ``data``: the
+    compression flag and method, the language and translated keyword, each ended by a
+    NUL, then the text, perhaps compressed; None where it cannot be read."""
+    import zlib
+
+    compressed, rest = data[:1] == b"\1", data[2:].split(b"\0", 2)
+    if len(rest) < 3:
         return None
-    return None
+    if not compressed:
+        return rest[2]
+    inflate = zlib.decompressobj()
+    try:
+        text = inflate.decompress(rest[2], _PNG_XMP_MAX)
+    except zlib.error:
+        return None
+    return None if inflate.unconsumed_tail else text
 
 
 def _tiff_file_exif(fp) -> bytes | None:
@@ -519,8 +556,8 @@ _NUMBER_BYTES = {1: 1, 2: 1, 6: 1, 7: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5
 def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: bytes | None = None,
                        xmp: bytes | None = None) -> bytes:
     """The TIFF file ``data`` (one picture, as OpenCV writes it) with ``icc_profile``,
-    ``exif`` (a TIFF-structured block, as :func:`exif_for_output` gives it) and ``xmp``
-    among its tags, where TIFF readers look for them: the profile and XMP packet as IFD0's
+    ``exif`` (a TIFF-structured block, as :func:`exif_for_output` gives it) and ``xmp`` (a
+    packet) among its tags, where TIFF readers look for them: the profile and XMP packet as IFD0's
     tags 34675 and 700, the EXIF's IFD0 tags that describe the photo (camera, date,
     resolution, orientation) beside the file's own, and its Exif, GPS and Interoperability
     IFDs pointed to from IFD0, as :func:`tiff_exif` reads them back. The file is left as

@@ -203,6 +203,12 @@ def read_only_folder(tmp_path: Path) -> Path:
     pytest.skip("this user writes into read-only folders (root)")
 
 
+#: A small XMP packet, as the toolkits wrap it: a rating.
+XMP_PACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+              b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+              b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+
+
 def grey_profile(gamma: float) -> bytes:
     """An ICC v2 grey display profile with a pure power-law tone curve."""
     curve = b"curv" + bytes(4) + struct.pack(">I", 1) + struct.pack(">H", round(gamma * 256))

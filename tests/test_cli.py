@@ -854,6 +854,95 @@ def test_recolor_keeps_a_tiffs_exif_as_it_keeps_a_jpegs(tmp_path, name, recwarn)
     assert np.abs(out[:20].astype(int) - upright[:20]).mean() > 5  # the hair, recoloured
 
 
+def _jpeg_with_segments(rgb: np.ndarray, *bodies: tuple[int, bytes]) -> bytes:
+    """A JPEG of ``rgb`` (by OpenCV) with APPn segments ``(n, data)`` put after its SOI."""
+    import struct
+
+    data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+    return data[:2] + b"".join(bytes([0xFF, 0xE0 + n]) + struct.pack(">H", 2 + len(body)) + body
+                               for n, body in bodies) + data[2:]
+
+
+#: A preview of the photo as Lightroom writes it into XMP: base64 JPEG ("/9j/" is FF D8 FF).
+_PREVIEW = "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8UHRofHh0aHBwgJC4nICIsIxwc"
+
+
+def _sideways_photo_xmp(width: int, height: int) -> bytes:
+    """The XMP of a photo stored sideways, as Lightroom writes it: its rating, keywords and
+    title, its orientation and size (as stored), and a preview of the photo."""
+    return f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+ <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"
+   xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"
+   xmlns:xmpGImg="http://ns.adobe.com/xap/1.0/g/img/"
+   xmp:Rating="4" tiff:Orientation="6" exif:PixelXDimension="{width}" exif:PixelYDimension="{height}">
+  <dc:subject><rdf:Bag><rdf:li>portrait</rdf:li><rdf:li>copper</rdf:li></rdf:Bag></dc:subject>
+  <dc:title><rdf:Alt><rdf:li xml:lang="x-default">Anna, before</rdf:li></rdf:Alt></dc:title>
+  <xmp:Thumbnails><rdf:Alt><rdf:li rdf:parseType="Resource"><xmpGImg:format>JPEG</xmpGImg:format>
+   <xmpGImg:image>{_PREVIEW}</xmpGImg:image></rdf:li></rdf:Alt></xmp:Thumbnails>
+ </rdf:Description>
+</rdf:RDF></x:xmpmeta>
+<?xpacket end="w"?>""".encode()
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.webp", "out.tif"])
+def test_recolor_keeps_a_photos_xmp_upright_and_without_its_preview(tmp_path, name, capsys):
+    """A photo stored sideways (EXIF and XMP orientation 6) with a rating, keywords, a title
+    and a preview in its XMP: the output's packet, where Pillow finds it in each format and
+    read by ElementTree, keeps them but says upright and the output's size, and the file
+    holds no preview of the photo before the change. ``--no-exif`` leaves the XMP out too."""
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    stored = _head(48, 60)[:, :, ::-1]  # 60 wide, 48 high, shown turned 90 degrees clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo = tmp_path / "IMG_2.jpg"
+    photo.write_bytes(_jpeg_with_segments(stored, (1, exif.tobytes()),
+                                          (1, b"http://ns.adobe.com/xap/1.0/\0" + _sideways_photo_xmp(60, 48))))
+    cv2.imwrite(str(tmp_path / "hair.png"), np.full((60, 48), 255, np.uint8))
+    common = ["--color", "copper", "--mask", str(tmp_path / "hair.png"), "--renderer", "cpu"]
+    assert main(["recolor", str(photo), *common, "-o", str(tmp_path / name)]) == 0
+    assert "hairfx:" not in capsys.readouterr().err  # no warning
+    assert _PREVIEW[:20].encode() not in (tmp_path / name).read_bytes()
+    with Image.open(tmp_path / name) as im:
+        assert im.size == (48, 60) and im.getexif()[0x0112] == 1
+        root = ET.fromstring(im.info["xmp"])
+    rdf, xmp, tiff, exif_ns = ("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}", "{http://ns.adobe.com/xap/1.0/}",
+                               "{http://ns.adobe.com/tiff/1.0/}", "{http://ns.adobe.com/exif/1.0/}")
+    (description,) = root.iter(f"{rdf}Description")
+    assert description.attrib[f"{xmp}Rating"] == "4" and description.attrib[f"{tiff}Orientation"] == "1"
+    assert (description.attrib[f"{exif_ns}PixelXDimension"], description.attrib[f"{exif_ns}PixelYDimension"]) == (
+        "48", "60")
+    assert [li.text for li in root.iter(f"{rdf}li")] == ["portrait", "copper", "Anna, before"]
+    assert description.find(f"{xmp}Thumbnails") is None
+    assert main(["recolor", str(photo), *common, "--no-exif", "-o", str(tmp_path / f"bare-{name}")]) == 0
+    with Image.open(tmp_path / f"bare-{name}") as im:
+        assert "xmp" not in im.info and not im.getexif().get(0x0112)
+
+
+def test_recolor_writes_a_photo_whose_xmp_is_damaged_without_it_and_says_so_once(tmp_path, capsys):
+    """A damaged XMP packet is no reason to fail: the output is written without it, and
+    with the rest of the metadata, with one warning naming the photo and what is wrong."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    # upright (Pillow after 11.1 takes a JPEG's orientation from its XMP where its EXIF has none)
+    damaged = _sideways_photo_xmp(48, 60).replace(b'tiff:Orientation="6"', b"").replace(b"</dc:title>", b"</dc:titel>")
+    photo = tmp_path / "IMG_3.jpg"
+    photo.write_bytes(_jpeg_with_segments(_head()[:, :, ::-1], (1, exif.tobytes()),
+                                          (1, b"http://ns.adobe.com/xap/1.0/\0" + damaged)))
+    cv2.imwrite(str(tmp_path / "hair.png"), np.full((60, 48), 255, np.uint8))
+    assert main(["recolor", str(photo), "--color", "copper", "--mask", str(tmp_path / "hair.png"), "--renderer", "cpu",
+                 "-o", str(tmp_path / "out.jpg")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("hairfx") == 1 and f"{photo}: its XMP metadata cannot be read (mismatched tag: line 8" in err
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert "xmp" not in im.info and im.getexif()[0x010F] == "Canon"  # the rest kept
+
+
 def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(tmp_path):
     """A camera set to Adobe RGB embeds no profile; its EXIF says Adobe RGB (ColorSpace
     "Uncalibrated", DCF index "R03"). Recoloured as the numbers stand, the hair misses the

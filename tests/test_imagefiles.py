@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import REPO
+from conftest import REPO, XMP_PACKET
 from hairfx.errors import InputError, MissingFileError
 from hairfx.imagefiles import read_mask, read_photo, read_rgb, write_rgb
 
@@ -414,8 +414,8 @@ def _srgb_profile() -> bytes:
 @pytest.mark.parametrize("size", ["small", "large"])
 def test_a_colour_profile_is_carried_into_the_output(tmp_path, suffix, size):
     """The profile Pillow (an independent reader) finds in the output is the input's, byte for
-    byte, also one larger than a JPEG segment holds (split into chunks); the pixels decode as
-    those of the same image written without it."""
+    byte, also one larger than a JPEG segment holds (split into chunks), and so are the EXIF
+    and XMP; the pixels decode as those of the same image written without them."""
     from hairfx.metadata import read_metadata
 
     icc = _srgb_profile()
@@ -429,11 +429,12 @@ def test_a_colour_profile_is_carried_into_the_output(tmp_path, suffix, size):
     exif = Image.Exif()
     exif[0x010F] = "Canon"
     exif = exif.tobytes()[6:]  # the TIFF structure, without JPEG's "Exif\0\0"
-    with_icc = write_rgb(tmp_path / f"a{suffix}", rgb, icc_profile=icc, exif=exif)
+    with_icc = write_rgb(tmp_path / f"a{suffix}", rgb, icc_profile=icc, exif=exif, xmp=XMP_PACKET)
     plain = write_rgb(tmp_path / f"b{suffix}", rgb)
     with Image.open(with_icc) as im:
         assert im.info.get("icc_profile") == icc
         assert im.getexif()[0x010F] == "Canon"
+        assert im.info.get("xmp") == XMP_PACKET
         decoded = np.asarray(im.convert("RGB"))
     assert np.array_equal(read_rgb(with_icc), read_rgb(plain))
     assert np.array_equal(decoded, read_rgb(plain))
@@ -453,19 +454,30 @@ def _webp_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     return chunks
 
 
-def test_a_webp_holds_its_profile_and_exif_where_the_container_specification_puts_them(tmp_path):
-    """VP8X first, its flags saying ICC and EXIF and its canvas the picture's size, then
-    ICCP, the picture, EXIF; the same picture as written without them."""
+def test_a_webp_holds_its_metadata_where_the_container_specification_puts_them(tmp_path):
+    """VP8X first, its flags saying ICC, EXIF and XMP and its canvas the picture's size,
+    then ICCP, the picture, EXIF, XMP; the same picture as written without them."""
     icc = _srgb_profile()
     exif = b"MM\0*\0\0\0\x08\0\0\0\0\0\0"  # an empty IFD0
     rgb = np.random.default_rng(3).integers(0, 256, (30, 41, 3), dtype=np.uint8)
-    chunks = _webp_chunks(write_rgb(tmp_path / "a.webp", rgb, icc_profile=icc, exif=exif).read_bytes())
+    chunks = _webp_chunks(write_rgb(tmp_path / "a.webp", rgb, icc_profile=icc, exif=exif, xmp=XMP_PACKET).read_bytes())
     plain = _webp_chunks(write_rgb(tmp_path / "b.webp", rgb).read_bytes())
-    assert [kind for kind, _ in chunks] == [b"VP8X", b"ICCP", plain[0][0], b"EXIF"]
+    assert [kind for kind, _ in chunks] == [b"VP8X", b"ICCP", plain[0][0], b"EXIF", b"XMP "]
     header = chunks[0][1]
-    assert header[0] == 0x20 | 0x08  # ICC profile and EXIF flags
+    assert header[0] == 0x20 | 0x08 | 0x04  # ICC profile, EXIF and XMP flags
     assert int.from_bytes(header[4:7], "little") + 1 == 41 and int.from_bytes(header[7:10], "little") + 1 == 30
-    assert chunks[1][1] == icc and chunks[2] == plain[0] and chunks[3][1] == exif
+    assert chunks[1][1] == icc and chunks[2] == plain[0] and chunks[3][1] == exif and chunks[4][1] == XMP_PACKET
+    only_xmp = _webp_chunks(write_rgb(tmp_path / "c.webp", rgb, xmp=XMP_PACKET + b" ").read_bytes())  # odd: padded
+    assert [kind for kind, _ in only_xmp] == [b"VP8X", plain[0][0], b"XMP "] and only_xmp[0][1][0] == 0x04
+    assert only_xmp[2][1] == XMP_PACKET + b" "
+    from hairfx.imagefiles import webp_with_chunks
+
+    lossy = cv2.imencode(".webp", rgb[:, :, ::-1], [cv2.IMWRITE_WEBP_QUALITY, 80])[1].tobytes()  # a VP8 chunk
+    (tmp_path / "lossy.webp").write_bytes(webp_with_chunks(lossy, icc=icc, xmp=XMP_PACKET))
+    (tmp_path / "plain-lossy.webp").write_bytes(lossy)
+    with Image.open(tmp_path / "lossy.webp") as im, Image.open(tmp_path / "plain-lossy.webp") as plain_im:
+        assert im.size == (41, 30) and im.info["icc_profile"] == icc and im.info["xmp"] == XMP_PACKET  # canvas: VP8's
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), np.asarray(plain_im.convert("RGB")))
 
 
 def _tiff_ifd0(data: bytes) -> dict[int, tuple[int, int, bytes]]:
@@ -486,10 +498,10 @@ def _tiff_ifd0(data: bytes) -> dict[int, tuple[int, int, bytes]]:
     return tags
 
 
-def test_a_tiff_holds_its_profile_and_exif_among_its_tags(tmp_path):
-    """The profile as tag 34675, the EXIF's IFD0 tags among the file's own and its Exif IFD
-    pointed to by tag 34665, every tag of the file's layout as OpenCV wrote it; the same
-    picture as written without them."""
+def test_a_tiff_holds_its_metadata_among_its_tags(tmp_path):
+    """The profile as tag 34675, XMP as tag 700, the EXIF's IFD0 tags among the file's own
+    and its Exif IFD pointed to by tag 34665, every tag of the file's layout as OpenCV wrote
+    it; the same picture as written without them."""
     import struct
 
     icc = _srgb_profile()
@@ -497,19 +509,59 @@ def test_a_tiff_holds_its_profile_and_exif_among_its_tags(tmp_path):
     exif[0x010F], exif[0x0112] = "Canon", 1
     exif.get_ifd(0x8769)[0x9003] = "2026:01:01 09:59:58"
     rgb = np.random.default_rng(4).integers(0, 256, (30, 41, 3), dtype=np.uint8)
-    data = write_rgb(tmp_path / "a.tif", rgb, icc_profile=icc, exif=exif.tobytes()[6:]).read_bytes()
+    data = write_rgb(tmp_path / "a.tif", rgb, icc_profile=icc, exif=exif.tobytes()[6:], xmp=XMP_PACKET).read_bytes()
     plain = write_rgb(tmp_path / "b.tif", rgb).read_bytes()
     tags, own = _tiff_ifd0(data), _tiff_ifd0(plain)
     assert {tag: tags[tag] for tag in own} == own  # strips, size, compression, ...
-    assert tags[0x8773] == (7, len(icc), icc)
+    assert tags[0x8773] == (7, len(icc), icc) and tags[0x02BC] == (1, len(XMP_PACKET), XMP_PACKET)
     assert tags[0x010F] == (2, 6, b"Canon\0") and tags[0x0112] == (3, 1, b"\1\0")
     exif_at = struct.unpack("<I", tags[0x8769][2])[0]
     entry = data[exif_at + 2 : exif_at + 14]
     tag, kind, count, value_at = struct.unpack("<HHII", entry)
     assert struct.unpack_from("<H", data, exif_at)[0] == 1 and (tag, kind, count) == (0x9003, 2, 20)
     assert data[value_at : value_at + 20] == b"2026:01:01 09:59:58\0"
-    assert set(tags) == set(own) | {0x010F, 0x0112, 0x8769, 0x8773}
+    assert set(tags) == set(own) | {0x010F, 0x0112, 0x8769, 0x8773, 0x02BC}
     assert np.array_equal(read_rgb(tmp_path / "a.tif"), read_rgb(tmp_path / "b.tif"))
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """The marker segments of a JPEG file before its picture's data, by JPEG's rules: after
+    SOI, each an FF, its marker and a big-endian length that counts itself."""
+    assert data[:2] == b"\xff\xd8"
+    segments, pos = [], 2
+    while data[pos + 1] != 0xDA:  # up to the start of scan
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segments.append((data[pos + 1], data[pos + 4 : pos + 2 + length]))
+        pos += 2 + length
+    return segments
+
+
+def test_a_jpeg_and_a_png_hold_xmp_where_its_specification_puts_them(tmp_path):
+    """XMP's specification, part 3: in a JPEG, an APP1 segment of "http://ns.adobe.com/xap/1.0/"
+    and a NUL then the packet, after the Exif APP1 segment; in a PNG an uncompressed iTXt
+    chunk "XML:com.adobe.xmp", before the pixel data. A packet too large for one JPEG segment
+    (Extended XMP is not written) is left out of a JPEG with a warning."""
+    import struct
+    import zlib
+
+    rgb = np.random.default_rng(5).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    exif = b"MM\0*\0\0\0\x08\0\0\0\0\0\0"
+    segments = _jpeg_segments(write_rgb(tmp_path / "a.jpg", rgb, exif=exif, icc_profile=_srgb_profile(),
+                                        xmp=XMP_PACKET).read_bytes())
+    assert [marker for marker, _ in segments][:4] == [0xE0, 0xE1, 0xE1, 0xE2]  # JFIF, Exif, XMP, ICC profile
+    assert segments[1][1] == b"Exif\0\0" + exif and segments[2][1] == b"http://ns.adobe.com/xap/1.0/\0" + XMP_PACKET
+    png = write_rgb(tmp_path / "a.png", rgb, xmp=XMP_PACKET).read_bytes()
+    body = b"iTXt" + b"XML:com.adobe.xmp\0" + b"\0\0" + b"\0" + b"\0" + XMP_PACKET  # no compression, language
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    assert png.index(chunk) < png.index(b"IDAT")
+    huge = XMP_PACKET.replace(b"?><x:", b"?>" + b" " * 65_500 + b"<x:")
+    with pytest.warns(RuntimeWarning, match=rf"b\.jpg: the input's XMP \({len(huge)} bytes\) is too large for a JPEG "
+                                            "file and is left out"):
+        data = write_rgb(tmp_path / "b.jpg", rgb, xmp=huge).read_bytes()
+    assert b"http://ns.adobe.com/xap/1.0/" not in data
+    write_rgb(tmp_path / "b.png", rgb, xmp=huge)
+    with Image.open(tmp_path / "b.png") as im:
+        assert im.info["xmp"] == huge  # a PNG chunk holds it
 
 
 def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
@@ -521,6 +573,10 @@ def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no EXIF; the input's is dropped; write \.jpg, "
                                             r"\.png, \.webp or \.tif to keep it"):
         write_rgb(tmp_path / "a.bmp", rgb, exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
+    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no colour profile, EXIF and XMP; the input's are "
+                                            r"dropped \(colour-managed viewers show it as sRGB\); write .* to keep them"):
+        write_rgb(tmp_path / "a.bmp", rgb, icc_profile=_srgb_profile(), exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0",
+                  xmp=XMP_PACKET)
     assert read_metadata(tmp_path / "a.bmp") == Metadata()
 
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import camera_exif, grey_profile, nikon_maker_note, png_with_late_exif, tiff_photo
+from conftest import XMP_PACKET, camera_exif, grey_profile, nikon_maker_note, png_with_late_exif, tiff_photo
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
+from hairfx.imagefiles import read_photo
 from hairfx.metadata import (ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata,
                              tiff_with_metadata)
 
@@ -351,6 +352,51 @@ def test_metadata_is_read_from_jpeg_png_and_webp(tmp_path):
     (tmp_path / "text.jpg").write_text("not an image")
     assert read_metadata(tmp_path / "text.jpg") == Metadata()
     assert read_metadata(tmp_path / "missing.jpg") == Metadata()
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_xmp_is_read_where_each_format_holds_it(tmp_path):
+    """Where XMP's specification (part 3) puts the packet: a JPEG's APP1 segment after its
+    signature (not the Extended XMP segments after it), a PNG's iTXt chunk
+    "XML:com.adobe.xmp" (compressed or not, before or after the pixel data), a WebP's XMP
+    chunk, a TIFF's tag 700. The JPEG and PNG files are put together here byte by byte."""
+    import zlib
+
+    jpeg = _jpeg(np.zeros((8, 8, 3), np.uint8))
+    main = b"http://ns.adobe.com/xap/1.0/\0" + XMP_PACKET
+    extended = b"http://ns.adobe.com/xmp/extension/\0" + b"0" * 32 + struct.pack(">II", 10, 0) + b"<rdf:extra"
+    segments = b"".join(b"\xff\xe1" + struct.pack(">H", 2 + len(body)) + body for body in (main, extended))
+    (tmp_path / "a.jpg").write_bytes(jpeg[:2] + segments + jpeg[2:])
+    png = _png(np.zeros((8, 8, 3), np.uint8))
+    idat = png.index(b"IDAT") - 4
+    plain = b"XML:com.adobe.xmp\0\0\0\0\0" + XMP_PACKET
+    packed = b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(XMP_PACKET)
+    for name, data, where in (("early.png", plain, 33), ("packed.png", packed, 33), ("late.png", plain, -12),
+                              ("late-packed.png", packed, -12)):
+        at = where if where > 0 else len(png) + where  # after IHDR, or before IEND
+        (tmp_path / name).write_bytes(png[:at] + _png_chunk(b"iTXt", data) + png[at:])
+        assert (at <= idat) == (where > 0)  # before the pixel data, or after it
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.webp", xmp=XMP_PACKET)
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.tif", tiffinfo={700: XMP_PACKET})
+    for name in ("a.jpg", "early.png", "packed.png", "late.png", "late-packed.png", "a.webp", "a.tif"):
+        assert read_metadata(tmp_path / name).xmp == XMP_PACKET, name
+    assert read_metadata(tmp_path / "late.png") == read_photo(tmp_path / "late.png")[1]
+    other = b"Comment\0\0\0\0\0" + XMP_PACKET  # another iTXt keyword; and a bomb, not unpacked
+    bomb = b"XML:com.adobe.xmp\0\1\0\0\0" + zlib.compress(bytes(1 << 25))
+    (tmp_path / "other.png").write_bytes(png[:-12] + _png_chunk(b"iTXt", other) + _png_chunk(b"iTXt", bomb)
+                                         + png[-12:])
+    assert read_metadata(tmp_path / "other.png") == Metadata()
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
 
 
 def _photo_exif(order: str = "<") -> bytes:
