@@ -117,8 +117,8 @@ def _add_recolor(sub) -> None:
                    help="better model mask from four passes (mirrored, mask fed back), four times slower")
     add_ensemble_argument(p)
     p.add_argument("--no-exif", action="store_true",
-                   help="leave out the input's EXIF and XMP (camera, date, GPS position, keywords, ratings), "
-                        "which are otherwise copied")
+                   help="leave out the input's EXIF, XMP and IPTC (camera, date, GPS position, keywords, "
+                        "ratings, caption), which are otherwise copied")
 
     def run(args) -> int:
         from pathlib import Path
@@ -127,7 +127,7 @@ def _add_recolor(sub) -> None:
         from .errors import InputError
         from .frames import mask_for_frame
         from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_photo, write_rgb
-        from .metadata import ColourProfile, exif_for_output
+        from .metadata import ColourProfile, exif_for_output, iptc_for_output
         from .segmenter import MIN_SIDE
         from .xmp import xmp_for_output
 
@@ -162,13 +162,14 @@ def _add_recolor(sub) -> None:
         h, w = out.shape[:2]
         exif = None if args.no_exif else exif_for_output(meta.exif, w, h, name=str(args.input))
         xmp = None if args.no_exif else xmp_for_output(meta.xmp, w, h, name=str(args.input))
+        iptc = None if args.no_exif else iptc_for_output(meta.iptc, name=str(args.input))
         if Path(args.output).suffix.lower() in METADATA_FORMATS:
             # back in the photo's own profile: the pixels the work left alone are the photo's own
             write_rgb(args.output, profile.from_srgb(frame, work, out), icc_profile=profile.output_profile, exif=exif,
-                      xmp=xmp)
+                      xmp=xmp, iptc=iptc)
         else:  # a format that holds no profile is shown as sRGB: the work's sRGB picture is the one to write
             write_rgb(args.output, out, icc_profile=profile.output_profile if profile.is_srgb else None, exif=exif,
-                      xmp=xmp)
+                      xmp=xmp, iptc=iptc)
         print(f"wrote {args.output}")
         return 0
 

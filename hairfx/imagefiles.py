@@ -475,6 +475,10 @@ def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
 
 #: Output formats :func:`write_rgb` embeds a colour profile, EXIF and XMP in (as their extensions).
 METADATA_FORMATS = (".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff")
+#: Those it embeds IPTC in, among Photoshop's image resources. PNG and WebP have no place
+#: for them that their readers agree on; a TIFF's place is a tag of its own (IPTC-NAA,
+#: 33723), apart from Photoshop's other resources, which hairfx does not write.
+IPTC_FORMATS = (".jpg", ".jpeg", ".jpe")
 
 
 def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
@@ -492,20 +496,23 @@ def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
 
 #: The most data one JPEG marker segment holds (its length field counts itself).
 _SEGMENT = 65533
-#: What starts a JPEG's APP1 segment that holds an XMP packet.
-_XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\0"
+#: What starts a JPEG's APP1 segment that holds an XMP packet, and its APP13 segment that
+#: holds Photoshop's image resources.
+_XMP_SIGNATURE, _PHOTOSHOP = b"http://ns.adobe.com/xap/1.0/\0", b"Photoshop 3.0\0"
 
 
-def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None, xmp: bytes | None = None) -> bytes:
+def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None, xmp: bytes | None = None,
+                   iptc: bytes | None = None) -> bytes:
     """``data``, encoded for ``path`` (by its extension, one of :data:`METADATA_FORMATS`),
-    with ``icc``, ``exif`` and ``xmp`` embedded where each format's readers look for them.
-    In a JPEG, after its JFIF header: an APP1 ``Exif`` segment, an APP1 XMP segment (XMP's
-    specification, part 3), then APP2 ``ICC_PROFILE`` segments (the ICC specification's
-    split into chunks of at most 65,519 bytes); EXIF or XMP larger than a JPEG segment is
-    left out, with a warning. In a PNG, ``iCCP``, ``eXIf`` and an uncompressed ``iTXt``
-    ``XML:com.adobe.xmp`` chunk after ``IHDR``. In a WebP, ``ICCP``, ``EXIF`` and ``XMP``
-    chunks (:func:`webp_with_chunks`); in a TIFF, tags of its own
-    (:func:`~hairfx.metadata.tiff_with_metadata`)."""
+    with ``icc``, ``exif``, ``xmp`` and ``iptc`` (Photoshop's image resources, in a JPEG
+    only) embedded where each format's readers look for them. In a JPEG, after its JFIF
+    header: an APP1 ``Exif`` segment, an APP1 XMP segment (XMP's specification, part 3),
+    APP2 ``ICC_PROFILE`` segments (the ICC specification's split into chunks of at most
+    65,519 bytes), then an APP13 ``Photoshop 3.0`` segment, as Photoshop writes them;
+    EXIF, XMP or IPTC larger than a JPEG segment is left out, with a warning. In a PNG,
+    ``iCCP``, ``eXIf`` and an uncompressed ``iTXt`` ``XML:com.adobe.xmp`` chunk after
+    ``IHDR``. In a WebP, ``ICCP``, ``EXIF`` and ``XMP`` chunks (:func:`webp_with_chunks`);
+    in a TIFF, tags of its own (:func:`~hairfx.metadata.tiff_with_metadata`)."""
     import struct
     import zlib
 
@@ -543,6 +550,12 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
             b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]) + part
             for k, part in enumerate(parts)
         )
+    if iptc:
+        if len(iptc) + len(_PHOTOSHOP) > _SEGMENT:
+            warnings.warn(f"hairfx: {path}: the input's IPTC ({len(iptc)} bytes) is too large for a JPEG file and "
+                          "is left out", RuntimeWarning, stacklevel=3)
+        else:
+            segments += b"\xff\xed" + struct.pack(">H", 2 + len(_PHOTOSHOP) + len(iptc)) + _PHOTOSHOP + iptc
     pos = 2  # after SOI, and after the JFIF APP0 segment when it comes first
     if data[2:4] == b"\xff\xe0":
         pos = 4 + int.from_bytes(data[4:6], "big")
@@ -590,13 +603,14 @@ def _webp_size(kind: bytes, body: bytes) -> tuple[int, int]:
 
 
 def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | None = None,
-              exif: bytes | None = None, xmp: bytes | None = None) -> Path:
+              exif: bytes | None = None, xmp: bytes | None = None, iptc: bytes | None = None) -> Path:
     """Write an ``H x W x 3`` uint8 RGB array; the format follows the file extension.
     Missing parent folders are created. The image is encoded first and written through a
     temporary file renamed into place, so a failure (a full disk, say) leaves the file
     that was there, never a half-written or deleted one. ``icc_profile``, ``exif`` and
     ``xmp`` (see :mod:`hairfx.metadata`) are embedded in a JPEG, PNG, WebP or TIFF file
-    (:data:`METADATA_FORMATS`); other formats get none, with a ``RuntimeWarning`` saying so."""
+    (:data:`METADATA_FORMATS`), ``iptc`` in a JPEG (:data:`IPTC_FORMATS`); a
+    format that cannot hold what is given gets a ``RuntimeWarning`` saying what it drops."""
     import cv2
 
     path = check_output_image(path)
@@ -608,16 +622,20 @@ def write_rgb(path: str | os.PathLike, rgb: np.ndarray, *, icc_profile: bytes | 
     if not ok:
         raise InputError(f"could not encode {path} as {path.suffix}")
     data = data.tobytes()
-    if icc_profile or exif or xmp:
-        if path.suffix.lower() in METADATA_FORMATS:
-            data = _with_metadata(data, path, icc_profile, exif, xmp)
-        else:
-            kinds = [w for w, v in (("colour profile", icc_profile), ("EXIF", exif), ("XMP", xmp)) if v]
-            dropped = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
-            are, them = ("is", "it") if len(kinds) == 1 else ("are", "them")
-            shown = " (colour-managed viewers show it as sRGB)" if icc_profile else ""
-            warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's {are} dropped{shown}; "
-                          f"write .jpg, .png, .webp or .tif to keep {them}", RuntimeWarning, stacklevel=2)
+    suffix = path.suffix.lower()
+    given = {"colour profile": icc_profile, "EXIF": exif, "XMP": xmp, "IPTC": iptc}
+    held = {kind: value for kind, value in given.items()
+            if value and suffix in (IPTC_FORMATS if kind == "IPTC" else METADATA_FORMATS)}
+    if held:
+        data = _with_metadata(data, path, *(held.get(kind) for kind in given))
+    kinds = [kind for kind, value in given.items() if value and kind not in held]
+    if kinds:
+        dropped = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+        are, them = ("is", "it") if len(kinds) == 1 else ("are", "them")
+        shown = " (colour-managed viewers show it as sRGB)" if "colour profile" in kinds else ""
+        where = ".jpg" if "IPTC" in kinds else ".jpg, .png, .webp or .tif"
+        warnings.warn(f"hairfx: {path}: {path.suffix} output keeps no {dropped}; the input's {are} dropped{shown}; "
+                      f"write {where} to keep {them}", RuntimeWarning, stacklevel=2)
     return write_whole(path, data)
 
 

@@ -16,6 +16,9 @@
   :func:`tiff_with_metadata` lays a block (and a profile) out among a TIFF output's tags.
 * **XMP** (ratings, keywords, titles, an editor's settings): read here from where each
   format holds it; :func:`hairfx.xmp.xmp_for_output` gives the packet to write.
+* **IPTC** (caption, keywords, credit, copyright, as news and stock agencies' tools write
+  them) among the Photoshop image resources of a JPEG's APP13 segment:
+  :func:`iptc_for_output` gives them to write, less the thumbnail Photoshop keeps there.
 
 Pillow (its LittleCMS binding, ``PIL.ImageCms``) reads the profiles and converts; the
 tests check its conversions against colour-science's.
@@ -33,18 +36,21 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space",
-           "tiff_exif", "tiff_with_metadata"]
+           "tiff_exif", "tiff_with_metadata", "iptc_for_output"]
 
 
 @dataclass(frozen=True)
 class Metadata:
     """An image file's ICC profile, EXIF block (TIFF-structured bytes, without the
-    ``Exif\\0\\0`` prefix JPEG files put before them) and XMP packet (:mod:`hairfx.xmp`, as
-    the file holds it); None for what it has not."""
+    ``Exif\\0\\0`` prefix JPEG files put before them), XMP packet (:mod:`hairfx.xmp`, as
+    the file holds it) and, for a JPEG, Photoshop's image resources, IPTC's among them (as
+    its APP13 segments hold them after their ``Photoshop 3.0`` signature); None for what it
+    has not."""
 
     icc_profile: bytes | None = None
     exif: bytes | None = None
     xmp: bytes | None = None
+    iptc: bytes | None = None
 
     @property
     def colour_profile(self) -> bytes | None:
@@ -60,9 +66,10 @@ class Metadata:
 
 def read_metadata(path: str | os.PathLike) -> Metadata:
     """The ICC profile, EXIF and XMP of a JPEG, PNG, WebP or TIFF file (a TIFF's EXIF is
-    gathered from among its own tags, :func:`tiff_exif`), as far as Pillow reads them; an
-    empty :class:`Metadata` for a file Pillow cannot open. Only the headers are read, not the pixels, and only from
-    a regular file (opening a named pipe would wait for a writer for ever)."""
+    gathered from among its own tags, :func:`tiff_exif`), and a JPEG's IPTC, as far as
+    Pillow reads them; an empty :class:`Metadata` for a file Pillow cannot open. Only the
+    headers are read, not the pixels, and only from a regular file (opening a named pipe
+    would wait for a writer for ever)."""
     from pathlib import Path
 
     from PIL import Image
@@ -87,6 +94,8 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
             exif, xmp = late_exif if exif is None else exif, late_xmp if xmp is None else xmp
         elif im.format == "TIFF":
             exif = _tiff_file_exif(im.fp)
+        iptc = b"".join(data[len(_PHOTOSHOP):] for marker, data in getattr(im, "applist", ())  # JPEG, MPO
+                        if marker == "APP13" and data.startswith(_PHOTOSHOP))
     except Exception:  # noqa: BLE001 - a header Pillow half understands: no metadata it can give
         return Metadata()
     if isinstance(exif, (bytes, bytearray)):
@@ -98,7 +107,8 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
     if isinstance(xmp, str):  # a PNG's iTXt text, decoded
         xmp = xmp.encode("utf-8", "surrogateescape")
     xmp = bytes(xmp) if isinstance(xmp, (bytes, bytearray)) else None
-    return Metadata(bytes(icc) if icc else None, exif or None, xmp or None)
+    iptc = bytes(iptc) if isinstance(iptc, (bytes, bytearray)) else None
+    return Metadata(bytes(icc) if icc else None, exif or None, xmp or None, iptc or None)
 
 
 #: The keyword of a PNG's iTXt chunk that holds its XMP packet, and the most its
@@ -557,8 +567,8 @@ def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: b
                        xmp: bytes | None = None) -> bytes:
     """The TIFF file ``data`` (one picture, as OpenCV writes it) with ``icc_profile``,
     ``exif`` (a TIFF-structured block, as :func:`exif_for_output` gives it) and ``xmp`` (a
-    packet) among its tags, where TIFF readers look for them: the profile and XMP packet as IFD0's
-    tags 34675 and 700, the EXIF's IFD0 tags that describe the photo (camera, date,
+    packet) among its tags, where TIFF readers look for them: the profile and XMP packet
+    as IFD0's tags 34675 and 700, the EXIF's IFD0 tags that describe the photo (camera, date,
     resolution, orientation) beside the file's own, and its Exif, GPS and Interoperability
     IFDs pointed to from IFD0, as :func:`tiff_exif` reads them back. The file is left as
     it is but for its header's pointer to IFD0: a new IFD0, the old one's entries (whose
@@ -635,3 +645,44 @@ def exif_colour_space(exif: bytes | None) -> str | None:
     if space == 2 or (space == 0xFFFF and index == b"R03"):
         return "Adobe RGB (1998)"
     return None
+
+
+# ----------------------------------------------------------------------------- IPTC
+
+#: What starts a JPEG's APP13 segment that holds Photoshop's image resources.
+_PHOTOSHOP = b"Photoshop 3.0\0"
+#: The signatures an image resource starts with: Photoshop's, and those of other programs
+#: that exiftool reads too.
+_RESOURCE_SIGNATURES = frozenset({b"8BIM", b"PHUT", b"AgHg", b"DCSR", b"MeSa"})
+#: Image resources left out of the output: Photoshop's thumbnails of the photo (0x0409,
+#: Photoshop 4's; 0x040C, later ones'), and its copies of the ICC profile, EXIF and XMP
+#: (0x040F, 0x0422, 0x0423, 0x0424), which the output holds, made fit for it, where
+#: their readers look: copied as found, a copy would still show the photo's preview, or
+#: turn it twice.
+_RESOURCES_DROPPED = frozenset({0x0409, 0x040C, 0x040F, 0x0422, 0x0423, 0x0424})
+
+
+def iptc_for_output(resources: bytes | None, *, name: str = "the input") -> bytes | None:
+    """Photoshop's image resources ``resources`` (:attr:`Metadata.iptc`) to write with the
+    recoloured photo: each as it was, IPTC's record (0x0404: caption, keywords, credit,
+    copyright, ...) and its digest among them, less those of :data:`_RESOURCES_DROPPED`.
+    Each resource is a signature, its ID (big-endian), a Pascal-string name padded to an
+    even length, its size and its data, padded to an even length. None where none is
+    left, and, with a warning naming ``name``, for resources that cannot be followed:
+    better no IPTC than a damaged block."""
+    if not resources:
+        return None
+    kept, pos = [], 0
+    while pos < len(resources) and any(resources[pos:]):  # some writers pad the end with zeros
+        start = pos
+        named = pos + 6 + (resources[pos + 6] + 2) // 2 * 2 if pos + 6 < len(resources) else len(resources)
+        size = int.from_bytes(resources[named : named + 4], "big")
+        pos = named + 4 + size
+        if resources[start : start + 4] not in _RESOURCE_SIGNATURES or pos > len(resources):
+            warnings.warn(f"hairfx: {name}: its IPTC (Photoshop) block is damaged and is not copied", RuntimeWarning,
+                          stacklevel=2)
+            return None
+        if int.from_bytes(resources[start + 4 : start + 6], "big") not in _RESOURCES_DROPPED:
+            kept.append(resources[start:pos] + bytes(size % 2))
+        pos += size % 2
+    return b"".join(kept) or None

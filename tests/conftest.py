@@ -209,6 +209,22 @@ XMP_PACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x
               b'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="4"/></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
 
 
+def iptc_record(**datasets: str) -> bytes:
+    """IPTC-IIM's application record (2) holding ``datasets`` (keywords=..., caption=...),
+    each as IIM writes it: tag marker 0x1C, record, dataset number, 2-byte size, data."""
+    numbers = {"keywords": 25, "byline": 80, "caption": 120, "copyright": 116}
+    return b"".join(bytes([0x1C, 2, numbers[name]]) + struct.pack(">H", len(text.encode())) + text.encode()
+                    for name, text in datasets.items())
+
+
+def photoshop_resource(number: int, data: bytes, name: bytes = b"") -> bytes:
+    """One of Photoshop's image resources: "8BIM", its number, its name as a Pascal string
+    padded to an even length, the data's size, the data padded to an even length."""
+    pascal = bytes([len(name)]) + name
+    return (b"8BIM" + struct.pack(">H", number) + pascal + bytes(len(pascal) % 2) + struct.pack(">I", len(data))
+            + data + bytes(len(data) % 2))
+
+
 def grey_profile(gamma: float) -> bytes:
     """An ICC v2 grey display profile with a pure power-law tone curve."""
     curve = b"curv" + bytes(4) + struct.pack(">I", 1) + struct.pack(">H", round(gamma * 256))

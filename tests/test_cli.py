@@ -943,6 +943,35 @@ def test_recolor_writes_a_photo_whose_xmp_is_damaged_without_it_and_says_so_once
         assert "xmp" not in im.info and im.getexif()[0x010F] == "Canon"  # the rest kept
 
 
+def test_recolor_keeps_a_jpegs_iptc_but_not_the_thumbnail_photoshop_keeps_beside_it(tmp_path, capsys):
+    """A photo from Photoshop: caption, keywords and copyright in its IPTC record, a JPEG
+    thumbnail of the photo among the same image resources. A JPEG output keeps the record
+    (read back by Pillow's IPTC reader) and not the thumbnail; a PNG output says it keeps
+    no IPTC; ``--no-exif`` leaves it out."""
+    from PIL import Image, IptcImagePlugin
+
+    from conftest import iptc_record, photoshop_resource
+
+    photo = _head()[:, :, ::-1]
+    thumbnail = cv2.imencode(".jpg", cv2.resize(_head(), (24, 30)), [cv2.IMWRITE_JPEG_QUALITY, 70])[1].tobytes()
+    resources = (photoshop_resource(0x0404, iptc_record(caption="Anna", keywords="portrait", copyright="(c) Studio"))
+                 + photoshop_resource(0x040C, bytes(28) + thumbnail))
+    (tmp_path / "IMG_4.jpg").write_bytes(_jpeg_with_segments(photo, (13, b"Photoshop 3.0\0" + resources)))
+    cv2.imwrite(str(tmp_path / "hair.png"), np.full((60, 48), 255, np.uint8))
+    common = ["--color", "copper", "--mask", str(tmp_path / "hair.png"), "--renderer", "cpu"]
+    assert main(["recolor", str(tmp_path / "IMG_4.jpg"), *common, "-o", str(tmp_path / "out.jpg")]) == 0
+    assert "hairfx:" not in capsys.readouterr().err
+    assert thumbnail[-200:] not in (tmp_path / "out.jpg").read_bytes()  # its coded picture: no byte of it
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert set(im.info["photoshop"]) == {0x0404}
+        iptc = IptcImagePlugin.getiptcinfo(im)
+    assert (iptc[2, 120], iptc[2, 25], iptc[2, 116]) == (b"Anna", b"portrait", b"(c) Studio")
+    assert main(["recolor", str(tmp_path / "IMG_4.jpg"), *common, "-o", str(tmp_path / "out.png")]) == 0
+    assert ".png output keeps no IPTC; the input's is dropped; write .jpg to keep it" in capsys.readouterr().err
+    assert main(["recolor", str(tmp_path / "IMG_4.jpg"), *common, "--no-exif", "-o", str(tmp_path / "bare.jpg")]) == 0
+    assert b"Photoshop 3.0" not in (tmp_path / "bare.jpg").read_bytes()
+
+
 def test_recolor_takes_a_camera_adobe_rgb_photo_without_a_profile_as_adobe_rgb(tmp_path):
     """A camera set to Adobe RGB embeds no profile; its EXIF says Adobe RGB (ColorSpace
     "Uncalibrated", DCF index "R03"). Recoloured as the numbers stand, the hair misses the

@@ -564,6 +564,32 @@ def test_a_jpeg_and_a_png_hold_xmp_where_its_specification_puts_them(tmp_path):
         assert im.info["xmp"] == huge  # a PNG chunk holds it
 
 
+def test_a_jpeg_holds_iptc_where_photoshop_puts_it_and_other_formats_say_they_drop_it(tmp_path):
+    """An APP13 segment of "Photoshop 3.0" and a NUL then the image resources, after the
+    colour profile's segments, as Photoshop writes them; Pillow reads the IPTC record back.
+    PNG, WebP and TIFF outputs keep no IPTC, and say so."""
+    from PIL import IptcImagePlugin
+
+    from conftest import iptc_record, photoshop_resource
+
+    resources = photoshop_resource(0x0404, iptc_record(keywords="portrait", caption="Anna"))
+    rgb = np.random.default_rng(6).integers(0, 256, (30, 41, 3), dtype=np.uint8)
+    path = write_rgb(tmp_path / "a.jpg", rgb, icc_profile=_srgb_profile(), xmp=XMP_PACKET, iptc=resources)
+    segments = _jpeg_segments(path.read_bytes())
+    assert [marker for marker, _ in segments][:4] == [0xE0, 0xE1, 0xE2, 0xED]  # JFIF, XMP, ICC profile, Photoshop
+    assert segments[3][1] == b"Photoshop 3.0\0" + resources
+    with Image.open(path) as im:
+        iptc = IptcImagePlugin.getiptcinfo(im)
+    assert (iptc[2, 25], iptc[2, 120]) == (b"portrait", b"Anna")
+    for suffix in (".png", ".webp", ".tif"):
+        with pytest.warns(RuntimeWarning, match=rf"a{suffix}: \{suffix} output keeps no IPTC; the input's is dropped; "
+                                                r"write \.jpg to keep it"):
+            write_rgb(tmp_path / f"a{suffix}", rgb, xmp=XMP_PACKET, iptc=resources)
+    huge = photoshop_resource(0x0404, iptc_record(keywords="x" * 30_000) * 3)  # 90 kB of keywords
+    with pytest.warns(RuntimeWarning, match=r"b\.jpg: the input's IPTC \(90\d+ bytes\) is too large for a JPEG file"):
+        assert b"Photoshop 3.0" not in write_rgb(tmp_path / "b.jpg", rgb, iptc=huge).read_bytes()
+
+
 def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
     from hairfx.metadata import Metadata, read_metadata
 
@@ -574,9 +600,13 @@ def test_a_format_that_cannot_hold_the_profile_says_it_is_dropped(tmp_path):
                                             r"\.png, \.webp or \.tif to keep it"):
         write_rgb(tmp_path / "a.bmp", rgb, exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0")
     with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no colour profile, EXIF and XMP; the input's are "
-                                            r"dropped \(colour-managed viewers show it as sRGB\); write .* to keep them"):
+                                            r"dropped \(colour-managed viewers show it as sRGB\); write \.jpg, \.png, "
+                                            r"\.webp or \.tif to keep them"):
         write_rgb(tmp_path / "a.bmp", rgb, icc_profile=_srgb_profile(), exif=b"MM\0*\0\0\0\x08\0\0\0\0\0\0",
                   xmp=XMP_PACKET)
+    with pytest.warns(RuntimeWarning, match=r"\.bmp output keeps no XMP and IPTC; the input's are dropped; write "
+                                            r"\.jpg to keep them"):
+        write_rgb(tmp_path / "a.bmp", rgb, xmp=XMP_PACKET, iptc=b"8BIM\4\4\0\0\0\0\0\0")
     assert read_metadata(tmp_path / "a.bmp") == Metadata()
 
 

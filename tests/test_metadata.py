@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
-from conftest import XMP_PACKET, camera_exif, grey_profile, nikon_maker_note, png_with_late_exif, tiff_photo
+from conftest import (XMP_PACKET, camera_exif, grey_profile, iptc_record, nikon_maker_note, photoshop_resource,
+                      png_with_late_exif, tiff_photo)
 from hairfx._colour import colour_science
 from hairfx.icc import matrix_shaper_profile
 from hairfx.imagefiles import read_photo
-from hairfx.metadata import (ColourProfile, Metadata, exif_colour_space, exif_for_output, read_metadata,
-                             tiff_with_metadata)
+from hairfx.metadata import (ColourProfile, Metadata, exif_colour_space, exif_for_output, iptc_for_output,
+                             read_metadata, tiff_with_metadata)
 
 
 def _grid() -> np.ndarray:
@@ -482,3 +483,45 @@ def test_metadata_of_a_named_pipe_is_not_waited_for(tmp_path):
 
     os.mkfifo(tmp_path / "pipe.jpg")
     assert read_metadata(tmp_path / "pipe.jpg") == Metadata()  # opening it would block for ever
+
+
+def _app13(resources: bytes) -> bytes:
+    return b"\xff\xed" + struct.pack(">H", 2 + 14 + len(resources)) + b"Photoshop 3.0\0" + resources
+
+
+def test_iptc_keeps_its_records_but_photoshops_thumbnails_and_copies(tmp_path):
+    """Photoshop keeps a JPEG thumbnail of the photo among its image resources (0x040C), and
+    copies of its EXIF (0x0422) and XMP (0x0424), unchanged by hairfx's edits: they go,
+    bytes and all. The IPTC record (0x0404, as Pillow's IPTC reader reads it) and the other
+    resources, a named one of odd size among them, stay as they were."""
+    from PIL import IptcImagePlugin
+
+    preview = _jpeg(np.full((8, 8, 3), 60, np.uint8))
+    record = iptc_record(keywords="portrait", caption="Anna, before the copper", copyright="(c) Studio")
+    kept = [photoshop_resource(0x03ED, struct.pack(">IHHIHH", 300 << 16, 1, 1, 300 << 16, 1, 1)),
+            photoshop_resource(0x0404, record), photoshop_resource(0x0BB7, b"odd", name=b"Path 1")]
+    dropped = [photoshop_resource(0x040C, bytes(28) + preview), photoshop_resource(0x0409, bytes(28) + preview),
+               photoshop_resource(0x0422, b"MM\0*" + bytes(10)), photoshop_resource(0x0424, XMP_PACKET)]
+    resources = kept[0] + dropped[0] + kept[1] + dropped[1] + dropped[2] + kept[2] + dropped[3]
+    jpeg = _jpeg(np.zeros((8, 8, 3), np.uint8))
+    half = len(resources) // 2  # two APP13 segments, one stream of resources
+    (tmp_path / "a.jpg").write_bytes(jpeg[:2] + _app13(resources[:half]) + _app13(resources[half:]) + jpeg[2:])
+    meta = read_metadata(tmp_path / "a.jpg")
+    assert meta.iptc == resources
+    out = iptc_for_output(meta.iptc)
+    assert out == b"".join(kept) and preview not in out and XMP_PACKET not in out
+    (tmp_path / "b.jpg").write_bytes(jpeg[:2] + _app13(out) + jpeg[2:])
+    with Image.open(tmp_path / "b.jpg") as im:
+        assert set(im.info["photoshop"]) == {0x03ED, 0x0404, 0x0BB7}  # Pillow's reading of the resources
+        iptc = IptcImagePlugin.getiptcinfo(im)
+    assert (iptc[2, 25], iptc[2, 120], iptc[2, 116]) == (b"portrait", b"Anna, before the copper", b"(c) Studio")
+    assert iptc_for_output(dropped[0]) is None and iptc_for_output(None) is None  # nothing left: nothing written
+    assert iptc_for_output(kept[1] + bytes(6)) == kept[1]  # zeros after the last resource: padding
+
+
+@pytest.mark.parametrize("damage", ["signature", "cut"])
+def test_iptc_that_cannot_be_followed_is_left_out_with_a_warning(damage):
+    good = photoshop_resource(0x0404, iptc_record(keywords="portrait")) + photoshop_resource(0x03ED, bytes(16))
+    bad = b"8BIN" + good[4:] if damage == "signature" else good[:-4]
+    with pytest.warns(RuntimeWarning, match=r"a\.jpg: its IPTC \(Photoshop\) block is damaged and is not copied"):
+        assert iptc_for_output(bad, name="a.jpg") is None
