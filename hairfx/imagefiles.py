@@ -528,7 +528,12 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
     if suffix in (".tif", ".tiff"):
         from .metadata import tiff_with_metadata
 
-        return tiff_with_metadata(data, icc_profile=icc, exif=exif, xmp=xmp)
+        try:
+            return tiff_with_metadata(data, icc_profile=icc, exif=exif, xmp=xmp)
+        except (ValueError, KeyError, IndexError, struct.error):  # the EXIF's IFD0: OpenCV's own file can be read
+            warnings.warn(f"hairfx: {path}: the EXIF given cannot be read and is left out", RuntimeWarning,
+                          stacklevel=3)
+            return tiff_with_metadata(data, icc_profile=icc, xmp=xmp)
     segments = b""
     if exif:
         if len(exif) + 6 > _SEGMENT:

@@ -522,6 +522,10 @@ def test_a_tiff_holds_its_metadata_among_its_tags(tmp_path):
     assert data[value_at : value_at + 20] == b"2026:01:01 09:59:58\0"
     assert set(tags) == set(own) | {0x010F, 0x0112, 0x8769, 0x8773, 0x02BC}
     assert np.array_equal(read_rgb(tmp_path / "a.tif"), read_rgb(tmp_path / "b.tif"))
+    for bad in (b"not EXIF", b"MM\0*\0\0\xff\xff"):  # no byte order; IFD0 past the end
+        with pytest.warns(RuntimeWarning, match=r"c\.tif: the EXIF given cannot be read and is left out"):
+            data = write_rgb(tmp_path / "c.tif", rgb, icc_profile=icc, exif=bad).read_bytes()
+        assert set(_tiff_ifd0(data)) == set(own) | {0x8773}  # the profile kept
 
 
 def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
