@@ -104,8 +104,10 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
             exif = None
     else:
         exif = None
-    if isinstance(xmp, str):  # a PNG's iTXt text, decoded
-        xmp = xmp.encode("utf-8", "surrogateescape")
+    if isinstance(xmp, str):
+        # a PNG's iTXt text, decoded as UTF-8; a TIFF's tag typed ASCII (some writers do),
+        # decoded by Pillow as Latin-1, which gives back its bytes as held
+        xmp = xmp.encode("latin-1", "replace") if im.format == "TIFF" else xmp.encode("utf-8", "surrogateescape")
     xmp = bytes(xmp) if isinstance(xmp, (bytes, bytearray)) else None
     iptc = bytes(iptc) if isinstance(iptc, (bytes, bytearray)) else None
     return Metadata(bytes(icc) if icc else None, exif or None, xmp or None, iptc or None)

@@ -525,3 +525,18 @@ def test_iptc_that_cannot_be_followed_is_left_out_with_a_warning(damage):
     bad = b"8BIN" + good[4:] if damage == "signature" else good[:-4]
     with pytest.warns(RuntimeWarning, match=r"a\.jpg: its IPTC \(Photoshop\) block is damaged and is not copied"):
         assert iptc_for_output(bad, name="a.jpg") is None
+
+
+def test_xmp_of_a_tiff_tag_typed_ascii_is_read_as_its_bytes(tmp_path):
+    """Some writers type a TIFF's XMP tag (700) ASCII, not BYTE; Pillow then gives its text
+    decoded as Latin-1, whatever the packet's UTF-8 says. The packet is the tag's bytes as
+    held: a caption "Zoë" read as UTF-8 text and written back became "ZoÃ«"."""
+    from PIL import TiffImagePlugin
+
+    packet = XMP_PACKET.replace(b'xmp:Rating="4"', 'xmp:Label="Zoë à Paris"'.encode())
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[700] = packet
+    tags.tagtype[700] = 2  # ASCII, its bytes as given
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.tif", tiffinfo=tags)
+    assert isinstance(Image.open(tmp_path / "a.tif").info["xmp"], str)  # what Pillow makes of it
+    assert read_metadata(tmp_path / "a.tif").xmp == packet
