@@ -81,9 +81,12 @@ def xmp_for_output(xmp: bytes | None, width: int, height: int, *, name: str = "t
         warnings.warn(f"hairfx: {name}: its XMP metadata cannot be read ({exc}) and is not copied", RuntimeWarning,
                       stacklevel=2)
         return None
-    for start, stop, text in sorted(edits, reverse=True):
-        packet = packet[:start] + text + packet[stop:]
-    return packet
+    # put together in one pass: a copy of the packet per edit grows with the square of its size
+    pieces, at = [], 0
+    for start, stop, text in sorted(edits):
+        pieces += (packet[at:start], text)
+        at = stop
+    return b"".join(pieces) + packet[at:]
 
 
 class _Element:

@@ -171,3 +171,17 @@ def test_nothing_to_copy_and_the_padding_of_tiff_writers():
     assert xmp_for_output(None, 8, 8) is None and xmp_for_output(b"", 8, 8) is None
     packet = _packet(' tiff:Orientation="1"', "")
     assert xmp_for_output(packet + b"\0\0", 8, 8) == packet  # some TIFF writers end it with NULs
+
+
+def test_a_packet_with_many_properties_left_out_is_edited_in_one_pass():
+    """Each edit was made on a new copy of the whole packet: 100,000 previews left out of a
+    5 MB packet (a PNG's may hold 16 MB, a TIFF's or WebP's more) took 13 s, a time that
+    grows with the square of the size. Put together once, it takes half a second."""
+    import time
+
+    previews = "".join(f"\n   <xmpGImg:image>{PREVIEW[:8]}{k}</xmpGImg:image>" for k in range(100_000))
+    packet = _packet("", previews + "\n   <dc:format>image/jpeg</dc:format>")
+    started = time.perf_counter()
+    out = xmp_for_output(packet, 8, 6)
+    assert time.perf_counter() - started < 5  # 13 s before, 0.5 s here
+    assert b"xmpGImg:image" not in out and _value(_description(out), f"{DC}format") == "image/jpeg"
