@@ -63,7 +63,12 @@ def _console_script() -> str | None:
 
 def set_up_command_start() -> None:
     """Where this process is a hairfx command (:data:`COMMANDS`, or ``python -m hairfx``),
-    Ctrl-C until the command starts is :func:`interrupt_quietly`'s; elsewhere nothing changes."""
+    Ctrl-C until the command starts is :func:`interrupt_quietly`'s; elsewhere nothing changes.
+    Nor in a worker the command starts with multiprocessing's "spawn" method (PyTorch's
+    DataLoader workers on macOS and Windows): it is given the command's ``sys.argv`` before it
+    imports hairfx, and Ctrl-C there is the command's to report, as Python's default leaves it."""
+    if "--multiprocessing-fork" in getattr(sys, "orig_argv", ()):  # spawn's worker (multiprocessing.spawn)
+        return
     if _python_m_target() in ("hairfx", "hairfx.__main__"):
         interrupt_quietly("hairfx")
     else:

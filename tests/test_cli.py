@@ -520,6 +520,30 @@ def test_only_the_console_scripts_set_up_ctrl_c_as_hairfx_loads(monkeypatch, arg
     assert _start._console_script() == command
 
 
+def test_a_process_a_console_script_spawns_keeps_pythons_ctrl_c(tmp_path):
+    """multiprocessing's "spawn" start method (macOS's and Windows' default: PyTorch's
+    DataLoader workers in `hairfx train`) hands a child its parent's sys.argv before the
+    child imports the parent's script, and so hairfx: each worker took Ctrl-C for its own
+    command's, printing "hairfx: interrupted" and exiting at once, one line per worker."""
+    script = tmp_path / "hairfx"  # named as the console script, as a worker's parent is
+    script.write_text(
+        "import multiprocessing, signal, sys\n"
+        "import hairfx\n\n"
+        "def handler(queue):\n"
+        "    queue.put(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n\n"
+        "if __name__ == '__main__':\n"
+        "    spawn = multiprocessing.get_context('spawn')\n"
+        "    queue = spawn.Queue()\n"
+        "    worker = spawn.Process(target=handler, args=(queue,))\n"
+        "    worker.start()\n"
+        "    print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, queue.get(timeout=100))\n"
+        "    worker.join()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert (r.returncode, r.stdout) == (0, "False True\n"), r.stderr  # the command's own; the worker's, Python's
+
+
 def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch, tmp_path):
     from hairfx.errors import run_command
 
