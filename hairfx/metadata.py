@@ -318,6 +318,11 @@ _WIDTH_TAGS, _HEIGHT_TAGS = (0x0100, 0xA002), (0x0101, 0xA003)
 #: IFD0's SubIFDs, the pictures a TIFF holds besides its main one (full-size and preview
 #: pictures, in a DNG): never copied.
 _SUB_IFDS = 0x014A
+#: IFD0 tags that hold other metadata blocks whole: XMP (700), IPTC (IPTC-NAA, 33723) and
+#: Photoshop's image resources (34377, which can hold a thumbnail). They reach an EXIF
+#: block copied from a TIFF's first IFD; the output gets the XMP and IPTC edited in their
+#: own places (:mod:`hairfx.xmp`), so the unedited copies here, previews and all, are not kept.
+_EMBEDDED_BLOCKS = (0x02BC, 0x83BB, 0x8649)
 #: The bytes of one value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL,
 #: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD).
 _TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -330,7 +335,8 @@ def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = 
     when read: the tag again would turn them twice), the width and height tags set to the
     picture's, and without what shows the photo before the change: the thumbnail (IFD1),
     the maker note (0x927C: Nikon, Sony, Pentax, Olympus and others keep a preview of the
-    photo in theirs, each in its own private layout) and sub-pictures (SubIFDs). Every
+    photo in theirs, each in its own private layout), sub-pictures (SubIFDs) and copies of
+    other metadata blocks in IFD0 (XMP, IPTC, Photoshop's resources). Every
     byte that the IFDs kept (IFD0 and the Exif, GPS and Interoperability IFDs) do not
     point to is cleared, so that what was left out does not travel in the file
     unreferenced, and the block ends after the last byte kept. A sub-IFD that cannot be
@@ -434,7 +440,7 @@ def _patched(data: bytearray, width: int, height: int) -> bytes:
         kept.extend(r for pos, _, kind, count in tags if (r := tiff.value_bytes(pos, kind, count)))
         return tags, link, {tag: sub for tag, sub in subs.items() if sub is not None}
 
-    tags, link, subs = keep(tiff.u32(4), 4, pointers=(_EXIF_IFD, _GPS_IFD), drop=(_SUB_IFDS,))
+    tags, link, subs = keep(tiff.u32(4), 4, pointers=(_EXIF_IFD, _GPS_IFD), drop=(_SUB_IFDS, *_EMBEDDED_BLOCKS))
     for pos, tag, kind, count in tags:
         if tag == _ORIENTATION:
             set_value(pos, kind, count, 1)

@@ -313,6 +313,23 @@ def test_other_pictures_of_the_photo_that_ifd0_points_to_are_left_out():
     assert preview not in out and b"\xff\xd8" not in out
 
 
+@pytest.mark.parametrize("tag", [0x02BC, 0x83BB, 0x8649])  # XMP, IPTC-NAA, Photoshop's resources
+def test_copies_of_other_metadata_blocks_in_ifd0_are_left_out(tag):
+    """An XMP packet (or an IPTC record, or Photoshop's resources) kept as an IFD0 tag would
+    travel unedited, with the preview it can hold, beside the edited copy the output gets."""
+    preview = _jpeg(np.zeros((8, 8, 3), np.uint8))
+    block = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><xmp:Thumbnails>' + preview + b"</xmp:Thumbnails></x:xmpmeta>")
+    make = b"Canon\0"
+    make_at = 8 + 2 + 12 * 2 + 4
+    ifd0 = (struct.pack(">HHHII", 2, 0x010F, 2, len(make), make_at)
+            + struct.pack(">HHII", tag, 7, len(block), make_at + len(make)) + bytes(4))
+    exif = b"MM\0*" + struct.pack(">I", 8) + ifd0 + make + block
+    assert tag in _read_exif(exif)  # as Pillow reads it
+    out = exif_for_output(exif, 8, 8)
+    assert _read_exif(out)[0x010F] == "Canon" and tag not in _read_exif(out)
+    assert b"xmpmeta" not in out and b"\xff\xd8" not in out
+
+
 @pytest.mark.parametrize("order", ["<", ">"])
 def test_the_colour_space_exif_names_is_read_as_photo_editors_read_it(order):
     """A camera set to Adobe RGB embeds no profile: "Uncalibrated" and DCF's "R03" say it."""
