@@ -9,6 +9,9 @@ Definition, used everywhere in hairfx (engine, renderers, authoring tool):
 * A frame has **no hair** when ``sum(m)`` is below :data:`MIN_HAIR_WEIGHT` (less than one
   fully-covered pixel); its intensity is ``None`` and the frame is left unchanged.
 
+:func:`hair_intensity` takes the mask as given; the renderers measure with it at 8 bits
+(:func:`~hairfx.frames.mask_levels`), which for a mask in steps of 1/255 is the same.
+
 The blend weight is ``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)`` and the blended
 LUT ``(1 - w) * dark + w * light``.
 """

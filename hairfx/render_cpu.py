@@ -1,15 +1,21 @@
 """The CPU renderer: the reference implementation of hairfx's recolouring math.
 
-For a frame ``f`` (uint8 RGB), a soft mask ``m`` at frame size and a colour:
+For a frame ``f`` (uint8 RGB), a soft mask at frame size and a colour:
 
+0. the mask is taken at 8 bits, ``m = round(mask * 255) / 255``
+   (:func:`~hairfx.frames.mask_levels`), as the GL renderer carries it in its frame
+   texture's alpha: a mask in steps of 1/255 (the model's, an 8-bit file's) is used
+   exactly, any other moves by at most half a step, and each output pixel by at most
+   half a level (plus what the intensity's tiny change does to the blend);
 1. ``I`` = mean Rec. 709 luma under ``m`` (:func:`hairfx.intensity.hair_intensity`);
    no hair (``None``) returns the frame unchanged;
 2. ``w = clamp((I - I_dark) / (I_light - I_dark), 0, 1)`` and
    ``LUT = (1 - w) * dark + w * light``;
 3. ``out = f + strength * m * (LUT(f) - f)``, rounded to nearest, clipped to 0..255.
 
-Pixels where ``m == 0`` are copied bit for bit; only the pixels ``m`` weights are looked up.
-The :class:`~hairfx.render_gl.GLRenderer` implements the same steps in shaders. A LUT whose
+Pixels where ``m == 0`` (a mask below half a step) are copied bit for bit; only the pixels
+``m`` weights are looked up. The :class:`~hairfx.render_gl.GLRenderer` implements the same
+steps in shaders. A LUT whose
 domain is not ``[0, 1]`` is sampled where each input falls in its domain (clamped), as
 colour-science applies it. A renderer may be used from any thread (a lock makes other
 threads wait for the trilinear kernel's shared tables), as the GL renderer.
@@ -28,6 +34,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color
 from .errors import InputError
+from .frames import as_mask, mask_levels
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
@@ -257,8 +264,10 @@ class CpuRenderer(_Renderer):
         return k
 
     def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
-        """Hair intensity of ``frame`` under ``mask`` (see :mod:`hairfx.intensity`)."""
-        return hair_intensity(frame, mask)
+        """Hair intensity of ``frame`` under ``mask`` taken at 8 bits, as :meth:`render`
+        measures it (see :mod:`hairfx.intensity` and :func:`~hairfx.frames.mask_levels`)."""
+        levels = mask_levels(as_mask(mask))
+        return hair_intensity(frame, levels.astype(np.float32) * np.float32(1.0 / 255.0))
 
     def _render_frame(
         self,
@@ -272,9 +281,10 @@ class CpuRenderer(_Renderer):
         ``[0, 1]`` at frame size) already validated, as :func:`hairfx.recolor` has them."""
         import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
 
-        mflat = np.ascontiguousarray(mask).reshape(-1)
-        sel = np.flatnonzero(mflat > 0)
-        m_sel = mflat.take(sel)
+        # the mask at 8 bits, as the GL renderer takes it (in its texture's alpha)
+        levels = mask_levels(np.ascontiguousarray(mask)).reshape(-1)
+        sel = np.flatnonzero(levels > 0)  # on bools: several times faster than on uint8
+        m_sel = levels.take(sel).astype(np.float32) * np.float32(1.0 / 255.0)  # as as_mask() reads uint8
         # hair_intensity() restricted to the pixels it weights: the same sum, less work
         total = float(m_sel.sum(dtype=np.float64))
         if total < MIN_HAIR_WEIGHT:

@@ -100,6 +100,13 @@ TOL_LEVELS = 1
 TOL_CUBE = 5e-7
 
 
+def mask_at_8_bits(mask: np.ndarray) -> np.ndarray:
+    """The mask as both renderers take it, in float64: ``m * 255`` in float32 rounded to the
+    nearest level (ties to even), over 255. Written with numpy, apart from the OpenCV pass
+    the renderers use (:func:`hairfx.frames.mask_levels`)."""
+    return np.rint(np.asarray(mask, np.float32) * np.float32(255.0)).astype(np.float64) / 255.0
+
+
 def graded(size: int, gain, gamma: float) -> LUT3D:
     """A smooth, clearly non-identity LUT: ``clip(gain * x ** gamma, 0, 1)`` per channel."""
     ident = LUT3D.identity(size).table

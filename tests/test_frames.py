@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from hairfx.errors import InputError
-from hairfx.frames import as_mask
+from hairfx.frames import as_mask, mask_levels
 
 
 def labels() -> np.ndarray:
@@ -61,3 +61,29 @@ def test_masks_of_any_memory_layout_come_back_c_contiguous(mask, layout):
     got = as_mask(layout(mask))
     assert got.flags.c_contiguous and got.dtype == np.float32
     assert np.array_equal(got, layout(mask).astype(np.float32) / (255 if mask.dtype == np.uint8 else 1))
+
+
+def test_mask_levels_round_to_the_nearest_of_256_levels():
+    """The renderers take the mask at 8 bits: known values, a mask already in steps of
+    1/255 (as as_mask reads a uint8 one) unchanged, any other within half a step."""
+    m = np.array([0.0, 0.5 / 255 - 1e-6, 0.5 / 255 + 1e-6, 0.25, 0.5, 1.0], np.float32)
+    assert mask_levels(m).tolist() == [0, 0, 1, 64, 128, 255]  # 63.75 -> 64; 127.5 -> even 128
+    k = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(mask_levels(as_mask(k)), k)
+    soft = np.random.default_rng(2).random((37, 53), dtype=np.float32)
+    levels = mask_levels(soft)
+    assert levels.dtype == np.uint8 and levels.shape == soft.shape
+    np.testing.assert_array_equal(levels, np.rint(soft * np.float32(255.0)).astype(np.uint8))
+    assert np.abs(levels / 255.0 - soft).max() <= 0.5 / 255 + 1e-7
+
+
+def test_mask_levels_fill_the_array_given_even_a_corner_of_a_larger_one():
+    """The GL renderer writes a box's levels into the corner of an array it keeps."""
+    soft = np.random.default_rng(3).random((20, 30), dtype=np.float32)
+    big = np.full((32, 64), 7, np.uint8)
+    assert mask_levels(soft, out=big[:20, :30]).base is big
+    np.testing.assert_array_equal(big[:20, :30], mask_levels(soft))
+    assert (big[20:] == 7).all() and (big[:, 30:] == 7).all()
+    flat = np.empty(10, np.uint8)
+    assert mask_levels(soft[0, :10], out=flat) is flat
+    np.testing.assert_array_equal(flat, mask_levels(soft)[0, :10])

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import TOL_LEVELS, graded, in_thread, in_threads
+from conftest import TOL_LEVELS, graded, in_thread, in_threads, mask_at_8_bits
 from hairfx.colors import Color
 from hairfx.errors import InputError, RendererUnavailable
 from hairfx.lut import LUT3D, sample_tetrahedral, sample_trilinear, write_cube
@@ -73,7 +73,7 @@ def test_cpu_matches_reference_sampler(portrait, copperish, interp):
 def test_cpu_matches_reference_sampler_over_many_runs_and_threads(copperish, threads):
     """Random colours over the whole cube, more pixels than one run of the kernel holds,
     split across threads or not: every pixel against the reference sampler, and the
-    intensity against its float64 definition."""
+    intensity against its float64 definition, with the mask at 8 bits."""
     from hairfx.intensity import LUMA_WEIGHTS
     from hairfx.render_cpu import _RUN
 
@@ -85,9 +85,10 @@ def test_cpu_matches_reference_sampler_over_many_runs_and_threads(copperish, thr
     res = CpuRenderer(threads=threads).render(frame, mask, copperish, strength=0.9)
     f = frame.astype(np.float64)
     y = f @ np.array(LUMA_WEIGHTS) / 255.0
-    assert res.intensity == pytest.approx((mask * y).sum() / mask.astype(np.float64).sum(), abs=1e-9)
+    m = mask_at_8_bits(mask)
+    assert res.intensity == pytest.approx((m * y).sum() / m.sum(), abs=1e-9)
     lut = sample_trilinear(copperish.blended(res.weight), frame / 255.0).astype(np.float64) * 255.0
-    expected = np.clip(np.floor(f + 0.9 * mask[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
+    expected = np.clip(np.floor(f + 0.9 * m[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
     assert _max_diff(res.frame, expected) <= TOL_LEVELS
     np.testing.assert_array_equal(res.frame[mask == 0], frame[mask == 0])
 
@@ -390,15 +391,62 @@ def test_weight_at_between_and_beyond_references(gl_context, two_tone, level, we
 
 @pytest.mark.gl
 def test_intensity_is_mask_weighted_mean_luma(gl_context):
+    """With the mask at 8 bits, as the renderers take it: 0.5 is level 128, 128/255."""
     frame = np.zeros((4, 4, 3), np.uint8)
     frame[:, :2] = (255, 0, 0)  # luma 0.2126
     frame[:, 2:] = (0, 0, 255)  # luma 0.0722
     mask = np.zeros((4, 4), np.float32)
     mask[:, 1] = 1.0
     mask[:, 2] = 0.5
-    expected = (0.2126 * 1.0 + 0.0722 * 0.5) / 1.5
+    half = 128 / 255
+    expected = (0.2126 * 1.0 + 0.0722 * half) / (1.0 + half)
     for r in _renderers(gl_context):
         assert r.measure(frame, mask) == pytest.approx(expected, abs=1e-6), r.name
+        assert r.render(frame, mask, "copper").intensity == pytest.approx(expected, abs=1e-6), r.name
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("strength", [1.0, 0.6])
+def test_renderers_take_a_float_mask_at_8_bits(gl_context, portrait, copperish, strength):
+    """A mask off the 1/255 steps (the portrait's blurred one, jittered) recolours exactly as
+    its 8-bit levels do, on both renderers, and within a level of the recolouring its
+    unrounded values would give: each pixel's mask moves by at most half a step."""
+    from hairfx.frames import mask_levels
+    from hairfx.intensity import LUMA_WEIGHTS
+
+    frame, soft = portrait
+    jitter = np.random.default_rng(5).uniform(-0.5, 0.5, soft.shape).astype(np.float32) / 255
+    mask = np.where(soft > 0, np.clip(soft + jitter, 0, 1), 0).astype(np.float32)
+    assert (np.abs(mask_at_8_bits(mask) - mask) > 1e-6)[mask > 0].mean() > 0.5  # mostly off the steps
+    at_8_bits = mask_levels(mask).astype(np.float32) / np.float32(255)
+    for r in _renderers(gl_context):
+        a = r.render(frame, mask, copperish, strength=strength)
+        b = r.render(frame, at_8_bits, copperish, strength=strength)
+        np.testing.assert_array_equal(a.frame, b.frame, err_msg=r.name)
+        assert a.intensity == b.intensity, r.name
+    # the same math on the float mask as it was given, in float64
+    f = frame.astype(np.float64)
+    m = mask.astype(np.float64)
+    intensity = (m * (f @ np.array(LUMA_WEIGHTS) / 255.0)).sum() / m.sum()
+    lut = sample_trilinear(copperish.blended(copperish.weight(intensity)), frame / 255.0).astype(np.float64) * 255.0
+    expected = np.clip(np.floor(f + strength * m[..., None] * (lut - f) + 0.5), 0, 255).astype(np.uint8)
+    res = CpuRenderer().render(frame, mask, copperish, strength=strength)
+    assert res.intensity == pytest.approx(intensity, abs=1e-4)  # 1.1e-5 here
+    assert _max_diff(res.frame, expected) <= TOL_LEVELS
+
+
+@pytest.mark.gl
+def test_a_mask_below_half_a_step_leaves_its_pixels_untouched(gl_context, copperish):
+    """Level 0 is no hair: pixels (and on GL whole tiles) whose mask rounds to it are
+    left as they were by both renderers."""
+    frame = np.random.default_rng(9).integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    mask = np.zeros((64, 128), np.float32)
+    mask[:, :40] = 0.8
+    mask[:, 40:] = 0.49 / 255  # columns 64 on: tiles with no level above 0
+    for r in _renderers(gl_context):
+        out = r.render(frame, mask, copperish).frame
+        np.testing.assert_array_equal(out[:, 40:], frame[:, 40:], err_msg=r.name)
+        assert (out[:, :40] != frame[:, :40]).any(axis=2).mean() > 0.9, r.name
 
 
 def test_intensity_filter_sets_the_weight(two_tone):
