@@ -271,18 +271,22 @@ def _rebind(binding: tuple) -> None:
     lib.eglMakeCurrent(display, draw, read, context)
 
 
-def _copy_tiles(src: np.ndarray, dst: np.ndarray, touched: np.ndarray) -> None:
-    """Copy the ``touched`` tiles of ``src`` into ``dst`` (same shape), a run of adjacent
-    tiles in a tile row at a time; untouched tiles in the framebuffer hold stale pixels."""
+def _tile_runs(touched: np.ndarray) -> list[tuple[slice, slice]]:
+    """The ``touched`` tiles (a tile rows x tile columns bool array) as runs of adjacent
+    tiles in a tile row: ``(rows, columns)`` slices of pixels, which may reach past the box."""
     padded = np.zeros((touched.shape[0], touched.shape[1] + 2), np.int8)
     padded[:, 1:-1] = touched
-    edges = np.diff(padded, axis=1)
-    for ty, row in enumerate(edges):
-        starts, ends = np.flatnonzero(row == 1), np.flatnonzero(row == -1)
-        if starts.size:
-            ys = slice(ty * _TILE, (ty + 1) * _TILE)
-            for a, b in zip(starts, ends):
-                dst[ys, a * _TILE : b * _TILE] = src[ys, a * _TILE : b * _TILE]
+    ty, tx = np.nonzero(np.diff(padded, axis=1))  # a run's start and end, in turn, row by row
+    return [(slice(y * _TILE, (y + 1) * _TILE), slice(a * _TILE, b * _TILE))
+            for y, a, b in zip(ty[::2].tolist(), tx[::2].tolist(), tx[1::2].tolist())]
+
+
+def _copy_tiles(src: np.ndarray, dst: np.ndarray, runs: list[tuple[slice, slice]]) -> None:
+    """Copy the runs of tiles (:func:`_tile_runs`) of ``src`` (RGBA) into ``dst`` (RGB, the
+    same height and width), dropping alpha as it goes: one pass over the touched pixels
+    alone. Untouched tiles in the framebuffer hold stale pixels."""
+    for ys, xs in runs:
+        cv2.cvtColor(src[ys, xs], cv2.COLOR_RGBA2RGB, dst=dst[ys, xs])
 
 
 class GLRenderer(_Renderer):
@@ -314,12 +318,13 @@ class GLRenderer(_Renderer):
         self._cap = (0, 0)
         self._small_calls = 0  # calls in a row that needed under a quarter of the capacity
         self._frame_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
-        self._staging = self._levels = np.zeros(0, np.uint8)  # the box's RGBA texels and mask levels
+        # the box's RGBA texels, its mask levels and its shaded pixels, kept from call to call
+        self._staging = self._levels = self._readback = np.zeros(0, np.uint8)
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
         self._lut_texels: tuple | None = None  # (colour, dark, light, blend) as texels
         self._tiles = None
-        self._touched = np.zeros((0, 0), bool)
+        self._runs: list[tuple[slice, slice]] = []  # the touched tiles, from _tile_runs
         self._vao_sum = self._vao = None
         try:
             # One program per interpolation: llvmpipe evaluates both sides of a branch on a
@@ -454,6 +459,7 @@ class GLRenderer(_Renderer):
         self._frame_tex = ctx.texture((cw, ch), 4, dtype="f1")
         self._frame_tex.filter = (self._mgl.NEAREST, self._mgl.NEAREST)
         self._staging = np.empty(cw * ch * 4, np.uint8)
+        self._readback = np.empty(cw * ch * 4, np.uint8)
         self._levels = np.empty(cw * ch, np.uint8)
         self._rb = ctx.renderbuffer((cw, ch), 4, dtype="f1")
         self._fbo = ctx.framebuffer(color_attachments=[self._rb])
@@ -520,7 +526,7 @@ class GLRenderer(_Renderer):
         # rows, then over its columns: about 2x faster than an area resize of the mask).
         touched = levels.reshape(th, _TILE, pw).max(axis=1).reshape(th, tw, _TILE).max(axis=2) > 0
         ty, tx = np.nonzero(touched)
-        self._touched = touched
+        self._runs = _tile_runs(touched)
         self._n_on = len(ty)
         self._tiles.write(np.stack([tx, ty], axis=1).astype(np.int32).tobytes())
         return w, h, self._n_on
@@ -598,10 +604,10 @@ class GLRenderer(_Renderer):
         self._prog["domain_min"].value = lo
         self._prog["domain_scale"].value = tuple(1.0 / (b - a) for a, b in zip(lo, hi))
         self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_on)
-        data = self._fbo.read(viewport=(0, 0, w, h), components=4, alignment=1)
+        shaded = self._readback[: h * w * 4]
+        self._fbo.read_into(shaded, viewport=(0, 0, w, h), components=4, alignment=1)
         y0, y1, x0, x1 = box
-        rgb = cv2.cvtColor(np.frombuffer(data, np.uint8).reshape(h, w, 4), cv2.COLOR_RGBA2RGB)
-        _copy_tiles(rgb, out[y0:y1, x0:x1], self._touched)
+        _copy_tiles(shaded.reshape(h, w, 4), out[y0:y1, x0:x1], self._runs)
         return RenderResult(out, intensity, weight)
 
     def close(self) -> None:
@@ -637,7 +643,7 @@ class GLRenderer(_Renderer):
                 self.ctx.__exit__(None, None, None)
         for name in names:
             setattr(self, name, None)
-        self._staging = self._levels = np.zeros(0, np.uint8)
+        self._staging = self._levels = self._readback = np.zeros(0, np.uint8)
         if own:
             self._finalizer()  # releases the context it made
             if before is not None and before[-1] != self._handle:
