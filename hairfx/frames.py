@@ -200,28 +200,20 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def mask_levels(mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def mask_levels(mask: np.ndarray) -> np.ndarray:
     """A float32 mask in ``[0, 1]`` as 8-bit levels, ``uint8`` ``round(m * 255)`` (a value
-    halfway between two levels goes to the even one), of the same shape; into ``out``
-    (``uint8``, that shape) when it is given. Both renderers recolour with these levels
-    over 255: a mask already in steps of 1/255 (the model's, an 8-bit file's) is unchanged,
-    any other moves by at most half a step.
+    halfway between two levels goes to the even one), of the same shape. Both renderers
+    recolour with these levels over 255: a mask already in steps of 1/255 (the model's,
+    an 8-bit file's) is unchanged, any other moves by at most half a step.
 
     >>> mask_levels(np.array([0.0, 0.001, 0.002, 0.5, 1.0], np.float32)).tolist()
     [0, 0, 1, 128, 255]
     """
     import cv2
 
-    flat = mask.ndim == 1  # OpenCV would take it as a column
-    src = mask.reshape(1, -1) if flat else mask
-    dst = out.reshape(1, -1) if flat and out is not None else out
-    # one pass: m * 255 in float32, rounded to nearest (ties to even) and saturated
-    levels = cv2.convertScaleAbs(src, dst=dst, alpha=255.0)
-    if out is None:
-        return levels.reshape(mask.shape)
-    if not np.may_share_memory(levels, out):  # OpenCV made an array of its own for it
-        out[...] = levels.reshape(out.shape)
-    return out
+    # one pass: m * 255 in float32, rounded to nearest (ties to even) and saturated; a 1-D
+    # array as one row (OpenCV would take it as a column)
+    return cv2.convertScaleAbs(mask.reshape(1, -1) if mask.ndim == 1 else mask, alpha=255.0).reshape(mask.shape)
 
 
 def ramp_table(lo: float, hi: float) -> np.ndarray:
