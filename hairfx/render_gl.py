@@ -14,14 +14,16 @@
   as the CPU renderer takes it), and travels in the alpha of the RGBA frame texture: one
   upload and one texture fetch per pixel for both. Masks in steps of 1/255 (the model's,
   an 8-bit file's) are exact; another moves each output pixel by at most half a level.
-* Only the mask's bounding box is uploaded and read back, and inside it only the 32 x 32
-  tiles the mask touches are shaded (one instanced quad per tile) and copied into the
-  output. On llvmpipe shading fewer pixels matters more than the LUT lookups.
-* The hair intensity is reduced on the GPU over the same tiles: a pass sums ``m * Y'`` and
+* Of the mask's bounding box, only the 32 x 32 tiles the mask touches are converted,
+  uploaded, shaded and read back: packed one after another, in the box's row order, into
+  an atlas as wide as the box, which each pass covers with a quad per atlas row; the CPU
+  copies them back into place, a piece of adjacent tiles at a time. On llvmpipe shading
+  fewer pixels matters more than the LUT lookups, and the transfers are bound by memory.
+* The hair intensity is reduced on the GPU over the same atlas: a pass sums ``m * Y'`` and
   ``m`` over 8 x 8 blocks into a float target 1/64 the size, whose partial sums the CPU adds
   up in float64.
-* Textures, framebuffers and buffers are sized to the largest box seen and reused from
-  frame to frame: each side grows to the largest seen, unless that area would be more than
+* Textures, framebuffers, buffers and the CPU-side arrays for the transfers are sized to
+  the largest box seen and reused from frame to frame: each side grows to the largest seen, unless that area would be more than
   :data:`_GROWTH` times the larger of the new box's and the old size's (a wide box, then a
   tall one), when they are sized for the new box alone.
 * A box larger than the context's ``GL_MAX_TEXTURE_SIZE`` raises
@@ -75,7 +77,7 @@ _SHRINK_AFTER = 8
 
 _VERTEX = """
 #version 330
-in ivec3 run;         // per instance: a run of tiles in a row: first column, row, columns
+in ivec3 run;         // per instance: tiles in a row: first column, row, number of columns
 uniform vec2 target;  // size of the viewport, in its own pixels
 uniform float tile_px;  // side of a tile, in the viewport's pixels
 void main() {
@@ -271,23 +273,31 @@ def _rebind(binding: tuple) -> None:
     lib.eglMakeCurrent(display, draw, read, context)
 
 
-def _tile_runs(touched: np.ndarray) -> np.ndarray:
-    """The ``touched`` tiles (a tile rows x tile columns bool array) as runs of adjacent
-    tiles in a tile row: ``(n, 3)`` int32, each run's first tile column, its tile row and
-    its length in tiles, row by row."""
-    padded = np.zeros((touched.shape[0], touched.shape[1] + 2), np.int8)
-    padded[:, 1:-1] = touched
-    ty, tx = np.nonzero(np.diff(padded, axis=1))  # a run's start and end, in turn, row by row
-    return np.stack([tx[::2], ty[::2], tx[1::2] - tx[::2]], axis=1).astype(np.int32)
+def _atlas_pieces(touched: np.ndarray) -> np.ndarray:
+    """Where the ``touched`` tiles of a box (a tile rows x tile columns bool array) go in
+    the atlas: one after another in the box's row order, in atlas rows as wide as the box,
+    as pieces of tiles adjacent in both (a run of the box is split where an atlas row
+    ends). ``(n, 5)`` int32: each piece's tile column and row in the box, its tile column
+    and row in the atlas, and its length in tiles.
+
+    >>> _atlas_pieces(np.array([[0, 1, 1], [1, 1, 1]], bool)).tolist()
+    [[1, 0, 0, 0, 2], [0, 1, 2, 0, 1], [1, 1, 0, 1, 2]]
+    """
+    ty, tx = np.nonzero(touched)  # in the box's row order
+    slot = np.arange(len(tx))
+    ax, ay = slot % touched.shape[1], slot // touched.shape[1]
+    first = np.ones(len(tx), bool)  # where a tile's neighbour in the box or the atlas is not the last
+    first[1:] = (np.diff(tx) != 1) | (np.diff(ty) != 0) | (ax[1:] == 0)
+    at = np.flatnonzero(first)
+    return np.stack([tx[at], ty[at], ax[at], ay[at], np.diff(at, append=len(tx))], axis=1).astype(np.int32)
 
 
-def _copy_tiles(src: np.ndarray, dst: np.ndarray, runs: np.ndarray) -> None:
-    """Copy the runs of tiles (:func:`_tile_runs`) of ``src`` (RGBA) into ``dst`` (RGB, the
-    same height and width), dropping alpha as it goes: one pass over the touched pixels
-    alone. Untouched tiles in the framebuffer hold stale pixels."""
-    for x, y, n in (runs * _TILE).tolist():
-        ys, xs = slice(y, y + _TILE), slice(x, x + n)
-        cv2.cvtColor(src[ys, xs], cv2.COLOR_RGBA2RGB, dst=dst[ys, xs])
+def _piece_rects(pieces: np.ndarray, w: int, h: int):
+    """Each piece (:func:`_atlas_pieces`) in pixels, cut to a ``w x h`` box: its
+    ``(rows, columns)`` slices in the box, and in the atlas."""
+    for bx, by, ax, ay, n in (pieces * _TILE).tolist():
+        rows, cols = min(_TILE, h - by), min(n, w - bx)
+        yield (slice(by, by + rows), slice(bx, bx + cols)), (slice(ay, ay + rows), slice(ax, ax + cols))
 
 
 class GLRenderer(_Renderer):
@@ -320,12 +330,14 @@ class GLRenderer(_Renderer):
         self._small_calls = 0  # calls in a row that needed under a quarter of the capacity
         self._frame_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
         # the box's RGBA texels, its mask levels and its shaded pixels, kept from call to call
-        self._staging = self._levels = self._readback = np.zeros(0, np.uint8)
+        self._staging = self._levels = self._atlas_levels = self._readback = np.zeros(0, np.uint8)
         self._lut_tex = None
         self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
         self._lut_texels: tuple | None = None  # (colour, dark, light, blend) as texels
-        self._tiles = None
-        self._runs = np.zeros((0, 3), np.int32)  # the touched tiles, from _tile_runs
+        self._quads = None  # one per row of the atlas
+        self._n_quads = 0
+        self._pieces = np.zeros((0, 5), np.int32)  # the touched tiles, from _atlas_pieces
+        self._box_size = (0, 0)
         self._vao_sum = self._vao = None
         try:
             # One program per interpolation: llvmpipe evaluates both sides of a branch on a
@@ -448,7 +460,7 @@ class GLRenderer(_Renderer):
             w, h = max(w, cw), max(h, ch)
         cw, ch = w, h
         # moderngl's Framebuffer.release() leaves its renderbuffers alive: release them too
-        for name in ("_frame_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb", "_vao", "_vao_sum", "_tiles"):
+        for name in ("_frame_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb", "_vao", "_vao_sum", "_quads"):
             obj = getattr(self, name)
             if obj is not None:
                 obj.release()
@@ -462,16 +474,15 @@ class GLRenderer(_Renderer):
         self._staging = np.empty(cw * ch * 4, np.uint8)
         self._readback = np.empty(cw * ch * 4, np.uint8)
         self._levels = np.empty(cw * ch, np.uint8)
+        self._atlas_levels = np.empty(cw * ch, np.uint8)
         self._rb = ctx.renderbuffer((cw, ch), 4, dtype="f1")
         self._fbo = ctx.framebuffer(color_attachments=[self._rb])
         sw, sh = -(-cw // _BLOCK), -(-ch // _BLOCK)
         self._sum_rb = ctx.renderbuffer((sw, sh), 2, dtype="f4")
         self._sum_fbo = ctx.framebuffer(color_attachments=[self._sum_rb])
-        tiles_x, tiles_y = -(-cw // _TILE), -(-ch // _TILE)
-        max_runs = -(-tiles_x // 2) * tiles_y  # at most a run at every other tile of a row
-        self._tiles = ctx.buffer(reserve=max_runs * 12, dynamic=True)
-        self._vao = ctx.vertex_array(self._prog, [(self._tiles, "3i/i", "run")])
-        self._vao_sum = ctx.vertex_array(self._prog_sum, [(self._tiles, "3i/i", "run")])
+        self._quads = ctx.buffer(reserve=-(-ch // _TILE) * 12, dynamic=True)
+        self._vao = ctx.vertex_array(self._prog, [(self._quads, "3i/i", "run")])
+        self._vao_sum = ctx.vertex_array(self._prog_sum, [(self._quads, "3i/i", "run")])
         self._cap = (cw, ch)
 
     def _upload_lut(self, color: Color, weight: float) -> None:
@@ -505,36 +516,49 @@ class GLRenderer(_Renderer):
 
     # -- rendering ------------------------------------------------------------------
     def _upload(self, frame: np.ndarray, levels: np.ndarray, box) -> tuple[int, int, int]:
-        """Upload the box of the frame and of the mask's 8-bit ``levels``
-        (:func:`~hairfx.frames.mask_levels`), and the runs of tiles the mask touches.
-        Returns the box's width, height and the number of touched tiles."""
+        """Upload the tiles of the box that the mask's 8-bit ``levels``
+        (:func:`~hairfx.frames.mask_levels`) touch, packed into the atlas, with the quads
+        that cover it. Returns the atlas's width and height and the number of tiles."""
         y0, y1, x0, x1 = box
         w, h = x1 - x0, y1 - y0
         self._check_fits(frame, w, h)
         self._ensure_capacity(w, h)
         th, tw = -(-h // _TILE), -(-w // _TILE)
-        ph, pw = th * _TILE, tw * _TILE
-        # The box in whole tiles, in arrays kept from call to call: the mask's 8-bit levels,
-        # zero outside the box, and the frame as RGBA with those levels as its alpha (its
-        # colour outside the box is whatever was there: the mask is 0 there).
-        padded = self._levels[: ph * pw].reshape(ph, pw)
+        # A tile is touched when its largest mask level is above 0 (a max over each tile's
+        # rows, then over its columns, of the box's levels zero-padded to whole tiles).
+        padded = self._levels[: th * tw * _TILE * _TILE].reshape(th * _TILE, tw * _TILE)
         padded[:h, :w] = levels[y0:y1, x0:x1]
         padded[h:] = 0
         padded[:h, w:] = 0
-        rgba = self._staging[: ph * pw * 4].reshape(ph, pw, 4)
-        cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA, dst=rgba[:h, :w])
-        cv2.insertChannel(padded, rgba, 3)
-        self._frame_tex.write(rgba, viewport=(0, 0, pw, ph), alignment=1)
-        # A tile is touched when its largest mask level is above 0 (a max over each tile's
-        # rows, then over its columns: about 2x faster than an area resize of the mask).
-        touched = padded.reshape(th, _TILE, pw).max(axis=1).reshape(th, tw, _TILE).max(axis=2) > 0
-        # One quad per run of touched tiles in a row, not one per tile: llvmpipe sets up and
-        # bins each triangle, and 41 runs draw faster than 280 tiles.
-        self._runs = _tile_runs(touched)
-        self._tiles.write(self._runs.tobytes())
-        return w, h, int(self._runs[:, 2].sum())
+        touched = padded.reshape(th, _TILE, tw * _TILE).max(axis=1).reshape(th, tw, _TILE).max(axis=2) > 0
+        # The touched tiles alone travel, packed side by side into an atlas as wide as the
+        # box (280 tiles of the 828 in the portrait's box): fewer bytes to convert, upload
+        # and read back, and both passes draw a quad per atlas row over dense texels. In
+        # arrays kept from call to call: RGBA texels with the mask's levels as their alpha.
+        pieces = self._pieces = _atlas_pieces(touched)
+        n = int(pieces[:, 4].sum())
+        rows = -(-n // tw)
+        aw, ah = tw * _TILE, rows * _TILE
+        atlas_levels = self._atlas_levels[: ah * aw].reshape(ah, aw)
+        atlas_levels.fill(0)  # where a tile passes the box's edge, and the last row's free end
+        rgba = self._staging[: ah * aw * 4].reshape(ah, aw, 4)
+        src = frame[y0:y1, x0:x1]
+        for in_box, in_atlas in _piece_rects(pieces, w, h):
+            cv2.cvtColor(src[in_box], cv2.COLOR_RGB2RGBA, dst=rgba[in_atlas])
+            atlas_levels[in_atlas] = padded[in_box]
+        cv2.insertChannel(atlas_levels, rgba, 3)  # the colour where the levels are 0 is left as it was
+        self._frame_tex.write(rgba, viewport=(0, 0, aw, ah), alignment=1)
+        quads = np.zeros((rows, 3), np.int32)  # whole rows of the atlas, the last as long as its tiles
+        quads[:, 1] = np.arange(rows)
+        quads[:, 2] = tw
+        quads[-1, 2] = n - (rows - 1) * tw
+        self._quads.write(quads.tobytes())
+        self._n_quads = rows
+        self._box_size = (w, h)
+        return aw, ah, n
 
     def _reduce(self, w: int, h: int) -> tuple[float, float]:
+        """``(sum m * Y', sum m)`` over the ``w x h`` atlas that :meth:`_upload` made."""
         sw, sh = -(-w // _BLOCK), -(-h // _BLOCK)
         self._sum_fbo.use()
         self.ctx.viewport = (0, 0, sw, sh)
@@ -543,7 +567,7 @@ class GLRenderer(_Renderer):
         prog["target"].value = (float(sw), float(sh))
         prog["tile_px"].value = float(_TILE // _BLOCK)
         self._frame_tex.use(0)
-        self._vao_sum.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=len(self._runs))
+        self._vao_sum.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_quads)
         sums = np.frombuffer(self._sum_fbo.read(viewport=(0, 0, sw, sh), components=2, dtype="f4"), np.float32)
         sums = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
         return float(sums[0]), float(sums[1])
@@ -591,30 +615,33 @@ class GLRenderer(_Renderer):
 
     def _render(self, frame, levels, box, color, strength, intensity_filter) -> RenderResult:
         out = frame.copy()
-        w, h, _ = self._upload(frame, levels, box)
-        intensity = self._intensity(w, h)
+        aw, ah, _ = self._upload(frame, levels, box)
+        intensity = self._intensity(aw, ah)
         if intensity is None:
             return RenderResult(out, None, None)
         used = intensity_filter(intensity) if intensity_filter is not None else intensity
         weight = color.weight(used)
         self._upload_lut(color, weight)
         self._fbo.use()
-        self.ctx.viewport = (0, 0, w, h)
+        self.ctx.viewport = (0, 0, aw, ah)
         self._frame_tex.use(0)
         self._lut_tex.use(1)
         prog = self._prog
-        prog["target"].value = (float(w), float(h))
+        prog["target"].value = (float(aw), float(ah))
         prog["tile_px"].value = float(_TILE)
         self._prog["strength"].value = float(strength)
         self._prog["lut_size"].value = float(color.size)
         lo, hi = color.domain
         self._prog["domain_min"].value = lo
         self._prog["domain_scale"].value = tuple(1.0 / (b - a) for a, b in zip(lo, hi))
-        self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=len(self._runs))
-        shaded = self._readback[: h * w * 4]
-        self._fbo.read_into(shaded, viewport=(0, 0, w, h), components=4, alignment=1)
+        self._vao.render(self._mgl.TRIANGLE_STRIP, vertices=4, instances=self._n_quads)
+        shaded = self._readback[: ah * aw * 4].reshape(ah, aw, 4)
+        self._fbo.read_into(shaded, viewport=(0, 0, aw, ah), components=4, alignment=1)
+        # each piece back into its place in the box, dropping alpha as it goes
         y0, y1, x0, x1 = box
-        _copy_tiles(shaded.reshape(h, w, 4), out[y0:y1, x0:x1], self._runs)
+        dst = out[y0:y1, x0:x1]
+        for in_box, in_atlas in _piece_rects(self._pieces, *self._box_size):
+            cv2.cvtColor(shaded[in_atlas], cv2.COLOR_RGBA2RGB, dst=dst[in_box])
         return RenderResult(out, intensity, weight)
 
     def close(self) -> None:
@@ -631,7 +658,7 @@ class GLRenderer(_Renderer):
             self.ctx = None
             return
         names = (
-            "_vao", "_vao_sum", "_tiles", "_lut_tex", "_frame_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
+            "_vao", "_vao_sum", "_quads", "_lut_tex", "_frame_tex", "_fbo", "_sum_fbo", "_rb", "_sum_rb",
             "_prog", "_prog_sum",
         )  # fmt: skip
         held = [n for n in names if getattr(self, n, None) is not None]
@@ -650,7 +677,7 @@ class GLRenderer(_Renderer):
                 self.ctx.__exit__(None, None, None)
         for name in names:
             setattr(self, name, None)
-        self._staging = self._levels = self._readback = np.zeros(0, np.uint8)
+        self._staging = self._levels = self._atlas_levels = self._readback = np.zeros(0, np.uint8)
         if own:
             self._finalizer()  # releases the context it made
             if before is not None and before[-1] != self._handle:

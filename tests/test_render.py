@@ -475,6 +475,43 @@ def test_gl_sparse_mask_every_touched_tile_is_shaded(gl, copperish):
     assert (b.frame[mask > 0] != frame[mask > 0]).any(axis=1).all()
 
 
+def test_gl_atlas_holds_every_touched_tile_once_in_the_boxs_row_order():
+    """The GL renderer packs the touched tiles into atlas rows as wide as the box: tile k
+    (in the box's row order) at slot k, in pieces that are adjacent in both."""
+    from hairfx.render_gl import _atlas_pieces
+
+    rng = np.random.default_rng(4)
+    for shape, p in [((1, 1), 1.0), ((3, 5), 0.5), ((7, 4), 0.9), ((23, 36), 0.35), ((5, 9), 0.0)]:
+        touched = rng.random(shape) < p
+        pieces = _atlas_pieces(touched)
+        tiles, slots = [], []
+        for bx, by, ax, ay, n in pieces.tolist():
+            assert n >= 1 and ax + n <= shape[1]  # a piece never passes an atlas row's end
+            tiles += [(by, bx + i) for i in range(n)]
+            slots += [ay * shape[1] + ax + i for i in range(n)]
+        assert tiles == list(zip(*np.nonzero(touched)))
+        assert slots == list(range(int(touched.sum())))
+
+
+@pytest.mark.gl
+def test_gl_runs_split_across_atlas_rows_land_in_place(gl, copperish):
+    """Runs of touched tiles that the atlas splits where its rows end, and tiles cut by
+    the box's edges, come back in place: within a level of the CPU, the rest untouched."""
+    rng = np.random.default_rng(12)
+    frame = rng.integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    mask = np.zeros((100, 150), np.float32)
+    mask[2:30, 40:90] = 0.8  # two tiles of the first tile row
+    mask[40:70, 3:147] = rng.random((30, 144), dtype=np.float32)  # a whole row, split in the atlas
+    mask[97, 149] = 1.0  # the box's far corner: a tile cut to 22 x 2 pixels
+    a = CpuRenderer().render(frame, mask, copperish)
+    b = gl.render(frame, mask, copperish)
+    assert b.intensity == pytest.approx(a.intensity, abs=1e-6)
+    assert _max_diff(a.frame, b.frame) <= TOL_LEVELS
+    np.testing.assert_array_equal(b.frame[mask == 0], frame[mask == 0])
+    hair = mask_at_8_bits(mask) > 0.1
+    assert (b.frame[hair] != frame[hair]).any(axis=1).mean() > 0.9
+
+
 @pytest.mark.gl
 def test_gl_releases_its_objects(gl_context, copperish):
     """Growing the box and closing must free the old GL objects, renderbuffers included
