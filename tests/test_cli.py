@@ -474,7 +474,8 @@ def test_ctrl_c_while_a_console_script_loads_is_one_line_and_status_130(script, 
     if script == "hairfx-lut" and importlib.util.find_spec("hairfx.tools") is None:
         pytest.skip("hairfx.tools is there only once hairfx is installed")
     start = ["-m", "hairfx"] if script.startswith("python") else [str(_console_script(tmp_path, script))]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # the hairfx these tests import, the checkout's or an installed one (which alone has hairfx.tools)
+    env = {**os.environ, "PYTHONPATH": str(Path(hairfx.__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, *start, "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("usage: "), done.stderr  # the script itself works
     name = script.split()[-1]
