@@ -104,6 +104,8 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
             exif = None
     else:
         exif = None
+    if isinstance(xmp, tuple) and len(xmp) == 1:  # how Pillow 11.1 gives a TIFF's ASCII tag
+        xmp = xmp[0]
     if isinstance(xmp, str):
         # a PNG's iTXt text, decoded as UTF-8; a TIFF's tag typed ASCII (some writers do),
         # decoded by Pillow as Latin-1, which gives back its bytes as held
