@@ -32,11 +32,35 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".
 
 
 #: Formats whose EXIF orientation OpenCV ignores under ``IMREAD_UNCHANGED`` (as Pillow names
-#: them; MPO is the multi-picture JPEG many phones write). OpenCV's TIFF reader applies the
+#: them; MPO is the multi-picture JPEG many phones write): hairfx turns them upright itself,
+#: by the EXIF's orientation, else the XMP's (:func:`_orientation`). OpenCV's TIFF reader applies the
 #: tag itself (OpenCV 5: strips and tiles, grey, RGB and RGBA, 8 and 16 bits, every compression
 #: Pillow writes), so TIFF is left as OpenCV reads it; its EXIF's orientation tag is set to 1
 #: on output, as a JPEG's (:func:`hairfx.metadata.exif_for_output`).
 _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
+
+
+def _orientation(meta: Metadata) -> int | None:
+    """The orientation a photo states: its EXIF's tag, else its XMP's ``tiff:Orientation``
+    (:func:`hairfx.xmp.xmp_orientation`), as photo software reads them; None for neither.
+    Read from the blocks :func:`~hairfx.metadata.image_metadata` found, not by Pillow's
+    ``getexif()``: it would decode a PNG's whole picture to look for EXIF after the pixel
+    data, and whether it falls back on the XMP depends on its version (11.1 for PNGs only)."""
+    from PIL import Image
+
+    from .xmp import xmp_orientation
+
+    value = None
+    if meta.exif:
+        try:
+            exif = Image.Exif()
+            exif.load(b"Exif\0\0" + meta.exif)
+            value = exif.get(0x0112)
+        except Exception:  # noqa: BLE001 - an EXIF block Pillow cannot follow states nothing
+            value = None
+    if not (isinstance(value, int) and 1 <= value <= 8):
+        value = xmp_orientation(meta.xmp)
+    return value
 
 
 def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
@@ -58,15 +82,8 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
                 several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
                 frames = getattr(im, "n_frames", 1) if several else 1
                 meta = image_metadata(im, path)
-                if im.format == "PNG" and "exif" not in im.info:
-                    # after the pixel data (ImageMagick puts it there), where Pillow would
-                    # decode the whole picture to find it: image_metadata found it
-                    if meta.exif:
-                        exif = Image.Exif()
-                        exif.load(b"Exif\0\0" + meta.exif)
-                        value = exif.get(0x0112)
-                elif im.format in _ORIENTED_FORMATS:
-                    value = im.getexif().get(0x0112)
+                if im.format in _ORIENTED_FORMATS:
+                    value = _orientation(meta)
     except Image.DecompressionBombError:  # over twice Pillow's 89 M pixel limit: a side over MAX_SIDE
         size = (MAX_SIDE + 1, MAX_SIDE + 1)
     except Exception:  # Pillow raises many types on files it half understands; OpenCV may read them

@@ -32,7 +32,7 @@ import re
 import warnings
 from xml.parsers import expat
 
-__all__ = ["xmp_for_output", "DROPPED"]
+__all__ = ["xmp_for_output", "xmp_orientation", "DROPPED"]
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _TIFF = "http://ns.adobe.com/tiff/1.0/"
@@ -87,6 +87,47 @@ def xmp_for_output(xmp: bytes | None, width: int, height: int, *, name: str = "t
         pieces += (packet[at:start], text)
         at = stop
     return b"".join(pieces) + packet[at:]
+
+
+def xmp_orientation(xmp: bytes | None) -> int | None:
+    """The orientation, 1 to 8 as EXIF numbers them, that the packet ``xmp`` states for its
+    photo (``tiff:Orientation``, as an attribute or an element); None where it states none
+    or another value, or cannot be read. Photo software reads it where the EXIF has no
+    orientation of its own (the Metadata Working Group's rule, and Pillow's)."""
+    if not xmp:
+        return None
+    key = f"{_TIFF} Orientation"
+    found: list[str] = []
+    text: list[str] | None = None
+    parser = expat.ParserCreate("UTF-8", " ")
+
+    def start(name: str, attributes: dict) -> None:
+        nonlocal text
+        if key in attributes:
+            found.append(attributes[key])
+        text = [] if name == key else None
+
+    def data(chunk: str) -> None:
+        if text is not None:
+            text.append(chunk)
+
+    def end(name: str) -> None:
+        nonlocal text
+        if name == key and text is not None:
+            found.append("".join(text))
+        text = None
+
+    def refuse(*args) -> None:
+        raise ValueError("it declares a document type")
+
+    parser.StartElementHandler, parser.CharacterDataHandler, parser.EndElementHandler = start, data, end
+    parser.StartDoctypeDeclHandler = parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(bytes(xmp).rstrip(b"\0"), True)
+    except (expat.ExpatError, ValueError):
+        return None
+    value = found[0].strip() if found else ""
+    return int(value) if value in ("1", "2", "3", "4", "5", "6", "7", "8") else None
 
 
 class _Element:

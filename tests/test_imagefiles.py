@@ -210,6 +210,60 @@ def test_files_without_orientation_are_unchanged(tmp_path):
     assert_same_jpeg(read_rgb(tmp_path / "plain.jpg"), upright(tmp_path / "plain.jpg"))
 
 
+def _xmp_orientation(value: int, *, element: bool = False) -> bytes:
+    """An XMP packet stating ``tiff:Orientation`` as an attribute, or as an element."""
+    head = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            b'<rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe.com/tiff/1.0/"')
+    if element:
+        return head + b"><tiff:Orientation>%d</tiff:Orientation></rdf:Description></rdf:RDF></x:xmpmeta>" % value
+    return head + b' tiff:Orientation="%d"/></rdf:RDF></x:xmpmeta>' % value
+
+
+def _jpeg_with_xmp(path, rgb: np.ndarray, xmp: bytes, **options) -> None:
+    """A JPEG (Pillow's encoding, with ``options``) with ``xmp`` in an APP1 segment after SOI."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=95, subsampling=0, **options)
+    body = b"http://ns.adobe.com/xap/1.0/\0" + xmp
+    data = buf.getvalue()
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", 2 + len(body)) + body + data[2:])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+@pytest.mark.parametrize("element", [False, True])
+def test_the_xmp_orientation_turns_a_photo_whose_exif_states_none(tmp_path, suffix, element):
+    """Photo software (and Pillow, from 11.1 for PNGs, later for the rest) turns a photo by
+    its XMP's tiff:Orientation where its EXIF states none; hairfx did so for JPEG and WebP
+    only with some Pillow versions, and never for PNG."""
+    from PIL import PngImagePlugin
+
+    rgb, path = asymmetric_rgb(), tmp_path / f"o{suffix}"
+    xmp = _xmp_orientation(6, element=element)
+    if suffix == ".png":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        Image.fromarray(rgb).save(path, pnginfo=info)
+    elif suffix == ".jpg":
+        _jpeg_with_xmp(path, rgb, xmp)
+    else:
+        Image.fromarray(rgb).save(path, lossless=True, xmp=xmp)
+    got = read_rgb(path)
+    with Image.open(path) as im:  # Pillow's decoding, not turned
+        want = np.rot90(np.asarray(im.convert("RGB")), -1)  # 6: shown turned 90 degrees clockwise
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= TOL_JPEG_DECODERS
+
+
+def test_the_exif_orientation_wins_over_the_xmps(tmp_path):
+    rgb, path = asymmetric_rgb(), tmp_path / "o.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    _jpeg_with_xmp(path, rgb, _xmp_orientation(6), exif=exif)
+    assert read_rgb(path).shape == rgb.shape  # upright, as its EXIF says
+
+
 def test_tiff_orientation_is_not_applied_twice(tmp_path):
     # OpenCV's TIFF reader turns this layout upright itself
     path = save_with_orientation(tmp_path / "o.tif", asymmetric_rgb(), 3)

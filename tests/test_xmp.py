@@ -185,3 +185,22 @@ def test_a_packet_with_many_properties_left_out_is_edited_in_one_pass():
     out = xmp_for_output(packet, 8, 6)
     assert time.perf_counter() - started < 5  # 13 s before, 0.5 s here
     assert b"xmpGImg:image" not in out and _value(_description(out), f"{DC}format") == "image/jpeg"
+
+
+@pytest.mark.parametrize("packet, want", [
+    (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+     b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="8"/></rdf:RDF></x:xmpmeta>', 8),
+    (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+     b'<rdf:Description xmlns:t="http://ns.adobe.com/tiff/1.0/"><t:Orientation> 3 </t:Orientation>'
+     b'</rdf:Description></rdf:RDF></x:xmpmeta>\0\0', 3),  # any prefix; padded with NULs as some TIFFs are
+    (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+     b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="9"/></rdf:RDF></x:xmpmeta>', None),
+    (b'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:o="urn:other" o:Orientation="6"/>', None),  # not tiff:'s
+    (b'<x:xmpmeta xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"', None),  # not well-formed
+    (b'<!DOCTYPE x [<!ENTITY e "6">]><x xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="&e;"/>', None),
+    (None, None),
+])  # fmt: skip
+def test_the_orientation_an_xmp_packet_states(packet, want):
+    from hairfx.xmp import xmp_orientation
+
+    assert xmp_orientation(packet) == want
