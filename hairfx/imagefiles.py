@@ -19,7 +19,7 @@ import numpy as np
 from ._files import as_path, check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
-from .metadata import Metadata, image_metadata
+from .metadata import _PHOTOSHOP, _PNG_XMP, Metadata, image_metadata
 
 __all__ = ["read_rgb", "read_photo", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
@@ -513,9 +513,20 @@ def png_with_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
 
 #: The most data one JPEG marker segment holds (its length field counts itself).
 _SEGMENT = 65533
-#: What starts a JPEG's APP1 segment that holds an XMP packet, and its APP13 segment that
-#: holds Photoshop's image resources.
-_XMP_SIGNATURE, _PHOTOSHOP = b"http://ns.adobe.com/xap/1.0/\0", b"Photoshop 3.0\0"
+#: What starts a JPEG's APP1 segment that holds an XMP packet (its APP13 segment of
+#: Photoshop's image resources starts with :data:`hairfx.metadata._PHOTOSHOP`).
+_XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\0"
+
+
+def _app_segment(marker: int, signature: bytes, body: bytes, what: str, path: Path) -> bytes:
+    """A JPEG ``APPn`` segment (``n`` is ``marker``) holding ``signature`` then ``body``;
+    empty, with a warning naming ``path`` and ``what`` the body is, where they do not fit
+    in one segment."""
+    if len(signature) + len(body) > _SEGMENT:
+        warnings.warn(f"hairfx: {path}: the input's {what} ({len(body)} bytes) is too large for a JPEG file and "
+                      "is left out", RuntimeWarning, stacklevel=4)
+        return b""
+    return bytes([0xFF, 0xE0 + marker]) + (2 + len(signature) + len(body)).to_bytes(2, "big") + signature + body
 
 
 def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | None, xmp: bytes | None = None,
@@ -536,7 +547,7 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
     suffix = path.suffix.lower()
     if suffix == ".png":
         if xmp:
-            data = png_with_chunk(data, b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + xmp)
+            data = png_with_chunk(data, b"iTXt", _PNG_XMP + b"\0\0\0\0\0" + xmp)
         if exif:
             data = png_with_chunk(data, b"eXIf", exif)
         return png_with_chunk(data, b"iCCP", b"ICC profile\0\0" + zlib.compress(icc)) if icc else data
@@ -553,17 +564,9 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
             return tiff_with_metadata(data, icc_profile=icc, xmp=xmp)
     segments = b""
     if exif:
-        if len(exif) + 6 > _SEGMENT:
-            warnings.warn(f"hairfx: {path}: the input's EXIF ({len(exif)} bytes) is too large for a JPEG file and "
-                          "is left out", RuntimeWarning, stacklevel=3)
-        else:
-            segments += b"\xff\xe1" + struct.pack(">H", 2 + 6 + len(exif)) + b"Exif\0\0" + exif
+        segments += _app_segment(1, b"Exif\0\0", exif, "EXIF", path)
     if xmp:
-        if len(xmp) + len(_XMP_SIGNATURE) > _SEGMENT:
-            warnings.warn(f"hairfx: {path}: the input's XMP ({len(xmp)} bytes) is too large for a JPEG file and "
-                          "is left out", RuntimeWarning, stacklevel=3)
-        else:
-            segments += b"\xff\xe1" + struct.pack(">H", 2 + len(_XMP_SIGNATURE) + len(xmp)) + _XMP_SIGNATURE + xmp
+        segments += _app_segment(1, _XMP_SIGNATURE, xmp, "XMP", path)
     if icc:
         parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
         if len(parts) > 255:
@@ -573,11 +576,7 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
             for k, part in enumerate(parts)
         )
     if iptc:
-        if len(iptc) + len(_PHOTOSHOP) > _SEGMENT:
-            warnings.warn(f"hairfx: {path}: the input's IPTC ({len(iptc)} bytes) is too large for a JPEG file and "
-                          "is left out", RuntimeWarning, stacklevel=3)
-        else:
-            segments += b"\xff\xed" + struct.pack(">H", 2 + len(_PHOTOSHOP) + len(iptc)) + _PHOTOSHOP + iptc
+        segments += _app_segment(13, _PHOTOSHOP, iptc, "IPTC", path)
     pos = 2  # after SOI, and after the JFIF APP0 segment when it comes first
     if data[2:4] == b"\xff\xe0":
         pos = 4 + int.from_bytes(data[4:6], "big")
