@@ -18,6 +18,7 @@ from .errors import (
     HairfxError,
     InputError,
     LutFormatError,
+    MissingDependency,
     MissingFileError,
     RendererUnavailable,
     UnknownColorError,
@@ -55,4 +56,5 @@ __all__ = [
     "WeightsError",
     "CameraError",
     "DeviceUnavailable",
+    "MissingDependency",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "WeightsError",
     "CameraError",
     "DeviceUnavailable",
+    "MissingDependency",
     "Interrupted",
     "OutputError",
     "stop_signals_interrupt",
@@ -87,6 +88,11 @@ class CameraError(HairfxError, RuntimeError):
 
 class DeviceUnavailable(HairfxError, RuntimeError):
     """The device asked for (a CUDA GPU for training) is not there."""
+
+
+class MissingDependency(HairfxError, ImportError):
+    """A package of one of hairfx's extras is not installed (PyTorch, for the torch backend
+    and for training); the message says what needed it and what to install."""
 
 
 class Interrupted(KeyboardInterrupt):
