@@ -21,13 +21,18 @@ The design follows sections 2-5 of the paper:
   layer that reads all of it and emits the logits. (A 1x1 coarse head at 1/4 resolution
   is trained alongside, as deep supervision, and is not used at inference.)
 
-No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`.
+No I/O and no preprocessing live here; see :mod:`hairfx.segmenter`. PyTorch is an extra
+(``pip install "hairfx[torch]"``): without it, importing this module raises
+:class:`~hairfx.errors.MissingDependency`.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from ._optional import require
+
+torch = require("torch", "hairfx.model (the hair-mask network in PyTorch)", "torch")
+
+import torch.nn.functional as F  # after the check above, which names the extra
 from torch import nn
 
 from .presets import PRESETS, HairNetConfig

@@ -62,9 +62,9 @@ PRESETS: dict[str, HairNetConfig] = {
 MODEL_NAMES = tuple(PRESETS)
 
 #: Inference runtimes. "onnxruntime" runs the shipped ONNX export with ONNX Runtime,
-#: "opencv" runs it with OpenCV's DNN module, "torch" runs the PyTorch weights; "auto"
-#: picks per preset the one that measured fastest end to end on a 2-core CPU (see the
-#: model card's speed table).
+#: "opencv" runs it with OpenCV's DNN module, "torch" runs the PyTorch weights (PyTorch is
+#: the torch extra, not a requirement); "auto" picks per preset the one that measured
+#: fastest end to end on a 2-core CPU (see the model card's speed table).
 BACKENDS = ("auto", "onnxruntime", "opencv", "torch")
 
 #: The concrete runtimes (every backend but "auto").

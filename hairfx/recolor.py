@@ -164,7 +164,7 @@ def _model_alpha(probability: np.ndarray) -> np.ndarray:
 
 
 def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble: bool | None = None) -> np.ndarray:
-    from .segmenter import get_segmenter  # torch is imported only when a mask is needed
+    from .segmenter import get_segmenter  # the model's runtime is loaded only when a mask is needed
 
     return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta))
 

@@ -14,7 +14,9 @@ output is cropped back and resized to the frame.
 
 Three runtimes give the same masks (see :data:`BACKENDS`): ONNX Runtime (the default,
 the fastest) and OpenCV's DNN module on the shipped ONNX export, and PyTorch on the
-shipped state dict. Every weights file is checked against the SHA-256 recorded in
+shipped state dict. PyTorch is an extra (``pip install "hairfx[torch]"``): without it the
+torch backend raises :class:`~hairfx.errors.MissingDependency`, and the other two need
+nothing of it. Every weights file is checked against the SHA-256 recorded in
 ``weights/weights.json`` before it is loaded.
 
 >>> seg = get_segmenter("small")
@@ -37,7 +39,8 @@ import cv2
 import numpy as np
 
 from ._closeable import Closeable, StreamGuard
-from .errors import InputError, WeightsError
+from ._optional import require
+from .errors import InputError, MissingDependency, WeightsError
 from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
 from ._options import flag, number, thread_count
 from .presets import (
@@ -124,10 +127,10 @@ def load_state_dict(name: str, weights_dir: Path | None = None) -> dict:
 
     Reads ``<weights_dir>/<name>.pt``, checks its SHA-256 against ``weights.json`` and
     unpickles it with ``torch.load(weights_only=True)``. Any problem raises
-    :class:`~hairfx.errors.WeightsError` naming the file.
+    :class:`~hairfx.errors.WeightsError` naming the file; without PyTorch,
+    :class:`~hairfx.errors.MissingDependency`.
     """
-    import torch
-
+    torch = require("torch", f"reading the PyTorch weights ({name}.pt)", "torch")
     check_model_name(name)
     path, data = _verified_bytes(name, ".pt", "sha256", weights_dir)
     try:
@@ -281,6 +284,23 @@ def _auto_backend(name: str) -> str:
     return choice
 
 
+def _torch_for(name: str, weights_dir: Path | None, auto: bool):
+    """PyTorch, for the torch backend; without it a :class:`~hairfx.errors.MissingDependency`
+    that says what needed it: the backend asked for, or (``auto``) weights without the ONNX
+    file that the other runtimes run."""
+    if not auto:
+        return require("torch", "the torch backend (backend='torch')", "torch")
+    folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    what = (f"{folder} holds no ONNX weights for {name!r} ({name}.onnx, with its SHA-256 in weights.json), "
+            f"which ONNX Runtime and OpenCV run, and running its PyTorch weights ({name}.pt)")
+    try:
+        return require("torch", what, "torch")
+    except MissingDependency:
+        if not (folder / f"{name}.pt").is_file():  # no weights of either kind: that, as with PyTorch
+            raise WeightsError(f"weights file {folder / f'{name}.pt'} is missing; {_train_hint(name, weights_dir)}") from None
+        raise
+
+
 def _zero_small(prob: np.ndarray) -> np.ndarray:
     """Set probabilities below :data:`ZERO_BELOW` to exactly 0 (in place, SIMD)."""
     cv2.threshold(prob, ZERO_BELOW - 1e-9, 0.0, cv2.THRESH_TOZERO, dst=prob)
@@ -334,7 +354,8 @@ class Segmenter:
                 ENSEMBLE_PARTNER, backend=backend, threads=threads,
                 weights_dir=weights_dir if _holds_preset(weights_dir, ENSEMBLE_PARTNER) else None,
             )
-        if backend == "auto":
+        auto = backend == "auto"
+        if auto:
             backend = _auto_backend(name) if _onnx_available(name, weights_dir) else "torch"
         self.name = name
         self.backend = backend
@@ -361,8 +382,7 @@ class Segmenter:
             except cv2.error as exc:
                 raise WeightsError(f"weights file {path} cannot be loaded by OpenCV DNN: {exc}") from None
         else:
-            import torch
-
+            torch = _torch_for(name, weights_dir, auto)
             from .model import HairNet, fuse_batchnorm
 
             if threads is not None:

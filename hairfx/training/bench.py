@@ -59,8 +59,7 @@ def bench_model(
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from .._optional import require
     from ..errors import InputError
 
     try:
@@ -73,26 +72,35 @@ def run(args: argparse.Namespace) -> int:
     if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
         raise InputError(f"--size {args.size}: each side must be between {MIN_SIDE} and {MAX_SIDE} px")
     models = cli_args.models_to_measure(args)  # before the header: a refused --ensemble prints nothing
+    torch_version = _version("torch")
+    if torch_version is None and "torch" in (args.backend or ()):  # asked for: said before the header
+        require("torch", "the torch backend (--backend torch)", "torch")
+    # by default every runtime installed: PyTorch is an extra (hairfx[torch])
+    backends = args.backend or [b for b in MASK_BACKENDS if b != "torch" or torch_version is not None]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, OpenCV {cv2.__version__}, "
-          f"onnxruntime {_onnxruntime_version()}; "
+          f"load average {os.getloadavg()[0]:.2f}; torch {torch_version or 'not installed'}, OpenCV {cv2.__version__}, "
+          f"onnxruntime {_version('onnxruntime') or 'not installed'}; "
           f"{args.threads} threads; frame {w}x{h} RGB -> mask at frame size; {counted(args.frames, 'frame')}")
+    if torch_version is None and not args.backend:
+        print('torch backend not timed: PyTorch is not installed (pip install "hairfx[torch]")')
     print("| model | backend | net input | end to end median ms | p90 | network step median ms | p90 |")
     print("|---|---|---|---|---|---|---|")
     for name, ensemble, label in models:
-        for backend in args.backend or MASK_BACKENDS:
+        for backend in backends:
             r = bench_model(name, backend, (w, h), args.frames, args.threads, ensemble)
             print(f"| {label} | {backend} | {r['input']} | {r['e2e_median']:.2f} | {r['e2e_p90']:.2f} | "
                   f"{r['net_median']:.2f} | {r['net_p90']:.2f} |", flush=True)
     return 0
 
 
-def _onnxruntime_version() -> str:
+def _version(module: str) -> str | None:
+    """The version of the runtime ``module`` (``"torch"``), None where it is not installed."""
+    import importlib
+
     try:
-        import onnxruntime
+        return importlib.import_module(module).__version__
     except ImportError:
-        return "not installed"
-    return onnxruntime.__version__
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

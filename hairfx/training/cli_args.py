@@ -146,7 +146,7 @@ def bench(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, action="append", default=None,
                    help="preset(s) to time (repeatable; default both)")
     p.add_argument("--backend", choices=MASK_BACKENDS, action="append", default=None,
-                   help="runtime(s) to time (repeatable; default all three)")
+                   help="runtime(s) to time (repeatable; default all three, torch only where PyTorch is installed)")
     p.add_argument("--size", default="640x480", help="frame size WxH (default 640x480)")
     add_ensemble_argument(p)
     p.add_argument("--frames", type=_positive, default=200, help="timed frames (default 200)")

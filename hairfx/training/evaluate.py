@@ -372,11 +372,10 @@ def check_inputs(
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..segmenter import Segmenter
 
-    torch.set_num_threads(args.threads)
+    # args.threads goes to each Segmenter: its runtime's threads (PyTorch's too, where the
+    # weights need it), so the shipped ONNX weights are scored without PyTorch
     models = cli_args.models_to_measure(args)
     # every model's weights are loaded (and their SHA-256 checked) first; a problem with them
     # is reported with the data's, before any folder is made or anything is scored
@@ -389,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
             problems.append(str(exc))
     clips = check_inputs(args.data, limit=args.limit, json_path=args.json, problems=problems)
     results: dict = {}
-    for name, seg in segs.items():  # torch or OpenCV, whichever runs it
+    for name, seg in segs.items():  # whichever runtime runs it
         t0 = time.time()
         res = {split: evaluate_split(seg, args.data / split, args.limit) for split in SPLITS}
         if args.tta:

@@ -42,9 +42,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import threadpoolctl
-import torch
-import torch.nn.functional as F
+
+from .._optional import require
+
+# The train extra (pip install "hairfx[train]"): without it `hairfx train` says what to install.
+torch = require("torch", "training the hair-mask network or exporting its weights", "train")
+threadpoolctl = require("threadpoolctl", "training the hair-mask network", "train")
+
+import torch.nn.functional as F  # after the check above, which names the extra
 
 from .._files import check_folder, folder_obstacle, replacing
 from .._options import thread_count
