@@ -75,6 +75,44 @@ def test_package_data_covers_the_weights_and_their_terms(setuptools_config):
     assert {Path(n) for n in needed} <= packaged
 
 
+def _requirements(entries: list[str]) -> dict[str, object]:
+    from packaging.requirements import Requirement
+
+    return {r.name: r for r in map(Requirement, entries)}
+
+
+def test_pytorch_is_an_extra_not_a_dependency():
+    """A plain install recolours and makes masks without PyTorch (the shipped ONNX networks
+    run on ONNX Runtime), and a bare torch requirement pulls the CUDA build, several GB: torch
+    and threadpoolctl (used by training alone) come with the extras that need them."""
+    if not PYPROJECT.is_file():
+        pytest.skip("no pyproject.toml beside the tests")
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    assert not {"torch", "threadpoolctl"} & set(_requirements(project["dependencies"]))
+    extras = {name: _requirements(entries) for name, entries in project["optional-dependencies"].items()}
+    assert set(extras["torch"]) == {"torch"}
+    assert set(extras["train"]) == {"torch", "threadpoolctl"}
+    assert str(extras["train"]["torch"].specifier) == str(extras["torch"]["torch"].specifier) == ">=2.3"
+    assert "pytest" in extras["test"]
+
+
+def test_setup_env_installs_the_cpu_torch_wheel_before_the_extras_the_tests_need():
+    """The README's test command: PyTorch pinned first (the CPU wheel, not a CUDA build pulled
+    in by the extras' bare range), then hairfx with the test and train extras (the tests
+    train the network and run the torch backend)."""
+    import re
+
+    script = (REPO / "tools" / "setup_env.sh").read_text(encoding="utf-8")
+    installs = [line for line in script.splitlines() if re.match(r"\.venv/bin/python -m pip install", line)]
+    torch_at = next(i for i, line in enumerate(installs) if " torch==2.13.0 " in line)
+    hairfx_at, extras = next((i, m.group(1)) for i, line in enumerate(installs)
+                             if (m := re.search(r'"\.\[([a-z,]+)\]"', line)))
+    assert torch_at < hairfx_at and set(extras.split(",")) == {"test", "train"}
+    if PYPROJECT.is_file():
+        assert set(extras.split(",")) <= set(tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+                                             ["optional-dependencies"])
+
+
 def test_license_files_exist():
     project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"] if PYPROJECT.is_file() else {}
     for name in project.get("license-files", []):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up hairfx on a fresh Debian/Ubuntu machine: system packages (ffmpeg, Mesa's EGL/GL for
 # the headless GL renderer, the libraries OpenCV's GUI needs), then a virtual environment in
-# .venv with the CPU build of PyTorch and hairfx installed from this checkout.
+# .venv with the CPU build of PyTorch and hairfx installed from this checkout, with the extras
+# the test suite needs (test, and train: PyTorch and threadpoolctl).
 #
 #   bash tools/setup_env.sh              # plain install (what users and CI get)
 #   bash tools/setup_env.sh --editable   # editable install, for working on hairfx itself
@@ -31,12 +32,13 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-# PyTorch first, pinned: hairfx's own requirement (torch>=2.3) is then already satisfied and
-# pip pulls nothing more. Where pip's configuration provides the CPU wheel, this is the CPU
+# PyTorch first, pinned: the train extra's requirement (torch>=2.3) is then already satisfied
+# and pip pulls nothing more. Where pip's configuration provides the CPU wheel, this is the CPU
 # build; elsewhere set HAIRFX_TORCH_INDEX to PyTorch's CPU wheel index to avoid a CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0 ${HAIRFX_TORCH_INDEX:+--index-url "$HAIRFX_TORCH_INDEX"}
 # setuptools builds the wheel in build/ and copies into it what is there from an earlier run:
 # a module or a colour removed from the checkout since then would be installed again.
 rm -rf build
-.venv/bin/python -m pip install -q $editable ".[test]"
+# The tests train the network and run the torch backend: the train extra, beside test.
+.venv/bin/python -m pip install -q $editable ".[test,train]"
 echo "hairfx installed in .venv: try  .venv/bin/hairfx colors"
