@@ -804,6 +804,79 @@ CONTAINERS = {
 _EDIT_LISTS = {".mp4", ".m4v", ".mov"}
 #: Samples of priming FFmpeg's AAC encoder puts before the sound it encodes.
 _AAC_PRIMING = 1024
+#: Seconds after the first picture within which copied lossy sound may start in an .avi,
+#: which holds no start time for its sound and plays it from the first picture on, that
+#: much early; from later it is re-encoded, with silence before it. MP3 from LAME, whose
+#: first packet kept starts 47 samples after its hidden encoder delay (1.1 ms at 44.1 kHz),
+#: is copied, not re-encoded lossily (and its first 1024 samples given up to AAC's priming)
+#: for a shift no one hears: lip sync is noticed from about 45 ms of sound ahead. PCM,
+#: re-encoded without loss, starts with the picture to the sample.
+_AVI_SLACK = 0.002
+#: Seconds of a source's packets read, past the first picture, to find the first one a copy
+#: of its sound keeps (:func:`_sound_from_picture`).
+_SOUND_WINDOW = 2.0
+
+
+class _Sound(NamedTuple):
+    """One audio stream of a source, as seen from its first picture (:func:`_sound_from_picture`):
+    ``late``, seconds from the picture to the first packet a copy of it keeps (those before
+    are left out), None where none was found."""
+
+    late: float | None
+
+
+def _sound_from_picture(exe: str, info: VideoInfo) -> list[_Sound]:
+    """A :class:`_Sound` for each audio stream of ``info``'s file, in order, read by ffprobe
+    (``exe``) from the packets of the first ``info.picture_start +`` :data:`_SOUND_WINDOW`
+    seconds."""
+    out = subprocess.run(
+        [exe, "-v", "error", "-select_streams", "a", "-show_entries",
+         "format=start_time:stream=index:packet=stream_index,pts_time",
+         "-read_intervals", f"%+{info.picture_start + _SOUND_WINDOW:.6f}", "-of", "json", "-i", str(info.path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    try:
+        found = json.loads(out.stdout or "{}")
+    except ValueError:
+        found = {}
+    picture = _seconds((found.get("format") or {}).get("start_time")) + info.picture_start
+    first: dict[int, float] = {}
+    for packet in found.get("packets") or []:
+        t, index = packet.get("pts_time"), packet.get("stream_index")
+        # a copy keeps the packets from the picture on (-copypriorss 0); 1 us for the rounding
+        if t not in (None, "N/A") and _seconds(t) >= picture - 1e-6:
+            first.setdefault(index, _seconds(t) - picture)
+    return [_Sound(first.get(s.get("index"))) for s in found.get("streams") or []]
+
+
+def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
+    """How an audio stream whose codec is ``codec`` (ffprobe's name) is written into an
+    .avi, which plays its sound from the first picture on: the encoder ("copy": as it is;
+    ``held``: the container takes the codec) and the filters before it, or None. ``sound``
+    tells when it starts from the first picture on.
+
+    Copied sound is kept where its first packet starts with the picture (lossy sound within
+    :data:`_AVI_SLACK`), else re-encoded from the picture on, silence put before it where it
+    starts later (``aresample``, the first frame placed to the sample): PCM as the same PCM,
+    other sound to AAC. FFmpeg's AAC encoder puts :data:`_AAC_PRIMING` samples of priming
+    before the sound, so as many of the sound's first samples are left out for the priming
+    to take their place.
+
+    >>> _avi_audio("aac", True, _Sound(0.0))
+    ('copy', None)
+    >>> _avi_audio("pcm_s16le", True, _Sound(0.3))
+    ('pcm_s16le', 'aresample=min_comp=0:first_pts=0')
+    """
+    lossless = codec.startswith("pcm_")
+    if held and sound.late is not None and sound.late <= (1e-6 if lossless else _AVI_SLACK):
+        return "copy", None
+    # min_comp=0: compensation from the first sample's worth of difference, which at the
+    # first frame pads (or trims) it to 0; later, only gaps past aresample's 0.1 s are
+    # filled (or overlaps trimmed), which an AVI could not keep anyway
+    pad = "min_comp=0:first_pts=0"
+    if held and lossless:
+        return codec, f"aresample={pad}"  # without loss
+    return "aac", f"aresample={pad},atrim=start_sample={_AAC_PRIMING}"
 
 
 #: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
@@ -822,7 +895,11 @@ class VideoWriter(Closeable):
     copied, or re-encoded to AAC when the container cannot hold it (:data:`CONTAINERS`),
     from that file's first picture on (:attr:`VideoInfo.picture_start`), as the frames
     are; ``audio_seconds`` keeps only that many seconds from there (the frames of a clip
-    cut short). Every audio stream is kept, each copied or re-encoded on its own. The
+    cut short). An .avi holds no start time for its sound, which plays from the first
+    picture on: sound that starts later is re-encoded with silence before it (PCM as PCM,
+    other sound to AAC), and sound re-encoded to AAC gives up its first 1024 samples to
+    the encoder's priming (:func:`_avi_audio`). Every audio stream is kept, each copied or
+    re-encoded on its own. The
     colours are written as BT.709 and tagged so; ``sample_aspect_ratio`` (a pixel's width
     over its height, :attr:`VideoInfo.sample_aspect_ratio`) is written for anamorphic
     frames. Without ffmpeg:
@@ -960,7 +1037,6 @@ class VideoWriter(Closeable):
             held = CONTAINERS[self.path.suffix.lower()]
             # each audio stream on its own: a second one (another language, a commentary)
             # the container cannot hold would otherwise fail the job at its very end
-            codecs = [("copy" if held is None or name in held else "aac") for name in audio.audio_codecs]
             # a clip cut short (--frames) keeps the sound of its frames only (not -shortest:
             # it would also cut the pictures of a clip whose sound ends before them)
             # (--frames 99999999999999999999 for all of it: no cut, and past ffmpeg's range)
@@ -971,17 +1047,19 @@ class VideoWriter(Closeable):
             if audio.picture_start > 0:
                 cut = ["-ss", f"{audio.picture_start:.6f}", *cut]
             cmd += [*cut, "-i", str(audio.path), "-map", "0:v:0", "-map", "1:a?"]
-            edit_list = self.path.suffix.lower() in _EDIT_LISTS
-            for i, codec in enumerate(codecs):
-                cmd += [f"-c:a:{i}", codec]
-                if codec == "aac" and not edit_list:
-                    # FFmpeg's encoder puts its priming before the sound: as many of the
-                    # sound's first samples are left out, so the priming takes their place
-                    cmd += [f"-filter:a:{i}", f"atrim=start_sample={_AAC_PRIMING}"]
-            if not edit_list:
+            avi = self.path.suffix.lower() == ".avi"
+            probe_exe = _ffprobe() if avi else None
+            sounds = _sound_from_picture(probe_exe, audio) if probe_exe is not None else []
+            for i, name in enumerate(audio.audio_codecs):
+                codec, filters = "copy" if held is None or name in held else "aac", None
+                if avi:  # an AVI holds no start time for its sound: it plays from the first picture on
+                    sound = sounds[i] if i < len(sounds) else _Sound(0.0)
+                    codec, filters = _avi_audio(name, codec == "copy", sound)
+                cmd += [f"-c:a:{i}", codec, *([f"-filter:a:{i}", filters] if filters else [])]
+            if self.path.suffix.lower() not in _EDIT_LISTS:
                 # each packet kept at its own time: the sound starts with the pictures, or
                 # less than a packet after them where the priming ends inside one (Apple's
-                # ends 64 samples into its third packet)
+                # ends 64 samples into its third packet; an .avi re-encodes such sound)
                 cmd += ["-copypriorss:a", "0"]
         # RGB to BT.709 YUV, and said so: players guess the matrix of an untagged HD video
         # as BT.709 but FFmpeg converts with BT.601 unless told, which shifts every colour

@@ -1318,6 +1318,27 @@ def test_an_avi_plays_its_pictures_in_step_with_the_sound(tmp_path, source, code
     assert _beep_after_flash(exe, out) == pytest.approx(_beep_after_flash(exe, src), abs=0.005)
 
 
+@pytest.mark.parametrize("source, made, written", [
+    ("clip.mp4", {"sound_delay": 0.3}, "aac"),
+    ("clip.mov", {"sound_delay": 0.3, "sound_codec": "pcm_s16le"}, "pcm_s16le"),
+    ("clip.mp4", {"picture_delay": 0.2}, "aac"),
+    ("clip.mp4", {"sound_codec": "libmp3lame"}, "mp3"),
+], ids=["aac-late", "pcm-late", "aac-cut-in-a-packet", "mp3-copied"])  # fmt: skip
+def test_an_avi_plays_sound_that_starts_after_its_first_picture_in_step(tmp_path, source, made, written):
+    """An AVI holds no start time for its sound, which plays from the first picture on:
+    sound 0.3 s later than the pictures played 0.3 s early, and copied sound whose first
+    packet kept starts after the picture (the picture 0.2 s in, inside a packet) 9 ms early.
+    It is re-encoded with silence before it, PCM as PCM. MP3 from LAME starts 1.1 ms after
+    the picture: copied, not re-encoded for it."""
+    exe = ffmpeg_or_skip()
+    src = _flash_and_beep_clip(exe, tmp_path, source, **made)
+    out = tmp_path / "out.avi"
+    got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))
+    assert got.audio_codecs == (written,)
+    assert _beep_after_flash(exe, out) == pytest.approx(_beep_after_flash(exe, src), abs=0.005)
+
+
 @pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["re-encoded", "copied"])
 def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept(tmp_path, suffix):
     exe = ffmpeg_or_skip()
