@@ -804,6 +804,8 @@ CONTAINERS = {
 _EDIT_LISTS = {".mp4", ".m4v", ".mov"}
 #: Samples of priming FFmpeg's AAC encoder puts before the sound it encodes.
 _AAC_PRIMING = 1024
+#: The rates FFmpeg's AAC encoder takes (samples a second); it resamples others to the nearest.
+_AAC_RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000)
 #: Seconds after the first picture within which copied lossy sound may start in an .avi,
 #: which holds no start time for its sound and plays it from the first picture on, that
 #: much early; from later it is re-encoded, with silence before it. MP3 from LAME, whose
@@ -817,21 +819,33 @@ _AVI_SLACK = 0.002
 _SOUND_WINDOW = 2.0
 
 
+def _aac_rate(rate: int) -> int:
+    """The rate FFmpeg's AAC encoder writes sound of ``rate`` at: that rate where it takes it,
+    else the nearest it takes (the higher of two as near).
+
+    >>> _aac_rate(44100), _aac_rate(192000), _aac_rate(50000)
+    (44100, 96000, 48000)
+    """
+    return min(_AAC_RATES, key=lambda r: (abs(r - rate), -r))
+
+
 class _Sound(NamedTuple):
     """One audio stream of a source, as seen from its first picture (:func:`_sound_from_picture`):
-    ``late``, seconds from the picture to the first packet a copy of it keeps (those before
-    are left out), None where none was found."""
+    ``rate``, its samples a second (None where not stated); ``late``, seconds from the
+    picture to the first packet a copy of it keeps (those before are left out), None where
+    none was found."""
 
+    rate: int | None
     late: float | None
 
 
 def _sound_from_picture(exe: str, info: VideoInfo) -> list[_Sound]:
     """A :class:`_Sound` for each audio stream of ``info``'s file, in order, read by ffprobe
-    (``exe``) from the packets of the first ``info.picture_start +`` :data:`_SOUND_WINDOW`
-    seconds."""
+    (``exe``) from the stream headers and the packets of the first
+    ``info.picture_start +`` :data:`_SOUND_WINDOW` seconds."""
     out = subprocess.run(
         [exe, "-v", "error", "-select_streams", "a", "-show_entries",
-         "format=start_time:stream=index:packet=stream_index,pts_time",
+         "format=start_time:stream=index,sample_rate:packet=stream_index,pts_time",
          "-read_intervals", f"%+{info.picture_start + _SOUND_WINDOW:.6f}", "-of", "json", "-i", str(info.path)],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -846,7 +860,11 @@ def _sound_from_picture(exe: str, info: VideoInfo) -> list[_Sound]:
         # a copy keeps the packets from the picture on (-copypriorss 0); 1 us for the rounding
         if t not in (None, "N/A") and _seconds(t) >= picture - 1e-6:
             first.setdefault(index, _seconds(t) - picture)
-    return [_Sound(first.get(s.get("index"))) for s in found.get("streams") or []]
+    sounds = []
+    for s in found.get("streams") or []:
+        rate = str(s.get("sample_rate", ""))
+        sounds.append(_Sound(int(rate) if rate.isdigit() else None, first.get(s.get("index"))))
+    return sounds
 
 
 def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
@@ -860,11 +878,12 @@ def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
     starts later (``aresample``, the first frame placed to the sample): PCM as the same PCM,
     other sound to AAC. FFmpeg's AAC encoder puts :data:`_AAC_PRIMING` samples of priming
     before the sound, so as many of the sound's first samples are left out for the priming
-    to take their place.
+    to take their place, counted at the rate it encodes at (the sound is resampled to it
+    first: 96 kHz for 192 kHz).
 
-    >>> _avi_audio("aac", True, _Sound(0.0))
-    ('copy', None)
-    >>> _avi_audio("pcm_s16le", True, _Sound(0.3))
+    >>> _avi_audio("flac", False, _Sound(192000, 0.3))
+    ('aac', 'aresample=osr=96000:min_comp=0:first_pts=0,atrim=start_sample=1024')
+    >>> _avi_audio("pcm_s16le", True, _Sound(44100, 0.3))
     ('pcm_s16le', 'aresample=min_comp=0:first_pts=0')
     """
     lossless = codec.startswith("pcm_")
@@ -876,7 +895,9 @@ def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
     pad = "min_comp=0:first_pts=0"
     if held and lossless:
         return codec, f"aresample={pad}"  # without loss
-    return "aac", f"aresample={pad},atrim=start_sample={_AAC_PRIMING}"
+    if sound.rate is None:  # not stated: the encoder chooses, unseen
+        return "aac", f"aresample={pad},atrim=start_sample={_AAC_PRIMING}"
+    return "aac", f"aresample=osr={_aac_rate(sound.rate)}:{pad},atrim=start_sample={_AAC_PRIMING}"
 
 
 #: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
@@ -1053,7 +1074,7 @@ class VideoWriter(Closeable):
             for i, name in enumerate(audio.audio_codecs):
                 codec, filters = "copy" if held is None or name in held else "aac", None
                 if avi:  # an AVI holds no start time for its sound: it plays from the first picture on
-                    sound = sounds[i] if i < len(sounds) else _Sound(0.0)
+                    sound = sounds[i] if i < len(sounds) else _Sound(None, 0.0)
                     codec, filters = _avi_audio(name, codec == "copy", sound)
                 cmd += [f"-c:a:{i}", codec, *([f"-filter:a:{i}", filters] if filters else [])]
             if self.path.suffix.lower() not in _EDIT_LISTS:

@@ -1229,17 +1229,17 @@ def test_a_clip_whose_sound_ends_before_its_pictures_keeps_every_frame(tmp_path)
 
 
 def _flash_and_beep_clip(exe: str, folder, name: str, *, picture_delay: float = 0.0, sound_delay: float = 0.0,
-                         sound_codec: str = "copy"):
+                         sound_codec: str = "copy", rate: int = 44100):
     """A 25 fps black clip whose frame 15 is white, and a sound silent but for a 1 kHz
-    beep from 1.0 s into its own stream (AAC, or ``sound_codec``); each stream can start
-    later than the file."""
-    pictures, sound, clip = folder / "v.mp4", folder / "a.m4a", folder / name
+    beep from 1.0 s into its own stream (AAC, or PCM above AAC's 96 kHz, or ``sound_codec``)
+    at ``rate`` samples a second; each stream can start later than the file."""
+    pictures, sound, clip = folder / "v.mp4", folder / ("a.m4a" if rate <= 96000 else "a.wav"), folder / name
     subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "color=black:size=64x48:rate=25:duration=1.6",
                     "-vf", "drawbox=color=white:t=fill:enable='eq(n,15)'", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", str(pictures)], check=True)
     subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "aevalsrc='if(between(t,1.0,1.2),sin(2*PI*1000*t),0)':s=44100:d=2", "-c:a", "aac", str(sound)],
-                   check=True)
+                    f"aevalsrc='if(between(t,1.0,1.2),sin(2*PI*1000*t),0)':s={rate}:d=2",
+                    *(["-c:a", "aac"] if rate <= 96000 else []), str(sound)], check=True)
     subprocess.run([exe, "-v", "error", "-y", "-itsoffset", str(picture_delay), "-i", str(pictures),
                     "-itsoffset", str(sound_delay), "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c:v", "copy",
                     "-c:a", sound_codec, str(clip)], check=True)
@@ -1322,14 +1322,17 @@ def test_an_avi_plays_its_pictures_in_step_with_the_sound(tmp_path, source, code
     ("clip.mp4", {"sound_delay": 0.3}, "aac"),
     ("clip.mov", {"sound_delay": 0.3, "sound_codec": "pcm_s16le"}, "pcm_s16le"),
     ("clip.mp4", {"picture_delay": 0.2}, "aac"),
+    ("clip.mkv", {"sound_codec": "flac", "rate": 192000}, "aac"),
     ("clip.mp4", {"sound_codec": "libmp3lame"}, "mp3"),
-], ids=["aac-late", "pcm-late", "aac-cut-in-a-packet", "mp3-copied"])  # fmt: skip
+], ids=["aac-late", "pcm-late", "aac-cut-in-a-packet", "192kHz-to-aac", "mp3-copied"])  # fmt: skip
 def test_an_avi_plays_sound_that_starts_after_its_first_picture_in_step(tmp_path, source, made, written):
     """An AVI holds no start time for its sound, which plays from the first picture on:
     sound 0.3 s later than the pictures played 0.3 s early, and copied sound whose first
     packet kept starts after the picture (the picture 0.2 s in, inside a packet) 9 ms early.
-    It is re-encoded with silence before it, PCM as PCM. MP3 from LAME starts 1.1 ms after
-    the picture: copied, not re-encoded for it."""
+    It is re-encoded with silence before it, PCM as PCM. AAC goes up to 96 kHz: 192 kHz
+    sound is resampled, and its 1024 samples left out for the priming, counted at 192 kHz,
+    were half of it (the pictures moved a frame for the rest: 35 ms behind). MP3 from LAME
+    starts 1.1 ms after the picture: copied, not re-encoded for it."""
     exe = ffmpeg_or_skip()
     src = _flash_and_beep_clip(exe, tmp_path, source, **made)
     out = tmp_path / "out.avi"
