@@ -228,6 +228,19 @@ def _rotation(stream: dict) -> int:
     return round(_seconds((stream.get("tags") or {}).get("rotate")))
 
 
+def _holds_sound(stream: dict) -> bool:
+    """Whether ffprobe's ``stream`` is an audio stream with sound in it. An AVI lists one
+    with no packets (its length stated as 0, and no count of them) where all of the sound
+    went to the priming of the AAC it was re-encoded to (:func:`_avi_audio` writes such
+    sound as PCM where it can tell its length)."""
+    if stream.get("codec_type") != "audio":
+        return False
+    count, length = str(stream.get("nb_frames", "")), str(stream.get("duration", "N/A"))
+    if count.isdigit():
+        return int(count) > 0
+    return length == "N/A" or _seconds(length) > 0
+
+
 def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
     """ffprobe's ``streams`` and ``format`` for ``p``, and why it could not open it (an MP4
     cut before its index: "moov atom not found"), or None when it could."""
@@ -833,19 +846,22 @@ class _Sound(NamedTuple):
     """One audio stream of a source, as seen from its first picture (:func:`_sound_from_picture`):
     ``rate``, its samples a second (None where not stated); ``late``, seconds from the
     picture to the first packet a copy of it keeps (those before are left out), None where
-    none was found."""
+    none was found; ``seconds``, of sound from the picture to its end, None where the file
+    does not state its length."""
 
     rate: int | None
     late: float | None
+    seconds: float | None
 
 
 def _sound_from_picture(exe: str, info: VideoInfo) -> list[_Sound]:
     """A :class:`_Sound` for each audio stream of ``info``'s file, in order, read by ffprobe
     (``exe``) from the stream headers and the packets of the first
     ``info.picture_start +`` :data:`_SOUND_WINDOW` seconds."""
+    entries = "format=start_time:stream=index,sample_rate,start_time,duration:stream_tags=DURATION"
     out = subprocess.run(
         [exe, "-v", "error", "-select_streams", "a", "-show_entries",
-         "format=start_time:stream=index,sample_rate:packet=stream_index,pts_time",
+         f"{entries}:packet=stream_index,pts_time,duration_time",
          "-read_intervals", f"%+{info.picture_start + _SOUND_WINDOW:.6f}", "-of", "json", "-i", str(info.path)],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -855,23 +871,37 @@ def _sound_from_picture(exe: str, info: VideoInfo) -> list[_Sound]:
         found = {}
     picture = _seconds((found.get("format") or {}).get("start_time")) + info.picture_start
     first: dict[int, float] = {}
+    last: dict[int, float] = {}
     for packet in found.get("packets") or []:
         t, index = packet.get("pts_time"), packet.get("stream_index")
+        if t in (None, "N/A"):
+            continue
         # a copy keeps the packets from the picture on (-copypriorss 0); 1 us for the rounding
-        if t not in (None, "N/A") and _seconds(t) >= picture - 1e-6:
+        if _seconds(t) >= picture - 1e-6:
             first.setdefault(index, _seconds(t) - picture)
+        last[index] = max(last.get(index, -math.inf), _seconds(t) + _seconds(packet.get("duration_time")))
     sounds = []
     for s in found.get("streams") or []:
         rate = str(s.get("sample_rate", ""))
-        sounds.append(_Sound(int(rate) if rate.isdigit() else None, first.get(s.get("index"))))
+        start, length = _seconds(s.get("start_time")), _seconds(s.get("duration"))
+        # Matroska states no stream duration but, where FFmpeg or mkvmerge wrote it, when it
+        # ends; where neither is stated, packets that stop well inside the time read (by
+        # more than any packet lasts, and any lag of one stream behind another in the
+        # file) show where the sound ends
+        end = start + length if length > 0 else _clock((s.get("tags") or {}).get("DURATION"))
+        if end is None and last.get(s.get("index"), math.inf) < picture + _SOUND_WINDOW / 2:
+            end = last[s.get("index")]
+        sounds.append(_Sound(int(rate) if rate.isdigit() else None, first.get(s.get("index")),
+                             None if end is None else end - picture))  # fmt: skip
     return sounds
 
 
-def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
+def _avi_audio(codec: str, held: bool, sound: _Sound, seconds: float | None) -> tuple[str, str | None]:
     """How an audio stream whose codec is ``codec`` (ffprobe's name) is written into an
     .avi, which plays its sound from the first picture on: the encoder ("copy": as it is;
     ``held``: the container takes the codec) and the filters before it, or None. ``sound``
-    tells when it starts from the first picture on.
+    tells when it starts and ends from the first picture on, ``seconds`` where the writer
+    cuts it.
 
     Copied sound is kept where its first packet starts with the picture (lossy sound within
     :data:`_AVI_SLACK`), else re-encoded from the picture on, silence put before it where it
@@ -879,11 +909,12 @@ def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
     other sound to AAC. FFmpeg's AAC encoder puts :data:`_AAC_PRIMING` samples of priming
     before the sound, so as many of the sound's first samples are left out for the priming
     to take their place, counted at the rate it encodes at (the sound is resampled to it
-    first: 96 kHz for 192 kHz).
+    first: 96 kHz for 192 kHz). Sound no longer than that would leave nothing: it is
+    written as 16-bit PCM, which has no priming.
 
-    >>> _avi_audio("flac", False, _Sound(192000, 0.3))
+    >>> _avi_audio("flac", False, _Sound(192000, 0.3, 2.0), None)
     ('aac', 'aresample=osr=96000:min_comp=0:first_pts=0,atrim=start_sample=1024')
-    >>> _avi_audio("pcm_s16le", True, _Sound(44100, 0.3))
+    >>> _avi_audio("pcm_s16le", True, _Sound(44100, 0.3, 2.0), None)
     ('pcm_s16le', 'aresample=min_comp=0:first_pts=0')
     """
     lossless = codec.startswith("pcm_")
@@ -897,7 +928,11 @@ def _avi_audio(codec: str, held: bool, sound: _Sound) -> tuple[str, str | None]:
         return codec, f"aresample={pad}"  # without loss
     if sound.rate is None:  # not stated: the encoder chooses, unseen
         return "aac", f"aresample={pad},atrim=start_sample={_AAC_PRIMING}"
-    return "aac", f"aresample=osr={_aac_rate(sound.rate)}:{pad},atrim=start_sample={_AAC_PRIMING}"
+    rate = _aac_rate(sound.rate)
+    lengths = [x for x in (sound.seconds, seconds) if x is not None]  # the sound's, the cut's
+    if lengths and min(lengths) * rate <= _AAC_PRIMING:  # the priming would leave none of it
+        return "pcm_s16le", f"aresample={pad}"
+    return "aac", f"aresample=osr={rate}:{pad},atrim=start_sample={_AAC_PRIMING}"
 
 
 #: Seconds of sound longer than any recording (about 31,700 years); ffmpeg refuses a cut
@@ -919,8 +954,8 @@ class VideoWriter(Closeable):
     cut short). An .avi holds no start time for its sound, which plays from the first
     picture on: sound that starts later is re-encoded with silence before it (PCM as PCM,
     other sound to AAC), and sound re-encoded to AAC gives up its first 1024 samples to
-    the encoder's priming (:func:`_avi_audio`). Every audio stream is kept, each copied or
-    re-encoded on its own. The
+    the encoder's priming, or is written as PCM where that would leave none of it
+    (:func:`_avi_audio`). Every audio stream is kept, each copied or re-encoded on its own. The
     colours are written as BT.709 and tagged so; ``sample_aspect_ratio`` (a pixel's width
     over its height, :attr:`VideoInfo.sample_aspect_ratio`) is written for anamorphic
     frames. Without ffmpeg:
@@ -1074,8 +1109,8 @@ class VideoWriter(Closeable):
             for i, name in enumerate(audio.audio_codecs):
                 codec, filters = "copy" if held is None or name in held else "aac", None
                 if avi:  # an AVI holds no start time for its sound: it plays from the first picture on
-                    sound = sounds[i] if i < len(sounds) else _Sound(None, 0.0)
-                    codec, filters = _avi_audio(name, codec == "copy", sound)
+                    sound = sounds[i] if i < len(sounds) else _Sound(None, 0.0, None)
+                    codec, filters = _avi_audio(name, codec == "copy", sound, seconds)
                 cmd += [f"-c:a:{i}", codec, *([f"-filter:a:{i}", filters] if filters else [])]
             if self.path.suffix.lower() not in _EDIT_LISTS:
                 # each packet kept at its own time: the sound starts with the pictures, or
@@ -1180,11 +1215,16 @@ class VideoWriter(Closeable):
                     status = f" (exit {rc})" if rc else ""
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r}{status}: {msg}")
                 streams = self._written_streams(_ffprobe(), msg)
-                if self.audio and streams is not None and not any(st.get("codec_type") == "audio" for st in streams):
+                if self.audio and streams is not None and not any(map(_holds_sound, streams)):
                     self.audio = False
+                    if any(st.get("codec_type") == "audio" for st in streams):  # listed, but empty
+                        why = (f"it all went to the {_AAC_PRIMING} samples of priming of the AAC it was re-encoded "
+                               "to, for which as many of its first samples are left out in an .avi")
+                    else:
+                        why = ("it ends before the first picture, or ffmpeg could not seek in it: a truncated file "
+                               "has no index")
                     warnings.warn(
-                        f"hairfx: no sound of {str(self._sound_of)!r} could be written with the video (it ends "
-                        "before the first picture, or ffmpeg could not seek in it: a truncated file has no index); "
+                        f"hairfx: no sound of {str(self._sound_of)!r} could be written with the video ({why}); "
                         f"{str(self.path)!r} has none", RuntimeWarning, stacklevel=2,
                     )
             elif self._cv is not None:
@@ -1699,8 +1739,10 @@ def recolor_video(
         warnings.warn(f"hairfx: {short}", RuntimeWarning, stacklevel=2)
     if _ffprobe() is not None:  # what the file holds, its audio codecs and pixel format too
         # with the frames counted as written: a .mkv keeps no count, and probe's guess from
-        # its duration (often the sound's) is not the number of frames it holds
-        return replace(probe(dst), frames=writer.frames)
+        # its duration (often the sound's) is not the number of frames it holds; and without
+        # sound where the writer found none in what it wrote (an AVI may list an empty stream)
+        got = replace(probe(dst), frames=writer.frames)
+        return got if writer.audio else replace(got, has_audio=False, audio_codecs=())
     return VideoInfo(
         dst, writer.width, writer.height, info.fps, writer.frames, writer.audio, frames_stated=True,
         sample_aspect_ratio=writer.sample_aspect_ratio,

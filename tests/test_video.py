@@ -38,7 +38,8 @@ from hairfx.video import (
     probe,
     recolor_video,
 )
-from hairfx.video import _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _seconds, _stream_fps, _video_stream
+from hairfx.video import _Sound, _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _seconds, _stream_fps
+from hairfx.video import _video_stream
 
 from conftest import DATA, REPO
 
@@ -1340,6 +1341,40 @@ def test_an_avi_plays_sound_that_starts_after_its_first_picture_in_step(tmp_path
                         masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert got.audio_codecs == (written,)
     assert _beep_after_flash(exe, out) == pytest.approx(_beep_after_flash(exe, src), abs=0.005)
+
+
+def _pcm(exe: str, path) -> np.ndarray:
+    """The first audio stream of ``path``, decoded to 16-bit samples."""
+    out = subprocess.run([exe, "-v", "error", "-i", str(path), "-map", "0:a:0", "-f", "s16le", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    return np.frombuffer(out, np.int16)
+
+
+def test_an_avi_keeps_sound_shorter_than_aac_priming_as_pcm(tmp_path, capsys):
+    """Two frames at 30 fps keep 533 samples of 8 kHz sound, fewer than the 1024 that FFmpeg's
+    AAC encoder primes with, for which as many are left out in an .avi: its sound track was
+    empty, and the command said "with audio". It is written as PCM, as it was."""
+    exe = ffmpeg_or_skip()
+    src, out = tmp_path / "in.mkv", tmp_path / "out.avi"
+    make_clip(exe, src, "-f", "lavfi", "-i", "sine=sample_rate=8000", "-t", "1", "-c:a", "flac")  # FLAC: not in an AVI
+    assert main(["video", str(src), "-c", "copper", "--renderer", "cpu", "-q", "--frames", "2", "-o", str(out)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(", with audio")
+    kept = _pcm(exe, out)
+    assert kept.size == 533 and np.array_equal(kept, _pcm(exe, src)[:533])
+
+
+def test_an_avi_whose_sound_all_went_to_aac_priming_says_it_has_none(tmp_path, monkeypatch, capsys):
+    # where the length of the sound cannot be told before it is written, it goes to AAC, whose
+    # track may come out empty: that is told, not "with audio"
+    exe = ffmpeg_or_skip()
+    src, out = tmp_path / "in.mkv", tmp_path / "out.avi"
+    make_clip(exe, src, "-f", "lavfi", "-i", "sine=sample_rate=8000:duration=0.05", "-frames:v", "5", "-c:a", "flac")
+    monkeypatch.setattr(hairfx.video, "_sound_from_picture", lambda exe, info: [_Sound(8000, 0.0, None)])
+    assert main(["video", str(src), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(out)]) == 0
+    said = capsys.readouterr()
+    assert said.out.rstrip().endswith(", no audio")
+    assert "no sound of" in said.err and "went to the 1024 samples of priming" in said.err
+    assert probe(out).audio_codecs == ("aac",) and _pcm(exe, out).size == 0  # the empty track it tells of
 
 
 @pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["re-encoded", "copied"])
