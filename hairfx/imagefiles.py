@@ -386,13 +386,14 @@ def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarr
     return _as_rgb(path, _imread(path, "image")[0], sixteen_bits)
 
 
-def read_photo(path: str | os.PathLike) -> tuple[np.ndarray, Metadata]:
-    """A photo to recolour: its picture as :func:`read_rgb` reads it, and its colour profile
-    and EXIF as :func:`~hairfx.metadata.read_metadata` reads them, from one reading of its
-    header (Pillow's, which also gives the size checked before the pixels are read)."""
+def read_photo(path: str | os.PathLike, *, sixteen_bits: bool = False) -> tuple[np.ndarray, Metadata]:
+    """A photo to recolour: its picture as :func:`read_rgb` reads it (``sixteen_bits`` as
+    there), and its colour profile and EXIF as :func:`~hairfx.metadata.read_metadata` reads
+    them, from one reading of its header (Pillow's, which also gives the size checked
+    before the pixels are read)."""
     path = as_path(path, "image")
     img, meta = _imread(path, "image")
-    return _as_rgb(path, img, False), meta
+    return _as_rgb(path, img, sixteen_bits), meta
 
 
 def _as_rgb(path: Path, img: np.ndarray, sixteen_bits: bool) -> np.ndarray:

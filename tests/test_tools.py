@@ -562,6 +562,36 @@ def test_intensity_takes_a_mask_at_another_size_as_the_engine_does(tmp_path, cap
     assert f"mask {tmp_path / 'wrong.png'} is" in capsys.readouterr().err
 
 
+def test_intensity_and_fit_take_a_photo_in_srgb_as_recolor_does(tmp_path, capsys):
+    """`hairfx recolor` recolours a phone's Display P3 photo in sRGB, so the intensity of such a
+    reference and a LUT fitted on it must be taken there too. On the values as held, the
+    intensity was not the engine's, and a photo exported to sRGB unedited (an editor's
+    default) fitted the P3-to-sRGB conversion as a grade: 8 levels off on average."""
+    from PIL import Image
+
+    from hairfx.icc import matrix_shaper_profile
+    from hairfx.intensity import hair_intensity
+    from hairfx.metadata import ColourProfile
+
+    rng = np.random.default_rng(5)
+    held = rng.integers(20, 220, (48, 48, 3)).astype(np.uint8)
+    p3 = matrix_shaper_profile("Display P3")
+    Image.fromarray(held).save(tmp_path / "phone.png", icc_profile=p3)
+    srgb = ColourProfile(p3).to_srgb(held)  # what `hairfx recolor phone.png` recolours
+    cv2.imwrite(str(tmp_path / "export.png"), srgb[:, :, ::-1])  # the same colours, saved as sRGB
+    mask = np.full((48, 48), 255, np.uint8)
+    mask[:, :8] = 0
+    cv2.imwrite(str(tmp_path / "m.png"), mask)
+    assert lut_tool.main(["intensity", str(tmp_path / "phone.png"), "--mask", str(tmp_path / "m.png")]) == 0
+    printed = float(capsys.readouterr().out)
+    assert printed == pytest.approx(hair_intensity(srgb, mask / np.float32(255)), abs=1e-6)
+    assert lut_tool.main(["fit", "--before", str(tmp_path / "phone.png"), "--after", str(tmp_path / "export.png"),
+                          "--mask", str(tmp_path / "m.png"), "-o", str(tmp_path / "f.cube"),
+                          "--size", "9", "--grid", "9"]) == 0  # fmt: skip
+    out = read_cube(tmp_path / "f.cube").apply(srgb / np.float32(255)) * 255
+    assert np.abs(out - srgb)[mask > 0].mean() < 0.5  # no edit: the identity on the hair
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -13,7 +13,7 @@ from hairfx._datadir import reference_dirs
 from hairfx._files import check_not_input, check_output_file, output_file  # output_file re-exported for the tools
 from hairfx.errors import InputError
 from hairfx.frames import as_mask, mask_for_frame
-from hairfx.imagefiles import read_mask, read_rgb, write_rgb  # re-exported for the tools
+from hairfx.imagefiles import read_mask, read_photo, write_rgb  # read_mask, write_rgb re-exported for the tools
 
 __all__ = [
     "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "mask_for_photo",
@@ -34,6 +34,18 @@ def check_cube_output(path: str | os.PathLike, *, inputs=()) -> Path:
         raise InputError(f"cannot write {path}: a LUT is written as a .cube file; give a file name ending in .cube")
     check_not_input(path, inputs)
     return path
+
+
+def read_rgb(path: str | os.PathLike, *, sixteen_bits: bool = False) -> np.ndarray:
+    """The photo at ``path`` as ``hairfx recolor`` and ``hairfx mask`` work on it: upright,
+    ``H x W x 3`` uint8 RGB (:func:`hairfx.imagefiles.read_rgb`, ``sixteen_bits`` as
+    there), converted into sRGB by its colour profile (a phone's Display P3, a camera's
+    Adobe RGB), in which the LUTs are applied. An intensity measured, a LUT fitted or a
+    preview drawn on the values as held would not be the engine's for that photo."""
+    from hairfx.metadata import ColourProfile
+
+    rgb, meta = read_photo(path, sixteen_bits=sixteen_bits)
+    return ColourProfile(meta.colour_profile, name=str(path)).to_srgb(rgb)
 
 
 def mask_for_photo(mask_path, rgb: np.ndarray) -> np.ndarray:
