@@ -620,6 +620,22 @@ def test_new_refuses_a_blank_display_name_by_its_option(tmp_path, capsys):
     assert not (tmp_path / "emp").exists()
 
 
+def test_new_takes_any_display_name_as_text_and_names_one_that_is_not(tmp_path, capsys):
+    """A DEL in the name made a recipe TOML refuses, reported against a temporary file's
+    name; bytes not in the terminal's encoding (lone surrogates) ended in a traceback."""
+    from hairfx.colors import load_color
+
+    assert lut_tool.main(["new", "odd", "--target", "#123456", "--display-name", 'Plum "Nº 1"\x7f\t\\',
+                          "-o", str(tmp_path)]) == 0  # fmt: skip
+    assert load_color(tmp_path / "odd").display_name == 'Plum "Nº 1"\x7f\t\\'
+    assert load_recipe(tmp_path / "odd")["display_name"] == 'Plum "Nº 1"\x7f\t\\'
+    capsys.readouterr()
+    assert lut_tool.main(["new", "cafe", "--target", "#123456", "--display-name", "Caf\udce9",
+                          "-o", str(tmp_path)]) == 2  # fmt: skip
+    assert "--display-name 'Caf\\udce9' holds bytes that are not UTF-8 text" in capsys.readouterr().err
+    assert not (tmp_path / "cafe").exists()
+
+
 def test_resample_pairs_luts_of_two_sizes(tmp_path, capsys):
     """The route the size-mismatch error gives: a 17^3 LUT brought to 33^3 (exact: every old
     grid point is a new one, and trilinear between them), then a colour that loads."""

@@ -214,6 +214,11 @@ def _cmd_new(args) -> int:
     swatch = parse_hex(args.target, what="--target")
     if args.display_name is not None and not args.display_name.strip():
         raise InputError(f"--display-name must not be blank, got {args.display_name!r}")
+    try:  # bytes that were not text in the terminal's encoding reach Python as lone surrogates
+        (args.display_name or "").encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"--display-name {args.display_name!r} holds bytes that are not UTF-8 text (typed in a "
+                         "terminal set to another encoding?); retype it in UTF-8") from None
     if not _NAME.match(args.name):
         raise InputError(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
     out = Path(args.output) / args.name

@@ -201,7 +201,9 @@ def recipe_text(name: str, display_name: str, swatch: str, light: tuple[float, l
 
 def _toml_value(v) -> str:
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string, quotes and backslashes escaped
+        # a JSON string is a TOML basic string, quotes, backslashes and control characters
+        # escaped, but for DEL, which TOML takes only escaped too
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (list, tuple)):
