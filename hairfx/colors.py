@@ -309,6 +309,9 @@ def add_lut_dir(path: str | os.PathLike) -> None:
     if not path.is_dir():
         raise InputError(f"LUT folder does not exist or is not a folder: {path}")
     path = path.resolve()
+    if (path / "color.json").is_file():  # its colour would be found nowhere, and nothing said why
+        raise InputError(f"{path} is a colour folder, not a folder of colour folders: add the folder that holds "
+                         f"it ({path.parent}), or name the colour by its path")
     with _lock:
         if path not in _extra_dirs:
             _extra_dirs.append(path)
@@ -338,6 +341,16 @@ def _index() -> dict[str, Path]:
                 continue
             found[sub.name] = sub
     return found
+
+
+def _searched_note(folder: Path) -> str:
+    """The note an unknown colour's message puts after a folder it searched: why that folder
+    gave no colours, where it is plain."""
+    if not folder.is_dir():
+        return " (missing)"
+    if (folder / "color.json").is_file():  # HAIRFX_LUT_PATH naming the colour folder itself
+        return f" (a colour folder itself: put the folder that holds it, {folder.absolute().parent}, on the path)"
+    return ""
 
 
 def colors() -> list[str]:
@@ -384,7 +397,7 @@ def get_color(name: "str | Color") -> Color:
                     raise LutFormatError(f"{sub / 'color.json'}: {_bad_name(sub.name)}; rename the folder")
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
-        searched = ", ".join(f"{d}{'' if d.is_dir() else ' (missing)'}" for d in lut_dirs())
+        searched = ", ".join(f"{d}{_searched_note(d)}" for d in lut_dirs())
         raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched})")
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks

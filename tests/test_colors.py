@@ -205,6 +205,29 @@ def test_add_lut_dir(tmp_path, copperish, monkeypatch):
         hairfx.add_lut_dir(tmp_path / "missing")
 
 
+def test_a_colour_folder_given_as_a_folder_of_colours_is_named_as_such(tmp_path, copperish, monkeypatch):
+    """HAIRFX_LUT_PATH or add_lut_dir naming the colour folder itself, not the folder that holds
+    it: its colour was unknown, with nothing to say why, and add_lut_dir took it silently."""
+    import importlib
+
+    colors_mod = importlib.import_module("hairfx.colors")
+    monkeypatch.setattr(colors_mod, "_extra_dirs", [])
+    save_color(copperish, tmp_path / "mine" / "copperish")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path / "mine" / "copperish"))
+    with pytest.raises(UnknownColorError, match=re.escape(
+            f"{tmp_path / 'mine' / 'copperish'} (a colour folder itself: put the folder that holds it, "
+            f"{tmp_path / 'mine'}, on the path)")):
+        get_color("copperish")
+    monkeypatch.delenv("HAIRFX_LUT_PATH")
+    with pytest.raises(InputError, match=re.escape(
+            f"{tmp_path / 'mine' / 'copperish'} is a colour folder, not a folder of colour folders: add the "
+            f"folder that holds it ({tmp_path / 'mine'})")):
+        hairfx.add_lut_dir(tmp_path / "mine" / "copperish")
+    assert colors_mod.lut_dirs() == [colors_mod._bundled_dir()]
+    hairfx.add_lut_dir(tmp_path / "mine")
+    assert get_color("copperish").path == tmp_path / "mine" / "copperish"
+
+
 def test_a_relative_lut_dir_stays_the_folder_it_named(tmp_path, copperish, monkeypatch):
     import importlib
 
