@@ -398,7 +398,11 @@ def get_color(name: "str | Color") -> Color:
     if folder is None:
         valid = ", ".join(colors()) or "(none: no colour folders found)"
         searched = ", ".join(f"{d}{_searched_note(d)}" for d in lut_dirs())
-        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched})")
+        here = Path(name.strip())
+        # a name is never a folder of the working folder (a recipe's sources may be one), but say so
+        hint = f"; {here} in the working folder is a colour folder: name it by its path, ./{here}" if here.name and \
+            (here / "color.json").is_file() else ""
+        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched}){hint}")
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks
     stamp = _stamp(folder)

@@ -228,6 +228,21 @@ def test_a_colour_folder_given_as_a_folder_of_colours_is_named_as_such(tmp_path,
     assert get_color("copperish").path == tmp_path / "mine" / "copperish"
 
 
+def test_a_colour_folder_in_the_working_folder_asked_for_by_name_is_named_by_its_path(tmp_path, copperish,
+                                                                                      monkeypatch):
+    """Its name is not looked up there (a recipe's sources may be such a folder), but an artist
+    inside their folder of colours got only "unknown colour" for the folder in front of them."""
+    save_color(copperish, tmp_path / "copperish")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownColorError, match=re.escape(
+            "; copperish in the working folder is a colour folder: name it by its path, ./copperish")):
+        get_color(" copperish")
+    assert get_color("./copperish").path == tmp_path / "copperish"
+    with pytest.raises(UnknownColorError) as err:  # a folder that is no colour gets no such hint
+        get_color("nothing")
+    assert "working folder" not in str(err.value)
+
+
 def test_a_relative_lut_dir_stays_the_folder_it_named(tmp_path, copperish, monkeypatch):
     import importlib
 
