@@ -988,6 +988,20 @@ def test_the_tools_run_by_their_path(tmp_path, script, argv):
     assert "usage:" in done.stdout or (tmp_path / "identity.png").is_file() or "| copper |" in done.stdout
 
 
+@pytest.mark.parametrize("script, command", [("fit.py", "fit"), ("preview.py", "preview"),
+                                             ("hald.py", "COMMAND, COMMAND hald-export or hald-import"),
+                                             ("recipe.py", "COMMAND, COMMAND bake or new")])
+def test_a_module_of_a_command_run_by_its_path_names_the_command(tmp_path, script, command):
+    """`python tools/preview.py copper -o sheet.png` ended in "attempted relative import with no
+    known parent package"; `python tools/fit.py ...` did nothing and exited 0."""
+    done = subprocess.run([sys.executable, str(REPO / "tools" / script), "--before", "b.png"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr == (f"{script} is part of hairfx-lut, not a command of its own: run python "
+                           f"{REPO / 'tools' / 'lut_tool.py'} {command} (hairfx-lut {command.split(',')[0]} where "
+                           "hairfx is installed)\n")
+
+
 def run_tool(argv, cwd) -> subprocess.CompletedProcess:
     """hairfx-lut in a fresh interpreter (colour-science warns on its first import only), with
     the checkout's tools appended to sys.path as conftest does."""

@@ -16,6 +16,11 @@ channels at once. The result is resampled to the output size.
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/fit.py
+    import _by_path  # beside it, in the folder Python put first on sys.path
+
+    _by_path.part_of_lut_tool(__file__, "fit")  # a module of these commands, not a command
+
 import numpy as np
 
 from hairfx.errors import InputError

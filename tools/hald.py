@@ -10,6 +10,11 @@ is in :func:`table_from_hald` / :func:`hald_from_table`.
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/hald.py
+    import _by_path  # beside it, in the folder Python put first on sys.path
+
+    _by_path.part_of_lut_tool(__file__, "hald-export", "hald-import")  # a module of these commands, not a command
+
 import os
 from pathlib import Path
 

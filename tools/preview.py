@@ -3,6 +3,11 @@ ordered from light to dark hair, with each subject's hair intensity printed."""
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/preview.py
+    import _by_path  # beside it, in the folder Python put first on sys.path
+
+    _by_path.part_of_lut_tool(__file__, "preview")  # a module of these commands, not a command
+
 import numpy as np
 
 from ._common import apply_color

@@ -32,6 +32,11 @@ editor, or a LUT fitted on an edited reference photo) enters as a ``lut`` effect
 
 from __future__ import annotations
 
+if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its path: python tools/recipe.py
+    import _by_path  # beside it, in the folder Python put first on sys.path
+
+    _by_path.part_of_lut_tool(__file__, "bake", "new")  # a module of these commands, not a command
+
 import json
 import os
 import shutil
