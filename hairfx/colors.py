@@ -47,6 +47,8 @@ __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_colo
 FORMAT_VERSION = 1
 HEX_SWATCH = re.compile(r"^#[0-9a-fA-F]{6}$")  # "#rrggbb"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+#: What :data:`_NAME` takes, in words, for the messages that refuse a name.
+_NAME_RULE = "lower-case letters, digits, '-' and '_', starting with a letter or digit, like 'copper' or 'deep-plum_2'"
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,8 +206,7 @@ def load_color(folder: str | os.PathLike) -> Color:
 
 
 def _bad_name(name: str) -> str:
-    return (f"folder name {name!r} is not a colour name: expected lower-case letters, digits, '-' and '_', "
-            "starting with a letter or digit, like 'copper' or 'deep-plum_2'")
+    return f"folder name {name!r} is not a colour name: expected {_NAME_RULE}"
 
 
 def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) -> Path:

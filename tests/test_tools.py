@@ -620,6 +620,18 @@ def test_new_refuses_a_blank_display_name_by_its_option(tmp_path, capsys):
     assert not (tmp_path / "emp").exists()
 
 
+def test_new_and_bake_say_a_name_must_start_with_a_letter_or_digit(tmp_path, capsys):
+    """'_plum' and '-plum' were refused as not "lower case letters, digits, '-' or '_'", which
+    they are: the rule they break went unsaid."""
+    rule = "must be lower-case letters, digits, '-' and '_', starting with a letter or digit"
+    assert lut_tool.main(["new", "_plum", "--target", "#123456", "-o", str(tmp_path)]) == 2
+    assert f"colour name {rule}, like 'copper' or 'deep-plum_2', got '_plum'" in capsys.readouterr().err
+    recipe = write_recipe(tmp_path / "src", name="-plum")
+    with pytest.raises(InputError, match=f"recipe.toml: name {rule}, .* got '-plum'"):
+        load_recipe(recipe)
+    assert not (tmp_path / "_plum").exists()
+
+
 def test_new_takes_any_display_name_as_text_and_names_one_that_is_not(tmp_path, capsys):
     """A DEL in the name made a recipe TOML refuses, reported against a temporary file's
     name; bytes not in the terminal's encoding (lone surrogates) ended in a traceback."""

@@ -201,7 +201,7 @@ def _cmd_bake(args) -> int:
 
 
 def _cmd_new(args) -> int:
-    from hairfx.colors import _NAME
+    from hairfx.colors import _NAME, _NAME_RULE
     from hairfx.effects import parse_hex
     from hairfx.synth import DARK_INTENSITY, LIGHT_INTENSITY, SIZE, synth_effects
 
@@ -220,7 +220,7 @@ def _cmd_new(args) -> int:
         raise InputError(f"--display-name {args.display_name!r} holds bytes that are not UTF-8 text (typed in a "
                          "terminal set to another encoding?); retype it in UTF-8") from None
     if not _NAME.match(args.name):
-        raise InputError(f"colour name must be lower case letters, digits, '-' or '_', got {args.name!r}")
+        raise InputError(f"colour name must be {_NAME_RULE}, got {args.name!r}")
     out = Path(args.output) / args.name
     for held in ("recipe.toml", "color.json"):
         if (out / held).exists() and not args.force:

@@ -2,7 +2,7 @@
 
 A recipe (``luts/<name>/recipe.toml``)::
 
-    name = "copper"                 # folder name: lower case, digits, - and _
+    name = "copper"                 # folder name: lower case, digits, - and _ (not first)
     display_name = "Copper"
     swatch = "#b4532a"              # the colour the hair should read as
     size = 33                       # LUT_3D_SIZE (optional, 33)
@@ -42,7 +42,7 @@ import os
 import shutil
 from pathlib import Path
 
-from hairfx.colors import _NAME, Color, check_color_folder, save_color
+from hairfx.colors import _NAME, _NAME_RULE, Color, check_color_folder, save_color
 from hairfx.effects import bake_lut, parse_hex, validate_effects
 from hairfx.errors import InputError
 from hairfx.lut import MAX_SIZE, MIN_SIZE
@@ -88,7 +88,7 @@ def load_recipe(path: str | os.PathLike) -> dict:
         if key not in data:
             raise InputError(f"{path}: missing {key!r}")
     if not isinstance(data["name"], str) or not _NAME.match(data["name"]):
-        raise InputError(f"{path}: name must be lower case letters, digits, '-' or '_', got {data['name']!r}")
+        raise InputError(f"{path}: name must be {_NAME_RULE}, got {data['name']!r}")
     display = data.get("display_name", data["name"])
     if not isinstance(display, str) or not display.strip():
         raise InputError(f"{path}: display_name must be a non-empty string, got {display!r}")
