@@ -426,6 +426,34 @@ def test_bake_keeps_the_artists_loop_but_not_over_another_colour(tmp_path, capsy
     assert lut_tool.main(["bake", str(other), "-o", str(out), "--force"]) == 0
 
 
+def test_a_bake_stopped_as_it_copies_the_recipe_leaves_the_last_copy_whole(tmp_path, capsys, monkeypatch):
+    """The copy of the recipe was written in place: Ctrl-C as it was opened left it empty, no
+    longer marked as a copy, and the next bake refused to replace it as someone's own recipe."""
+    from pathlib import Path as RealPath
+
+    from tools.recipe import COPY_MARK, is_baked_copy
+
+    recipe = write_recipe(tmp_path / "src" / "test")
+    out = tmp_path / "lib" / "test"
+    assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 0
+    copied = (out / "recipe.toml").read_text(encoding="utf-8")
+    write_text = RealPath.write_text
+
+    def stopped(self, data, *args, **kwargs):
+        if data.startswith(COPY_MARK):
+            open(self, "w").close()  # opened, and then Ctrl-C
+            raise KeyboardInterrupt
+        return write_text(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(RealPath, "write_text", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        bake_recipe(recipe, out)
+    monkeypatch.undo()
+    assert (out / "recipe.toml").read_text(encoding="utf-8") == copied and is_baked_copy(out / "recipe.toml")
+    assert sorted(p.name for p in out.iterdir()) == ["color.json", "dark.cube", "light.cube", "recipe.toml"]
+    assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 0, capsys.readouterr().err
+
+
 def test_recipes_in_utf8_with_a_bom_load_and_other_encodings_are_named(tmp_path):
     recipe = write_recipe(tmp_path / "test")
     text = recipe.read_text(encoding="utf-8")

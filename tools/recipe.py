@@ -42,6 +42,7 @@ import os
 import shutil
 from pathlib import Path
 
+from hairfx._files import replacing
 from hairfx.colors import _NAME, _NAME_RULE, Color, check_color_folder, save_color
 from hairfx.effects import bake_lut, parse_hex, validate_effects
 from hairfx.errors import InputError
@@ -164,16 +165,20 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     # the folder is checked as save_color checks it, but before the bake, which takes
     # seconds at size 65 and minutes at 256: a wrong -o costs nothing
     check_color_folder(out_dir, recipe["name"])
+    text = recipe_path.read_text(encoding="utf-8-sig")  # the recipe baked, not one edited during the bake
     color = color_from_recipe(recipe)
     save_color(color, out_dir, decimals=DECIMALS)  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
     target = out_dir / "recipe.toml"
     if not target.exists() or not os.path.samefile(target, recipe_path):
-        text = recipe_path.read_text(encoding="utf-8-sig")
-        target.write_text(f"{COPY_MARK}{recipe_path.resolve()}; edit that one and bake again\n{text}", encoding="utf-8")
+        # whole or not at all, as the LUTs: a copy cut short by Ctrl-C would not read as one,
+        # and the next bake would refuse to replace it as someone's own recipe
+        with replacing(target) as tmp:
+            tmp.write_text(f"{COPY_MARK}{recipe_path.resolve()}; edit that one and bake again\n{text}", encoding="utf-8")
         for rel in grades:
             dest = out_dir / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(recipe_path.parent / rel, dest)
+            with replacing(dest) as tmp:
+                shutil.copyfile(recipe_path.parent / rel, tmp)
     return out_dir
 
 
