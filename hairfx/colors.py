@@ -322,7 +322,9 @@ def lut_dirs() -> list[Path]:
     """The folders searched for colours, lowest priority first."""
     dirs = [d for d in [_bundled_dir()] if d is not None]
     env = os.environ.get("HAIRFX_LUT_PATH", "")
-    dirs += [Path(p) for p in env.split(os.pathsep) if p]
+    # '~' expanded, as add_lut_dir and a colour's path expand it: a quoted
+    # HAIRFX_LUT_PATH="~/my-luts" reaches here as the shell left it
+    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p]
     dirs += list(_extra_dirs)
     return dirs
 

@@ -270,6 +270,16 @@ def test_an_editors_lock_link_or_a_folder_named_color_json_gives_no_traceback(tm
         load_color(tmp_path / "odd")
 
 
+def test_a_lut_path_starting_with_a_tilde_is_the_home_folders(tmp_path, copperish, monkeypatch):
+    """HAIRFX_LUT_PATH="~/my-luts" (quoted, so the shell leaves the '~') was searched as a
+    folder named '~', where add_lut_dir("~/my-luts") and --color ~/my-luts/x take the home's."""
+    save_color(copperish, tmp_path / "my-luts" / "copperish")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HAIRFX_LUT_PATH", "~/my-luts")
+    assert get_color("copperish").path == tmp_path / "my-luts" / "copperish"
+    assert "copperish" in hairfx.colors()
+
+
 def test_unknown_colour_lists_valid_names(tmp_path, copperish, monkeypatch):
     save_color(copperish, tmp_path / "copperish")
     monkeypatch.setenv("HAIRFX_LUT_PATH", f"{tmp_path}:{tmp_path / 'typo'}")
