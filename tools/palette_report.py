@@ -108,6 +108,7 @@ def pick_subjects(data: str | Path, count: int, *, max_side: int = 512) -> list[
         # Intensity from a cheap, half-size read; subjects are loaded in full below.
         small = imread_any(path, cv2.IMREAD_REDUCED_COLOR_2)[:, :, ::-1]
         m_small = cv2.resize(mask, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+        np.clip(m_small, 0.0, 1.0, out=m_small)  # an area average of ones can come out a float step above 1
         i = hair_intensity(np.ascontiguousarray(small), m_small)
         if i is not None:
             scored.append((i, path, mask_path))
