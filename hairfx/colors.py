@@ -350,7 +350,7 @@ def _searched_note(folder: Path) -> str:
     """The note an unknown colour's message puts after a folder it searched: why that folder
     gave no colours, where it is plain."""
     if not folder.is_dir():
-        return " (missing)"
+        return " (not a folder)" if folder.exists() else " (missing)"
     if (folder / "color.json").is_file():  # HAIRFX_LUT_PATH naming the colour folder itself
         return f" (a colour folder itself: put the folder that holds it, {folder.absolute().parent}, on the path)"
     return ""

@@ -218,6 +218,10 @@ def test_a_colour_folder_given_as_a_folder_of_colours_is_named_as_such(tmp_path,
             f"{tmp_path / 'mine' / 'copperish'} (a colour folder itself: put the folder that holds it, "
             f"{tmp_path / 'mine'}, on the path)")):
         get_color("copperish")
+    json_file = tmp_path / "mine" / "copperish" / "color.json"
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(json_file))  # there, but no folder: not "missing"
+    with pytest.raises(UnknownColorError, match=re.escape(f"{json_file} (not a folder)")):
+        get_color("copperish")
     monkeypatch.delenv("HAIRFX_LUT_PATH")
     with pytest.raises(InputError, match=re.escape(
             f"{tmp_path / 'mine' / 'copperish'} is a colour folder, not a folder of colour folders: add the "
