@@ -19,7 +19,7 @@ import numpy as np
 from ._files import as_path, check_readable_file, opencv_name, opencv_readable
 from .errors import InputError
 from .frames import MAX_SIDE, as_frame, as_mask
-from .metadata import _PHOTOSHOP, _PNG_XMP, Metadata, image_metadata
+from .metadata import _PHOTOSHOP, _PNG_XMP, BIG_ENDIAN_BIGTIFF, Metadata, image_metadata, tiff_metadata
 
 __all__ = ["read_rgb", "read_photo", "read_mask", "write_rgb", "check_output_image", "imread_any", "imwrite_any"]
 
@@ -74,16 +74,20 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
 
     size, value, frames, meta = None, None, 1, Metadata()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open(path, "rb") as f:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                size = im.size
-                # an MPO's second picture is the phone's depth map or a preview, no page of its own
-                several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
-                frames = getattr(im, "n_frames", 1) if several else 1
-                meta = image_metadata(im, path)
-                if im.format in _ORIENTED_FORMATS:
-                    value = _orientation(meta)
+            if f.read(4) == BIG_ENDIAN_BIGTIFF:  # which Pillow cannot open; OpenCV reads it
+                meta = tiff_metadata(f)
+            else:
+                f.seek(0)
+                with Image.open(f) as im:
+                    size = im.size
+                    # an MPO's second picture is the phone's depth map or a preview, no page of its own
+                    several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
+                    frames = getattr(im, "n_frames", 1) if several else 1
+                    meta = image_metadata(im, path)
+                    if im.format in _ORIENTED_FORMATS:
+                        value = _orientation(meta)
     except Image.DecompressionBombError:  # over twice Pillow's 89 M pixel limit: a side over MAX_SIDE
         size = (MAX_SIDE + 1, MAX_SIDE + 1)
     except Exception:  # Pillow raises many types on files it half understands; OpenCV may read them

@@ -12,7 +12,8 @@
   write with the output, its bytes as they were but for the orientation (the pixels are
   turned upright when read), and less what shows the hair before the change: the
   thumbnail and the maker note, which can hold a preview of the photo. A TIFF's EXIF lies
-  among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block, and
+  among the tags of the file's own layout: :func:`tiff_exif` gathers it into a block (a
+  BigTIFF's too: :func:`tiff_metadata` reads a TIFF's tags without Pillow), and
   :func:`tiff_with_metadata` lays a block (and a profile) out among a TIFF output's tags.
 * **XMP** (ratings, keywords, titles, an editor's settings): read here from where each
   format holds it; :func:`hairfx.xmp.xmp_for_output` gives the packet to write.
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Metadata", "read_metadata", "image_metadata", "ColourProfile", "exif_for_output", "exif_colour_space",
-           "tiff_exif", "tiff_with_metadata", "iptc_for_output"]
+           "tiff_metadata", "tiff_exif", "tiff_with_metadata", "iptc_for_output"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,18 @@ class Metadata:
         return self.icc_profile
 
 
+#: How a big-endian BigTIFF file starts. Pillow (11.1 to 13 at least) cannot open one: it
+#: looks for the version, 43, in the byte where a little-endian file holds it, and reads the
+#: file as a classic TIFF, which it is not. Its tags are read by :func:`tiff_metadata`.
+BIG_ENDIAN_BIGTIFF = b"MM\0+"
+
+
 def read_metadata(path: str | os.PathLike) -> Metadata:
-    """The ICC profile, EXIF and XMP of a JPEG, PNG, WebP or TIFF file (a TIFF's EXIF is
-    gathered from among its own tags, :func:`tiff_exif`), and a JPEG's IPTC, as far as
-    Pillow reads them; an empty :class:`Metadata` for a file Pillow cannot open. Only the
-    headers are read, not the pixels, and only from a regular file (opening a named pipe
-    would wait for a writer for ever)."""
+    """The ICC profile, EXIF and XMP of a JPEG, PNG, WebP or TIFF file (a TIFF's read from
+    among its own tags, :func:`tiff_metadata`; a BigTIFF's too), and a JPEG's IPTC, as far
+    as Pillow reads them; an empty :class:`Metadata` for a file Pillow cannot open (but a
+    big-endian BigTIFF, read without it). Only the headers are read, not the pixels, and
+    only from a regular file (opening a named pipe would wait for a writer for ever)."""
     from pathlib import Path
 
     from PIL import Image
@@ -77,8 +84,12 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
     if not Path(path).is_file():
         return Metadata()
     try:
-        with Image.open(path) as im:
-            return image_metadata(im, path)
+        with open(path, "rb") as f:
+            if f.read(4) == BIG_ENDIAN_BIGTIFF:
+                return tiff_metadata(f)
+            f.seek(0)
+            with Image.open(f) as im:
+                return image_metadata(im, path)
     except Exception:  # noqa: BLE001 - not an image Pillow reads: no metadata it can give
         return Metadata()
 
@@ -86,14 +97,15 @@ def read_metadata(path: str | os.PathLike) -> Metadata:
 def image_metadata(im, path: str | os.PathLike) -> Metadata:
     """:func:`read_metadata` of the file ``path`` that Pillow has open as ``im``, from the
     header Pillow has read (a PNG's EXIF and XMP after its pixel data are found by
-    :func:`png_metadata`); never raises. For readers that open the file for more than this."""
+    :func:`png_metadata`; a TIFF's tags are read by :func:`tiff_metadata`); never raises.
+    For readers that open the file for more than this."""
+    if im.format == "TIFF":
+        return tiff_metadata(im.fp)
     try:
         icc, exif, xmp = im.info.get("icc_profile"), im.info.get("exif"), im.info.get("xmp")
         if im.format == "PNG" and (exif is None or xmp is None):  # ImageMagick writes eXIf after the pixels
             late_exif, late_xmp = png_metadata(path)
             exif, xmp = late_exif if exif is None else exif, late_xmp if xmp is None else xmp
-        elif im.format == "TIFF":
-            exif = _tiff_file_exif(im.fp)
         iptc = b"".join(data[len(_PHOTOSHOP):] for marker, data in getattr(im, "applist", ())  # JPEG, MPO
                         if marker == "APP13" and data.startswith(_PHOTOSHOP))
     except Exception:  # noqa: BLE001 - a header Pillow half understands: no metadata it can give
@@ -104,12 +116,8 @@ def image_metadata(im, path: str | os.PathLike) -> Metadata:
             exif = None
     else:
         exif = None
-    if isinstance(xmp, tuple) and len(xmp) == 1:  # how Pillow 11.1 gives a TIFF's ASCII tag
-        xmp = xmp[0]
-    if isinstance(xmp, str):
-        # a PNG's iTXt text, decoded as UTF-8; a TIFF's tag typed ASCII (some writers do),
-        # decoded by Pillow as Latin-1, which gives back its bytes as held
-        xmp = xmp.encode("latin-1", "replace") if im.format == "TIFF" else xmp.encode("utf-8", "surrogateescape")
+    if isinstance(xmp, str):  # a PNG's iTXt text, decoded as UTF-8
+        xmp = xmp.encode("utf-8", "surrogateescape")
     xmp = bytes(xmp) if isinstance(xmp, (bytes, bytearray)) else None
     iptc = bytes(iptc) if isinstance(iptc, (bytes, bytearray)) else None
     return Metadata(bytes(icc) if icc else None, exif or None, xmp or None, iptc or None)
@@ -167,21 +175,44 @@ def _itxt_text(data: bytes) -> bytes | None:
     return None if inflate.unconsumed_tail else text
 
 
-def _tiff_file_exif(fp) -> bytes | None:
-    """:func:`tiff_exif` of the TIFF file open as ``fp`` (Pillow's), mapped into memory so
-    that only the pages its tags lie in are read; its position is left where it was."""
+def tiff_metadata(fp) -> Metadata:
+    """The ICC profile (IFD0's tag 34675), EXIF (:func:`tiff_exif`) and XMP packet (tag
+    700) of the TIFF or BigTIFF file open as ``fp``, in either byte order, read from its
+    tags as they are, not by Pillow, which reads no BigTIFF's EXIF and opens no big-endian
+    BigTIFF (:data:`BIG_ENDIAN_BIGTIFF`). The file is mapped into memory, so that only the
+    pages its tags lie in are read; its position is left where it was. An XMP tag typed
+    ASCII, as some writers type it, gives its bytes without the NUL that ends it. Never
+    raises: an empty :class:`Metadata` where IFD0 cannot be read."""
     import mmap
 
     try:
         with mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return tiff_exif(data)
+            return _tiff_metadata(data)
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):  # not a file that maps
         pos = fp.tell()
         try:
             fp.seek(0)
-            return tiff_exif(fp.read())
+            return _tiff_metadata(fp.read())
+        except OSError:
+            return Metadata()
         finally:
             fp.seek(pos)
+
+
+def _tiff_metadata(data) -> Metadata:
+    blocks = {}
+    try:
+        tiff = _Tiff(data, big=True)
+        if tiff.u16(2) != 42 and not tiff.big:
+            return Metadata()
+        for pos, tag, kind, count in tiff.entries(tiff.first_ifd())[0]:
+            if tag in (_ICC_TAG, _XMP_TAG) and _TYPE_BYTES.get(kind) == 1:  # BYTE, ASCII, UNDEFINED
+                start, end = tiff.value_bytes(pos, kind, count) or (tiff.field(pos), tiff.field(pos) + count)
+                value = bytes(data[start:end]) if end <= len(data) else b""
+                blocks[tag] = value[:-1] if kind == 2 and value.endswith(b"\0") else value
+    except (struct.error, ValueError, IndexError, KeyError):
+        return Metadata()
+    return Metadata(blocks.get(_ICC_TAG) or None, tiff_exif(data), blocks.get(_XMP_TAG) or None)
 
 
 # ----------------------------------------------------------------------------- colour
@@ -326,8 +357,9 @@ _SUB_IFDS = 0x014A
 #: own places (:mod:`hairfx.xmp`), so the unedited copies here, previews and all, are not kept.
 _EMBEDDED_BLOCKS = (0x02BC, 0x83BB, 0x8649)
 #: The bytes of one value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL,
-#: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD).
-_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+#: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD, and BigTIFF's LONG8,
+#: SLONG8 and IFD8).
+_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 
 
 def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = "the input") -> bytes | None:
@@ -354,11 +386,20 @@ def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = 
 
 
 class _Tiff:
-    """Reading the IFDs of a TIFF-structured EXIF block."""
+    """Reading the IFDs of a TIFF structure: an EXIF block, or a TIFF file's own tags. With
+    ``big``, a BigTIFF (version 43) is read as such: its offsets, its IFDs' counts of entries
+    and its entries' counts are 8 bytes, so an entry is 20 bytes and holds a value of up to
+    8 bytes itself. Without, or for any other version, the classic layout: 4-byte offsets,
+    12-byte entries holding up to 4 bytes."""
 
-    def __init__(self, data: bytes | bytearray) -> None:
+    def __init__(self, data: bytes | bytearray, *, big: bool = False) -> None:
         self.data = data
         self.order = {b"II": "<", b"MM": ">"}[bytes(data[:2])]
+        self.big = big and self.u16(2) == 43
+        if self.big and (self.u16(4), self.u16(6)) != (8, 0):  # the size of its offsets, then 0
+            raise ValueError("a BigTIFF header whose offsets are not 8 bytes")
+        #: the bytes of an IFD's count of entries, of an entry, and of an entry's value field
+        self._count, self._entry, self.field_size = (8, 20, 8) if self.big else (2, 12, 4)
 
     def u16(self, pos: int) -> int:
         return struct.unpack_from(self.order + "H", self.data, pos)[0]
@@ -366,22 +407,37 @@ class _Tiff:
     def u32(self, pos: int) -> int:
         return struct.unpack_from(self.order + "I", self.data, pos)[0]
 
-    def entries(self, ifd: int, tail: int = 4) -> tuple[list[tuple[int, int, int, int]], int]:
+    def offset(self, pos: int) -> int:
+        """The offset (or count) at ``pos``: 4 bytes, or a BigTIFF's 8."""
+        return struct.unpack_from(self.order + ("Q" if self.big else "I"), self.data, pos)[0]
+
+    def first_ifd(self) -> int:
+        """Where IFD0 lies, as the header says."""
+        return self.offset(8 if self.big else 4)
+
+    def field(self, pos: int) -> int:
+        """Where the value field of the entry at ``pos`` lies (after its tag, type and count)."""
+        return pos + 4 + self.field_size
+
+    def entries(self, ifd: int, tail: int | None = None) -> tuple[list[tuple[int, int, int, int]], int]:
         """``(position, tag, type, count)`` of each entry of the IFD at ``ifd``, and where
-        its next-IFD link is; ``tail`` bytes of that link must fit in the block."""
-        count = self.u16(ifd)
-        if ifd + 2 + 12 * count + tail > len(self.data):
+        its next-IFD link is; ``tail`` bytes of that link (all of it by default) must fit
+        in the block."""
+        count = self.offset(ifd) if self.big else self.u16(ifd)
+        start, size = ifd + self._count, self._entry
+        if start + size * count + (self.field_size if tail is None else tail) > len(self.data):
             raise ValueError("IFD runs past the block")
-        return [(ifd + 2 + 12 * k, self.u16(ifd + 2 + 12 * k), self.u16(ifd + 4 + 12 * k), self.u32(ifd + 6 + 12 * k))
-                for k in range(count)], ifd + 2 + 12 * count
+        return [(start + size * k, self.u16(start + size * k), self.u16(start + size * k + 2),
+                 self.offset(start + size * k + 4)) for k in range(count)], start + size * count
 
     def sub_ifd_at(self, tags, tag: int) -> int | None:
         """Where the sub-IFD that entry ``tag`` of ``tags`` points to lies, where there is
         such an entry and the IFD can be followed; else None (readers pass over a broken one)."""
         for pos, found, kind, count in tags:
-            if found == tag and kind in (4, 13) and count == 1:  # LONG or IFD: the sub-IFD's offset
+            # LONG or IFD: the sub-IFD's offset; in a BigTIFF also LONG8 or IFD8
+            if found == tag and kind in ((4, 13, 16, 18) if self.big else (4, 13)) and count == 1:
                 try:
-                    at = self.u32(pos + 8)
+                    at = (self.u32 if kind in (4, 13) else self.offset)(self.field(pos))
                     self.entries(at, tail=0)  # its next-IFD link, never used, may be missing
                     return at
                 except (struct.error, ValueError):
@@ -396,11 +452,11 @@ class _Tiff:
 
     def value_bytes(self, pos: int, kind: int, count: int) -> tuple[int, int] | None:
         """``(start, end)`` of the value of the entry at ``pos`` where it lies outside the
-        entry (more than 4 bytes); None where the entry holds it (or its type is unknown)."""
+        entry (more than its field holds); None where the entry holds it (or its type is unknown)."""
         size = _TYPE_BYTES.get(kind, 0) * count
-        if size <= 4:
+        if size <= self.field_size:
             return None
-        start = self.u32(pos + 8)
+        start = self.offset(self.field(pos))
         return start, start + size
 
 
@@ -485,29 +541,34 @@ def tiff_exif(data) -> bytes | None:
     In the file they lie among the tags that lay out its pixels, their values at offsets
     counted from the file's start: each entry is copied into a block of their own, its
     value with it. The maker note is not: its own offsets may count from the file's start,
-    and would point astray (:func:`exif_for_output` leaves maker notes out anyway). None
-    where the file has none of these, or its IFD0 cannot be read (a BigTIFF's neither); a
-    sub-IFD that cannot be followed, or an entry whose value lies past the file's end, is
-    left out."""
+    and would point astray (:func:`exif_for_output` leaves maker notes out anyway). A
+    BigTIFF's tags are read as such and laid out as a classic TIFF structure, as EXIF is in
+    every format (:func:`_gathered`). None where the file has none of these, or its IFD0
+    cannot be read; a sub-IFD that cannot be followed, or an entry whose value lies past
+    the file's end, is left out."""
     try:
         order, ifds = _gathered(data)
     except (struct.error, ValueError, IndexError, KeyError):
         return None
     if not any(ifds):
         return None
-    return bytes(data[:4]) + struct.pack(order + "I", 8) + _laid_out(order, ifds, 8)
+    return bytes(data[:2]) + struct.pack(order + "HI", 42, 8) + _laid_out(order, ifds, 8)
 
 
 def _gathered(data) -> tuple[str, list[list[tuple[int, int, int, bytes, bool]]]]:
     """The byte order of the TIFF structure ``data`` and the entries :func:`tiff_exif`
     copies from it: those of IFD0 (:data:`_TIFF_EXIF_TAGS`), of the Exif IFD (less its
     maker note and its pointer to the next), of the Interoperability and of the GPS IFD,
-    each as ``(tag, type, count, value, whether the value lies outside the entry)``.
-    Raises ``ValueError`` (or ``struct.error``) where IFD0 cannot be read."""
-    tiff = _Tiff(data)
-    if tiff.u16(2) != 42:  # 43: a BigTIFF, whose offsets are 8 bytes
-        raise ValueError("not a classic TIFF structure")
-    ifd0 = tiff.entries(tiff.u32(4))[0]
+    each as ``(tag, type, count, value, whether the value lies outside the entry)`` as a
+    classic TIFF structure lays them out. A BigTIFF's are read as such: a value of 5 to 8
+    bytes, which its entry holds, goes outside; a value of its 8-byte integer types (LONG8,
+    SLONG8, IFD8), which classic TIFF has not, becomes LONG or SLONG where it fits in 4
+    bytes, and is left out where it does not, as is a value of a type whose size is
+    unknown. Raises ``ValueError`` (or ``struct.error``) where IFD0 cannot be read."""
+    tiff = _Tiff(data, big=True)
+    if tiff.u16(2) != 42 and not tiff.big:
+        raise ValueError("not a TIFF structure")
+    ifd0 = tiff.entries(tiff.first_ifd())[0]
     exif_ifd = tiff.sub_ifd(ifd0, _EXIF_IFD)
     interop = tiff.sub_ifd(exif_ifd, _INTEROP_IFD)
     gps = tiff.sub_ifd(ifd0, _GPS_IFD)
@@ -515,11 +576,26 @@ def _gathered(data) -> tuple[str, list[list[tuple[int, int, int, bytes, bool]]]]
     def copied(entries) -> list[tuple[int, int, int, bytes, bool]]:
         out = []
         for pos, tag, kind, count in entries:
-            span = tiff.value_bytes(pos, kind, count)
+            span, field = tiff.value_bytes(pos, kind, count), tiff.field(pos)
             if span is None:
-                out.append((tag, kind, count, bytes(data[pos + 8 : pos + 12]), False))
+                if kind not in _TYPE_BYTES:  # classic: the field as found; a BigTIFF's cannot be cut to 4 bytes
+                    if not tiff.big:
+                        out.append((tag, kind, count, bytes(data[field : field + 4]), False))
+                    continue
+                value = bytes(data[field : field + _TYPE_BYTES[kind] * count])
             elif span[1] <= len(data):
-                out.append((tag, kind, count, bytes(data[span[0] : span[1]]), True))
+                value = bytes(data[span[0] : span[1]])
+            else:
+                continue
+            if kind in (16, 17, 18):  # LONG8, SLONG8, IFD8
+                try:
+                    value = struct.pack(f"{tiff.order}{count}{'i' if kind == 17 else 'I'}",
+                                        *struct.unpack(f"{tiff.order}{count}{'q' if kind == 17 else 'Q'}", value))
+                except struct.error:  # a number that needs more than 4 bytes
+                    continue
+                kind = 9 if kind == 17 else 4
+            outside = len(value) > 4
+            out.append((tag, kind, count, value if outside else value.ljust(4, b"\0"), outside))
         return out
 
     return tiff.order, [copied(e for e in ifd0 if e[1] in _TIFF_EXIF_TAGS),
@@ -585,7 +661,10 @@ def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: b
     values stay where they lie) with these, is written after its end, and the old one's
     table is cleared. EXIF in the other byte order is turned to the file's (an entry of a
     type it cannot turn is left out). Raises ``ValueError`` (or ``struct.error``) for a file
-    or an EXIF block whose IFD0 cannot be read."""
+    or an EXIF block whose IFD0 cannot be read, and for a BigTIFF file: OpenCV's encoder
+    writes only classic TIFF files, which hold any picture hairfx writes (16384 pixels
+    square, RGB, is 805 MB before compression, within the 4 GB a classic TIFF's offsets
+    reach), so a BigTIFF input's metadata goes into a classic TIFF output."""
     tiff = _Tiff(data)
     if tiff.u16(2) != 42:
         raise ValueError("not a classic TIFF file")

@@ -293,11 +293,12 @@ def png_with_late_exif(rgb: np.ndarray, exif: bytes) -> bytes:
     return png[:iend] + chunk + png[iend:]
 
 
-def tiff_photo(rgb: np.ndarray, exif: bytes, *, icc_profile: bytes | None = None) -> bytes:
+def tiff_photo(rgb: np.ndarray, exif: bytes, *, icc_profile: bytes | None = None, xmp: bytes | None = None) -> bytes:
     """An uncompressed RGB TIFF of ``rgb`` whose tags are those of the EXIF block ``exif``
     (a TIFF structure) and the ones that lay out its pixels, as a camera or a raw converter
     writes one: the block starts the file, so its offsets still hold, and a new IFD0 after
-    the pixels holds its IFD0's entries (its sub-IFD pointers among them) with the others."""
+    the pixels holds its IFD0's entries (its sub-IFD pointers among them) with the others,
+    and the ``icc_profile`` and ``xmp`` packet given (tags 34675, UNDEFINED, and 700, BYTE)."""
     order = {b"II": "<", b"MM": ">"}[exif[:2]]
     h, w = rgb.shape[:2]
     ifd0 = struct.unpack_from(order + "I", exif, 4)[0]
@@ -328,7 +329,54 @@ def tiff_photo(rgb: np.ndarray, exif: bytes, *, icc_profile: bytes | None = None
     entry(0x0117, 4, 1, long(w * h * 3))
     if icc_profile:
         entry(0x8773, 7, len(icc_profile), long(put(icc_profile)))
+    if xmp:
+        entry(0x02BC, 1, len(xmp), long(put(xmp)))
     at = len(data)
     data += struct.pack(order + "H", len(entries)) + b"".join(entries[tag] for tag in sorted(entries)) + bytes(4)
     data[4:8] = long(at)
     return bytes(data)
+
+
+def as_bigtiff(tiff: bytes, *, long8: tuple[int, ...] = ()) -> bytes:
+    """The classic TIFF file ``tiff`` (one strip, as :func:`tiff_photo` writes) as a
+    BigTIFF, laid out by its specification as libtiff writes one: the header is version 43,
+    the offset size 8 and IFD0's 8-byte offset, so the classic file's bytes after its header
+    move 8 bytes on; IFD0 and the Exif, GPS and Interoperability IFDs it points to are
+    written anew after them, each an 8-byte count of 20-byte entries (tag, type, 8-byte
+    count, 8-byte value field) and an 8-byte link. A value of up to 8 bytes is held in its
+    entry, a longer one stays where it lay; the strip's offset is a LONG8, the sub-IFD
+    pointers IFD8s, and so is the one SHORT or LONG value of each tag of ``long8``."""
+    order = {b"II": "<", b"MM": ">"}[tiff[:2]]
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+    out = bytearray(tiff[:2] + struct.pack(order + "HHHQ", 43, 8, 0, 0) + tiff[8:])
+
+    def laid_out(at: int) -> int:  # the classic IFD at ``at`` written as a BigTIFF's; where it lies
+        entries = []
+        for k in range(struct.unpack_from(order + "H", tiff, at)[0]):
+            tag, kind, count, field = struct.unpack_from(order + "HHI4s", tiff, at + 2 + 12 * k)
+            offset, size = struct.unpack(order + "I", field)[0], sizes[kind] * count
+            if tag in (0x8769, 0x8825, 0xA005):  # Exif, GPS, Interoperability IFD
+                entries.append((tag, 18, 1, struct.pack(order + "Q", laid_out(offset))))
+            elif tag == 0x0111:  # StripOffsets
+                assert count == 1
+                entries.append((tag, 16, 1, struct.pack(order + "Q", offset + 8)))
+            elif tag in long8:
+                assert kind in (3, 4) and count == 1
+                value = struct.unpack_from(order + ("H" if kind == 3 else "I"), field)[0]
+                entries.append((tag, 16, 1, struct.pack(order + "Q", value)))
+            elif size <= 4:
+                entries.append((tag, kind, count, field[:size].ljust(8, b"\0")))
+            elif size <= 8:
+                entries.append((tag, kind, count, tiff[offset : offset + size].ljust(8, b"\0")))
+            else:
+                entries.append((tag, kind, count, struct.pack(order + "Q", offset + 8)))
+        out.extend(bytes(len(out) % 2))
+        where = len(out)
+        out.extend(struct.pack(order + "Q", len(entries)))
+        for tag, kind, count, value in entries:
+            out.extend(struct.pack(order + "HHQ", tag, kind, count) + value)
+        out.extend(bytes(8))
+        return where
+
+    out[8:16] = struct.pack(order + "Q", laid_out(struct.unpack_from(order + "I", tiff, 4)[0]))
+    return bytes(out)

@@ -453,9 +453,48 @@ def test_a_tiffs_exif_is_gathered_from_among_its_tags(tmp_path, order):
     camera.write_bytes(tiff_photo(rgb, camera_exif(order)))
     assert _read_exif(read_metadata(camera).exif).get_ifd(ExifTags.IFD.Interop)[0x0001] == "R03"
     assert read_metadata(camera).colour_profile == matrix_shaper_profile("Adobe RGB (1998)")
-    for plain in ({}, {"big_tiff": True}):  # no tag of EXIF's; a BigTIFF's is not read
+    for plain in ({}, {"big_tiff": True}):  # no tag of EXIF's
         Image.fromarray(rgb).save(tmp_path / "plain.tif", icc_profile=p3, **plain)
         assert read_metadata(tmp_path / "plain.tif") == Metadata(p3, None)
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_bigtiffs_metadata_is_read_as_a_classic_tiffs(tmp_path, order):
+    """A BigTIFF (version 43: 8-byte offsets and counts, 20-byte entries holding values of
+    up to 8 bytes) holds its EXIF, profile and XMP among its tags as a classic TIFF does.
+    Read from them, they are those of the same file written as a classic TIFF, byte for
+    byte: the EXIF gathered into a classic TIFF structure, as EXIF is in every format, its
+    RATIONALs (8 bytes, in their entries in the BigTIFF) and its LONG8s (which classic TIFF
+    has not) as a classic TIFF holds them. Pillow reads no BigTIFF's EXIF, and opens no
+    big-endian BigTIFF at all, profile and XMP included; libtiff reads the file (OpenCV's
+    decoding: the same picture, turned by the same orientation)."""
+    import cv2
+
+    from conftest import as_bigtiff
+
+    rgb = np.random.default_rng(0).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    p3 = matrix_shaper_profile("Display P3")
+    classic = tiff_photo(rgb, _photo_exif(order), icc_profile=p3, xmp=XMP_PACKET)
+    (tmp_path / "classic.tif").write_bytes(classic)
+    (tmp_path / "big.tif").write_bytes(as_bigtiff(classic))
+    assert (tmp_path / "big.tif").read_bytes()[:4] == (b"II+\0" if order == "<" else b"MM\0+")
+    want = read_metadata(tmp_path / "classic.tif")
+    assert want.icc_profile == p3 and want.xmp == XMP_PACKET and _read_exif(want.exif).get_ifd(ExifTags.IFD.GPSInfo)
+    assert read_metadata(tmp_path / "big.tif") == want
+    assert read_photo(tmp_path / "big.tif")[1] == want
+    decoded = [cv2.imdecode(np.fromfile(tmp_path / name, np.uint8), cv2.IMREAD_UNCHANGED) for name in ("classic.tif", "big.tif")]
+    assert decoded[0].shape == (40, 24, 3) and np.array_equal(decoded[0], decoded[1])  # orientation 6: turned
+    # PixelXDimension and PixelYDimension as LONG8s: LONGs; one that needs more than 4 bytes
+    # has no classic form, and is left out
+    big = bytearray(as_bigtiff(classic, long8=(0xA002, 0xA003)))
+    (tmp_path / "long8.tif").write_bytes(big)
+    exif = _read_exif(read_metadata(tmp_path / "long8.tif").exif).get_ifd(ExifTags.IFD.Exif)
+    assert (exif[0xA002], exif[0xA003], exif[0x9003]) == (40, 24, "2025:06:01 11:59:58")
+    at = big.index(struct.pack(order + "HHQ", 0xA003, 16, 1)) + 12
+    big[at : at + 8] = struct.pack(order + "Q", 1 << 32)
+    (tmp_path / "wide.tif").write_bytes(big)
+    exif = _read_exif(read_metadata(tmp_path / "wide.tif").exif).get_ifd(ExifTags.IFD.Exif)
+    assert 0xA003 not in exif and exif[0xA002] == 40 and exif[0x9003] == "2025:06:01 11:59:58"
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
