@@ -35,17 +35,21 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".
 #: them; MPO is the multi-picture JPEG many phones write): hairfx turns them upright itself,
 #: by the EXIF's orientation, else the XMP's (:func:`_orientation`). OpenCV's TIFF reader applies the
 #: tag itself (OpenCV 5: strips and tiles, grey, RGB and RGBA, 8 and 16 bits, every compression
-#: Pillow writes), so TIFF is left as OpenCV reads it; its EXIF's orientation tag is set to 1
-#: on output, as a JPEG's (:func:`hairfx.metadata.exif_for_output`).
+#: Pillow writes, BigTIFF too), with no flag to stop it, so a TIFF is turned by its XMP's only
+#: where its EXIF states none. Either way the output's orientation tags say 1
+#: (:func:`hairfx.metadata.exif_for_output`, :func:`hairfx.xmp.xmp_for_output`).
 _ORIENTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
 
 
-def _orientation(meta: Metadata) -> int | None:
+def _orientation(meta: Metadata, *, tiff: bool = False) -> int | None:
     """The orientation a photo states: its EXIF's tag, else its XMP's ``tiff:Orientation``
     (:func:`hairfx.xmp.xmp_orientation`), as photo software reads them; None for neither.
     Read from the blocks :func:`~hairfx.metadata.image_metadata` found, not by Pillow's
     ``getexif()``: it would decode a PNG's whole picture to look for EXIF after the pixel
-    data, and whether it falls back on the XMP depends on its version (11.1 for PNGs only)."""
+    data, and whether it falls back on the XMP depends on its version (11.1 for PNGs only).
+    For a TIFF (``tiff``) only the XMP's, where the EXIF states none: the EXIF's is the
+    file's own Orientation tag, by which OpenCV has turned the picture already (libtiff
+    takes the tag as this does: a single value 1 to 8, else none)."""
     from PIL import Image
 
     from .xmp import xmp_orientation
@@ -58,18 +62,18 @@ def _orientation(meta: Metadata) -> int | None:
             value = exif.get(0x0112)
         except Exception:  # noqa: BLE001 - an EXIF block Pillow cannot follow states nothing
             value = None
-    if not (isinstance(value, int) and 1 <= value <= 8):
-        value = xmp_orientation(meta.xmp)
-    return value
+    if isinstance(value, int) and 1 <= value <= 8:
+        return None if tiff else value
+    return xmp_orientation(meta.xmp)
 
 
 def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
     """The image's ``(width, height)`` as its header states them, read by Pillow without
     decoding the pixels (None where Pillow does not know the format or cannot read it),
-    its EXIF orientation tag (1..8; 1 when it has none or it cannot be read) and its
-    :class:`~hairfx.metadata.Metadata`, all from one reading of the header. A file
-    of several frames (an animated GIF or WebP, a multi-page TIFF) gives a warning that
-    only the first is read."""
+    the orientation to turn the picture OpenCV decodes by (1..8, :func:`_orientation`; 1
+    for none) and its :class:`~hairfx.metadata.Metadata`, all from one reading of the
+    header. A file of several frames (an animated GIF or WebP, a multi-page TIFF) gives a
+    warning that only the first is read."""
     from PIL import Image
 
     size, value, frames, meta = None, None, 1, Metadata()
@@ -78,6 +82,7 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             if f.read(4) == BIG_ENDIAN_BIGTIFF:  # which Pillow cannot open; OpenCV reads it
                 meta = tiff_metadata(f)
+                value = _orientation(meta, tiff=True)
             else:
                 f.seek(0)
                 with Image.open(f) as im:
@@ -86,8 +91,8 @@ def _header(path: Path) -> tuple[tuple[int, int] | None, int, Metadata]:
                     several = getattr(im, "is_animated", False) and im.format != "MPO" or im.format == "TIFF"
                     frames = getattr(im, "n_frames", 1) if several else 1
                     meta = image_metadata(im, path)
-                    if im.format in _ORIENTED_FORMATS:
-                        value = _orientation(meta)
+                    if im.format in _ORIENTED_FORMATS or im.format == "TIFF":
+                        value = _orientation(meta, tiff=im.format == "TIFF")
     except Image.DecompressionBombError:  # over twice Pillow's 89 M pixel limit: a side over MAX_SIDE
         size = (MAX_SIDE + 1, MAX_SIDE + 1)
     except Exception:  # Pillow raises many types on files it half understands; OpenCV may read them
@@ -355,7 +360,7 @@ def _unreadable(path: Path) -> str:
 
 def _imread(path: Path, kind: str) -> tuple[np.ndarray, Metadata]:
     """The file as OpenCV reads it (BGR, alpha and 16 bits kept), turned upright by its
-    EXIF orientation, and its metadata."""
+    EXIF orientation (else its XMP's), and its metadata."""
     import cv2
 
     check_readable_file(path, kind, "an image file")
@@ -376,7 +381,7 @@ def _imread(path: Path, kind: str) -> tuple[np.ndarray, Metadata]:
         why = "the JPEG data ends early (a truncated or partly copied file)"
         raise InputError(f"{path}: {why}", reason=why)
     img = _decode(path, data)
-    # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag
+    # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores the orientation tag (OpenCV applies a TIFF's own)
     return _apply_orientation(img, orientation), meta
 
 

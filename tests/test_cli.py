@@ -952,6 +952,40 @@ def test_recolor_keeps_a_photos_xmp_upright_and_without_its_preview(tmp_path, na
         assert "xmp" not in im.info and not im.getexif().get(0x0112)
 
 
+@pytest.mark.parametrize("name", ["out.tif", "out.jpg"])
+def test_recolor_turns_a_tiff_by_its_xmp_orientation_and_says_upright(tmp_path, name, capsys):
+    """A TIFF stored sideways whose XMP says so (tiff:Orientation 6) and whose EXIF states
+    no orientation comes out upright, as a JPEG would: its XMP says 1, its EXIF states
+    none still, and Pillow, which turns a TIFF by its XMP's where later releases do, finds
+    it upright; every pixel outside the hair is the photo's own."""
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    from conftest import tiff_photo
+
+    stored = _head(48, 60)[:, :, ::-1]  # 60 wide, 48 high, shown turned 90 degrees clockwise
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    (tmp_path / "IMG_5.tif").write_bytes(tiff_photo(stored, exif.tobytes()[6:], xmp=_sideways_photo_xmp(60, 48)))
+    upright = np.rot90(stored, -1)
+    hair = np.zeros((60, 48), np.uint8)
+    hair[:20] = 255
+    cv2.imwrite(str(tmp_path / "hair.png"), hair)
+    assert main(["recolor", str(tmp_path / "IMG_5.tif"), "--color", "copper", "--mask", str(tmp_path / "hair.png"),
+                 "--renderer", "cpu", "-o", str(tmp_path / name)]) == 0
+    assert "hairfx:" not in capsys.readouterr().err
+    with Image.open(tmp_path / name) as im:
+        assert im.size == (48, 60) and im.getexif().get(0x0112, 1) == 1 and im.getexif()[0x010F] == "Canon"
+        (description,) = ET.fromstring(im.info["xmp"]).iter("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description")
+        assert description.attrib["{http://ns.adobe.com/tiff/1.0/}Orientation"] == "1"
+        out = np.asarray(im.convert("RGB"))
+    if name == "out.tif":
+        np.testing.assert_array_equal(out[20:], upright[20:])
+    else:
+        assert np.abs(out[20:].astype(int) - upright[20:]).mean() < 3  # JPEG's loss
+
+
 def test_recolor_writes_a_photo_whose_xmp_is_damaged_without_it_and_says_so_once(tmp_path, capsys):
     """A damaged XMP packet is no reason to fail: the output is written without it, and
     with the rest of the metadata, with one warning naming the photo and what is wrong."""

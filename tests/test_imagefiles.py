@@ -231,13 +231,14 @@ def _jpeg_with_xmp(path, rgb: np.ndarray, xmp: bytes, **options) -> None:
     path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", 2 + len(body)) + body + data[2:])
 
 
-@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".tif"])
 @pytest.mark.parametrize("element", [False, True])
 def test_the_xmp_orientation_turns_a_photo_whose_exif_states_none(tmp_path, suffix, element):
     """Photo software (and Pillow, from 11.1 for PNGs, later for the rest) turns a photo by
     its XMP's tiff:Orientation where its EXIF states none; hairfx did so for JPEG and WebP
-    only with some Pillow versions, and never for PNG."""
-    from PIL import PngImagePlugin
+    only with some Pillow versions, never for PNG, and not for TIFF, which OpenCV turns by
+    its EXIF's only."""
+    from PIL import PngImagePlugin, TiffImagePlugin
 
     rgb, path = asymmetric_rgb(), tmp_path / f"o{suffix}"
     xmp = _xmp_orientation(6, element=element)
@@ -247,11 +248,16 @@ def test_the_xmp_orientation_turns_a_photo_whose_exif_states_none(tmp_path, suff
         Image.fromarray(rgb).save(path, pnginfo=info)
     elif suffix == ".jpg":
         _jpeg_with_xmp(path, rgb, xmp)
+    elif suffix == ".tif":
+        tags = TiffImagePlugin.ImageFileDirectory_v2()
+        tags[700], tags.tagtype[700] = xmp, 1  # XMP, BYTE
+        Image.fromarray(rgb).save(path, tiffinfo=tags)
     else:
         Image.fromarray(rgb).save(path, lossless=True, xmp=xmp)
     got = read_rgb(path)
-    with Image.open(path) as im:  # Pillow's decoding, not turned
-        want = np.rot90(np.asarray(im.convert("RGB")), -1)  # 6: shown turned 90 degrees clockwise
+    with Image.open(path) as im:  # Pillow's decoding, not turned (a TIFF's is, by later Pillows)
+        decoded = rgb if suffix == ".tif" else np.asarray(im.convert("RGB"))
+    want = np.rot90(decoded, -1)  # 6: shown turned 90 degrees clockwise
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want.astype(int)).max() <= TOL_JPEG_DECODERS
 
@@ -268,6 +274,31 @@ def test_tiff_orientation_is_not_applied_twice(tmp_path):
     # OpenCV's TIFF reader turns this layout upright itself
     path = save_with_orientation(tmp_path / "o.tif", asymmetric_rgb(), 3)
     np.testing.assert_array_equal(read_rgb(path), upright(path))
+
+
+@pytest.mark.parametrize("layout", ["TIFF", "BigTIFF", "big-endian BigTIFF"])
+@pytest.mark.parametrize("exif, xmp, turned", [
+    (None, 6, lambda rgb: np.rot90(rgb, -1)),  # the XMP's: 90 degrees clockwise
+    (3, 6, lambda rgb: rgb[::-1, ::-1]),  # the EXIF's wins: 180 degrees, by OpenCV alone
+    (6, 6, lambda rgb: np.rot90(rgb, -1)),  # the same in both: turned once
+    (1, 8, lambda rgb: rgb),  # upright, as its EXIF says
+], ids=["xmp", "exif-wins", "both", "exif-upright"])
+def test_a_tiff_is_turned_by_its_xmp_orientation_where_its_exif_states_none(tmp_path, layout, exif, xmp, turned):
+    """OpenCV turns a TIFF by its Orientation tag (its EXIF's), and no flag stops it: hairfx
+    turns it by its XMP's where the EXIF states none, and not again where it states one. A
+    BigTIFF's the same, in either byte order."""
+    from conftest import as_bigtiff, tiff_photo
+
+    rgb = asymmetric_rgb()
+    tags = Image.Exif()
+    tags.endian = ">" if layout == "big-endian BigTIFF" else "<"
+    tags[0x010F] = "Canon"
+    if exif is not None:
+        tags[0x0112] = exif
+    photo = tiff_photo(rgb, tags.tobytes()[6:], xmp=_xmp_orientation(xmp))
+    path = tmp_path / "o.tif"
+    path.write_bytes(photo if layout == "TIFF" else as_bigtiff(photo))
+    np.testing.assert_array_equal(read_rgb(path), turned(rgb))
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
