@@ -647,6 +647,22 @@ _ICC_TAG, _XMP_TAG = 0x8773, 0x02BC
 #: The bytes of each number a value of a TIFF field type holds, which a change of byte
 #: order turns around (a RATIONAL is two LONGs).
 _NUMBER_BYTES = {1: 1, 2: 1, 6: 1, 7: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5: 4, 10: 4, 12: 8}
+#: The UNDEFINED values whose bytes hold numbers in the byte order of their EXIF, as the
+#: Exif standard (CIPA DC-008, 2.32 and 3.0) lays them out, by the IFD they belong to (1:
+#: Exif, 3: GPS, as :func:`_gathered` lists them) and their tag. Every other UNDEFINED
+#: value of the standard is bytes in any order: ExifVersion, FlashpixVersion and
+#: InteroperabilityVersion (four ASCII digits), ComponentsConfiguration, FileSource and
+#: SceneType (a byte each); the maker note, whose layout is its maker's, is never copied.
+_UNDEFINED_LAYOUTS = {
+    (1, 0x9286): "text",  # UserComment: an 8-byte character code; under "UNICODE", UTF-16 text
+    (3, 0x001B): "text",  # GPSProcessingMethod, the same
+    (3, 0x001C): "text",  # GPSAreaInformation, the same
+    (1, 0xA302): "counts",  # CFAPattern: SHORT columns and rows, then a byte per cell
+    (1, 0x8828): "table",  # OECF: SHORT columns and rows, the columns' names, an SRATIONAL per cell
+    (1, 0xA20C): "table",  # SpatialFrequencyResponse: the same, a RATIONAL per cell
+    (1, 0xA40B): "settings",  # DeviceSettingDescription: SHORT columns and rows, then UCS-2 strings
+    (1, 0xA462): "exposures",  # SourceExposureTimesOfCompositeImage: 7 RATIONALs, 2 SHORTs, RATIONALs
+}
 
 
 def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: bytes | None = None,
@@ -674,7 +690,7 @@ def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: b
     ifds = [[], [], [], []]
     if exif:
         order, ifds = _gathered(exif)
-        ifds = [_in_order(each, order, tiff.order) for each in ifds]
+        ifds = [_in_order(each, order, tiff.order, ifd=k) for k, each in enumerate(ifds)]
         entries.update((entry[0], entry) for entry in ifds[0])
     for tag, kind, value in ((_ICC_TAG, 7, icc_profile), (_XMP_TAG, 1, xmp)):
         if value:
@@ -687,10 +703,12 @@ def tiff_with_metadata(data: bytes, *, icc_profile: bytes | None = None, exif: b
     return bytes(out)
 
 
-def _in_order(entries: list[tuple], source: str, target: str) -> list[tuple]:
-    """The entries ``entries`` (as :func:`_gathered` gives them) of a TIFF structure in byte
-    order ``source``, turned to ``target``: each number of each value turned around, less
-    the entries of a type whose numbers' size is unknown."""
+def _in_order(entries: list[tuple], source: str, target: str, *, ifd: int) -> list[tuple]:
+    """The entries ``entries`` (as :func:`_gathered` gives them, of its IFD number ``ifd``)
+    of a TIFF structure in byte order ``source``, turned to ``target``: each number of each
+    value turned around, those that UNDEFINED values of the Exif standard hold among their
+    bytes too (:data:`_UNDEFINED_LAYOUTS`), less the entries of a type whose numbers' size
+    is unknown."""
     if source == target:
         return entries
     turned = []
@@ -701,8 +719,37 @@ def _in_order(entries: list[tuple], source: str, target: str) -> list[tuple]:
         used = min(len(value), _TYPE_BYTES[kind] * count)  # an entry's field may hold fewer than 4 bytes
         if size > 1:
             value = b"".join(value[k : k + size][::-1] for k in range(0, used, size)) + value[used:]
+        elif kind == 7 and (ifd, tag) in _UNDEFINED_LAYOUTS:
+            numbers = bytearray(value)
+            for start, width in _undefined_numbers(_UNDEFINED_LAYOUTS[ifd, tag], value[:used], source):
+                numbers[start : start + width] = value[start : start + width][::-1]
+            value = bytes(numbers)
         turned.append((tag, kind, count, value, outside))
     return turned
+
+
+def _undefined_numbers(layout: str, value: bytes, order: str) -> list[tuple[int, int]]:
+    """``(start, size)`` of each number the UNDEFINED ``value`` of a layout of
+    :data:`_UNDEFINED_LAYOUTS` holds in byte order ``order``, as far as the value goes.
+    A text's UTF-16 code units are numbers where its code says UNICODE (as exiftool reads
+    it: "UNICODE", then a NUL or a space); a table's cells are its last 8 bytes a cell, after
+    its columns' names (exiftool's reading, which needs no names to be well ended)."""
+    if layout == "text":
+        unicode = value[:7] == b"UNICODE" and value[7:8] in (b"\0", b" ")
+        return [(k, 2) for k in range(8, len(value) - 1, 2)] if unicode else []
+    if len(value) < 4:
+        return []
+    counts = [(0, 2), (2, 2)]
+    if layout == "settings":
+        return counts + [(k, 2) for k in range(4, len(value) - 1, 2)]
+    if layout == "exposures":
+        return ([(k, 4) for k in range(0, min(56, len(value)) - 3, 4)]
+                + [(k, 2) for k in (56, 58) if k + 2 <= len(value)] + [(k, 4) for k in range(60, len(value) - 3, 4)])
+    if layout == "table":
+        columns, rows = struct.unpack_from(order + "HH", value)
+        cells = len(value) - 8 * columns * rows
+        return counts + ([(k, 4) for k in range(cells, len(value), 4)] if cells >= 4 else [])
+    return counts
 
 
 #: The Exif IFD's ColorSpace tag, and its Interoperability IFD's pointer and index tag.

@@ -482,7 +482,8 @@ def test_a_bigtiffs_metadata_is_read_as_a_classic_tiffs(tmp_path, order):
     assert want.icc_profile == p3 and want.xmp == XMP_PACKET and _read_exif(want.exif).get_ifd(ExifTags.IFD.GPSInfo)
     assert read_metadata(tmp_path / "big.tif") == want
     assert read_photo(tmp_path / "big.tif")[1] == want
-    decoded = [cv2.imdecode(np.fromfile(tmp_path / name, np.uint8), cv2.IMREAD_UNCHANGED) for name in ("classic.tif", "big.tif")]
+    decoded = [cv2.imdecode(np.fromfile(tmp_path / name, np.uint8), cv2.IMREAD_UNCHANGED)
+               for name in ("classic.tif", "big.tif")]
     assert decoded[0].shape == (40, 24, 3) and np.array_equal(decoded[0], decoded[1])  # orientation 6: turned
     # PixelXDimension and PixelYDimension as LONG8s: LONGs; one that needs more than 4 bytes
     # has no classic form, and is left out
@@ -517,6 +518,88 @@ def test_exif_goes_into_a_tiffs_own_tags_in_either_byte_order(order):
             assert got.get_ifd(ifd) == want.get_ifd(ifd) and got.get_ifd(ifd)
         assert im.info["icc_profile"] == matrix_shaper_profile("Display P3")
         np.testing.assert_array_equal(np.asarray(im), rgb)
+
+
+def _exif_of(order: str, exif: list[tuple[int, int, bytes]], gps: list[tuple[int, int, bytes]]) -> bytes:
+    """An EXIF block in byte order ``order``, laid out by TIFF's rules: IFD0 pointing to an
+    Exif IFD of the entries ``exif`` and a GPS IFD of ``gps``, each ``(tag, type, value)``,
+    its count the value's bytes over its type's size, a value of more than 4 bytes after
+    the IFDs, on a word boundary."""
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8}
+    exif_at = 8 + 2 + 12 * 2 + 4
+    gps_at = exif_at + 2 + 12 * len(exif) + 4
+    values_at = gps_at + 2 + 12 * len(gps) + 4
+    values = b""
+
+    def ifd(entries) -> bytes:
+        nonlocal values
+        out = struct.pack(order + "H", len(entries))
+        for tag, kind, value in sorted(entries):
+            if len(value) > 4:
+                values += bytes(len(values) % 2)
+                field = struct.pack(order + "I", values_at + len(values))
+                values += value
+            else:
+                field = value.ljust(4, b"\0")
+            out += struct.pack(order + "HHI", tag, kind, len(value) // sizes[kind]) + field
+        return out + bytes(4)
+
+    head = (b"II*\0" if order == "<" else b"MM\0*") + struct.pack(order + "I", 8)
+    ifds = ifd([(0x8769, 4, struct.pack(order + "I", exif_at)), (0x8825, 4, struct.pack(order + "I", gps_at))])
+    ifds += ifd(exif) + ifd(gps)
+    return head + ifds + values
+
+
+def _undefined_numbers(order: str) -> tuple[list, list]:
+    """The Exif and GPS IFD entries of UNDEFINED type whose bytes hold numbers, written in
+    byte order ``order`` as the Exif standard (CIPA DC-008) lays them out, and some that
+    hold none, as ``(tag, type, value)``."""
+    utf16 = "utf-16-le" if order == "<" else "utf-16-be"
+    exif = [
+        (0x9000, 7, b"0232"),  # ExifVersion: four ASCII digits
+        (0x9101, 7, b"\1\2\3\0"),  # ComponentsConfiguration: a byte each
+        (0x9286, 7, b"UNICODE\0" + "Zo\u00eb, \u6771\u4eac".encode(utf16)),  # UserComment: UTF-16 after its code
+        (0xA302, 7, struct.pack(order + "HH", 2, 2) + bytes([0, 1, 1, 2])),  # CFAPattern: SHORT columns, rows
+        # OECF: SHORT columns and rows, the columns' names, an SRATIONAL per cell
+        (0x8828, 7, struct.pack(order + "HH", 2, 1) + b"R\0G\0" + struct.pack(order + "4i", -1, 3, 70000, 9)),
+        # SpatialFrequencyResponse: the same, RATIONALs
+        (0xA20C, 7, struct.pack(order + "HH", 2, 1) + b"H\0V\0" + struct.pack(order + "4I", 1, 2, 300, 4)),
+        # DeviceSettingDescription: SHORT columns and rows, then UCS-2 strings, each ended by a NUL
+        (0xA40B, 7, struct.pack(order + "HH", 1, 2) + "Fine\0Vivid\0".encode(utf16)),
+        # SourceExposureTimesOfCompositeImage: 7 RATIONALs, the SHORT numbers of sequences and
+        # of images in them, a RATIONAL per image
+        (0xA462, 7, struct.pack(order + "14I", *range(1, 15)) + struct.pack(order + "HH", 1, 2)
+         + struct.pack(order + "4I", 1, 100, 1, 200)),
+    ]
+    gps = [(0x001B, 7, b"UNICODE\0" + "GPS".encode(utf16)),  # GPSProcessingMethod: as UserComment
+           (0x001C, 7, b"ASCII\0\0\0Paris")]  # GPSAreaInformation: ASCII, no numbers
+    return exif, gps
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_undefined_values_that_hold_numbers_are_turned_with_the_byte_order(order):
+    """UNDEFINED values are bytes, copied as they are into a TIFF of the other byte order;
+    but some hold numbers in the EXIF's byte order: a UNICODE UserComment's UTF-16 (and the
+    GPS IFD's texts'), CFAPattern's, OECF's, SpatialFrequencyResponse's and
+    DeviceSettingDescription's counts, the latter's UCS-2 strings, the two former's
+    rationals, SourceExposureTimesOfCompositeImage's rationals and counts. They read, from
+    the file, as the same values written in its byte order; the others are unchanged."""
+    import cv2
+
+    rgb = np.random.default_rng(6).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    if order == ">":  # a Nikon's EXIF into the little-endian TIFF OpenCV writes
+        tiff, target = cv2.imencode(".tif", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes(), "<"
+    else:  # and the other way: into a big-endian TIFF
+        tiff, target = tiff_photo(rgb, _exif_of(">", [], [])), ">"
+    out = tiff_with_metadata(tiff, exif=_exif_of(order, *_undefined_numbers(order)))
+    assert out[:2] == (b"II" if target == "<" else b"MM")
+    exif, gps = _undefined_numbers(target)
+    with Image.open(io.BytesIO(out)) as im:
+        got = im.getexif()
+        assert {tag: got.get_ifd(ExifTags.IFD.Exif).get(tag) for tag, _, _ in exif} == {
+            tag: value for tag, _, value in exif}
+        assert {tag: got.get_ifd(ExifTags.IFD.GPSInfo).get(tag) for tag, _, _ in gps} == {
+            tag: value for tag, _, value in gps}
 
 
 def test_png_exif_after_the_pixel_data_is_found(tmp_path):
