@@ -357,9 +357,10 @@ _SUB_IFDS = 0x014A
 #: own places (:mod:`hairfx.xmp`), so the unedited copies here, previews and all, are not kept.
 _EMBEDDED_BLOCKS = (0x02BC, 0x83BB, 0x8649)
 #: The bytes of one value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL,
-#: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD, and BigTIFF's LONG8,
-#: SLONG8 and IFD8).
-_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
+#: SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE, IFD, BigTIFF's LONG8,
+#: SLONG8 and IFD8, and Exif 3.0's UTF-8 text).
+_TYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8,
+               129: 1}
 
 
 def exif_for_output(exif: bytes | None, width: int, height: int, *, name: str = "the input") -> bytes | None:
@@ -646,7 +647,7 @@ def _laid_out(order: str, ifds: list[list[tuple]], at: int, *, next_ifd: int = 0
 _ICC_TAG, _XMP_TAG = 0x8773, 0x02BC
 #: The bytes of each number a value of a TIFF field type holds, which a change of byte
 #: order turns around (a RATIONAL is two LONGs).
-_NUMBER_BYTES = {1: 1, 2: 1, 6: 1, 7: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5: 4, 10: 4, 12: 8}
+_NUMBER_BYTES = {1: 1, 2: 1, 6: 1, 7: 1, 129: 1, 3: 2, 8: 2, 4: 4, 9: 4, 11: 4, 13: 4, 5: 4, 10: 4, 12: 8}
 #: The UNDEFINED values whose bytes hold numbers in the byte order of their EXIF, as the
 #: Exif standard (CIPA DC-008, 2.32 and 3.0) lays them out, by the IFD they belong to (1:
 #: Exif, 3: GPS, as :func:`_gathered` lists them) and their tag. Every other UNDEFINED

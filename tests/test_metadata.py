@@ -525,7 +525,7 @@ def _exif_of(order: str, exif: list[tuple[int, int, bytes]], gps: list[tuple[int
     Exif IFD of the entries ``exif`` and a GPS IFD of ``gps``, each ``(tag, type, value)``,
     its count the value's bytes over its type's size, a value of more than 4 bytes after
     the IFDs, on a word boundary."""
-    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8}
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8, 129: 1}
     exif_at = 8 + 2 + 12 * 2 + 4
     gps_at = exif_at + 2 + 12 * len(exif) + 4
     values_at = gps_at + 2 + 12 * len(gps) + 4
@@ -600,6 +600,47 @@ def test_undefined_values_that_hold_numbers_are_turned_with_the_byte_order(order
             tag: value for tag, _, value in exif}
         assert {tag: got.get_ifd(ExifTags.IFD.GPSInfo).get(tag) for tag, _, _ in gps} == {
             tag: value for tag, _, value in gps}
+
+
+def _exif_entry(block: bytes, ifd_tag: int, tag: int) -> tuple[int, int, bytes]:
+    """``(type, count, value)`` of entry ``tag`` in the sub-IFD that IFD0's ``ifd_tag``
+    points to, in the TIFF structure ``block`` (an EXIF block, or a classic TIFF file),
+    read by TIFF's layout rules alone (Pillow skips field types it does not know)."""
+    order = "<" if block[:2] == b"II" else ">"
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8, 129: 1}
+
+    def entries(at: int) -> dict[int, tuple[int, int, bytes]]:
+        found = {}
+        for k in range(struct.unpack_from(order + "H", block, at)[0]):
+            t, kind, count = struct.unpack_from(order + "HHI", block, at + 2 + 12 * k)
+            size = sizes.get(kind, 0) * count
+            field = at + 2 + 12 * k + 8
+            start = struct.unpack_from(order + "I", block, field)[0] if size > 4 else field
+            found[t] = (kind, count, bytes(block[start : start + min(size, 4) if size <= 4 else start + size]))
+        return found
+
+    ifd0 = entries(struct.unpack_from(order + "I", block, 4)[0])
+    sub = struct.unpack_from(order + "I", ifd0[ifd_tag][2])[0]
+    return entries(sub)[tag]
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_exif_3_utf8_values_are_copied_whole(order):
+    """Exif 3.0 gives text a UTF-8 type (129) beside ASCII: CameraOwnerName as written by
+    a camera of that standard. Its value, longer than an entry holds, is copied byte for
+    byte into the EXIF of a JPEG's output and into a TIFF of either byte order; before,
+    an unknown type's value was zeroed in the one and pointed at other bytes in the other."""
+    import cv2
+
+    owner = "Zo\u00eb M\u00fcller, \u6771\u4eac\0".encode("utf-8")
+    exif = _exif_of(order, [(0xA430, 129, owner)], [])
+    assert _exif_entry(exif, 0x8769, 0xA430) == (129, len(owner), owner)
+    assert _exif_entry(exif_for_output(exif, 40, 24), 0x8769, 0xA430) == (129, len(owner), owner)
+    rgb = np.random.default_rng(7).integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    little = cv2.imencode(".tif", np.ascontiguousarray(rgb[:, :, ::-1]))[1].tobytes()
+    for tiff in (little, tiff_photo(rgb, _exif_of(">", [], []))):  # into II and into MM
+        out = tiff_with_metadata(tiff, exif=exif)
+        assert _exif_entry(out, 0x8769, 0xA430) == (129, len(owner), owner)
 
 
 def test_png_exif_after_the_pixel_data_is_found(tmp_path):
