@@ -639,7 +639,10 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
                 break
             n += 1
             frame, capture_ms = item
-            cv2.imshow(WINDOW, app.step(frame, capture_ms, overlay=True))
+            picture = app.step(frame, capture_ms, overlay=True)
+            if n == 1:  # Qt's windows open at 400x300 and shrink the picture to fit: its own size, once
+                cv2.resizeWindow(WINDOW, picture.shape[1], picture.shape[0])
+            cv2.imshow(WINDOW, picture)
             k = cv2.waitKey(1) & 0xFF
             if k != 255 and not app.key(k):
                 break

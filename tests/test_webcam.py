@@ -209,8 +209,9 @@ def test_headless_output_keeps_an_ntsc_rate_and_never_overwrites_its_input(webca
 def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     """--frames holds with a window too (the window itself is faked here; the real one is
     driven under xvfb below)."""
-    shown = []
+    shown, sized = [], []
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda name, w, h: sized.append((w, h)))
     monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: shown.append(img.shape))
     monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
     monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
@@ -227,12 +228,14 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     finally:
         app.close()
     assert shown == [(48, 64, 3)] * 3
+    assert sized == [(64, 48)]  # the picture's size, once: a size the user gives the window later stays
 
 
 def test_a_window_closed_from_its_title_bar_ends_the_run_cleanly(webcam, monkeypatch, hair_model):
     """Qt's backend raises, rather than answer 'not visible', when asked about a window the
     title bar's close button destroyed: the run ends with status 0, as with q or Esc."""
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: None)
     monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
     monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
@@ -532,6 +535,7 @@ snapshot() {  # press s until there are at least $1 snapshots
 wid=$(timeout 90 xdotool search --sync --name '^hairfx$' | head -1)
 timeout 20 xdotool windowfocus --sync "$wid" || echo "the window did not take the focus at first" >&2
 snapshot 1
+xdotool getwindowgeometry --shell "$wid"
 press m; sleep 1
 snapshot $(( $(snaps) + 1 ))
 press q
@@ -560,6 +564,10 @@ def test_window_under_a_virtual_display_takes_keys(clip, tmp_path, hair_model):
     assert len(saved) >= 2, out + err
     effect, mask_view = (cv2.imread(str(p)) for p in (saved[0], saved[-1]))
     assert effect.shape == mask_view.shape == (320, 320, 3)
+    # Qt opened every window at 400x300 and shrank the picture into it (a 1280x720 camera's
+    # to 31 %, its figures unreadable): the window now takes the picture's size
+    window = dict(line.split("=", 1) for line in out.splitlines() if line.startswith(("WIDTH=", "HEIGHT=")))
+    assert int(window["WIDTH"]) >= 320 and int(window["HEIGHT"]) >= 320, out
     # the mask view dims the frame to half and paints the hair green: blue halves, green does not
     assert mask_view[:, :, 0].mean() < 0.65 * effect[:, :, 0].mean()
     assert (mask_view[:, :, 1].astype(int) - mask_view[:, :, 2]).max() > 100
@@ -745,6 +753,7 @@ def test_camera_whose_read_raises_ends_with_one_line_exit_2_and_clean_up(webcam,
     monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
     monkeypatch.setattr(webcam, "check_window", lambda: None)
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "imshow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
     monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
