@@ -308,6 +308,17 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def strength_text(strength: float) -> str:
+    """The strength as the overlay shows it, to the hundredth that --strength and the keys set
+    (keys step by 0.1 from any start), with one decimal at least.
+
+    >>> [strength_text(s) for s in (1.0, 0.7, 0.25, 0.04)]
+    ['1.0', '0.7', '0.25', '0.04']
+    """
+    text = f"{strength:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
 def draw_overlay(bgr: np.ndarray, lines: list[str]) -> None:
     """White text on a darkened panel in the top-left corner, scaled down until the longest
     line fits the frame (a text outline drawn thicker does not line up with the text in
@@ -382,8 +393,8 @@ class App:
             draw_overlay(
                 bgr,
                 [
-                    f"{s.fps:5.1f} FPS  {self.session.color.display_name}  strength {self.session.strength:.1f}  "
-                    f"view {self.mode}",
+                    f"{s.fps:5.1f} FPS  {self.session.color.display_name}  "
+                    f"strength {strength_text(self.session.strength)}  view {self.mode}",
                     f"capture {ms.get('capture', 0):.1f}  mask {ms.get('mask', 0):.1f}  "
                     f"render {ms.get('render', 0):.1f}  display {ms.get('display', 0):.1f} ms",
                 ],

@@ -365,6 +365,23 @@ def test_keys_change_colour_strength_and_view(webcam, clip, hair_model):
         app.close()
 
 
+def test_overlay_shows_the_strength_that_is_applied(webcam, hair_model, monkeypatch):
+    """--strength 0.25 was shown as "strength 0.2", and 0.04 as "0.0" while the effect was on."""
+    drawn = []
+    monkeypatch.setattr(webcam, "draw_overlay", lambda bgr, lines: drawn.append(lines[0]))
+    frame = np.full((48, 64, 3), 90, np.uint8)
+    for given, keys, shown in (("1", "", "1.0"), ("0.25", "", "0.25"), ("0.25", "-", "0.15"), ("0.04", "", "0.04"),
+                               ("0.04", "+", "0.14"), ("0.7", "--", "0.5")):  # fmt: skip
+        app = webcam.App(webcam.parse_args(["--renderer", "cpu", "--color", "copper", "--strength", given]), ["copper"])
+        try:
+            for k in keys:
+                app.key(ord(k))
+            app.step(frame, 0.0, overlay=True)
+        finally:
+            app.close()
+        assert f"strength {shown} " in drawn[-1], (given, keys, drawn[-1])
+
+
 def test_colour_keys_skip_a_colour_that_cannot_be_loaded(webcam, clip, tmp_path, hair_model, capsys):
     bad = tmp_path / "bad"  # listed by hairfx.colors() as any folder is, but its color.json is broken
     bad.mkdir()
