@@ -168,17 +168,28 @@ class Capture:
             self._cap.release()
 
     def _read(self):
-        """``(frame, None)``; ``(None, None)`` where read() said no (the end of a file, a
-        camera that has no frame yet); ``(None, why)`` where it raised or returned nothing."""
+        """``(frame, None, t)``; ``(None, None, t)`` where read() said no (the end of a file, a
+        camera that has no frame yet); ``(None, why, t)`` where it raised or returned nothing.
+
+        ``t`` is when the work on the frame began. A camera's read() first waits for the
+        camera's next frame, a whole frame interval at its rate, so a camera is read as
+        read() does it, grab() then retrieve() (the driver's decoding), and ``t`` is taken
+        between the two; a file's read() decodes from its start."""
+        t = time.perf_counter()
         try:
-            ok, frame = self._cap.read()
+            if self.is_camera:
+                ok = self._cap.grab()
+                t = time.perf_counter()
+                ok, frame = self._cap.retrieve() if ok else (False, None)
+            else:
+                ok, frame = self._cap.read()
         except Exception as exc:  # cv2.error from some drivers when a USB camera is unplugged
-            return None, f"read() raised {one_line(exc)}"
+            return None, f"read() raised {one_line(exc)}", t
         if not ok:
-            return None, None
+            return None, None, t
         if frame is None or frame.size == 0:
-            return None, "read() returned an empty frame"
-        return frame, None
+            return None, "read() returned an empty frame", t
+        return frame, None, t
 
     def _read_loop(self) -> None:
         period = 1.0 / self.fps
@@ -187,8 +198,7 @@ class Capture:
         started = False  # a camera waking up gets CAMERA_START_S for its first frame
         n = 0
         while not self._stop.is_set():
-            t0 = time.perf_counter()
-            bgr, why = self._read()
+            bgr, why, t0 = self._read()
             if bgr is None:
                 if not self.is_camera:  # a file: no retries
                     if why is not None:

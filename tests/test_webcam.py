@@ -631,6 +631,13 @@ class _FakeCamera:
     def __init__(self, *a):
         self.reads = 0
 
+    def grab(self):  # the example reads a camera in read()'s two steps
+        self._read = self.read()
+        return self._read[0]
+
+    def retrieve(self):
+        return self._read
+
     def isOpened(self):
         return True
 
@@ -657,6 +664,30 @@ def _camera_error(webcam, monkeypatch, camera) -> str:
     finally:
         cap.close()
     return str(raised.value)
+
+
+def test_capture_time_is_the_decoding_not_the_wait_for_the_cameras_next_frame(webcam, monkeypatch):
+    """A camera's read() blocks until the camera has its next frame: the overlay's capture
+    figure was the camera's frame interval (33 ms at 30 fps), not the decoding it stands for."""
+
+    class Camera20Fps(_FakeCamera):
+        def grab(self):  # waits for the next frame, as V4L2's does
+            time.sleep(0.05)
+            return True
+
+        def retrieve(self):
+            return True, np.zeros((8, 8, 3), np.uint8)
+
+        def read(self):  # what OpenCV's read() is
+            return self.retrieve() if self.grab() else (False, None)
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", Camera20Fps)
+    cap = webcam.Capture(0, latest=False)
+    try:
+        times = [cap.get()[1] for _ in range(4)]
+    finally:
+        cap.close()
+    assert max(times) < 25, times
 
 
 def test_camera_that_goes_away_raises_camera_error(webcam, monkeypatch):
