@@ -241,6 +241,11 @@ def _holds_sound(stream: dict) -> bool:
     return length == "N/A" or _seconds(length) > 0
 
 
+#: What FFmpeg says of an MP4 or MOV without its index (the "moov" box), which most writers put
+#: at the end of the file: one cut short before it, or still being recorded.
+MISSING_INDEX = "moov atom not found"
+
+
 def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
     """ffprobe's ``streams`` and ``format`` for ``p``, and why it could not open it (an MP4
     cut before its index: "moov atom not found"), or None when it could."""
@@ -278,6 +283,8 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
 
     p = as_path(path, "video")
     check_readable_file(p, "video", "a video file", shown=repr(str(p)))
+    if p.stat().st_size == 0:  # FFmpeg's own words for it: "moov atom not found", "EBML header parsing failed"
+        raise InputError(f"video {str(p)!r} is empty (0 bytes)")
     # ffprobe first: a file with no pictures is refused before OpenCV prints FFmpeg's own
     # complaints about it. One ffprobe cannot open is still tried with OpenCV, whose FFmpeg
     # may be another release.
@@ -299,6 +306,9 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         cap = cv2.VideoCapture(name)
     try:
         if not cap.isOpened():
+            if unreadable == MISSING_INDEX:
+                unreadable += (" (the index of this MP4 or MOV, which comes at its end, is missing: the file is cut "
+                               "short, or still being written)")
             raise InputError(f"could not open {str(p)!r} as a video" + (f": {unreadable}" if unreadable else ""))
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         cv_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0

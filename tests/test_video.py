@@ -1114,7 +1114,8 @@ def test_files_without_pictures_say_why(tmp_path, capsys):
     rc = main(["video", str(cut), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "out.mp4")])
     err = capsys.readouterr().err
     assert rc == 2 and err.splitlines() == [f"hairfx video: error: could not open {str(cut)!r} as a video: "
-                                            "moov atom not found"]  # fmt: skip
+                                            "moov atom not found (the index of this MP4 or MOV, which comes at its "
+                                            "end, is missing: the file is cut short, or still being written)"]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "sound.mp4", "whole.mp4"]
     # in a process of its own: FFmpeg inside OpenCV writes to the file descriptor, which
     # capsys does not see, and reads its log level once per process

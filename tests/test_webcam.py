@@ -598,13 +598,21 @@ def test_missing_input_file_is_a_clear_error(webcam, tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_an_input_that_is_not_a_video_says_what_it_is(webcam, tmp_path, capsys):
+def test_an_input_that_is_not_a_video_says_what_it_is(webcam, clip, tmp_path, capsys):
     still = tmp_path / "still.png"
     cv2.imwrite(str(still), np.zeros((8, 8, 3), np.uint8))
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video at all")
+    # a recording cut short (`head -c`) before its index, and one that has not begun: FFmpeg's
+    # "moov atom not found" for both, which does not say what is wrong with the file
+    cut, empty = tmp_path / "cut.mp4", tmp_path / "empty.mp4"
+    cut.write_bytes(clip.read_bytes()[:65536])
+    empty.write_bytes(b"")
     for source, says in [(still, "is a still image, not a video"), (tmp_path, "is a folder, not a video file"),
-                         (broken, f"could not open {str(broken)!r} as a video")]:  # fmt: skip
+                         (broken, f"could not open {str(broken)!r} as a video"),
+                         (cut, "moov atom not found (the index of this MP4 or MOV, which comes at its end, is missing: "
+                               "the file is cut short, or still being written)"),
+                         (empty, f"video {str(empty)!r} is empty (0 bytes)")]:  # fmt: skip
         assert webcam.main(["--input", str(source), "--output", str(tmp_path / "o.mp4")]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and says in err, err
