@@ -73,6 +73,7 @@ from hairfx.segmenter import MIN_SIDE
 
 MODES = ("effect", "mask", "side", "off")
 WINDOW = "hairfx"
+ESC_KEYSYM = 0xFF1B  # Esc as cv2.waitKeyEx() gives it on X11 (GTK, and Qt for a key that types no character)
 #: A camera that delivers nothing for this long is treated as gone.
 CAMERA_TIMEOUT_S = 3.0
 CAMERA_START_S = 10.0  # the first frame of a camera that is waking up
@@ -664,8 +665,11 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
             if n == 1:  # Qt's windows open at 400x300 and shrink the picture to fit: its own size, once
                 cv2.resizeWindow(WINDOW, picture.shape[1], picture.shape[0])
             cv2.imshow(WINDOW, picture)
-            k = cv2.waitKey(1) & 0xFF
-            if k != 255 and not app.key(k):
+            # waitKey() keeps the low byte of a key's code, and X11's codes (keysyms) for keys
+            # that type nothing then read as letters: Insert (0xFF63) as c, the Search key as Esc
+            k = cv2.waitKeyEx(1)
+            k = 27 if k == ESC_KEYSYM else k
+            if 0 <= k < 256 and not app.key(k):
                 break
             try:
                 closed = cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1

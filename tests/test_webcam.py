@@ -213,7 +213,7 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda name, w, h: sized.append((w, h)))
     monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: shown.append(img.shape))
-    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "waitKeyEx", lambda ms: -1)
     monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
     monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
 
@@ -231,13 +231,46 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     assert sized == [(64, 48)]  # the picture's size, once: a size the user gives the window later stays
 
 
+def test_keys_that_type_nothing_are_not_taken_for_letters(webcam, monkeypatch, hair_model):
+    """cv2.waitKey() keeps the low byte of a key's code, and X11 gives keys that type nothing
+    their keysym: Insert (0xFF63) changed the colour as c did, and a keyboard's Search key
+    (0x1008FF1B) quit as Esc. Esc itself comes as 27 or, from X11, as its keysym 0xFF1B."""
+    monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: None)
+    monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+
+    class EndlessCamera:
+        def get(self):
+            return np.full((48, 64, 3), 90, np.uint8), 0.0
+
+    for esc in (27, 0xFF1B):
+        pressed = iter([0xFF63, 0x1008FF1B, -1, ord("m"), esc])  # Insert, Search, none, m, Esc
+        codes = []
+
+        def wait_key_ex(ms):
+            codes.append(next(pressed))
+            return codes[-1]
+
+        monkeypatch.setattr(webcam.cv2, "waitKeyEx", wait_key_ex)
+        monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: wait_key_ex(ms) & 0xFF)  # what OpenCV's waitKey() is
+        app = webcam.App(webcam.parse_args(["--renderer", "cpu", "--color", "copper"]), ["copper", "violet"])
+        try:
+            assert webcam.run_window(app, EndlessCamera(), 10) == 0
+            assert app.session.color.name == "copper" and app.mode == "mask"
+        finally:
+            app.close()
+        assert len(codes) == 5  # Esc ended the run, not Search
+
+
 def test_a_window_closed_from_its_title_bar_ends_the_run_cleanly(webcam, monkeypatch, hair_model):
     """Qt's backend raises, rather than answer 'not visible', when asked about a window the
     title bar's close button destroyed: the run ends with status 0, as with q or Esc."""
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: None)
-    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "waitKeyEx", lambda ms: -1)
     monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
 
     def destroyed(*args):
@@ -811,7 +844,7 @@ def test_camera_whose_read_raises_ends_with_one_line_exit_2_and_clean_up(webcam,
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "imshow", lambda *a: None)
-    monkeypatch.setattr(webcam.cv2, "waitKey", lambda ms: 255)
+    monkeypatch.setattr(webcam.cv2, "waitKeyEx", lambda ms: -1)
     monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
     monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: closed.append("window"))
     app_close = webcam.App.close
