@@ -282,6 +282,7 @@ class RecolorSession(Closeable):
         self._cpu_renderer: CpuRenderer | None = None  # for frames the GL renderer refuses under "auto"
         self.intensity: float | None = None
         self.segmenter_session = None
+        self._handed: np.ndarray | None = None  # the model's mask mask() last returned, until the next call
         self.last_mask: np.ndarray | None = None
         self.last_raw_intensity: float | None = None
         self.last_weight: float | None = None
@@ -332,11 +333,15 @@ class RecolorSession(Closeable):
         with the previous mask as prior, through :func:`hair_alpha`. A scene cut found by
         the model resets the smoothed intensity too. A frame given its own ``mask`` breaks
         the model's chain of previous masks: the next frame the model sees starts afresh,
-        not from a mask it made frames earlier. The array returned (and kept as
+        not from a mask it made frames earlier. The model's mask this returns, given back
+        to the next call, ``process(frame, mask=m)`` (the model timed apart from the
+        recolouring), is the model's own and keeps its chain. The array returned (and kept as
         :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
         that refills one buffer does not change the state kept."""
         with self._guard.frame():
-            return self._mask(as_frame(frame), mask)
+            m = self._mask(as_frame(frame), mask)
+            self._handed = m if mask is None else None
+            return m
 
     def _mask(self, arr: np.ndarray, mask) -> np.ndarray:
         if mask is not None:
@@ -367,7 +372,11 @@ class RecolorSession(Closeable):
 
     def _process(self, frame, mask):
         arr = as_frame(frame)
-        m = self._mask(arr, mask)
+        handed, self._handed = self._handed, None
+        if mask is not None and mask is handed and mask.shape == arr.shape[:2]:
+            m = handed  # the model's own mask, from mask() just before: its chain goes on
+        else:
+            m = self._mask(arr, mask)
         self.last_mask = m
         self.last_raw_intensity = None  # a frame with no hair has none: _smooth sets it when there is
         result = self._render(arr, m, self._color, self._smooth)
@@ -388,6 +397,7 @@ class RecolorSession(Closeable):
         """Forget the smoothed intensity and the previous mask (call on a scene change)."""
         with self._guard.between_frames():
             self.intensity = None
+            self._handed = None
             self.last_raw_intensity = None
             self.last_weight = None
             self.last_mask = None

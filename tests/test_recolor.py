@@ -481,6 +481,34 @@ def test_a_frame_given_its_own_mask_breaks_the_models_chain_of_priors(portrait):
     np.testing.assert_array_equal(got, fresh)
 
 
+def test_the_models_own_mask_given_back_to_process_keeps_its_chain(portrait):
+    """mask() then process(frame, mask=that mask), to time the model apart from the
+    recolouring as the webcam example does, reset the model's session on every frame: no
+    frame was ever given its previous mask. Only the mask mask() just made keeps the chain:
+    a copy of it, or the same array given later, is the caller's."""
+    frame, _ = portrait
+    moved = np.ascontiguousarray(np.roll(frame, 12, axis=1))
+    with hairfx.RecolorSession("copper", renderer="cpu") as plain:
+        expected = [plain.process(f) for f in (frame, moved)]
+        expected_mask = plain.last_mask
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        got = []
+        for f in (frame, moved):
+            m = s.mask(f)
+            got.append(s.process(f, mask=m))
+            assert s.segmenter_session.previous_mask_canvas is not None
+        np.testing.assert_array_equal(s.last_mask, expected_mask)  # the second frame had the first's prior
+        for a, b in zip(got, expected):
+            np.testing.assert_array_equal(a, b)
+        m = s.mask(frame)
+        s.process(frame, mask=m.copy())
+        assert s.segmenter_session.previous_mask_canvas is None
+        m = s.mask(frame)
+        s.process(frame)
+        s.process(frame, mask=m)  # not the next call
+        assert s.segmenter_session.previous_mask_canvas is None
+
+
 def test_a_session_passes_its_prior_check_to_the_models_session(portrait):
     frame, _ = portrait
     with hairfx.RecolorSession("copper", renderer="cpu", check_every=15) as s:

@@ -415,6 +415,29 @@ def test_overlay_shows_the_strength_that_is_applied(webcam, hair_model, monkeypa
         assert f"strength {shown} " in drawn[-1], (given, keys, drawn[-1])
 
 
+def test_the_hair_model_is_fed_its_previous_mask(webcam, clip, hair_model):
+    """The window times the model apart from the recolouring (session.mask(), then
+    process() with that mask), and giving process() a mask reset the model's session: every
+    frame was segmented without its previous mask, the temporal feedback the model is built on."""
+    import hairfx
+
+    cap = cv2.VideoCapture(str(clip))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(4)]
+    cap.release()
+    app = webcam.App(webcam.parse_args(["--renderer", "cpu", "--color", "copper"]), ["copper"])
+    try:
+        for f in frames:
+            app.step(f, 0.0, overlay=False)
+            assert app.session.segmenter_session.previous_mask_canvas is not None
+        shown = app.session.last_mask
+    finally:
+        app.close()
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        for f in frames:
+            s.process(f)
+        np.testing.assert_array_equal(shown, s.last_mask)
+
+
 def test_colour_keys_skip_a_colour_that_cannot_be_loaded(webcam, clip, tmp_path, hair_model, capsys):
     bad = tmp_path / "bad"  # listed by hairfx.colors() as any folder is, but its color.json is broken
     bad.mkdir()
