@@ -586,6 +586,8 @@ def run_headless(app: App, cap: Capture, args) -> int:
 
 _WINDOW_PROBE = "import cv2; cv2.namedWindow('hairfx-probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
 _HEADLESS = "--output OUT.mp4 or --bench to run without a window"
+#: A camera is shown only in a window: --output and --bench run on a file.
+_HEADLESS_CAMERA = "--input FILE with --output OUT.mp4 or --bench to run on a video file without a window"
 
 #: pip's OpenCV packages, with windows (Qt) and without ("headless"). Each installs the same
 #: cv2 folder, so with one of each installed the files of the last one installed are used.
@@ -593,9 +595,10 @@ OPENCV_WINDOWED = ("opencv-python", "opencv-contrib-python")
 OPENCV_HEADLESS = ("opencv-python-headless", "opencv-contrib-python-headless")
 
 
-def no_window_support(error: str) -> str | None:
+def no_window_support(error: str, instead: str = _HEADLESS) -> str | None:
     """Where ``error`` (what OpenCV said as a window failed to open) is that of an OpenCV
-    built without windows: why, and the pip commands that give one with windows; else None.
+    built without windows: why, and the pip commands that give one with windows, or
+    ``instead``, how to run without one; else None.
     A headless package installed beside the one with windows is the usual cause: its cv2
     replaced the other's, and uninstalling it leaves the shared files broken until the
     package with windows is installed again."""
@@ -617,16 +620,17 @@ def no_window_support(error: str) -> str | None:
     headless, windowed = installed(OPENCV_HEADLESS), installed(OPENCV_WINDOWED)
     if not headless:  # a build of its own, or another package manager's
         return (f"this OpenCV ({cv2.__version__}) was built without windows; install one that has them "
-                f"(pip install opencv-python), or use {_HEADLESS}")
+                f"(pip install opencv-python), or use {instead}")
     reinstall = " ".join(windowed or ["opencv-python"])
     where = f" beside {' and '.join(windowed)}, whose cv2 it replaced" if windowed else ""
     return (f"this OpenCV has no windows: {' and '.join(headless)} is installed{where}; run "
             f"`pip uninstall {' '.join(headless)}` then `pip install --force-reinstall {reinstall}`, "
-            f"or use {_HEADLESS}")
+            f"or use {instead}")
 
 
-def check_window() -> None:
-    """Raise a clear error if this process cannot open a window.
+def check_window(instead: str = _HEADLESS) -> None:
+    """Raise a clear error if this process cannot open a window, saying ``instead``, how
+    to run without one.
 
     OpenCV's GUI backend (Qt) aborts the whole process when there is no usable display,
     so opening a window is tried first in a short-lived child process.
@@ -638,14 +642,14 @@ def check_window() -> None:
     except subprocess.TimeoutExpired:
         raise hairfx.HairfxError("opening a window timed out (is the display responding?)") from None
     if r.returncode != 0:
-        fix = no_window_support(r.stderr)
+        fix = no_window_support(r.stderr, instead)
         if fix is not None:
             raise hairfx.HairfxError(f"cannot open a window: {fix}")
         lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
         why = next((ln for ln in lines if "display" in ln.lower()), lines[-1] if lines else f"exit code {r.returncode}")
         display = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
         where = f"display {display!r}" if display else "no display (DISPLAY is not set)"
-        raise hairfx.HairfxError(f"cannot open a window on {where}: {why}; use {_HEADLESS}")
+        raise hairfx.HairfxError(f"cannot open a window on {where}: {why}; use {instead}")
 
 
 def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
@@ -716,7 +720,9 @@ def _main(args) -> int:
             camera_size=args.size or (1280, 720),
         )
         if not headless:
-            check_window()  # fail fast with a message; Qt itself would abort the process
+            # fail fast with a message; Qt itself would abort the process. A camera has no
+            # run without a window: --output and --bench take a file
+            check_window(_HEADLESS if args.input else _HEADLESS_CAMERA)
         app = App(args, palette)
         return run_headless(app, cap, args) if headless else run_window(app, cap, args.frames)
     finally:

@@ -528,6 +528,19 @@ def test_no_display_is_a_clear_error_not_an_abort(clip):
     assert "Traceback" not in r.stderr
 
 
+def test_a_camera_without_a_display_is_not_told_to_use_options_that_need_a_file(webcam, monkeypatch, capsys):
+    """With a camera and no display, the error said to use --output OUT.mp4 or --bench,
+    which were then refused: "--output and --bench need --input FILE"."""
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", _after_frames(1 << 30, None))
+    assert webcam.main(["--renderer", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open a window" in err and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith("; use --input FILE with --output OUT.mp4 or --bench to run on a video file "
+                                 "without a window"), err
+
+
 def test_opengl_that_cannot_start_is_said_in_one_line(short_clip, tmp_path):
     """Where Mesa cannot start a driver (here one that does not exist), its own "libEGL
     warning: egl: failed to create dri2 screen" lines came before hairfx's, which says it,
@@ -863,7 +876,7 @@ def test_camera_whose_read_raises_ends_with_one_line_exit_2_and_clean_up(webcam,
     closed = []
     monkeypatch.setattr(webcam.cv2, "VideoCapture", _after_frames(3, _unplugged))
     monkeypatch.setattr(webcam, "CAMERA_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(webcam, "check_window", lambda: None)
+    monkeypatch.setattr(webcam, "check_window", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
     monkeypatch.setattr(webcam.cv2, "imshow", lambda *a: None)
