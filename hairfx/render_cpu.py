@@ -34,7 +34,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color
 from .errors import InputError
-from .frames import as_mask, mask_levels
+from .frames import mask_levels
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
@@ -226,8 +226,23 @@ class _Renderer(Closeable):
         self._check_open()
         return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
 
+    def measure(self, frame, mask) -> float | None:
+        """The hair intensity :meth:`render` would measure for ``frame`` under ``mask``
+        (see :mod:`hairfx.intensity`; the mask taken at 8 bits,
+        :func:`~hairfx.frames.mask_levels`), or ``None`` when the mask covers no hair. The
+        frame and mask are taken as :func:`hairfx.recolor` takes them (what is wrong raises
+        :class:`~hairfx.errors.InputError`)."""
+        from .frames import as_frame, mask_for_frame
+
+        self._check_open()
+        arr = as_frame(frame)
+        return self._measure(arr, mask_for_frame(arr, mask))
+
     def _check_open(self) -> None:
         """Raise where this renderer can draw no more (a GL renderer once closed)."""
+
+    def _measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
+        raise NotImplementedError  # pragma: no cover - every renderer defines it
 
     def _render_frame(self, frame, mask, color, strength=1.0, intensity_filter=None) -> RenderResult:
         raise NotImplementedError  # pragma: no cover - every renderer defines it
@@ -263,10 +278,9 @@ class CpuRenderer(_Renderer):
         self._kernels.move_to_end((n, domain))
         return k
 
-    def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
-        """Hair intensity of ``frame`` under ``mask`` taken at 8 bits, as :meth:`render`
-        measures it (see :mod:`hairfx.intensity` and :func:`~hairfx.frames.mask_levels`)."""
-        levels = mask_levels(as_mask(mask))
+    def _measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
+        """:meth:`measure` of a frame and a frame-sized mask already validated."""
+        levels = mask_levels(mask)
         return hair_intensity(frame, levels.astype(np.float32) * np.float32(1.0 / 255.0))
 
     def _render_frame(

@@ -572,8 +572,8 @@ class GLRenderer(_Renderer):
         sums = sums.reshape(-1, 2).astype(np.float64).sum(axis=0)
         return float(sums[0]), float(sums[1])
 
-    def measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
-        """Hair intensity of ``frame`` under ``mask``, reduced on the GPU."""
+    def _measure(self, frame: np.ndarray, mask: np.ndarray) -> float | None:
+        """:meth:`measure` of a frame and a frame-sized mask already validated, reduced on the GPU."""
         _check_not_forked()
         levels = mask_levels(mask)
         box = mask_bbox(levels)

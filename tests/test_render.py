@@ -345,6 +345,33 @@ def test_a_renderer_takes_what_recolor_takes_and_refuses_the_rest(gl_context, po
 
 
 @pytest.mark.gl
+def test_measure_takes_what_render_takes_and_refuses_the_rest(gl_context, portrait):
+    """measure() is public beside render(): on GL it once read any input unchecked (a list
+    or a PIL image failed inside it, a NaN mask measured as no hair, a half-size mask
+    measured the wrong pixels), and the CPU refused the scaled mask render() takes. Both
+    now measure what render() measures, or raise an InputError naming what is wrong."""
+    import cv2
+    from PIL import Image
+
+    frame, mask = portrait
+    m8 = np.round(mask * 255).astype(np.uint8)
+    half = cv2.resize(mask, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    for r in _renderers(gl_context):
+        for m in (mask, m8, m8 > 127, mask.astype(np.float64), Image.fromarray(m8), half):
+            want = r.render(frame, m, "copper").intensity
+            assert r.measure(Image.fromarray(frame), m) == pytest.approx(want, abs=1e-6), (r.name, type(m))
+        assert r.measure(frame, np.zeros_like(mask)) is None
+        nan = mask.copy()
+        nan[mask > 0.5] = np.nan
+        for bad_frame, bad_mask, said in ((frame.astype(np.float32), mask, "uint8"), (frame, mask.tolist(), "list"),
+                                          (frame, nan, "NaN"), (frame, mask * 2, r"\[0, 1\]"),
+                                          (frame, mask[:10, :20], "aspect")):
+            with pytest.raises(InputError, match=said):
+                r.measure(bad_frame, bad_mask)
+        r.close()
+
+
+@pytest.mark.gl
 def test_strength_zero_is_identity(gl_context, portrait, copperish):
     frame, mask = portrait
     for r in _renderers(gl_context):
