@@ -56,6 +56,9 @@ class RenderResult(tuple):
     def __new__(cls, frame, intensity, weight):
         return super().__new__(cls, (frame, intensity, weight))
 
+    def __getnewargs__(self):  # pickled (a worker process's result) as its three values
+        return tuple(self)
+
     frame = property(lambda self: self[0])
     intensity = property(lambda self: self[1])
     weight = property(lambda self: self[2])

@@ -371,6 +371,20 @@ def test_measure_takes_what_render_takes_and_refuses_the_rest(gl_context, portra
         r.close()
 
 
+def test_a_render_result_pickles(portrait, copperish):
+    """A worker process's render() result reaches its parent pickled: its unpickling once
+    failed (RenderResult.__new__ takes three arguments), which a ProcessPoolExecutor
+    reports as a BrokenProcessPool, not as anything about the result."""
+    import pickle
+
+    frame, mask = portrait
+    res = CpuRenderer().render(frame, mask, copperish)
+    back = pickle.loads(pickle.dumps(res))
+    assert type(back) is type(res)
+    np.testing.assert_array_equal(back.frame, res.frame)
+    assert (back.intensity, back.weight) == (res.intensity, res.weight)
+
+
 @pytest.mark.gl
 def test_strength_zero_is_identity(gl_context, portrait, copperish):
     frame, mask = portrait
