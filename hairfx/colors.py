@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import difflib
 import json
 import os
 import re
@@ -361,6 +362,15 @@ def colors() -> list[str]:
     return sorted(_index())
 
 
+def _likely(key: str, names: list[str]) -> str:
+    """``"; did you mean 'copper'?"`` for an unknown colour name: the hex colour it is
+    without its ``#``, or the nearest of ``names``; ``""`` when nothing is near."""
+    if HEX_SWATCH.match("#" + key):
+        return f"; did you mean '#{key}'?"
+    near = difflib.get_close_matches(key, names, n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def get_color(name: "str | Color") -> Color:
     """The :class:`Color` called ``name`` (a :class:`Color` is returned as is).
 
@@ -399,13 +409,17 @@ def get_color(name: "str | Color") -> Color:
                 if sub.name.lower() == key and (sub / "color.json").is_file():
                     raise LutFormatError(f"{sub / 'color.json'}: {_bad_name(sub.name)}; rename the folder")
     if folder is None:
-        valid = ", ".join(colors()) or "(none: no colour folders found)"
+        names = colors()
+        valid = ", ".join(names) or "(none: no colour folders found)"
         searched = ", ".join(f"{d}{_searched_note(d)}" for d in lut_dirs())
         here = Path(name.strip())
         # a name is never a folder of the working folder (a recipe's sources may be one), but say so
         hint = f"; {here} in the working folder is a colour folder: name it by its path, ./{here}" if here.name and \
             (here / "color.json").is_file() else ""
-        raise UnknownColorError(f"unknown colour {name!r}; valid colours: {valid} (searched: {searched}){hint}")
+        raise UnknownColorError(
+            f"unknown colour {name!r}; valid colours: {valid}, or a '#RRGGBB' hex colour "
+            f"(searched: {searched}){hint or _likely(key, names)}"
+        )
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks
     stamp = _stamp(folder)

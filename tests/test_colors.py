@@ -293,6 +293,21 @@ def test_unknown_colour_lists_valid_names(tmp_path, copperish, monkeypatch):
     assert "(searched: " in str(err.value) and f"{tmp_path}, {tmp_path / 'typo'} (missing))" in str(err.value)
 
 
+def test_unknown_colour_says_hex_colours_are_valid_too_and_suggests_the_likely_one():
+    """The list of names once read as the only valid colours: a hex colour typed without
+    its '#' was told the palette's names alone, and a misspelt name was left to be found
+    in the list."""
+    with pytest.raises(UnknownColorError, match=r"valid colours: .*copper.*, or a '#RRGGBB' hex colour") as err:
+        get_color("7A2E8C")
+    assert str(err.value).endswith("did you mean '#7a2e8c'?")
+    with pytest.raises(UnknownColorError) as err:
+        get_color("Coper")
+    assert str(err.value).endswith("did you mean 'copper'?")
+    with pytest.raises(UnknownColorError) as err:
+        get_color("chartreuse")
+    assert "did you mean" not in str(err.value)
+
+
 def test_bundled_palette_has_starter_colours():
     names = hairfx.colors()
     for name in ("copper", "platinum", "blue"):
