@@ -181,13 +181,20 @@ def canvas_layout(h: int, w: int, size: int, stride: int) -> tuple[int, int, int
     37 % fewer, and the network's time falls with them. The masks match the square's
     within the noise of the test sets (the model card compares the two).
 
+    Each side is at least two strides (up to ``size``): on a canvas one stride high (a frame
+    8 or more times wider than high) the network's bottleneck is one pixel high, and there
+    OpenCV's DNN module computed values up to 1e25 where ONNX Runtime and PyTorch did not.
+
     >>> canvas_layout(480, 640, 512, 64)
     (384, 512, 384, 512, 0, 0)
     >>> canvas_layout(720, 1280, 256, 32)
     (160, 256, 144, 256, 8, 0)
+    >>> canvas_layout(40, 428, 256, 32)
+    (64, 256, 24, 256, 20, 0)
     """
     nh, nw, _, _ = letterbox(h, w, size)
-    ch, cw = -(-nh // stride) * stride, -(-nw // stride) * stride
+    least = min(size, 2 * stride)
+    ch, cw = max(least, -(-nh // stride) * stride), max(least, -(-nw // stride) * stride)
     return ch, cw, nh, nw, (ch - nh) // 2, (cw - nw) // 2
 
 
