@@ -98,6 +98,10 @@ class LUT3D:
         object.__setattr__(self, "domain_min", dmin)
         object.__setattr__(self, "domain_max", dmax)
 
+    def __reduce__(self):
+        # pickled and copied through the constructor, so the copy's table is read-only too
+        return type(self), (self.table, self.title, self.domain_min, self.domain_max)
+
     @property
     def size(self) -> int:
         """The number of grid points per axis (``LUT_3D_SIZE``)."""

@@ -121,6 +121,20 @@ def test_a_lut_keeps_a_copy_and_leaves_the_callers_array_writable():
     assert lut.table[0, 0, 0].tolist() == [0.0, 0.0, 0.0] and not lut.table.flags.writeable
 
 
+def test_a_lut_stays_read_only_when_pickled_or_copied():
+    """A service sends its colours to worker processes pickled: the copy's table once came
+    back writable, so an in-place change went unseen by the renderers, which keep a
+    colour's texels and kernels by the colour they were made for."""
+    import copy
+    import pickle
+
+    lut = LUT3D(LUT3D.identity(3).table, title="t", domain_min=(0, -0.5, 0), domain_max=(1, 1, 2))
+    for again in (pickle.loads(pickle.dumps(lut)), copy.deepcopy(lut), copy.copy(lut)):
+        assert not again.table.flags.writeable
+        np.testing.assert_array_equal(again.table, lut.table)
+        assert (again.title, again.domain_min, again.domain_max) == (lut.title, lut.domain_min, lut.domain_max)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
