@@ -169,12 +169,46 @@ def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble:
     return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta))
 
 
-def _to_output(out: np.ndarray, like):
+class _Frame:
+    """A frame as given (an array or a PIL image) and the sRGB array the work is done on.
+
+    A PIL image may carry a colour profile (``info["icc_profile"]``: a phone's Display P3,
+    a camera's Adobe RGB). As ``hairfx recolor`` does with such a photo, its values are
+    converted to sRGB, as the LUTs were made, and the output keeps the image's own values
+    where the work left them and its profile
+    (:class:`~hairfx.metadata.ColourProfile`)."""
+
+    def __init__(self, frame) -> None:
+        self.given = frame
+        self.original = as_frame(frame)
+        self.profile = None
+        icc = getattr(frame, "info", {}).get("icc_profile") if _is_pil(frame) else None
+        if icc:
+            from .metadata import ColourProfile
+
+            self.profile = ColourProfile(icc, name="the frame's PIL image")
+        self.work = self.original if self.profile is None else self.profile.to_srgb(self.original)
+
+    def output(self, out: np.ndarray):
+        """``out`` (the work's result) of the same kind as the frame given."""
+        if not _is_pil(self.given):
+            return out
+        from PIL import Image
+
+        if self.profile is not None:
+            out = self.profile.from_srgb(self.original, self.work, out)
+        image = Image.fromarray(out, "RGB")
+        if self.profile is not None and self.profile.output_profile:
+            image.info["icc_profile"] = self.profile.output_profile
+        return image
+
+
+def _is_pil(frame) -> bool:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover
-        return out
-    return Image.fromarray(out, "RGB") if isinstance(like, Image.Image) else out
+        return False
+    return isinstance(frame, Image.Image)
 
 
 def recolor(
@@ -192,7 +226,10 @@ def recolor(
     """Recolour the hair in ``frame``.
 
     Args:
-        frame: ``H x W x 3`` ``uint8`` RGB array, or an RGB PIL image.
+        frame: ``H x W x 3`` ``uint8`` RGB array, or an RGB PIL image. An image that carries
+            a colour profile (``info["icc_profile"]``, such as a phone's Display P3) is
+            recoloured in sRGB, as the LUTs were made, and comes back with its profile and
+            its own values outside the hair, as ``hairfx recolor`` treats such a photo.
         color: a colour name (see :func:`hairfx.colors`), a ``'#RRGGBB'`` hex colour, or a
             :class:`~hairfx.colors.Color`.
         mask: soft hair mask, ``H x W`` float in ``[0, 1]`` (uint8 0..255, bool and PIL ``L``
@@ -219,7 +256,8 @@ def recolor(
 
     >>> out = recolor(frame, "copper", mask=mask)  # doctest: +SKIP
     """
-    arr = as_frame(frame)
+    given = _Frame(frame)
+    arr = given.work
     col = get_color(color)
     s = _check_strength(strength)
     check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
@@ -228,7 +266,7 @@ def recolor(
     m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=tta, ensemble=ensemble)
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
-    return _to_output(out, frame)
+    return given.output(out)
 
 
 class RecolorSession(Closeable):
@@ -339,7 +377,7 @@ class RecolorSession(Closeable):
         :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
         that refills one buffer does not change the state kept."""
         with self._guard.frame():
-            m = self._mask(as_frame(frame), mask)
+            m = self._mask(_Frame(frame).work, mask)
             self._handed = m if mask is None else None
             return m
 
@@ -371,7 +409,8 @@ class RecolorSession(Closeable):
             return self._process(frame, mask)
 
     def _process(self, frame, mask):
-        arr = as_frame(frame)
+        given = _Frame(frame)
+        arr = given.work
         handed, self._handed = self._handed, None
         if mask is not None and mask is handed and mask.shape == arr.shape[:2]:
             m = handed  # the model's own mask, from mask() just before: its chain goes on
@@ -381,7 +420,7 @@ class RecolorSession(Closeable):
         self.last_raw_intensity = None  # a frame with no hair has none: _smooth sets it when there is
         result = self._render(arr, m, self._color, self._smooth)
         self.last_weight = result.weight
-        return _to_output(result.frame, frame)
+        return given.output(result.frame)
 
     def _render(self, frame: np.ndarray, mask: np.ndarray, color: Color, intensity_filter):
         """This session's renderer on one colour, with the CPU fallback of ``"auto"``."""

@@ -38,6 +38,38 @@ def test_pil_in_pil_out(portrait):
     assert isinstance(out, Image.Image) and out.size == (frame.shape[1], frame.shape[0]) and out.mode == "RGB"
 
 
+@pytest.mark.parametrize("session", [False, True])
+def test_a_pil_image_with_a_colour_profile_is_recoloured_in_srgb_and_keeps_it(portrait, session):
+    """As `hairfx recolor` does with a Display P3 photo: the hair recoloured in sRGB, as the
+    LUTs were made, every other pixel the image's own, and the profile on the output. The
+    image once came back without its profile (saved, every pixel shifted colour) and its
+    hair recoloured from the P3 values as if they were sRGB (up to 14 levels off)."""
+    from PIL import ImageCms
+
+    from hairfx.icc import matrix_shaper_profile
+
+    frame, mask = portrait
+    p3 = matrix_shaper_profile("Display P3")
+    image = Image.fromarray(frame)
+    image.info["icc_profile"] = p3
+    p3_to_srgb = ImageCms.buildTransform(ImageCms.ImageCmsProfile(ImageCms.core.profile_frombytes(p3)),
+                                         ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    if session:
+        with hairfx.RecolorSession("copper", renderer="cpu") as s:
+            out = s.process(image, mask=mask)
+    else:
+        out = hairfx.recolor(image, "copper", mask=mask, renderer="cpu")
+    assert isinstance(out, Image.Image) and out.info.get("icc_profile") == p3
+    got, levels = np.asarray(out), np.round(mask * 255)
+    np.testing.assert_array_equal(got[levels == 0], frame[levels == 0])  # not touched
+    # the hair, seen in sRGB, is what the sRGB picture recolours to (LittleCMS as the oracle)
+    srgb = np.asarray(ImageCms.applyTransform(Image.fromarray(frame), p3_to_srgb))
+    want = hairfx.recolor(srgb, "copper", mask=mask, renderer="cpu")
+    seen = np.asarray(ImageCms.applyTransform(out, p3_to_srgb)).astype(int)
+    hair = levels == 255
+    assert np.abs(seen - want)[hair].mean() < 1.0 and np.abs(seen - want)[hair].max() <= 4
+
+
 def test_low_resolution_mask_is_resized(portrait):
     import cv2
 
