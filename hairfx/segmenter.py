@@ -308,6 +308,22 @@ def _torch_for(name: str, weights_dir: Path | None, auto: bool):
         raise
 
 
+_torch_fork_handled = False
+
+
+def _one_torch_thread_after_fork(torch) -> None:
+    """Make a child forked from this process run torch on one thread (once per process).
+
+    GNU OpenMP's worker threads, which torch's CPU operators run on, do not survive a fork,
+    and its next parallel region in the child waits for them for ever: a service that warmed
+    up a torch segmenter and then forked its workers (multiprocessing's default start method
+    on Linux) never got a mask from them. On one thread no parallel region is entered."""
+    global _torch_fork_handled
+    if not _torch_fork_handled:
+        _torch_fork_handled = True
+        os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
+
+
 def _zero_small(prob: np.ndarray) -> np.ndarray:
     """Set probabilities below :data:`ZERO_BELOW` to exactly 0 (in place, SIMD)."""
     cv2.threshold(prob, ZERO_BELOW - 1e-9, 0.0, cv2.THRESH_TOZERO, dst=prob)
@@ -324,7 +340,9 @@ class Segmenter:
     ``backend`` is one of :data:`BACKENDS`. ``threads`` sets the runtime's thread
     count when given: this segmenter's own for ONNX Runtime (default one per core), the
     whole process's for torch or OpenCV. Weights are verified against
-    the SHA-256 recorded in ``weights.json`` before they are loaded.
+    the SHA-256 recorded in ``weights.json`` before they are loaded. Once a torch segmenter
+    is made, a process forked from this one runs torch on one thread, as PyTorch's own
+    DataLoader workers do (:func:`_one_torch_thread_after_fork`).
 
     The full preset is an ensemble by default: it averages the full network's probability
     with the small network's on the mirror image of the frame (mirrored back). The two
@@ -392,6 +410,7 @@ class Segmenter:
             torch = _torch_for(name, weights_dir, auto)
             from .model import HairNet, fuse_batchnorm
 
+            _one_torch_thread_after_fork(torch)
             if threads is not None:
                 torch.set_num_threads(int(threads))
             state = load_state_dict(name, weights_dir)

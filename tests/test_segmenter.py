@@ -186,6 +186,31 @@ def test_the_cut_canvas_scores_as_the_square_one_on_real_photos(name):
     assert np.mean(cut) > np.mean(square) - 0.01, (np.mean(cut), np.mean(square))
 
 
+_FORKED_SEGMENTER: Segmenter | None = None  # what a forked child predicts with
+
+
+def _predict_in_child(frame: np.ndarray) -> np.ndarray:
+    return _FORKED_SEGMENTER.predict(frame)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+def test_a_child_forked_after_the_segmenter_ran_gets_its_mask_not_a_hang(by_backend, backend):
+    """A service that loads and warms up its segmenter, then forks its workers
+    (multiprocessing's default start method on Linux, a preloading web server): with the
+    torch backend the child's first mask once never came, as GNU OpenMP waited for the
+    parent's threads, which a child does not have."""
+    import multiprocessing
+
+    global _FORKED_SEGMENTER
+    frame = _portrait()
+    _FORKED_SEGMENTER = s = by_backend[backend]
+    want = s.predict(frame)  # the runtime's threads have run in the parent
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_predict_in_child, (frame,)).get(timeout=30)
+    _assert_same_mask(got, want)  # torch sums in another order on one thread
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
 def test_frames_of_changing_shape_reuse_nothing_stale(by_backend, backend):
     """A canvas made for one shape is remade for the next: the same frame gives the same
