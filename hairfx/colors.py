@@ -40,6 +40,7 @@ import numpy as np
 
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
+from ._options import number
 from ._files import as_path, check_folder, replacing
 from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
@@ -120,8 +121,10 @@ class Color:
 
     def blended(self, w: float) -> np.ndarray:
         """The table ``(1 - w) * dark + w * light``, float32 ``(N, N, N, 3)`` indexed ``[r, g, b]``
-        over the colour's :attr:`domain` (sample it at :meth:`grid_coords`)."""
-        w = np.float32(w)
+        over the colour's :attr:`domain` (sample it at :meth:`grid_coords`). ``w`` is a
+        number in ``[0, 1]``, as :meth:`weight` gives it: outside, the table would run past
+        both LUTs the artist made (and NaN fill it with NaN)."""
+        w = np.float32(number(w, "blend weight w", lo=0, hi=1))
         return (np.float32(1.0) - w) * self.dark.table + w * self.light.table
 
     def swatch_rgb(self) -> tuple[int, int, int]:

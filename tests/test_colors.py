@@ -125,6 +125,16 @@ def test_blend_is_linear_between_dark_and_light(copperish):
     assert copperish.weight(0.2) == 0.0 and copperish.weight(0.6) == 1.0 and copperish.weight(0.4) == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("w, why", [(1.5, r"in \[0, 1\]"), (-0.1, r"in \[0, 1\]"),
+                                     (float("nan"), "finite"), ("0.5", "must be a number")])
+def test_a_blend_weight_outside_the_two_luts_is_refused(copperish, w, why):
+    """Past 1 the table ran beyond the light LUT, NaN filled it with NaN, and a string gave
+    NumPy's own error: each is named as the blend weight's problem."""
+    with pytest.raises(InputError, match=f"blend weight w.*{why}"):
+        copperish.blended(w)
+    np.testing.assert_array_equal(copperish.blended(np.float64(1.0)), copperish.light.table)  # NumPy numbers too
+
+
 def test_user_lut_folder(tmp_path, copperish, monkeypatch):
     save_color(copperish, tmp_path / "copperish")
     monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
