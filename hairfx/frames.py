@@ -14,6 +14,7 @@ from .errors import InputError
 
 __all__ = [
     "as_frame",
+    "GivenFrame",
     "as_mask",
     "mask_for_frame",
     "resize_mask",
@@ -80,6 +81,49 @@ def as_frame(frame, *, name: str = "frame") -> np.ndarray:
         why = f"{w}x{h}, larger than the {MAX_SIDE} px per side hairfx accepts"
         raise InputError(f"{name} is {why}", reason=f"it is {why}")
     return np.ascontiguousarray(frame)
+
+
+class GivenFrame:
+    """A frame as given (an array or a PIL image) and the sRGB array the work is done on
+    (:attr:`work`): what :func:`~hairfx.recolor` and the hair-mask model take.
+
+    A PIL image may carry a colour profile (``info["icc_profile"]``: a phone's Display P3,
+    a camera's Adobe RGB). As ``hairfx recolor`` does with such a photo, its values are
+    converted to sRGB, as the LUTs were made, and the output keeps the image's own values
+    where the work left them and its profile
+    (:class:`~hairfx.metadata.ColourProfile`)."""
+
+    def __init__(self, frame) -> None:
+        self.given = frame
+        self.original = as_frame(frame)
+        self.profile = None
+        icc = getattr(frame, "info", {}).get("icc_profile") if _is_pil(frame) else None
+        if icc:
+            from .metadata import ColourProfile
+
+            self.profile = ColourProfile(icc, name="the frame's PIL image")
+        self.work = self.original if self.profile is None else self.profile.to_srgb(self.original)
+
+    def output(self, out: np.ndarray):
+        """``out`` (the work's result) of the same kind as the frame given."""
+        if not _is_pil(self.given):
+            return out
+        from PIL import Image
+
+        if self.profile is not None:
+            out = self.profile.from_srgb(self.original, self.work, out)
+        image = Image.fromarray(out, "RGB")
+        if self.profile is not None and self.profile.output_profile:
+            image.info["icc_profile"] = self.profile.output_profile
+        return image
+
+
+def _is_pil(frame) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(frame, Image.Image)
 
 
 def as_mask(mask, *, name: str = "mask") -> np.ndarray:

@@ -21,7 +21,7 @@ from ._closeable import Closeable, StreamGuard
 from .colors import Color, get_color
 from .errors import InputError, RendererUnavailable
 from ._options import flag, number
-from .frames import apply_ramp, as_frame, as_mask, mask_for_frame, ramp_table
+from .frames import GivenFrame, apply_ramp, as_mask, mask_for_frame, ramp_table
 from .presets import check_model_name, resolve_ensemble
 from .render_cpu import INTERPOLATIONS, CpuRenderer
 
@@ -169,48 +169,6 @@ def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble:
     return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta))
 
 
-class _Frame:
-    """A frame as given (an array or a PIL image) and the sRGB array the work is done on.
-
-    A PIL image may carry a colour profile (``info["icc_profile"]``: a phone's Display P3,
-    a camera's Adobe RGB). As ``hairfx recolor`` does with such a photo, its values are
-    converted to sRGB, as the LUTs were made, and the output keeps the image's own values
-    where the work left them and its profile
-    (:class:`~hairfx.metadata.ColourProfile`)."""
-
-    def __init__(self, frame) -> None:
-        self.given = frame
-        self.original = as_frame(frame)
-        self.profile = None
-        icc = getattr(frame, "info", {}).get("icc_profile") if _is_pil(frame) else None
-        if icc:
-            from .metadata import ColourProfile
-
-            self.profile = ColourProfile(icc, name="the frame's PIL image")
-        self.work = self.original if self.profile is None else self.profile.to_srgb(self.original)
-
-    def output(self, out: np.ndarray):
-        """``out`` (the work's result) of the same kind as the frame given."""
-        if not _is_pil(self.given):
-            return out
-        from PIL import Image
-
-        if self.profile is not None:
-            out = self.profile.from_srgb(self.original, self.work, out)
-        image = Image.fromarray(out, "RGB")
-        if self.profile is not None and self.profile.output_profile:
-            image.info["icc_profile"] = self.profile.output_profile
-        return image
-
-
-def _is_pil(frame) -> bool:
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(frame, Image.Image)
-
-
 def recolor(
     frame,
     color: "str | Color",
@@ -256,7 +214,7 @@ def recolor(
 
     >>> out = recolor(frame, "copper", mask=mask)  # doctest: +SKIP
     """
-    given = _Frame(frame)
+    given = GivenFrame(frame)
     arr = given.work
     col = get_color(color)
     s = _check_strength(strength)
@@ -377,7 +335,7 @@ class RecolorSession(Closeable):
         :attr:`last_mask`) is the session's own, never the caller's ``mask``: a capture loop
         that refills one buffer does not change the state kept."""
         with self._guard.frame():
-            m = self._mask(_Frame(frame).work, mask)
+            m = self._mask(GivenFrame(frame).work, mask)
             self._handed = m if mask is None else None
             return m
 
@@ -409,7 +367,7 @@ class RecolorSession(Closeable):
             return self._process(frame, mask)
 
     def _process(self, frame, mask):
-        given = _Frame(frame)
+        given = GivenFrame(frame)
         arr = given.work
         handed, self._handed = self._handed, None
         if mask is not None and mask is handed and mask.shape == arr.shape[:2]:

@@ -41,7 +41,7 @@ import numpy as np
 from ._closeable import Closeable, StreamGuard
 from ._optional import require
 from .errors import InputError, MissingDependency, WeightsError
-from .frames import apply_ramp, as_frame, mask_for_frame, ramp_table
+from .frames import GivenFrame, apply_ramp, mask_for_frame, ramp_table
 from ._options import flag, number, thread_count
 from .presets import (
     BACKENDS, ENSEMBLE_PARTNER, ENSEMBLE_PRESET, MODEL_NAMES, PRESETS, check_model_name, resolve_ensemble,
@@ -546,7 +546,7 @@ class Segmenter:
         return out
 
     def _check_frame(self, frame) -> np.ndarray:
-        frame = as_frame(frame)
+        frame = GivenFrame(frame).work  # a PIL image with a colour profile in sRGB, as recolor() takes it
         if min(frame.shape[:2]) < MIN_SIDE:
             size = f"{frame.shape[1]}x{frame.shape[0]}"
             raise InputError(f"frame is {size}, smaller than {MIN_SIDE} px per side",
@@ -557,6 +557,8 @@ class Segmenter:
 
     def predict(self, frame, prior=None, *, tta: bool = False) -> np.ndarray:
         """Hair probability for one ``H x W x 3`` uint8 RGB frame, ``H x W`` float32 in [0, 1].
+        A PIL image that carries a colour profile is seen in sRGB, as :func:`~hairfx.recolor`
+        and ``hairfx mask`` see it (:class:`~hairfx.frames.GivenFrame`).
 
         ``prior`` is the previous frame's mask, or None for a fresh start. Like any mask
         in hairfx it may be at the frame's size or another size with the frame's aspect

@@ -80,6 +80,32 @@ def test_pil_image_accepted(seg):
     assert np.array_equal(seg.predict(Image.fromarray(frame)), seg.predict(frame))
 
 
+def test_a_pil_image_with_a_colour_profile_is_seen_in_srgb(seg):
+    """As recolor() and `hairfx mask` see it: a Display P3 image's mask is the mask of its
+    sRGB conversion (LittleCMS's, as the oracle), in a session too; the raw P3 values,
+    which were used before, give another."""
+    from PIL import ImageCms
+
+    from hairfx.icc import matrix_shaper_profile
+
+    frame = _portrait(160, 120)  # saturated colours, where P3 and sRGB values differ most:
+    frame[(frame == (200, 205, 210)).all(-1)] = (30, 160, 40)  # a green wall (sRGB 0, 163, 0)
+    frame[(frame == (40, 30, 25)).all(-1)] = (160, 60, 30)  # red hair (sRGB 173, 50, 12)
+    p3 = matrix_shaper_profile("Display P3")
+    image = Image.fromarray(frame)
+    image.info["icc_profile"] = p3
+    to_srgb = ImageCms.buildTransform(ImageCms.ImageCmsProfile(ImageCms.core.profile_frombytes(p3)),
+                                      ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    srgb = np.asarray(ImageCms.applyTransform(Image.fromarray(frame), to_srgb))
+    assert np.abs(srgb.astype(int) - frame).max() > 20
+    got, want = seg.predict(image), seg.predict(srgb)
+    assert np.abs(got - want).max() < 0.02
+    assert np.abs(seg.predict(frame) - want).max() > 0.02  # the check can tell the two apart
+    session = seg.session()
+    assert np.abs(session.process(image) - want).max() < 0.02  # its first frame: no prior
+    assert np.asarray(image).tobytes() == frame.tobytes()  # the caller's image is untouched
+
+
 def test_empty_versus_supplied_prior(seg):
     frame = _portrait()
     empty = seg.predict(frame)
