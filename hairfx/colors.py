@@ -360,6 +360,15 @@ def _searched_note(folder: Path) -> str:
     return ""
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot be a file's at all (longer than the
+    file system takes: a colour name is any text the caller typed)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def colors() -> list[str]:
     """Names of all colours available, sorted and in lower case (names are case-insensitive)."""
     return sorted(_index())
@@ -418,7 +427,7 @@ def get_color(name: "str | Color") -> Color:
         here = Path(name.strip())
         # a name is never a folder of the working folder (a recipe's sources may be one), but say so
         hint = f"; {here} in the working folder is a colour folder: name it by its path, ./{here}" if here.name and \
-            (here / "color.json").is_file() else ""
+            _is_file(here / "color.json") else ""
         raise UnknownColorError(
             f"unknown colour {name!r}; valid colours: {valid}, or a '#RRGGBB' hex colour "
             f"(searched: {searched}){hint or _likely(key, names)}"

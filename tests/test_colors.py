@@ -318,6 +318,15 @@ def test_unknown_colour_says_hex_colours_are_valid_too_and_suggests_the_likely_o
     assert "did you mean" not in str(err.value)
 
 
+def test_an_unknown_colour_name_too_long_for_a_file_name_is_an_unknown_colour():
+    """The check for a colour folder of that name in the working folder once raised the
+    file system's OSError (file name too long) from inside get_color for a long name, in
+    place of the unknown colour's message."""
+    for name in ("a" * 300, "\u00e9" * 200):  # 300 bytes, 400 in UTF-8: over the 255 of a file name
+        with pytest.raises(UnknownColorError, match="unknown colour"):
+            get_color(name)
+
+
 def test_bundled_palette_has_starter_colours():
     names = hairfx.colors()
     for name in ("copper", "platinum", "blue"):
