@@ -319,6 +319,16 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def fps_text(fps: float) -> str:
+    """The frame rate as the overlay shows it: none before one is known (the first two frames,
+    drawn before a frame time is taken; they had shown "0.0 FPS", as if the pipeline had stalled).
+
+    >>> [fps_text(f) for f in (0.0, 29.96, 7.25)]
+    ['  --- FPS', ' 30.0 FPS', '  7.2 FPS']
+    """
+    return f"{fps:5.1f} FPS" if fps > 0 else "  --- FPS"
+
+
 def strength_text(strength: float) -> str:
     """The strength as the overlay shows it, to the hundredth that --strength and the keys set
     (keys step by 0.1 from any start), with one decimal at least.
@@ -404,7 +414,7 @@ class App:
             draw_overlay(
                 bgr,
                 [
-                    f"{s.fps:5.1f} FPS  {self.session.color.display_name}  "
+                    f"{fps_text(s.fps)}  {self.session.color.display_name}  "
                     f"strength {strength_text(self.session.strength)}  view {self.mode}",
                     f"capture {ms.get('capture', 0):.1f}  mask {ms.get('mask', 0):.1f}  "
                     f"render {ms.get('render', 0):.1f}  display {ms.get('display', 0):.1f} ms",

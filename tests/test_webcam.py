@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -436,6 +437,21 @@ def test_the_hair_model_is_fed_its_previous_mask(webcam, clip, hair_model):
         for f in frames:
             s.process(f)
         np.testing.assert_array_equal(shown, s.last_mask)
+
+
+def test_overlay_shows_no_frame_rate_before_it_has_two_frames_to_time(webcam, hair_model, monkeypatch):
+    """The first frames have no frame time to show: they had shown "0.0 FPS", as if stalled."""
+    drawn = []
+    monkeypatch.setattr(webcam, "draw_overlay", lambda bgr, lines: drawn.append(lines[0]))
+    frame = np.full((48, 64, 3), 90, np.uint8)
+    app = webcam.App(webcam.parse_args(["--renderer", "cpu", "--color", "copper"]), ["copper"])
+    try:
+        for _ in range(3):  # a rate is known once two frames have been timed, shown from the third
+            app.step(frame, 0.0, overlay=True)
+    finally:
+        app.close()
+    assert drawn[0].startswith("  --- FPS  ") and " 0.0 FPS" not in drawn[0]
+    assert re.match(r" *\d+\.\d FPS  ", drawn[2]) and float(drawn[2].split()[0]) > 0
 
 
 def test_colour_keys_skip_a_colour_that_cannot_be_loaded(webcam, clip, tmp_path, hair_model, capsys):
