@@ -1378,19 +1378,24 @@ def test_an_avi_whose_sound_all_went_to_aac_priming_says_it_has_none(tmp_path, m
     assert probe(out).audio_codecs == ("aac",) and _pcm(exe, out).size == 0  # the empty track it tells of
 
 
-@pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["pcm", "aac"])
-def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept_in_an_avi(tmp_path, suffix):
-    """An .avi writes such sound as PCM (none of it is left from the picture on), an empty
-    track whose AVI index states neither a count of packets nor a length: it was taken for
-    sound, and the command said "with audio" of a file with no sample of it."""
-    exe = ffmpeg_or_skip()
+def _sound_before_the_pictures(exe: str, tmp_path: Path, suffix: str) -> Path:
+    """A clip of 0.3 s of sound, then 10 pictures from 0.6 s: PCM in a ``.mov``, AAC in an ``.mp4``."""
     pictures, sound, src = tmp_path / "v.mp4", tmp_path / "a.wav", tmp_path / f"early{suffix}"
     make_clip(exe, pictures, "-frames:v", "10")
     subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.3", str(sound)], check=True)
     codec = ["-c:a", "pcm_s16le"] if suffix == ".mov" else ["-c:a", "aac"]
     subprocess.run([exe, "-v", "error", "-y", "-itsoffset", "0.6", "-i", str(pictures), "-i", str(sound), "-map", "0:v",
                     "-map", "1:a", "-c:v", "copy", *codec, str(src)], check=True)
-    out = tmp_path / "out.avi"
+    return src
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["pcm", "aac"])
+def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept_in_an_avi(tmp_path, suffix):
+    """An .avi writes such sound as PCM (none of it is left from the picture on), an empty
+    track whose AVI index states neither a count of packets nor a length: it was taken for
+    sound, and the command said "with audio" of a file with no sample of it."""
+    exe = ffmpeg_or_skip()
+    src, out = _sound_before_the_pictures(exe, tmp_path, suffix), tmp_path / "out.avi"
     with pytest.warns(RuntimeWarning, match="no sound of .* ends before the first picture"):
         got = recolor_video(src, out, color="copper", renderer="cpu", progress=False,
                             masks=lambda i, f: ellipse_mask(*f.shape[:2]))
@@ -1400,13 +1405,7 @@ def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept_in_an_
 @pytest.mark.parametrize("suffix", [".mov", ".mp4"], ids=["re-encoded", "copied"])
 def test_sound_that_ends_before_the_first_picture_is_not_reported_as_kept(tmp_path, suffix):
     exe = ffmpeg_or_skip()
-    pictures, sound, src = tmp_path / "v.mp4", tmp_path / "a.wav", tmp_path / f"early{suffix}"
-    make_clip(exe, pictures, "-frames:v", "10")
-    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=0.3", str(sound)], check=True)
-    # 0.3 s of sound, then the pictures from 0.6 s: PCM in a .mov is re-encoded for the .mp4
-    codec = ["-c:a", "pcm_s16le"] if suffix == ".mov" else ["-c:a", "aac"]
-    subprocess.run([exe, "-v", "error", "-y", "-itsoffset", "0.6", "-i", str(pictures), "-i", str(sound), "-map", "0:v",
-                    "-map", "1:a", "-c:v", "copy", *codec, str(src)], check=True)
+    src = _sound_before_the_pictures(exe, tmp_path, suffix)  # PCM in a .mov is re-encoded for the .mp4
     assert probe(src).has_audio and probe(src).picture_start > 0.5
     out = tmp_path / "out.mp4"
     with warnings.catch_warnings(record=True) as caught:
