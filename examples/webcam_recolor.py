@@ -78,6 +78,7 @@ ESC_KEYSYM = 0xFF1B  # Esc as cv2.waitKeyEx() gives it on X11 (GTK, and Qt for a
 CAMERA_TIMEOUT_S = 3.0
 CAMERA_START_S = 10.0  # the first frame of a camera that is waking up
 CAMERA_INDEX_MAX = 2**31 - 1
+CAMERA_SIZE = (1280, 720)  # asked of a camera unless --size says
 #: cv2.cvtColor codes to RGB by the number of channels of an 8-bit frame as a driver delivers
 #: it: BGR, grayscale (H x W, or H x W x 1; infrared and monochrome cameras) or BGRA.
 TO_RGB = {3: cv2.COLOR_BGR2RGB, 1: cv2.COLOR_GRAY2RGB, 4: cv2.COLOR_BGRA2RGB}
@@ -98,6 +99,10 @@ class Capture:
     ``latest=True`` keeps only the newest frame (a live camera: never fall behind);
     ``latest=False`` hands over every frame in order (a file processed offline).
     ``pace=True`` plays a file at its own frame rate. ``size`` resizes frames to ``(w, h)``.
+
+    A camera is read from the moment it is opened: it is live, and wakes up meanwhile. A
+    file is read, and its clock started, at :meth:`start` or the first :meth:`get`, so that
+    opening it before the slow set-up (the window check, the model's load) skips none of it.
     """
 
     def __init__(self, source, *, latest: bool, pace: bool = False, size=None, camera_size=None):
@@ -137,7 +142,14 @@ class Capture:
         self._last_item = time.perf_counter()  # when get() last had a frame (or the start)
         self._had_frame = False
         self._thread = threading.Thread(target=self._run, name="hairfx-capture", daemon=True)
-        self._thread.start()
+        if self.is_camera:
+            self.start()
+
+    def start(self) -> None:
+        """Begin reading (a second call does nothing)."""
+        if self._thread.ident is None:
+            self._last_item = time.perf_counter()  # a camera's wait for its first frame counts from here
+            self._thread.start()
 
     def _put(self, item) -> None:
         if self._latest:
@@ -247,6 +259,7 @@ class Capture:
     def get(self):
         """``(rgb_frame, capture_ms)``, or ``None`` at the end of a file. Raises
         :class:`hairfx.CameraError` when the camera went away or the file could not be read."""
+        self.start()
         while True:
             try:
                 item = self._queue.get(timeout=min(0.5, CAMERA_TIMEOUT_S))
@@ -274,6 +287,9 @@ class Capture:
         """Stop reading. The reading thread releases the camera when its current read()
         returns; a read stuck in the driver is not waited for beyond two seconds."""
         self._stop.set()
+        if self._thread.ident is None:  # never started: nothing reads the file
+            self._cap.release()
+            return
         self._thread.join(timeout=2.0)
 
 
@@ -393,6 +409,14 @@ class App:
         self.stats = Stats()
         self.last_picture: np.ndarray | None = None
         self.broken: set[str] = set()  # colours that failed to load, skipped by c / x
+
+    def warm_up(self, size: tuple[int, int]) -> None:
+        """Load the hair model and make the renderer's resources on a blank frame of ``size``
+        (w, h), then forget it: done on the first frame shown, it held that picture for as
+        long, and a file's clock ran on meanwhile."""
+        w, h = size
+        self.session.process(np.full((max(h, MIN_SIDE), max(w, MIN_SIDE), 3), 128, np.uint8))
+        self.session.reset()
 
     def step(self, frame: np.ndarray, capture_ms: float, *, overlay: bool) -> np.ndarray:
         """Mask, recolour and compose one frame; returns the BGR picture to show or write."""
@@ -727,13 +751,15 @@ def _main(args) -> int:
             latest=not headless,
             pace=not headless,
             size=args.size,
-            camera_size=args.size or (1280, 720),
+            camera_size=args.size or CAMERA_SIZE,
         )
         if not headless:
             # fail fast with a message; Qt itself would abort the process. A camera has no
             # run without a window: --output and --bench take a file
             check_window(_HEADLESS if args.input else _HEADLESS_CAMERA)
         app = App(args, palette)
+        if not headless:  # the window's frames are shown as they come: everything loaded first
+            app.warm_up(args.size or ((cap.info.width, cap.info.height) if cap.info else CAMERA_SIZE))
         return run_headless(app, cap, args) if headless else run_window(app, cap, args.frames)
     finally:
         if cap is not None:

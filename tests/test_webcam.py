@@ -232,6 +232,102 @@ def test_window_stops_after_frames(webcam, monkeypatch, hair_model):
     assert sized == [(64, 48)]  # the picture's size, once: a size the user gives the window later stays
 
 
+def _fake_window(webcam, monkeypatch) -> list:
+    """Window functions that draw nothing; returns the list of pictures imshow() was given."""
+    shown = []
+    monkeypatch.setattr(webcam, "check_window", lambda *a: time.sleep(0.5))  # the real one takes as long
+    monkeypatch.setattr(webcam.cv2, "namedWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "resizeWindow", lambda *a: None)
+    monkeypatch.setattr(webcam.cv2, "imshow", lambda name, img: shown.append(img))
+    monkeypatch.setattr(webcam.cv2, "waitKeyEx", lambda ms: -1)
+    monkeypatch.setattr(webcam.cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(webcam.cv2, "destroyAllWindows", lambda: None)
+    return shown
+
+
+def _slow_model_load(monkeypatch, events: list) -> None:
+    """Loading the hair model takes a second, as a first load does, and is noted in ``events``."""
+    import hairfx.segmenter
+
+    get_segmenter = hairfx.segmenter.get_segmenter
+
+    def slow(*a, **kw):
+        time.sleep(1.0)
+        events.append("model")
+        return get_segmenter(*a, **kw)
+
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", slow)
+
+
+def test_a_file_in_the_window_starts_at_its_first_frame_once_everything_is_loaded(webcam, clip, hair_model,
+                                                                                  monkeypatch):
+    """The file was opened and its clock started before the window check (about 0.5 s) and
+    the model's load on the first frame: the window keeps only the newest frame, so it
+    opened some 0.5 s into the clip, then held that picture while the model loaded."""
+    cap = cv2.VideoCapture(str(clip))
+    first = cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB)
+    cap.release()
+    events, given = [], []
+    real = cv2.VideoCapture
+
+    class NotedFile:  # the real clip, each read() noted
+        def __init__(self, *a):
+            self._cap = real(*a)
+
+        def __getattr__(self, name):
+            return getattr(self._cap, name)
+
+        def read(self):
+            events.append("read")
+            return self._cap.read()
+
+    step = webcam.App.step
+
+    def noted_step(self, frame, *a, **kw):
+        given.append(frame.copy())
+        return step(self, frame, *a, **kw)
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", NotedFile)
+    monkeypatch.setattr(webcam.App, "step", noted_step)
+    _slow_model_load(monkeypatch, events)
+    shown = _fake_window(webcam, monkeypatch)
+    assert webcam.main(["--input", str(clip), "--renderer", "cpu", "--color", "copper", "--frames", "2"]) == 0
+    assert len(shown) == 2 and "read" in events
+    assert events.index("model") < events.index("read"), events  # the clock starts once the model is in
+    np.testing.assert_array_equal(given[0], first)  # the clip's first frame is the first shown
+
+
+def test_a_camera_is_read_from_the_start_while_the_model_loads(webcam, hair_model, monkeypatch):
+    """A camera is live: it is read, and wakes up, while the model loads, as before; the
+    frames of that time are not shown, and the first one shown is not one from before the load."""
+    events = []
+
+    class Camera(_FakeCamera):
+        def read(self):
+            time.sleep(0.01)  # waits for the camera's next frame
+            self.reads += 1
+            events.append("read")
+            frame = np.zeros((48, 64, 3), np.uint8)
+            frame[:, :, 1], frame[:, :, 2] = self.reads // 256, self.reads % 256  # its number, in green and red
+            return True, frame
+
+    monkeypatch.setattr(webcam.cv2, "VideoCapture", Camera)
+    _slow_model_load(monkeypatch, events)
+    given = []
+    step = webcam.App.step
+
+    def noted_step(self, frame, *a, **kw):
+        given.append(256 * int(frame[0, 0, 1]) + int(frame[0, 0, 0]))  # RGB
+        return step(self, frame, *a, **kw)
+
+    monkeypatch.setattr(webcam.App, "step", noted_step)
+    _fake_window(webcam, monkeypatch)
+    assert webcam.main(["--renderer", "cpu", "--color", "copper", "--frames", "2"]) == 0
+    model = events.index("model")
+    assert events[0] == "read" and model > 0
+    assert given[0] > model, (given, model)  # read after the model was in
+
+
 def test_keys_that_type_nothing_are_not_taken_for_letters(webcam, monkeypatch, hair_model):
     """cv2.waitKey() keeps the low byte of a key's code, and X11 gives keys that type nothing
     their keysym: Insert (0xFF63) changed the colour as c did, and a keyboard's Search key
