@@ -1,9 +1,9 @@
 """Validation and conversion of frames and masks at the public boundary.
 
 The one convention: frames are ``H x W x 3`` ``uint8`` RGB numpy arrays, masks are
-``H x W`` ``float32`` in ``[0, 1]`` (``bool`` and ``uint8`` 0..255 masks are converted;
-a ``uint8`` mask holding only 0 and 1 is refused). PIL images are accepted and
-converted. Anything else raises :class:`~hairfx.errors.InputError` naming what was given.
+``H x W`` ``float32`` in ``[0, 1]`` (``bool``, ``uint8`` 0..255 and ``uint16`` 0..65535
+masks are converted; an integer mask holding only 0 and 1 is refused). PIL images are
+accepted and converted. Anything else raises :class:`~hairfx.errors.InputError` naming what was given.
 """
 
 from __future__ import annotations
@@ -126,29 +126,47 @@ def _is_pil(frame) -> bool:
     return isinstance(frame, Image.Image)
 
 
+#: PIL modes of 16-bit images: how Pillow opens a 16-bit greyscale PNG or TIFF ("I;16"),
+#: and the same levels in either byte order.
+PIL_16_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
 def as_mask(mask, *, name: str = "mask") -> np.ndarray:
     """Return ``mask`` as a C-contiguous ``H x W`` ``float32`` array in ``[0, 1]``.
 
     Accepts float arrays in ``[0, 1]`` (any float dtype), ``uint8`` arrays (0..255,
-    scaled to 0..1), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in mode
-    ``L`` or ``1`` (or ``F``, float32, taken as a float array). NaNs and values outside
-    ``[0, 1]`` are refused, and so is a ``uint8`` mask whose largest value is 1: that is
-    a 0/1 label map (``(labels == k).astype(np.uint8)``) that would scale to an invisible
-    1/255, so pass it as bool or multiply it by 255.
+    scaled to 0..1), ``uint16`` arrays (0..65535, scaled to 0..1 as ``hairfx recolor``
+    reads a 16-bit mask file), ``bool`` arrays, an ``H x W x 1`` array, or a PIL image in
+    mode ``L`` or ``1``, ``I;16`` (16 bits, either byte order), ``I`` (32-bit integers,
+    as older Pillow opens a 16-bit PNG: taken as 16-bit levels, 0..65535) or ``F``
+    (float32, taken as a float array). NaNs and values outside ``[0, 1]`` are refused,
+    and so is a ``uint8`` or ``uint16`` mask whose largest value is 1: that is a 0/1
+    label map (``(labels == k).astype(np.uint8)``) that would scale to an invisible
+    1/255 (or 1/65535), so pass it as bool or multiply it by 255 (or 65535).
 
     >>> float(as_mask(np.array([[0, 255]], np.uint8)).max())
     1.0
+    >>> as_mask(np.array([[0, 13107, 65535]], np.uint16)).tolist()
+    [[0.0, 0.20000000298023224, 1.0]]
     """
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover
         Image = None
     if Image is not None and isinstance(mask, Image.Image):
-        if mask.mode not in ("L", "1", "F"):
+        mode = mask.mode
+        if mode not in ("L", "1", "F", "I", *PIL_16_BIT_MODES):
             raise InputError(
-                f"{name} must be a single-channel image (mode 'L', '1', or 'F' in [0, 1]), got PIL mode {mask.mode!r}"
+                f"{name} must be a single-channel image (mode 'L', '1', 'I;16', 'I' (0..65535) or 'F' ([0, 1])), "
+                f"got PIL mode {mode!r}"
             )
-        mask = np.asarray(mask) if mask.mode == "F" else np.asarray(mask.convert("L"))
+        mask = np.asarray(mask.convert("L") if mode == "1" else mask)
+        if mode == "I":
+            lo, hi = (int(mask.min()), int(mask.max())) if mask.size else (0, 0)
+            if lo < 0 or hi > 65535:
+                raise InputError(f"{name} is a PIL image in mode 'I', taken as 16-bit levels 0..65535 (as Pillow "
+                                 f"may open a 16-bit PNG), got range [{lo}, {hi}]")
+            mask = mask.astype(np.uint16)
     if not isinstance(mask, np.ndarray):
         raise InputError(f"{name} must be an HxW float32 array in [0, 1], got {_describe(mask)}")
     if mask.ndim == 3 and mask.shape[2] == 1:
@@ -168,8 +186,15 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
                 f"pass a bool or float32 mask, or multiply by 255"
             )
         return mask.astype(np.float32, order="C") * np.float32(1.0 / 255.0)
+    if mask.dtype.kind == "u" and mask.dtype.itemsize == 2:  # uint16, either byte order
+        if mask.max() == 1:
+            raise InputError(
+                f"{name} is uint16 with values 0..1; uint16 masks are 0..65535 - "
+                f"pass a bool or float32 mask, or multiply by 65535"
+            )
+        return mask.astype(np.float32, order="C") / np.float32(65535.0)
     if not np.issubdtype(mask.dtype, np.floating):
-        raise InputError(f"{name} must be float in [0, 1], uint8 or bool, got {_describe(mask)}")
+        raise InputError(f"{name} must be float in [0, 1], uint8, uint16 or bool, got {_describe(mask)}")
     mask = np.ascontiguousarray(mask, dtype=np.float32)
     lo, hi = float(mask.min()), float(mask.max())
     if not (np.isfinite(lo) and np.isfinite(hi)):

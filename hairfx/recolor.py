@@ -190,8 +190,9 @@ def recolor(
             its own values outside the hair, as ``hairfx recolor`` treats such a photo.
         color: a colour name (see :func:`hairfx.colors`), a ``'#RRGGBB'`` hex colour, or a
             :class:`~hairfx.colors.Color`.
-        mask: soft hair mask, ``H x W`` float in ``[0, 1]`` (uint8 0..255, bool and PIL ``L``
-            images accepted), or a scaled copy of one (resized bilinearly; see :func:`~hairfx.frames.is_scaled_copy`).
+        mask: soft hair mask, ``H x W`` float in ``[0, 1]`` (uint8 0..255, uint16 0..65535 as
+            a 16-bit mask file is read, bool, and PIL ``L``, ``1``, ``F``, ``I;16`` and ``I``
+            images accepted; see :func:`~hairfx.frames.as_mask`), or a scaled copy of one (resized bilinearly; see :func:`~hairfx.frames.is_scaled_copy`).
             ``None`` runs the hair-mask model (``model``).
         strength: ``0`` leaves the frame unchanged, ``1`` applies the full effect.
         renderer: ``"auto"``, ``"gl"`` or ``"cpu"``.

@@ -35,6 +35,22 @@ def test_recolor_with_mask_file(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+
+def test_recolor_with_a_16_bit_mask_file_is_the_api_with_its_array(tmp_path):
+    """The API refused the uint16 array (and the PIL image) of a 16-bit mask the CLI takes."""
+    from PIL import Image
+
+    mask8 = cv2.imread(str(REF / "dark_mask.png"), cv2.IMREAD_GRAYSCALE)
+    mask16 = np.clip(mask8.astype(np.int32) * 257 - 200, 0, 65535).astype(np.uint16)  # not only 8-bit levels
+    cv2.imwrite(str(tmp_path / "m16.png"), mask16)
+    out = tmp_path / "out.png"
+    assert main(["recolor", str(REF / "dark.png"), "--color", "copper", "--mask", str(tmp_path / "m16.png"),
+                 "-o", str(out), "--renderer", "cpu"]) == 0  # fmt: skip
+    got = cv2.imread(str(out))[:, :, ::-1]
+    frame = cv2.imread(str(REF / "dark.png"))[:, :, ::-1].copy()
+    for mask in (mask16, Image.open(tmp_path / "m16.png")):
+        np.testing.assert_array_equal(got, hairfx.recolor(frame, "copper", mask=mask, renderer="cpu"))
+
 def test_colors_lists_the_palette(capsys):
     assert main(["colors"]) == 0
     listed = capsys.readouterr().out.split()

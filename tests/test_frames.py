@@ -44,13 +44,64 @@ def test_other_uint8_masks_are_scaled():
     np.testing.assert_array_equal(as_mask(m), m.astype(np.float32) * np.float32(1.0 / 255.0))
 
 
+
+def test_uint16_masks_are_read_as_a_16_bit_mask_file_is(tmp_path):
+    """uint16 arrays and PIL's 16-bit images ('I;16', as Pillow opens a 16-bit PNG, and
+    'I', as older Pillow opens it) were refused, though `hairfx recolor --mask` takes the
+    16-bit file they come from: each is 0..65535, scaled as that file is read."""
+    import cv2
+
+    from hairfx.imagefiles import read_mask
+
+    m16 = np.array([[0, 1, 2, 257, 32768], [40000, 65279, 65534, 65535, 12345]], np.uint16)
+    cv2.imwrite(str(tmp_path / "m16.png"), m16)
+    want = read_mask(tmp_path / "m16.png")
+    assert want.dtype == np.float32 and want.max() == 1.0 and 0 < want[0, 1] < 1 / 65000
+    np.testing.assert_array_equal(as_mask(m16), want)
+    np.testing.assert_array_equal(as_mask(m16.astype(">u2")), want)  # big-endian, as 'I;16B' gives
+    np.testing.assert_array_equal(as_mask(m16[:, :, None]), want)
+    opened = Image.open(tmp_path / "m16.png")
+    for image in (opened, Image.frombytes("I;16B", (5, 2), m16.astype(">u2").tobytes()),
+                  Image.fromarray(m16.astype(np.int32), "I")):
+        np.testing.assert_array_equal(as_mask(image), want, err_msg=image.mode)
+
+
+def test_uint16_zero_one_mask_is_refused(tmp_path):
+    """As a uint8 one: a 0/1 label map that would scale to an invisible 1/65535."""
+    import cv2
+
+    from hairfx.imagefiles import read_mask
+
+    zero_one = (labels() == 2).astype(np.uint16)
+    with pytest.raises(InputError, match=r"hair is uint16 with values 0\.\.1; uint16 masks are 0\.\.65535.*"
+                                          r"multiply by 65535"):
+        as_mask(zero_one, name="hair")
+    for image in (Image.fromarray(zero_one), Image.fromarray(zero_one.astype(np.int32), "I")):
+        with pytest.raises(InputError, match="values 0..1"):
+            as_mask(image)
+    cv2.imwrite(str(tmp_path / "labels16.png"), zero_one)  # the same file, to the CLI
+    with pytest.raises(InputError, match="labels16.png is uint16 with values 0..1"):
+        read_mask(tmp_path / "labels16.png")
+    np.testing.assert_array_equal(as_mask(zero_one * 65535), (labels() == 2).astype(np.float32))
+
+
+def test_a_32_bit_pil_mask_beyond_16_bits_is_refused():
+    """Mode 'I' is 32-bit: taken as the 16-bit levels it holds when a 16-bit file is opened,
+    anything beyond them is no mask."""
+    for values in ([0, 65536], [-1, 65535]):
+        image = Image.fromarray(np.array([values, values], np.int32), "I")
+        with pytest.raises(InputError, match=r"mode 'I'.*0\.\.65535.*got range \[" + str(values[0])):
+            as_mask(image)
+    with pytest.raises(InputError, match=r"float in \[0, 1\], uint8, uint16 or bool, got \(2, 2\) int32"):
+        as_mask(np.zeros((2, 2), np.int32))
+
 def test_a_float_pil_mask_is_taken_as_a_float_array():
     """A PIL mode 'F' image, single-channel, was refused as not being mode 'L'."""
     soft = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
     np.testing.assert_array_equal(as_mask(Image.fromarray(soft, "F")), soft)
     with pytest.raises(InputError, match=r"outside \[0, 1\]|\[0, 1\]"):
         as_mask(Image.fromarray(soft * 255, "F"))
-    with pytest.raises(InputError, match=r"mode 'L', '1', or 'F' in \[0, 1\]\), got PIL mode 'RGB'"):
+    with pytest.raises(InputError, match=r"mode 'L', '1', 'I;16', 'I' \(0\.\.65535\) or 'F' \(\[0, 1\]\)\), got PIL mode 'RGB'"):
         as_mask(Image.new("RGB", (4, 4)))
 
 
