@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,6 +28,18 @@ DATA = REPO.parent / "shared" / "data"
 # that `hairfx` itself still comes from the installed package when one is installed.
 if str(REPO) not in sys.path:
     sys.path.append(str(REPO))
+
+#: PyTorch and threadpoolctl are extras (pyproject.toml), not requirements: a plain
+#: ``pip install "hairfx[test]"`` runs the suite without them, and the tests that need them
+#: are skipped there, each saying which extra to install. setup_env.sh and CI install both.
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+HAVE_TRAIN = HAVE_TORCH and importlib.util.find_spec("threadpoolctl") is not None
+TORCH_REASON = 'needs PyTorch, the torch extra: pip install "hairfx[torch]"'
+TRAIN_REASON = 'needs PyTorch and threadpoolctl, the train extra: pip install "hairfx[train]"'
+#: For a test that runs the torch backend or reads the .pt weights (hairfx.model, load_state_dict).
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason=TORCH_REASON)
+#: For a test that trains the network or exports its weights (hairfx.training.train).
+needs_train = pytest.mark.skipif(not HAVE_TRAIN, reason=TRAIN_REASON)
 
 _opening: list[list[str]] = []  # one list per open files_opened() block
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from conftest import TORCH_REASON
+
+torch = pytest.importorskip("torch", reason=TORCH_REASON)  # every test here runs the network
 
 from hairfx.model import (
     PRESETS, DenseRefine, HairNet, HairNetConfig, build_model, fuse_batchnorm, transfer_weights,

@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
+from conftest import HAVE_TRAIN, needs_train
 from hairfx.errors import InputError, WeightsError
-from hairfx.model import build_model
 from hairfx.segmenter import letterbox
 from hairfx.training.data import (
     FABRIC_KINDS,
@@ -27,7 +26,12 @@ from hairfx.training.data import (
     tps_warp_maps,
 )
 from hairfx.training.evaluate import boundary_f, iou, seg2bmap
-from hairfx.training.train import export_weights, hair_loss, pick_device, train
+
+if HAVE_TRAIN:  # without the train extra the tests that use these are skipped; the others still run
+    import torch
+
+    from hairfx.model import build_model
+    from hairfx.training.train import export_weights, hair_loss, pick_device, train
 
 
 def _blob_pair(seed: int, h: int = 48, w: int = 64) -> Pair:
@@ -328,6 +332,7 @@ def test_recolor_changes_only_hair(blobs):
     assert np.allclose(out[far], img[far], atol=1e-3)
 
 
+@needs_train
 def test_loss_prefers_the_truth():
     target = torch.zeros(2, 1, 32, 32)
     target[:, :, 8:24, 8:24] = 1.0
@@ -336,6 +341,7 @@ def test_loss_prefers_the_truth():
     assert hair_loss(good, target) < 0.1 < hair_loss(bad, target)
 
 
+@needs_train
 def test_a_few_steps_lower_the_loss(blobs):
     torch.manual_seed(0)
     net = build_model("small").train()
@@ -362,6 +368,7 @@ def _write_folder(root: Path, split: str, pairs: list[Pair]) -> None:
         cv2.imwrite(str(root / split / "masks" / f"{name}.png"), p.mask)
 
 
+@needs_train
 def test_train_writes_checkpoints_and_exports_verified_weights(tmp_path, blobs):
     from hairfx.segmenter import Segmenter
 
@@ -390,6 +397,7 @@ def _checkpoint(path: Path, preset: str, seed: int, plain: bool = False) -> Path
     return path
 
 
+@needs_train
 def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
     from hairfx.errors import InputError, MissingFileError
     from hairfx.segmenter import load_state_dict
@@ -403,6 +411,7 @@ def test_export_takes_plain_state_dicts_and_refuses_the_wrong_preset(tmp_path):
         export_weights(tmp_path / "absent.pt", "small", tmp_path / "w", onnx=False)
 
 
+@needs_train
 def test_exporting_the_weights_a_folder_holds_keeps_its_file_and_validation_iou(tmp_path):
     """Re-exporting the shipped weights (to remake the ONNX file) used to rewrite the .pt,
     changing its checksum, and to drop its recorded validation IoU."""
@@ -430,6 +439,7 @@ def test_exporting_the_weights_a_folder_holds_keeps_its_file_and_validation_iou(
     assert other["val_iou"] is None and (folder / "small.pt").read_bytes() != before
 
 
+@needs_train
 def test_an_export_refuses_a_run_without_a_score_and_a_broken_index_in_one_line(tmp_path, blobs):
     # a run's last.pt carries no validation IoU: it went past the check, replaced weights that
     # scored 0.84 with those of a run that had just begun, and erased the score it is checked by
@@ -454,6 +464,7 @@ def test_an_export_refuses_a_run_without_a_score_and_a_broken_index_in_one_line(
         export_weights(tmp_path / "a.pt", "small", tmp_path / "a.pt" / "w", onnx=False)
 
 
+@needs_train
 def test_an_export_into_a_folder_that_takes_no_files_is_refused_before_writing(tmp_path, monkeypatch):
     """The package's weights folder of an install by another user, or in a read-only image."""
     import os
@@ -469,6 +480,7 @@ def test_an_export_into_a_folder_that_takes_no_files_is_refused_before_writing(t
     assert not any(weights.iterdir())
 
 
+@needs_train
 def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch):
     import hairfx.training.train as train_mod
     from hairfx.segmenter import load_state_dict
@@ -490,6 +502,7 @@ def test_a_failed_export_leaves_the_previous_weights_whole(tmp_path, monkeypatch
     assert all(torch.equal(v, first[k]) for k, v in load_state_dict("small", weights).items())
 
 
+@needs_train
 def test_resume_refuses_a_run_of_the_other_preset(tmp_path, blobs):
     from hairfx.errors import InputError
 
@@ -503,6 +516,7 @@ def test_resume_refuses_a_run_of_the_other_preset(tmp_path, blobs):
               resume=True, max_pairs=4, crop=64, log=lambda s: None)
 
 
+@needs_train
 @pytest.mark.parametrize("keyword", [True, False], ids=["pytorch-2.5-on", "pytorch-2.3-2.4"])
 def test_onnx_export_picks_the_torchscript_exporter_where_it_can_be_chosen(tmp_path, monkeypatch, keyword):
     """``dynamo=`` came in PyTorch 2.5: passed where the installed one takes it, never before."""
@@ -526,6 +540,7 @@ def test_onnx_export_picks_the_torchscript_exporter_where_it_can_be_chosen(tmp_p
     assert calls[0]["opset_version"] == 13 and calls[0].get("dynamo", False) is False
 
 
+@needs_train
 def test_an_export_without_onnx_or_with_a_worse_checkpoint_is_refused(tmp_path, monkeypatch):
     import sys
 
@@ -552,6 +567,7 @@ def _data(tmp_path: Path, blobs) -> Path:
     return data
 
 
+@needs_train
 def test_a_run_folder_is_continued_never_started_over(tmp_path, blobs):
     from hairfx.errors import InputError, MissingFileError
 
@@ -572,6 +588,7 @@ def test_a_run_folder_is_continued_never_started_over(tmp_path, blobs):
     assert {n: (out / n).read_bytes() for n in before} == before
 
 
+@needs_train
 def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     from hairfx.errors import InputError
 
@@ -592,6 +609,7 @@ def test_resume_keeps_the_runs_budget_rate_batch_and_crop(tmp_path, blobs):
     assert all(float(line.split("lr ")[1].split()[0]) <= 1e-3 for line in steps)  # the run's peak, not 4e-3
 
 
+@needs_train
 def test_hard_weights_favour_the_photos_the_network_gets_wrong():
     from hairfx.training.train import hard_weights
 
@@ -602,6 +620,7 @@ def test_hard_weights_favour_the_photos_the_network_gets_wrong():
     assert np.allclose(hard_weights(np.array([0.2, 0.9]), 1e-9), 0.5)
 
 
+@needs_train
 def test_batches_draw_the_photos_by_their_weights(monkeypatch, blobs):
     import hairfx.training.train as tr
 
@@ -618,6 +637,7 @@ def test_batches_draw_the_photos_by_their_weights(monkeypatch, blobs):
     assert len(set(drawn)) == len(blobs)
 
 
+@needs_train
 @pytest.mark.parametrize("option, flag, what", [("hard", "--hard-emphasis", "hard-example emphasis"),
                                                 ("distill", "--distill", "distillation weight")])
 def test_options_that_learn_from_the_starting_weights_need_them_and_a_positive_value(tmp_path, blobs, option, flag, what):
@@ -632,6 +652,7 @@ def test_options_that_learn_from_the_starting_weights_need_them_and_a_positive_v
     assert not out.exists()
 
 
+@needs_train
 def test_hard_emphasis_scores_the_photos_once_and_keeps_the_scores_for_resume(tmp_path, blobs):
     from hairfx.errors import InputError
 
@@ -651,6 +672,7 @@ def test_hard_emphasis_scores_the_photos_once_and_keeps_the_scores_for_resume(tm
     assert any(line.startswith("hard-example emphasis 4") for line in lines)
 
 
+@needs_train
 def test_mirror_teacher_averages_the_pass_and_the_mirrored_pass():
     from hairfx.model import build_model
     from hairfx.training.train import mirror_teacher
@@ -668,6 +690,7 @@ def test_mirror_teacher_averages_the_pass_and_the_mirrored_pass():
     assert torch.allclose(mirror_teacher(net, x.flip(-1)), t.flip(-1), atol=1e-6)  # mirror-symmetric
 
 
+@needs_train
 def test_distillation_keeps_its_teacher_for_resume(tmp_path, blobs):
     from hairfx.errors import InputError, MissingFileError
     from hairfx.training.train import _load_state
@@ -694,6 +717,7 @@ def test_distillation_keeps_its_teacher_for_resume(tmp_path, blobs):
     assert any(line.startswith("self-distillation 1:") for line in lines)
 
 
+@needs_train
 def test_ensemble_teacher_averages_its_teachers_each_at_its_own_scale():
     import torch.nn.functional as F
 
@@ -717,6 +741,7 @@ def test_ensemble_teacher_averages_its_teachers_each_at_its_own_scale():
     assert ensemble_teacher([(small, 0.5)], odd).shape == (1, 1, 96, 64)
 
 
+@needs_train
 def test_distillation_keeps_further_teachers_of_either_preset_for_resume(tmp_path, blobs):
     from hairfx.errors import InputError, WeightsError
     from hairfx.training.train import _read_checkpoint
@@ -753,6 +778,7 @@ def test_distillation_keeps_further_teachers_of_either_preset_for_resume(tmp_pat
     assert any("and full teacher 1's" in line for line in lines)
 
 
+@needs_train
 def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):
     """Two runs started together into one folder both pass the 'already holds a run' check
     before either has written a checkpoint; the folder's lock lets only one of them on."""
@@ -779,6 +805,7 @@ def test_a_run_folder_is_held_by_one_run_at_a_time(tmp_path, blobs):
         train(**kw)
 
 
+@needs_train
 def test_a_stop_during_the_final_validation_keeps_the_steps(tmp_path, blobs, monkeypatch):
     from hairfx.training import train as train_module
 
@@ -799,6 +826,7 @@ def test_a_stop_during_the_final_validation_keeps_the_steps(tmp_path, blobs, mon
     assert done["steps"] == steps and (out / "final.pt").is_file() and (out / "best.pt").is_file()
 
 
+@needs_train
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
     """Ctrl-C (SIGINT), SIGTERM or SIGHUP during a step: the step ends, last.pt is saved, and
@@ -823,6 +851,7 @@ def test_an_interrupted_run_saves_its_last_step(tmp_path, blobs, signum):
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
 
+@needs_train
 def test_a_log_reader_that_goes_away_costs_no_step(tmp_path, blobs, monkeypatch):
     """`hairfx train ... | less`, then q: the next log line raises BrokenPipeError. The run
     ends (exit 141, as any program whose reader left), but with its steps saved."""
@@ -843,6 +872,7 @@ def test_a_log_reader_that_goes_away_costs_no_step(tmp_path, blobs, monkeypatch)
     assert torch.load(out / "last.pt", weights_only=True)["step"] >= 2  # no checkpoint was due for 3 minutes
 
 
+@needs_train
 def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_path, blobs):
     """A scheduler's stop (SIGTERM to every process of the job) also ends the sample
     workers; ``hairfx train`` still saves its checkpoint, and exits 143 (128 + SIGTERM)."""
@@ -873,6 +903,7 @@ def test_sigterm_to_the_process_group_with_sample_workers_saves_last_step(tmp_pa
     assert torch.load(out / "last.pt", weights_only=True)["step"] >= 1
 
 
+@needs_train
 def test_bad_run_folder_and_init_checkpoints_are_refused_before_data_is_read(tmp_path):
     from hairfx.errors import InputError, MissingFileError, WeightsError
 
@@ -900,6 +931,7 @@ def test_bad_run_folder_and_init_checkpoints_are_refused_before_data_is_read(tmp
         train(out=out, init=_checkpoint(tmp_path / "ok.pt", "small", 0), **kw)  # a good init gets that far
 
 
+@needs_train
 def test_a_cache_folder_that_cannot_be_written_is_refused_before_data_is_read(tmp_path):
     from hairfx.errors import InputError
 
@@ -910,6 +942,7 @@ def test_a_cache_folder_that_cannot_be_written_is_refused_before_data_is_read(tm
     assert not (tmp_path / "run").exists()
 
 
+@needs_train
 def test_export_options_without_export_are_refused(capsys):
     from hairfx.cli import main
 
@@ -917,6 +950,7 @@ def test_export_options_without_export_are_refused(capsys):
     assert "--no-onnx and --force only go with --export CKPT" in capsys.readouterr().err
 
 
+@needs_train
 def test_empty_training_data_is_refused(tmp_path):
     from hairfx.errors import InputError
 
@@ -987,6 +1021,7 @@ def test_bench_refuses_a_frame_size_it_cannot_time():
         bench_main(["--size", "0x0"])
 
 
+@needs_train
 def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     """The GPU machine's data path (worker processes making batches) on the CPU, then a resume."""
     data = tmp_path / "data"
@@ -1005,6 +1040,7 @@ def test_train_with_sample_workers_and_resume(tmp_path, blobs):
     assert second["steps"] > first["steps"]
 
 
+@needs_train
 @pytest.mark.parametrize("crop", [0, 48, 288, 16])
 def test_train_refuses_a_crop_the_network_cannot_take(tmp_path, crop):
     """Crops must be whole multiples of the stride (32 for small) and fit the 256 canvas;
@@ -1017,6 +1053,7 @@ def test_train_refuses_a_crop_the_network_cannot_take(tmp_path, crop):
     assert not (tmp_path / "run").exists()
 
 
+@needs_train
 def test_device_choice():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -1027,6 +1064,7 @@ def test_device_choice():
             pick_device("cuda")
 
 
+@needs_train
 def test_sample_workers_default_to_every_spare_core_on_a_gpu(monkeypatch):
     import os
 
@@ -1074,6 +1112,7 @@ def _eval_tree(root: Path) -> Path:
     return root
 
 
+@needs_train
 def test_evaluate_scores_weights_exported_elsewhere(tmp_path, capsys):
     """A trained checkpoint is scored without replacing the package's weights: exported
     to a folder of its own, then evaluated from there."""
@@ -1201,6 +1240,7 @@ def test_evaluate_and_bench_score_the_full_preset_as_its_ensemble_unless_told(tm
         assert f"| {label} | onnxruntime | 512x384 |" in capsys.readouterr().out
 
 
+@needs_train
 def test_sample_workers_run_blas_on_one_thread(monkeypatch, blobs):
     # Each worker reports the thread count of NumPy's BLAS, coded in its batch.
     import threadpoolctl
