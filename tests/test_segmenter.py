@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import in_threads
+from conftest import in_threads, needs_torch
 from hairfx.errors import InputError, WeightsError
 from hairfx.frames import MAX_SIDE
 from hairfx.recolor import hair_alpha
@@ -220,7 +220,7 @@ def _predict_in_child(frame: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", pytest.param("torch", marks=needs_torch)])
 def test_a_child_forked_after_the_segmenter_ran_gets_its_mask_not_a_hang(by_backend, backend):
     """A service that loads and warms up its segmenter, then forks its workers
     (multiprocessing's default start method on Linux, a preloading web server): with the
@@ -237,7 +237,7 @@ def test_a_child_forked_after_the_segmenter_ran_gets_its_mask_not_a_hang(by_back
     _assert_same_mask(got, want)  # torch sums in another order on one thread
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", pytest.param("torch", marks=needs_torch)])
 def test_frames_of_changing_shape_reuse_nothing_stale(by_backend, backend):
     """A canvas made for one shape is remade for the next: the same frame gives the same
     mask before and after frames of other shapes."""
@@ -270,6 +270,7 @@ def test_bad_frames_raise_input_error(seg, frame, match):
         sess.process(frame)
 
 
+@needs_torch
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize("backend", ["onnxruntime", "opencv"])
 def test_onnx_export_matches_torch(name, backend):
@@ -352,7 +353,9 @@ def _copy_weights(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("suffix, backend", [(".pt", "torch"), (".onnx", "opencv"), (".onnx", "onnxruntime")])
+@pytest.mark.parametrize(
+    "suffix, backend", [pytest.param(".pt", "torch", marks=needs_torch), (".onnx", "opencv"), (".onnx", "onnxruntime")]
+)
 def test_corrupt_weights_fail_their_checksum(tmp_path, suffix, backend):
     folder = _copy_weights(tmp_path)
     path = folder / f"small{suffix}"
@@ -371,11 +374,13 @@ def test_missing_weights_say_how_to_train(tmp_path):
         Segmenter("small", weights_dir=folder)
 
 
-def test_unrecorded_weights_are_refused(tmp_path):
+# "auto" finds no ONNX weights recorded, so it reads the .pt with PyTorch
+@pytest.mark.parametrize("backend", [pytest.param("auto", marks=needs_torch), "onnxruntime", "opencv"])
+def test_unrecorded_weights_are_refused(tmp_path, backend):
     folder = _copy_weights(tmp_path)
     (folder / "weights.json").write_text("{}")
     with pytest.raises(WeightsError, match="SHA-256"):
-        Segmenter("small", weights_dir=folder)
+        Segmenter("small", weights_dir=folder, backend=backend)
 
 
 def test_session_feeds_back_and_resets(seg):
@@ -794,9 +799,18 @@ def opencv_seg() -> Segmenter:
 
 
 @pytest.fixture
-def by_backend(seg, opencv_seg, torch_seg):
-    """The shared small segmenter of each runtime, by name."""
-    return {s.backend: s for s in (seg, opencv_seg, torch_seg)}
+def by_backend(request):
+    """The shared small segmenter of each runtime, by name, each made when first asked for:
+    a test of one runtime needs only that one (the torch one needs PyTorch)."""
+    fixtures = {"onnxruntime": "seg", "opencv": "opencv_seg", "torch": "torch_seg"}
+
+    class Segmenters(dict):
+        def __missing__(self, backend):
+            s = self[backend] = request.getfixturevalue(fixtures[backend])
+            assert s.backend == backend
+            return s
+
+    return Segmenters()
 
 
 def _thread_frames() -> list[np.ndarray]:
@@ -806,7 +820,7 @@ def _thread_frames() -> list[np.ndarray]:
     return [*real, _portrait(120, 90), np.ascontiguousarray(_portrait(90, 160)[::-1])]
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", pytest.param("torch", marks=needs_torch)])
 def test_shared_segmenter_is_safe_across_threads(by_backend, backend):
     """get_segmenter() hands one instance to every thread (recolor() from worker threads):
     4 threads x 10 predictions of different frames give each frame's single-thread mask.
@@ -824,7 +838,7 @@ def test_shared_segmenter_is_safe_across_threads(by_backend, backend):
     assert 1 <= len(s._idle) <= (OPENCV_NETS if backend == "opencv" else 4)  # all given back
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", "torch"])
+@pytest.mark.parametrize("backend", ["onnxruntime", "opencv", pytest.param("torch", marks=needs_torch)])
 def test_sessions_in_separate_threads_do_not_interfere(by_backend, backend):
     """Each session keeps its own prior: three video streams through one shared segmenter,
     each in its own thread, give the masks each gives alone."""
@@ -910,7 +924,8 @@ _EXTREME_SHAPES = [(4000, 40), (40, 4000), (4, 4), (4, 16384), (16384, 4), (7, 3
 
 
 @pytest.mark.parametrize("backend, shape", [*(("onnxruntime", s) for s in _EXTREME_SHAPES),
-                                            *((b, s) for b in ("opencv", "torch") for s in ((4000, 40), (4, 16384)))])
+                                            *(("opencv", s) for s in ((4000, 40), (4, 16384))),
+                                            *(pytest.param("torch", s, marks=needs_torch) for s in ((4000, 40), (4, 16384)))])
 def test_extreme_aspect_ratios_give_masks(by_backend, backend, shape):
     """Very long and very thin frames, down to the smallest accepted side, and frames whose
     letterboxed content would be less than one canvas pixel high: a mask, never a crash.
