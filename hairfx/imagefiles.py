@@ -579,10 +579,9 @@ def _with_metadata(data: bytes, path: Path, icc: bytes | None, exif: bytes | Non
         parts = [icc[i : i + 65519] for i in range(0, len(icc), 65519)]
         if len(parts) > 255:
             raise InputError(f"the colour profile ({len(icc)} bytes) is too large for a JPEG file")
-        segments += b"".join(
-            b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]) + part
-            for k, part in enumerate(parts)
-        )
+        # each part fits: 14 bytes of signature and sequence, at most 65,519 of profile
+        segments += b"".join(_app_segment(2, b"ICC_PROFILE\0" + bytes([k + 1, len(parts)]), part, "colour profile", path)
+                             for k, part in enumerate(parts))
     if iptc:
         segments += _app_segment(13, _PHOTOSHOP, iptc, "IPTC", path)
     pos = 2  # after SOI, and after the JFIF APP0 segment when it comes first
