@@ -179,20 +179,17 @@ def as_mask(mask, *, name: str = "mask") -> np.ndarray:
         raise InputError(f"{name} is {mask.shape[1]}x{mask.shape[0]}, larger than {MAX_SIDE} px per side")
     if mask.dtype == np.bool_:
         return mask.astype(np.float32, order="C")
-    if mask.dtype == np.uint8:
+    if mask.dtype.kind == "u" and mask.dtype.itemsize in (1, 2):  # uint8, uint16 (either byte order)
+        bits = 8 * mask.dtype.itemsize
+        top = (1 << bits) - 1
         if mask.max() == 1:
             raise InputError(
-                f"{name} is uint8 with values 0..1; uint8 masks are 0..255 - "
-                f"pass a bool or float32 mask, or multiply by 255"
+                f"{name} is uint{bits} with values 0..1; uint{bits} masks are 0..{top} - "
+                f"pass a bool or float32 mask, or multiply by {top}"
             )
-        return mask.astype(np.float32, order="C") * np.float32(1.0 / 255.0)
-    if mask.dtype.kind == "u" and mask.dtype.itemsize == 2:  # uint16, either byte order
-        if mask.max() == 1:
-            raise InputError(
-                f"{name} is uint16 with values 0..1; uint16 masks are 0..65535 - "
-                f"pass a bool or float32 mask, or multiply by 65535"
-            )
-        return mask.astype(np.float32, order="C") / np.float32(65535.0)
+        levels = mask.astype(np.float32, order="C")
+        # uint8 times the float32 1/255 the renderers' 8-bit levels are read with; uint16 divided
+        return levels * np.float32(1.0 / 255.0) if bits == 8 else levels / np.float32(top)
     if not np.issubdtype(mask.dtype, np.floating):
         raise InputError(f"{name} must be float in [0, 1], uint8, uint16 or bool, got {_describe(mask)}")
     mask = np.ascontiguousarray(mask, dtype=np.float32)
