@@ -228,11 +228,11 @@ def _rotation(stream: dict) -> int:
     return round(_seconds((stream.get("tags") or {}).get("rotate")))
 
 
-def _holds_sound(stream: dict, *, counted: bool = False) -> bool:
+def _holds_sound(stream: dict, *, avi: bool = False) -> bool:
     """Whether ffprobe's ``stream`` is an audio stream with sound in it. An AVI lists one
     with no packets (its length stated as 0, and no count of them) where all of the sound
     went to the priming of the AAC it was re-encoded to (:func:`_avi_audio` writes such
-    sound as PCM where it can tell its length). ``counted``: the file's index counts each
+    sound as PCM where it can tell its length). ``avi``: the file's index counts each
     stream's packets where it has any, as an AVI's does, so no count is none (an AVI's
     empty PCM track, of sound that ends before the first picture, states no length either)."""
     if stream.get("codec_type") != "audio":
@@ -240,7 +240,7 @@ def _holds_sound(stream: dict, *, counted: bool = False) -> bool:
     count, length = str(stream.get("nb_frames", "")), str(stream.get("duration", "N/A"))
     if count.isdigit():
         return int(count) > 0
-    return not counted and (length == "N/A" or _seconds(length) > 0)
+    return not avi and (length == "N/A" or _seconds(length) > 0)
 
 
 #: What FFmpeg says of an MP4 or MOV without its index (the "moov" box), which most writers put
@@ -1227,10 +1227,10 @@ class VideoWriter(Closeable):
                     status = f" (exit {rc})" if rc else ""
                     raise HairfxError(f"ffmpeg failed writing {str(self.path)!r}{status}: {msg}")
                 streams = self._written_streams(_ffprobe(), msg)
-                counted = self.path.suffix.lower() == ".avi"
-                if self.audio and streams is not None and not any(_holds_sound(st, counted=counted) for st in streams):
+                avi = self.path.suffix.lower() == ".avi"
+                if self.audio and streams is not None and not any(_holds_sound(st, avi=avi) for st in streams):
                     self.audio = False
-                    if counted and any(st.get("codec_type") == "audio" and st.get("codec_name") == "aac" for st in streams):
+                    if avi and any(st.get("codec_type") == "audio" and st.get("codec_name") == "aac" for st in streams):
                         # listed, but empty: AAC re-encoded for an .avi gave it all to its priming
                         why = (f"it all went to the {_AAC_PRIMING} samples of priming of the AAC it was re-encoded "
                                "to, for which as many of its first samples are left out in an .avi")
