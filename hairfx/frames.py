@@ -96,8 +96,9 @@ class GivenFrame:
     def __init__(self, frame) -> None:
         self.given = frame
         self.original = as_frame(frame)
+        self.pil = _is_pil(frame)
         self.profile = None
-        icc = getattr(frame, "info", {}).get("icc_profile") if _is_pil(frame) else None
+        icc = frame.info.get("icc_profile") if self.pil else None
         if icc:
             from .metadata import ColourProfile
 
@@ -106,7 +107,7 @@ class GivenFrame:
 
     def output(self, out: np.ndarray):
         """``out`` (the work's result) of the same kind as the frame given."""
-        if not _is_pil(self.given):
+        if not self.pil:
             return out
         from PIL import Image
 

@@ -34,7 +34,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color
 from .errors import InputError
-from .frames import mask_levels
+from .frames import as_frame, mask_for_frame, mask_levels
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
@@ -197,7 +197,6 @@ def checked_render_args(frame, mask, color, strength, intensity_filter) -> tuple
     a colour's name looked up, the strength checked to lie in ``[0, 1]``."""
     from ._options import number
     from .colors import get_color
-    from .frames import as_frame, mask_for_frame
 
     arr = as_frame(frame)
     m = mask_for_frame(arr, mask)
@@ -235,8 +234,6 @@ class _Renderer(Closeable):
         :func:`~hairfx.frames.mask_levels`), or ``None`` when the mask covers no hair. The
         frame and mask are taken as :func:`hairfx.recolor` takes them (what is wrong raises
         :class:`~hairfx.errors.InputError`)."""
-        from .frames import as_frame, mask_for_frame
-
         self._check_open()
         arr = as_frame(frame)
         return self._measure(arr, mask_for_frame(arr, mask))
