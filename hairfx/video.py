@@ -336,13 +336,13 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # grid (r_frame_rate), they are read
             varied = exe is not None and fps != _fraction(video.get("r_frame_rate"))
             timing = (_read_timing(exe, p, video.get("index")) or False) if varied else False
-            counted = _timestamp_rate(timing, _even_interval(timing, fps)) if timing else None
-            if counted is not None:
-                fps = counted[1]
-                if counted[0] != frames:
+            from_timing = _timestamp_rate(timing, _even_interval(timing, fps)) if timing else None
+            if from_timing is not None:
+                fps = from_timing[1]
+                if from_timing[0] != frames:
                     # nb_frames counts the packets an edit list hides too (an MP4 cut without
                     # re-encoding: 68 stated, 53 shown); the timestamps' are those decoded
-                    frames, stated = counted[0], False
+                    frames, stated = from_timing[0], False
             elif fps is not None and seconds > 0 and frames > seconds * float(fps) * 1.01 + 1:
                 # an MP4 cut without re-encoding counts the frames before the cut that its
                 # edit list hides (71 stated, 32 shown): the stream's duration is what plays
@@ -357,16 +357,16 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             # within 5 % the stated rate of evenly spaced frames is kept (exact, where the
             # timestamps are rounded to ms), not that of others: an MP4 copied into Matroska
             # states the MP4's average, counted over decoding times (510/23 for 68/3)
-            counted, even = None, True
+            from_timing, even = None, True
             if "matroska" in container:
                 timing = _read_timing(exe, p, video.get("index"), ends_at=ends_at) or False
                 if timing:
                     start, step = timing.start, _even_interval(timing, fps)
-                    counted, even = _timestamp_rate(timing, step), step is not None
+                    from_timing, even = _timestamp_rate(timing, step), step is not None
             if ends_at is not None:
                 video_seconds = max(ends_at - max(start, 0.0), 0.0) or None
-            if counted is not None and (fps is None or not even or abs(counted[1] / fps - 1) > 0.05):
-                frames, fps = counted
+            if from_timing is not None and (fps is None or not even or abs(from_timing[1] / fps - 1) > 0.05):
+                frames, fps = from_timing
         if str(tags.get("alpha_mode", "")) == "1" and video.get("codec_name") in ("vp8", "vp9"):
             # VP8/VP9 keep alpha in a side channel FFmpeg's own decoders drop, so pix_fmt does not show it
             pixel_format = "yuva420p"
