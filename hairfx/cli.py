@@ -16,7 +16,7 @@ from ._files import path_argument
 from ._text import counted, frame_rate
 from .errors import run_main
 from .imagefiles import IMAGE_SUFFIXES
-from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
+from .presets import MODEL_NAMES, add_ensemble_argument, add_zoom_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
 from .render_cpu import INTERPOLATIONS
 from .training.cli_args import _positive  # the options module alone: no torch
@@ -116,6 +116,7 @@ def _add_recolor(sub) -> None:
     p.add_argument("--tta", action="store_true",
                    help="better model mask from four passes (mirrored, mask fed back), four times slower")
     add_ensemble_argument(p)
+    add_zoom_argument(p)
     p.add_argument("--no-exif", action="store_true",
                    help="leave out the input's EXIF, XMP and IPTC (camera, date, GPS position, keywords, "
                         "ratings, caption), which are otherwise copied")
@@ -158,6 +159,7 @@ def _add_recolor(sub) -> None:
             model=args.model,
             tta=args.tta,
             ensemble=ensemble,
+            zoom=args.zoom,
         )
         h, w = out.shape[:2]
         exif = None if args.no_exif else exif_for_output(meta.exif, w, h, name=str(args.input))
@@ -321,6 +323,7 @@ def _add_mask(sub) -> None:
     p.add_argument("--tta", action="store_true",
                    help="four passes (mirrored, mask fed back): better masks, four times slower")
     add_ensemble_argument(p)
+    add_zoom_argument(p)
     p.add_argument("--probability", action="store_true",
                    help="write the network's hair probability instead of the recolouring weight that "
                         "`hairfx recolor` applies (the default, so an edited mask can go back with --mask); "
@@ -458,7 +461,7 @@ def _run_mask(args) -> int:
         try:
             frame, meta = read_photo(f)
             # in sRGB, as `hairfx recolor` predicts it, so that its --mask gives the same photo
-            mask = seg.predict(ColourProfile(meta.colour_profile, name=str(f)).to_srgb(frame), tta=args.tta)
+            mask = seg.predict(ColourProfile(meta.colour_profile, name=str(f)).to_srgb(frame), tta=args.tta, zoom=args.zoom)
         except (InputError, OSError) as exc:  # OSError: no permission to read it, a disk error
             if isinstance(exc, MissingFileError):  # "not found", of a file listed a moment ago: say why
                 if f.exists():

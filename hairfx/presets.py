@@ -113,6 +113,16 @@ def add_ensemble_argument(parser) -> None:
     )
 
 
+def add_zoom_argument(parser) -> None:
+    """``--no-zoom`` for a command that masks photos with the model; read back as ``args.zoom``
+    (see :meth:`hairfx.segmenter.Segmenter.predict`)."""
+    parser.add_argument(
+        "--no-zoom", dest="zoom", action="store_false",
+        help="one pass of the model; by default a head small in the frame is run again, cut to the square "
+             "around its hair, so the model sees it at the scale it learnt",
+    )
+
+
 def ensemble_from_args(args) -> bool:
     """:func:`resolve_ensemble` of ``args.model`` and ``args.ensemble``, refusing
     ``--ensemble`` with another model in the command's own terms (before any work)."""

@@ -163,10 +163,12 @@ def _model_alpha(probability: np.ndarray) -> np.ndarray:
     return apply_ramp(probability, _ALPHA_TABLE)
 
 
-def _predict_mask(frame: np.ndarray, model: str, *, tta: bool = False, ensemble: bool | None = None) -> np.ndarray:
+def _predict_mask(
+    frame: np.ndarray, model: str, *, tta: bool = False, ensemble: bool | None = None, zoom: bool = True
+) -> np.ndarray:
     from .segmenter import get_segmenter  # the model's runtime is loaded only when a mask is needed
 
-    return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta))
+    return _model_alpha(get_segmenter(model, ensemble=ensemble).predict(frame, tta=tta, zoom=zoom))
 
 
 def recolor(
@@ -180,6 +182,7 @@ def recolor(
     model: str = "small",
     tta: bool = False,
     ensemble: bool | None = None,
+    zoom: bool = True,
 ):
     """Recolour the hair in ``frame``.
 
@@ -205,6 +208,9 @@ def recolor(
             the small one on the mirror image (the default, None, does; see
             :class:`~hairfx.segmenter.Segmenter`). ``False`` runs the full network alone,
             in about two thirds of the time; ``True`` is refused with the small model.
+        zoom: with the model, run it again on the square around the hair where the head is
+            small in the frame, so it is seen at the scale the networks learnt (see
+            :meth:`~hairfx.segmenter.Segmenter.predict`); ``False``: one pass.
 
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask
@@ -220,9 +226,10 @@ def recolor(
     col = get_color(color)
     s = _check_strength(strength)
     check_model_name(model)  # also when a mask is given: a typo should not wait for the day it is used
-    tta = flag(tta, "tta")
+    tta, zoom = flag(tta, "tta"), flag(zoom, "zoom")
     ensemble = resolve_ensemble(model, ensemble)  # also when a mask is given, as for the model's name
-    m = mask_for_frame(arr, mask) if mask is not None else _predict_mask(arr, model, tta=tta, ensemble=ensemble)
+    m = mask_for_frame(arr, mask) if mask is not None else \
+        _predict_mask(arr, model, tta=tta, ensemble=ensemble, zoom=zoom)
     r = _cached_renderer(renderer, interpolation)
     out = _render(r, renderer == "auto", lambda: _cached_renderer("cpu", interpolation), arr, m, col, s).frame
     return given.output(out)

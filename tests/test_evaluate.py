@@ -90,7 +90,35 @@ def test_evaluate_end_to_end_writes_json_into_a_new_folder(tmp_path, capsys):
         assert 0.0 <= hair_free[part]["hair_share"] <= 1.0 and 0 <= hair_free[part]["over_1pct"] <= hair_free[part]["n"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["eval.json"]  # no temporary file left
     printed = capsys.readouterr().out
-    assert "| small | pan | 4 |" in printed and "No hair in view" in printed
+    assert "| small | pan | 4 |" in printed and "No hair in view" in printed and "Small heads" in printed
+    assert sorted(res["small_heads"]["celeb1k/test"]) == ["0.35", "0.5"]  # JSON keys: the scales
+
+
+def test_small_heads_shrinks_photo_and_label_alike_and_scores_both_ways(tmp_path):
+    from hairfx.training.evaluate import _shrunk, small_heads
+
+    rgb = np.full((100, 200, 3), 255, np.uint8)
+    gt = np.zeros((100, 200), bool)
+    gt[:50, :100] = True
+    img, label = _shrunk(rgb, gt, 0.5)
+    assert img.shape == rgb.shape and label.shape == gt.shape
+    assert np.array_equal(np.argwhere(img.any(axis=2))[[0, -1]], [[25, 50], [74, 149]])  # centred, half the sides
+    assert np.array_equal(np.argwhere(label)[[0, -1]], [[25, 50], [49, 99]])  # the label's quarter of it
+
+    class Seen:  # scores what it is given: the shrunk label as its mask, with or without the zoom
+        def __init__(self):
+            self.calls = []
+
+        def predict(self, frame, zoom=True):
+            self.calls.append((frame.shape, zoom))
+            return np.where(np.arange(frame.shape[1]) < frame.shape[1] // 2, 0.9, 0.0)[None].repeat(frame.shape[0], 0)
+
+    data = _tree(tmp_path / "data")
+    seen = Seen()
+    res = small_heads(seen, data / "figaro1k/test", limit=2, scales=(0.5,))
+    assert sorted(res) == [0.5] and sorted(res[0.5]) == ["one_pass", "zoom"]
+    assert [z for _, z in seen.calls] == [False, True, False, True]
+    assert 0.0 <= res[0.5]["one_pass"] <= 1.0
 
 
 def test_the_hair_free_window_is_the_square_with_least_hair():
@@ -109,7 +137,7 @@ def test_evaluate_json_is_replaced_whole(tmp_path, monkeypatch):
     data = _tree(tmp_path / "data", pairs=1)
     out = tmp_path / "eval.json"
     out.write_text('{"old": 1}\n')
-    monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False: {
+    monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False, zoom=True: {
         "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {},
         "by_lightness": {k: {"n": 0, "iou": None} for k, _, _ in evaluate_mod.LIGHTNESS}})
     monkeypatch.setattr(evaluate_mod, "flicker", lambda *a: {

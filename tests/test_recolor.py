@@ -440,6 +440,36 @@ def test_model_mask_is_the_segmenters_through_the_ramp(portrait, tta):
     assert np.any(got != frame)
 
 
+def test_model_mask_zooms_into_a_small_head_unless_told_not_to(portrait, tmp_path):
+    """On a head small in the frame the model's mask comes from the zoom's second pass;
+    zoom=False (``--no-zoom``) recolours with one pass's mask, and zoom="no" is refused."""
+    from hairfx.cli import main
+    from hairfx.imagefiles import read_rgb, write_rgb
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter, zoom_box
+
+    face, _ = portrait
+    h, w = face.shape[:2]
+    frame = np.full((2 * h, 2 * w, 3), 150, np.uint8)
+    frame[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = face
+    seg = get_segmenter("small")
+    assert zoom_box(seg.predict(frame, zoom=False)) is not None
+    results = {}
+    for zoom in (True, False):
+        results[zoom] = hairfx.recolor(frame, "copper", renderer="cpu", zoom=zoom)
+        mask = hair_alpha(seg.predict(frame, zoom=zoom))
+        np.testing.assert_array_equal(results[zoom], hairfx.recolor(frame, "copper", mask=mask, renderer="cpu"))
+    np.testing.assert_array_equal(results[True], hairfx.recolor(frame, "copper", renderer="cpu"))
+    assert not np.array_equal(results[True], results[False])
+    write_rgb(tmp_path / "in.png", frame)
+    argv = ["recolor", str(tmp_path / "in.png"), "--color", "copper", "-o", str(tmp_path / "out.png"), "--renderer", "cpu"]
+    for flags, zoom in ([], True), (["--no-zoom"], False):
+        assert main(argv + flags) == 0
+        np.testing.assert_array_equal(read_rgb(tmp_path / "out.png"), results[zoom])
+    with pytest.raises(InputError, match="zoom must be True or False, got 'no'"):
+        hairfx.recolor(frame, "copper", renderer="cpu", zoom="no")
+
+
 def test_release_renderers_frees_the_threads_renderers(portrait):
     """recolor() keeps a renderer per thread; release_renderers() closes the calling
     thread's (a GL context among them when one can be made) and a later call makes anew."""
@@ -509,7 +539,7 @@ def test_a_frame_given_its_own_mask_breaks_the_models_chain_of_priors(portrait):
         s.process(moved, mask=np.zeros(mask.shape, np.float32))  # the caller's
         assert s.segmenter_session.previous_mask_canvas is None  # the next model frame starts afresh
         got = s.mask(moved)
-    fresh = hair_alpha(get_segmenter("small").predict(moved))  # no prior
+    fresh = hair_alpha(get_segmenter("small").predict(moved, zoom=False))  # no prior, one pass as a session runs
     np.testing.assert_array_equal(got, fresh)
 
 

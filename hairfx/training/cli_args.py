@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..presets import ENSEMBLE_PRESET, MASK_BACKENDS, MODEL_NAMES, add_ensemble_argument, resolve_ensemble
+from ..presets import (
+    ENSEMBLE_PRESET, MASK_BACKENDS, MODEL_NAMES, add_ensemble_argument, add_zoom_argument, resolve_ensemble,
+)
 
 __all__ = ["train", "evaluate", "bench", "models_to_measure"]
 
@@ -130,6 +132,7 @@ def evaluate(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive, default=None, help="images per split (default all)")
     p.add_argument("--tta", action="store_true", help="also score the four-pass test-time augmentation (predict(tta=True))")
     add_ensemble_argument(p)
+    add_zoom_argument(p)
     p.add_argument("--check-every", type=_non_negative, default=0, metavar="N",
                    help="also score the video session re-checking its prior every N frames (default 0: not scored)")
     p.add_argument("--threads", type=_threads, default=2, help="threads of the model's runtime (default 2)")
