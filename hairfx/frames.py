@@ -105,15 +105,22 @@ class GivenFrame:
             self.profile = ColourProfile(icc, name="the frame's PIL image")
         self.work = self.original if self.profile is None else self.profile.to_srgb(self.original)
 
+    def pixels(self, out: np.ndarray) -> np.ndarray:
+        """``out`` (the work's result, in sRGB) as an array in the frame's own colour space:
+        for an image with a colour profile, its own values where the work left them and the
+        changed pixels converted back (:meth:`~hairfx.metadata.ColourProfile.from_srgb`);
+        else ``out`` itself."""
+        if self.profile is None:
+            return out
+        return self.profile.from_srgb(self.original, self.work, out)
+
     def output(self, out: np.ndarray):
         """``out`` (the work's result) of the same kind as the frame given."""
         if not self.pil:
             return out
         from PIL import Image
 
-        if self.profile is not None:
-            out = self.profile.from_srgb(self.original, self.work, out)
-        image = Image.fromarray(out, "RGB")
+        image = Image.fromarray(self.pixels(out), "RGB")
         if self.profile is not None and self.profile.output_profile:
             image.info["icc_profile"] = self.profile.output_profile
         return image

@@ -22,7 +22,7 @@ import numpy as np
 
 from ._options import number
 from .errors import InputError
-from .frames import as_frame, as_mask, mask_bbox
+from .frames import GivenFrame, as_mask, mask_bbox
 
 __all__ = ["LUMA_WEIGHTS", "MIN_HAIR_WEIGHT", "luma", "hair_intensity", "blend_weight"]
 
@@ -47,8 +47,9 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
     """Mean luma of ``frame`` under the soft ``mask`` (both at the same ``H x W``), or
     ``None`` when the mask covers no hair.
 
-    ``frame`` is ``H x W x 3`` ``uint8`` RGB, ``mask`` ``H x W`` float in ``[0, 1]`` (or
-    what :func:`~hairfx.frames.as_mask` accepts); anything else raises
+    ``frame`` is ``H x W x 3`` ``uint8`` RGB (or an RGB PIL image: one with a colour profile
+    is measured in sRGB, as :func:`hairfx.recolor` measures it), ``mask`` ``H x W`` float in
+    ``[0, 1]`` (or what :func:`~hairfx.frames.as_mask` accepts); anything else raises
     :class:`~hairfx.errors.InputError`.
 
     >>> f = np.full((2, 2, 3), 255, np.uint8); round(hair_intensity(f, np.ones((2, 2), np.float32)), 6)
@@ -56,8 +57,8 @@ def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
     """
     import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
 
-    # as_frame and as_mask return valid uint8 frames and float32 masks as they are, uncopied
-    frame, mask = as_frame(frame), as_mask(mask)
+    # valid uint8 frames and float32 masks are taken as they are, uncopied
+    frame, mask = GivenFrame(frame).work, as_mask(mask)
     if mask.shape != frame.shape[:2]:
         raise InputError(f"hair_intensity needs the mask at the frame's size {frame.shape[:2]}, got {mask.shape}")
     box = mask_bbox(mask)

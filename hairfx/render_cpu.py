@@ -34,7 +34,7 @@ import numpy as np
 from ._closeable import Closeable
 from .colors import Color
 from .errors import InputError
-from .frames import as_frame, mask_for_frame, mask_levels
+from .frames import GivenFrame, as_frame, mask_for_frame, mask_levels
 from .intensity import LUMA_WEIGHTS, MIN_HAIR_WEIGHT, hair_intensity
 from .lut import sample_tetrahedral
 
@@ -224,9 +224,13 @@ class _Renderer(Closeable):
         takes them (what is wrong raises :class:`~hairfx.errors.InputError`).
         ``intensity_filter`` maps the measured intensity to the one used for the blend (a
         video session smooths it). Returns a :class:`RenderResult` whose frame is an
-        ``H x W x 3`` uint8 array."""
+        ``H x W x 3`` uint8 array. A PIL image with a colour profile is recoloured and
+        measured in sRGB, as :func:`hairfx.recolor` does, and its pixels come back in its
+        own profile, those of the image :func:`hairfx.recolor` returns."""
         self._check_open()
-        return self._render_frame(*checked_render_args(frame, mask, color, strength, intensity_filter))
+        given = GivenFrame(frame)
+        result = self._render_frame(*checked_render_args(given.work, mask, color, strength, intensity_filter))
+        return RenderResult(given.pixels(result.frame), result.intensity, result.weight)
 
     def measure(self, frame, mask) -> float | None:
         """The hair intensity :meth:`render` would measure for ``frame`` under ``mask``
@@ -235,7 +239,7 @@ class _Renderer(Closeable):
         frame and mask are taken as :func:`hairfx.recolor` takes them (what is wrong raises
         :class:`~hairfx.errors.InputError`)."""
         self._check_open()
-        arr = as_frame(frame)
+        arr = GivenFrame(frame).work  # a PIL image with a colour profile in sRGB, as recolor() takes it
         return self._measure(arr, mask_for_frame(arr, mask))
 
     def _check_open(self) -> None:

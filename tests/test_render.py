@@ -371,6 +371,36 @@ def test_measure_takes_what_render_takes_and_refuses_the_rest(gl_context, portra
         r.close()
 
 
+@pytest.mark.gl
+def test_a_pil_image_with_a_colour_profile_is_rendered_and_measured_in_srgb(gl_context, portrait):
+    """render(), measure() and hair_intensity() take a frame as recolor() takes it: a
+    Display P3 image is recoloured and measured in sRGB, as the LUTs and their reference
+    intensities were made. They had read its P3 values as sRGB: another intensity, another
+    blend, and hair up to 14 levels off recolor()'s, with no error."""
+    from PIL import Image
+
+    import hairfx
+    from hairfx.icc import matrix_shaper_profile
+    from hairfx.intensity import hair_intensity
+
+    frame, soft = portrait
+    mask = mask_at_8_bits(soft).astype(np.float32)  # as the renderers take it: hair_intensity() takes it as given
+    image = Image.fromarray(frame)
+    image.info["icc_profile"] = matrix_shaper_profile("Display P3")
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        want = np.asarray(s.process(image, mask=mask))
+        intensity = s.last_raw_intensity
+    assert hair_intensity(image, mask) == pytest.approx(intensity, abs=1e-6)
+    assert hair_intensity(image, mask) != pytest.approx(hair_intensity(frame, mask), abs=1e-4)  # P3 is not sRGB here
+    for r in _renderers(gl_context):
+        res = r.render(image, mask, "copper")
+        assert res.intensity == pytest.approx(intensity, abs=1e-6), r.name
+        assert r.measure(image, mask) == pytest.approx(intensity, abs=1e-6), r.name
+        assert isinstance(res.frame, np.ndarray) and _max_diff(res.frame, want) <= TOL_LEVELS, r.name  # its own profile's values
+        np.testing.assert_array_equal(res.frame[mask == 0], frame[mask == 0])
+        r.close()
+
+
 def test_a_render_result_pickles(portrait, copperish):
     """A worker process's render() result reaches its parent pickled: its unpickling once
     failed (RenderResult.__new__ takes three arguments), which a ProcessPoolExecutor
