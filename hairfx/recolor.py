@@ -379,7 +379,9 @@ class RecolorSession(Closeable):
         arr = given.work
         handed, self._handed = self._handed, None
         if mask is not None and mask is handed and mask.shape == arr.shape[:2]:
-            m = handed  # the model's own mask, from mask() just before: its chain goes on
+            # the model's own mask, from mask() just before: its chain goes on. Checked as any
+            # mask is: the caller may have written into it (a NaN, a value past 1) since
+            m = as_mask(handed)
         else:
             m = self._mask(arr, mask)
         self.last_mask = m

@@ -699,3 +699,22 @@ def test_a_session_keeps_its_own_copy_of_the_callers_mask():
         m = s.mask(frame, buf)
         m += 0.5
         assert buf.max() == 0.0
+
+
+def test_the_models_mask_written_into_before_it_is_given_back_is_checked(portrait):
+    """The mask mask() returns, edited in place and given back to process(), is checked as
+    any mask is: a NaN or a value past 1 written into it had been taken unchecked (NaNs
+    recoloured nothing and measured no hair, values past 1 recoloured at full strength),
+    where the same values in any other array raise InputError."""
+    frame, _ = portrait
+    with hairfx.RecolorSession("copper", renderer="cpu") as s:
+        for value, said in ((np.nan, "NaN"), (3.0, r"values must lie in \[0, 1\]")):
+            m = s.mask(frame)
+            m[m > 0.5] = value
+            with pytest.raises(InputError, match=said):
+                s.process(frame, mask=m)
+        m = s.mask(frame)
+        m[: m.shape[0] // 2] = 0.0  # an edit that leaves a mask: taken, and the model's chain goes on
+        out = s.process(frame, mask=m)
+        assert s.last_mask is m and s.segmenter_session.previous_mask_canvas is not None
+        np.testing.assert_array_equal(out[: m.shape[0] // 2], frame[: m.shape[0] // 2])
