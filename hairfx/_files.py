@@ -93,13 +93,16 @@ class Replacement:
     write into each other's half-finished copy (the last rename wins, whole), and a copy
     whose process was killed is found and removed by the next write (:func:`_remove_orphans`).
     A file that is replaced keeps its permission bits (one made read-only stays so, a shared
-    one stays group-writable); a new one gets the mode ``open`` gives under the umask."""
+    one stays group-writable); a new one gets the mode ``open`` gives under the umask. Where
+    the target's name is so long that this name would pass the longest its folder takes,
+    the temporary one holds only the start of it (:func:`_tmp_name`)."""
 
     def __init__(self, path: Path, *, suffix: str = ""):
         self.target = write_target(path)
         _remove_orphans(self.target)
         # not mkstemp: its file is private (0600), and the renamed result would keep that mode
-        self.tmp = self.target.with_name(f".{self.target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+        tail = f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}"
+        self.tmp = self.target.with_name(_tmp_name(self.target.name, tail, _name_max(self.target.parent)))
 
     def commit(self) -> None:
         try:
@@ -201,24 +204,58 @@ def check_not_input(path: Path, inputs) -> None:
             raise InputError(f"cannot write {path}: it is the input {given}; give another output name")
 
 
+#: The longest file name (bytes) taken where the file system does not say: ext4's, XFS's,
+#: Btrfs's and APFS's.
+NAME_MAX = 255
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that ``folder`` takes: :data:`NAME_MAX` where it
+    cannot be asked (a folder not made yet, a system without ``pathconf``)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def _tmp_name(name: str, tail: str, limit: int) -> str:
+    """``.NAME`` and ``tail`` (``.PID.RANDOM.tmp`` and any extension), with as much of
+    ``name`` as keeps the whole within ``limit`` bytes: a name that a folder takes
+    (a 250-byte one of 255) made the temporary file's name too long for it, and the write
+    failed with "File name too long".
+
+    >>> _tmp_name("clip.mp4", ".42.0badc0de.tmp", 255), _tmp_name("clip.mp4", ".42.0badc0de.tmp", 24)
+    ('.clip.mp4.42.0badc0de.tmp', '.clip.mp.42.0badc0de.tmp')
+    """
+    stem = name
+    while stem and len(os.fsencode(f".{stem}{tail}")) > limit:
+        stem = stem[:-1]
+    return f".{stem}{tail}"
+
+
 def _remove_orphans(path: Path) -> None:
     """Remove temporary copies of ``path`` (:class:`Replacement`'s ``.NAME.PID.RANDOM.tmp``,
     with an extension after it for a video: the output's, or its link's) left by processes
     that were killed (SIGKILL, out of memory) while writing it; they would otherwise stay,
-    each as large as the file."""
+    each as large as the file. A copy whose name holds only the start of ``path``'s (one
+    as long as the folder takes: :func:`_tmp_name`) is one of them too."""
     # any extension after .tmp: a video written through a link takes the link's (out.mp4
     # pointing at real.mov writes .real.mov.PID.RANDOM.tmp.mp4), by which ffmpeg chooses the container
-    name = re.compile(rf"\.{re.escape(path.name)}\.(\d{{1,9}})\.[0-9a-f]{{8}}\.tmp(?:\.\w+)?")
+    name = re.compile(r"\.(.+)\.(\d{1,9})\.[0-9a-f]{8}\.tmp(?:\.\w+)?", re.DOTALL)
     try:
         entries = [e.name for e in os.scandir(path.parent)]  # not glob: a name may hold [ or *
     except OSError:  # a folder not there yet, or not readable: the write itself will say
         return
+    # a shortened name ends within a character (4 bytes) of the limit
+    longest = _name_max(path.parent) - 4
     for entry in entries:
         m = name.fullmatch(entry)
-        if m is None or int(m.group(1)) == os.getpid():
+        if m is None or int(m.group(2)) == os.getpid():
+            continue
+        if m.group(1) != path.name and not (path.name.startswith(m.group(1)) and len(os.fsencode(entry)) > longest):
             continue
         try:
-            os.kill(int(m.group(1)), 0)
+            os.kill(int(m.group(2)), 0)
         except ProcessLookupError:  # its writer is gone
             (path.parent / entry).unlink(missing_ok=True)
         except OSError:  # alive, someone else's: leave it

@@ -140,3 +140,38 @@ def test_output_file_refuses_a_link_into_a_missing_folder_before_the_work(folder
     with pytest.raises(InputError, match="whose folder does not exist"):
         with output_file(out / "clip.mp4"):
             pytest.fail("the block ran")
+
+
+@pytest.mark.parametrize("kind", WRITERS)
+def test_a_name_as_long_as_the_folder_takes_is_written(tmp_path, kind):
+    """The temporary file's name is the output's with some 25 bytes around it: for a name of
+    more than about 230 bytes it passed the 255 a folder takes, and a name the folder takes
+    was refused with "File name too long"."""
+    name, write, read = WRITERS[kind]
+    out = tmp_path / "out"
+    out.mkdir()
+    long = "\u00e9" * ((os.pathconf(out, "PC_NAME_MAX") - 8) // 2) + Path(name).suffix  # two bytes each
+    write(out / long)
+    assert read(out / long) == WRITTEN[kind]
+    assert _names(out) == [long]  # no temporary file left
+
+
+def test_copies_of_a_long_name_left_by_killed_writers_are_removed(tmp_path):
+    """Their names hold only the start of the output's: such copies, as large as the file,
+    were never found again."""
+    import subprocess
+    import sys
+
+    from hairfx._files import _tmp_name
+
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    long = "a" * (limit - 4) + ".png"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / _tmp_name(long, f".{dead.stdout.strip()}.0badc0de.tmp", limit)  # its writer has exited
+    live = tmp_path / _tmp_name(long, f".{os.getppid()}.0badc0de.tmp", limit)  # a live process's copy in progress
+    other = tmp_path / ".aaaa.png.1.0badc0de.tmp"  # of a file whose short name is the start of this one's
+    for p in (orphan, live, other):
+        p.write_bytes(b"half")
+    assert long not in orphan.name and long not in live.name  # shortened
+    _image(tmp_path / long)
+    assert not orphan.exists() and live.exists() and other.exists()
