@@ -244,8 +244,23 @@ def _holds_sound(stream: dict, *, avi: bool = False) -> bool:
 
 
 #: What FFmpeg says of an MP4 or MOV without its index (the "moov" box), which most writers put
-#: at the end of the file: one cut short before it, or still being recorded.
+#: at the end of the file: one cut short before it, or still being recorded. It says so too of
+#: any file it takes for one by its name alone (text, or random bytes, named .mp4).
 MISSING_INDEX = "moov atom not found"
+#: The types of box an MP4 or MOV file begins with: its brand, the index, the media, padding.
+_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"junk", b"pdin",
+                b"sidx", b"moof"}
+
+
+def _begins_as_mp4(p: Path) -> bool:
+    """Whether ``p`` begins with the header of a box an MP4 or MOV file begins with (4 bytes
+    of size, 4 of type); True where it cannot be read, for FFmpeg's word to stand."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return True
+    return head[4:8] in _FIRST_BOXES
 
 
 def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
@@ -308,7 +323,10 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
         cap = cv2.VideoCapture(name)
     try:
         if not cap.isOpened():
-            if unreadable == MISSING_INDEX:
+            if unreadable == MISSING_INDEX and not _begins_as_mp4(p):
+                unreadable = ("it does not begin as an MP4 or MOV does, which FFmpeg takes it for by its name: it "
+                              "is not a video, or its start is damaged")
+            elif unreadable == MISSING_INDEX:
                 unreadable += (" (the index of this MP4 or MOV, which comes at its end, is missing: the file is cut "
                                "short, or still being written)")
             raise InputError(f"could not open {str(p)!r} as a video" + (f": {unreadable}" if unreadable else ""))

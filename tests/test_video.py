@@ -1101,6 +1101,20 @@ def test_a_clip_with_transparent_pixels_is_refused_and_an_opaque_one_read(tmp_pa
                 assert len(list(r)) == 3
 
 
+@pytest.mark.parametrize("name", ["notes.mp4", "noise.mov"])
+def test_a_file_that_is_no_video_under_an_mp4_name_is_not_called_cut_short(tmp_path, name):
+    """FFmpeg takes any file named .mp4 or .mov that it cannot place by its content for one,
+    and says "moov atom not found" of it: a page of text, or random bytes, was said to be
+    an MP4 whose index is missing, "cut short, or still being written"."""
+    ffmpeg_or_skip()
+    src = tmp_path / name
+    src.write_bytes(b"# My holiday clips\n\nTo do: recolour them.\n" if name.endswith("mp4") else
+                    np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes())
+    with pytest.raises(InputError) as err:
+        probe(src)
+    assert str(err.value) == (f"could not open {str(src)!r} as a video: it does not begin as an MP4 or MOV does, "
+                              "which FFmpeg takes it for by its name: it is not a video, or its start is damaged")
+
 def test_files_without_pictures_say_why(tmp_path, capsys):
     exe = ffmpeg_or_skip()
     sound = tmp_path / "sound.mp4"  # an .m4a under a video's name
