@@ -329,6 +329,9 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             elif unreadable == MISSING_INDEX:
                 unreadable += (" (the index of this MP4 or MOV, which comes at its end, is missing: the file is cut "
                                "short, or still being written)")
+            elif unreadable is None and exe is not None and not streams:  # ffprobe read it, and found nothing in it
+                unreadable = ("it holds no streams, neither pictures nor sound (a recording stopped before its first "
+                              "frame?)")
             raise InputError(f"could not open {str(p)!r} as a video" + (f": {unreadable}" if unreadable else ""))
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         cv_fps = cap.get(cv2.CAP_PROP_FPS) or 0.0

@@ -1115,6 +1115,19 @@ def test_a_file_that_is_no_video_under_an_mp4_name_is_not_called_cut_short(tmp_p
     assert str(err.value) == (f"could not open {str(src)!r} as a video: it does not begin as an MP4 or MOV does, "
                               "which FFmpeg takes it for by its name: it is not a video, or its start is damaged")
 
+def test_a_clip_stopped_before_its_first_frame_says_it_holds_nothing(tmp_path, capsys):
+    """ffmpeg cut to no frames (or a recording stopped at once) writes an MP4 with no stream
+    at all, which OpenCV cannot open: the error said only "could not open ... as a video"."""
+    exe = ffmpeg_or_skip()
+    whole, empty = tmp_path / "whole.mp4", tmp_path / "empty.mp4"
+    make_clip(exe, whole, "-frames:v", "5")
+    subprocess.run([exe, "-v", "error", "-i", str(whole), "-c", "copy", "-frames:v", "0", str(empty)], check=True)
+    assert empty.stat().st_size > 0
+    rc = main(["video", str(empty), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "out.mp4")])
+    assert rc == 2 and capsys.readouterr().err.splitlines() == [
+        f"hairfx video: error: could not open {str(empty)!r} as a video: it holds no streams, neither pictures nor "
+        "sound (a recording stopped before its first frame?)"]  # fmt: skip
+
 def test_files_without_pictures_say_why(tmp_path, capsys):
     exe = ffmpeg_or_skip()
     sound = tmp_path / "sound.mp4"  # an .m4a under a video's name
