@@ -753,6 +753,10 @@ def _main(args) -> int:
             size=args.size,
             camera_size=args.size or CAMERA_SIZE,
         )
+        info = cap.info
+        if info is not None and args.size is None and min(info.width, info.height) < MIN_SIDE:
+            raise InputError(f"{args.input!r} is {info.width}x{info.height}, smaller than the {MIN_SIDE} px per side the "
+                             "hair-mask model needs; give a larger --size")
         if not headless:
             # fail fast with a message; Qt itself would abort the process. A camera has no
             # run without a window: --output and --bench take a file

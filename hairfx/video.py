@@ -1726,6 +1726,12 @@ def recolor_video(
         raise InputError(f"output {str(dst)!r} would overwrite the input")
     with VideoReader(src) as reader:
         info = reader.info
+        if masks is None:  # said of the file, before the model loads and ffmpeg starts
+            from .segmenter import MIN_SIDE
+
+            if min(info.width, info.height) < MIN_SIDE:
+                raise InputError(f"{str(src)!r} is {info.width}x{info.height}, smaller than the {MIN_SIDE} px per side "
+                                 "the hair-mask model needs")
         total = info.frames if max_frames is None else min(max_frames, info.frames or max_frames)
         # a variable-rate clip: each frame written at its own time, and coloured by it
         times, end, audio_seconds = frame_timing(info, max_frames)

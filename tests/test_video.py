@@ -1128,6 +1128,25 @@ def test_a_clip_stopped_before_its_first_frame_says_it_holds_nothing(tmp_path, c
         f"hairfx video: error: could not open {str(empty)!r} as a video: it holds no streams, neither pictures nor "
         "sound (a recording stopped before its first frame?)"]  # fmt: skip
 
+def test_a_video_too_small_for_the_hair_model_is_named_before_any_work(tmp_path, capsys, monkeypatch):
+    """A 2x2 clip failed on its first frame, after the model had loaded and ffmpeg had
+    started, with "frame is 2x2, smaller than 4 px per side", which named no file."""
+    import hairfx.video as video
+
+    exe = ffmpeg_or_skip()
+    tiny = tmp_path / "tiny.mp4"
+    subprocess.run([exe, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=2x2:rate=30:duration=0.2", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(tiny)], check=True)  # fmt: skip
+    monkeypatch.setattr(video, "VideoRecolorer", lambda **kw: pytest.fail("the model was loaded"))
+    rc = main(["video", str(tiny), "-c", "copper", "--renderer", "cpu", "-q", "-o", str(tmp_path / "out.mp4")])
+    assert rc == 2 and capsys.readouterr().err.splitlines() == [
+        f"hairfx video: error: {str(tiny)!r} is 2x2, smaller than the 4 px per side the hair-mask model needs"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.mp4"]
+    monkeypatch.undo()  # with masks of its own, no model is needed
+    got = recolor_video(tiny, tmp_path / "own.mp4", color="copper", masks=lambda i, f: np.ones(f.shape[:2], np.float32),
+                        renderer="cpu", progress=False)
+    assert got.frames == 6
+
 def test_files_without_pictures_say_why(tmp_path, capsys):
     exe = ffmpeg_or_skip()
     sound = tmp_path / "sound.mp4"  # an .m4a under a video's name

@@ -1093,6 +1093,24 @@ def test_headless_output_keeps_anamorphic_pixels_unless_resized(webcam, tmp_path
     assert probe(out).sample_aspect_ratio == 1
 
 
+def test_a_clip_too_small_for_the_hair_model_is_named_unless_resized(webcam, tmp_path, hair_model, capsys):
+    """It failed on its first frame with "frame is 2x2, smaller than 4 px per side", which
+    named neither the file nor --size, which makes such a clip usable."""
+    from test_video import ffmpeg_or_skip
+
+    tiny = tmp_path / "tiny.mp4"
+    subprocess.run([ffmpeg_or_skip(), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=2x2:rate=30:duration=0.2",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tiny)], check=True)  # fmt: skip
+    out = tmp_path / "out.mp4"
+    for argv in (["--output", str(out)], ["--bench"], []):  # [], the window: refused before it is looked for
+        assert webcam.main(["--input", str(tiny), *argv, "--renderer", "cpu"]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"webcam_recolor: error: {str(tiny)!r} is 2x2, smaller than the 4 px per side the hair-mask model needs; "
+            "give a larger --size"]  # fmt: skip
+    assert not out.exists()
+    assert webcam.main(["--input", str(tiny), "--output", str(out), "--size", "16x16", "--renderer", "cpu"]) == 0
+    assert read_all(out)[0].shape == (16, 16, 3)
+
 def test_an_empty_input_is_refused_not_taken_for_the_camera(webcam, capsys):
     """`--input "$CLIP"` with the variable unset used to open camera 0."""
     with pytest.raises(SystemExit) as exit_:
