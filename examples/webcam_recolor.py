@@ -37,6 +37,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, _interrupted)
 
 import argparse
+import math
 import queue
 import threading
 import time
@@ -98,7 +99,8 @@ class Capture:
 
     ``latest=True`` keeps only the newest frame (a live camera: never fall behind);
     ``latest=False`` hands over every frame in order (a file processed offline).
-    ``pace=True`` plays a file at its own frame rate. ``size`` resizes frames to ``(w, h)``.
+    ``pace=True`` plays a file as a player does, each frame at its time in the file (a
+    variable-rate clip too). ``size`` resizes frames to ``(w, h)``.
 
     A camera is read from the moment it is opened: it is live, and wakes up meanwhile. A
     file is read, and its clock started, at :meth:`start` or the first :meth:`get`, so that
@@ -206,7 +208,8 @@ class Capture:
 
     def _read_loop(self) -> None:
         period = 1.0 / self.fps
-        next_t = time.perf_counter()
+        clock = time.perf_counter()  # when the file's time 0 is played
+        shown = -period  # the time in the file of the last frame played
         last_ok = time.perf_counter()
         started = False  # a camera waking up gets CAMERA_START_S for its first frame
         n = 0
@@ -247,12 +250,15 @@ class Capture:
             rgb = cv2.cvtColor(bgr, code)
             self.capture_ms = (time.perf_counter() - t0) * 1000.0
             if self._pace:
-                next_t += period
-                delay = next_t - time.perf_counter()
+                # each frame at its own time: a phone's variable-rate clip (15 fps in the dark,
+                # 30 in daylight) played at one rate ran its slow stretches fast, its fast ones slow
+                at = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                shown = at if math.isfinite(at) and at > shown else shown + period
+                delay = clock + shown - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                else:
-                    next_t = time.perf_counter()
+                else:  # fallen behind: played on from this frame
+                    clock = time.perf_counter() - shown
             self._put((rgb, self.capture_ms))
         self._put(None)
 

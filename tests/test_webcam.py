@@ -297,6 +297,25 @@ def test_a_file_in_the_window_starts_at_its_first_frame_once_everything_is_loade
     np.testing.assert_array_equal(given[0], first)  # the clip's first frame is the first shown
 
 
+def test_a_variable_rate_file_in_the_window_plays_each_frame_at_its_time(webcam, tmp_path):
+    """A file was played at one rate, OpenCV's for the whole file (its average, 22.7 fps, for
+    1.5 s at 15 fps then 1.5 s at 30): its slow first half ran in 1 s instead of 1.5, its
+    fast second half in 2 s."""
+    from test_video import _slow_then_fast, ffmpeg_or_skip
+
+    src = tmp_path / "vfr.mp4"
+    _slow_then_fast(ffmpeg_or_skip(), src)
+    cap = webcam.Capture(str(src), latest=False, pace=True)
+    got = []
+    try:
+        while cap.get() is not None:
+            got.append(time.perf_counter())
+    finally:
+        cap.close()
+    assert len(got) == 68
+    assert got[22] - got[0] == pytest.approx(22 / 15, abs=0.15)  # the 23rd frame, the last at 15 fps
+    assert got[67] - got[22] == pytest.approx(1.5, abs=0.15)
+
 def test_a_camera_is_read_from_the_start_while_the_model_loads(webcam, hair_model, monkeypatch):
     """A camera is live: it is read, and wakes up, while the model loads, as before; the
     frames of that time are not shown, and the first one shown is not one from before the load."""
