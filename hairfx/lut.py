@@ -374,7 +374,7 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             try:
                 size = int(rest)
             except ValueError:
-                raise fail(lineno, f"LUT_3D_SIZE must be an integer, got {rest!r}") from None
+                raise fail(lineno, f"LUT_3D_SIZE must be an integer, got {_quoted(rest)}") from None
             if not MIN_SIZE <= size <= MAX_SIZE:
                 raise fail(lineno, f"LUT_3D_SIZE {size} is outside the supported range {MIN_SIZE}..{MAX_SIZE}")
         elif key == "LUT_1D_SIZE":
@@ -385,9 +385,9 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             try:
                 vals = tuple(float(v) for v in rest.split())
             except ValueError:
-                raise fail(lineno, f"{key} needs three numbers, got {rest!r}") from None
+                raise fail(lineno, f"{key} needs three numbers, got {_quoted(rest)}") from None
             if len(vals) != 3 or not all(np.isfinite(vals)):
-                raise fail(lineno, f"{key} needs three finite numbers, got {rest!r}")
+                raise fail(lineno, f"{key} needs three finite numbers, got {_quoted(rest)}")
             if key == "DOMAIN_MIN":
                 dmin = vals
             else:
@@ -398,12 +398,12 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             try:
                 lo, hi = (float(v) for v in rest.split())
             except ValueError:
-                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two numbers, got {rest!r}") from None
+                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two numbers, got {_quoted(rest)}") from None
             if not (np.isfinite(lo) and np.isfinite(hi)):
-                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two finite numbers, got {rest!r}")
+                raise fail(lineno, f"LUT_3D_INPUT_RANGE needs two finite numbers, got {_quoted(rest)}")
             dmin, dmax = (lo,) * 3, (hi,) * 3
         else:
-            raise fail(lineno, f"unknown keyword {key!r}")
+            raise fail(lineno, f"unknown keyword {_quoted(key)}")
     if size is None:
         raise LutFormatError(f"{path}: no LUT_3D_SIZE line before the table; not a 3D .cube LUT")
     if any(hi <= lo for lo, hi in zip(dmin, dmax)):
@@ -430,6 +430,24 @@ _BLOCK_BYTES = 65536
 _MAX_LINE_BYTES = 65536
 # Table values are stored as float32: a larger magnitude would overflow to infinity.
 _F32_MAX = float(np.finfo(np.float32).max)
+
+
+#: At most this many characters of a file's text are quoted in an error message.
+_QUOTE_CHARS = 60
+
+
+def _quoted(text: str) -> str:
+    """``text`` from a file, quoted (``repr``) for an error message and cut to about
+    :data:`_QUOTE_CHARS` characters: a line of a damaged file can be as long as the file (a
+    tail of NUL bytes that a crash left, a binary file that happens to be UTF-8), and the
+    message naming it is one line on a terminal."""
+    shown = repr(text)
+    if len(shown) <= _QUOTE_CHARS:
+        return shown
+    cut = text[:_QUOTE_CHARS]
+    while len(repr(cut)) > _QUOTE_CHARS:  # an escaped byte takes up to four characters
+        cut = cut[:-1]
+    return f"{cut!r}... ({len(text)} characters)"
 
 
 def _is_number(word: str) -> bool:
@@ -471,20 +489,20 @@ def _explain_rows(body: str, first_lineno: int, expected: int, size: int, fail, 
     for n, ln in rows[:expected]:
         parts = ln.split()
         if len(parts) != 3:
-            raise fail(n, f"expected 3 values (R G B), got {len(parts)}: {ln.strip()!r}")
+            raise fail(n, f"expected 3 values (R G B), got {len(parts)}: {_quoted(ln.strip())}")
         try:
             vals = [float(v) for v in parts]
         except ValueError:
-            raise fail(n, f"not a number in {ln.strip()!r}") from None
+            raise fail(n, f"not a number in {_quoted(ln.strip())}") from None
         for word, v in zip(parts, vals):
             if not np.isfinite(v):
-                raise fail(n, f"{word!r} is not a finite number, in {ln.strip()!r}")
+                raise fail(n, f"{_quoted(word)} is not a finite number, in {_quoted(ln.strip())}")
             if abs(v) > _F32_MAX:
-                raise fail(n, f"{word!r} is out of range in {ln.strip()!r}: LUT values are float32, at most "
-                              f"{_F32_MAX:.4g} in magnitude")
+                raise fail(n, f"{_quoted(word)} is out of range in {_quoted(ln.strip())}: LUT values are float32, "
+                              f"at most {_F32_MAX:.4g} in magnitude")
     if len(rows) > expected and not _is_number(rows[expected][1].split()[0]):
         n, ln = rows[expected]  # a keyword after the table, not one row too many
-        raise fail(n, f"{ln.split()[0]!r} after the table: keywords come before the {expected} table rows")
+        raise fail(n, f"{_quoted(ln.split()[0])} after the table: keywords come before the {expected} table rows")
     if len(rows) != expected:
         where = rows[expected][0] if len(rows) > expected else (rows[-1][0] if rows else first_lineno)
         raise fail(where, f"LUT_3D_SIZE {size} needs {expected} table rows, the file has {len(rows)}")

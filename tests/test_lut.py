@@ -464,6 +464,31 @@ def test_table_numpy_cannot_parse_is_explained(tmp_path):
         read_cube(p)
 
 
+_TABLE = "\n".join(_ROWS).encode() + b"\n"
+
+
+@pytest.mark.parametrize("body, said", [
+    (_TABLE + b"\0" * 65536, r"line 10: '(\\x00)+'\.\.\. \(65536 characters\) after the table"),  # a crash's padding
+    (_TABLE.replace(b"0.9 0.8 0.7", b"0.5 " * 2000), r"line 9: expected 3 values \(R G B\), got 2000: '(0\.5 )+"
+                                                     r"0?\.?5?'\.\.\. \(7999 characters\)$"),
+])
+def test_a_long_line_is_quoted_cut_short(tmp_path, body, said):
+    # NUL bytes are UTF-8: a .cube whose tail a crash filled with them was quoted whole, a
+    # message of a quarter of a megabyte on one line
+    p = tmp_path / "long.cube"
+    p.write_bytes(b"LUT_3D_SIZE 2\n" + body)
+    with pytest.raises(LutFormatError, match=said) as err:
+        read_cube(p)
+    assert len(str(err.value).replace(str(p), "")) < 200
+
+
+def test_a_long_header_line_is_quoted_cut_short(tmp_path):
+    p = _cube(tmp_path, "LUT_3D_SIZE 2\nDOMAIN_MIN " + "0 " * 30000 + "\n" + "\n".join(_ROWS) + "\n")
+    with pytest.raises(LutFormatError, match=r"line 2: DOMAIN_MIN needs three finite numbers, got '(0 )+0?'\.\.\. ") as err:
+        read_cube(p)
+    assert len(str(err.value).replace(str(p), "")) < 150
+
+
 @pytest.mark.parametrize("values", ["nan 1", "0 inf", "-inf 1", "0 nan"])
 def test_non_finite_input_range(tmp_path, values):
     p = _cube(tmp_path, f"LUT_3D_INPUT_RANGE {values}\nLUT_3D_SIZE 2\n" + "\n".join(_ROWS) + "\n")
