@@ -14,7 +14,7 @@ import sys
 
 from ._files import path_argument
 from ._text import counted, frame_rate
-from .errors import run_main
+from .errors import HairfxError, run_main
 from .imagefiles import IMAGE_SUFFIXES
 from .presets import MODEL_NAMES, add_ensemble_argument, add_zoom_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS  # loaded with the package anyway
@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("EGL_LOG_LEVEL", "fatal")
     # `recolor` and `video` pick the renderer with --renderer: their messages name it
     option = "--renderer" if hasattr(args, "renderer") else None
-    return run_main(f"hairfx {args.command}", run, renderer_option=option)  # 130 for Ctrl-C, 143 for SIGTERM
+    # OSError: what no check foresaw, such as a name longer than the file system takes (255
+    # bytes: 85 characters of Chinese or Japanese) failing the first stat() of a check
+    return run_main(f"hairfx {args.command}", run, errors=(HairfxError, OSError),
+                    renderer_option=option)  # 130 for Ctrl-C, 143 for SIGTERM
 
 
 @command

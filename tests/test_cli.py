@@ -573,6 +573,20 @@ def test_a_broken_pipe_that_is_not_the_reader_leaving_stays_an_error(monkeypatch
             run_command(command)
 
 
+@pytest.mark.parametrize("where", ["output", "input", "colour folder"])
+def test_a_name_longer_than_the_file_system_takes_is_one_error_line(tmp_path, capsys, where):
+    """A file name of 90 Chinese characters is 270 bytes, over the 255 that Linux file
+    systems take: the first stat() of a check raised, and the command ended in a traceback."""
+    long = tmp_path / ("写真" * 45)
+    args = {"output": [str(REF / "dark.png"), "--color", "copper", "-o", f"{long}.png"],
+            "input": [f"{long}.png", "--color", "copper", "-o", str(tmp_path / "out.png")],
+            "colour folder": [str(REF / "dark.png"), "--color", str(long / "mine"), "-o", str(tmp_path / "out.png")]}
+    assert main(["recolor", *args[where], "--mask", str(REF / "dark_mask.png"), "--renderer", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx recolor: error: ") and "File name too long" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
 @pytest.mark.parametrize("cmd", [["hairfx", "colors"], ["hairfx", "colors", "-v"]])
 def test_standard_output_that_cannot_be_written_is_one_error_line(cmd):
