@@ -83,6 +83,32 @@ def test_hald_export_import_is_identity(tmp_path, depth):
     np.testing.assert_allclose(lut.table, LUT3D.identity(16).table, atol=tol)
 
 
+def test_hald_export_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    # it said "error: [Errno 28] No space left on device", naming no file, where every other
+    # command names the file it could not write
+    import contextlib
+
+    from hairfx import _files
+
+    real = _files.replacing
+
+    class Full(type(tmp_path)):
+        def write_bytes(self, data):
+            super().write_bytes(data[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    @contextlib.contextmanager
+    def full_disk(path):
+        with real(path) as tmp:
+            yield Full(tmp)
+
+    monkeypatch.setattr(_files, "replacing", full_disk)
+    out = tmp_path / "new folder" / "identity.png"
+    assert lut_tool.main(["hald-export", "--level", "2", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == f"hairfx-lut hald-export: error: could not write {out}: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []  # neither a half-written Hald nor the folder made for it
+
+
 def test_hald_import_cli_writes_cube(tmp_path):
     hald = tmp_path / "id.png"
     write_hald(hald, identity_hald(3), depth=16)

@@ -74,7 +74,8 @@ def write_hald(path: str | os.PathLike, image: np.ndarray, *, depth: int = 16) -
     created (and removed again on a failure). The file appears whole or not at all."""
     import cv2
 
-    from hairfx._files import check_output_file, replacing
+    from hairfx._files import check_output_file
+    from hairfx.imagefiles import write_whole
 
     from ._common import output_file
 
@@ -89,8 +90,8 @@ def write_hald(path: str | os.PathLike, image: np.ndarray, *, depth: int = 16) -
     ok, encoded = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(data[:, :, ::-1]))
     if not ok:  # pragma: no cover - PNG and TIFF encoders ship with OpenCV
         raise InputError(f"could not encode {path}")
-    with output_file(path) as out, replacing(out) as tmp:
-        tmp.write_bytes(encoded.tobytes())
+    with output_file(path) as out:
+        write_whole(out, encoded.tobytes())  # an OS error (a full disk) names the file, not a bare errno
     return path
 
 
