@@ -10,6 +10,7 @@ order is reshaped is :func:`_table_from_rows` / :func:`_rows_from_table`.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import unicodedata
 from dataclasses import dataclass
@@ -416,13 +417,35 @@ def _read_cube(f, path: Path, nbytes: int) -> LUT3D:
             f"{path}: the table is {nbytes - body_start} bytes, far more than LUT_3D_SIZE {size} needs; "
             "refusing to parse it"
         )
+    # The table is parsed as it is read: a 256^3 table is half a gigabyte of text or more (1.3 GB
+    # as numpy's savetxt writes it), and held whole, decoded and copied into a StringIO (four
+    # bytes a character) it took five times that in memory (6.6 GB).
     f.seek(body_start)
-    body = _table_text(f.read(), body_start, lineno + 1, path)
-    rows, reason = _parse_rows(body)
-    # abs <= the float32 maximum: False for NaN too; a larger value would become inf in the table
-    if rows is None or rows.shape != (expected, 3) or not (np.abs(rows) <= _F32_MAX).all():
-        _explain_rows(body, lineno + 1, expected, size, fail, path, reason)  # raises, naming the line
-    return LUT3D(_table_from_rows(rows.astype(np.float32), size), title=title, domain_min=dmin, domain_max=dmax)
+    stream = io.TextIOWrapper(f, encoding="utf-8", newline=None)  # strict: a byte that is not UTF-8 raises
+    try:
+        rows, reason = _parse_rows(stream)
+    finally:
+        stream.detach()  # f stays open, for the slow way below
+    if not _whole_table(rows, expected):
+        # Bytes that are not UTF-8 (a comment in Windows-1252), or a table that is wrong: the
+        # whole text, once more, to read such a comment or to name the line at fault
+        f.seek(body_start)
+        body = _table_text(f.read(), body_start, lineno + 1, path)
+        rows, reason = _parse_rows(io.StringIO(body, newline=None))
+        if not _whole_table(rows, expected):
+            _explain_rows(body, lineno + 1, expected, size, fail, path, reason)  # raises, naming the line
+    table = _table_from_rows(rows.astype(np.float32), size)
+    del rows  # the float64 rows: twice the table
+    return LUT3D(table, title=title, domain_min=dmin, domain_max=dmax)
+
+
+def _whole_table(rows: np.ndarray | None, expected: int) -> bool:
+    """Whether ``rows`` (from :func:`_parse_rows`) are the ``expected`` rows of a table that
+    float32 holds: no NaN, no infinity, none beyond the float32 maximum (it would become
+    infinity in the table). Without a temporary array as large as the rows."""
+    if rows is None or rows.shape != (expected, 3):
+        return False
+    return bool(rows.min() >= -_F32_MAX and rows.max() <= _F32_MAX)  # False for NaN too
 
 
 # The header is read this many bytes at a time; no line of a .cube file is near as long.
@@ -460,19 +483,19 @@ def _is_number(word: str) -> bool:
     return True
 
 
-def _parse_rows(body: str) -> tuple[np.ndarray | None, str]:
-    """``(rows, "")`` with the table rows as an ``(M, 3)`` float64 array, or ``(None,
-    reason)`` when a row is malformed (numpy's C parser: no per-row Python objects, so a
-    256^3 table stays affordable). ``#`` starts a comment, as in the header."""
-    import io
+def _parse_rows(text) -> tuple[np.ndarray | None, str]:
+    """``(rows, "")`` with the table rows read from the text stream ``text`` as an ``(M, 3)``
+    float64 array, or ``(None, reason)`` when a row is malformed or a byte is not UTF-8
+    (numpy's C parser: no per-row Python objects, so a 256^3 table stays affordable). ``#``
+    starts a comment, as in the header. The stream is opened with ``newline=None``: ``\r\n``
+    and a lone ``\r`` end a row too, as in the header."""
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an empty-looking input warns; the caller checks
-            # newline=None: '\r\n' and a lone '\r' end a row too, as in the header
-            rows = np.loadtxt(io.StringIO(body, newline=None), dtype=np.float64, ndmin=2, comments="#")
-    except ValueError as exc:
+            rows = np.loadtxt(text, dtype=np.float64, ndmin=2, comments="#")
+    except ValueError as exc:  # UnicodeDecodeError too
         return None, str(exc)
     if rows.ndim != 2 or rows.shape[1] != 3:
         return None, f"rows of {rows.shape[1]} values, not 3"

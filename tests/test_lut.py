@@ -564,3 +564,25 @@ def test_large_lut_reads_back(tmp_path):
     lut = graded(65, (0.9, 0.8, 1.0), 1.1)
     back = read_cube(write_cube(lut, tmp_path / "big.cube"))
     np.testing.assert_allclose(back.table, lut.table, atol=TOL_CUBE)
+
+
+def test_a_table_is_parsed_as_it_is_read_not_held_as_text(tmp_path):
+    # A 256^3 table as numpy's savetxt writes it is 1.3 GB of text; read whole, decoded and
+    # copied into a StringIO it took 6.6 GB. Read as it is parsed, what stays is the rows.
+    import tracemalloc
+
+    size = 33
+    axis = np.linspace(0.0, 1.0, size)
+    b, g, r = np.meshgrid(axis, axis, axis, indexing="ij")  # red varies fastest in the file
+    path = tmp_path / "savetxt.cube"
+    with open(path, "w") as f:
+        f.write(f"LUT_3D_SIZE {size}\n")
+        np.savetxt(f, np.stack([r.ravel(), g.ravel(), b.ravel()], axis=-1))  # "%.18e": 77 bytes a row
+    tracemalloc.start()
+    try:
+        lut = read_cube(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(lut.table, LUT3D.identity(size).table)
+    assert peak < path.stat().st_size  # 1.7 MB for this 2.7 MB file; 14.5 MB when read whole
