@@ -68,7 +68,7 @@ from hairfx.cli import ArgumentParser, print_names_as_given
 from hairfx.errors import InputError, run_main
 from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
-from hairfx.presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
+from hairfx.presets import MODEL_NAMES, add_ensemble_argument, add_zoom_argument, ensemble_from_args
 from hairfx.recolor import DEFAULT_SMOOTHING, RENDERERS
 from hairfx.segmenter import MIN_SIDE
 
@@ -410,7 +410,7 @@ class App:
         self.mode = "effect"
         self.session = hairfx.RecolorSession(
             args.color, strength=args.strength, renderer=args.renderer, model=args.model, smoothing=args.smoothing,
-            ensemble=args.ensemble,
+            ensemble=args.ensemble, zoom=args.zoom,
         )
         self.stats = Stats()
         self.last_picture: np.ndarray | None = None
@@ -543,6 +543,7 @@ def parse_args(argv):
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small")
     add_ensemble_argument(p)
+    add_zoom_argument(p)
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help="intensity smoothing, weight of the past (0..<1; default "
                    f"{DEFAULT_SMOOTHING:g}; 0 is off)")

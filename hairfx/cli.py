@@ -257,6 +257,7 @@ def _add_video(sub) -> None:
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="hair-mask model")
     add_ensemble_argument(p)
+    add_zoom_argument(p)
     p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
                    help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--frames", type=_positive, metavar="N",
@@ -284,6 +285,7 @@ def _add_video(sub) -> None:
                 renderer=args.renderer,
                 model=args.model,
                 ensemble=ensemble,
+                zoom=args.zoom,
                 smoothing=args.smoothing,
                 fade=FADE_SECONDS if args.fade is None else args.fade,
                 max_frames=args.frames,

@@ -118,8 +118,8 @@ def add_zoom_argument(parser) -> None:
     (see :meth:`hairfx.segmenter.Segmenter.predict`)."""
     parser.add_argument(
         "--no-zoom", dest="zoom", action="store_false",
-        help="one pass of the model; by default a head small in the frame is run again, cut to the square "
-             "around its hair, so the model sees it at the scale it learnt",
+        help="the model sees the whole frame, once; by default a head small in the frame is seen again on the "
+             "square around its hair, at the scale the model learnt (a video: from frame to frame)",
     )
 
 

@@ -246,7 +246,8 @@ class RecolorSession(Closeable):
     * the renderer's GL resources (textures, framebuffers), made once and reused;
     * the previous mask, fed back to the hair-mask model when masks are not given
       (:attr:`segmenter_session`; ``check_every`` is its periodic re-check of that prior,
-      see :class:`~hairfx.segmenter.SegmenterSession`; 0, the default, never).
+      see :class:`~hairfx.segmenter.SegmenterSession`; 0, the default, never; ``zoom`` its
+      view of a head small in the frame, on by default).
 
     A scene cut detected by the mask model, or :meth:`reset`, starts afresh.
 
@@ -272,12 +273,14 @@ class RecolorSession(Closeable):
         smoothing: float = DEFAULT_SMOOTHING,
         ensemble: bool | None = None,
         check_every: int = 0,
+        zoom: bool = True,
     ):
         self.color = color
         self.strength = strength
         self.smoothing = smoothing
         # the hair model's session re-checks its prior every check_every frames (0: never)
         self.check_every = number(check_every, "check_every", lo=0, integer=True)
+        self.zoom = flag(zoom, "zoom")
         check_model_name(model)
         self.model = model
         self.ensemble = resolve_ensemble(model, ensemble)  # as in recolor(): full's ensemble by default
@@ -359,7 +362,7 @@ class RecolorSession(Closeable):
             from .segmenter import get_segmenter
 
             self.segmenter_session = get_segmenter(self.model, ensemble=self.ensemble).session(
-                check_every=self.check_every
+                check_every=self.check_every, zoom=self.zoom
             )
         resets = self.segmenter_session.resets
         m = _model_alpha(self.segmenter_session.process(arr))

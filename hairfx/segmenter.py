@@ -102,6 +102,11 @@ _PRIOR_TABLE = ramp_table(*PRIOR_RAMP)
 ZOOM_FIND = 0.2
 ZOOM_MARGIN = 0.15
 ZOOM_SPAN = 0.8
+#: A :class:`SegmenterSession` keeps its view of a small head from frame to frame, and moves it
+#: when the hair comes within ``ZOOM_EDGE`` of the view's side (of its longer side) or needs
+#: less than ``ZOOM_SHRINK`` of it.
+ZOOM_EDGE = 0.03
+ZOOM_SHRINK = 0.75
 
 
 def _train_hint(name: str, weights_dir: Path | None = None) -> str:
@@ -344,13 +349,19 @@ def zoom_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
     >>> zoom_box(p)
     (37, 63, 87, 113)
     """
-    found = prob > ZOOM_FIND
+    return _zoom_box(prob > ZOOM_FIND, None, prob.shape)
+
+
+def _zoom_box(found: np.ndarray, view, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """:func:`zoom_box` of a frame of ``shape`` whose hair found (probability above
+    :data:`ZOOM_FIND`) is ``found`` in ``view`` (None: the whole frame) and none elsewhere."""
     rows = np.flatnonzero(found.any(axis=1))
     if rows.size == 0:
         return None
     cols = np.flatnonzero(found.any(axis=0))
-    h, w = prob.shape
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    h, w = shape
+    dy, dx = (0, 0) if view is None else (view[0], view[2])
+    y0, y1, x0, x1 = dy + int(rows[0]), dy + int(rows[-1]) + 1, dx + int(cols[0]), dx + int(cols[-1]) + 1
     half = max(y1 - y0, x1 - x0) * (0.5 + ZOOM_MARGIN)
     cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
     top, bottom = max(0, round(cy - half)), min(h, round(cy + half))
@@ -612,9 +623,10 @@ class Segmenter:
         ``zoom=True`` (the default) runs the frame again, cut to the square around the hair
         the first pass found (:func:`zoom_box`), where that square spans at most
         :data:`ZOOM_SPAN` of the frame: a head small in the frame is then seen at the scale
-        the networks learnt, and its mask replaces the first one there. Frames whose hair
-        fills much of the frame, or that hold none, cost one pass as before. ``zoom=False``
-        is always one pass; a :class:`SegmenterSession` never zooms.
+        the networks learnt. The mask is then the square's, and 0 outside it, where the
+        first pass found nothing above :data:`ZOOM_FIND`. Frames whose hair fills much of the
+        frame, or that hold none, cost one pass. ``zoom=False`` is always one pass. A
+        :class:`SegmenterSession` keeps such a view from frame to frame.
         """
         tta = flag(tta, "tta")
         zoom = flag(zoom, "zoom")
@@ -624,10 +636,8 @@ class Segmenter:
         mask = self._predict_once(frame, prior, tta)
         box = zoom_box(mask) if zoom else None
         if box is not None:
-            top, bottom, left, right = box
-            crop = np.ascontiguousarray(frame[top:bottom, left:right])
-            crop_prior = None if prior is None else np.ascontiguousarray(prior[top:bottom, left:right])
-            mask[top:bottom, left:right] = self._predict_once(crop, crop_prior, tta)
+            crop_prior = None if prior is None else _cut(prior, box)
+            mask = _placed(self._predict_once(_cut(frame, box), crop_prior, tta), frame.shape[:2], box)
         return mask
 
     def _predict_once(self, frame: np.ndarray, prior: np.ndarray | None, tta: bool) -> np.ndarray:
@@ -654,7 +664,7 @@ class Segmenter:
     def session(self, **options) -> "SegmenterSession":
         """A :class:`SegmenterSession` for a video stream; ``options`` are its keyword
         arguments (``cut_threshold``, ``confirm``, ``min_area``, ``check_every``,
-        ``recheck_threshold``), documented and defaulted there only."""
+        ``recheck_threshold``, ``zoom``), documented and defaulted there only."""
         return SegmenterSession(self, **options)
 
     def __repr__(self) -> str:
@@ -671,6 +681,33 @@ def _thumb(frame: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (16, 16), interpolation=cv2.INTER_AREA).astype(
         np.float32
     ) * np.float32(1.0 / 255.0)
+
+
+def _cut(image: np.ndarray, view) -> np.ndarray:
+    """``view`` (``(top, bottom, left, right)``, or None: all) of ``image``, contiguous."""
+    if view is None:
+        return image
+    top, bottom, left, right = view
+    return np.ascontiguousarray(image[top:bottom, left:right])
+
+
+def _placed(part: np.ndarray, shape: tuple[int, int], view) -> np.ndarray:
+    """A mask of ``shape``: ``part`` in ``view``, 0 elsewhere."""
+    out = np.zeros(shape, np.float32)
+    top, bottom, left, right = view
+    out[top:bottom, left:right] = part
+    return out
+
+
+def _reaches_edge(found: np.ndarray, view, shape: tuple[int, int]) -> bool:
+    """Whether hair found (probability above :data:`ZOOM_FIND`: ``found``) in ``view`` of a
+    frame of ``shape`` lies within :data:`ZOOM_EDGE` of the view's side on a side that is not
+    the frame's."""
+    top, bottom, left, right = view
+    h, w = found.shape
+    band = max(1, round(ZOOM_EDGE * max(h, w)))
+    return bool((top > 0 and found[:band].any()) or (bottom < shape[0] and found[h - band :].any())
+                or (left > 0 and found[:, :band].any()) or (right < shape[1] and found[:, w - band :].any()))
 
 
 def _disagreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -723,6 +760,17 @@ class SegmenterSession(Closeable):
     swings with a few pixels) do not cause resets, which would themselves flicker.
     :attr:`resets` counts the resets of either kind.
 
+    **A head small in the frame** (``zoom=True``, the default): where a mask of the whole
+    frame finds one (:func:`zoom_box`, as :meth:`Segmenter.predict` does), that frame is run
+    again on the square around it, and the following frames on that square alone, its
+    :attr:`view`: one pass a frame, seeing the head at the scale the networks learnt, the
+    mask 0 outside the view. The view moves to the hair when the hair comes within
+    :data:`ZOOM_EDGE` of its side (where that is not the frame's) or needs less than
+    :data:`ZOOM_SHRINK` of it, and gives way to the whole frame when the hair is lost or
+    spans much of the frame, at a cut, and at a re-check (``recheck_threshold``,
+    ``check_every``; someone may have come into the frame). ``zoom=False``: the whole frame,
+    every frame.
+
     >>> with get_segmenter("small").session() as sess:
     ...     masks = [sess.process(f) for f in frames]  # doctest: +SKIP
     """
@@ -736,8 +784,10 @@ class SegmenterSession(Closeable):
         min_area: float = 0.02,
         check_every: int = 0,
         recheck_threshold: float = 0.03,
+        zoom: bool = True,
     ):
         self.segmenter = segmenter
+        self.zoom = flag(zoom, "zoom")
         self.cut_threshold = number(cut_threshold, "cut_threshold", lo=0, hi=1)
         self.confirm = number(confirm, "confirm", lo=0, hi=1)
         self.min_area = number(min_area, "min_area", lo=0, hi=1)
@@ -756,6 +806,7 @@ class SegmenterSession(Closeable):
 
     def _forget(self) -> None:
         self._prior: np.ndarray | None = None
+        self._view: tuple[int, int, int, int] | None = None  # the part of the frame the prior is of
         self._thumb: np.ndarray | None = None
         self._shape: tuple[int, int] | None = None
         self._count = 0
@@ -763,8 +814,14 @@ class SegmenterSession(Closeable):
     @property
     def previous_mask_canvas(self) -> np.ndarray | None:
         """The prior the next frame will get (the last mask through :data:`PRIOR_RAMP`), in
-        the network's letterboxed canvas (:func:`canvas_layout`), or None."""
+        the network's letterboxed canvas (:func:`canvas_layout`) of :attr:`view`, or None."""
         return self._prior
+
+    @property
+    def view(self) -> tuple[int, int, int, int] | None:
+        """``(top, bottom, left, right)`` of the part of the frame the next frame's network
+        pass will see (the zoom), or None for the whole frame."""
+        return self._view
 
     def process(self, frame) -> np.ndarray:
         """The ``H x W`` float32 hair mask of the next ``frame`` of the stream. A frame
@@ -776,30 +833,76 @@ class SegmenterSession(Closeable):
     def _process(self, frame) -> np.ndarray:
         seg = self.segmenter
         frame = seg._check_frame(frame)
+        shape = frame.shape[:2]
         thumb = _thumb(frame)
-        prior = self._prior
+        prior, view = self._prior, self._view
         change = 0.0 if prior is None else float(np.abs(thumb - self._thumb).mean())
-        if prior is not None and (frame.shape[:2] != self._shape or change > self.cut_threshold):
-            prior = None
+        if prior is not None and (shape != self._shape or change > self.cut_threshold):
+            prior = view = None
             self.resets += 1
             self._count = 0  # the periodic check counts from the new scene
-        canvas, mask = seg._infer(frame, prior, keep_canvas=True)
+        check = False
         if prior is not None:
             self._count += 1
-            confirmed, differ = _disagreement(prior, canvas)
+            check = change > self.recheck_threshold or (self.check_every > 0 and self._count % self.check_every == 0)
+            if check and view is not None:  # a re-check sees the whole frame: someone may have come into it
+                prior, view = self._moved(prior, view, None, shape), None
+        resets = self.resets
+        canvas, part = self._pass(frame, view, prior, check)
+        if self.resets != resets:  # the prior was wrong: the frame's mask is the one made without it
+            prior = None
+        if view is None:
+            mask, box = part, zoom_box(part) if self.zoom else None
+            if box is not None:  # a head small in the frame: looked at again, as predict() does
+                view = box
+                canvas, part = self._pass(frame, view, None if prior is None else self._moved(prior, None, view, shape))
+                mask = _placed(part, shape, view)
+            next_view = view
+        else:
+            mask = _placed(part, shape, view)
+            found = part > ZOOM_FIND
+            box = _zoom_box(found, view, shape)
+            # the hair has reached the view's edge, or left most of it: the view follows it
+            grown = box is None or _reaches_edge(found, view, shape)
+            shrunk = box is not None and max(box[1] - box[0], box[3] - box[2]) < ZOOM_SHRINK * max(
+                view[1] - view[0], view[3] - view[2])
+            next_view = box if grown or shrunk else view
+        if next_view == view:
+            self._prior = apply_ramp(canvas, _PRIOR_TABLE)
+        else:  # this frame's mask, as the next frame's view sees it
+            self._prior = seg._prior_to_canvas(_cut(apply_ramp(mask, _PRIOR_TABLE), next_view))
+        self._view, self._thumb, self._shape = next_view, thumb, shape
+        return mask
+
+    def _pass(self, frame: np.ndarray, view, prior: np.ndarray | None, check: bool = False):
+        """``(canvas probability, mask)`` of the network on ``view`` of ``frame`` (None: all of
+        it) with ``prior`` (that view's canvas, or None), with the wrong-prior tests."""
+        seg = self.segmenter
+        crop = _cut(frame, view)
+        canvas, part = seg._infer(crop, prior, keep_canvas=True)
+        if prior is None:
+            return canvas, part
+        confirmed, differ = _disagreement(prior, canvas)
+        wrong = confirmed < self.confirm and differ > self.min_area
+        if wrong:
+            canvas, part = seg._infer(crop, None, keep_canvas=True)
+        elif check:
+            free_canvas, free_part = seg._infer(crop, None, keep_canvas=True)
+            confirmed, differ = _disagreement(canvas, free_canvas)
             wrong = confirmed < self.confirm and differ > self.min_area
             if wrong:
-                canvas, mask = seg._infer(frame, None, keep_canvas=True)
-            elif change > self.recheck_threshold or (self.check_every > 0 and self._count % self.check_every == 0):
-                free_canvas, free_mask = seg._infer(frame, None, keep_canvas=True)
-                confirmed, differ = _disagreement(canvas, free_canvas)
-                wrong = confirmed < self.confirm and differ > self.min_area
-                if wrong:
-                    canvas, mask = free_canvas, free_mask
-            if wrong:
-                self.resets += 1
-        self._prior, self._thumb, self._shape = apply_ramp(canvas, _PRIOR_TABLE), thumb, frame.shape[:2]
-        return mask
+                canvas, part = free_canvas, free_part
+        if wrong:
+            self.resets += 1
+        return canvas, part
+
+    def _moved(self, prior: np.ndarray, old, new, shape: tuple[int, int]) -> np.ndarray:
+        """``prior``, the canvas of view ``old`` of a frame of ``shape``, as the canvas of view ``new``."""
+        seg = self.segmenter
+        h, w = shape if old is None else (old[1] - old[0], old[3] - old[2])
+        _, _, nh, nw, top, left = seg._layout(h, w)
+        seen = _resize(np.ascontiguousarray(prior[top : top + nh, left : left + nw]), w, h)
+        return seg._prior_to_canvas(_cut(seen if old is None else _placed(seen, shape, old), new))
 
     def close(self) -> None:
         """Forget the stream; frames are refused afterwards. From another thread, it waits

@@ -1563,6 +1563,7 @@ class VideoRecolorer(Closeable):
         smoothing: float = DEFAULT_SMOOTHING,
         fade: float = FADE_SECONDS,
         ensemble: bool | None = None,
+        zoom: bool = True,
     ):
         if (color is None) == (ombre is None):
             raise InputError("give either a colour (schedule) or an ombre, not both and not neither")
@@ -1588,6 +1589,7 @@ class VideoRecolorer(Closeable):
             model=model,
             smoothing=smoothing,
             ensemble=ensemble,
+            zoom=zoom,
         )
         self.last_mask: np.ndarray | None = None
 
@@ -1706,13 +1708,14 @@ def recolor_video(
     progress: bool = True,
     keep_audio: bool = True,
     ensemble: bool | None = None,
+    zoom: bool = True,
 ) -> VideoInfo:
     """Recolour every frame of ``src`` into ``dst``, keeping its size, frame count, frame
     rate and (with ffmpeg) its pixel shape and every audio stream; a variable-rate clip
     keeps each frame's time (:class:`VideoWriter`'s ``times``), and its colour schedule
     follows them. ``color``/``ombre`` as in :class:`VideoRecolorer`; ``masks(i, frame)``
     supplies masks instead of the model; ``model`` and ``ensemble`` as in
-    :func:`~hairfx.recolor.recolor`.
+    :func:`~hairfx.recolor.recolor`, ``zoom`` as in :class:`~hairfx.recolor.RecolorSession`.
     Returns the output's :class:`VideoInfo`.
 
     >>> recolor_video("in.mp4", "out.mp4", color="copper:0-5,violet:5-")   # doctest: +SKIP
@@ -1745,6 +1748,7 @@ def recolor_video(
             smoothing=smoothing,
             fade=fade,
             ensemble=ensemble,
+            zoom=zoom,
         ) as rv:
             writer = VideoWriter(
                 dst,

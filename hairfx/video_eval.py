@@ -60,8 +60,8 @@ def evaluate_clip(frames: list[np.ndarray], segmenter, color, *, smoothing: floa
     from .recolor import RecolorSession, hair_alpha  # the masks the renderer gets
 
     result = {}
-    # off: no prior, no smoothing; one pass a frame, as a session runs
-    masks = [hair_alpha(segmenter.predict(f, zoom=False)) for f in frames]
+    # off: no prior, no smoothing
+    masks = [hair_alpha(segmenter.predict(f)) for f in frames]
     with RecolorSession(color, renderer=renderer, smoothing=0.0) as s:
         outs = [s.process(f, mask=m) for f, m in zip(frames, masks)]
     result["off"] = _flicker(masks, outs)

@@ -470,6 +470,28 @@ def test_model_mask_zooms_into_a_small_head_unless_told_not_to(portrait, tmp_pat
         hairfx.recolor(frame, "copper", renderer="cpu", zoom="no")
 
 
+def test_a_session_keeps_a_view_of_a_small_head_unless_told_not_to(portrait):
+    from hairfx.recolor import hair_alpha
+    from hairfx.segmenter import get_segmenter
+
+    face, _ = portrait
+    h, w = face.shape[:2]
+    frame = np.full((2 * h, 2 * w, 3), 150, np.uint8)
+    frame[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = face
+    out = {}
+    for zoom in (True, False):
+        with hairfx.RecolorSession("copper", renderer="cpu", zoom=zoom) as s, \
+                get_segmenter("small").session(zoom=zoom) as masks:
+            for _ in range(2):
+                out[zoom] = s.process(frame)
+                want = hairfx.recolor(frame, "copper", mask=hair_alpha(masks.process(frame)), renderer="cpu")
+                np.testing.assert_array_equal(out[zoom], want)
+            assert (s.segmenter_session.view is not None) == zoom
+    assert not np.array_equal(out[True], out[False])
+    with pytest.raises(InputError, match="zoom must be True or False"):
+        hairfx.RecolorSession("copper", renderer="cpu", zoom="yes")
+
+
 def test_release_renderers_frees_the_threads_renderers(portrait):
     """recolor() keeps a renderer per thread; release_renderers() closes the calling
     thread's (a GL context among them when one can be made) and a later call makes anew."""
@@ -539,7 +561,7 @@ def test_a_frame_given_its_own_mask_breaks_the_models_chain_of_priors(portrait):
         s.process(moved, mask=np.zeros(mask.shape, np.float32))  # the caller's
         assert s.segmenter_session.previous_mask_canvas is None  # the next model frame starts afresh
         got = s.mask(moved)
-    fresh = hair_alpha(get_segmenter("small").predict(moved, zoom=False))  # no prior, one pass as a session runs
+    fresh = hair_alpha(get_segmenter("small").predict(moved))  # no prior
     np.testing.assert_array_equal(got, fresh)
 
 

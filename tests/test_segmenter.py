@@ -484,7 +484,7 @@ def test_session_feeds_back_and_resets(seg):
         assert isinstance(sess, SegmenterSession)
         first = sess.process(frame)
         assert sess.previous_mask_canvas is not None
-        assert np.array_equal(first, seg.predict(frame, zoom=False))  # no prior, and one pass: no zoom
+        assert np.array_equal(first, seg.predict(frame))  # the first frame has no prior
         second = sess.process(frame)
         assert second.shape == frame.shape[:2]
         before = sess.resets
@@ -495,6 +495,73 @@ def test_session_feeds_back_and_resets(seg):
         assert np.array_equal(sess.process(frame), first)
     with pytest.raises(InputError, match="closed"):
         sess.process(frame)
+
+
+def _drifting(name: str, times: int, steps: int, dx: int):
+    """A reference photo on a grey wall ``times`` its size, moved ``dx`` px right a frame:
+    (frame, label) for each of ``steps`` frames."""
+    frame, truth = _on_a_wall(name, times)
+    wall = np.full_like(frame, 150)
+    for i in range(steps):
+        moved = wall.copy()
+        moved[:, i * dx :] = frame[:, : frame.shape[1] - i * dx]
+        label = np.zeros_like(truth)
+        label[:, i * dx :] = truth[:, : truth.shape[1] - i * dx]
+        yield moved, label
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_session_keeps_its_view_of_a_small_head_and_finds_more_of_it(name):
+    """A head at half the frame's side, drifting: the session looks at the square around it
+    from the first frame on, one pass a frame, and finds more of its hair than one pass of
+    the whole frame does."""
+    seg = get_segmenter(name)
+    frames = list(_drifting("medium", 2, 6, 3))
+    with seg.session() as zoomed, seg.session(zoom=False) as whole:
+        got = [(zoomed.process(f), zoomed.view, whole.process(f), whole.view) for f, _ in frames]
+    views = [v for _, v, _, _ in got]
+    assert all(v is not None for v in views) and all(w is None for _, _, _, w in got)
+    assert len(set(views)) <= 2  # kept from frame to frame, moved at most once over 9 px
+    np.testing.assert_array_equal(got[0][0], seg.predict(frames[0][0]))  # the first frame: predict's two passes
+    zoomed_iou = np.mean([_iou(m, t) for (m, _, _, _), (_, t) in zip(got, frames)])
+    whole_iou = np.mean([_iou(m, t) for (_, _, m, _), (_, t) in zip(got, frames)])
+    assert zoomed_iou > max(PLAUSIBLE_IOU, whole_iou + 0.1), (whole_iou, zoomed_iou)
+    for (mask, _, _, _), view in zip(got[1:], views):  # each later frame: the view's pass alone, 0 outside
+        outside = np.ones(mask.shape, bool)
+        outside[view[0] : view[1], view[2] : view[3]] = False
+        assert mask[outside].max() == 0.0
+
+
+def test_a_session_view_follows_the_head_and_gives_way_at_a_cut(seg):
+    frames = list(_drifting("dark", 2, 12, 12))  # 12 px a frame: past the view's edge in a few frames
+    with seg.session(recheck_threshold=1.0) as sess:
+        views = []
+        for i, (f, truth) in enumerate(frames):
+            if i > 0:  # the view this frame is seen in holds all its hair: the view moved in time
+                top, bottom, left, right = views[-1]
+                assert truth[top:bottom, left:right].sum() == truth.sum(), i
+            mask = sess.process(f)
+            views.append(sess.view)
+            assert _iou(mask, truth) > PLAUSIBLE_IOU
+        assert len(set(views)) > 1 and views[-1][2] > views[0][2]  # moved right with the head
+        sess.process(np.full_like(frames[0][0], 30))  # a cut to a dark empty room
+        assert sess.view is None and sess.resets >= 1
+
+
+def test_a_session_recheck_looks_at_the_whole_frame_again(seg):
+    frames = [f for f, _ in _drifting("medium", 2, 3, 0)]
+    with seg.session(check_every=2) as sess:
+        sess.process(frames[0])
+        assert sess.view is not None
+        canvas_shape = sess.previous_mask_canvas.shape
+        sess.process(frames[1])
+        sess.process(frames[2])  # the second frame with a prior: re-checked over the whole frame
+        assert sess.view is not None and sess.previous_mask_canvas.shape == canvas_shape
+
+
+def test_session_zoom_must_be_a_flag(seg):
+    with pytest.raises(InputError, match="zoom must be True or False, got 1"):
+        seg.session(zoom=1)
 
 
 def test_session_resets_when_frame_size_changes(seg):
@@ -864,14 +931,16 @@ def test_a_jump_cut_in_a_real_clip_lets_go_of_the_misplaced_prior(seg):
         with seg.session(**options) as sess:
             return [sess.process(f) > 0.5 for f in stream], sess.resets
 
-    oracle = masks(frames[60:180])[0][30:]
+    for zoom in (True, False):  # the session's view of a small head, and the whole frame
+        oracle = masks(frames[60:180], zoom=zoom)[0][30:]
 
-    def misplaced(got):
-        return sum(np.count_nonzero(a ^ b) > 0.5 * max(np.count_nonzero(b), 1) for a, b in zip(got[30:], oracle))
+        def misplaced(got):
+            return sum(np.count_nonzero(a ^ b) > 0.5 * max(np.count_nonzero(b), 1) for a, b in zip(got[30:], oracle))
 
-    with_recheck, resets = masks(spliced)
-    assert resets == 1 and misplaced(with_recheck) == 0
-    assert misplaced(masks(spliced, recheck_threshold=1)[0]) > 20  # the gap the re-check closes
+        with_recheck, resets = masks(spliced, zoom=zoom)
+        assert resets == 1 and misplaced(with_recheck) == 0, zoom
+    # the gap the re-check closes, where the whole frame is seen (with the view, it moves off the prior too)
+    assert misplaced(masks(spliced, recheck_threshold=1, zoom=False)[0]) > 20
 
 
 class _GradientSegmenter(_StubSegmenter):

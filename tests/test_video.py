@@ -1216,6 +1216,39 @@ def test_cli_video_full_model_is_its_ensemble_unless_told(short_clip, tmp_path, 
     assert "--ensemble needs --model full" in capsys.readouterr().err and not out.exists()
 
 
+def test_cli_video_zooms_into_a_small_head_unless_told_not_to(tmp_path):
+    """`hairfx video` recolours as recolor_video(zoom=...) does: by default its session sees
+    a head small in the frame on the square around it, with --no-zoom the whole frame."""
+    from PIL import Image
+
+    face = np.asarray(Image.open(Path(__file__).resolve().parents[1] / "reference_images" / "medium.png").convert("RGB"))
+    h, w = face.shape[:2]
+    frame = np.full((2 * h, 2 * w, 3), 150, np.uint8)
+    frame[h // 2 : h // 2 + h, w // 2 : w // 2 + w] = face
+    src = tmp_path / "small_head.mp4"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 10, (2 * w, 2 * h))
+    assert writer.isOpened(), "OpenCV cannot write mp4v here"
+    for _ in range(3):
+        writer.write(frame[:, :, ::-1])
+    writer.release()
+
+    def frames(path):
+        with hairfx.video.VideoReader(path) as reader:
+            return list(reader)
+
+    common = ["-c", "copper", "-q", "--renderer", "cpu"]
+    got = {}
+    for flags, zoom in ([], True), (["--no-zoom"], False):
+        cli, api = tmp_path / f"cli_{zoom}.mp4", tmp_path / f"api_{zoom}.mp4"
+        assert main(["video", str(src), "-o", str(cli), *common, *flags]) == 0
+        recolor_video(src, api, color="copper", renderer="cpu", zoom=zoom, progress=False)
+        got[zoom] = frames(cli)
+        assert all(np.array_equal(a, b) for a, b in zip(got[zoom], frames(api), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(got[True], got[False]))
+    with pytest.raises(InputError, match="zoom must be True or False"):
+        recolor_video(src, tmp_path / "bad.mp4", color="copper", renderer="cpu", zoom="no", progress=False)
+
+
 def test_cli_video_ombre(short_clip, tmp_path, hair_model):
     out = tmp_path / "ombre.mp4"
     assert main(["video", str(short_clip), "--ombre", "copper,platinum", "-o", str(out), "-q", "--frames", "4"]) == 0
@@ -1572,7 +1605,7 @@ def test_video_eval_reports_both_runs_for_a_real_clip(short_clip, tmp_path, caps
 
     frames = read_frames(short_clip, 8)
     r = evaluate_clip(frames, get_segmenter("small"), hairfx.get_color("copper"), smoothing=0.0, renderer="cpu")
-    masks = [hair_alpha(get_segmenter("small").predict(f, zoom=False)) for f in frames]
+    masks = [hair_alpha(get_segmenter("small").predict(f)) for f in frames]
     expected = np.mean([np.abs(b - a).mean() * 100.0 for a, b in zip(masks, masks[1:])])
     assert r["off"][0] == pytest.approx(expected, rel=1e-6)
     assert r["on"][0] >= 0.0 and r["off"][1] >= 0.0 and r["on"][1] >= 0.0

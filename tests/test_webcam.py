@@ -175,7 +175,7 @@ def test_headless_resizes_and_recolours(webcam, clip, tmp_path, hair_model):
     ok, src = cap.read()
     cap.release()
     src = cv2.resize(src, (160, 120), interpolation=cv2.INTER_AREA)
-    m = hair_model.predict(cv2.cvtColor(src, cv2.COLOR_BGR2RGB), zoom=False)  # as the session: no prior, one pass
+    m = hair_model.predict(cv2.cvtColor(src, cv2.COLOR_BGR2RGB))  # the first frame has no prior
     assert (m > 0.9).sum() > 100, "the model should find hair in this clip"
     diff = np.abs(frames[0].astype(int) - src.astype(int)).max(axis=2)
     # lossy encoding blurs the picture a little; the hair region changes far more
@@ -434,6 +434,19 @@ def test_the_full_model_runs_as_its_ensemble_unless_told(webcam, clip, capsys):
     app = webcam.App(webcam.parse_args(argv + ["--no-ensemble"]), ["copper"])
     with app.session:
         assert app.session.ensemble is False
+
+
+def test_the_hair_model_keeps_a_view_of_a_small_head_unless_told_not_to(webcam, clip):
+    """The session sees a head small in the frame on the square around it (its view), as
+    `hairfx video` does; --no-zoom keeps the whole frame."""
+    argv = ["--input", str(clip), "--bench", "--frames", "2", "--renderer", "cpu"]
+    assert webcam.parse_args(argv).zoom is True and webcam.parse_args(argv + ["--no-zoom"]).zoom is False
+    for flags, zoom in ([], True), (["--no-zoom"], False):
+        app = webcam.App(webcam.parse_args(argv + flags), ["copper"])
+        with app.session:
+            assert app.session.zoom is zoom
+            app.session.mask(np.full((240, 320, 3), 150, np.uint8))
+            assert app.session.segmenter_session.zoom is zoom
 
 
 def test_overlay_fits_narrow_frames_on_a_dark_panel(webcam):

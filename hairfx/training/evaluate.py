@@ -290,12 +290,10 @@ def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
     def fed():
         prev = None
         for f in _frames(clip, max_frames):
-            prev = seg.predict(f, prior=prev, zoom=False)
+            prev = seg.predict(f, prior=prev)
             yield prev
 
-    # one pass a frame, as the session runs: its steadiness is what the prior gives
-    no_prior, coverage_no_prior, n = _change_and_coverage(
-        seg.predict(f, zoom=False) for f in _frames(clip, max_frames))
+    no_prior, coverage_no_prior, n = _change_and_coverage(seg.predict(f) for f in _frames(clip, max_frames))
     if n == 0:
         raise InputError(f"{clip}: no frames could be decoded")
     prior = _change_and_coverage(fed())[0]
