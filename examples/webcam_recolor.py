@@ -248,6 +248,8 @@ class Capture:
             if self._size is not None and (bgr.shape[1], bgr.shape[0]) != self._size:
                 bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
             rgb = cv2.cvtColor(bgr, code)
+            if self.info is not None:  # a file: in the colours a player shows it (an untagged HD video's BT.709)
+                rgb = self.info.as_shown(rgb)
             self.capture_ms = (time.perf_counter() - t0) * 1000.0
             if self._pace:
                 # each frame at its own time: a phone's variable-rate clip (15 fps in the dark,

@@ -139,6 +139,9 @@ class VideoInfo:
     #: average rate is that of its timestamps' grid: evenly spaced; or timestamps that do not
     #: tell), None where it did not look (they are read when needed).
     _timing: "_Timing | bool | None" = field(default=None, repr=False, compare=False)
+    #: ffprobe's name for the colour matrix the video states its YUV in ("bt709",
+    #: "smpte170m", ...), None where it states none (or there is no ffprobe to ask).
+    color_space: str | None = None
 
     @property
     def audio_codec(self) -> str | None:
@@ -148,6 +151,47 @@ class VideoInfo:
     @property
     def duration(self) -> float | None:
         return None if self.frames is None else self.frames / float(self.fps)
+
+    @property
+    def shown_as_bt709(self) -> bool:
+        """Whether players show this video's YUV with BT.709's matrix where it states none:
+        an HD video (1280 wide or more than 576 lines, as mpv, VLC and browsers decide),
+        whose YUV is not JPEG's (``yuvj``, BT.601 by definition). OpenCV and FFmpeg decode
+        such a video with BT.601's matrix unless told; :meth:`as_shown` turns it."""
+        fmt = self.pixel_format or ""
+        yuv = fmt.startswith(("yuv", "nv12", "nv21", "p010", "p016")) and not fmt.startswith("yuvj")
+        hd = max(self.width, self.height) >= 1280 or min(self.width, self.height) > 576
+        return self.color_space is None and yuv and hd
+
+    def as_shown(self, rgb: np.ndarray) -> np.ndarray:
+        """``rgb``, a frame of this video as OpenCV decodes it, in the colours players show:
+        for a video :attr:`shown_as_bt709`, turned from BT.601's RGB to BT.709's (up to 10
+        levels: a frame recoloured from BT.601's and written as BT.709 shifted colour
+        everywhere, the hair's surroundings too); else ``rgb`` itself. A pixel with a channel
+        at 0 or 255 is left as decoded: BT.601's decoding cut it there, which no matrix undoes
+        (turned, a saturated green came out 35 levels off instead of 18)."""
+        if not self.shown_as_bt709:
+            return rgb
+        import cv2
+
+        out = cv2.transform(rgb, _BT601_TO_BT709_RGB)
+        cut = cv2.inRange(rgb, (1, 1, 1), (254, 254, 254)) == 0
+        np.copyto(out, rgb, where=cut[:, :, None])
+        return out
+
+
+def _ypbpr(kr: float, kb: float) -> np.ndarray:
+    """RGB to Y'PbPr for a matrix's luma weights (ITU-R BT.601: 0.299, 0.114; BT.709: 0.2126,
+    0.0722)."""
+    kg = 1.0 - kr - kb
+    return np.array([[kr, kg, kb],
+                     [-0.5 * kr / (1 - kb), -0.5 * kg / (1 - kb), 0.5],
+                     [0.5, -0.5 * kg / (1 - kr), -0.5 * kb / (1 - kr)]])
+
+
+#: RGB decoded from YUV with BT.601's matrix to the RGB of the same YUV with BT.709's: both
+#: are linear in the YUV, with the same ranges, so one 3x3 matrix takes one to the other.
+_BT601_TO_BT709_RGB = (np.linalg.inv(_ypbpr(0.2126, 0.0722)) @ _ypbpr(0.299, 0.114)).astype(np.float32)
 
 
 def _ffmpeg() -> str | None:
@@ -267,7 +311,7 @@ def _ffprobe_streams(exe: str, p: Path) -> tuple[list[dict], dict, str | None]:
     """ffprobe's ``streams`` and ``format`` for ``p``, and why it could not open it (an MP4
     cut before its index: "moov atom not found"), or None when it could."""
     entries = "format=format_name,start_time:stream=index,codec_type,codec_name,avg_frame_rate,r_frame_rate"
-    entries += ",nb_frames,start_time,duration,width,height,pix_fmt,sample_aspect_ratio"
+    entries += ",nb_frames,start_time,duration,width,height,pix_fmt,sample_aspect_ratio,color_space"
     entries += ":stream_disposition=attached_pic:stream_tags=rotate,DURATION,alpha_mode:stream_side_data=rotation"
     out = subprocess.run(
         # -i: a file named "-clip.mp4" is a file, not an option
@@ -401,9 +445,11 @@ def probe(path: "str | os.PathLike") -> VideoInfo:
             sar = 1 / sar
     if fps is None:
         raise InputError(f"{str(p)!r} does not state its frame rate")
+    space = None if video is None else video.get("color_space")
     return VideoInfo(
         p, width, height, fps, frames, bool(audio), codecs, max(picture_start, 0.0), stated, sar,
         pixel_format, video_seconds, alpha_decoder, timing,
+        color_space=None if space in (None, "unknown", "reserved") else str(space),
     )
 
 
@@ -696,7 +742,7 @@ class VideoReader(Closeable):
         ok, bgr = self._cap.read()
         if not ok:
             return None
-        return self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB)
+        return self.info.as_shown(self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB))
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while (frame := self.read()) is not None:

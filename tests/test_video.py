@@ -28,6 +28,7 @@ from hairfx.cli import main
 from hairfx.errors import HairfxError, InputError, MissingFileError, UnknownColorError
 from hairfx.video import (
     ColorSchedule,
+    VideoInfo,
     VideoReader,
     VideoRecolorer,
     VideoWriter,
@@ -39,7 +40,7 @@ from hairfx.video import (
     recolor_video,
 )
 from hairfx.video import _Sound, _ffmpeg_release, _ffmpeg_release_of, _passthrough_option, _seconds, _stream_fps
-from hairfx.video import _video_stream
+from hairfx.video import _BT601_TO_BT709_RGB, _video_stream
 
 from conftest import DATA, REPO
 
@@ -1770,3 +1771,92 @@ def test_a_matroska_video_that_starts_after_what_ffprobe_reads_ahead_is_not_call
                         masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert out.frames == 12
     assert not [str(w.message) for w in recwarn if "hairfx" in str(w.message)]
+
+
+def _lossless_clip(exe: str, out, size: str, matrix: str, *tags: str) -> None:
+    """Three frames of FFmpeg's colour test pattern at ``size``, its colours brought well
+    inside both matrices' range (as a camera's are), turned into YUV with ``matrix`` and
+    stored losslessly, with ``tags`` (none: a video that states no matrix)."""
+    subprocess.run(
+        [exe, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=10:duration=0.3",
+         "-vf", f"lutrgb=r=32+val*0.7:g=32+val*0.7:b=32+val*0.7,scale=out_color_matrix={matrix}:out_range=tv,"
+                "format=yuv420p", *tags,
+         "-c:v", "libx264", "-qp", "0", str(out)],
+        check=True,
+    )
+
+
+def _decoded_by_ffmpeg(exe: str, path, matrix: str) -> np.ndarray:
+    """The first frame of ``path`` as FFmpeg turns its YUV into RGB with ``matrix``."""
+    info = probe(path)
+    raw = subprocess.run(
+        [exe, "-v", "error", "-i", str(path), "-frames:v", "1", "-vf",
+         f"scale=in_color_matrix={matrix}:in_range=tv,format=rgb24", "-f", "rawvideo", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(info.height, info.width, 3).astype(int)
+
+
+@pytest.mark.parametrize("size, matrix, tags, shown_as_bt709", [
+    ("1280x720", "bt709", (), True),  # HD that states no matrix: players take BT.709
+    ("960x720", "bt709", (), True),  # more than 576 lines
+    ("640x480", "bt601", (), False),  # SD that states none: BT.601
+    ("1280x720", "bt709", ("-colorspace", "bt709"), False),  # stated: OpenCV honours it
+])
+def test_a_video_is_read_in_the_colours_players_show_it(tmp_path, size, matrix, tags, shown_as_bt709):
+    """An HD video that states no colour matrix is shown by players with BT.709's, but OpenCV
+    (as FFmpeg) decodes it with BT.601's: up to 10 levels off, and hairfx wrote those colours
+    out as BT.709, everything outside the hair shifted. Frames are read as FFmpeg decodes
+    the same YUV with the matrix players take."""
+    exe = ffmpeg_or_skip()
+    clip = tmp_path / "clip.mp4"
+    _lossless_clip(exe, clip, size, matrix, *tags)
+    with VideoReader(clip) as reader:
+        got = reader.read().astype(int)
+        assert reader.info.shown_as_bt709 is shown_as_bt709
+    want = _decoded_by_ffmpeg(exe, clip, matrix)
+    diff = np.abs(got - want)
+    # 4:2:0 chroma puts a few edge pixels out of range, where decoding cut a channel
+    inside = ((got > 0) & (got < 255)).all(axis=2)
+    assert inside.mean() > 0.97 and np.percentile(diff, 99) <= 1 and diff[inside].max() <= 3, \
+        (inside.mean(), np.percentile(diff, 99), diff[inside].max())
+    if shown_as_bt709:  # the check can tell the two matrices apart
+        assert np.abs(got - _decoded_by_ffmpeg(exe, clip, "bt601")).max() >= 8
+
+
+def test_shown_as_bt709_needs_yuv_that_is_not_jpegs_and_an_hd_size(tmp_path):
+    info = VideoInfo(tmp_path / "a.mp4", 1280, 720, Fraction(30), 10, False, pixel_format="yuv420p")
+    assert info.shown_as_bt709
+    for changed in (dict(pixel_format="yuvj420p"), dict(pixel_format="rgb24"), dict(pixel_format=None),
+                    dict(color_space="smpte170m"), dict(width=720, height=576)):
+        assert not dataclasses.replace(info, **changed).shown_as_bt709, changed
+    assert dataclasses.replace(info, width=720, height=1280).shown_as_bt709  # a phone's upright HD
+    rgb = np.full((2, 2, 3), 200, np.uint8)
+    assert dataclasses.replace(info, pixel_format="rgb24").as_shown(rgb) is rgb
+
+
+def test_a_recoloured_untagged_hd_video_keeps_the_colours_around_the_hair(tmp_path):
+    """Where the mask is empty, the output shows as the source does: an untagged HD source
+    as players show it (BT.709), the output as it is tagged (BT.709)."""
+    exe = ffmpeg_or_skip()
+    src = tmp_path / "flat.mp4"
+    subprocess.run([exe, "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x3080C0:size=1280x720:duration=0.3",
+                    "-vf", "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", "-c:v", "libx264", "-qp", "0",
+                    str(src)], check=True)
+    out = tmp_path / "out.mp4"
+    recolor_video(src, out, color="copper", masks=lambda i, f: np.zeros(f.shape[:2], np.float32), renderer="cpu",
+                  progress=False)
+    shown, written = _decoded_by_ffmpeg(exe, src, "bt709"), _decoded_by_ffmpeg(exe, out, "bt709")
+    assert np.abs(shown - written).max() <= 4  # 6 levels off in red, read as BT.601
+
+
+def test_a_pixel_that_bt601_decoding_cut_is_left_as_decoded(tmp_path):
+    """Where BT.601's decoding cut a channel at 0 or 255 the true value is lost, and the
+    matrix would move the pixel further from it (a saturated green: 35 levels off in green
+    against 18): such a pixel stays as decoded, the rest is turned."""
+    info = VideoInfo(tmp_path / "a.mp4", 1280, 720, Fraction(30), 10, False, pixel_format="yuv420p")
+    rgb = np.array([[[18, 255, 7], [48, 128, 192], [0, 90, 200]]], np.uint8)
+    shown = info.as_shown(rgb)
+    assert shown[0, 0].tolist() == [18, 255, 7] and shown[0, 2].tolist() == [0, 90, 200]
+    want = _BT601_TO_BT709_RGB @ rgb[0, 1].astype(np.float64)
+    assert np.abs(shown[0, 1] - want).max() <= 0.5 and np.abs(shown[0, 1].astype(int) - rgb[0, 1]).max() >= 4
