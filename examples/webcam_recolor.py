@@ -782,4 +782,9 @@ def _main(args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The run is over and has said how it ended. A Ctrl-C from here on would only cut Python's
+    # own exit short (its handlers are undone there): the process then ended by the signal,
+    # status -2, not the status the line above it gave.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

@@ -156,11 +156,15 @@ def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "
 
     * an error of ``errors``: ``"NAME: error: ..."``, status 2 (any other is raised);
     * Ctrl-C, SIGTERM or SIGHUP: ``"NAME: interrupted"`` and ``stopped`` after it, status
-      128 + the signal. During the run they raise :class:`Interrupted`, so that its clean-up
-      runs (a half-written file is removed); without it SIGTERM and SIGHUP end the process
-      at once. An error that follows one of them is taken for it: a module that was loading
-      when it came may have made it an error of its own (an extension's "ImportError:
-      initialization failed", then "install onnxruntime").
+      128 + the signal. During the run the first raises :class:`Interrupted`, so that its
+      clean-up runs (a half-written file is removed, threads are joined); without it SIGTERM
+      and SIGHUP end the process at once. A second one lets that clean-up finish: raised
+      inside it, it had left a reading thread running into the interpreter's exit, which
+      aborted the process ("terminate called without an active exception", status -6). A
+      third ends the process at once, with the same line. An error that follows one of them
+      is taken for it: a module that was loading when it came may have made it an error of
+      its own (an extension's "ImportError: initialization failed", then "install
+      onnxruntime").
 
     Warnings are printed as their message alone: hairfx's read as sentences ("hairfx: ..."),
     and the source line of the library that raised them tells a user nothing. Where the tool
@@ -174,7 +178,14 @@ def run_main(name: str, run, *, errors: tuple = (HairfxError,), stopped: str = "
 
     def stop(signum, frame):
         stops.append(signum)
-        raise Interrupted(signum)
+        if len(stops) == 1:
+            raise Interrupted(signum)
+        if len(stops) > 2:  # asked a third time: the clean-up is taking too long for the user
+            try:
+                os.write(2, os.fsencode(f"{name}: interrupted{stopped}\n"))
+            except OSError:
+                pass
+            os._exit(128 + stops[0])
 
     try:
         with signal_handlers(stop, (signal.SIGINT, *STOP_SIGNALS)), warnings.catch_warnings():

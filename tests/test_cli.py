@@ -652,6 +652,48 @@ def test_stop_signals_interrupt_turns_sigterm_into_interrupted():
     assert signal.getsignal(signal.SIGTERM) is previous
 
 
+def test_a_second_ctrl_c_lets_the_clean_up_of_the_first_finish(capsys):
+    """Raised inside the clean-up the first one started, a second Ctrl-C cut it short: the
+    webcam example's reading thread was left running into the interpreter's exit, which
+    aborted the process ("terminate called without an active exception")."""
+    import signal
+
+    from hairfx.errors import run_main
+
+    done = []
+
+    def run():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # not reached
+        finally:
+            os.kill(os.getpid(), signal.SIGINT)  # a second one, during the clean-up
+            time.sleep(0.05)
+            done.append("cleaned up")
+
+    assert run_main("tool", run) == 130
+    assert done == ["cleaned up"] and capsys.readouterr().err == "tool: interrupted\n"
+
+
+def test_a_third_ctrl_c_ends_a_long_clean_up_at_once(tmp_path):
+    script = (
+        "import os, signal, time\n"
+        "from hairfx.errors import run_main\n"
+        "def run():\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "    finally:\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(0.05)\n"
+        "        os.kill(os.getpid(), signal.SIGINT); time.sleep(30)\n"
+        "        print('clean-up finished', flush=True)\n"
+        "raise SystemExit(run_main('tool', run, stopped='; nothing written'))\n"
+    )
+    t = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "tool: interrupted; nothing written\n")
+    assert time.monotonic() - t < 20
+
+
 def test_video_refuses_a_fade_with_an_ombre_which_has_no_switch_to_fade(tmp_path, capsys):
     # the fade was ignored without a word
     argv = ["video", str(tmp_path / "in.mp4"), "-o", str(tmp_path / "o.mp4"), "--ombre", "copper,platinum", "--fade", "3"]
