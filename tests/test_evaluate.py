@@ -121,6 +121,69 @@ def test_small_heads_shrinks_photo_and_label_alike_and_scores_both_ways(tmp_path
     assert 0.0 <= res[0.5]["one_pass"] <= 1.0
 
 
+class _Recording:
+    """A stand-in segmenter that records the zoom of each predict() and session(), and
+    masks nothing."""
+
+    def __init__(self):
+        self.zooms = []
+
+    def predict(self, frame, prior=None, *, zoom=True):
+        self.zooms.append(("predict", zoom))
+        return np.zeros(frame.shape[:2], np.float32)
+
+    def session(self, *, zoom=True, **options):
+        self.zooms.append(("session", zoom))
+
+        class Session:
+            resets = 0
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def process(self, frame):
+                return np.zeros(frame.shape[:2], np.float32)
+
+        return Session()
+
+
+@pytest.mark.parametrize("zoom", [True, False])
+def test_flicker_takes_the_zoom_for_every_mode(tmp_path, zoom):
+    """--no-zoom scores the clips with the whole frame too: no prior, raw prior, the session
+    and the re-checking one."""
+    data = _tree(tmp_path / "data")
+    seen = _Recording()
+    res = evaluate_mod.flicker(seen, data / "videos" / "pan.mp4", 4, check_every=2, zoom=zoom)
+    assert res["frames"] == 4
+    # 4 frames without a prior, 4 fed back, then the session and the re-checking one
+    assert seen.zooms == [("predict", zoom)] * 8 + [("session", zoom)] * 2
+
+
+def test_evaluate_no_zoom_reaches_the_clips(tmp_path, monkeypatch):
+    data = _tree(tmp_path / "data", pairs=1)
+    monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False, zoom=True: {
+        "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {},
+        "by_lightness": {k: {"n": 0, "iou": None} for k, _, _ in evaluate_mod.LIGHTNESS}})
+    monkeypatch.setattr(evaluate_mod, "small_heads", lambda *a, **kw: {
+        s: {"one_pass": 1.0, "zoom": 1.0} for s in evaluate_mod.SMALL_HEAD_SCALES})
+    monkeypatch.setattr(evaluate_mod, "hair_free", lambda *a, **kw: {
+        part: {"n": 1, "hair_share": 0.0, "over_1pct": 0} for part in ("crops", "flat")})
+    zooms = []
+
+    def flicker(seg, clip, max_frames, check_every=0, *, zoom=True):
+        zooms.append(zoom)
+        return {"frames": 1, "no_prior": 0.0, "prior": 0.0, "session": 0.0, "resets": 0,
+                "coverage_no_prior": 0.0, "coverage_session": 0.0}
+
+    monkeypatch.setattr(evaluate_mod, "flicker", flicker)
+    for args, zoom in (([], True), (["--no-zoom"], False)):
+        assert evaluate_main(["--data", str(data), "--model", "small", *args]) == 0
+        assert zooms.pop() is zoom
+
+
 def test_the_hair_free_window_is_the_square_with_least_hair():
     from hairfx.training.evaluate import _hair_free_window
 
@@ -140,7 +203,7 @@ def test_evaluate_json_is_replaced_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(evaluate_mod, "evaluate_split", lambda seg, folder, limit=None, tta=False, zoom=True: {
         "n": 1, "iou": 1.0, "boundary_f": 1.0, "per_image": {},
         "by_lightness": {k: {"n": 0, "iou": None} for k, _, _ in evaluate_mod.LIGHTNESS}})
-    monkeypatch.setattr(evaluate_mod, "flicker", lambda *a: {
+    monkeypatch.setattr(evaluate_mod, "flicker", lambda *a, **kw: {
         "frames": 1, "no_prior": 0.0, "prior": 0.0, "session": 0.0, "resets": 0,
         "coverage_no_prior": 0.0, "coverage_session": 0.0})
 

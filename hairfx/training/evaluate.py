@@ -29,7 +29,8 @@
   (prior plus scene-cut / wrong-prior resets). Mean mask coverage is listed beside it
   so an empty mask cannot pass for a steady one. With ``--check-every N`` a fourth mode,
   the session re-checking its prior every N frames (``session(check_every=N)``), is
-  scored too.
+  scored too. Every mode zooms into a head small in the frame as ``predict`` and the
+  session do by default; ``--no-zoom`` sees the whole frame in each, once a frame.
 
 Everything goes through the public :class:`~hairfx.segmenter.Segmenter`, so the
 numbers include letterboxing and resizing, exactly what a caller gets.
@@ -282,27 +283,29 @@ def _change_and_coverage(masks: Iterable[np.ndarray]) -> tuple[float, float, int
     return (change / (n - 1) if n > 1 else 0.0), (coverage / n if n else 0.0), n
 
 
-def flicker(seg, clip: Path, max_frames: int, check_every: int = 0) -> dict:
+def flicker(seg, clip: Path, max_frames: int, check_every: int = 0, *, zoom: bool = True) -> dict:
     """Mean absolute frame-to-frame mask change on ``clip`` in three modes (four with
     ``check_every`` > 0: the session re-checking its prior every that many frames).
-    Each mode decodes the clip afresh, so memory does not grow with ``max_frames``."""
+    ``zoom`` is :meth:`~hairfx.segmenter.Segmenter.predict`'s and the sessions' (False: every
+    mode sees the whole frame, once a frame). Each mode decodes the clip afresh, so memory
+    does not grow with ``max_frames``."""
 
     def fed():
         prev = None
         for f in _frames(clip, max_frames):
-            prev = seg.predict(f, prior=prev)
+            prev = seg.predict(f, prior=prev, zoom=zoom)
             yield prev
 
-    no_prior, coverage_no_prior, n = _change_and_coverage(seg.predict(f) for f in _frames(clip, max_frames))
+    no_prior, coverage_no_prior, n = _change_and_coverage(seg.predict(f, zoom=zoom) for f in _frames(clip, max_frames))
     if n == 0:
         raise InputError(f"{clip}: no frames could be decoded")
     prior = _change_and_coverage(fed())[0]
-    with seg.session() as sess:
+    with seg.session(zoom=zoom) as sess:
         session, coverage_session, _ = _change_and_coverage(sess.process(f) for f in _frames(clip, max_frames))
         resets = sess.resets
     checked = {}
     if check_every > 0:
-        with seg.session(check_every=check_every) as sess:
+        with seg.session(check_every=check_every, zoom=zoom) as sess:
             change = _change_and_coverage(sess.process(f) for f in _frames(clip, max_frames))[0]
             checked = {"checked": change, "resets_checked": sess.resets}
     return {
@@ -437,7 +440,8 @@ def run(args: argparse.Namespace) -> int:
                           for split in SPLITS}
         res["small_heads"] = {split: small_heads(seg, args.data / split, args.limit) for split in SPLITS}
         res["hair_free"] = hair_free(seg, [args.data / split for split in SPLITS], args.limit, zoom=args.zoom)
-        res["videos"] = {c.stem: flicker(seg, c, args.max_frames, args.check_every) for c in clips}
+        res["videos"] = {c.stem: flicker(seg, c, args.max_frames, args.check_every, zoom=args.zoom)
+                         for c in clips}
         res["seconds"] = round(time.time() - t0, 1)
         results[name] = res
     _print_tables(results, args.check_every)
