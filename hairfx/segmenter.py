@@ -677,8 +677,11 @@ class Segmenter:
         return self._partner is not None
 
 
+_THUMB = 16  # the side of a frame's thumbnail, in cells
+
+
 def _thumb(frame: np.ndarray) -> np.ndarray:
-    return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (16, 16), interpolation=cv2.INTER_AREA).astype(
+    return cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (_THUMB, _THUMB), interpolation=cv2.INTER_AREA).astype(
         np.float32
     ) * np.float32(1.0 / 255.0)
 
@@ -696,6 +699,14 @@ def _placed(part: np.ndarray, shape: tuple[int, int], view) -> np.ndarray:
     out = np.zeros(shape, np.float32)
     top, bottom, left, right = view
     out[top:bottom, left:right] = part
+    return out
+
+
+def _outside(found: np.ndarray, view) -> np.ndarray:
+    """``found`` (of the whole frame) with ``view`` cleared: what lies outside the view."""
+    out = found.copy()
+    top, bottom, left, right = view
+    out[top:bottom, left:right] = False
     return out
 
 
@@ -743,7 +754,8 @@ class SegmenterSession(Closeable):
       in front of the face) are re-checked, and none reset. Without it, a misplaced
       prior after such a cut could hold part of the face for over a second (50 frames
       of a spliced test clip with the small preset; ``examples/VIDEO_REPORT.md``).
-      ``recheck_threshold=1`` turns it off.
+      ``recheck_threshold=1`` turns it off (and the look at the whole frame outside a view,
+      below).
 
       The second prediction is also made every ``check_every`` frames; that costs
       one extra inference per ``check_every`` frames. It is
@@ -768,7 +780,11 @@ class SegmenterSession(Closeable):
     :data:`ZOOM_EDGE` of its side (where that is not the frame's) or needs less than
     :data:`ZOOM_SHRINK` of it, and gives way to the whole frame when the hair is lost or
     spans much of the frame, at a cut, and at a re-check (``recheck_threshold``,
-    ``check_every``; someone may have come into the frame). ``zoom=False``: the whole frame,
+    ``check_every``; someone may have come into the frame). Someone who walks in changes no
+    frame enough for a re-check, so the whole frame is also looked at (one more pass) when the
+    part of its thumbnail wholly outside the view has changed by more than
+    ``recheck_threshold`` since the frame was last seen whole; the view gives way if that
+    finds hair outside it, and is kept as it was otherwise. ``zoom=False``: the whole frame,
     every frame.
 
     >>> with get_segmenter("small").session() as sess:
@@ -808,6 +824,7 @@ class SegmenterSession(Closeable):
         self._prior: np.ndarray | None = None
         self._view: tuple[int, int, int, int] | None = None  # the part of the frame the prior is of
         self._thumb: np.ndarray | None = None
+        self._seen: np.ndarray | None = None  # the thumbnail of the frame last seen whole
         self._shape: tuple[int, int] | None = None
         self._count = 0
 
@@ -848,7 +865,20 @@ class SegmenterSession(Closeable):
             if check and view is not None:  # a re-check sees the whole frame: someone may have come into it
                 prior, view = self._moved(prior, view, None, shape), None
         resets = self.resets
-        canvas, part = self._pass(frame, view, prior, check)
+        if view is not None and self._changed_outside(thumb, view, shape):
+            # the frame outside the view has changed since it was last seen: someone may have come
+            # in. The whole frame is looked at, and the view kept unless hair is found outside it.
+            whole = self._moved(prior, view, None, shape)
+            self._seen = thumb
+            canvas, part = self._pass(frame, None, whole)
+            if self.resets != resets or _outside(part > ZOOM_FIND, view).any():
+                prior, view = whole, None
+            else:
+                canvas, part = self._pass(frame, view, prior)
+        else:
+            if view is None:
+                self._seen = thumb
+            canvas, part = self._pass(frame, view, prior, check)
         if self.resets != resets:  # the prior was wrong: the frame's mask is the one made without it
             prior = None
         if view is None:
@@ -895,6 +925,17 @@ class SegmenterSession(Closeable):
         if wrong:
             self.resets += 1
         return canvas, part
+
+    def _changed_outside(self, thumb: np.ndarray, view, shape: tuple[int, int]) -> bool:
+        """Whether the cells of the frame's thumbnail ``thumb`` that lie wholly outside ``view``
+        differ from those of the frame last seen whole by more than ``recheck_threshold`` on
+        average."""
+        h, w = shape
+        i = np.arange(_THUMB)
+        rows = (i * h < view[1] * _THUMB) & ((i + 1) * h > view[0] * _THUMB)
+        cols = (i * w < view[3] * _THUMB) & ((i + 1) * w > view[2] * _THUMB)
+        outside = ~(rows[:, None] & cols[None, :])
+        return bool(outside.any()) and float(np.abs(thumb - self._seen)[outside].mean()) > self.recheck_threshold
 
     def _moved(self, prior: np.ndarray, old, new, shape: tuple[int, int]) -> np.ndarray:
         """``prior``, the canvas of view ``old`` of a frame of ``shape``, as the canvas of view ``new``."""

@@ -28,6 +28,7 @@ from hairfx.segmenter import (
     Segmenter,
     SegmenterSession,
     canvas_layout,
+    _thumb,
     get_segmenter,
     letterbox,
     zoom_box,
@@ -557,6 +558,61 @@ def test_a_session_recheck_looks_at_the_whole_frame_again(seg):
         sess.process(frames[1])
         sess.process(frames[2])  # the second frame with a prior: re-checked over the whole frame
         assert sess.view is not None and sess.previous_mask_canvas.shape == canvas_shape
+
+
+def _two_people(walk: int, stand: int, speed: int):
+    """A 480x640 frame: the dark reference photo, 300 px high, at the left, and the medium one
+    walking in from the right, ``speed`` px a frame, then standing beside it: (frame, the
+    newcomer's label) for each frame."""
+    def photo(name):
+        rgb = np.asarray(Image.open(REFERENCE / f"{name}.png").convert("RGB"))
+        label = np.asarray(Image.open(REFERENCE / f"{name}_mask.png")) > 127
+        size = (round(rgb.shape[1] * 300 / rgb.shape[0]), 300)
+        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.resize(label.astype(np.uint8), size) > 0
+
+    first, _ = photo("dark")
+    second, label = photo("medium")
+    for x in [640 - i * speed for i in range(walk)] + [640 - (walk - 1) * speed] * stand:
+        frame = np.full((480, 640, 3), 150, np.uint8)
+        frame[150:450, 20 : 20 + first.shape[1]] = first
+        truth = np.zeros((480, 640), bool)
+        seen = min(second.shape[1], 640 - x)
+        frame[150:450, x : x + seen] = second[:, :seen]
+        truth[150:450, x : x + seen] = label[:, :seen]
+        yield frame, truth
+
+
+def test_a_session_view_gives_way_to_someone_walking_in(seg):
+    """Someone walking into the frame beside a head the session has a view of: no frame
+    changes enough for the re-check, but the frame outside the view has changed since it was
+    last seen whole, so it is looked at again and the newcomer's hair is found, as a session of
+    the whole frame finds it."""
+    frames = list(_two_people(21, 5, 15))
+    with seg.session() as zoomed, seg.session(zoom=False) as whole:
+        first = zoomed.process(frames[0][0])
+        assert zoomed.view is not None  # a view of the first head
+        whole.process(frames[0][0])
+        for (before, _), (f, _) in zip(frames, frames[1:]):
+            assert np.abs(_thumb(f) - _thumb(before)).mean() < zoomed.recheck_threshold  # no re-check
+            mask, reference = zoomed.process(f), whole.process(f)
+        truth = frames[-1][1]
+        assert (mask > 0.5)[truth].mean() > 0.8 and (reference > 0.5)[truth].mean() > 0.8
+        assert zoomed.resets == 0 and first.max() > 0.5
+
+
+def test_a_session_keeps_its_view_when_only_the_wall_outside_it_changes(seg):
+    """The wall brightening around a head the session has a view of: the frame is looked at
+    whole again, finds no hair outside the view and keeps it."""
+    frame, _ = _on_a_wall("medium", 2)
+    with seg.session() as sess:
+        sess.process(frame)
+        view = sess.view
+        assert view is not None
+        for level in range(152, 200, 2):  # less than a re-check's change a frame, more in all
+            brighter = frame.copy()
+            brighter[np.all(frame == 150, axis=2)] = level
+            sess.process(brighter)
+            assert sess.view == view and sess.resets == 0
 
 
 def test_session_zoom_must_be_a_flag(seg):
