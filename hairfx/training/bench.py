@@ -31,8 +31,10 @@ def bench_model(
     name: str, backend: str, size: tuple[int, int], frames: int, threads: int, ensemble: bool | None = None
 ) -> dict:
     """Median and p90 milliseconds of ``predict`` and of the network step alone. ``predict``
-    runs one pass with the previous mask fed back, as a video session does (``zoom=False``:
-    a photo's zoom pass, where it runs, costs a second pass on a smaller canvas)."""
+    runs one pass of the whole frame with the previous mask fed back, as a video session does
+    while the head fills much of the frame (``zoom=False``: a photo's second look at a small
+    head, and a session's view of one, run the square around it, whose canvas can be larger
+    than the frame's: 256x256 against 256x192 for small at 640x480)."""
     from ..segmenter import Segmenter, _resize
 
     seg = Segmenter(name, backend=backend, threads=threads, ensemble=ensemble)
