@@ -142,10 +142,16 @@ class Capture:
         self.error: str | None = None
         self.capture_ms = 0.0
         self._last_item = time.perf_counter()  # when get() last had a frame (or the start)
+        self._since = 0.0  # frames that came before this time are not handed out (skip_to_now)
         self._had_frame = False
         self._thread = threading.Thread(target=self._run, name="hairfx-capture", daemon=True)
         if self.is_camera:
             self.start()
+
+    def skip_to_now(self) -> None:
+        """Hand out only frames that come from now on: a camera is read while the model loads,
+        and the first frame shown should not be one of that time."""
+        self._since = time.perf_counter()
 
     def start(self) -> None:
         """Begin reading (a second call does nothing)."""
@@ -261,7 +267,7 @@ class Capture:
                     time.sleep(delay)
                 else:  # fallen behind: played on from this frame
                     clock = time.perf_counter() - shown
-            self._put((rgb, self.capture_ms))
+            self._put((rgb, self.capture_ms, t0))
         self._put(None)
 
     def get(self):
@@ -288,8 +294,10 @@ class Capture:
                 continue
             if item is None and self.error is not None:
                 raise hairfx.CameraError(self.error)
+            if item is not None and item[2] < self._since:  # came before skip_to_now()
+                continue
             self._last_item, self._had_frame = time.perf_counter(), True
-            return item
+            return item if item is None else item[:2]
 
     def close(self) -> None:
         """Stop reading. The reading thread releases the camera when its current read()
@@ -773,6 +781,7 @@ def _main(args) -> int:
         app = App(args, palette)
         if not headless:  # the window's frames are shown as they come: everything loaded first
             app.warm_up(args.size or ((cap.info.width, cap.info.height) if cap.info else CAMERA_SIZE))
+            cap.skip_to_now()  # a camera's frames from the load are not shown
         return run_headless(app, cap, args) if headless else run_window(app, cap, args.frames)
     finally:
         if cap is not None:
