@@ -343,7 +343,8 @@ def _one_torch_thread_after_fork(torch) -> None:
 def zoom_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
     """``(top, bottom, left, right)`` of the part of the frame that :meth:`Segmenter.predict`
     runs again, for the first pass's probability ``prob``; None when the hair found (above
-    :data:`ZOOM_FIND`) already spans much of the frame, or there is none.
+    :data:`ZOOM_FIND`) already spans much of the frame, or there is none, or the square, cut
+    by the frame, is thinner than :data:`MIN_SIDE`.
 
     >>> p = np.zeros((100, 200), np.float32); p[40:60, 90:110] = 0.9
     >>> zoom_box(p)
