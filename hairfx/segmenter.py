@@ -550,11 +550,10 @@ class Segmenter:
         """
         h, w = frame.shape[:2]
         layout = self._layout(h, w)
-        _, _, nh, nw, top, left = layout
+        _, _, nh, nw, _, _ = layout
         prob = self._network(_resize(frame, nw, nh), layout, prior_canvas)
         prob_canvas = prob if keep_canvas else None  # a fresh array from _network, not a buffer
-        mask = _zero_small(_resize(np.ascontiguousarray(prob[top : top + nh, left : left + nw]), w, h))
-        return prob_canvas, mask
+        return prob_canvas, _zero_small(self._canvas_to_frame(prob, h, w))
 
     def _network(
         self, frame_small: np.ndarray, layout: tuple[int, ...], prior_canvas: np.ndarray | None
@@ -592,6 +591,12 @@ class Segmenter:
         out = np.zeros((ch, cw), np.float32)
         out[top : top + nh, left : left + nw] = _resize(prior, nw, nh)
         return out
+
+    def _canvas_to_frame(self, canvas: np.ndarray, h: int, w: int) -> np.ndarray:
+        """The content of ``canvas`` (the layout of an ``h x w`` frame) at the frame's size: the
+        inverse of :meth:`_prior_to_canvas`."""
+        _, _, nh, nw, top, left = self._layout(h, w)
+        return _resize(np.ascontiguousarray(canvas[top : top + nh, left : left + nw]), w, h)
 
     def _check_frame(self, frame) -> np.ndarray:
         frame = GivenFrame(frame).work  # a PIL image with a colour profile in sRGB, as recolor() takes it
@@ -941,9 +946,7 @@ class SegmenterSession(Closeable):
     def _moved(self, prior: np.ndarray, old, new, shape: tuple[int, int]) -> np.ndarray:
         """``prior``, the canvas of view ``old`` of a frame of ``shape``, as the canvas of view ``new``."""
         seg = self.segmenter
-        h, w = shape if old is None else (old[1] - old[0], old[3] - old[2])
-        _, _, nh, nw, top, left = seg._layout(h, w)
-        seen = _resize(np.ascontiguousarray(prior[top : top + nh, left : left + nw]), w, h)
+        seen = seg._canvas_to_frame(prior, *(shape if old is None else (old[1] - old[0], old[3] - old[2])))
         return seg._prior_to_canvas(_cut(seen if old is None else _placed(seen, shape, old), new))
 
     def close(self) -> None:
