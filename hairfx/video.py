@@ -467,13 +467,19 @@ class _Timing:
     ``pts``, sorted, in ``time_base`` units from the first frame; ``listed``, the packets
     listed (those without a time too); ``end``, when the last frame stops, in seconds, where
     the file says so (:func:`_read_timing`), else None; ``start``, the first frame's time in
-    seconds on the file's clock (the stream's true start_time, which ffprobe may not know)."""
+    seconds on the file's clock (the stream's true start_time, which ffprobe may not know);
+    ``held``, for a stream with B-frames (a frame stored after one shown later), the latest
+    time (in ``pts``'s units) of the frames stored before the last one shown, else None: a
+    cut in the order frames are stored (a file cut short, a clip cut with ``ffmpeg -t ...
+    -c copy``) can only lose frames shown after that time: the B-frames that the last
+    reference frame, stored before them, is shown after."""
 
     pts: np.ndarray
     time_base: Fraction
     listed: int
     end: float | None
     start: float = 0.0
+    held: int | None = None
 
     @property
     def seconds(self) -> np.ndarray:
@@ -524,8 +530,12 @@ def _read_timing(
     time_base = _fraction(found.get("stream", {}).get("time_base"))
     if time_base is None or len(pts) < 2 or len(pts) < 0.9 * listed:
         return None
-    pts = np.sort(np.array(pts, np.int64))
+    stored = np.array(pts, np.int64)  # in the order the file stores them: decoding order
+    pts = np.sort(stored)
     start = float(pts[0] * time_base)  # the stream's start_time, even where ffprobe does not know it
+    last = int(np.argmax(stored))  # where the last frame shown is stored
+    reordered = bool(np.any(stored[1:] < np.maximum.accumulate(stored)[:-1]))  # B-frames
+    held = int(stored[:last].max() - pts[0]) if reordered and last > 0 else None
     pts -= pts[0]
     gaps = np.diff(pts)
     covered, longest = float(pts[-1] * time_base), float(gaps.max() * time_base)
@@ -543,15 +553,16 @@ def _read_timing(
     lengths = [stated, _seconds(found["stream"].get("duration")),
                _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - start]  # fmt: skip
     end = next((x for x in lengths if x and least <= x - covered <= 1.5 * longest), None)
-    return _Timing(pts, time_base, listed, end, start)
+    return _Timing(pts, time_base, listed, end, start, held)
 
 
 def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | None:
     """The interval of frames shown at ``timing``'s times when they are evenly spaced, each
     within :data:`_EVEN` of an interval of its place on the grid; None for a variable rate.
-    Missing frames are allowed only among the last :data:`_REORDER` of a stream that may be
-    cut short (one whose :attr:`_Timing.end` is unknown): the B-frames its last reference
-    frame shows after, which a truncated file lacks. The grid is counted in ``hint``'s
+    Missing frames are allowed only where a cut in storage order explains them
+    (:func:`_lost_in_a_cut`): the B-frames the last reference frame shows after, which a
+    truncated file lacks, and so does a clip cut with ``ffmpeg -t ... -c copy``, whose end
+    is stated (a 30 fps clip so cut was taken for one of 28.6 fps). The grid is counted in ``hint``'s
     interval (the container's stated rate), else in the typical (median) one of those
     between different times. Two frames
     have one interval, which says nothing of their spacing: where the stream's end is
@@ -572,13 +583,27 @@ def _even_interval(timing: _Timing, hint: Fraction | None = None) -> float | Non
         if counts.min() < 1:
             continue
         missing = np.flatnonzero(counts > 1)
-        if missing.size and (timing.end is not None or missing[0] < len(gaps) - _REORDER):
+        if missing.size and not _lost_in_a_cut(timing, missing, counts):
             continue
         grid = np.concatenate([[0.0], np.cumsum(counts)])
         step = t[-1] / grid[-1]
         if np.abs(t - grid * step).max() <= max(_EVEN * step, 0.001):
             return step
     return None
+
+
+def _lost_in_a_cut(timing: _Timing, missing: np.ndarray, counts: np.ndarray) -> bool:
+    """Whether frames missing from an even grid can be B-frames that a cut in storage order
+    left out (``counts``: the intervals each gap between ``timing``'s sorted times spans;
+    ``missing``: where they span more than one): up to :data:`_REORDER` of them shown after
+    every frame stored before the last one shown (:attr:`_Timing.held`), or any among the
+    last :data:`_REORDER` of a stream that may be cut short (its :attr:`_Timing.end` unknown).
+    A stream without B-frames, shown as stored, loses none but its last frames to a cut:
+    a longer interval in it is a change of rate."""
+    if timing.end is None and missing[0] >= len(counts) - _REORDER:
+        return True
+    lost = int(counts[missing].sum()) - missing.size
+    return timing.held is not None and timing.pts[missing[0]] >= timing.held and lost <= _REORDER
 
 
 def _timestamp_rate(timing: _Timing, step: float | None) -> tuple[int, Fraction] | None:

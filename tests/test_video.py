@@ -860,7 +860,7 @@ def _shown_times(path) -> list[float]:
     ffprobe lists its packets' timestamps (in presentation order)."""
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time",
                           "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True)  # fmt: skip
-    return sorted(float(t) for t in out.stdout.split())
+    return sorted(float(t) for t in out.stdout.replace(",", " ").split())  # MPEG-TS: "1.466667," (side data)
 
 
 def test_odd_sizes_are_written_as_playable_4_2_0_with_the_edge_repeated(tmp_path):
@@ -1582,6 +1582,42 @@ def test_a_truncated_matroska_file_with_b_frames_keeps_its_rate(tmp_path):
                             masks=lambda i, f: ellipse_mask(*f.shape[:2]))
     assert (out.fps, out.frames) == (30, kept)
     assert _ffprobe_streams(tmp_path / "out.mp4")[0]["r_frame_rate"] == "30/1"
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
+def test_a_clip_cut_by_stream_copy_keeps_its_rate(tmp_path, suffix):
+    """``ffmpeg -ss 1.3 -i whole -t 1 -c copy`` ends the cut at a packet in the order they are
+    stored: the B-frames shown before the last P-frame, stored after it, are left out, and
+    the cut states when its last frame ends. Those holes were taken for a change of rate:
+    28.6 fps for 30, each frame written at its own time. A clip whose rate does change is
+    still written so when cut the same way."""
+    exe = ffmpeg_or_skip()
+    whole, cut = tmp_path / "whole.mp4", tmp_path / f"cut{suffix}"
+    make_clip(exe, whole, "-frames:v", "90", "-g", "30", "-bf", "3", "-x264-params", "b-adapt=0")  # P B B B...
+    subprocess.run([exe, "-v", "error", "-ss", "1.3", "-i", str(whole), "-t", "1", "-c", "copy", str(cut)],
+                   check=True)  # fmt: skip
+    shown = _shown_times(cut)
+    assert max(np.diff(shown)) > 1.5 / 30  # what the fix is about: frames missing before the last
+    info = probe(cut)
+    assert info.fps == 30 and hairfx.video.frame_timing(info).times is None
+    out = tmp_path / "out.mp4"
+    got = recolor_video(cut, out, color="copper", renderer="cpu", progress=False,
+                        masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert (got.fps, got.frames) == (30, len(shown))
+    assert _shown_times(out) == pytest.approx([i / 30 for i in range(len(shown))], abs=1e-6)
+    # 15 fps then 30, with B-frames, cut the same way: its frames keep their own times
+    _slow_then_fast(exe, tmp_path / "vfr.mp4")
+    vfr_cut = tmp_path / f"vfr_cut{suffix}"
+    subprocess.run([exe, "-v", "error", "-ss", "1", "-i", str(tmp_path / "vfr.mp4"), "-t", "1.5", "-c", "copy",
+                    str(vfr_cut)], check=True)  # fmt: skip
+    shown = _shown_times(vfr_cut)
+    timing = hairfx.video.frame_timing(probe(vfr_cut))
+    assert timing.times is not None and [float(t) for t in timing.times] == pytest.approx(
+        [t - shown[0] for t in shown], abs=1e-3)
+    # and so do those of a clip without B-frames, shown as stored, whose last interval is longer
+    make_clip(exe, tmp_path / f"late{suffix}", "-vf", "select='not(eq(n,28))'", "-frames:v", "29",
+              *_passthrough_option(_ffmpeg_release_of(exe)))
+    assert hairfx.video.frame_timing(probe(tmp_path / f"late{suffix}")).times is not None
 
 
 def test_fps_is_kept_exactly_for_ntsc_rates(tmp_path):
