@@ -506,17 +506,23 @@ def _read_timing(
     ``ends_at``, where the caller knows when the last one stops (Matroska's DURATION tag), the
     stream's duration (an MP4's, its edit list applied), the file's (where the video is
     its longest stream; what an MP4 of a variable rate with B-frames keeps right); none
-    in a file cut short, whose stated lengths run past its last frame. Frames an MP4's
+    in a file cut short, whose stated lengths run past its last frame. A Matroska or WebM
+    file without a length of its video (``ends_at`` None: one written to a pipe, which
+    cannot go back to write it) has its last frame end as its own packet says, before
+    those: FFmpeg gives each of its streams the file's length, that of its longest stream,
+    often the sound's, which would else have made the last frame last until the sound
+    ends. Frames an MP4's
     edit list hides are left out, as decoders leave them. None when the timestamps do not
     tell (fewer than two, or a tenth without one: an MPEG-PS file's B-frames)."""
     if not isinstance(stream, (int, str)):
         return None
     out = subprocess.run(
         [exe, "-v", "error", "-select_streams", str(stream), "-show_entries",
-         "packet=pts,flags:stream=time_base,start_time,duration:format=start_time,duration", "-of", "compact",
+         "packet=pts,duration,flags:stream=time_base,start_time,duration:format=format_name,start_time,duration",
+         "-of", "compact",
          "-i", str(p)], capture_output=True, text=True,
     )  # fmt: skip
-    listed, pts, found = 0, [], {}
+    listed, pts, durations, found = 0, [], [], {}
     for line in out.stdout.splitlines():
         section, _, rest = line.partition("|")
         fields = dict(kv.split("=", 1) for kv in rest.split("|") if "=" in kv)
@@ -525,6 +531,8 @@ def _read_timing(
                 listed += 1
                 if fields.get("pts", "").lstrip("-").isdigit():  # "N/A": a frame all the same, with no time of its own
                     pts.append(int(fields["pts"]))
+                    length = fields.get("duration", "")
+                    durations.append(int(length) if length.isdigit() else 0)  # "N/A": not said
         elif section in ("stream", "format"):
             found[section] = fields
     time_base = _fraction(found.get("stream", {}).get("time_base"))
@@ -552,6 +560,9 @@ def _read_timing(
     fmt = found.get("format", {})
     lengths = [stated, _seconds(found["stream"].get("duration")),
                _seconds(fmt.get("duration")) + _seconds(fmt.get("start_time")) - start]  # fmt: skip
+    if ends_at is None and "matroska" in fmt.get("format_name", ""):
+        own = max(d for t, d in zip(stored.tolist(), durations) if t == stored[last])  # the last frame's
+        lengths.insert(1, covered + float(own * time_base) if own > 0 else None)
     end = next((x for x in lengths if x and least <= x - covered <= 1.5 * longest), None)
     return _Timing(pts, time_base, listed, end, start, held)
 

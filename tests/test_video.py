@@ -376,6 +376,35 @@ def test_a_variable_rate_clip_keeps_its_length_and_the_time_of_every_frame(tmp_p
     assert float(_ffprobe_streams(tmp_path / "cli.mov")[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
 
 
+def test_a_variable_rate_matroska_written_to_a_pipe_ends_where_its_video_does(tmp_path):
+    """Written to a pipe (``ffmpeg ... -f matroska pipe:1 > clip.mkv``), a Matroska file
+    states no length of its video: FFmpeg gives it the file's, that of its sound (3.06 s
+    here, against 3 s of pictures), and the last frame lasted until the sound ended (the
+    rate 22.2 fps for 22.667). The same file written to disk states its video's length
+    (its DURATION tag): the oracle."""
+    exe = ffmpeg_or_skip()
+    _slow_then_fast(exe, tmp_path / "v.mkv")
+    on_disk, piped = tmp_path / "on_disk.mkv", tmp_path / "piped.mkv"
+    subprocess.run([exe, "-v", "error", "-i", str(tmp_path / "v.mkv"), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=3.06", "-c:v", "copy", "-c:a", "aac", str(on_disk)],
+                   check=True)  # fmt: skip
+    with open(piped, "wb") as f:
+        subprocess.run([exe, "-v", "error", "-i", str(on_disk), "-c", "copy", "-f", "matroska", "pipe:1"],
+                       stdout=f, check=True)  # fmt: skip
+    assert probe(piped).video_seconds is None and probe(on_disk).video_seconds == pytest.approx(3.0)
+    expected = hairfx.video.frame_timing(probe(on_disk))
+    assert float(expected.end) == pytest.approx(3.0)
+    info = probe(piped)
+    assert (info.fps, info.frames) == (Fraction(68, 3), 68)
+    assert hairfx.video.frame_timing(info) == expected
+    out = tmp_path / "out.mp4"
+    recolor_video(piped, out, color="copper", renderer="cpu", progress=False,
+                  masks=lambda i, f: ellipse_mask(*f.shape[:2]))  # fmt: skip
+    assert float(_ffprobe_streams(out)[0]["duration"]) == pytest.approx(3.0, abs=1e-6)
+    shown = _shown_times(on_disk)  # from 0.023 s, after the sound's first AAC packet
+    assert _shown_times(out) == pytest.approx([t - shown[0] for t in shown], abs=1e-6)
+
+
 def test_a_variable_rate_mp4_whose_stream_ends_at_its_last_frame_keeps_its_length(tmp_path):
     """An MP4 with B-frames states its stream's duration as its last frame's time (1.5 s
     here; the file's, 2 s, is right): taken as the end, the last frame lasted nothing, the
