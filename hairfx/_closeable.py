@@ -1,6 +1,7 @@
 """The ``with`` protocol shared by every object that holds a resource (a GL context, a
-camera, a video pipe, a model session): ``__exit__`` calls the class's ``close()``; and
-the guard of the objects whose frames are one stream (the video sessions)."""
+camera, a video pipe, a model session): ``__exit__`` calls the class's ``close()``; their
+refusal to be pickled; and the guard of the objects whose frames are one stream (the video
+sessions)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,24 @@ from .errors import InputError
 
 
 class Closeable:
-    """Mixin: ``with obj: ...`` closes ``obj`` on the way out, exception or not."""
+    """Mixin: ``with obj: ...`` closes ``obj`` on the way out, exception or not.
+
+    Such an object holds something of its own process (a GL context, an open file, a child
+    process, a video stream's state) that another process cannot be given, so pickling it
+    (sending it to a ``multiprocessing`` worker, say) or copying it raises a ``TypeError``
+    that names the class and says what to do instead (:attr:`_not_pickled`), rather than
+    Python's own naming whichever object inside it failed first. A class whose objects can
+    be made again elsewhere defines ``__reduce__`` to do so."""
+
+    #: Why an object of the class cannot be pickled and what to do instead, after
+    #: "cannot pickle a NAME: ".
+    _not_pickled = "it holds resources of the process that made it; make one in each process"
 
     def close(self) -> None:  # pragma: no cover - every user defines it
         raise NotImplementedError
+
+    def __reduce__(self):
+        raise TypeError(f"cannot pickle a {type(self).__name__}: {self._not_pickled}")
 
     def __enter__(self):
         return self

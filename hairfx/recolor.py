@@ -257,10 +257,16 @@ class RecolorSession(Closeable):
     is in :meth:`process` or :meth:`mask` raises :class:`~hairfx.errors.InputError`.
     :meth:`close` and :meth:`reset` from another thread wait for the frame in hand.
 
+    A session is one stream's, and its renderer (a GL context) its process's: pickling one
+    (to a worker process) raises ``TypeError``; make a session in each process.
+
     >>> with RecolorSession("copper") as session:                     # doctest: +SKIP
     ...     for frame in frames:
     ...         out = session.process(frame)
     """
+
+    _not_pickled = ("it holds one video stream's state (the previous mask, the smoothed intensity) and a renderer "
+                    "of its own (a GL context, where it draws with OpenGL); make a RecolorSession in each process")
 
     def __init__(
         self,

@@ -255,6 +255,10 @@ class _Renderer(Closeable):
 class CpuRenderer(_Renderer):
     """Recolours frames on the CPU with numpy. Same interface and math as the GL renderer.
 
+    It holds nothing but caches and a thread pool, so it pickles as its options: unpickled
+    (in a worker process, say), it is a new renderer with the same ``interpolation`` and
+    ``threads``.
+
     >>> r = CpuRenderer()
     >>> out, intensity, weight = r.render(frame, mask, get_color("copper"))  # doctest: +SKIP
     """
@@ -265,6 +269,7 @@ class CpuRenderer(_Renderer):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
         self.interpolation = interpolation
+        self._threads_given = threads  # None: as many as the process that unpickles one has cores for
         self._threads = max(1, threads or min(4, os.cpu_count() or 1))
         self._pool: ThreadPoolExecutor | None = None
         # by (LUT size, domain), most recently used last; a kernel holds its last colour's
@@ -272,6 +277,9 @@ class CpuRenderer(_Renderer):
         self._kernels: "collections.OrderedDict[tuple, _TrilinearKernel]" = collections.OrderedDict()
         # one frame at a time: the kernels' blend buffers and caches are shared state
         self._lock = threading.Lock()
+
+    def __reduce__(self):
+        return _remade_cpu_renderer, (self.interpolation, self._threads_given)
 
     def _kernel(self, n: int, domain: tuple) -> _TrilinearKernel:
         k = self._kernels.get((n, domain))
@@ -347,3 +355,8 @@ class CpuRenderer(_Renderer):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+def _remade_cpu_renderer(interpolation: str, threads: int | None) -> CpuRenderer:
+    """A :class:`CpuRenderer` unpickled: made again with the options of the one pickled."""
+    return CpuRenderer(interpolation=interpolation, threads=threads)

@@ -303,9 +303,15 @@ def _piece_rects(pieces: np.ndarray, w: int, h: int):
 class GLRenderer(_Renderer):
     """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
 
+    Its OpenGL context belongs to the process that made it: pickling a GL renderer (to a
+    worker process) raises ``TypeError``; make one in each process.
+
     >>> with GLRenderer() as r:                                       # doctest: +SKIP
     ...     out, intensity, weight = r.render(frame, mask, get_color("copper"))
     """
+
+    _not_pickled = ("its OpenGL context belongs to the process that made it; make one in each process "
+                    "(hairfx.make_renderer('gl')), or send a CpuRenderer, which pickles")
 
     name = "gl"
 

@@ -400,6 +400,13 @@ class Segmenter:
     alone (11.3-17.2 ms); ``ensemble=True`` is refused for the small preset. The small
     network comes from ``weights_dir`` when that folder holds one, else from the package.
 
+    A segmenter pickles by reference, not by value, so it can be handed to a
+    ``multiprocessing`` worker (``pool.map(seg.predict, frames)``): unpickling makes it
+    again from its preset and the options it was made with, its weights read and verified
+    again, and one that :func:`get_segmenter` shared comes back as the shared one of the
+    process that unpickles it (loaded there once, whatever the number of tasks). A
+    ``weights_dir`` travels as its absolute path: the other process must see that folder.
+
     >>> seg = Segmenter("small")
     >>> seg.predict(np.zeros((64, 48, 3), np.uint8)).shape
     (64, 48)
@@ -421,8 +428,14 @@ class Segmenter:
             threads = thread_count(threads)
         if backend not in BACKENDS:
             raise InputError(f"unknown backend {backend!r}; valid backends are: {', '.join(BACKENDS)}")
+        ensemble = resolve_ensemble(name, ensemble)
+        # what it is made again from where it is unpickled (__reduce__): the options as given
+        # ("auto" resolved there), a relative weights_dir as the folder it names here
+        self._options = {"backend": backend, "weights_dir": None if weights_dir is None else os.path.abspath(weights_dir),
+                         "threads": threads, "ensemble": ensemble}
+        self._shared: tuple[str, bool] | None = None  # (name, ensemble) of get_segmenter's shared one
         self._partner = None
-        if resolve_ensemble(name, ensemble):
+        if ensemble:
             self._partner = Segmenter(
                 ENSEMBLE_PARTNER, backend=backend, threads=threads,
                 weights_dir=weights_dir if _holds_preset(weights_dir, ENSEMBLE_PARTNER) else None,
@@ -673,6 +686,17 @@ class Segmenter:
         ``recheck_threshold``, ``zoom``), documented and defaulted there only."""
         return SegmenterSession(self, **options)
 
+    def __reduce__(self):
+        if self._shared is not None:
+            return _shared_segmenter, self._shared
+        return _remade_segmenter, (self.name, self._options)
+
+    def __copy__(self) -> "Segmenter":
+        # a shallow copy shares the runtime sessions and idle canvases (pickling makes it again)
+        seg = object.__new__(type(self))
+        seg.__dict__.update(self.__dict__)
+        return seg
+
     def __repr__(self) -> str:
         ensemble = f", ensemble={self.ensemble}" if self.name == ENSEMBLE_PRESET else ""
         return f"Segmenter({self.name!r}, backend={self.backend!r}, input_size={self.input_size}{ensemble})"
@@ -793,9 +817,15 @@ class SegmenterSession(Closeable):
     finds hair outside it, and is kept as it was otherwise. ``zoom=False``: the whole frame,
     every frame.
 
+    A session is one stream's and is not pickled: a worker process is given the
+    :class:`Segmenter`, which pickles, and opens a session of its own.
+
     >>> with get_segmenter("small").session() as sess:
     ...     masks = [sess.process(f) for f in frames]  # doctest: +SKIP
     """
+
+    _not_pickled = ("it holds one video stream's state (the previous mask, the view); send its Segmenter, which "
+                    "pickles, and open a session in each process with segmenter.session()")
 
     def __init__(
         self,
@@ -956,6 +986,16 @@ class SegmenterSession(Closeable):
             self._forget()
 
 
+def _shared_segmenter(name: str, ensemble: bool) -> Segmenter:
+    """:func:`get_segmenter`'s shared segmenter, where one is unpickled."""
+    return get_segmenter(name, ensemble=ensemble)
+
+
+def _remade_segmenter(name: str, options: dict) -> Segmenter:
+    """A :class:`Segmenter` unpickled: made again from its preset and the options it was made with."""
+    return Segmenter(name, **options)
+
+
 _CACHE: dict[tuple[str, bool], Segmenter] = {}
 #: One lock per preset and mode: threads asking for one at once load it once and all get
 #: that instance, while one already loaded is handed out without waiting for another's
@@ -993,5 +1033,6 @@ def get_segmenter(name: str = "small", *, ensemble: bool | None = None) -> Segme
                     seg = _ensemble_of(get_segmenter(name, ensemble=False), get_segmenter(ENSEMBLE_PARTNER))
                 else:
                     seg = Segmenter(name, ensemble=False)
+                seg._shared = key  # pickled as this key: unpickled, the other process's shared one
                 _CACHE[key] = seg
     return seg

@@ -754,6 +754,8 @@ class VideoReader(Closeable):
     ...         ...
     """
 
+    _not_pickled = "it holds an open video file; send its path and open a VideoReader in each process"
+
     def __init__(self, path: "str | os.PathLike"):
         import cv2
 
@@ -1094,6 +1096,9 @@ class VideoWriter(Closeable):
     exception) discards it. Where ``path`` is a symbolic link, the file it points at is
     written and the link kept (:func:`~hairfx._files.write_target`).
     """
+
+    _not_pickled = ("it writes one file through its own encoder (an ffmpeg process or OpenCV's writer); write each "
+                    "file from the process that opened its VideoWriter")
 
     def __init__(
         self,
@@ -1629,9 +1634,15 @@ class VideoRecolorer(Closeable):
     Exactly one of ``color`` (a name, a :class:`Color` or a schedule string) and
     ``ombre`` (``(roots, tips)`` colours or ``"roots,tips"``) is given.
 
+    Like a :class:`~hairfx.recolor.RecolorSession` it is one stream's and is not pickled:
+    make one in each process.
+
     >>> with VideoRecolorer(color="copper:0-5,violet:5-") as rv:      # doctest: +SKIP
     ...     out = rv.process(frame, t=i / fps)
     """
+
+    _not_pickled = ("it holds one video stream's state (the previous mask, the smoothed intensity) and a renderer "
+                    "of its own (a GL context, where it draws with OpenGL); make a VideoRecolorer in each process")
 
     def __init__(
         self,

@@ -70,6 +70,24 @@ def test_a_pil_image_with_a_colour_profile_is_recoloured_in_srgb_and_keeps_it(po
     assert np.abs(seen - want)[hair].mean() < 1.0 and np.abs(seen - want)[hair].max() <= 4
 
 
+@pytest.mark.parametrize("renderer", ["cpu", "auto"])
+def test_a_recolor_session_refuses_to_be_pickled_and_says_what_to_do(portrait, renderer):
+    """A session holds one stream's state and its own renderer: pickling it (to a worker
+    process) names the class and what to do instead, not a lock or a GL context inside it."""
+    import copy
+    import pickle
+
+    frame, mask = portrait
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "auto" without OpenGL
+        with hairfx.RecolorSession("copper", renderer=renderer) as s:
+            s.process(frame, mask=mask)
+            for attempt in (pickle.dumps, copy.copy):
+                with pytest.raises(TypeError, match=r"^cannot pickle a RecolorSession: .*make a RecolorSession in "
+                                                    r"each process"):
+                    attempt(s)
+
+
 def test_low_resolution_mask_is_resized(portrait):
     import cv2
 

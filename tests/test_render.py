@@ -415,6 +415,39 @@ def test_a_render_result_pickles(portrait, copperish):
     assert (back.intensity, back.weight) == (res.intensity, res.weight)
 
 
+@pytest.mark.parametrize("interpolation, threads", [("trilinear", None), ("tetrahedral", 2)])
+def test_a_cpu_renderer_pickles_as_its_options(portrait, copperish, interpolation, threads):
+    """A CPU renderer handed to a worker process is made again there with its options (it
+    holds only caches and a thread pool): pickling it raised TypeError naming a lock."""
+    import pickle
+
+    frame, mask = portrait
+    r = CpuRenderer(interpolation=interpolation, threads=threads)
+    want = r.render(frame, mask, copperish).frame  # its caches and pool in use
+    back = pickle.loads(pickle.dumps(r))
+    assert type(back) is CpuRenderer and back is not r
+    assert (back.interpolation, back._threads_given, back._threads) == (interpolation, threads, r._threads)
+    np.testing.assert_array_equal(back.render(frame, mask, copperish).frame, want)
+    r.close()
+    back.close()
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_refuses_to_be_pickled_and_says_what_to_do(gl_context):
+    """Its GL context cannot leave its process: the TypeError names the class and what to
+    do instead, where it named a lock of the renderer's."""
+    import copy
+    import pickle
+
+    from hairfx.recolor import make_renderer
+
+    for r in (GLRenderer(context=gl_context), make_renderer("gl")):
+        for attempt in (pickle.dumps, copy.deepcopy):
+            with pytest.raises(TypeError, match=r"^cannot pickle a GLRenderer: .*make one in each process"):
+                attempt(r)
+        r.close()
+
+
 @pytest.mark.gl
 def test_strength_zero_is_identity(gl_context, portrait, copperish):
     frame, mask = portrait

@@ -333,6 +333,101 @@ def test_a_child_forked_after_the_segmenter_ran_gets_its_mask_not_a_hang(by_back
     _assert_same_mask(got, want)  # torch sums in another order on one thread
 
 
+@pytest.mark.parametrize("name, ensemble", [("small", None), ("full", None), ("full", False)])
+def test_a_shared_segmenter_pickles_as_the_shared_one(name, ensemble):
+    """A segmenter handed to a worker process is pickled: that raised Python's TypeError
+    naming ONNX Runtime's InferenceSession. get_segmenter's is unpickled as the shared one
+    of the process that unpickles it, loaded there once however many tasks it comes with."""
+    import pickle
+
+    s = get_segmenter(name, ensemble=ensemble)
+    assert pickle.loads(pickle.dumps(s)) is s
+    assert pickle.loads(pickle.dumps(s.predict)).__self__ is s  # pool.map(seg.predict, frames)
+
+
+@pytest.mark.parametrize("backend, threads", [("onnxruntime", 1), ("opencv", None),
+                                              pytest.param("torch", None, marks=needs_torch)])
+def test_a_segmenter_of_ones_own_pickles_as_its_preset_and_options(backend, threads):
+    """Unpickled, a segmenter made with Segmenter(...) is made again from its preset and the
+    options it was made with (the OpenCV and torch thread counts are the process's, so only
+    ONNX Runtime's, its own, is set here)."""
+    import pickle
+
+    s = Segmenter("small", backend=backend, threads=threads)
+    back = pickle.loads(pickle.dumps(s))
+    assert back is not s and back is not get_segmenter("small")
+    assert (back.name, back.backend, back.ensemble, back._options) == ("small", backend, False, s._options)
+    if threads is not None:
+        assert back._ort.get_session_options().intra_op_num_threads == threads
+    frame = _portrait()
+    np.testing.assert_array_equal(back.predict(frame), s.predict(frame))
+
+
+@pytest.mark.parametrize("ensemble", [None, False])
+def test_a_full_segmenter_of_ones_own_pickles_with_its_ensemble(ensemble):
+    import pickle
+
+    s = Segmenter("full", backend="onnxruntime", ensemble=ensemble)
+    back = pickle.loads(pickle.dumps(s))
+    assert back is not get_segmenter("full", ensemble=ensemble) and back.ensemble == s.ensemble == (ensemble is None)
+    frame = _portrait(96, 72)
+    np.testing.assert_array_equal(back.predict(frame, zoom=False), s.predict(frame, zoom=False))
+
+
+def test_an_unpickled_segmenter_reads_and_verifies_its_weights_again(tmp_path, monkeypatch):
+    """Unpickling loads the weights from the folder the segmenter was made from (a relative
+    weights_dir as the folder it named then), checked against weights.json again."""
+    import pickle
+
+    _copy_weights(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    data = pickle.dumps(Segmenter("small", weights_dir="weights", backend="onnxruntime"))
+    monkeypatch.chdir(tmp_path.parent)
+    assert pickle.loads(data).predict(_portrait()).shape == (120, 90)
+    onnx = tmp_path / "weights" / "small.onnx"
+    onnx.write_bytes(onnx.read_bytes()[:-1] + b"\0")
+    with pytest.raises(WeightsError, match=r"small\.onnx fails its checksum"):
+        pickle.loads(data)
+
+
+def test_segmenters_reach_spawned_worker_processes(seg):
+    """multiprocessing with the 'spawn' start method (macOS's and Windows' default) pickles
+    every task's arguments: a segmenter, shared or not, gives there the masks it gives here."""
+    import multiprocessing
+
+    frames = [_portrait(48, 36), _portrait(40, 64)]
+    own = Segmenter("small", backend="opencv")
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        shared_masks = pool.map(seg.predict, frames)
+        own_mask = pool.apply(own.predict, (frames[0],))
+    for got, frame in zip(shared_masks, frames):
+        _assert_same_mask(got, seg.predict(frame))
+    _assert_same_mask(own_mask, own.predict(frames[0]))
+
+
+def test_a_segmenter_session_refuses_to_be_pickled_and_says_what_to_do(seg):
+    """A session is one stream's: pickling it names the class and the way to a session in
+    each process, not ONNX Runtime's InferenceSession, which it raised before."""
+    import copy
+    import pickle
+
+    with seg.session() as s:
+        s.process(_portrait())
+        for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+            with pytest.raises(TypeError, match=r"^cannot pickle a SegmenterSession: .*segmenter\.session\(\)"):
+                attempt(s)
+
+
+def test_a_shallow_copy_of_a_segmenter_shares_its_runtime(seg):
+    """copy.copy is not pickling: the copy shares the runtime session (the shared ensemble
+    is made that way from the shared networks)."""
+    import copy
+
+    c = copy.copy(seg)
+    assert c is not seg and c._ort is seg._ort
+    assert get_segmenter("full")._partner is get_segmenter("small")
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "opencv", pytest.param("torch", marks=needs_torch)])
 def test_frames_of_changing_shape_reuse_nothing_stale(by_backend, backend):
     """A canvas made for one shape is remade for the next: the same frame gives the same

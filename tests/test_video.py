@@ -251,6 +251,29 @@ def test_recolorer_needs_exactly_one_of_colour_and_ombre():
         VideoRecolorer(color="copper", ombre="copper,platinum")
 
 
+def test_video_objects_refuse_to_be_pickled_and_say_what_to_do(tmp_path, ffmpeg):
+    """Each holds something of its own process (a stream's state and a renderer, an open
+    file, an encoder): pickling one (to a worker process) names the class and what to do
+    instead, where Python named a lock, a VideoCapture or a pipe inside it."""
+    import pickle
+
+    frame = np.full((16, 16, 3), 90, np.uint8)
+    with VideoRecolorer(color="copper", renderer="cpu") as rv:
+        rv.process(frame, mask=np.ones((16, 16), np.float32))
+        with pytest.raises(TypeError, match=r"^cannot pickle a VideoRecolorer: .*make a VideoRecolorer in each process"):
+            pickle.dumps(rv)
+    path = tmp_path / "clip.mp4"
+    with VideoWriter(path, width=16, height=16, fps=10) as writer:
+        for _ in range(2):
+            writer.write(frame)
+        with pytest.raises(TypeError, match=r"^cannot pickle a VideoWriter: .*write each file from the process"):
+            pickle.dumps(writer)
+    with VideoReader(path) as reader:
+        with pytest.raises(TypeError, match=r"^cannot pickle a VideoReader: .*open a VideoReader in each process"):
+            pickle.dumps(reader)
+        assert reader.read().shape == (16, 16, 3)  # still reading
+
+
 @pytest.mark.parametrize("t", [float("nan"), float("inf"), -1.0, None, "0"])
 def test_a_frame_time_that_is_no_time_is_refused(clip_frames, t):
     """It was taken as "before the first colour" (NaN, a negative time) and the frame came
