@@ -5,7 +5,8 @@ Definition, used everywhere in hairfx (engine, renderers, authoring tool):
 * **luma** ``Y' = 0.2126 R' + 0.7152 G' + 0.0722 B'`` (Rec. 709 coefficients) applied to the
   **sRGB-encoded** (gamma, not linear) channel values scaled to ``[0, 1]``;
 * **hair intensity** ``I = sum(m * Y') / sum(m)`` over the frame, where ``m`` is the soft
-  hair mask resized to the frame. It lies in ``[0, 1]``.
+  hair mask at the frame's size (a scaled copy resized to it bilinearly, as everywhere in
+  hairfx: :func:`~hairfx.frames.mask_for_frame`). It lies in ``[0, 1]``.
 * A frame has **no hair** when ``sum(m)`` is below :data:`MIN_HAIR_WEIGHT` (less than one
   fully-covered pixel); its intensity is ``None`` and the frame is left unchanged.
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from ._options import number
 from .errors import InputError
-from .frames import GivenFrame, as_mask, mask_bbox
+from .frames import GivenFrame, mask_bbox, mask_for_frame
 
 __all__ = ["LUMA_WEIGHTS", "MIN_HAIR_WEIGHT", "luma", "hair_intensity", "blend_weight"]
 
@@ -44,23 +45,24 @@ def luma(frame: np.ndarray) -> np.ndarray:
 
 
 def hair_intensity(frame: np.ndarray, mask: np.ndarray) -> float | None:
-    """Mean luma of ``frame`` under the soft ``mask`` (both at the same ``H x W``), or
-    ``None`` when the mask covers no hair.
+    """Mean luma of ``frame`` under the soft ``mask``, or ``None`` when the mask covers no
+    hair.
 
     ``frame`` is ``H x W x 3`` ``uint8`` RGB (or an RGB PIL image: one with a colour profile
     is measured in sRGB, as :func:`hairfx.recolor` measures it), ``mask`` ``H x W`` float in
-    ``[0, 1]`` (or what :func:`~hairfx.frames.as_mask` accepts); anything else raises
-    :class:`~hairfx.errors.InputError`.
+    ``[0, 1]`` (or what :func:`~hairfx.frames.as_mask` accepts) at the frame's size, or a
+    scaled copy of such a mask, resized bilinearly as :func:`hairfx.recolor` and the
+    renderers resize it (:func:`~hairfx.frames.mask_for_frame`); anything else, a mask of
+    another aspect ratio among it, raises :class:`~hairfx.errors.InputError`.
 
     >>> f = np.full((2, 2, 3), 255, np.uint8); round(hair_intensity(f, np.ones((2, 2), np.float32)), 6)
     1.0
     """
     import cv2  # here, not at the top: ``import hairfx`` stays free of OpenCV
 
-    # valid uint8 frames and float32 masks are taken as they are, uncopied
-    frame, mask = GivenFrame(frame).work, as_mask(mask)
-    if mask.shape != frame.shape[:2]:
-        raise InputError(f"hair_intensity needs the mask at the frame's size {frame.shape[:2]}, got {mask.shape}")
+    # valid uint8 frames and frame-sized float32 masks are taken as they are, uncopied
+    frame = GivenFrame(frame).work
+    mask = mask_for_frame(frame, mask)
     box = mask_bbox(mask)
     if box is None:
         return None

@@ -663,8 +663,29 @@ def test_hair_intensity_refuses_mismatched_inputs(portrait):
         hair_intensity(frame[:, :, 0], soft)  # grayscale
     with pytest.raises(InputError, match="HxWx3"):
         hair_intensity(np.dstack([frame, frame[:, :, :1]]), soft)  # RGBA
-    with pytest.raises(InputError, match="frame's size"):
-        hair_intensity(frame, soft[:-1])
+    with pytest.raises(InputError, match=r"mask is \d+x\d+ but the frame is \d+x\d+: their aspect ratios differ"):
+        hair_intensity(frame, soft[:-1])  # as recolor() and the renderers refuse it
+
+
+def test_hair_intensity_takes_a_scaled_copy_of_the_mask_as_recolor_does(portrait):
+    """recolor(), render(), measure() and RecolorSession take a mask at another size with the
+    frame's aspect ratio (a model's low-resolution output), resized bilinearly; hair_intensity()
+    refused it. The oracle: the float64 definition over the mask resized by OpenCV."""
+    import cv2
+
+    from hairfx.intensity import LUMA_WEIGHTS, hair_intensity
+
+    frame, soft = portrait
+    h, w = soft.shape
+    small = cv2.resize(soft, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float64)
+    y = frame.astype(np.float64) @ np.array(LUMA_WEIGHTS) / 255.0
+    assert hair_intensity(frame, small) == pytest.approx((resized * y).sum() / resized.sum(), abs=1e-6)
+    levels = mask_at_8_bits(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)).astype(np.float32)
+    r = CpuRenderer()
+    assert r.measure(frame, small) == pytest.approx(hair_intensity(frame, levels), abs=1e-6)  # the renderers' 8 bits
+    big = cv2.resize(soft, (w * 2, h * 2), interpolation=cv2.INTER_LINEAR)
+    assert hair_intensity(frame, big) == pytest.approx(r.measure(frame, big), abs=2e-3)
 
 
 def test_hair_intensity_refuses_wrong_dtypes(portrait):
