@@ -57,7 +57,7 @@ from ._options import number
 from ._text import counted, frame_rate
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
-from .frames import as_frame, mask_bbox
+from .frames import GivenFrame, mask_bbox
 from .recolor import DEFAULT_SMOOTHING, RecolorSession
 
 __all__ = [
@@ -1287,8 +1287,12 @@ class VideoWriter(Closeable):
         return self._log.read().decode("utf-8", "replace").strip()[-2000:]
 
     def write(self, frame) -> None:
-        """Append one ``H x W x 3`` ``uint8`` RGB frame of the writer's size."""
-        arr = as_frame(frame)
+        """Append one ``H x W x 3`` ``uint8`` RGB frame of the writer's size (or an RGB PIL
+        image). The video's colours are sRGB's (BT.709), so a PIL image that carries a colour
+        profile (a Display P3 frame, or one :meth:`VideoRecolorer.process` gave back) is
+        written converted to sRGB, as :func:`~hairfx.recolor` sees it
+        (:class:`~hairfx.frames.GivenFrame`), not as its values read as sRGB."""
+        arr = GivenFrame(frame).work
         w, h = self.source_size
         if arr.shape[:2] != (h, w):
             raise InputError(f"frame is {arr.shape[1]}x{arr.shape[0]} but the video is {w}x{h}")
@@ -1707,15 +1711,18 @@ class VideoRecolorer(Closeable):
             smoothed = True
         return [frame if c is None else results[id(c)] for c in colors]
 
-    def process(self, frame, t: float = 0.0, mask=None) -> np.ndarray:
-        """Recolour one RGB frame shown at ``t`` seconds; ``mask`` as in
-        :meth:`RecolorSession.process` (``None``: the hair-mask model)."""
+    def process(self, frame, t: float = 0.0, mask=None):
+        """Recolour one RGB frame shown at ``t`` seconds; ``frame`` and ``mask`` as in
+        :meth:`RecolorSession.process` (``mask=None``: the hair-mask model), and the frame
+        returned of the same kind: an array for an array; for a PIL image, a PIL image, one
+        with a colour profile recoloured (and its hair found) in sRGB and given back with its
+        profile, as :func:`~hairfx.recolor` does (:class:`VideoWriter` writes it in sRGB)."""
         if self.session.renderer is None:
             raise InputError("this VideoRecolorer has been closed")
         t = number(t, "t (the frame's time in seconds)", lo=0)
-        arr = as_frame(frame)
+        given = GivenFrame(frame)
         with self.session._guard.frame():  # the session's guard: one frame at a time, and not once closed
-            return self._process(arr, t, mask)
+            return given.output(self._process(given.work, t, mask))
 
     def _process(self, arr: np.ndarray, t: float, mask) -> np.ndarray:
         m = self.session._mask(arr, mask)

@@ -1117,6 +1117,69 @@ def test_colours_are_written_as_bt709_and_tagged_so(tmp_path):
         assert np.abs(r.read().astype(int) - colour).max() <= TOL_CODEC
 
 
+def _p3_to_srgb(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` in Display P3 converted to sRGB by LittleCMS through Pillow (the oracle)."""
+    from PIL import Image, ImageCms
+
+    from hairfx.icc import matrix_shaper_profile
+
+    p3 = ImageCms.ImageCmsProfile(ImageCms.core.profile_frombytes(matrix_shaper_profile("Display P3")))
+    transform = ImageCms.buildTransform(p3, ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    return np.asarray(ImageCms.applyTransform(Image.fromarray(rgb), transform))
+
+
+def _with_p3_profile(rgb: np.ndarray):
+    from PIL import Image
+
+    from hairfx.icc import matrix_shaper_profile
+
+    image = Image.fromarray(rgb)
+    image.info["icc_profile"] = matrix_shaper_profile("Display P3")
+    return image
+
+
+def test_a_pil_frame_with_a_colour_profile_is_written_in_srgb(tmp_path):
+    """The video's colours are sRGB's (BT.709): a Display P3 frame's values were written as
+    they were, read as sRGB (a red of P3 (200, 80, 60) shown 16 levels off), where recolor()
+    and the renderers convert such an image to sRGB."""
+    exe = ffmpeg_or_skip()
+    p3 = np.full((48, 64, 3), (200, 80, 60), np.uint8)
+    want = _p3_to_srgb(p3)
+    assert np.abs(want.astype(int) - p3).max() > 3 * TOL_CODEC  # the conversion is far from nothing
+    with VideoWriter(tmp_path / "p3.mp4", width=64, height=48, fps=30) as w:
+        for _ in range(3):
+            w.write(_with_p3_profile(p3))
+    assert np.abs(_decoded_upright(exe, tmp_path / "p3.mp4").astype(int) - want).max() <= TOL_CODEC
+
+
+@pytest.mark.parametrize("ombre", [False, True])
+def test_a_pil_frame_with_a_colour_profile_is_recoloured_in_srgb_and_keeps_it(portrait, ombre):
+    """VideoRecolorer.process took a Display P3 image's values as sRGB and gave back an array,
+    where RecolorSession.process and recolor() recolour it in sRGB and give back the image
+    with its profile, every pixel outside the hair its own."""
+    from PIL import Image
+
+    frame, mask = portrait
+    image = _with_p3_profile(frame)
+    options = {"ombre": "copper,platinum"} if ombre else {"color": "copper"}
+    with VideoRecolorer(renderer="cpu", **options) as rv:
+        out = rv.process(image, mask=mask)
+    assert isinstance(out, Image.Image) and out.info.get("icc_profile") == image.info["icc_profile"]
+    got, levels = np.asarray(out), np.round(mask * 255)
+    np.testing.assert_array_equal(got[levels == 0], frame[levels == 0])  # not touched
+    # the hair, seen in sRGB, is what the sRGB picture recolours to (LittleCMS as the oracle)
+    with VideoRecolorer(renderer="cpu", **options) as rv:
+        want = rv.process(_p3_to_srgb(frame), mask=mask)
+    seen = _p3_to_srgb(got).astype(int)
+    hair = levels == 255
+    assert np.abs(seen - want)[hair].mean() < 1.0 and np.abs(seen - want)[hair].max() <= 4
+    if not ombre:  # one colour: what a RecolorSession makes of the image
+        with hairfx.RecolorSession("copper", renderer="cpu") as s:
+            np.testing.assert_array_equal(got, np.asarray(s.process(image, mask=mask)))
+    with VideoRecolorer(renderer="cpu", **options) as rv:  # arrays stay arrays
+        assert isinstance(rv.process(frame, mask=mask), np.ndarray)
+
+
 def test_every_audio_stream_is_kept_each_in_a_codec_the_container_holds(tmp_path):
     """The first stream's codec was used for all: a second one in PCM failed the .mp4 at the end."""
     exe = ffmpeg_or_skip()
