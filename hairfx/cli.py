@@ -183,11 +183,15 @@ def _add_recolor(sub) -> None:
 
 @command
 def _add_colors(sub) -> None:
-    p = sub.add_parser("colors", help="list the available colours")
+    p = sub.add_parser(
+        "colors", help="list the available colours",
+        description="List the colours, one name a line. A colour of yours named like another (a bundled one) "
+                    "overrides it: noted on standard error, or with -v on its line.",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="also show swatch, LUT size, intensities, folder")
 
     def run(args) -> int:
-        from .colors import colors, get_color
+        from .colors import _describe_overrides, _overridden, colors, get_color
         from .errors import HairfxError
 
         names = colors()
@@ -195,19 +199,24 @@ def _add_colors(sub) -> None:
             print("no colours found; add a folder with HAIRFX_LUT_PATH", file=sys.stderr)
             return 2
         broken = 0
+        if not args.verbose:
+            print("\n".join(names))
+            # after the names, apart from them: a script reading the names gets names only
+            for name, (folder, hidden) in _overridden().items():
+                print(f"hairfx colors: {name} is {folder}, which overrides {_describe_overrides(hidden)}",
+                      file=sys.stderr)
+            return 0
         for name in names:
-            if not args.verbose:
-                print(name)
-                continue
             try:
                 c = get_color(name)
             except HairfxError as exc:  # one broken user colour must not hide the others
                 broken += 1
                 print(f"{name:16} cannot be loaded: {exc}", file=sys.stderr)
                 continue
+            over = f"  overrides {_describe_overrides(c.overrides)}" if c.overrides else ""
             print(
                 f"{name:16} {c.display_name:18} {c.swatch}  {c.size}^3  "
-                f"dark I={c.dark_intensity:.3f}  light I={c.light_intensity:.3f}  {c.path}"
+                f"dark I={c.dark_intensity:.3f}  light I={c.light_intensity:.3f}  {c.path}{over}"
             )
         return 2 if broken else 0
 

@@ -19,7 +19,9 @@ A colour lives in a folder ``<name>/`` holding ``color.json`` and two ``.cube`` 
 Colours are looked up by name in the bundled palette (the top-level ``luts/`` folder,
 installed as ``hairfx.luts``), in the folders listed in the ``HAIRFX_LUT_PATH``
 environment variable (``os.pathsep``-separated), and in folders added with
-:func:`add_lut_dir`. Later folders override earlier ones for the same name.
+:func:`add_lut_dir`. Later folders override earlier ones for the same name, and say so: the
+:class:`Color` found names the folders it hides (:attr:`Color.overrides`, in its repr too),
+and ``hairfx colors`` notes it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import os
 import re
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 import importlib.util
 from pathlib import Path
 
@@ -60,16 +62,23 @@ class Color:
     ``light`` and ``dark`` have the same size and the same domain. ``weight(I)`` gives the
     blend weight for a frame whose hair intensity is ``I``; ``blended(w)`` the table
     ``(1 - w) * dark + w * light``.
+
+    ``path`` is the colour folder it was loaded from, if any. ``overrides`` names the colour
+    folders of the same name that this one hides, lowest in the search order
+    (:func:`lut_dirs`) first: a user's ``copper`` found by name before the bundled one has
+    the bundled folder there. It is set by :func:`get_color` for a colour found by its
+    name, and empty for any other (one named by its path, a hex colour, one made here).
     """
 
     name: str
     display_name: str
     swatch: str
-    light: LUT3D
-    dark: LUT3D
+    light: LUT3D = field(repr=False)  # two tables of thousands of values: the repr names the colour
+    dark: LUT3D = field(repr=False)
     light_intensity: float
     dark_intensity: float
     path: Path | None = None
+    overrides: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         for attr in ("name", "display_name"):
@@ -92,6 +101,8 @@ class Color:
                 f"colour {self.name!r}: need 0 <= dark intensity < light intensity <= 1, "
                 f"got dark {self.dark_intensity}, light {self.light_intensity}"
             )
+        if not isinstance(self.overrides, tuple) or not all(isinstance(p, Path) for p in self.overrides):
+            raise InputError(f"colour {self.name!r}: overrides must be a tuple of Paths, got {self.overrides!r}")
         light, dark = self.light, self.dark
         if light.size != dark.size:
             raise InputError(f"colour {self.name!r}: light LUT is {light.size}^3 but dark LUT is {dark.size}^3")
@@ -270,9 +281,10 @@ def check_color_folder(folder: str | os.PathLike, name: str) -> Path:
 
 
 _extra_dirs: list[Path] = []
-# Loaded colours by folder, most recently used last; at most _CACHE_SIZE of them (a
-# service naming colour folders by path, one per upload, grew by about 1 MB each for ever).
-_cache: "collections.OrderedDict[Path, tuple[float, Color]]" = collections.OrderedDict()
+# Loaded colours by folder and the folders they override, most recently used last; at most
+# _CACHE_SIZE of them (a service naming colour folders by path, one per upload, grew by
+# about 1 MB each for ever).
+_cache: "collections.OrderedDict[tuple[Path, tuple[Path, ...]], tuple[float, Color]]" = collections.OrderedDict()
 _CACHE_SIZE = 64
 _lock = threading.Lock()
 _skipped: set[Path] = set()  # colour folders with invalid names, warned about once
@@ -333,8 +345,12 @@ def lut_dirs() -> list[Path]:
     return dirs
 
 
-def _index() -> dict[str, Path]:
-    found: dict[str, Path] = {}
+def _sources() -> dict[str, list[Path]]:
+    """Every colour folder on the search path by name, lowest priority first: the last one
+    is the colour of that name, the others the ones it overrides. A folder searched twice
+    (a folder on the path twice) counts once, where it comes last."""
+    found: dict[str, list[Path]] = {}
+    seen: dict[Path, Path] = {}  # a folder's real path: the path it was found by
     for d in lut_dirs():
         if not d.is_dir():
             continue
@@ -346,8 +362,34 @@ def _index() -> dict[str, Path]:
                     _skipped.add(sub)
                     warnings.warn(f"hairfx: colour folder {sub} skipped: {_bad_name(sub.name)}; rename it", stacklevel=3)
                 continue
-            found[sub.name] = sub
+            folders = found.setdefault(sub.name, [])
+            real = sub.resolve()
+            if real in seen:
+                folders.remove(seen[real])
+            seen[real] = sub
+            folders.append(sub)
     return found
+
+
+def _index() -> dict[str, Path]:
+    """The colour folder of each name on the search path."""
+    return {name: folders[-1] for name, folders in _sources().items()}
+
+
+def _overridden() -> dict[str, tuple[Path, tuple[Path, ...]]]:
+    """``{name: (folder, hidden)}`` for every colour name held by more than one folder on the
+    search path: the folder :func:`get_color` loads, and those it hides (lowest first)."""
+    return {name: (folders[-1], tuple(folders[:-1])) for name, folders in _sources().items() if len(folders) > 1}
+
+
+def _describe_overrides(hidden: "tuple[Path, ...]") -> str:
+    """``"the bundled colour (/x/luts/copper)"``, ``"/y/copper"``, or both joined with
+    ``" and "``: what a colour that hides ``hidden`` overrides, in words."""
+    bundled = _bundled_dir()
+    bundled = bundled.resolve() if bundled is not None else None
+    words = [f"the bundled colour ({p})" if bundled is not None and p.resolve().parent == bundled else str(p)
+             for p in hidden]
+    return " and ".join(words)
 
 
 def _searched_note(folder: Path) -> str:
@@ -390,7 +432,9 @@ def get_color(name: "str | Color") -> Color:
     (:func:`hairfx.synth.color_from_hex`); a string with a ``/`` in it (or ``"."`` or
     ``".."``), or any ``os.PathLike`` such as a :class:`pathlib.Path`, is the path of a
     colour folder (``"my-luts/mine"``), loaded as :func:`load_color` does. Colour folders
-    are loaded once and cached (reloaded when ``color.json`` changes).
+    are loaded once and cached (reloaded when ``color.json`` changes). A colour found by
+    its name that hides others of that name (a user's ``copper`` before the bundled one)
+    names their folders in :attr:`Color.overrides`.
     An unknown name raises :class:`~hairfx.errors.UnknownColorError` listing the valid ones.
     """
     if isinstance(name, Color):
@@ -409,13 +453,15 @@ def get_color(name: "str | Color") -> Color:
         from .synth import color_from_hex
 
         return color_from_hex(key)
+    hidden: tuple[Path, ...] = ()  # the folders of the same name a colour found by name hides
     if "/" in name or os.sep in name or name.strip() in (".", ".."):  # a colour folder given by its path
         folder = Path(name.strip()).expanduser()
         if not folder.exists():
             raise MissingFileError(f"colour folder not found: {folder}")
         folder = folder.resolve()
     else:
-        folder = _index().get(key)
+        folders = _sources().get(key)
+        folder, hidden = (folders[-1], tuple(folders[:-1])) if folders else (None, ())
         if folder is None:  # perhaps the folder the caller means, under a name it cannot have
             for sub in _skipped:
                 if sub.name.lower() == key and (sub / "color.json").is_file():
@@ -435,15 +481,18 @@ def get_color(name: "str | Color") -> Color:
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks
     stamp = _stamp(folder)
+    key = folder, hidden  # one object per colour and what it hides: renderers keep a colour's tables by it
     with _lock:
-        hit = _cache.get(folder)
+        hit = _cache.get(key)
         if hit is not None and hit[0] == stamp:
-            _cache.move_to_end(folder)
+            _cache.move_to_end(key)
             return hit[1]
     color = load_color(folder)
+    if hidden:
+        color = replace(color, overrides=hidden)
     with _lock:
-        _cache[folder] = (stamp, color)
-        _cache.move_to_end(folder)
+        _cache[key] = (stamp, color)
+        _cache.move_to_end(key)
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return color

@@ -69,6 +69,26 @@ def test_colors_lists_every_colour_past_a_broken_one(tmp_path, monkeypatch, caps
     assert len(out.splitlines()) == len(hairfx.colors()) - 1 and "#b4532a" in out
 
 
+def test_colors_says_which_colour_overrides_another(tmp_path, monkeypatch, capsys, copperish):
+    """A user colour named like a bundled one replaced it with nothing said: the listing now
+    notes it (on standard error, so the names on standard output stay one a line), and the
+    verbose listing on its line."""
+    from hairfx.colors import save_color
+
+    bundled = hairfx.get_color("copper").path
+    save_color(copperish, tmp_path / "copper")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path))
+    assert main(["colors"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == hairfx.colors()
+    assert err == f"hairfx colors: copper is {tmp_path / 'copper'}, which overrides the bundled colour ({bundled})\n"
+    assert main(["colors", "-v"]) == 0
+    out, err = capsys.readouterr()
+    (line,) = [line for line in out.splitlines() if line.startswith("copper ")]
+    assert line.endswith(f"{tmp_path / 'copper'}  overrides the bundled colour ({bundled})") and err == ""
+    assert "overrides" not in out.replace(line, "")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

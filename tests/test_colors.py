@@ -203,6 +203,41 @@ def test_colour_folder_mistakes_raise_the_library_errors(tmp_path, copperish):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_colour_that_overrides_another_of_its_name_says_so(tmp_path, copperish, monkeypatch):
+    """A user colour named like a bundled one replaces it, as meant, but that was nowhere
+    to be seen: get_color("copper") was another colour with nothing to say so. Its Color
+    now names the folders it hides (lowest in the search first), and its repr shows them."""
+    import importlib
+
+    colors_mod = importlib.import_module("hairfx.colors")  # hairfx.colors is also a function
+    monkeypatch.setattr(colors_mod, "_extra_dirs", [])
+    bundled = get_color("copper")
+    assert bundled.overrides == () and get_color("auburn").overrides == ()
+    save_color(copperish, tmp_path / "env" / "copper")
+    save_color(copperish, tmp_path / "added" / "copper")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", str(tmp_path / "env"))
+    mine = get_color("copper")
+    assert mine.path == tmp_path / "env" / "copper" and mine.overrides == (bundled.path,)
+    assert get_color("Copper") is mine  # the same object, call after call (renderers cache by it)
+    text = repr(mine)
+    assert f"overrides=({bundled.path!r},)" in text and repr(mine.path) in text and "table" not in text
+    hairfx.add_lut_dir(tmp_path / "added")
+    top = get_color("copper")
+    assert top.path == (tmp_path / "added" / "copper").resolve()
+    assert top.overrides == (bundled.path, tmp_path / "env" / "copper")
+    assert get_color(str(tmp_path / "env" / "copper")).overrides == ()  # named by its path: nothing overridden
+    assert get_color("auburn").overrides == ()
+
+
+def test_a_folder_searched_twice_overrides_nothing(tmp_path, copperish, monkeypatch):
+    """The same folder on the path twice (HAIRFX_LUT_PATH naming the bundled palette, say)
+    is not one colour hiding another."""
+    bundled = get_color("copper").path.parent
+    save_color(copperish, tmp_path / "copperish")
+    monkeypatch.setenv("HAIRFX_LUT_PATH", f"{bundled}:{tmp_path}:{tmp_path}")
+    assert get_color("copper").overrides == () and get_color("copperish").overrides == ()
+
+
 def test_add_lut_dir(tmp_path, copperish, monkeypatch):
     import importlib
 
