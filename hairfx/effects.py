@@ -45,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from ._options import number
 from .colors import HEX_SWATCH
 from .errors import InputError
-from .lut import LUT3D
+from .lut import LUT3D, MAX_SIZE, MIN_SIZE
 
 __all__ = [
     "EFFECTS",
@@ -246,7 +247,10 @@ def _lut(lab, ctx, file, amount=1.0):
     path = Path(file)
     if not path.is_absolute():
         path = Path(ctx.get("base_dir") or ".") / path
-    lut = read_cube(path)
+    luts = ctx.setdefault("luts", {})  # read once for all the chunks of a bake
+    if path not in luts:
+        luts[path] = read_cube(path)
+    lut = luts[path]
     rgb = lab_to_srgb(lab)
     out = sample_trilinear(lut.table, lut.grid_coords(rgb.astype(np.float32))).astype(np.float64)
     return srgb_to_lab(np.clip(rgb + float(amount) * (out - rgb), 0.0, 1.0))
@@ -351,29 +355,68 @@ def validate_effects(effects: Any, *, where: str = "effects") -> list[dict]:
     return out
 
 
+#: Grid points (or pixels) the effects are evaluated on at a time. Every effect maps each
+#: colour on its own, so the result does not depend on it; it bounds the memory a bake takes:
+#: the CIELAB conversions hold a dozen float64 temporaries the size of their input, which
+#: for a whole 256^3 grid came to about 4 GB. 2^16 points (one red slab of a 256^3 grid)
+#: keep them near 20 MB, small enough to stay in the processor's caches.
+CHUNK_POINTS = 1 << 16
+
+
+def _context(source_intensity: float, base_dir: str | None) -> dict:
+    """What the effects read besides the colours: the reference's lightness, the folder
+    ``lut`` files are relative to, and the ``.cube`` files read so far (read once, not once
+    per chunk)."""
+    if not 0.0 < float(source_intensity) < 1.0:
+        raise InputError(f"source intensity must lie in (0, 1), got {source_intensity!r}")
+    return {"source_lightness": reference_lightness(source_intensity), "base_dir": base_dir, "luts": {}}
+
+
+def _apply_chunk(rgb: np.ndarray, effects: list[dict], ctx: dict) -> np.ndarray:
+    """``effects`` (validated) on float64 sRGB ``(n, 3)``; returns float64 sRGB ``(n, 3)``."""
+    lab = srgb_to_lab(rgb)
+    for entry in effects:
+        fn = EFFECTS[entry["effect"]][0]
+        lab = fn(lab, ctx, **{k: v for k, v in entry.items() if k != "effect"})
+    return lab_to_srgb(lab)
+
+
 def apply_effects(rgb: np.ndarray, effects: list[dict], *, source_intensity: float,
                   base_dir: str | None = None) -> np.ndarray:
     """Apply ``effects`` in order to float sRGB ``rgb`` (``(..., 3)`` in ``[0, 1]``).
 
     ``source_intensity`` is the hair intensity of the reference the effects are tuned
     for (see :mod:`hairfx.intensity`); effects that act "around the hair" pivot on it.
-    Returns float64 sRGB in ``[0, 1]`` of the same shape.
+    Returns float64 sRGB in ``[0, 1]`` of the same shape. The colours are taken
+    :data:`CHUNK_POINTS` at a time, which bounds the memory and changes no value.
     """
     effects = validate_effects(effects)
-    if not 0.0 < float(source_intensity) < 1.0:
-        raise InputError(f"source intensity must lie in (0, 1), got {source_intensity!r}")
+    ctx = _context(source_intensity, base_dir)
     shape = np.shape(rgb)
-    lab = srgb_to_lab(np.asarray(rgb, np.float64).reshape(-1, 3))
-    ctx = {"source_lightness": reference_lightness(source_intensity), "base_dir": base_dir}
-    for entry in effects:
-        fn = EFFECTS[entry["effect"]][0]
-        lab = fn(lab, ctx, **{k: v for k, v in entry.items() if k != "effect"})
-    return lab_to_srgb(lab).reshape(shape)
+    flat = np.asarray(rgb, np.float64).reshape(-1, 3)
+    out = np.empty_like(flat)
+    for start in range(0, len(flat), CHUNK_POINTS):
+        out[start : start + CHUNK_POINTS] = _apply_chunk(flat[start : start + CHUNK_POINTS], effects, ctx)
+    return out.reshape(shape)
 
 
 def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, title: str = "",
              base_dir: str | None = None) -> LUT3D:
-    """The ``size``-point LUT of ``effects`` (see :func:`apply_effects`). Deterministic."""
-    grid = LUT3D.identity(size).table.astype(np.float64)
-    out = apply_effects(grid, effects, source_intensity=source_intensity, base_dir=base_dir)
-    return LUT3D(out.astype(np.float32), title=title)
+    """The ``size``-point LUT of ``effects`` (see :func:`apply_effects`). Deterministic.
+
+    The grid is evaluated a slab of red values at a time (about :data:`CHUNK_POINTS`
+    points), each written into the float32 table: a 256^3 bake holds the table (200 MB)
+    and one slab's work, not float64 copies of the whole grid (4 GB). The values are
+    those of the identity LUT's grid (:meth:`LUT3D.identity`) taken whole.
+    """
+    size = number(size, "LUT size", lo=MIN_SIZE, hi=MAX_SIZE, integer=True)  # before the table is allocated
+    effects = validate_effects(effects)
+    ctx = _context(source_intensity, base_dir)
+    axis = np.linspace(0.0, 1.0, size, dtype=np.float32)  # LUT3D.identity's grid, [r, g, b]
+    out = np.empty((size, size, size, 3), np.float32)
+    step = max(1, CHUNK_POINTS // (size * size))
+    for r0 in range(0, size, step):
+        grid = np.stack(np.meshgrid(axis[r0 : r0 + step], axis, axis, indexing="ij"), axis=-1)
+        rgb = _apply_chunk(grid.reshape(-1, 3).astype(np.float64), effects, ctx)
+        out[r0 : r0 + step] = rgb.reshape(grid.shape)
+    return LUT3D(out, title=title)

@@ -588,13 +588,15 @@ def _write_cube(lut: LUT3D, path: Path, decimals: int) -> None:
     if not lut.has_unit_domain:
         header.append("DOMAIN_MIN " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_min))
         header.append("DOMAIN_MAX " + " ".join(f"{v:.{decimals}f}" for v in lut.domain_max))
-    rows = _rows_from_table(lut.table.astype(np.float64))
     line = " ".join([f"%.{decimals}f"] * 3)
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write("\n".join(header) + "\n")
-        # in blocks of rows: a 256^3 table is 16.7 million lines, gigabytes as one string
-        for start in range(0, len(rows), 1 << 16):
-            f.write("\n".join(line % tuple(row) for row in rows[start : start + (1 << 16)].tolist()) + "\n")
+        # one blue value at a time (the file's slowest axis: its N^2 rows, red fastest, are
+        # table[:, :, b] transposed): a 256^3 table is 16.7 million lines, gigabytes as one
+        # string, and 400 MB as one float64 copy of the rows
+        for b in range(lut.size):
+            rows = _rows_from_table(lut.table[:, :, b : b + 1]).astype(np.float64)
+            f.write("\n".join(line % tuple(row) for row in rows.tolist()) + "\n")
 
 
 def _cell(table: np.ndarray, rgb: np.ndarray):

@@ -108,3 +108,62 @@ def test_the_effects_reference_lists_every_effect_and_the_ranges_it_checks():
     for bad in (4.5, -0.1):  # the range printed is the range refused
         with pytest.raises(InputError, match=r"must be a number in \[0, 4\]"):
             validate_effects([{"effect": "saturation", "factor": bad}])
+
+
+#: Every effect, each once, for the bake tests below (a grade file "grade.cube" among them).
+ALL_EFFECTS = [
+    {"effect": "colorize", "target": "#3a6ea5", "amount": 0.9, "contrast": 1.3},
+    {"effect": "hue_shift", "degrees": 12},
+    {"effect": "saturation", "factor": 2.5},  # pushes many grid points out of gamut
+    {"effect": "lightness_curve", "points": [[0.2, 0.15], [0.6, 0.7]]},
+    {"effect": "contrast", "amount": 1.4},
+    {"effect": "tint", "color": "#ff00aa", "amount": 0.6},
+    {"effect": "lut", "file": "grade.cube", "amount": 0.7},
+]
+
+
+@pytest.fixture
+def grade_dir(tmp_path):
+    from hairfx.lut import LUT3D, write_cube
+
+    t = LUT3D.identity(5).table
+    write_cube(LUT3D(np.clip(t ** 0.8 * 0.9 + 0.05, 0, 1)), tmp_path / "grade.cube")
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("size", [9, 17, 33])
+def test_a_bake_in_chunks_is_the_bake_of_the_whole_grid(size, grade_dir, monkeypatch):
+    """bake_lut evaluates the grid a slab at a time; the values are those of the effects
+    applied to the identity LUT's whole grid at once (as bakes were made before), exactly.
+    A chunk of 1000 points cuts the grid at no slab boundary, nor between slabs alike."""
+    import hairfx.effects as effects_mod
+    from hairfx.lut import LUT3D
+
+    grid = LUT3D.identity(size).table.astype(np.float64)
+    monkeypatch.setattr(effects_mod, "CHUNK_POINTS", size**3)  # one chunk: the grid at once
+    whole = apply_effects(grid, ALL_EFFECTS, source_intensity=0.3, base_dir=grade_dir)
+    for chunk in (1000, 3 * size * size - 1):
+        monkeypatch.setattr(effects_mod, "CHUNK_POINTS", chunk)
+        baked = bake_lut(ALL_EFFECTS, size=size, source_intensity=0.3, base_dir=grade_dir)
+        np.testing.assert_array_equal(baked.table, whole.astype(np.float32))
+        np.testing.assert_array_equal(apply_effects(grid, ALL_EFFECTS, source_intensity=0.3, base_dir=grade_dir), whole)
+
+
+def test_a_bake_holds_the_table_not_float64_copies_of_the_grid(grade_dir, monkeypatch):
+    """A 256^3 bake took 4 GB: float64 temporaries of the whole grid, a dozen of them in the
+    CIELAB conversions. Now its memory is the table (and the LUT's own copy of it) and one
+    chunk's work."""
+    import tracemalloc
+
+    import hairfx.effects as effects_mod
+
+    monkeypatch.setattr(effects_mod, "CHUNK_POINTS", 4096)
+    table_bytes = 65**3 * 3 * 4
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        bake_lut(ALL_EFFECTS, size=65, source_intensity=0.3, base_dir=grade_dir)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * table_bytes, f"{peak / 1e6:.1f} MB for a {table_bytes / 1e6:.1f} MB table"

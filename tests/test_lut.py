@@ -586,3 +586,24 @@ def test_a_table_is_parsed_as_it_is_read_not_held_as_text(tmp_path):
         tracemalloc.stop()
     np.testing.assert_array_equal(lut.table, LUT3D.identity(size).table)
     assert peak < path.stat().st_size  # 1.7 MB for this 2.7 MB file; 14.5 MB when read whole
+
+
+def test_a_written_table_is_its_rows_in_file_order_without_a_float64_copy_of_it(tmp_path):
+    """write_cube formats a blue value's rows at a time: a 256^3 table written at once took
+    a float64 copy of its rows (400 MB) besides the table. The text is that of every row in
+    file order (red fastest, then green, then blue), formatted one by one."""
+    import tracemalloc
+
+    table = np.random.default_rng(7).random((65, 65, 65, 3)).astype(np.float32)
+    lut = LUT3D(table, title="rows")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        write_cube(lut, tmp_path / "r.cube", decimals=5)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < table.nbytes, f"{peak / 1e6:.1f} MB to write a {table.nbytes / 1e6:.1f} MB table"
+    rows = [f"{table[r, g, b, 0]:.5f} {table[r, g, b, 1]:.5f} {table[r, g, b, 2]:.5f}"
+            for b in range(65) for g in range(65) for r in range(65)]  # fmt: skip
+    assert (tmp_path / "r.cube").read_text() == 'TITLE "rows"\nLUT_3D_SIZE 65\n' + "\n".join(rows) + "\n"
