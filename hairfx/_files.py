@@ -167,6 +167,25 @@ def output_file(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def made_folders(folder: Path) -> Iterator[Path]:
+    """``folder``, made with its missing parents for the block, and those it made removed
+    again (the nearest first, each only while empty) when the block raises: a command that
+    fails leaves no folder it made, and never removes one that was there."""
+    folder = Path(folder)
+    missing = [d for d in (folder, *folder.parents) if not d.exists()]  # the nearest first
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
+    except BaseException:
+        for d in missing:
+            try:
+                d.rmdir()
+            except OSError:  # not empty (something else wrote there meanwhile), or never made
+                break
+        raise
+
+
 def check_parent(path: Path) -> None:
     """Refuse a ``path`` whose folder is, or lies under, a file (where ``mkdir`` would
     only say "File exists"), naming that file."""

@@ -34,6 +34,7 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 import importlib.util
 from pathlib import Path
@@ -43,7 +44,7 @@ import numpy as np
 from .errors import InputError, LutFormatError, MissingFileError, UnknownColorError
 from .intensity import blend_weight
 from ._options import number
-from ._files import as_path, check_folder, replacing
+from ._files import as_path, check_folder, made_folders, replacing
 from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _decimals, _write_cube, read_cube, stated_size
 
 __all__ = ["Color", "colors", "get_color", "add_lut_dir", "lut_dirs", "load_color", "save_color", "FORMAT_VERSION"]
@@ -230,7 +231,8 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
 
     All three files are written under temporary names first and renamed into place only
     once every one is complete, so a failure (a full disk) leaves the colour that was
-    there whole, never a light LUT of one colour beside the dark LUT of another.
+    there whole, never a light LUT of one colour beside the dark LUT of another, and no
+    folder that the save made.
 
     The folder's name is the colour's name (the format requires them to be equal), so
     ``save_color(get_color("copper"), "my-luts/mycopper")`` saves a colour called
@@ -238,6 +240,20 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
     written. So is a folder that is, or lies under, a file; an OS error while writing (no
     permission, a full disk) raises :class:`~hairfx.errors.InputError` naming the folder.
     """
+    with saving_color(color, folder, decimals=decimals) as saved:
+        pass
+    return saved
+
+
+@contextlib.contextmanager
+def saving_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) -> Iterator[Path]:
+    """:func:`save_color` as a block, for a caller that writes more files beside the
+    colour's (a recipe and its grades): the colour's three files are written under
+    temporary names before the block runs and renamed into place after it ends normally
+    (write the others with :func:`hairfx._files.replacing` inside it, and every rename
+    comes after every write). When the block raises, nothing is renamed, the temporary
+    files are removed, and so are the folders made for the colour: the folder is as it
+    was. Yields the folder, a :class:`~pathlib.Path`."""
     if not isinstance(color, Color):
         raise InputError(f"save_color needs a Color (from get_color or load_color), got {type(color).__name__}")
     folder = Path(folder)
@@ -251,16 +267,20 @@ def save_color(color: Color, folder: str | os.PathLike, *, decimals: int = 6) ->
         "light": {"lut": "light.cube", "intensity": round(float(color.light_intensity), 6)},
         "dark": {"lut": "dark.cube", "intensity": round(float(color.dark_intensity), 6)},
     }
+    in_block = False  # an OSError from the caller's block is the caller's to word
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds, after every write
+        with made_folders(folder), contextlib.ExitStack() as stack:  # the renames happen as the stack unwinds
             light, dark, meta_tmp = (stack.enter_context(replacing(folder / n)) for n in ("light.cube", "dark.cube", "color.json"))
             _write_cube(color.light, light, decimals)
             _write_cube(color.dark, dark, decimals)
             meta_tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            in_block = True
+            yield folder
+            in_block = False
     except OSError as exc:  # no permission, a full disk; the message names the folder, not a temporary file
+        if in_block:
+            raise
         raise InputError(f"cannot save colour {color.name!r} to {folder}: {exc.strerror or exc}") from None
-    return folder
 
 
 def check_color_folder(folder: str | os.PathLike, name: str) -> Path:

@@ -480,6 +480,66 @@ def test_a_bake_stopped_as_it_copies_the_recipe_leaves_the_last_copy_whole(tmp_p
     assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 0, capsys.readouterr().err
 
 
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (temporary ones too) by its path there, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def full_disk(real, written, when=lambda *args: True):
+    """``real``, a writer, that writes half of the file ``written(*args)`` and then fails as
+    a full disk does, in the calls where ``when(*args)``."""
+
+    def write(*args, **kwargs):
+        if not when(*args):
+            return real(*args, **kwargs)
+        real(*args, **kwargs)
+        path = Path(written(*args))
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+        raise OSError(28, "No space left on device")
+
+    return write
+
+
+@pytest.mark.parametrize("fails", ["lut", "recipe copy", "grade copy"])
+def test_a_bake_that_fails_part_way_leaves_no_trace_and_what_was_there_whole(tmp_path, capsys, monkeypatch, fails):
+    """A bake stopped by a full disk left the colour folder it made (empty, or with LUTs and
+    no recipe), and over a colour baked before, new LUTs beside the old recipe copy. Now it
+    leaves no folder or file it made, and what was there as it was."""
+    import importlib
+
+    from pathlib import Path as RealPath
+
+    from tools.recipe import COPY_MARK
+
+    colors_module = importlib.import_module("hairfx.colors")  # the module: hairfx.colors is also a function
+    src = tmp_path / "src" / "test"
+    (src / "grades").mkdir(parents=True)
+    write_cube(LUT3D(np.clip(LUT3D.identity(5).table * 0.9, 0, 1)), src / "grades" / "g.cube")
+    recipe = write_recipe(src, dark_effect="lut", dark_param='file = "grades/g.cube"')
+    baked_before = tmp_path / "lib" / "test"
+    assert lut_tool.main(["bake", str(recipe), "-o", str(baked_before)]) == 0
+    before = files_under(tmp_path / "lib")
+    recipe.write_text(recipe.read_text(encoding="utf-8").replace("factor = 1.1", "").replace(
+        "contrast = 1.2", "contrast = 1.5"), encoding="utf-8")  # a new look: every file changes
+    if fails == "lut":
+        monkeypatch.setattr(colors_module, "_write_cube", full_disk(
+            colors_module._write_cube, lambda lut, path, d: path, when=lambda lut, path, d: "dark" in path.name))
+    elif fails == "recipe copy":
+        monkeypatch.setattr(RealPath, "write_text", full_disk(
+            RealPath.write_text, lambda path, *a: path, when=lambda path, data, *a: data.startswith(COPY_MARK)))
+    else:
+        monkeypatch.setattr(shutil, "copyfile", full_disk(shutil.copyfile, lambda src, dst: dst))
+    for out in (tmp_path / "new" / "deeper" / "test", baked_before):
+        assert lut_tool.main(["bake", str(recipe), "-o", str(out)]) == 2
+        assert capsys.readouterr().err == (f"hairfx-lut bake: error: cannot save colour 'test' to {out}: "
+                                           "No space left on device\n")
+    assert not (tmp_path / "new").exists()  # nor the folders made for it
+    assert files_under(tmp_path / "lib") == before  # no temporary file, no file changed
+    monkeypatch.undo()
+    assert lut_tool.main(["bake", str(recipe), "-o", str(baked_before)]) == 0
+    assert files_under(tmp_path / "lib").keys() == before.keys() and files_under(tmp_path / "lib") != before
+
+
 def test_recipes_in_utf8_with_a_bom_load_and_other_encodings_are_named(tmp_path):
     recipe = write_recipe(tmp_path / "test")
     text = recipe.read_text(encoding="utf-8")

@@ -37,13 +37,14 @@ if __name__ == "__main__" and not __package__:  # pragma: no cover - run by its 
 
     _by_path.part_of_lut_tool(__file__, "bake", "new")  # a module of these commands, not a command
 
+import contextlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from hairfx._files import replacing
-from hairfx.colors import _NAME, _NAME_RULE, Color, check_color_folder, save_color
+from hairfx._files import made_folders, replacing
+from hairfx.colors import _NAME, _NAME_RULE, Color, check_color_folder, saving_color
 from hairfx.effects import bake_lut, parse_hex, validate_effects
 from hairfx.errors import InputError
 from hairfx.lut import MAX_SIZE, MIN_SIZE
@@ -167,18 +168,25 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     check_color_folder(out_dir, recipe["name"])
     text = recipe_path.read_text(encoding="utf-8-sig")  # the recipe baked, not one edited during the bake
     color = color_from_recipe(recipe)
-    save_color(color, out_dir, decimals=DECIMALS)  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
     target = out_dir / "recipe.toml"
-    if not target.exists() or not os.path.samefile(target, recipe_path):
-        # whole or not at all, as the LUTs: a copy cut short by Ctrl-C would not read as one,
-        # and the next bake would refuse to replace it as someone's own recipe
-        with replacing(target) as tmp:
-            tmp.write_text(f"{COPY_MARK}{recipe_path.resolve()}; edit that one and bake again\n{text}", encoding="utf-8")
-        for rel in grades:
-            dest = out_dir / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            with replacing(dest) as tmp:
-                shutil.copyfile(recipe_path.parent / rel, tmp)
+    copy = not target.exists() or not os.path.samefile(target, recipe_path)
+    # Every file is written under a temporary name, and renamed into place only once all
+    # are written (saving_color's renames come last): a bake that fails part-way (a full
+    # disk, Ctrl-C) leaves the colour that was there whole, the recipe copy marked as one
+    # (the next bake replaces it), and no folder or file that it made.
+    with saving_color(color, out_dir, decimals=DECIMALS):  # 5 keep a 33^3 table near 0.86 MB, well below 1 MB
+        try:
+            with contextlib.ExitStack() as stack:
+                if copy:
+                    tmp = stack.enter_context(replacing(target))
+                    tmp.write_text(f"{COPY_MARK}{recipe_path.resolve()}; edit that one and bake again\n{text}",
+                                   encoding="utf-8")
+                    for rel in grades:
+                        dest = out_dir / rel
+                        stack.enter_context(made_folders(dest.parent))  # a grade in a subfolder
+                        shutil.copyfile(recipe_path.parent / rel, stack.enter_context(replacing(dest)))
+        except OSError as exc:  # a full disk: named by the folder, as a failure to write the LUTs is
+            raise InputError(f"cannot save colour {recipe['name']!r} to {out_dir}: {exc.strerror or exc}") from None
     return out_dir
 
 
