@@ -594,6 +594,37 @@ def test_bake_output_folder_must_match_name(tmp_path):
         bake_recipe(recipe, tmp_path / "other")
 
 
+def test_bake_and_new_take_the_colour_folder_or_the_folder_of_colour_folders(tmp_path, capsys):
+    """`new -o` took the folder of colour folders and `bake -o` the colour folder: `bake -o
+    luts` was refused, and `new plum -o luts/plum` made luts/plum/plum, a colour that no
+    LUT path finds. Both take either form now; where neither reading makes a colour the
+    LUT path finds, the error names both."""
+    lib = tmp_path / "lib"
+    recipe = write_recipe(tmp_path / "src" / "test")
+    assert lut_tool.main(["new", "plum", "--target", "#7a2e8c", "-o", str(lib)]) == 0  # as it always was
+    assert lut_tool.main(["new", "rose", "--target", "#c06070", "-o", str(lib / "rose")]) == 0
+    assert lut_tool.main(["bake", str(recipe), "-o", str(lib)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"baked {recipe} -> {lib / 'test'}"
+    assert lut_tool.main(["bake", str(recipe), "-o", str(lib / "test")]) == 0  # as it always was
+    assert sorted(p.name for p in lib.iterdir()) == ["plum", "rose", "test"]
+    assert all((lib / name / "color.json").is_file() for name in ("plum", "rose", "test"))
+    # a folder named after the colour that holds colour folders is still a folder of them
+    assert lut_tool.main(["new", "lib", "--target", "#123456", "-o", str(lib)]) == 0
+    assert (lib / "lib" / "color.json").is_file()
+    before = files_under(tmp_path)
+    forms = f"give the colour's own folder, named after it ({lib / 'test'}), or the folder of colour folders to make it in ({lib})"
+    for argv, why in [
+        (["bake", str(recipe), "-o", str(lib / "plum")], f"{lib / 'plum'} is the folder of another colour (it holds color.json)"),
+        (["new", "test", "--target", "#7a2e8c", "-o", str(lib / "plum")], f"{lib / 'plum'} is the folder of another colour"),
+        (["bake", str(recipe), "-o", str(lib / "tset")], f"{lib / 'tset'} does not exist and lies among colour folders"),
+        (["new", "test", "--target", "#7a2e8c", "-o", str(lib / "tset")], "does not exist and lies among colour folders"),
+    ]:
+        assert lut_tool.main(argv) == 2
+        err = capsys.readouterr().err
+        assert why in err and err.endswith(f"; {forms}\n"), err
+    assert files_under(tmp_path) == before  # nothing made, nothing changed
+
+
 def test_bake_refuses_a_grade_outside_the_recipe_folder_before_writing(tmp_path):
     from hairfx.lut import write_cube
 

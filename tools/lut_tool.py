@@ -19,7 +19,7 @@ From two reference photos to a shipped colour::
     #   (or: hairfx-lut fit --before light.png --after light_edited.png --mask light_mask.png -o ...)
     # mine/recipe.toml: name, swatch, [light] intensity + a "lut" effect with file = "light_grade.cube",
     #                   [dark] likewise (format: hairfx-lut bake --help)
-    hairfx-lut bake mine/recipe.toml -o my-luts/mine
+    hairfx-lut bake mine/recipe.toml -o my-luts/mine             # or -o my-luts, as for new: it makes my-luts/mine
     hairfx-lut preview my-luts/mine -o sheet.png                 # outside the checkout: --references DIR
     export HAIRFX_LUT_PATH=$PWD/my-luts                           # hairfx recolor ... --color mine
 """
@@ -171,13 +171,12 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_bake(args) -> int:
-    from .recipe import bake_recipe, is_baked_copy, recipe_file
+    from .recipe import bake_recipe, is_baked_copy, load_recipe, output_folder, recipe_file
 
     from hairfx.colors import _bundled_dir
 
-    recipe, out = recipe_file(args.recipe), Path(args.output)
-    if out.name in ("", ".."):  # `-o .`: the folder's own name is the colour's
-        out = Path(os.path.abspath(out))
+    recipe = recipe_file(args.recipe)
+    out = output_folder(args.output, load_recipe(recipe)["name"])
     held = out / "recipe.toml"
     if held.is_file() and recipe.exists() and not os.path.samefile(held, recipe) and not is_baked_copy(held) \
             and not args.force:
@@ -209,7 +208,7 @@ def _cmd_new(args) -> int:
     from hairfx.colors import save_color
 
     from ._common import output_file
-    from .recipe import DECIMALS, color_from_recipe, load_recipe, recipe_text
+    from .recipe import DECIMALS, color_from_recipe, load_recipe, output_folder, recipe_text
 
     swatch = parse_hex(args.target, what="--target")
     if args.display_name is not None and not args.display_name.strip():
@@ -221,7 +220,7 @@ def _cmd_new(args) -> int:
                          "terminal set to another encoding?); retype it in UTF-8") from None
     if not _NAME.match(args.name):
         raise InputError(f"colour name must be {_NAME_RULE}, got {args.name!r}")
-    out = Path(args.output) / args.name
+    out = output_folder(args.output, args.name)
     for held in ("recipe.toml", "color.json"):
         if (out / held).exists() and not args.force:
             raise InputError(f"{out} already holds a colour ({held}); pass --force to replace it")
@@ -289,6 +288,11 @@ def _cmd_report(args) -> int:
     for c in args.colors or []:
         argv += ["--color", c]
     return report_main(argv)
+
+
+#: -o of bake and new: they take the same two forms (tools.recipe.output_folder).
+_OUTPUT_FOLDER_HELP = ("where the colour goes: its colour folder, named after the colour (luts/NAME), or the "
+                       "folder of colour folders to make NAME/ in (luts)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "hald-import or fit).",
                        epilog=_recipe_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", type=path_argument, help="recipe.toml (or a folder holding one)")
-    p.add_argument("-o", "--output", required=True, type=path_argument, help="the colour folder, luts/NAME/")
+    p.add_argument("-o", "--output", required=True, type=path_argument, metavar="DIR", help=_OUTPUT_FOLDER_HELP)
     p.add_argument("--force", action="store_true",
                    help="replace a shipped colour, one not baked from a recipe, or a folder's own recipe, "
                         "that is in the way (a copy that bake left there is replaced without it)")
@@ -377,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="colour name (folder name)")
     p.add_argument("--target", required=True, help="target colour '#RRGGBB'")
     p.add_argument("--display-name", help="human-readable name (default: from NAME)")
-    p.add_argument("-o", "--output", default="luts", help="folder of colour folders (default luts)")
+    p.add_argument("-o", "--output", default="luts", type=path_argument, metavar="DIR",
+                   help=_OUTPUT_FOLDER_HELP + " (default luts)")
     p.add_argument("--force", action="store_true", help="replace an existing colour of that name")
     p.set_defaults(run=_cmd_new)
 

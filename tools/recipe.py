@@ -54,7 +54,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-__all__ = ["load_recipe", "bake_recipe", "recipe_text", "is_baked_copy", "DECIMALS"]
+__all__ = ["load_recipe", "bake_recipe", "recipe_text", "is_baked_copy", "output_folder", "DECIMALS"]
 
 #: First line of the recipe that bake copies beside the LUTs it bakes elsewhere: it marks
 #: the copy (replaced by the next bake) apart from a recipe that is someone's source.
@@ -188,6 +188,40 @@ def bake_recipe(recipe_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
         except OSError as exc:  # a full disk: named by the folder, as a failure to write the LUTs is
             raise InputError(f"cannot save colour {recipe['name']!r} to {out_dir}: {exc.strerror or exc}") from None
     return out_dir
+
+
+def output_folder(output: str | os.PathLike, name: str) -> Path:
+    """The colour folder that ``-o output`` names for the colour ``name`` in ``bake`` and
+    ``new``, which take it in either form: the colour folder itself, named after the
+    colour (``luts/NAME``), or the folder of colour folders to make it in (``luts``, where
+    ``luts/NAME`` is made). A folder named after the colour is its colour folder, unless it
+    holds colour folders; any other is the folder of colour folders. Refused, naming both
+    forms: a colour folder of another name (the colour would be made inside another
+    colour), and a folder not made yet beside colour folders (a mistyped colour folder,
+    whose colour would be made one level too deep for the folder to find it)."""
+    out = Path(output)
+    if out.name in ("", ".."):  # `-o .`: the folder's own name
+        out = Path(os.path.abspath(out))
+    forms = (f"give the colour's own folder, named after it ({out.parent / name}), or the folder of colour "
+             f"folders to make it in ({out.parent})")
+    if out.name == name and not _holds_colours(out):
+        return out
+    held = next((f for f in ("color.json", "recipe.toml") if (out / f).is_file()), None)
+    if held is not None:
+        raise InputError(f"-o {output}: {out} is the folder of another colour (it holds {held}), not a folder of "
+                         f"colour folders; {forms}")
+    if not out.exists() and _holds_colours(out.parent):
+        raise InputError(f"-o {output}: {out} does not exist and lies among colour folders, but the colour is "
+                         f"named {name!r}; {forms}")
+    return out / name
+
+
+def _holds_colours(folder: Path) -> bool:
+    """Whether ``folder`` is a folder of colour folders: one of its folders holds a ``color.json``."""
+    try:
+        return folder.is_dir() and any((sub / "color.json").is_file() for sub in folder.iterdir())
+    except OSError:  # unreadable: not known to hold any
+        return False
 
 
 def is_baked_copy(recipe_path: Path) -> bool:
