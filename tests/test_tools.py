@@ -934,6 +934,32 @@ def test_preview_extra_photo_without_a_mask_names_both_places_looked(tmp_path, c
     assert lut_tool.main(argv) == 0
 
 
+def test_preview_takes_the_reference_photos_a_folder_has(tmp_path, capsys):
+    """`preview --references DIR` stopped on a folder without intensities.json, then on one
+    without medium.png, which the help did not ask for: an artist's own folder holds the two
+    photos the LUTs are tuned on. It takes any of light, medium and dark, each with its mask."""
+    from tools.preview import TILE
+
+    refs = tmp_path / "mine"
+    refs.mkdir()
+    argv = ["preview", "copper", "-o", str(tmp_path / "sheet.png"), "--data", "none", "--references", str(refs)]
+    assert lut_tool.main(argv) == 2
+    assert capsys.readouterr().err == (f"hairfx-lut preview: error: no reference photos in {refs}: expected any of "
+                                       "light.png, medium.png and dark.png, each with NAME_mask.png (255 = hair) "
+                                       "beside it\n")
+    shutil.copy(REPO / "reference_images" / "dark.png", refs / "dark.png")
+    assert lut_tool.main(argv) == 2
+    assert capsys.readouterr().err == (f"hairfx-lut preview: error: reference photo {refs / 'dark.png'} has no mask: "
+                                       f"expected {refs / 'dark_mask.png'} (255 = hair) beside it\n")
+    assert not (tmp_path / "sheet.png").exists()
+    for name in ("light.png", "light_mask.png", "dark_mask.png"):
+        shutil.copy(REPO / "reference_images" / name, refs / name)
+    assert lut_tool.main(argv) == 0, capsys.readouterr().err
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    tiles = [cv2.imread(str(refs / f"{name}.png")).shape for name in ("light", "dark")]
+    assert sheet.shape[1] == sum(round(w * TILE / h) + 4 for h, w, _ in tiles)  # a column for each, no more
+
+
 @pytest.mark.parametrize(
     "command", ["intensity", "hald-export", "hald-import", "resample", "fit", "bake", "new", "preview", "report"]
 )
@@ -1024,8 +1050,7 @@ def test_preview_finds_the_reference_images_in_the_working_directory(installed, 
     assert cv2.imread(str(tmp_path / "s.png")) is not None
     assert lut_tool.main(["preview", "copper", "-o", str(tmp_path / "s.png"), "--data", "none",
                           "--references", str(tmp_path / "nowhere")]) == 2
-    assert f"reference images not found in {tmp_path}/nowhere: expected a folder holding intensities.json" \
-        in capsys.readouterr().err
+    assert f"reference images folder {tmp_path}/nowhere does not exist" in capsys.readouterr().err
 
 
 def test_bench_finds_its_portrait_in_the_working_directory(installed, capsys):

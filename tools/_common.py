@@ -16,7 +16,8 @@ from hairfx.frames import as_mask, mask_for_frame
 from hairfx.imagefiles import read_mask, read_photo, write_rgb  # read_mask, write_rgb re-exported for the tools
 
 __all__ = [
-    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "apply_color", "mask_or_model", "mask_for_photo",
+    "read_rgb", "write_rgb", "read_mask", "references_dir", "reference", "reference_photos", "REFERENCE_NAMES",
+    "apply_color", "mask_or_model", "mask_for_photo",
     "output_file",
     "check_cube_output",
 ]
@@ -82,6 +83,38 @@ def references_dir(path: str | os.PathLike | None = None) -> Path:
             return d
     raise InputError(f"reference images not found: looked in {looked[0]} and {looked[1]}; pass --references DIR "
                      "(the repository's reference_images/) or run from the checkout")
+
+
+#: The reference photos, light to dark hair: the two the palette's LUTs are tuned on, and
+#: ``medium`` between them, a subject for previews.
+REFERENCE_NAMES = ("light", "medium", "dark")
+
+
+def reference_photos(path: str | os.PathLike | None = None) -> list[tuple[str, Path, Path]]:
+    """``(name, photo, mask)`` of every reference photo there is, light to dark hair: each
+    of :data:`REFERENCE_NAMES` whose ``NAME.png`` lies in the folder, with ``NAME_mask.png``
+    (255 = hair) beside it. The folder is ``path`` when given (a folder of one's own photos:
+    any of the three, and no ``intensities.json``, as the hair intensity is measured on the
+    photo), else :func:`references_dir`'s. A folder with none of them, and a photo without
+    its mask, raise :class:`InputError` naming what was expected."""
+    if path is None:
+        d = references_dir()
+    else:
+        d = Path(path)
+        if not d.is_dir():
+            raise InputError(f"reference images folder {d} " + ("is not a folder" if d.exists() else "does not exist"))
+    found = []
+    for name in REFERENCE_NAMES:
+        photo, mask = d / f"{name}.png", d / f"{name}_mask.png"
+        if not photo.is_file():
+            continue
+        if not mask.is_file():
+            raise InputError(f"reference photo {photo} has no mask: expected {mask} (255 = hair) beside it")
+        found.append((name, photo, mask))
+    if not found:
+        raise InputError(f"no reference photos in {d}: expected any of light.png, medium.png and dark.png, each with "
+                         "NAME_mask.png (255 = hair) beside it")
+    return found
 
 
 def reference(name: str, path=None) -> tuple[np.ndarray, np.ndarray, float]:

@@ -243,19 +243,19 @@ def _cmd_preview(args) -> int:
 
     from hairfx.imagefiles import check_output_image
 
-    from ._common import mask_for_photo, read_rgb, reference, references_dir, write_rgb
+    from ._common import mask_for_photo, read_rgb, reference_photos, write_rgb
     from .preview import contact_sheet
 
-    refs = references_dir(args.references)
-    photos = [refs / f"{name}{end}" for name in ("light", "medium", "dark") for end in (".png", "_mask.png")]
+    refs = reference_photos(args.references)
+    photos = [p for _, photo, mask in refs for p in (photo, mask)]
     check_output_image(args.output, inputs=(*photos, *(args.extra or [])))  # the sheet never replaces a photo
     # as everywhere: a name is a registered colour, a path (with a '/') a colour folder; a
     # folder of the same name in the current directory (a recipe's sources) is not taken
     color = get_color(args.color)
     subjects = []
-    for name in ("light", "medium", "dark"):
-        rgb, mask, _ = reference(name, args.references)
-        subjects.append((f"ref {name}", rgb, mask))
+    for name, photo, mask in refs:
+        rgb = read_rgb(photo)
+        subjects.append((f"ref {name}", rgb, mask_for_photo(mask, rgb)))
     for image in args.extra or []:
         rgb = read_rgb(image)
         beside = Path(image).with_name(Path(image).stem + "_mask.png")
@@ -391,8 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "subjects from light to dark hair, with their hair intensities.")
     p.add_argument("color", help="a colour folder (luts/NAME) or a colour name or '#RRGGBB'")
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output image (.png)")
-    p.add_argument("--references", help="reference images folder (default: the source checkout's reference_images/, "
-                                        "else ./reference_images)")
+    p.add_argument("--references", type=path_argument, metavar="DIR",
+                   help="folder of reference photos: any of light.png, medium.png and dark.png, each with "
+                        "NAME_mask.png (255 = hair) beside it (default: the source checkout's reference_images/, "
+                        "else ./reference_images)")
     p.add_argument("--data", default="auto",
                    help="also show subjects from this dataset split (images/ + masks/), light to dark hair; "
                         f"default: {DEFAULT_SPLIT_HELP}, when it exists; 'none' for the reference images only")
