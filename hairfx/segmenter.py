@@ -59,6 +59,7 @@ __all__ = [
     "letterbox",
     "canvas_layout",
     "zoom_box",
+    "search_tiles",
     "ENSEMBLE_PRESET",
 ]
 
@@ -107,6 +108,12 @@ ZOOM_SPAN = 0.8
 #: less than ``ZOOM_SHRINK`` of it.
 ZOOM_EDGE = 0.03
 ZOOM_SHRINK = 0.75
+#: Where a mask with the zoom holds no hair, the frame is searched in overlapping squares
+#: (:func:`search_tiles`) whose side is ``SEARCH_TILE`` of the frame's longer side, so that a
+#: head too small for the first pass to find anything of it is seen at twice the scale; the
+#: squares overlap by at least ``SEARCH_OVERLAP`` of their side (model card, "Small heads").
+SEARCH_TILE = 0.5
+SEARCH_OVERLAP = 0.25
 
 
 def _train_hint(name: str, weights_dir: Path | None = None) -> str:
@@ -370,6 +377,43 @@ def _zoom_box(found: np.ndarray, view, shape: tuple[int, int]) -> tuple[int, int
     if max(bottom - top, right - left) > ZOOM_SPAN * max(h, w) or min(bottom - top, right - left) < MIN_SIDE:
         return None
     return top, bottom, left, right
+
+
+def search_tiles(h: int, w: int) -> list[tuple[int, int, int, int]]:
+    """``(top, bottom, left, right)`` of each square in which an ``h x w`` frame is searched
+    for hair too small in it for the first pass: sides :data:`SEARCH_TILE` of the frame's
+    longer side (cut to the frame), spread evenly from edge to edge so that neighbours
+    overlap by at least :data:`SEARCH_OVERLAP` of a side, row by row.
+
+    >>> tiles = search_tiles(480, 640)  # 3 x 2 squares of 320 px
+    >>> len(tiles), tiles[:3], tiles[3]
+    (6, [(0, 320, 0, 320), (0, 320, 160, 480), (0, 320, 320, 640)], (160, 480, 0, 320))
+    """
+    side = max(MIN_SIDE, round(SEARCH_TILE * max(h, w)))
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        n = -(-(length - side) // int(side * (1 - SEARCH_OVERLAP))) + 1
+        return [round(i * (length - side) / (n - 1)) for i in range(n)]
+
+    th, tw = min(side, h), min(side, w)
+    return [(y, y + th, x, x + tw) for y in starts(h) for x in starts(w)]
+
+
+def _strongest_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
+    """:func:`zoom_box` of the connected part of ``prob`` above :data:`ZOOM_FIND` that holds
+    the most probability: one head of several, or a head rather than a stray find beside it."""
+    count, labels = cv2.connectedComponents((prob > ZOOM_FIND).view(np.uint8), connectivity=8)
+    if count <= 1:
+        return None
+    mass = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count)
+    mass[0] = 0.0
+    return _zoom_box(labels == int(np.argmax(mass)), None, prob.shape)
+
+
+def _holds_hair(mask: np.ndarray) -> bool:
+    return cv2.minMaxLoc(mask)[1] > 0.5
 
 
 def _zero_small(prob: np.ndarray) -> np.ndarray:
@@ -644,8 +688,14 @@ class Segmenter:
         :data:`ZOOM_SPAN` of the frame: a head small in the frame is then seen at the scale
         the networks learnt. The mask is then the square's, and 0 outside it, where the
         first pass found nothing above :data:`ZOOM_FIND`. Frames whose hair fills much of the
-        frame, or that hold none, cost one pass. ``zoom=False`` is always one pass. A
-        :class:`SegmenterSession` keeps such a view from frame to frame.
+        frame cost one pass. Where the mask would then hold no hair (no pixel above 0.5), a
+        head may be too small for the first pass to find any of it: the frame is searched,
+        one pass on each of :func:`search_tiles` (squares of half its longer side, so twice
+        the scale), and the square around the strongest find is looked at as above; its
+        mask is the frame's if it holds hair. A frame without hair costs those passes too
+        (7 for a 640x480 frame). ``zoom=False`` is always one pass. A
+        :class:`SegmenterSession` keeps such a view from frame to frame, and searches one
+        tile a frame.
         """
         tta = flag(tta, "tta")
         zoom = flag(zoom, "zoom")
@@ -653,11 +703,37 @@ class Segmenter:
         if prior is not None:
             prior = mask_for_frame(frame, prior, name="prior")
         mask = self._predict_once(frame, prior, tta)
-        box = zoom_box(mask) if zoom else None
+        if not zoom:
+            return mask
+        box = zoom_box(mask)
         if box is not None:
-            crop_prior = None if prior is None else _cut(prior, box)
-            mask = _placed(self._predict_once(_cut(frame, box), crop_prior, tta), frame.shape[:2], box)
+            mask = self._second_look(frame, prior, tta, box)
+        if not _holds_hair(mask):
+            found = self._search(frame, prior, tta)
+            if found is not None:
+                mask = found
         return mask
+
+    def _second_look(self, frame: np.ndarray, prior: np.ndarray | None, tta: bool, box) -> np.ndarray:
+        crop_prior = None if prior is None else _cut(prior, box)
+        return _placed(self._predict_once(_cut(frame, box), crop_prior, tta), frame.shape[:2], box)
+
+    def _search(self, frame: np.ndarray, prior: np.ndarray | None, tta: bool) -> np.ndarray | None:
+        """The mask of a head too small in ``frame`` for the first pass: one pass on each of
+        :func:`search_tiles`, the strongest find's square (:func:`_strongest_box`) looked at as
+        :meth:`predict`'s second look does; None when no tile finds hair or that look holds none."""
+        h, w = frame.shape[:2]
+        prob = np.zeros((h, w), np.float32)
+        for tile in search_tiles(h, w):
+            top, bottom, left, right = tile
+            tile_prior = None if prior is None else self._prior_to_canvas(_cut(prior, tile))
+            part = self._infer(_cut(frame, tile), tile_prior)[1]
+            np.maximum(prob[top:bottom, left:right], part, out=prob[top:bottom, left:right])
+        box = _strongest_box(prob)
+        if box is None:
+            return None
+        mask = self._second_look(frame, prior, tta, box)
+        return mask if _holds_hair(mask) else None
 
     def _predict_once(self, frame: np.ndarray, prior: np.ndarray | None, tta: bool) -> np.ndarray:
         if tta:
@@ -814,8 +890,12 @@ class SegmenterSession(Closeable):
     frame enough for a re-check, so the whole frame is also looked at (one more pass) when the
     part of its thumbnail wholly outside the view has changed by more than
     ``recheck_threshold`` since the frame was last seen whole; the view gives way if that
-    finds hair outside it, and is kept as it was otherwise. ``zoom=False``: the whole frame,
-    every frame.
+    finds hair outside it, and is kept as it was otherwise. While the frame's mask holds no
+    hair (no pixel above 0.5) and there is no view, each frame is followed by one pass on the
+    next of :func:`search_tiles`, in turn, as :meth:`Segmenter.predict` searches a photo: a
+    head too small for a pass of the whole frame to find is found within as many frames as
+    there are tiles (6 for 4:3 and 16:9, 9 for a square), and the square around it is the
+    next frame's view. ``zoom=False``: the whole frame, every frame.
 
     A session is one stream's and is not pickled: a worker process is given the
     :class:`Segmenter`, which pickles, and opens a session of its own.
@@ -863,6 +943,7 @@ class SegmenterSession(Closeable):
         self._seen: np.ndarray | None = None  # the thumbnail of the frame last seen whole
         self._shape: tuple[int, int] | None = None
         self._count = 0
+        self._searched = 0  # search_tiles looked at while the frame holds no hair
 
     @property
     def previous_mask_canvas(self) -> np.ndarray | None:
@@ -924,6 +1005,8 @@ class SegmenterSession(Closeable):
                 canvas, part = self._pass(frame, view, None if prior is None else self._moved(prior, None, view, shape))
                 mask = _placed(part, shape, view)
             next_view = view
+            if self.zoom and view is None and not _holds_hair(mask):
+                next_view = self._search_step(frame)
         else:
             mask = _placed(part, shape, view)
             found = part > ZOOM_FIND
@@ -961,6 +1044,16 @@ class SegmenterSession(Closeable):
         if wrong:
             self.resets += 1
         return canvas, part
+
+    def _search_step(self, frame: np.ndarray) -> tuple[int, int, int, int] | None:
+        """The next of :func:`search_tiles` in turn, one a frame while the whole frame holds no
+        hair: the view of the strongest hair it finds (:func:`_strongest_box`), or None."""
+        shape = frame.shape[:2]
+        tiles = search_tiles(*shape)
+        tile = tiles[self._searched % len(tiles)]
+        self._searched += 1
+        part = self.segmenter._infer(_cut(frame, tile), None)[1]
+        return _strongest_box(_placed(part, shape, tile))
 
     def _changed_outside(self, thumb: np.ndarray, view, shape: tuple[int, int]) -> bool:
         """Whether the cells of the frame's thumbnail ``thumb`` that lie wholly outside ``view``

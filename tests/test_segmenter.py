@@ -31,6 +31,7 @@ from hairfx.segmenter import (
     _thumb,
     get_segmenter,
     letterbox,
+    search_tiles,
     zoom_box,
 )
 
@@ -206,10 +207,54 @@ def test_zoom_with_tta_runs_tta_on_the_square(seg):
 
 
 @pytest.mark.parametrize("fill", [0, 128, 255])
-def test_zoom_leaves_a_frame_without_hair_to_one_pass(seg, fill):
+def test_zoom_leaves_a_frame_without_hair_as_one_pass_sees_it(seg, fill):
+    """No second look, and a search of its tiles that finds nothing: no hair."""
     frame = np.full((240, 320, 3), fill, np.uint8)
     assert zoom_box(seg.predict(frame, zoom=False)) is None
     np.testing.assert_array_equal(seg.predict(frame), seg.predict(frame, zoom=False))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_head_too_small_for_the_first_pass_is_found_in_a_tile(name):
+    """The medium reference photo on a grey wall three times its sides: one pass finds none of
+    its hair, so there is no square for a second look; the search of the frame's tiles sees
+    it at twice that scale and the second look on its square finds it (0.97-0.98)."""
+    seg = get_segmenter(name)
+    frame, truth = _on_a_wall("medium", 3)
+    one = seg.predict(frame, zoom=False)
+    assert zoom_box(one) is None and _iou(one, truth) < 0.05
+    got = seg.predict(frame)
+    assert _iou(got, truth) > 0.8, _iou(got, truth)
+    assert got.dtype == np.float32 and got.shape == truth.shape and 0.0 <= got.min() <= got.max() <= 1.0
+
+
+def test_the_search_masks_the_head_it_found_and_nothing_else(seg):
+    """The mask of a search is the second look's, on the square around the strongest find:
+    around the head, and nothing in the rest of the frame."""
+    frame, truth = _on_a_wall("medium", 3)
+    got = seg.predict(frame)
+    rows, cols = np.flatnonzero(got.any(axis=1)), np.flatnonzero(got.any(axis=0))
+    h, w = truth.shape
+    inside = np.zeros(truth.shape, bool)
+    inside[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+    assert truth[inside].sum() > 0.95 * truth.sum()  # around the head
+    assert (rows[-1] - rows[0]) < h / 2 and (cols[-1] - cols[0]) < w / 2  # and only there
+
+
+def test_search_tiles_cover_the_frame_with_overlapping_squares():
+    for h, w in [(480, 640), (720, 1280), (1280, 720), (512, 512), (300, 2000), (10, 40)]:
+        tiles = search_tiles(h, w)
+        side = max(4, round(0.5 * max(h, w)))
+        covered = np.zeros((h, w), int)
+        for top, bottom, left, right in tiles:
+            assert 0 <= top < bottom <= h and 0 <= left < right <= w
+            assert (bottom - top, right - left) == (min(side, h), min(side, w))
+            covered[top:bottom, left:right] += 1
+        assert covered.min() >= 1, (h, w)
+        for axis, length in ((0, h), (1, w)):  # neighbours overlap by a quarter of a side or more
+            starts = sorted({t[2 * axis] for t in tiles})
+            assert all(b - a <= 0.75 * side for a, b in zip(starts, starts[1:])), (h, w, starts)
+    assert len(search_tiles(480, 640)) == 6 and len(search_tiles(512, 512)) == 9
 
 
 def test_zoom_box_runs_only_where_the_hair_spans_little_of_the_frame():
@@ -642,6 +687,29 @@ def test_a_session_view_follows_the_head_and_gives_way_at_a_cut(seg):
         assert len(set(views)) > 1 and views[-1][2] > views[0][2]  # moved right with the head
         sess.process(np.full_like(frames[0][0], 30))  # a cut to a dark empty room
         assert sess.view is None and sess.resets >= 1
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_a_session_finds_a_head_too_small_for_the_first_pass(name):
+    """While the whole frame holds no hair, a session looks at one search tile a frame, in turn:
+    the medium reference photo three times smaller than the frame is found within as many
+    frames as there are tiles, and then kept in a view."""
+    seg = get_segmenter(name)
+    frame, truth = _on_a_wall("medium", 3)
+    n = len(search_tiles(*truth.shape))
+    with seg.session() as sess, seg.session(zoom=False) as whole:
+        got = [(sess.process(frame), sess.view, whole.process(frame)) for _ in range(n + 3)]
+    assert all(_iou(m, truth) < 0.05 for _, _, m in got)  # the whole frame alone never finds it
+    found = [i for i, (m, _, _) in enumerate(got) if _iou(m, truth) > 0.8]
+    assert found and found[0] <= n, [round(_iou(m, truth), 2) for m, _, _ in got]
+    assert all(_iou(m, truth) > 0.8 and v is not None for m, v, _ in got[found[0]:])
+
+
+def test_a_session_without_zoom_does_not_search(seg):
+    frame, truth = _on_a_wall("medium", 3)
+    with seg.session(zoom=False) as sess:
+        for _ in range(len(search_tiles(*truth.shape)) + 1):
+            assert _iou(sess.process(frame), truth) < 0.05 and sess.view is None
 
 
 def test_a_session_recheck_looks_at_the_whole_frame_again(seg):
@@ -1108,7 +1176,7 @@ def test_session_feeds_back_the_mask_through_the_prior_ramp():
     stub = _GradientSegmenter()
     stub.priors = []
     frame = _portrait()
-    with SegmenterSession(stub) as sess:
+    with SegmenterSession(stub, zoom=False) as sess:  # its masks hold no hair: no search of tiles between
         sess.process(frame)
         sess.process(frame)
     fed, out = stub.priors[1][0], np.linspace(0.0, 1.0, 16)
