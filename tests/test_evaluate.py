@@ -91,7 +91,7 @@ def test_evaluate_end_to_end_writes_json_into_a_new_folder(tmp_path, capsys):
     assert sorted(p.name for p in out.parent.iterdir()) == ["eval.json"]  # no temporary file left
     printed = capsys.readouterr().out
     assert "| small | pan | 4 |" in printed and "No hair in view" in printed and "Small heads" in printed
-    assert sorted(res["small_heads"]["celeb1k/test"]) == ["0.35", "0.5"]  # JSON keys: the scales
+    assert sorted(res["small_heads"]["celeb1k/test"]) == ["0.25", "0.35", "0.5"]  # JSON keys: the scales
 
 
 def test_small_heads_shrinks_photo_and_label_alike_and_scores_both_ways(tmp_path):

@@ -17,9 +17,10 @@
   something else taken for hair, such as a hat or a jacket; less: hair missed), and the
   share of the split's lost IoU (the sum of ``1 - IoU``) that they carry. A few photos
   carry much of what a mean loses; this table says which to look at.
-* **Small heads**: the same photos shrunk to half and to 0.35 of their sides, centred on a
-  black frame of their own size (the label likewise), scored with one pass and with the
-  zoom (:func:`small_heads`): how much of the IoU a head small in the frame keeps.
+* **Small heads**: the same photos shrunk to half, to 0.35 and to a quarter of their sides,
+  centred on a black frame of their own size (the label likewise), scored with one pass and
+  with the zoom and its search (:func:`small_heads`): how much of the IoU a head small in the
+  frame keeps.
 * **No hair in view**: the share of the frame called hair in frames without any: a
   hair-free crop of each test photo (its label's least-hair square) and six plain scenes
   (walls, a dark room, a sky); see :func:`hair_free`.
@@ -79,7 +80,7 @@ LIGHTNESS = (("dark", 0.0, 0.25), ("medium", 0.25, 0.40), ("light", 0.40, math.i
 #: How many of each split's lowest-IoU photos the "worst photos" table lists.
 WORST = 5
 #: The "small heads" table's scales: each test photo shrunk to this share of its sides.
-SMALL_HEAD_SCALES = (0.5, 0.35)
+SMALL_HEAD_SCALES = (0.5, 0.35, 0.25)
 
 
 def _lightness(intensity: float | None) -> str | None:
