@@ -119,7 +119,8 @@ def add_zoom_argument(parser) -> None:
     parser.add_argument(
         "--no-zoom", dest="zoom", action="store_false",
         help="the model sees the whole frame, once; by default a head small in the frame is seen again on the "
-             "square around its hair, at the scale the model learnt (a video: from frame to frame)",
+             "square around its hair, at the scale the model learnt (a video: from frame to frame), and a frame "
+             "where no hair is found is searched in squares of half its side (a video: one a frame)",
     )
 
 

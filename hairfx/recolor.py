@@ -209,8 +209,10 @@ def recolor(
             :class:`~hairfx.segmenter.Segmenter`). ``False`` runs the full network alone,
             in about two thirds of the time; ``True`` is refused with the small model.
         zoom: with the model, run it again on the square around the hair where the head is
-            small in the frame, so it is seen at the scale the networks learnt (see
-            :meth:`~hairfx.segmenter.Segmenter.predict`); ``False``: one pass.
+            small in the frame, so it is seen at the scale the networks learnt, and search
+            a frame whose mask holds no hair in squares of half its side for a head too small
+            for one pass to find (see :meth:`~hairfx.segmenter.Segmenter.predict`);
+            ``False``: one pass.
 
     Returns:
         A new frame of the same kind as ``frame`` (array or PIL image). A frame whose mask
