@@ -401,15 +401,19 @@ def search_tiles(h: int, w: int) -> list[tuple[int, int, int, int]]:
     return [(y, y + th, x, x + tw) for y in starts(h) for x in starts(w)]
 
 
-def _strongest_box(prob: np.ndarray) -> tuple[int, int, int, int] | None:
+def _strongest_box(
+    prob: np.ndarray, view=None, shape: tuple[int, int] | None = None
+) -> tuple[int, int, int, int] | None:
     """:func:`zoom_box` of the connected part of ``prob`` above :data:`ZOOM_FIND` that holds
-    the most probability: one head of several, or a head rather than a stray find beside it."""
+    the most probability: one head of several, or a head rather than a stray find beside it.
+    ``prob`` is of ``view`` of a frame of ``shape`` (as :func:`_zoom_box` takes them), with
+    nothing found elsewhere; by default, of the whole frame."""
     count, labels = cv2.connectedComponents((prob > ZOOM_FIND).view(np.uint8), connectivity=8)
     if count <= 1:
         return None
     mass = np.bincount(labels.ravel(), weights=prob.ravel(), minlength=count)
     mass[0] = 0.0
-    return _zoom_box(labels == int(np.argmax(mass)), None, prob.shape)
+    return _zoom_box(labels == int(np.argmax(mass)), view, prob.shape if shape is None else shape)
 
 
 def _holds_hair(mask: np.ndarray) -> bool:
@@ -1052,8 +1056,7 @@ class SegmenterSession(Closeable):
         tiles = search_tiles(*shape)
         tile = tiles[self._searched % len(tiles)]
         self._searched += 1
-        part = self.segmenter._infer(_cut(frame, tile), None)[1]
-        return _strongest_box(_placed(part, shape, tile))
+        return _strongest_box(self.segmenter._infer(_cut(frame, tile), None)[1], tile, shape)
 
     def _changed_outside(self, thumb: np.ndarray, view, shape: tuple[int, int]) -> bool:
         """Whether the cells of the frame's thumbnail ``thumb`` that lie wholly outside ``view``
