@@ -831,6 +831,16 @@ def _reaches_edge(found: np.ndarray, view, shape: tuple[int, int]) -> bool:
                 or (left > 0 and found[:, :band].any()) or (right < shape[1] and found[:, w - band :].any()))
 
 
+def _same_place(a, b) -> bool:
+    """Whether squares ``a`` and ``b`` (``(top, bottom, left, right)``) overlap by more than
+    half their union."""
+    h = min(a[1], b[1]) - max(a[0], b[0])
+    w = min(a[3], b[3]) - max(a[2], b[2])
+    common = max(h, 0) * max(w, 0)
+    union = (a[1] - a[0]) * (a[3] - a[2]) + (b[1] - b[0]) * (b[3] - b[2]) - common
+    return common > 0.5 * union
+
+
 def _disagreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """``(fraction of a's hair that b confirms, fraction of the canvas where they differ)``."""
     a, b = a > 0.5, b > 0.5
@@ -899,7 +909,11 @@ class SegmenterSession(Closeable):
     next of :func:`search_tiles`, in turn, as :meth:`Segmenter.predict` searches a photo: a
     head too small for a pass of the whole frame to find is found within as many frames as
     there are tiles (6 for 4:3 and 16:9, 9 for a square), and the square around it is the
-    next frame's view. ``zoom=False``: the whole frame, every frame.
+    next frame's view. A weak find of the whole frame (nothing above 0.5) whose square holds
+    no hair at the closer scale either does not become the view; the search goes on, and
+    the same find in the next frames (its square overlapping by more than half) is not
+    looked at again, so such a frame costs two passes. ``zoom=False``: the whole frame,
+    every frame.
 
     A session is one stream's and is not pickled: a worker process is given the
     :class:`Segmenter`, which pickles, and opens a session of its own.
@@ -948,6 +962,7 @@ class SegmenterSession(Closeable):
         self._shape: tuple[int, int] | None = None
         self._count = 0
         self._searched = 0  # search_tiles looked at while the frame holds no hair
+        self._empty: tuple[int, int, int, int] | None = None  # a weak find's square the second look found no hair in
 
     @property
     def previous_mask_canvas(self) -> np.ndarray | None:
@@ -976,7 +991,7 @@ class SegmenterSession(Closeable):
         prior, view = self._prior, self._view
         change = 0.0 if prior is None else float(np.abs(thumb - self._thumb).mean())
         if prior is not None and (shape != self._shape or change > self.cut_threshold):
-            prior = view = None
+            prior = view = self._empty = None
             self.resets += 1
             self._count = 0  # the periodic check counts from the new scene
         check = False
@@ -1004,10 +1019,15 @@ class SegmenterSession(Closeable):
             prior = None
         if view is None:
             mask, box = part, zoom_box(part) if self.zoom else None
+            if box is not None and not _holds_hair(part) and self._empty is not None and _same_place(box, self._empty):
+                box = None  # the weak find the last frame's second look found no hair in: not looked at again
             if box is not None:  # a head small in the frame: looked at again, as predict() does
-                view = box
-                canvas, part = self._pass(frame, view, None if prior is None else self._moved(prior, None, view, shape))
-                mask = _placed(part, shape, view)
+                looked, seen = self._pass(frame, box, None if prior is None else self._moved(prior, None, box, shape))
+                if _holds_hair(seen) or _holds_hair(part):
+                    view, canvas, part, mask = box, looked, seen, _placed(seen, shape, box)
+                    self._empty = None
+                else:  # a weak find holding no hair at that scale either: the frame is searched, as predict() does
+                    mask, self._empty = _placed(seen, shape, box), box
             next_view = view
             if self.zoom and view is None and not _holds_hair(mask):
                 next_view = self._search_step(frame)

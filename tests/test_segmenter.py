@@ -1162,6 +1162,52 @@ def test_a_jump_cut_in_a_real_clip_lets_go_of_the_misplaced_prior(seg):
     assert misplaced(masks(spliced, recheck_threshold=1, zoom=False)[0]) > 20
 
 
+class _LampSegmenter(_StubSegmenter):
+    """A network that sees a weak find (0.3, no hair) at the top left of a 96x128 frame, a
+    lamp, which holds nothing seen closer; and the red head at the bottom right only in a
+    part of the frame at most 64 px on a side (the head too small for a pass of the whole)."""
+
+    def _infer(self, frame, prior, *, keep_canvas=False):
+        self.shapes.append(frame.shape[:2])
+        part = np.zeros(frame.shape[:2], np.float32)
+        if frame.shape[:2] == (96, 128):
+            part[10:20, 10:20] = 0.3
+        elif max(frame.shape[:2]) <= 64:
+            part[(frame[..., 0] > 200) & (frame[..., 1] < 50)] = 0.9
+        return self._prior_to_canvas(part), part
+
+    def _prior_to_canvas(self, prior):
+        return cv2.resize(prior, (self.input_size, self.input_size), interpolation=cv2.INTER_AREA)
+
+    def _canvas_to_frame(self, canvas, h, w):
+        return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def test_a_weak_find_with_no_hair_seen_closer_does_not_stop_the_search():
+    """A lamp the whole frame's pass half takes for hair, and a head too small for it: the
+    square around the lamp, looked at closer, holds no hair, so it does not become the view
+    (which would alternate between it and the whole frame and never search); the frame is
+    searched one tile a frame, the lamp is not looked at again, and the head is found."""
+    stub = _LampSegmenter()
+    frame = np.full((96, 128, 3), 120, np.uint8)
+    frame[70:77, 100:109] = (230, 20, 20)
+    head = np.zeros((96, 128), bool)
+    head[70:77, 100:109] = True
+    n = len(search_tiles(96, 128))
+    with SegmenterSession(stub) as sess:
+        passes, found = [], None
+        for i in range(n + 2):
+            stub.shapes = []
+            mask = sess.process(frame)
+            passes.append(len(stub.shapes))
+            if found is None and (mask > 0.5)[head].all():
+                found = i
+        assert found is not None and found <= n, passes
+        assert passes[0] == 3 and set(passes[1:found]) == {2}, passes  # the lamp's square once, then a tile a frame
+        assert passes[found + 1 :] == [1] * (n + 1 - found) and sess.view is not None  # the head's view
+        assert not (mask > 0.5)[~head].any()
+
+
 class _GradientSegmenter(_StubSegmenter):
     """Returns a left-to-right ramp 0..1 as its canvas output."""
 
