@@ -140,6 +140,7 @@ class Capture:
         self._queue: queue.Queue = queue.Queue(maxsize=1 if latest else 4)
         self._stop = threading.Event()
         self.error: str | None = None
+        self.decoded = 0  # frames read so far (a window shows only some of a file's when it falls behind)
         self.capture_ms = 0.0
         self._last_item = time.perf_counter()  # when get() last had a frame (or the start)
         self._since = 0.0  # frames that came before this time are not handed out (skip_to_now)
@@ -251,6 +252,7 @@ class Capture:
                 )
                 break
             n += 1
+            self.decoded = n
             if self._size is not None and (bgr.shape[1], bgr.shape[0]) != self._size:
                 bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
             rgb = cv2.cvtColor(bgr, code)
@@ -712,7 +714,12 @@ def run_window(app: App, cap: Capture, frames: int | None = None) -> int:
         n = 0
         while frames is None or n < frames:
             item = cap.get()
-            if item is None:
+            if item is None:  # the end of a file: a truncated one is said, as with --output
+                from hairfx.video import shortfall
+
+                short = shortfall(cap.info, cap.decoded, name=cap.source, limit=frames) if cap.info else None
+                if short:
+                    print(f"warning: {short}", file=sys.stderr)
                 break
             n += 1
             frame, capture_ms = item

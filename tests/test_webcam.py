@@ -147,6 +147,28 @@ def test_headless_output_of_a_truncated_file_warns(webcam, clip, tmp_path, hair_
     assert "truncated" not in capsys.readouterr().err
 
 
+def test_a_truncated_file_played_in_the_window_warns_at_its_end(webcam, clip, tmp_path, hair_model, monkeypatch,
+                                                                capsys):
+    """The window plays a cut file to its last frame and then says it is short, as --output
+    does; before, the window just closed, as at the end of a whole file."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    whole = tmp_path / "whole.mp4"  # index first, so the cut file still opens
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-t", "1", "-an", "-c", "copy",
+                    "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    shown = _fake_window(webcam, monkeypatch)
+    assert webcam.main(["--input", str(cut), "--renderer", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(rf"warning: {re.escape(str(cut))} states \d+ frames but only \d+ could be decoded; "
+                     "the file may be truncated", err)
+    assert shown  # played up to there
+    # the whole file ends as quietly as before
+    assert webcam.main(["--input", str(whole), "--renderer", "cpu"]) == 0
+    assert "truncated" not in capsys.readouterr().err
+
+
 def test_headless_stopped_by_sigterm_says_so_and_writes_nothing(webcam, clip, tmp_path, hair_model, monkeypatch, capsys):
     import os
     import signal
