@@ -642,6 +642,20 @@ def test_bake_refuses_a_grade_outside_the_recipe_folder_before_writing(tmp_path)
     assert (out / "grade.cube").read_bytes() == (tmp_path / "grade.cube").read_bytes()
 
 
+def test_bake_names_a_misspelt_grade_with_its_recipe_and_the_grades_beside_it(tmp_path, capsys):
+    """A lut effect's file that is not there was reported as "LUT file not found: PATH",
+    with neither the recipe nor the side that names it."""
+    from hairfx.lut import write_cube
+
+    recipe = write_recipe(tmp_path / "src", dark_effect="lut", dark_param='file = "dark_grde.cube"')
+    write_cube(LUT3D.identity(5), tmp_path / "src" / "dark_grade.cube")
+    assert lut_tool.main(["bake", str(recipe), "-o", str(tmp_path / "lib")]) == 2
+    err = capsys.readouterr().err
+    assert (f"{recipe}: [dark] lut file 'dark_grde.cube' not found (looked for {tmp_path / 'src' / 'dark_grde.cube'}); "
+            "beside it: dark_grade.cube") in err
+    assert not (tmp_path / "lib").exists()
+
+
 # --- new, intensity, preview ----------------------------------------------------------
 
 

@@ -116,6 +116,10 @@ def load_recipe(path: str | os.PathLike) -> dict:
                     and grade.resolve().parent == path.parent.resolve():
                 raise InputError(f"{path}: [{side}] lut file {entry['file']!r} would be overwritten by the baked "
                                  f"{Path(entry['file']).name}; rename it, e.g. {side}_grade.cube")
+            if grade is not None and not grade.is_file():  # a misspelt name: said with the recipe, before any work
+                near = sorted(f.name for f in path.parent.glob("*.cube") if f.name not in _OUTPUTS)
+                beside = f"; beside it: {', '.join(near)}" if near else ""
+                raise InputError(f"{path}: [{side}] lut file {entry['file']!r} not found (looked for {grade}){beside}")
     data["base_dir"] = str(path.parent)
     if not data["dark"]["intensity"] < data["light"]["intensity"]:
         raise InputError(f"{path}: dark intensity {data['dark']['intensity']} must be below light {data['light']['intensity']}")
