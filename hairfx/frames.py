@@ -234,7 +234,7 @@ def mask_for_frame(frame: np.ndarray, mask, *, name: str = "mask") -> np.ndarray
         if not is_scaled_copy((mh, mw), (fh, fw)):
             raise InputError(
                 f"{name} is {mw}x{mh} but the frame is {fw}x{fh}: their aspect ratios differ, "
-                f"so stretching the {name} would misplace the hair; pass a {name} with the frame's shape"
+                "so stretching it would misplace the hair; pass one of the frame's shape"
             )
         m = resize_mask(m, fh, fw)
     return m

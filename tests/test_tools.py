@@ -394,6 +394,18 @@ def test_fit_before_after_of_different_sizes(tmp_path, capsys):
         fit_lut(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8), np.ones((4, 4), np.float32))
 
 
+def test_fit_with_the_other_photos_mask_names_it_once(tmp_path, capsys):
+    """The mask's name, a path here, was repeated in the advice: "pass a mask PATH with the
+    frame's shape", as if that very file were the one to pass."""
+    ref = REPO / "reference_images"
+    mask = ref / "dark_mask.png"  # 300x377, for the 320x320 light.png
+    assert lut_tool.main(["fit", "--before", str(ref / "light.png"), "--after", str(ref / "light.png"),
+                          "--mask", str(mask), "-o", str(tmp_path / "g.cube")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"hairfx-lut fit: error: mask {mask} is 300x377 but the frame is 320x320: their aspect ratios "
+                   "differ, so stretching it would misplace the hair; pass one of the frame's shape\n")
+
+
 def test_fit_refuses_a_negative_smoothness():
     before, after = synthetic_pair(16)
     with pytest.raises(InputError, match="fit smoothness must be a number >= 0, got -1"):
