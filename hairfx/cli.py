@@ -39,6 +39,17 @@ class ArgumentParser(argparse.ArgumentParser):
         # whole numbers and plain decimals (^-\d+$|^-\d*\.\d+$), not -5x10, -1e-3 or -2.
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
+    #: Options that take a colour, which may be a '#RRGGBB': typed unquoted, the shell drops
+    #: it and all after it as a comment, and argparse says only "expected one argument".
+    COLOUR_OPTIONS = frozenset({"color", "colors", "target", "ombre"})
+
+    def error(self, message: str):
+        m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        action = self._option_string_actions.get(m.group(1)) if m else None
+        if action is not None and action.dest in self.COLOUR_OPTIONS:
+            message += " (quote a hex colour, '#RRGGBB': the shell takes an unquoted # for the start of a comment)"
+        super().error(message)
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(

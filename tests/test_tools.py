@@ -671,6 +671,20 @@ def test_bake_names_a_misspelt_grade_with_its_recipe_and_the_grades_beside_it(tm
 # --- new, intensity, preview ----------------------------------------------------------
 
 
+def test_an_unquoted_hex_target_gets_a_hint_to_quote_it(tmp_path, capsys):
+    """`--target #4a5d23` reaches the program as `--target` alone (the shell drops the rest of
+    the line as a comment), and argparse said only "expected one argument"."""
+    with pytest.raises(SystemExit) as exc:
+        lut_tool.main(["new", "moss", "-o", str(tmp_path), "--target"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "hairfx-lut new: error: argument --target: expected one argument (quote a hex colour, '#RRGGBB': the shell "
+        "takes an unquoted # for the start of a comment)\n")
+    with pytest.raises(SystemExit):  # an option that takes no colour: as before
+        lut_tool.main(["new", "moss", "--target", "#4a5d23", "-o"])
+    assert capsys.readouterr().err.endswith("error: argument -o/--output: expected one argument\n")
+
+
 def test_new_invalid_hex(tmp_path, capsys):
     assert lut_tool.main(["new", "x", "--target", "#12345g", "-o", str(tmp_path)]) == 2
     assert "--target must be a hex colour like '#7a2e8c', got '#12345g'" in capsys.readouterr().err

@@ -663,6 +663,16 @@ def test_sizes_and_camera_indices_out_of_range_are_refused_before_anything_runs(
     assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: {says}")
 
 
+def test_an_unquoted_hex_colour_gets_a_hint_to_quote_it(webcam, capsys):
+    """`--color #b4532a` reaches the program as `--color` alone: the shell drops the rest of
+    the line as a comment."""
+    with pytest.raises(SystemExit):
+        webcam.parse_args(["--input", "clip.mp4", "--color"])
+    assert capsys.readouterr().err.endswith(
+        "error: argument --color/-c: expected one argument (quote a hex colour, '#RRGGBB': the shell takes an "
+        "unquoted # for the start of a comment)\n")
+
+
 def test_missing_camera_is_a_clear_error():
     # a separate process: the real exit code and stderr, and proof there is no traceback
     import hairfx
