@@ -64,6 +64,11 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
 
     ``"gl"`` raises :class:`~hairfx.errors.RendererUnavailable` when no OpenGL context can
     be made; ``"auto"`` then falls back to the CPU renderer and warns once per process.
+
+    Either renderer pickles (to a worker process) as its options: a CPU renderer is made
+    again as a CPU renderer; a GL renderer of ``"gl"`` as a GL renderer (whose first call
+    raises ``RendererUnavailable`` where the worker cannot make a context), one of
+    ``"auto"`` as ``"auto"`` makes one there (GL, else the CPU renderer with the warning).
     """
     global _fallback_warned, _gl_unavailable
     _check_choices(renderer, interpolation)
@@ -74,7 +79,9 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
     from .render_gl import GLRenderer
 
     try:
-        return GLRenderer(interpolation=interpolation)
+        r = GLRenderer(interpolation=interpolation)
+        r._auto = renderer == "auto"  # pickled as "auto": where it is unpickled, GL else the CPU
+        return r
     except RendererUnavailable as exc:
         if renderer == "gl":
             raise
@@ -85,6 +92,12 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
         if warn:
             _warn_caller(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})")
         return CpuRenderer(interpolation=interpolation)
+
+
+def _remade_auto_renderer(interpolation: str):
+    """A GL renderer that :func:`make_renderer` made under ``"auto"``, unpickled: made
+    again the same way, in the process that unpickles it."""
+    return make_renderer("auto", interpolation=interpolation)
 
 
 def _warn_caller(message: str) -> None:

@@ -303,22 +303,29 @@ def _piece_rects(pieces: np.ndarray, w: int, h: int):
 class GLRenderer(_Renderer):
     """Recolours frames with OpenGL shaders; same interface and math as :class:`CpuRenderer`.
 
-    Its OpenGL context belongs to the process that made it: pickling a GL renderer (to a
-    worker process) raises ``TypeError``; make one in each process.
+    Its OpenGL context belongs to the process that made it, so a GL renderer pickles as its
+    options (``interpolation``, ``backend``): unpickled (in a worker process, say), or
+    copied with :mod:`copy`, it is a new renderer with a context of its own, made there and
+    then. Where no context can be made there (no EGL driver; a child forked after its parent
+    set up OpenGL), its first ``render()`` or ``measure()`` raises the
+    :class:`~hairfx.errors.RendererUnavailable` that ``GLRenderer()`` would have raised
+    there: raised while unpickling, it would end a ``multiprocessing.Pool`` worker before
+    its task began, and the pool would wait for that task for ever. One that
+    :func:`hairfx.make_renderer` made under ``"auto"`` is made again as ``"auto"`` makes
+    one: GL, else the CPU renderer with its warning. A renderer drawing in a context given
+    with ``context=`` (the caller's) or one closed cannot be pickled or copied: either
+    raises ``TypeError``.
 
     >>> with GLRenderer() as r:                                       # doctest: +SKIP
     ...     out, intensity, weight = r.render(frame, mask, get_color("copper"))
     """
-
-    _not_pickled = ("its OpenGL context belongs to the process that made it; make one in each process "
-                    "(hairfx.make_renderer('gl')), or send a CpuRenderer, which pickles")
 
     name = "gl"
 
     def __init__(self, *, interpolation: str = "trilinear", context=None, backend: str | None = "egl"):
         if interpolation not in INTERPOLATIONS:
             raise InputError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
-        self.interpolation = interpolation
+        self._blank(interpolation, backend, own_context=context is None)
         before = _egl_binding() if context is None else None  # making a context makes it current
         self.ctx = create_context(backend) if context is None else context
         # A renderer dropped without close() (a session never closed) frees its context, and
@@ -327,24 +334,9 @@ class GLRenderer(_Renderer):
         if self._finalizer is not None:
             self._finalizer.atexit = False  # at exit the process frees it anyway
         _renderers.add(self)
-        self._lock = threading.RLock()  # one call at a time, whichever thread makes it
-        self._handle: int | None = None  # the EGL context of self.ctx, once seen current
         import moderngl
 
         self._mgl = moderngl
-        self._cap = (0, 0)
-        self._small_calls = 0  # calls in a row that needed under a quarter of the capacity
-        self._frame_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
-        # the box's RGBA texels, its mask levels and its shaded pixels, kept from call to call
-        self._staging = self._levels = self._atlas_levels = self._readback = np.zeros(0, np.uint8)
-        self._lut_tex = None
-        self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
-        self._lut_texels: tuple | None = None  # (colour, dark, light, blend) as texels
-        self._quads = None  # one per row of the atlas
-        self._n_quads = 0
-        self._pieces = np.zeros((0, 5), np.int32)  # the touched tiles, from _atlas_pieces
-        self._box_size = (0, 0)
-        self._vao_sum = self._vao = None
         try:
             # One program per interpolation: llvmpipe evaluates both sides of a branch on a
             # uniform, so a runtime switch would cost the tetrahedral fetches every time.
@@ -364,6 +356,35 @@ class GLRenderer(_Renderer):
         except Exception as exc:
             self.close()
             raise RendererUnavailable(f"the GL driver could not compile hairfx's shaders: {exc}") from exc
+
+    def _blank(self, interpolation: str, backend: str | None, *, own_context: bool) -> None:
+        """Everything but the context and its programs: a renderer without them draws
+        nothing (:meth:`_check_open` raises)."""
+        self.interpolation = interpolation
+        # what it is made again from where it is unpickled (__reduce__)
+        self._backend = backend
+        self._own_context = own_context  # False: the caller's (context=), which stays in its process
+        self._auto = False  # made by make_renderer("auto"): made again as "auto" makes one
+        self._unavailable: RendererUnavailable | None = None  # why an unpickled one has no context
+        self.ctx = None
+        self._finalizer = None
+        self._lock = threading.RLock()  # one call at a time, whichever thread makes it
+        self._handle: int | None = None  # the EGL context of self.ctx, once seen current
+        self._mgl = None
+        self._prog = self._prog_sum = None
+        self._cap = (0, 0)
+        self._small_calls = 0  # calls in a row that needed under a quarter of the capacity
+        self._frame_tex = self._fbo = self._sum_fbo = self._rb = self._sum_rb = None
+        # the box's RGBA texels, its mask levels and its shaded pixels, kept from call to call
+        self._staging = self._levels = self._atlas_levels = self._readback = np.zeros(0, np.uint8)
+        self._lut_tex = None
+        self._lut_key: tuple | None = None  # (colour, weight) now in _lut_tex
+        self._lut_texels: tuple | None = None  # (colour, dark, light, blend) as texels
+        self._quads = None  # one per row of the atlas
+        self._n_quads = 0
+        self._pieces = np.zeros((0, 5), np.int32)  # the touched tiles, from _atlas_pieces
+        self._box_size = (0, 0)
+        self._vao_sum = self._vao = None
 
     def _make_current(self) -> None:
         """Make this renderer's context the calling thread's current one.
@@ -597,7 +618,26 @@ class GLRenderer(_Renderer):
 
     def _check_open(self) -> None:
         if self.ctx is None:
+            exc = self._unavailable
+            if exc is not None:
+                raise RendererUnavailable(f"a GLRenderer unpickled in this process cannot draw: {exc}",
+                                          reason=exc.reason) from exc
             raise RendererUnavailable("this GLRenderer has been closed")
+
+    def __reduce__(self):
+        """Pickled (and copied) as its options; see the class's docstring."""
+        if self.ctx is None and self._unavailable is None:
+            raise TypeError("cannot pickle a GLRenderer: it has been closed; pickle or copy it before close(), "
+                            "or make a new one (hairfx.make_renderer('gl'))")
+        if not self._own_context:
+            raise TypeError("cannot pickle a GLRenderer: it draws in the OpenGL context given with context=, which "
+                            "belongs to the process that made it; pickle one that makes its own context "
+                            "(GLRenderer() or hairfx.make_renderer('gl'))")
+        if self._auto:
+            from .recolor import _remade_auto_renderer
+
+            return _remade_auto_renderer, (self.interpolation,)
+        return _remade_gl_renderer, (self.interpolation, self._backend)
 
     def _render_frame(
         self,
@@ -660,6 +700,7 @@ class GLRenderer(_Renderer):
 
     def _close(self) -> None:
         self._lut_key = self._lut_texels = None
+        self._unavailable = None  # closed from now on, even one that never had a context
         if _forked():  # GL calls would hang; _after_fork_in_child detached the finalizer
             self.ctx = None
             return
@@ -690,3 +731,17 @@ class GLRenderer(_Renderer):
                 _rebind(before)  # the exit above unbinds whatever the thread had current
         self.ctx = None
         self._cap = (0, 0)
+
+
+def _remade_gl_renderer(interpolation: str, backend: str | None) -> GLRenderer:
+    """A :class:`GLRenderer` unpickled: made again with the options of the one pickled.
+    Where no context can be made, one without a context whose first call raises why (a
+    ``multiprocessing.Pool`` worker that raised while unpickling its task would end, and
+    the pool would wait for that task for ever)."""
+    try:
+        return GLRenderer(interpolation=interpolation, backend=backend)
+    except RendererUnavailable as exc:
+        r = object.__new__(GLRenderer)
+        r._blank(interpolation, backend, own_context=True)
+        r._unavailable = exc
+        return r

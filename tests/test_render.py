@@ -432,20 +432,183 @@ def test_a_cpu_renderer_pickles_as_its_options(portrait, copperish, interpolatio
     back.close()
 
 
+def _tiny_frame_and_mask():
+    """A 24 x 40 frame of random colours and a soft mask that leaves a corner out."""
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    mask = rng.random((24, 40), dtype=np.float32)
+    mask[:8, :16] = 0.0
+    return frame, mask
+
+
 @pytest.mark.gl
-def test_a_gl_renderer_refuses_to_be_pickled_and_says_what_to_do(gl_context):
-    """Its GL context cannot leave its process: the TypeError names the class and what to
-    do instead, where it named a lock of the renderer's."""
+@pytest.mark.parametrize("interpolation", ["trilinear", "tetrahedral"])
+def test_a_gl_renderer_pickles_and_copies_as_its_options(gl_context, copperish, interpolation):
+    """A GL renderer handed to a worker process is made again there with its options and
+    a context of its own: pickling it raised TypeError, so make_renderer("auto")'s result
+    pickled only where it had fallen back to the CPU renderer. Copies are made the same way."""
     import copy
     import pickle
 
+    frame, mask = _tiny_frame_and_mask()
+    r = GLRenderer(interpolation=interpolation, backend="egl")
+    want = r.render(frame, mask, copperish).frame  # its textures and LUT in use
+    assert _max_diff(want, CpuRenderer(interpolation=interpolation).render(frame, mask, copperish).frame) <= TOL_LEVELS
+    for made in (lambda: pickle.loads(pickle.dumps(r)), lambda: copy.copy(r), lambda: copy.deepcopy(r)):
+        back = made()
+        assert type(back) is GLRenderer and back is not r and back.ctx is not r.ctx
+        assert (back.interpolation, back._backend) == (interpolation, "egl")
+        np.testing.assert_array_equal(back.render(frame, mask, copperish).frame, want)
+        back.close()  # its own context: the original's is untouched
+        np.testing.assert_array_equal(r.render(frame, mask, copperish).frame, want)
+    r.close()
+
+
+@pytest.mark.gl
+def test_make_renderers_result_pickles_whichever_it_made(gl_context, monkeypatch, copperish):
+    """Its GL renderer was the one renderer of make_renderer() that did not pickle. One made
+    under "auto" is made again as "auto" makes one, one of "gl" as a GL renderer; the CPU
+    renderer "auto" falls back to is made again as the same CPU renderer."""
+    import pickle
+    import sys
+
+    rec = sys.modules["hairfx.recolor"]
+    frame, mask = _tiny_frame_and_mask()
+    cpu = CpuRenderer(interpolation="tetrahedral").render(frame, mask, copperish).frame
+    for choice in ("auto", "gl"):
+        r = rec.make_renderer(choice, interpolation="tetrahedral")
+        back = pickle.loads(pickle.dumps(r))
+        assert type(back) is GLRenderer and back.interpolation == "tetrahedral" and back._auto == (choice == "auto")
+        assert _max_diff(back.render(frame, mask, copperish).frame, cpu) <= TOL_LEVELS
+        r.close()
+        back.close()
+    monkeypatch.setattr(rec, "_gl_unavailable", "no EGL here")  # as after "auto" failed to make a context
+    r = rec.make_renderer("auto", interpolation="tetrahedral")
+    back = pickle.loads(pickle.dumps(r))
+    assert type(back) is CpuRenderer and (back.interpolation, back._threads_given) == ("tetrahedral", None)
+    np.testing.assert_array_equal(back.render(frame, mask, copperish).frame, cpu)
+
+
+@pytest.mark.gl
+def test_a_closed_gl_renderer_or_one_in_a_callers_context_refuses_to_be_pickled(gl_context):
+    """A closed renderer draws no more, and a context given with context= cannot leave its
+    process: either raises a TypeError that says so, for a pickle and a copy alike."""
+    import copy
+    import pickle
+
+    closed = GLRenderer()
+    closed.close()
+    given = GLRenderer(context=gl_context)
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match=r"^cannot pickle a GLRenderer: it has been closed; pickle or copy it "):
+            attempt(closed)
+        with pytest.raises(TypeError, match=r"^cannot pickle a GLRenderer: it draws in the OpenGL context given with "
+                                           r"context=, .*pickle one that makes its own context"):
+            attempt(given)
+    frame, mask = _tiny_frame_and_mask()
+    assert given.render(frame, mask, "copper").intensity is not None  # refused, not broken
+    given.close()
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_unpickled_where_gl_cannot_start_raises_at_its_first_call(gl_context, monkeypatch, copperish):
+    """Where no context can be made, an unpickled GL renderer raises the error GLRenderer()
+    raises there, at its first call: raised while unpickling, it ended a multiprocessing
+    pool's worker before its task began, and the pool waited for the task for ever."""
+    import copy
+    import pickle
+    import sys
+    import warnings
+
+    import moderngl
+
+    rec = sys.modules["hairfx.recolor"]
+    frame, mask = _tiny_frame_and_mask()
+    r, auto = GLRenderer(interpolation="tetrahedral"), rec.make_renderer("auto")
+    sent, sent_auto = pickle.dumps(r), pickle.dumps(auto)
+    r.close()
+    auto.close()
+
+    def no_context(*args, **kwargs):
+        raise Exception("eglInitialize failed (0x3001)")  # as moderngl says it without a driver
+
+    monkeypatch.setattr(moderngl, "create_standalone_context", no_context)
+    with pytest.raises(RendererUnavailable) as direct:
+        GLRenderer()
+    back = pickle.loads(sent)
+    assert type(back) is GLRenderer and back.interpolation == "tetrahedral"
+    for call in (lambda: back.render(frame, mask, copperish), lambda: back.measure(frame, mask)):
+        with pytest.raises(RendererUnavailable, match="^a GLRenderer unpickled in this process cannot draw: ") as got:
+            call()
+        assert str(direct.value) in str(got.value) and got.value.reason == direct.value.reason
+    again = copy.copy(back)  # still its options: made again where GL can start
+    monkeypatch.undo()
+    again = pickle.loads(pickle.dumps(again))
+    assert _max_diff(again.render(frame, mask, copperish).frame,
+                     CpuRenderer(interpolation="tetrahedral").render(frame, mask, copperish).frame) <= TOL_LEVELS
+    again.close()
+    back.close()
+    with pytest.raises(RendererUnavailable, match="has been closed"):
+        back.render(frame, mask, copperish)
+    with pytest.raises(TypeError, match="it has been closed"):
+        pickle.dumps(back)
+
+    # "auto" falls back to the CPU renderer there, with its warning
+    monkeypatch.setattr(moderngl, "create_standalone_context", no_context)
+    monkeypatch.setattr(rec, "_fallback_warned", False)
+    monkeypatch.setattr(rec, "_gl_unavailable", None)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        back = pickle.loads(sent_auto)
+    assert type(back) is CpuRenderer
+    assert [str(w.message) for w in seen] == [f"hairfx: OpenGL unavailable, using the CPU renderer ({direct.value})"]
+
+
+def _render_in_worker(renderer, frame, mask, color):
+    """A worker's task: what the renderer it was sent is, and its output."""
+    with renderer:
+        return type(renderer).__name__, renderer.interpolation, os.getpid(), renderer.render(frame, mask, color).frame
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_sent_to_spawned_workers_renders_there_as_in_its_own_process(gl_context, copperish):
+    """Independent oracle: the CPU renderer. Each worker makes a context of its own."""
+    import multiprocessing
+
     from hairfx.recolor import make_renderer
 
-    for r in (GLRenderer(context=gl_context), make_renderer("gl")):
-        for attempt in (pickle.dumps, copy.deepcopy):
-            with pytest.raises(TypeError, match=r"^cannot pickle a GLRenderer: .*make one in each process"):
-                attempt(r)
+    frame, mask = _tiny_frame_and_mask()
+    sent = [GLRenderer(interpolation="tetrahedral"), make_renderer("auto"), make_renderer("gl")]
+    want = [r.render(frame, mask, copperish).frame for r in sent]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        got = pool.starmap_async(_render_in_worker, [(r, frame, mask, copperish) for r in sent]).get(timeout=120)
+    for r, w, (name, interpolation, pid, out) in zip(sent, want, got):
+        assert (name, interpolation, pid != os.getpid()) == ("GLRenderer", r.interpolation, True)
+        np.testing.assert_array_equal(out, w)  # the same driver's output, from another context
+        cpu = CpuRenderer(interpolation=r.interpolation).render(frame, mask, copperish).frame
+        assert _max_diff(out, cpu) <= TOL_LEVELS
         r.close()
+
+
+@pytest.mark.gl
+def test_a_gl_renderer_sent_to_a_child_forked_after_gl_was_set_up_says_so_at_its_first_call(gl_context, copperish):
+    """The child cannot use OpenGL (Mesa's EGL would hang): the explicit GL renderer's task
+    raises the error that says to spawn, which reaches the parent (raised while unpickling,
+    the pool waited for ever), and "auto"'s is the CPU renderer there."""
+    import multiprocessing
+
+    from hairfx.recolor import make_renderer
+
+    frame, mask = _tiny_frame_and_mask()
+    gl, auto = make_renderer("gl"), make_renderer("auto")
+    want = auto.render(frame, mask, copperish).frame
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        with pytest.raises(RendererUnavailable, match=r"GLRenderer unpickled in this process cannot draw: .*'spawn'"):
+            pool.apply_async(_render_in_worker, (gl, frame, mask, copperish)).get(timeout=60)
+        name, _, _, out = pool.apply_async(_render_in_worker, (auto, frame, mask, copperish)).get(timeout=60)
+    assert name == "CpuRenderer" and _max_diff(out, want) <= TOL_LEVELS
+    gl.close()
+    auto.close()
 
 
 @pytest.mark.gl
