@@ -134,10 +134,14 @@ def check_folder(folder: Path, doing: str, *, writable: bool = False, hint: str 
     """Raise :class:`~hairfx.errors.InputError` ``"{doing}: F is a file, not a folder"``
     when ``folder`` is, or lies under, a file ``F`` (where ``mkdir`` would only say
     "File exists"); with ``writable``, also ``"{doing}: F is not writable{hint}"`` when
-    ``F``, the nearest existing folder, takes no new files."""
+    ``F``, the nearest existing folder, takes no new files; and one naming ``F`` when a
+    ``..`` in ``folder`` follows ``F``, a folder that does not exist
+    (:func:`folder_obstacle`)."""
     obstacle = folder_obstacle(folder, writable=writable)
     if obstacle is not None:
         where, why = obstacle
+        if why == "missing":
+            raise InputError(f"{doing}: {missing_folder_text(where)}")
         raise InputError(f"{doing}: {where} is a file, not a folder" if why == "file" else
                          f"{doing}: {where} is not writable{hint}")
 
@@ -285,15 +289,33 @@ def folder_obstacle(folder: Path, *, writable: bool = False) -> tuple[Path, str]
     """What stops ``folder`` being used, or made with its missing parents, as a folder:
     ``(path, "file")`` when it or a parent is something other than a folder,
     ``(path, "unwritable")`` when ``writable`` and the nearest existing folder takes no new
-    entries; None when nothing does. Callers word the message for their option."""
+    entries, ``(path, "missing")`` when a ``..`` in it follows ``path``, a folder that does
+    not exist (:func:`missing_folder_text`); None when nothing does. Callers word the
+    message for their option."""
     for d in (folder, *folder.parents):
         if d.is_dir():
             if writable and not os.access(d, os.W_OK | os.X_OK):
                 return d, "unwritable"
-            return None
+            break
         if d.exists():
             return d, "file"
-    return None  # pragma: no cover - a relative path's parents end at ".", which exists
+    # `new/../photo.png`: making `new` would let the `..` lead back out of it, to a file that
+    # the checks of the path as given (not there) never saw, such as the input itself
+    parts = folder.parts
+    for i in range(1, len(parts)):
+        if parts[i] == ".." and not Path(*parts[:i]).is_dir():
+            return Path(*parts[:i]), "missing"
+    return None
+
+
+def missing_folder_text(folder: Path) -> str:
+    """Why a path with ``..`` after ``folder``, which does not exist, is refused
+    (:func:`folder_obstacle`'s ``"missing"``): as ``cp`` and a shell's ``>`` refuse it.
+
+    >>> missing_folder_text(Path("new"))
+    "folder new does not exist, so the '..' after it cannot be followed; give the path without them"
+    """
+    return f"folder {folder} does not exist, so the '..' after it cannot be followed; give the path without them"
 
 
 def opencv_name(path: str | os.PathLike) -> str | None:

@@ -362,13 +362,15 @@ _SKIPS_LISTED = 5
 
 def _check_out_folder(out, given: str) -> None:
     """Refuse an ``-o`` that is, or lies under, something other than a folder, before any work."""
-    from ._files import folder_obstacle
+    from ._files import folder_obstacle, missing_folder_text
     from .errors import InputError
 
     # a regular file (or a device, a socket...) where a folder must go, or a folder that takes no files
     obstacle = folder_obstacle(out, writable=True)
     if obstacle is not None:
         folder, kind = obstacle
+        if kind == "missing":  # `-o new/..`: the masks would land beside the photos, unchecked
+            raise InputError(f"-o {given}: {missing_folder_text(folder)}")
         if kind == "unwritable":
             where = "" if folder == out else f" (under {folder}, which takes no new folders)"
             raise InputError(f"-o {given} is not writable{where}; give a folder you can write the masks to")

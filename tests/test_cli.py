@@ -141,6 +141,24 @@ def test_recolor_refuses_an_output_that_would_destroy_its_input_or_fail_after_th
     assert photo.read_bytes() == before and not ran  # refused before the model ran
 
 
+def test_an_output_that_goes_into_a_missing_folder_and_back_out_is_refused(tmp_path, capsys, monkeypatch):
+    """`new/../photo.png` with `new` missing named no file there when it was checked, but
+    once `new` was made it led back to the input (recolor), or to a photo beside it (mask):
+    both were overwritten. Refused, as cp refuses it, leaving no folder made."""
+    import hairfx.segmenter
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hairfx.segmenter, "get_segmenter", lambda *a, **k: pytest.fail("the model was loaded"))
+    cv2.imwrite("photo.png", _head())
+    cv2.imwrite("photo.jpg", _head())
+    before = Path("photo.png").read_bytes()
+    for argv in (["recolor", "photo.png", "--color", "copper", "-o", "new/../photo.png"],
+                 ["mask", "photo.jpg", "-o", "new/.."]):
+        assert main(argv) == 2
+        assert "folder new does not exist, so the '..' after it cannot be followed" in capsys.readouterr().err
+    assert Path("photo.png").read_bytes() == before and not Path("new").exists()
+
+
 def test_unreadable_input_and_colour_mask(tmp_path, capsys):
     assert main(["recolor", str(tmp_path / "missing.png"), "--color", "copper", "-o", str(tmp_path / "o.png")]) == 2
     assert "image not found" in capsys.readouterr().err

@@ -59,7 +59,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .._files import folder_obstacle, replacing
+from .._files import folder_obstacle, missing_folder_text, replacing
 from ..cli import ArgumentParser
 from ..errors import InputError, MissingFileError, WeightsError
 from ..imagefiles import imread_any
@@ -333,6 +333,8 @@ def _json_problem(path: Path) -> str | None:
     folder, kind = obstacle
     if kind == "unwritable":
         return f"--json {path}: cannot write into {folder} (permission denied)"
+    if kind == "missing":
+        return f"--json {path}: {missing_folder_text(folder)}"
     return f"--json {path}: {folder} is a file, not a folder"
 
 

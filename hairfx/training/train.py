@@ -51,7 +51,7 @@ threadpoolctl = require("threadpoolctl", "training the hair-mask network", "trai
 
 import torch.nn.functional as F  # after the check above, which names the extra
 
-from .._files import check_folder, folder_obstacle, replacing
+from .._files import check_folder, folder_obstacle, missing_folder_text, replacing
 from .._options import thread_count
 from ..cli import ArgumentParser
 from ..errors import STOP_SIGNALS, DeviceUnavailable, InputError, Interrupted, MissingFileError, WeightsError, signal_handlers
@@ -316,7 +316,8 @@ def _check_writable_folder(folder: Path, what: str) -> None:
     obstacle = folder_obstacle(folder, writable=True)
     if obstacle is not None:
         d, kind = obstacle
-        reason = f"cannot write into {d} (permission denied)" if kind == "unwritable" else f"{d} is a file, not a folder"
+        reason = {"unwritable": f"cannot write into {d} (permission denied)",
+                  "missing": missing_folder_text(d)}.get(kind, f"{d} is a file, not a folder")
         raise InputError(f"{what} {folder}: {reason}")
 
 
