@@ -487,15 +487,23 @@ def imwrite_any(path: str | os.PathLike, img: np.ndarray, params: tuple = ()) ->
 
 def check_output_image(path: str | os.PathLike, *, inputs: tuple = ()) -> Path:
     """Refuse, before any work, an image output that could not be written or would destroy
-    an input: a format OpenCV cannot write, a folder at the path, a parent that is a file
-    or takes no new files, or the same file as one of ``inputs``. Returns the path."""
+    an input: a format OpenCV cannot write (or writes in grey only: ``.pgm``, ``.pbm``), a
+    folder at the path, a parent that is a file or takes no new files, or the same file as
+    one of ``inputs``. Returns the path."""
     from ._files import check_not_input, check_output_file
 
     path = as_path(path, "output image")
     check_output_file(path, "out.png")
     _check_writer(path)
+    if path.suffix.lower() in _GREY_FORMATS:  # OpenCV has a writer for them, which fails on colour, after the work
+        raise InputError(f"cannot write {path}: a {path.suffix} file holds a grey picture only, and this one is in "
+                         f"colour; use .ppm, .png or .jpg")
     check_not_input(path, inputs)
     return path
+
+
+#: Formats OpenCV writes grey pictures only in (PGM, PBM): a colour one cannot be encoded.
+_GREY_FORMATS = (".pgm", ".pbm")
 
 
 #: Output formats :func:`write_rgb` embeds a colour profile, EXIF and XMP in (as their extensions).

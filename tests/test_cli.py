@@ -135,7 +135,8 @@ def test_recolor_refuses_an_output_that_would_destroy_its_input_or_fail_after_th
     ran = []
     monkeypatch.setattr(recolor_module, "_predict_mask", lambda *a, **k: ran.append(1))
     for out, message in [(photo, "it is the input"), (tmp_path / "result", "no writer"),
-                         (tmp_path, "it is a folder")]:
+                         (tmp_path, "it is a folder"),
+                         (tmp_path / "result.PGM", ".PGM file holds a grey picture only")]:  # encoding failed after the work
         assert main(["recolor", str(photo), "--color", "copper", "-o", str(out)]) == 2
         assert message in capsys.readouterr().err
     assert photo.read_bytes() == before and not ran  # refused before the model ran

@@ -46,6 +46,10 @@ def test_rgb_refusals(tmp_path):
         read_rgb(tmp_path / "missing.png")
     with pytest.raises(InputError, match=r"cannot write .*x\.nope: OpenCV has no writer for \.nope"):
         write_rgb(tmp_path / "x.nope", np.zeros((2, 2, 3), np.uint8))
+    for grey in ("x.pgm", "x.pbm"):  # OpenCV has writers for them, of grey pictures only
+        with pytest.raises(InputError, match=rf"cannot write .*{grey}: a \.p.m file holds a grey picture only"):
+            write_rgb(tmp_path / grey, np.zeros((2, 2, 3), np.uint8))
+    assert not list(tmp_path.glob("x.*"))
 
 
 def test_a_failed_write_keeps_the_file_that_was_there(tmp_path, monkeypatch):
