@@ -435,6 +435,9 @@ def _run_mask(args) -> int:
                            if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".") and not f.is_dir())
         elif path.is_file():
             found = [path]
+        elif not path.exists():  # as `hairfx recolor` says it; a link to nothing says where it points
+            link = f" (a link to {os.readlink(path)}, which is missing)" if path.is_symlink() else ""
+            raise MissingFileError(f"image not found: {item}{link}")
         else:
             raise InputError(f"input {item} is neither a file nor a folder")
         for f in found:  # an image given twice (a folder and a file in it) is done once

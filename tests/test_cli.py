@@ -742,6 +742,15 @@ def test_video_refuses_a_fade_with_an_ombre_which_has_no_switch_to_fade(tmp_path
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_mask_says_an_input_that_is_not_there_is_not_found(tmp_path, capsys):
+    """It said "neither a file nor a folder", as of a pipe or a device."""
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    for name, says in (("nope.jpg", "image not found: "), ("gone.jpg", "which is missing")):
+        assert main(["mask", str(tmp_path / name), "-o", str(tmp_path / "masks")]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "masks").exists()
+
+
 def test_mask_names_a_skipped_file_once(tmp_path, capsys):
     wide = tmp_path / "wide.png"  # its header is read, not its pixels: refused as too large
     cv2.imwrite(str(wide), np.zeros((2, 16385, 3), np.uint8))
