@@ -409,7 +409,8 @@ def _as_rgb(path: Path, img: np.ndarray, sixteen_bits: bool) -> np.ndarray:
     if img.dtype == np.uint16 and sixteen_bits:
         img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if img.dtype != np.uint8:
-        why = f"expected an 8-bit image, got {img.dtype}"
+        why = (f"expected an 8-bit image, got {img.dtype} ({8 * img.dtype.itemsize} bits per channel); "
+               f"save it with 8 bits per channel first")
         raise InputError(f"{path}: {why}", reason=why)
     if img.ndim == 2:
         img = np.dstack([img, img, img])

@@ -37,7 +37,7 @@ def test_rgb_refusals(tmp_path):
     expected[..., 0] = 200  # red: BGRA read as RGB
     np.testing.assert_array_equal(read_rgb(tmp_path / "a.png"), expected)
     cv2.imwrite(str(tmp_path / "d.png"), np.zeros((3, 3, 3), np.uint16))
-    with pytest.raises(InputError, match="expected an 8-bit image, got uint16"):
+    with pytest.raises(InputError, match=r"expected an 8-bit image, got uint16 \(16 bits per channel\); save it with 8"):
         read_rgb(tmp_path / "d.png")
     (tmp_path / "t.png").write_text("not a picture")
     with pytest.raises(InputError, match="not an image OpenCV can read"):
@@ -787,7 +787,7 @@ def test_a_photo_that_cannot_be_read_gives_the_reason_apart_from_its_name(tmp_pa
         ("notes.jpg", "not an image OpenCV can read"),
         ("folder.png", "it is a folder, not an image file"),
         ("wide.png", "it is 16385x2, larger than the 16384 px per side hairfx accepts"),
-        ("deep.png", "expected an 8-bit image, got uint16"),
+        ("deep.png", "expected an 8-bit image, got uint16 (16 bits per channel); save it with 8 bits per channel first"),
         ("cut.jpg", "the JPEG data ends early (a truncated or partly copied file)"),
         ("clear.png", "has transparent pixels (64 of 64); flatten it onto a background first"),
         ("absent.png", "not found"),
