@@ -142,7 +142,9 @@ def _add_recolor(sub) -> None:
         from .errors import InputError
         from .frames import mask_for_frame
         from .imagefiles import METADATA_FORMATS, check_output_image, read_mask, read_photo, write_rgb
+        from .intensity import hair_intensity
         from .metadata import ColourProfile, exif_for_output, iptc_for_output
+        from .recolor import _predict_mask
         from .segmenter import MIN_SIDE
         from .xmp import xmp_for_output
 
@@ -159,10 +161,11 @@ def _add_recolor(sub) -> None:
             except InputError as exc:  # it speaks of "mask" and "frame": say which files
                 raise InputError(f"--mask {args.mask} for {args.input}: {exc}") from None
         else:
-            mask = None
             if min(frame.shape[:2]) < MIN_SIDE:
                 raise InputError(f"{args.input} is {frame.shape[1]}x{frame.shape[0]}, smaller than the {MIN_SIDE} px "
                                  "per side the hair-mask model needs; give a --mask")
+            # the mask recolor() would predict, made here to tell a photo without hair (below)
+            mask = _predict_mask(work, args.model, tta=args.tta, ensemble=ensemble, zoom=args.zoom)
         out = recolor(
             work,
             args.color,
@@ -186,7 +189,10 @@ def _add_recolor(sub) -> None:
         else:  # a format that holds no profile is shown as sRGB: the work's sRGB picture is the one to write
             write_rgb(args.output, out, icc_profile=profile.output_profile if profile.is_srgb else None, exif=exif,
                       xmp=xmp, iptc=iptc)
-        print(f"wrote {args.output}")
+        # a copy of the photo, written without a word, looked like a colour that did nothing
+        unchanged = "" if hair_intensity(work, mask) is not None else \
+            f" (unchanged: {'the mask' if args.mask is not None else 'the hair-mask model'} found no hair in it)"
+        print(f"wrote {args.output}{unchanged}")
         return 0
 
     p.set_defaults(run=run)

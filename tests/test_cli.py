@@ -36,6 +36,23 @@ def test_recolor_with_mask_file(tmp_path, capsys):
 
 
 
+def test_recolor_says_when_it_found_no_hair_and_wrote_the_photo_unchanged(tmp_path, capsys):
+    """A photo without hair was written back unchanged with only "wrote OUT": a colour that
+    seemed to do nothing. The line now says why, for the model's mask and for a --mask."""
+    grey, empty = tmp_path / "grey.png", tmp_path / "empty.png"
+    cv2.imwrite(str(grey), np.full((48, 64, 3), 120, np.uint8))  # the model finds no hair in it
+    cv2.imwrite(str(empty), np.zeros((48, 64), np.uint8))
+    out = tmp_path / "out.png"
+    for extra, says in (([], "(unchanged: the hair-mask model found no hair in it)"),
+                        (["--mask", str(empty)], "(unchanged: the mask found no hair in it)")):
+        assert main(["recolor", str(grey), "--color", "copper", "-o", str(out), "--renderer", "cpu", *extra]) == 0
+        assert capsys.readouterr().out == f"wrote {out} {says}\n"
+        assert (cv2.imread(str(out)) == 120).all()
+    cv2.imwrite(str(empty), np.full((48, 64), 255, np.uint8))  # all hair: recoloured, nothing more said
+    assert main(["recolor", str(grey), "--color", "copper", "-o", str(out), "--renderer", "cpu", "--mask", str(empty)]) == 0
+    assert capsys.readouterr().out == f"wrote {out}\n"
+
+
 def test_recolor_with_a_16_bit_mask_file_is_the_api_with_its_array(tmp_path):
     """The API refused the uint16 array (and the PIL image) of a 16-bit mask the CLI takes."""
     from PIL import Image
