@@ -444,6 +444,10 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         if m.shape[2] not in (3, 4) or not (np.array_equal(m[:, :, 0], m[:, :, 1]) and np.array_equal(m[:, :, 1], m[:, :, 2])):
             raise InputError(f"mask {path} has {m.shape[2]} differing channels; expected a single-channel (grayscale) image")
         m = m[:, :, 0]
+    if m.dtype.kind == "u" and m.max() == 1:  # as_mask refuses it too, but with advice for arrays
+        top = np.iinfo(m.dtype).max
+        raise InputError(f"mask {path} is {m.dtype} with values 0..1, as a label map is; a mask file holds 0..{top} "
+                         f"({top} = hair): save it with hair at {top}")
     mask = as_mask(m, name=str(path))  # 8 or 16 bits, scaled as the API scales such arrays
     if shape is not None and mask.shape != tuple(shape):
         raise InputError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the image is {shape[1]}x{shape[0]}")

@@ -80,8 +80,12 @@ def test_uint16_zero_one_mask_is_refused(tmp_path):
         with pytest.raises(InputError, match="values 0..1"):
             as_mask(image)
     cv2.imwrite(str(tmp_path / "labels16.png"), zero_one)  # the same file, to the CLI
-    with pytest.raises(InputError, match="labels16.png is uint16 with values 0..1"):
-        read_mask(tmp_path / "labels16.png")
+    with pytest.raises(InputError, match=r"labels16.png is uint16 with values 0..1, as a label map is; a mask file "
+                                          r"holds 0..65535 \(65535 = hair\): save it with hair at 65535$"):
+        read_mask(tmp_path / "labels16.png")  # not "pass a bool or float32 mask", which a file cannot be
+    cv2.imwrite(str(tmp_path / "labels8.png"), zero_one.astype(np.uint8))
+    with pytest.raises(InputError, match=r"labels8.png is uint8 with values 0..1, .*save it with hair at 255$"):
+        read_mask(tmp_path / "labels8.png")
     np.testing.assert_array_equal(as_mask(zero_one * 65535), (labels() == 2).astype(np.float32))
 
 
