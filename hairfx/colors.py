@@ -154,7 +154,8 @@ def load_color(folder: str | os.PathLike) -> Color:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        raise LutFormatError(f"{folder}: not a colour folder (no color.json)") from None
+        raise LutFormatError(f"{folder}: not a colour folder (no color.json)"
+                             f"{_not_a_colour(folder, str(folder), '; ')}") from None
     except OSError as exc:  # a folder named color.json, a file that cannot be read
         raise LutFormatError(f"{meta_path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
@@ -422,6 +423,35 @@ def _searched_note(folder: Path) -> str:
     return ""
 
 
+def _not_a_colour(folder: Path, shown: str, lead: str) -> str:
+    """What ``folder``, a folder without color.json written ``shown`` in a message, holds in
+    place of a colour, for the message that refuses it (after ``lead``): a recipe to bake
+    first, or the colour folders to name one of; ``""`` when it is neither."""
+    if _is_file(folder / "recipe.toml"):
+        return (f"{lead}it looks like a recipe's folder; bake it first (hairfx-lut bake {shown} -o DIR) and name "
+                "the colour folder that makes by its path")
+    try:
+        held = sorted(sub.name for sub in folder.iterdir() if _is_file(sub / "color.json"))
+    except OSError:
+        return ""
+    if not held:
+        return ""
+    return (f"{lead}it is a folder of colour folders ({', '.join(held)}), not one colour; name one by its path "
+            f"({shown}/{held[0]}) or put {folder.absolute()} on HAIRFX_LUT_PATH to name them by their names")
+
+
+def _here_note(here: Path) -> str:
+    """The note an unknown colour's message puts after the folders it searched when the
+    working folder holds a folder ``here`` of that name without color.json: it is no colour,
+    and what it holds instead (:func:`_not_a_colour`); ``""`` when there is no such folder."""
+    try:
+        if not here.name or not here.is_dir():
+            return ""
+    except OSError:  # a name longer than the file system takes
+        return ""
+    return f"; ./{here} exists but holds no color.json{_not_a_colour(here, f'./{here}', ': ')}"
+
+
 def _is_file(path: Path) -> bool:
     """``path.is_file()``, False where the name cannot be a file's at all (longer than the
     file system takes: a colour name is any text the caller typed)."""
@@ -496,7 +526,7 @@ def get_color(name: "str | Color") -> Color:
             _is_file(here / "color.json") else ""
         raise UnknownColorError(
             f"unknown colour {name!r}; valid colours: {valid}, or a '#RRGGBB' hex colour "
-            f"(searched: {searched}){hint or _likely(key, names)}"
+            f"(searched: {searched}){hint or _here_note(here) + _likely(key, names)}"
         )
     if not (folder / "color.json").is_file():
         return load_color(folder)  # raises, naming what the folder lacks

@@ -292,6 +292,38 @@ def test_a_colour_folder_in_the_working_folder_asked_for_by_name_is_named_by_its
     assert "working folder" not in str(err.value)
 
 
+def test_a_folder_here_that_is_no_colour_says_what_it_holds(tmp_path, copperish, monkeypatch):
+    """`hairfx-lut preview mine` in the folder holding a recipe's sources ./mine said only
+    "unknown colour 'mine'", as did a folder of colour folders given for one colour, by its
+    name or by its path: the message says the folder holds no color.json, and what it does."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "recipe.toml").write_text('name = "mine"\n')
+    save_color(copperish, tmp_path / "my-luts" / "copperish")
+    save_color(copperish, tmp_path / "my-luts" / "other")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownColorError) as err:
+        get_color("mine")
+    assert str(err.value).endswith(
+        "; ./mine exists but holds no color.json: it looks like a recipe's folder; bake it first "
+        "(hairfx-lut bake ./mine -o DIR) and name the colour folder that makes by its path")
+    with pytest.raises(UnknownColorError) as err:
+        get_color("my-luts")
+    assert str(err.value).endswith(
+        "; ./my-luts exists but holds no color.json: it is a folder of colour folders (copperish, other), not one "
+        f"colour; name one by its path (./my-luts/copperish) or put {tmp_path / 'my-luts'} on HAIRFX_LUT_PATH to "
+        "name them by their names")
+    with pytest.raises(LutFormatError, match=re.escape(
+            "my-luts: not a colour folder (no color.json); it is a folder of colour folders (copperish, other)")):
+        get_color("./my-luts")
+    with pytest.raises(LutFormatError, match=re.escape("mine: not a colour folder (no color.json); it looks like a "
+                                                       "recipe's folder; bake it first (hairfx-lut bake ")):
+        get_color("./mine")
+    with pytest.raises(UnknownColorError) as err:  # a folder of neither kind is said to be no colour, no more
+        get_color("empty")
+    assert str(err.value).endswith("; ./empty exists but holds no color.json")
+
+
 def test_a_relative_lut_dir_stays_the_folder_it_named(tmp_path, copperish, monkeypatch):
     import importlib
 

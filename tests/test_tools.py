@@ -962,6 +962,17 @@ def test_preview_takes_a_name_as_the_registered_colour_not_a_folder_here(tmp_pat
     assert (tmp_path / "sheet.png").is_file()
 
 
+def test_preview_of_a_recipe_folder_here_by_name_says_to_bake_it_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path / "mine", name="mine")  # a recipe's sources, not yet baked
+    assert lut_tool.main(["preview", "mine", "-o", "sheet.png", "--data", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hairfx-lut preview: error: unknown colour 'mine'; ")
+    assert err.endswith("; ./mine exists but holds no color.json: it looks like a recipe's folder; bake it first "
+                        "(hairfx-lut bake ./mine -o DIR) and name the colour folder that makes by its path\n")
+    assert not (tmp_path / "sheet.png").exists()
+
+
 def test_preview_extra_photo_without_a_mask_names_both_places_looked(tmp_path, capsys):
     photo = tmp_path / "images" / "me.png"
     photo.parent.mkdir()
