@@ -64,7 +64,7 @@ if not os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "/")):
 import hairfx
 from hairfx._files import opencv_readable, path_argument
 from hairfx._text import counted
-from hairfx.cli import ArgumentParser, print_names_as_given
+from hairfx.cli import ArgumentParser, print_names_as_given, smoothing_argument, strength_argument
 from hairfx.errors import InputError, run_main
 from hairfx.frames import MAX_SIDE
 from hairfx.imagefiles import imwrite_any
@@ -551,12 +551,12 @@ def parse_args(argv):
     p.add_argument("--bench", action="store_true", help="headless speed run over --input; prints per-stage figures")
     p.add_argument("--size", type=_size, help="resize frames to WIDTHxHEIGHT (a camera is asked for this size)")
     p.add_argument("--color", "-c", help="starting colour (default: copper, else the first of `hairfx colors`)")
-    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--strength", type=strength_argument, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small")
     add_ensemble_argument(p)
     add_zoom_argument(p)
-    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+    p.add_argument("--smoothing", type=smoothing_argument, default=DEFAULT_SMOOTHING,
                    help="intensity smoothing, weight of the past (0..<1; default "
                    f"{DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--overlay", action="store_true", help="headless: draw the FPS overlay into the output too")

@@ -51,6 +51,29 @@ class ArgumentParser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _number_in(name: str, lo: float, hi: float, *, below_hi: bool = False):
+    """An argparse type: a number in ``[lo, hi]`` (``[lo, hi)`` with ``below_hi``), refused
+    as the command line is parsed. The library checks the same range, but its error, later,
+    named neither the option nor the command's usage, as argparse's own errors do."""
+    span = f"[{lo:g}, {hi:g}{')' if below_hi else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not (lo <= value < hi if below_hi else lo <= value <= hi):  # False for NaN too
+            raise argparse.ArgumentTypeError(f"{name} must be a number in {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+#: The types of --strength and --smoothing, as RecolorSession checks them.
+strength_argument = _number_in("strength", 0, 1)
+smoothing_argument = _number_in("smoothing", 0, 1, below_hi=True)
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(
         prog="hairfx", description="Hair segmentation and LUT hair recolouring: photos, videos, masks, benchmarks."
@@ -123,7 +146,7 @@ def _add_recolor(sub) -> None:
     p.add_argument("-o", "--output", required=True, type=path_argument, help="output image path")
     p.add_argument("--mask", type=path_argument,
                    help="hair mask image (grayscale, 255 = hair); default: the hair-mask model")
-    p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
+    p.add_argument("--strength", type=strength_argument, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--interpolation", choices=INTERPOLATIONS, default="trilinear")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="mask model when --mask is not given")
@@ -279,12 +302,12 @@ def _add_video(sub) -> None:
     group.add_argument("--color", "-c", help="colour name, or a schedule NAME:START-END,... in seconds (END empty = to the end)")
     group.add_argument("--ombre", metavar="ROOTS,TIPS", help="two colours, roots to tips, e.g. copper,platinum")
     p.add_argument("--fade", type=float, default=None, help="cross-fade at colour switches, seconds (default 0.25; 0 = hard switch)")
-    p.add_argument("--strength", type=float, default=1.0, help="0..1 (default 1)")
+    p.add_argument("--strength", type=strength_argument, default=1.0, help="0..1 (default 1)")
     p.add_argument("--renderer", choices=RENDERERS, default="auto")
     p.add_argument("--model", choices=MODEL_NAMES, default="small", help="hair-mask model")
     add_ensemble_argument(p)
     add_zoom_argument(p)
-    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+    p.add_argument("--smoothing", type=smoothing_argument, default=DEFAULT_SMOOTHING,
                    help=f"weight of the past in the intensity EMA, 0..<1 (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--frames", type=_positive, metavar="N",
                    help="only the first N frames (the audio is cut with them)")

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _datadir
 from ._text import counted
-from .cli import ArgumentParser
+from .cli import ArgumentParser, smoothing_argument
 from .errors import InputError
 from .presets import MODEL_NAMES, add_ensemble_argument, ensemble_from_args
 from .recolor import DEFAULT_SMOOTHING, RENDERERS
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", choices=MODEL_NAMES, default="small")
     add_ensemble_argument(p)
     p.add_argument("--weights-dir", type=Path, help="load the model from this folder instead of the package")
-    p.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING,
+    p.add_argument("--smoothing", type=smoothing_argument, default=DEFAULT_SMOOTHING,
                    help=f"intensity EMA in the 'on' run (default {DEFAULT_SMOOTHING:g}; 0 is off)")
     p.add_argument("--renderer", choices=RENDERERS, default="cpu")
     p.add_argument("--markdown", action="store_true", help="also print a markdown table")

@@ -110,7 +110,6 @@ def test_colors_says_which_colour_overrides_another(tmp_path, monkeypatch, capsy
     "args, message",
     [
         (["--color", "mauvish"], "unknown colour 'mauvish'; valid colours:"),
-        (["--color", "copper", "--strength", "3"], "strength must be in [0, 1]"),
         (["--color", "#12345"], "'#12345'"),
     ],
 )
@@ -291,8 +290,6 @@ def test_counts_are_checked_by_the_option_that_gives_them(argv, option, capsys):
 
 @pytest.mark.parametrize("argv, option, value", [
     (["bench-mask", "--size", "-640x480"], "size", "-640x480"),
-    (["video", "in.mp4", "-o", "out.mp4", "-c", "copper", "--smoothing", "-1e-3"], "smoothing", -1e-3),
-    (["recolor", "in.png", "-o", "out.png", "-c", "copper", "--strength", "-2."], "strength", -2.0),
     (["video", "in.mp4", "-o", "out.mp4", "--ombre", "copper,teal", "--fade", "-1e3"], "fade", -1e3),
 ])  # fmt: skip
 def test_a_value_that_starts_with_a_minus_and_a_digit_is_the_options_value(argv, option, value):
@@ -301,6 +298,28 @@ def test_a_value_that_starts_with_a_minus_and_a_digit_is_the_options_value(argv,
     from hairfx.cli import _build_parser
 
     assert getattr(_build_parser().parse_args(argv), option) == value
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["recolor", "in.png", "-o", "out.png", "-c", "copper", "--strength", "3"],
+     "argument --strength: strength must be a number in [0, 1], got '3'"),
+    (["recolor", "in.png", "-o", "out.png", "-c", "copper", "--strength", "-2."],  # not "expected one argument"
+     "argument --strength: strength must be a number in [0, 1], got '-2.'"),
+    (["video", "in.mp4", "-o", "out.mp4", "-c", "copper", "--strength", "nan"],
+     "argument --strength: strength must be a number in [0, 1], got 'nan'"),
+    (["video", "in.mp4", "-o", "out.mp4", "-c", "copper", "--smoothing", "-1e-3"],
+     "argument --smoothing: smoothing must be a number in [0, 1), got '-1e-3'"),
+    (["video", "in.mp4", "-o", "out.mp4", "-c", "copper", "--smoothing", "1"],
+     "argument --smoothing: smoothing must be a number in [0, 1), got '1'"),
+])  # fmt: skip
+def test_strength_and_smoothing_out_of_range_are_usage_errors_naming_the_option(capsys, argv, says):
+    """They were refused by the library once the command ran: "strength must be in [0, 1]",
+    naming no option, without the usage line argparse gives its own errors."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: hairfx {argv[0]} ") and err.endswith(f"hairfx {argv[0]}: error: {says}\n")
 
 
 def test_video_help_names_every_container_it_writes(capsys):

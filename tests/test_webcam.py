@@ -663,6 +663,22 @@ def test_sizes_and_camera_indices_out_of_range_are_refused_before_anything_runs(
     assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: {says}")
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--strength", "2"], "argument --strength: strength must be a number in [0, 1], got '2'"),
+    (["--strength", "-0.5"], "argument --strength: strength must be a number in [0, 1], got '-0.5'"),
+    (["--smoothing", "1"], "argument --smoothing: smoothing must be a number in [0, 1), got '1'"),
+])  # fmt: skip
+def test_strength_and_smoothing_out_of_range_are_usage_errors_naming_the_option(webcam, capsys, argv, says):
+    """`--strength 2` said "strength must be in [0, 1], got 2.0" once the run had started,
+    naming no option and without the usage line; `hairfx recolor` and `hairfx video` refuse
+    it as argparse refuses its own errors, and so does the demo."""
+    with pytest.raises(SystemExit) as exit_:
+        webcam.main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: ") and err.endswith(f": error: {says}\n")
+
+
 def test_an_unquoted_hex_colour_gets_a_hint_to_quote_it(webcam, capsys):
     """`--color #b4532a` reaches the program as `--color` alone: the shell drops the rest of
     the line as a comment."""
