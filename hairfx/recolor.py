@@ -19,7 +19,7 @@ import numpy as np
 
 from ._closeable import Closeable, StreamGuard
 from .colors import Color, get_color
-from .errors import InputError, RendererUnavailable
+from .errors import USE_CPU, InputError, RendererUnavailable
 from ._options import flag, number
 from .frames import GivenFrame, apply_ramp, as_mask, mask_for_frame, ramp_table
 from .presets import check_model_name, resolve_ensemble
@@ -90,7 +90,9 @@ def make_renderer(renderer: str = "auto", *, interpolation: str = "trilinear"):
             warn = not _fallback_warned
             _fallback_warned = True
         if warn:
-            _warn_caller(f"hairfx: OpenGL unavailable, using the CPU renderer ({exc})")
+            # exc's own advice (use the CPU renderer) is what was just done: the warning says so
+            _warn_caller(f"hairfx: OpenGL unavailable ({exc.reason}); fell back to the CPU renderer "
+                         f"(ask for {USE_CPU} to use it without this warning)")
         return CpuRenderer(interpolation=interpolation)
 
 
@@ -125,7 +127,8 @@ def _render(r, auto: bool, cpu: Callable[[], CpuRenderer], frame, mask, color, s
             warn = not _large_frame_warned
             _large_frame_warned = True
         if warn:
-            _warn_caller(f"hairfx: using the CPU renderer for a frame OpenGL cannot take ({exc})")
+            _warn_caller(f"hairfx: fell back to the CPU renderer for a frame OpenGL cannot take ({exc.reason}); "
+                         f"give smaller frames, or ask for {USE_CPU} to use it without this warning")
         return cpu()._render_frame(frame, mask, color, strength, intensity_filter)
 
 

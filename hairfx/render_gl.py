@@ -462,10 +462,9 @@ class GLRenderer(_Renderer):
         tw, th = -(-w // _TILE) * _TILE, -(-h // _TILE) * _TILE
         if max(tw, th) > limits[name]:
             fh, fw = frame.shape[:2]
-            raise RendererUnavailable(
-                f"a {fw}x{fh} frame whose hair spans {w}x{h} pixels ({tw}x{th} in whole tiles) is larger than "
-                f"this OpenGL context's {name} of {limits[name]}; use {USE_CPU} or a smaller frame"
-            )
+            why = (f"a {fw}x{fh} frame whose hair spans {w}x{h} pixels ({tw}x{th} in whole tiles) is larger than "
+                   f"this OpenGL context's {name} of {limits[name]}")
+            raise RendererUnavailable(f"{why}; use {USE_CPU} or a smaller frame", reason=why)
 
     def _ensure_capacity(self, w: int, h: int) -> None:
         cw, ch = self._cap

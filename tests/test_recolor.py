@@ -269,8 +269,10 @@ def test_frame_too_large_for_gl_falls_back_under_auto_only(gl_textures_64):
     mask = np.zeros((100, 120), np.float32)
     mask[10:90, 10:110] = 0.8
     cpu = hairfx.recolor(frame, "copper", mask=mask, renderer="cpu")
-    with pytest.warns(RuntimeWarning, match="CPU renderer for a frame OpenGL cannot take .*GL_MAX_TEXTURE_SIZE of 64"):
+    with pytest.warns(RuntimeWarning, match=r"CPU renderer for a frame OpenGL cannot take .*GL_MAX_TEXTURE_SIZE of 64\); "
+                                            r"give smaller frames, or ask for renderer='cpu' to use it without") as seen:
         auto = hairfx.recolor(frame, "copper", mask=mask, renderer="auto")
+    assert "use renderer='cpu' or" not in str(seen[0].message)
     np.testing.assert_array_equal(auto, cpu)
     with pytest.raises(RendererUnavailable, match=r"120x100 frame .* GL_MAX_TEXTURE_SIZE of 64"):
         hairfx.recolor(frame, "copper", mask=mask, renderer="gl")
@@ -560,7 +562,10 @@ def test_the_cpu_fallback_warning_points_at_the_callers_line(monkeypatch, portra
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             call()
-        assert [str(w.message) for w in seen] == ["hairfx: OpenGL unavailable, using the CPU renderer (no EGL here)"], name
+        # it says what was done, and how to ask for it, not "use renderer='cpu'" as if it were not
+        assert [str(w.message) for w in seen] == ["hairfx: OpenGL unavailable (no EGL here); fell back to the CPU "
+                                                  "renderer (ask for renderer='cpu' to use it without this "
+                                                  "warning)"], name
         assert seen[0].filename == __file__, (name, seen[0].filename)
 
 
