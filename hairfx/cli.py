@@ -566,6 +566,9 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
+    from .training.cli_args import check_train
+
+    check_train(args)  # before the import, which may say that PyTorch is missing
     from .training.train import run
 
     return run(args)

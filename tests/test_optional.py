@@ -144,6 +144,22 @@ def test_hairfx_train_without_torch_is_one_line_and_status_2(tmp_path):
     assert shown.returncode == 0 and shown.stdout.startswith("usage: hairfx train"), shown.stderr
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--no-onnx"], "--no-onnx only goes with --export CKPT"),
+    (["--teacher", "t.pt"], "--teacher needs --distill W: the teachers' masks are a distillation target"),
+    (["--distill", "1"], "--distill needs --init: the starting weights are the teacher"),
+    (["--resume", "--init", "a.pt"], "--init a.pt starts a run from other weights; a resumed run goes on from its "
+                                     "own last.pt: leave out --init"),
+])  # fmt: skip
+def test_hairfx_train_without_torch_says_an_option_error_before_the_missing_torch(tmp_path, argv, says):
+    """Options that do not go together were found only once PyTorch had been imported: a
+    user without it was told to install it, then, after installing several GB, that the
+    command line was wrong."""
+    done = _hairfx_without_torch("train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), *argv)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"hairfx train: error: {says}\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_bench_mask_without_torch_times_the_other_runtimes_and_refuses_torch():
     done = _hairfx_without_torch("bench-mask", "--model", "small", "--frames", "1", "--size", "64x48")
     assert done.returncode == 0, done.stderr

@@ -65,6 +65,40 @@ def models_to_measure(args: argparse.Namespace) -> list[tuple[str, bool, str]]:
     return out
 
 
+def check_combination(*, resume: bool, init, hard, distill, teachers) -> None:
+    """Refuse options of a training run that do not go together: the checks of
+    :func:`~hairfx.training.train.train` that need neither PyTorch nor a file, made before
+    either is looked at (by :func:`check_train` before PyTorch is imported)."""
+    from ..errors import InputError
+
+    if resume and teachers:
+        raise InputError("--teacher is fixed when a run starts; a resumed run learns from the "
+                         "teachers kept in its teacher.pt (start a new run folder to change them)")
+    if resume and init is not None:
+        raise InputError(f"--init {init} starts a run from other weights; a resumed run goes on from its own "
+                         "last.pt: leave out --init")
+    if hard and init is None and not resume:
+        raise InputError("--hard-emphasis needs --init: the photos are scored with the starting weights")
+    if distill and init is None and not resume:
+        raise InputError("--distill needs --init: the starting weights are the teacher")
+    if teachers and not distill:
+        raise InputError("--teacher needs --distill W: the teachers' masks are a distillation target")
+
+
+def check_train(args: argparse.Namespace) -> None:
+    """Refuse the ``hairfx train`` options that do not go together. ``hairfx train`` checks
+    them before it imports PyTorch: an option given wrongly is told first, the missing
+    PyTorch (a ``pip install`` away) after it is set right."""
+    from ..errors import InputError
+
+    export_only = [f"--{k.replace('_', '-')}" for k in ("weights_dir", "no_onnx", "force") if getattr(args, k)]
+    if export_only and args.export is None:
+        raise InputError(f"{' and '.join(export_only)} only go{'es' if len(export_only) == 1 else ''} with --export CKPT")
+    if args.export is None:
+        check_combination(resume=args.resume, init=args.init, hard=args.hard_emphasis, distill=args.distill,
+                          teachers=args.teacher)
+
+
 def _positive_float(text: str) -> float:
     try:
         x = float(text)

@@ -465,6 +465,7 @@ def train(
     """
     out = Path(out)
     last = out / "last.pt"
+    cli_args.check_combination(resume=resume, init=init, hard=hard, distill=distill, teachers=teachers)
     if out.exists() and not out.is_dir():
         raise InputError(f"run folder {out} is a file; give --out a folder")
     ck = None
@@ -480,9 +481,6 @@ def train(
         )
         hard = _fixed_at_start(hard, stored, "hard", "--hard-emphasis")
         distill = _fixed_at_start(distill, stored, "distill", "--distill")
-        if teachers:
-            raise InputError("--teacher is fixed when a run starts; a resumed run learns from the "
-                             "teachers kept in its teacher.pt (start a new run folder to change them)")
     else:
         _refuse_held_run(out)
     minutes = DEFAULT_MINUTES if minutes is None else minutes
@@ -494,22 +492,13 @@ def train(
     if batch is not None and batch < 1:
         raise InputError(f"batch size must be at least 1, got {batch}")
     threads = thread_count(threads)
-    if resume and init is not None:
-        raise InputError(f"--init {init} starts a run from other weights; a resumed run goes on from its own "
-                         "last.pt: leave out --init")
     hard = hard or None
     if hard is not None and not 0 < hard < math.inf:
         raise InputError(f"the hard-example emphasis must be a positive number, got {hard}")
-    if hard is not None and init is None and not resume:
-        raise InputError("--hard-emphasis needs --init: the photos are scored with the starting weights")
     distill = distill or None
     if distill is not None and not 0 < distill < math.inf:
         raise InputError(f"the distillation weight must be a positive number, got {distill}")
-    if distill is not None and init is None and not resume:
-        raise InputError("--distill needs --init: the starting weights are the teacher")
     teachers = [Path(t) for t in teachers or ()]
-    if teachers and distill is None:
-        raise InputError("--teacher needs --distill W: the teachers' masks are a distillation target")
     dev = pick_device(device)
     workers = default_workers(dev) if workers is None else int(workers)
     batch = batch or DEFAULT_BATCH[(model_name, dev.type)]
@@ -911,9 +900,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    export_only = [f"--{k.replace('_', '-')}" for k in ("weights_dir", "no_onnx", "force") if getattr(args, k)]
-    if export_only and args.export is None:
-        raise InputError(f"{' and '.join(export_only)} only go with --export CKPT")
+    cli_args.check_train(args)
     if args.export is not None:
         info = export_weights(args.export, args.model, args.weights_dir or WEIGHTS_DIR,
                               onnx=not args.no_onnx, force=args.force)
