@@ -392,6 +392,12 @@ def _sources() -> dict[str, list[Path]]:
     return found
 
 
+def _found_and_hidden(folders: list[Path]) -> tuple[Path, tuple[Path, ...]]:
+    """``(folder, hidden)`` of a name's folders on the search path (:func:`_sources`, lowest
+    priority first): the folder :func:`get_color` loads, and those it hides (lowest first)."""
+    return folders[-1], tuple(folders[:-1])
+
+
 def _index() -> dict[str, Path]:
     """The colour folder of each name on the search path."""
     return {name: folders[-1] for name, folders in _sources().items()}
@@ -400,7 +406,7 @@ def _index() -> dict[str, Path]:
 def _overridden() -> dict[str, tuple[Path, tuple[Path, ...]]]:
     """``{name: (folder, hidden)}`` for every colour name held by more than one folder on the
     search path: the folder :func:`get_color` loads, and those it hides (lowest first)."""
-    return {name: (folders[-1], tuple(folders[:-1])) for name, folders in _sources().items() if len(folders) > 1}
+    return {name: _found_and_hidden(folders) for name, folders in _sources().items() if len(folders) > 1}
 
 
 def _describe_overrides(hidden: "tuple[Path, ...]") -> str:
@@ -511,7 +517,7 @@ def get_color(name: "str | Color") -> Color:
         folder = folder.resolve()
     else:
         folders = _sources().get(key)
-        folder, hidden = (folders[-1], tuple(folders[:-1])) if folders else (None, ())
+        folder, hidden = _found_and_hidden(folders) if folders else (None, ())
         if folder is None:  # perhaps the folder the caller means, under a name it cannot have
             for sub in _skipped:
                 if sub.name.lower() == key and (sub / "color.json").is_file():
