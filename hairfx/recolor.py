@@ -52,6 +52,13 @@ _local = threading.local()  # per-thread cached renderers (a renderer serves one
 os.register_at_fork(after_in_child=lambda: setattr(_local, "renderers", {}))
 
 
+def _stream_not_pickled(name: str) -> str:
+    """Why an object of the class ``name`` that recolours one video stream refuses to be
+    pickled (its ``_not_pickled``, :class:`~hairfx._closeable.Closeable`), and what to do."""
+    return ("it holds one video stream's state (the previous mask, the smoothed intensity) and a renderer of its "
+            f"own (a GL context, where it draws with OpenGL); make a {name} in each process")
+
+
 def _check_choices(renderer, interpolation) -> None:
     if not isinstance(renderer, str) or renderer not in RENDERERS:
         raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
@@ -283,8 +290,7 @@ class RecolorSession(Closeable):
     ...         out = session.process(frame)
     """
 
-    _not_pickled = ("it holds one video stream's state (the previous mask, the smoothed intensity) and a renderer "
-                    "of its own (a GL context, where it draws with OpenGL); make a RecolorSession in each process")
+    _not_pickled = _stream_not_pickled("RecolorSession")
 
     def __init__(
         self,

@@ -58,7 +58,7 @@ from ._text import counted, frame_rate
 from .colors import Color, get_color
 from .errors import HairfxError, InputError
 from .frames import GivenFrame, mask_bbox
-from .recolor import DEFAULT_SMOOTHING, RecolorSession
+from .recolor import DEFAULT_SMOOTHING, RecolorSession, _stream_not_pickled
 
 __all__ = [
     "VideoInfo",
@@ -1645,8 +1645,7 @@ class VideoRecolorer(Closeable):
     ...     out = rv.process(frame, t=i / fps)
     """
 
-    _not_pickled = ("it holds one video stream's state (the previous mask, the smoothed intensity) and a renderer "
-                    "of its own (a GL context, where it draws with OpenGL); make a VideoRecolorer in each process")
+    _not_pickled = _stream_not_pickled("VideoRecolorer")
 
     def __init__(
         self,
