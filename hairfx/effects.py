@@ -48,7 +48,7 @@ import numpy as np
 from ._options import number
 from .colors import HEX_SWATCH
 from .errors import InputError
-from .lut import LUT3D, MAX_SIZE, MIN_SIZE
+from .lut import LUT3D, MAX_SIZE, MIN_SIZE, _identity_grid
 
 __all__ = [
     "EFFECTS",
@@ -412,11 +412,10 @@ def bake_lut(effects: list[dict], *, size: int = 33, source_intensity: float, ti
     size = number(size, "LUT size", lo=MIN_SIZE, hi=MAX_SIZE, integer=True)  # before the table is allocated
     effects = validate_effects(effects)
     ctx = _context(source_intensity, base_dir)
-    axis = np.linspace(0.0, 1.0, size, dtype=np.float32)  # LUT3D.identity's grid, [r, g, b]
     out = np.empty((size, size, size, 3), np.float32)
     step = max(1, CHUNK_POINTS // (size * size))
     for r0 in range(0, size, step):
-        grid = np.stack(np.meshgrid(axis[r0 : r0 + step], axis, axis, indexing="ij"), axis=-1)
+        grid = _identity_grid(size, slice(r0, r0 + step))
         rgb = _apply_chunk(grid.reshape(-1, 3).astype(np.float64), effects, ctx)
         out[r0 : r0 + step] = rgb.reshape(grid.shape)
     return LUT3D(out, title=title)

@@ -116,9 +116,7 @@ class LUT3D:
     def identity(cls, size: int = 33, *, title: str = "identity") -> "LUT3D":
         """The identity LUT of ``size`` points per axis."""
         size = number(size, "LUT size", lo=MIN_SIZE, hi=MAX_SIZE, integer=True)
-        axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
-        r, g, b = np.meshgrid(axis, axis, axis, indexing="ij")
-        return cls(np.stack([r, g, b], axis=-1), title=title)
+        return cls(_identity_grid(size), title=title)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """Apply the LUT (trilinear) to RGB values; returns float32 of the same shape.
@@ -156,6 +154,18 @@ class LUT3D:
             return self
         grid = LUT3D.identity(size).table
         return LUT3D(sample_trilinear(self.table, self.grid_coords(grid)), title=self.title)
+
+
+def _identity_grid(size: int, reds: slice = slice(None)) -> np.ndarray:
+    """The identity LUT's table of ``size`` points per axis on ``[0, 1]``, float32
+    ``(N, N, N, 3)`` indexed ``[r, g, b]``, or the slab of it at the red indices ``reds``
+    (:func:`hairfx.effects.bake_lut` evaluates the grid a slab at a time).
+
+    >>> _identity_grid(3, slice(2, 3))[0, 1, 0].tolist()
+    [1.0, 0.5, 0.0]
+    """
+    axis = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    return np.stack(np.meshgrid(axis[reds], axis, axis, indexing="ij"), axis=-1)
 
 
 def grid_coords(rgb: np.ndarray, domain_min, domain_max) -> np.ndarray:
