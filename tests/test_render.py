@@ -561,7 +561,8 @@ def test_a_gl_renderer_unpickled_where_gl_cannot_start_raises_at_its_first_call(
         warnings.simplefilter("always")
         back = pickle.loads(sent_auto)
     assert type(back) is CpuRenderer
-    assert [str(w.message) for w in seen] == [f"hairfx: OpenGL unavailable, using the CPU renderer ({direct.value})"]
+    assert [str(w.message) for w in seen] == [f"hairfx: OpenGL unavailable ({direct.value.reason}); fell back to the "
+                                              "CPU renderer (ask for renderer='cpu' to use it without this warning)"]
 
 
 def _render_in_worker(renderer, frame, mask, color):

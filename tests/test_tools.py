@@ -965,7 +965,8 @@ def test_preview_takes_a_name_as_the_registered_colour_not_a_folder_here(tmp_pat
 def test_preview_of_a_recipe_folder_here_by_name_says_to_bake_it_first(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_recipe(tmp_path / "mine", name="mine")  # a recipe's sources, not yet baked
-    assert lut_tool.main(["preview", "mine", "-o", "sheet.png", "--data", "none"]) == 2
+    assert lut_tool.main(["preview", "mine", "-o", "sheet.png", "--data", "none",
+                          "--references", str(REPO / "reference_images")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert err.startswith("hairfx-lut preview: error: unknown colour 'mine'; ")
     assert err.endswith("; ./mine exists but holds no color.json: it looks like a recipe's folder; bake it first "
